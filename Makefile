@@ -1,0 +1,44 @@
+# Strongroom — `make demo` and `make test` do the whole set-up on a fresh Debian machine.
+SHELL := /bin/bash
+APT_PACKAGES := ffmpeg age fonts-dejavu-core postgresql
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: setup apt venv demo test lint bench clean
+
+setup: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    echo "installing:$$missing"; \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "please install:$$missing" >&2; exit 1; fi; \
+	fi
+
+venv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+	  python3 -m pip install -q uv 2>/dev/null || python3 -m pip install -q --user uv || \
+	  python3 -m pip install -q --break-system-packages uv
+	@$(UV) sync --frozen --quiet
+
+demo: setup
+	$(VENV)/bin/strongroom demo demo-vault
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/python benchmarks/run.py
+
+clean:
+	rm -rf demo-vault demo-vault-media .pytest_cache .mypy_cache

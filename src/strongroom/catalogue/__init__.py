@@ -1,0 +1,1 @@
+"""The catalogue: SQLAlchemy models, migrations and the one-writer database handle."""

@@ -1,0 +1,285 @@
+"""The catalogue's tables: the whole data model of DESIGN.md, so later issues only fill them.
+
+Custody events live here too, so a change and the event that records it commit in one
+transaction. Times are UTC. Sensitive free text (acquisition descriptions, real identities)
+is admin-only; real identities are stored only age-encrypted (`sealed_identity`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHA256 = String(64)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# -- provenance: how material arrived ------------------------------------------------------
+class Acquisition(Base):
+    """One batch of material as received (a USB stick, a drive, an upload). Can identify the
+    source: admin-only. The custody log carries only a salted commitment to this row."""
+
+    __tablename__ = "acquisition"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(Text)
+    medium: Mapped[str] = mapped_column(String(32))  # folder | disk_image | intake
+    received_by: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(32))  # salt of the custody commitment
+    __table_args__ = (UniqueConstraint("description", "source_path", name="uq_acquisition_key"),)
+
+
+class Original(Base):
+    """Content as received, bit-exact, stored once however often it was sighted."""
+
+    __tablename__ = "original"
+    sha256: Mapped[str] = mapped_column(SHA256, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    sha512: Mapped[str | None] = mapped_column(String(128))
+    blob_name: Mapped[str] = mapped_column(String(64), unique=True)
+    blob_size: Mapped[int] = mapped_column(BigInteger)
+    mime: Mapped[str | None] = mapped_column(String(128))
+    first_acquisition_id: Mapped[int] = mapped_column(ForeignKey("acquisition.id"))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Sighting(Base):
+    """Where and how an original (or a symlink) was found in one acquisition."""
+
+    __tablename__ = "sighting"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    acquisition_id: Mapped[int] = mapped_column(ForeignKey("acquisition.id"), index=True)
+    original_sha256: Mapped[str | None] = mapped_column(ForeignKey("original.sha256"), index=True)
+    rel_path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # file | symlink | disk_image
+    link_target: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    mode: Mapped[int | None] = mapped_column(Integer)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    ctime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    atime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("acquisition_id", "rel_path", name="uq_sighting_path"),)
+
+
+class IngestError(Base):
+    """A file of an acquisition that could not be captured, and why (kept until it is)."""
+
+    __tablename__ = "ingest_error"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    acquisition_id: Mapped[int] = mapped_column(ForeignKey("acquisition.id"), index=True)
+    rel_path: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("acquisition_id", "rel_path", name="uq_ingest_error_path"),)
+
+
+# -- analysis results (pipeline issue) -----------------------------------------------------
+class MediaInfo(Base):
+    __tablename__ = "media_info"
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), primary_key=True)
+    container: Mapped[str | None] = mapped_column(String(64))
+    duration: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    video_codec: Mapped[str | None] = mapped_column(String(64))
+    audio_codec: Mapped[str | None] = mapped_column(String(64))
+    bitrate: Mapped[int | None] = mapped_column(BigInteger)
+    tags: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32), default="ok")
+
+
+class Derivative(Base):
+    """Anything computed from an original; records exactly how it was produced."""
+
+    __tablename__ = "derivative"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(SHA256)
+    size: Mapped[int] = mapped_column(BigInteger)
+    blob_name: Mapped[str] = mapped_column(String(64))
+    mime: Mapped[str | None] = mapped_column(String(128))
+    step: Mapped[str] = mapped_column(String(64))
+    step_version: Mapped[str] = mapped_column(String(32))
+    command: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Facility(Base):
+    __tablename__ = "facility"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    type: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(Text)
+
+
+class Camera(Base):
+    __tablename__ = "camera"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(Text, unique=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+
+
+class Segment(Base):
+    """A time range of an original, with the camera and DVR clock read from its overlay."""
+
+    __tablename__ = "segment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    camera_id: Mapped[int | None] = mapped_column(ForeignKey("camera.id"), index=True)
+    clock_start: Mapped[datetime | None] = mapped_column(DateTime)
+    clock_end: Mapped[datetime | None] = mapped_column(DateTime)
+    confidence: Mapped[float | None] = mapped_column(Float)
+
+
+# -- case building (review issue) ------------------------------------------------------------
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    occurred_from: Mapped[datetime | None] = mapped_column(DateTime)
+    occurred_to: Mapped[datetime | None] = mapped_column(DateTime)
+    abuse_types: Mapped[list[str] | None] = mapped_column(JSON)
+    severity: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentOriginal(Base):
+    __tablename__ = "incident_original"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), primary_key=True)
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Person(Base):
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(String(32))  # victim | perpetrator | witness | official
+    sealed_identity: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class IncidentPerson(Base):
+    __tablename__ = "incident_person"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class CaseFile(Base):
+    """Incidents grouped for a prosecutor or a publication (`case` is an SQL keyword)."""
+
+    __tablename__ = "case_file"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # prosecution | publication | internal
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseIncident(Base):
+    __tablename__ = "case_incident"
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+
+
+# -- people who use the vault (review issue) -------------------------------------------------
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)  # Argon2id
+    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    role: Mapped[str] = mapped_column(String(32))  # admin | investigator | reviewer | auditor
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserSession(Base):
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Exposure(Base):
+    """How long a reviewer looked at graphic material, and whether they revealed it."""
+
+    __tablename__ = "exposure"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    revealed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# -- chain of custody --------------------------------------------------------------------------
+class CustodyEvent(Base):
+    """One link of the hash chain. `details` holds the canonical JSON exactly as hashed."""
+
+    __tablename__ = "custody_event"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    time: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(128), index=True)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class CustodyCheckpoint(Base):
+    """A signed statement "the chain had `seq` events ending in `head_hash`"."""
+
+    __tablename__ = "custody_checkpoint"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[str] = mapped_column(String(128))
+    tsa_token: Mapped[bytes | None] = mapped_column(LargeBinary)

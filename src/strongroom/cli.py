@@ -1,0 +1,316 @@
+"""The `strongroom` command line: one-line errors, exit codes 0/1/2, `--json` everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+
+    from strongroom.vault import Vault
+
+app = typer.Typer(
+    name="strongroom",
+    help="Evidence vault for leaked video archives: encrypted, bit-exact, on the record.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+VaultArg = Annotated[Path, typer.Argument(help="The vault folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+PassFileOpt = Annotated[
+    Path | None,
+    typer.Option("--passphrase-file", help="Read the passphrase from this file's first line."),
+]
+
+
+def _settings(ctx: typer.Context, vault: Path) -> Settings:
+    base: Settings = ctx.obj
+    return base.model_copy(update={"vault": vault})
+
+
+def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
+    """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal."""
+    if passphrase_file is not None:
+        try:
+            lines = passphrase_file.read_text("utf-8").splitlines()
+        except OSError as exc:
+            raise StrongroomError(f"cannot read passphrase file: {exc.strerror}") from None
+        return lines[0] if lines else ""
+    env = os.environ.get("STRONGROOM_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise StrongroomError(
+            "no passphrase: use --passphrase-file or STRONGROOM_PASSPHRASE, or run in a terminal")
+    import getpass
+
+    first = getpass.getpass("Vault passphrase: ")
+    if confirm:
+        if len(first) < 12:
+            raise StrongroomError("use a passphrase of at least 12 characters")
+        if getpass.getpass("Repeat passphrase: ") != first:
+            raise StrongroomError("the passphrases do not match")
+    return first
+
+
+def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
+          *, unseal: bool = True) -> Vault:
+    from strongroom.vault import Vault
+
+    settings = _settings(ctx, vault)
+    Vault.open(settings)  # fail fast on "not a vault" before asking for a passphrase
+    return Vault.open(settings, _passphrase(passphrase_file) if unseal else None)
+
+
+def _emit(as_json: bool, data: Any, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(human)
+
+
+def _progress(enabled: bool) -> RichProgress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.fields[files]}"), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
+        transient=False,
+    )
+
+
+class _IngestBar:
+    """Adapts the ingestor's progress callbacks to a rich bar (files, bytes, MB/s, ETA)."""
+
+    def __init__(self, bar: RichProgress, label: str) -> None:
+        self.bar, self.label = bar, label
+        self.task = bar.add_task(label, total=None, files="")
+        self.files = self.done = 0
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.files = files
+        self.bar.update(self.task, total=total_bytes, files=f"0/{files} files")
+
+    def advance(self, nbytes: int) -> None:
+        self.bar.advance(self.task, nbytes)
+
+    def file_done(self) -> None:
+        self.done += 1
+        self.bar.update(self.task, files=f"{self.done}/{self.files} files")
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    ctx.obj = Settings()
+
+
+@app.command()
+def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """Create a vault: keys sealed under a passphrase; prints its public key."""
+    from strongroom.vault import Vault
+
+    settings = _settings(ctx, vault)
+    with Vault.create(settings, _passphrase(passphrase_file, confirm=True)) as v:
+        data = {"vault": str(vault), "age_recipient": v.public.age_recipient,
+                "signing_key_fingerprint": v.public.fingerprint}
+    _emit(as_json, data, (
+        f"Created vault {vault}\n"
+        f"  public key (age):         {data['age_recipient']}\n"
+        f"  signing key fingerprint:  {data['signing_key_fingerprint']}\n"
+        "Write the fingerprint down somewhere else: it is how anyone checks the custody log."))
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    vault: VaultArg,
+    source: Annotated[Path, typer.Argument(help="Folder, mounted drive, or disk-image file.")],
+    acquisition: Annotated[str, typer.Option(
+        "--acquisition", "-a", help="How it arrived: medium, serial, received by whom, when.")],
+    received_by: Annotated[str | None, typer.Option(help="Who received the material.")] = None,
+    received_at: Annotated[str | None, typer.Option(help="When it was received.")] = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Capture a source: every file hashed, encrypted and recorded, once."""
+    from strongroom.ingest import ingest as run_ingest
+
+    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
+        report = run_ingest(
+            v, source, acquisition, received_by=received_by, received_at=received_at,
+            progress=_IngestBar(bar, "ingest"),
+        )
+    data = report.to_json()
+    lines = [
+        f"{data['new_originals']} new, {data['duplicates']} duplicate(s), "
+        f"{data['already_ingested']} already in this acquisition, {data['symlinks']} symlink(s), "
+        f"{data['errors']} error(s) — {data['bytes_read'] / 1e6:.1f} MB in {data['seconds']} s "
+        f"({data['mb_per_s']} MB/s)"
+    ]
+    lines += [f"  error: {e['path']}: {e['error']}" for e in report.errors]
+    _emit(as_json, data, "\n".join(lines))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    vault: VaultArg,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Check the custody log and catalogue only, not every blob.")] = False,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the custody chain, checkpoints, catalogue and every blob; exit 1 on any problem."""
+    from strongroom.custody.verify import verify as run_verify
+
+    with _open(ctx, vault, passphrase_file) as v:
+        with v.catalogue.read() as s:
+            from sqlalchemy import func, select
+
+            from strongroom.catalogue.models import Original
+
+            total = s.scalar(select(func.coalesce(func.sum(Original.size), 0))) or 0
+        with _progress(not as_json) as bar:
+            task = bar.add_task("fixity", total=0 if quick else total, files="")
+            report = run_verify(v, fixity=not quick,
+                                advance=lambda n: bar.advance(task, n))
+        with v.write() as s:
+            v.record(s, "verified", f"vault:{v.public.fingerprint}", {
+                "ok": report.ok, "events_checked": report.events, "head_hash": report.head_hash,
+                "originals": report.originals, "blobs_checked": report.blobs_checked,
+                "problems": len(report.problems),
+            })
+    data = report.to_json()
+    lines = [
+        f"{'OK' if report.ok else 'PROBLEMS FOUND'}: {report.events} custody events "
+        f"(head {report.head_hash[:16]}…, last checkpoint {report.last_checkpoint}), "
+        f"{report.originals} originals, {report.blobs_checked} blobs re-hashed "
+        f"({report.bytes_checked / 1e6:.1f} MB)"
+    ]
+    lines += [f"  problem: [{p.check}] {p.subject}: {p.message}" for p in report.problems]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    _emit(as_json, data, "\n".join(lines))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def log(
+    ctx: typer.Context,
+    vault: VaultArg,
+    action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
+    limit: Annotated[int, typer.Option(help="Last N events (0: all).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the custody log (no passphrase needed)."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import CustodyEvent
+    from strongroom.custody.log import event_json
+
+    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+        q = select(CustodyEvent).order_by(CustodyEvent.seq.desc())
+        if action:
+            q = q.where(CustodyEvent.action == action)
+        if limit:
+            q = q.limit(limit)
+        events = [event_json(e) for e in reversed(s.scalars(q).all())]
+    human = "\n".join(
+        f"{e['seq']:>6}  {e['time'][:19]}  {e['actor']:<20}  {e['action']:<14}  {e['subject']}"
+        for e in events)
+    _emit(as_json, events, human or "(no events)")
+
+
+@app.command()
+def cat(
+    ctx: typer.Context,
+    vault: VaultArg,
+    sha256: Annotated[str, typer.Argument(help="SHA-256 (or a unique prefix) of an original.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file (checked before it appears).")] = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Decrypt one original to stdout or a file; logged as a download."""
+    with _open(ctx, vault, passphrase_file) as v:
+        o = v.find_original(sha256)
+        with v.write() as s:
+            v.record(s, "downloaded", f"original:{o.sha256}", {
+                "sha256": o.sha256, "to": "file" if output else "stdout"})
+        if output is None:
+            out = sys.stdout.buffer
+            d = v.decrypt_blob(o.blob_name, out.write, what=f"original {o.sha256}")
+            out.flush()
+        else:
+            tmp = output.with_name(f".{output.name}.partial")
+            try:
+                with open(tmp, "wb") as f:
+                    d = v.decrypt_blob(o.blob_name, f.write, what=f"original {o.sha256}")
+                if d.sha256 == o.sha256:
+                    os.replace(tmp, output)
+            finally:
+                tmp.unlink(missing_ok=True)
+        if d.sha256 != o.sha256 or d.size != o.size:
+            raise IntegrityError(f"original {o.sha256} decrypted to different content "
+                                 f"(sha256 {d.sha256}); run `strongroom verify`")
+
+
+@app.command()
+def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+    """Counts and sizes (no passphrase needed)."""
+    from strongroom.catalogue.queries import vault_stats
+
+    with _open(ctx, vault, unseal=False) as v:
+        data = vault_stats(v)
+    human = "\n".join(f"{k.replace('_', ' '):>22}: {val}" for k, val in data.items())
+    _emit(as_json, data, human)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    vault: Annotated[Path, typer.Argument(help="Where to build the demo vault.")] = Path(
+        "demo-vault"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a demo vault from generated DVR-style clips and run every capability on it."""
+    from strongroom.demo import run_demo
+
+    data = run_demo(_settings(ctx, vault), show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except StrongroomError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; nothing half-written was kept", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Appending to the custody log, inside the caller's transaction, and writing checkpoints.
+
+Checkpoints are stored twice: in the catalogue and in `custody-checkpoints.jsonl` beside it,
+an append-only file that can be copied off-site (and, with a TSA, timestamped). Whoever can
+rewrite the database still cannot make a truncated log agree with a checkpoint kept elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongroom.catalogue.models import CustodyCheckpoint, CustodyEvent
+from strongroom.custody.chain import (
+    GENESIS,
+    canonical_json,
+    checkpoint_signing_input,
+    event_hash,
+    event_signing_input,
+)
+from strongroom.vault.keys import VaultKeys
+
+ACTIONS = frozenset(
+    {
+        "vault_created", "acquired", "ingested", "sighted", "derived", "fixity_checked",
+        "verified", "viewed", "downloaded", "annotated", "exported", "handed_over", "received",
+        "published",
+    }
+)
+
+_HEAD = "strongroom.custody_head"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _head(session: Session) -> tuple[int, str]:
+    head = session.info.get(_HEAD)
+    if head is None:
+        row = session.execute(
+            select(CustodyEvent.seq, CustodyEvent.hash).order_by(CustodyEvent.seq.desc()).limit(1)
+        ).first()
+        head = (row[0], row[1]) if row else (0, GENESIS)
+    return head
+
+
+class CustodyLog:
+    def __init__(self, keys: VaultKeys, checkpoint_file: Path) -> None:
+        self._keys = keys
+        self.checkpoint_file = checkpoint_file
+
+    def append(
+        self, session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any]
+    ) -> CustodyEvent:
+        """Add the next link to the chain in `session`'s transaction (the caller holds the
+        write lock, so the head cannot move underneath)."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown custody action {action!r}")
+        seq, prev = _head(session)
+        seq += 1
+        time = utc_now()
+        digest = event_hash(
+            seq=seq, time=time, actor=actor, action=action, subject=subject, details=details,
+            prev_hash=prev,
+        )
+        event = CustodyEvent(
+            seq=seq, time=time, actor=actor, action=action, subject=subject,
+            details=canonical_json(details), prev_hash=prev, hash=digest,
+            signature=base64.b64encode(self._keys.sign(event_signing_input(digest))).decode(),
+        )
+        session.add(event)
+        session.info[_HEAD] = (seq, digest)
+        return event
+
+    def checkpoint(self, session: Session) -> CustodyCheckpoint | None:
+        """Sign the current head, unless it is already checkpointed. Call `publish` after the
+        transaction commits, so the file never claims more than the database holds."""
+        seq, head = _head(session)
+        if seq == 0:
+            return None
+        last = session.execute(select(CustodyCheckpoint.seq).order_by(
+            CustodyCheckpoint.seq.desc()).limit(1)).scalar()
+        if last is not None and last >= seq:
+            return None
+        time = utc_now()
+        sig = self._keys.sign(checkpoint_signing_input(seq, head, time))
+        cp = CustodyCheckpoint(
+            seq=seq, head_hash=head, time=time, signature=base64.b64encode(sig).decode()
+        )
+        session.add(cp)
+        return cp
+
+    def publish(self, cp: CustodyCheckpoint) -> None:
+        line = canonical_json(checkpoint_json(cp)) + "\n"
+        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def checkpoint_json(cp: CustodyCheckpoint) -> dict[str, Any]:
+    return {"seq": cp.seq, "head_hash": cp.head_hash, "time": cp.time, "signature": cp.signature}
+
+
+def event_json(ev: CustodyEvent) -> dict[str, Any]:
+    return {
+        "seq": ev.seq, "time": ev.time, "actor": ev.actor, "action": ev.action,
+        "subject": ev.subject, "details": json.loads(ev.details), "prev_hash": ev.prev_hash,
+        "hash": ev.hash, "signature": ev.signature,
+    }
+
+
+def read_checkpoint_file(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"_bad_line": n})
+    return out

@@ -1,0 +1,55 @@
+"""The exceptions Strongroom raises on purpose, each with a message fit to show a user.
+
+The CLI prints `str(error)` as one line and exits with `error.exit_code`; the web apps (later)
+turn them into 4xx pages. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class StrongroomError(Exception):
+    """Base class: a clear, one-line problem the user can act on."""
+
+    exit_code = 2
+
+
+class NotAVault(StrongroomError):
+    """The folder is missing or holds no Strongroom vault."""
+
+
+class VaultExists(StrongroomError):
+    """`init` refuses to overwrite an existing vault."""
+
+
+class WrongPassphrase(StrongroomError):
+    """The passphrase does not unlock the vault's keys."""
+
+
+class VaultSealed(StrongroomError):
+    """An operation needs the private keys but the vault was opened without them."""
+
+
+class SourceError(StrongroomError):
+    """An ingest source (folder, drive, image) is missing or unreadable."""
+
+
+class StorageFull(StrongroomError):
+    """The blob store or catalogue ran out of space; nothing half-written is kept."""
+
+
+class BlobMissing(StrongroomError):
+    """A blob the catalogue points to is not in the store."""
+
+
+class UnknownOriginal(StrongroomError):
+    """No original with that SHA-256 (or prefix) is in the catalogue."""
+
+
+class IntegrityError(StrongroomError):
+    """A check found evidence that something changed: exit code 1, not a usage error."""
+
+    exit_code = 1
+
+
+class MediaError(StrongroomError):
+    """An external media tool failed on a file (used by the pipeline)."""

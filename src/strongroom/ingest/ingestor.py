@@ -1,0 +1,426 @@
+"""Ingest: every file of a source becomes (or re-sights) an original, crash-safely.
+
+Per file, one read feeds SHA-256, MD5 (and SHA-512 if configured) and the age encryptor, in a
+private staging file on the blob store's filesystem. Files are staged in parallel; results are
+taken in source order and committed in groups: the group's blobs are made durable and linked
+into place, then the group's catalogue rows and custody events commit in one transaction. A
+crash at any instant leaves either nothing of a file, or a durable blob that the next run adopts
+(its name is a function of the content), never a row without its blob.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select
+
+from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
+from strongroom.custody.chain import canonical_json
+from strongroom.errors import StorageFull, StrongroomError
+from strongroom.ingest.source import Entry, open_source, walk
+from strongroom.vault import Vault
+from strongroom.vault.blobs import StagedBlob, is_disk_full
+from strongroom.vault.encryption import encrypt_stream
+from strongroom.vault.hashing import Digests, MultiHash
+
+
+class Progress(Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, nbytes: int) -> None: ...
+    def file_done(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def file_done(self) -> None:
+        pass
+
+
+@dataclass
+class IngestReport:
+    acquisition_id: int = 0
+    source: str = ""
+    files_seen: int = 0
+    new_originals: int = 0
+    duplicates: int = 0
+    already_ingested: int = 0
+    symlinks: int = 0
+    bytes_read: int = 0
+    bytes_new: int = 0
+    seconds: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "acquisition_id": self.acquisition_id,
+            "source": self.source,
+            "files_seen": self.files_seen,
+            "new_originals": self.new_originals,
+            "duplicates": self.duplicates,
+            "already_ingested": self.already_ingested,
+            "symlinks": self.symlinks,
+            "errors": len(self.errors),
+            "error_list": self.errors,
+            "bytes_read": self.bytes_read,
+            "bytes_new": self.bytes_new,
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(self.bytes_read / self.seconds / 1e6, 1) if self.seconds else 0.0,
+        }
+
+
+class _SourceReadError(Exception):
+    """Reading the *source* failed (as opposed to writing the vault)."""
+
+
+@dataclass
+class _Staged:
+    entry: Entry
+    digests: Digests
+    blob: StagedBlob
+
+
+@dataclass
+class _Failed:
+    entry: Entry
+    error: str
+
+
+def ingest(
+    vault: Vault,
+    source: Path,
+    description: str,
+    *,
+    received_by: str | None = None,
+    received_at: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Capture everything under `source` as one acquisition. Safe to re-run: what is already
+    recorded is skipped, what a killed run left half-done is finished."""
+    if not description.strip():
+        raise StrongroomError("describe the acquisition (medium, serial, who received it, when)")
+    progress = progress or _NoProgress()
+    started = time.perf_counter()
+    vault.keys  # noqa: B018 - fail now, not after walking, if the vault is sealed
+    entries = list(walk(source))
+    report = IngestReport(source=str(source))
+    acquisition = _acquisition(vault, source, description, received_by, received_at, entries)
+    report.acquisition_id = acquisition
+    vault.blobs.cleanup_stale()
+
+    with vault.catalogue.read() as s:
+        known = {
+            row.rel_path: row
+            for row in s.scalars(select(Sighting).where(Sighting.acquisition_id == acquisition))
+        }
+    todo: list[Entry] = []
+    progress.start(len(entries), sum(e.size for e in entries))
+    batch = _Batch(vault, acquisition, report)
+    for e in entries:
+        report.files_seen += 1
+        if e.kind == "error":
+            batch.fail(_Failed(e, e.error or "cannot be read"))
+            progress.file_done()
+            continue
+        seen = known.get(e.rel_path)
+        if seen is not None:
+            if _same(seen, e):
+                report.already_ingested += 1
+            else:
+                report.errors.append({"path": e.rel_path, "error": (
+                    "changed since this acquisition was first ingested; "
+                    "ingest it as a new acquisition")})
+            progress.advance(e.size)
+            progress.file_done()
+            continue
+        todo.append(e)
+
+    workers = max(1, vault.settings.ingest_workers)
+    window: deque[tuple[Entry, Future[_Staged | _Failed] | None]] = deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest")
+    try:
+        pending = iter(todo)
+        while True:
+            while len(window) < workers + 2:
+                nxt = next(pending, None)
+                if nxt is None:
+                    break
+                fut = None if nxt.kind == "symlink" else pool.submit(_stage, vault, nxt, progress)
+                window.append((nxt, fut))
+            if not window:
+                break
+            e, fut = window.popleft()
+            if fut is None:
+                batch.add_symlink(e)
+            else:
+                result = fut.result()
+                if isinstance(result, _Failed):
+                    batch.fail(result)
+                else:
+                    batch.add(result)
+                    report.bytes_read += result.digests.size
+            progress.file_done()
+            if batch.full():
+                batch.commit(checkpoint=False)
+        batch.commit(checkpoint=True)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for _, fut in window:
+            if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+                res = fut.result()
+                if isinstance(res, _Staged):
+                    vault.blobs.discard(res.blob)
+        batch.discard()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _same(seen: Sighting, e: Entry) -> bool:
+    if e.kind == "symlink":
+        return seen.kind == "symlink" and seen.link_target == e.link_target
+    assert e.st is not None
+    return seen.size == e.st.st_size and seen.mtime_ns == e.st.st_mtime_ns
+
+
+def _acquisition(
+    vault: Vault,
+    source: Path,
+    description: str,
+    received_by: str | None,
+    received_at: str | None,
+    entries: list[Entry],
+) -> int:
+    """The acquisition for (description, source), created once: a re-run resumes it."""
+    source_path = str(source.resolve())
+    medium = "disk_image" if len(entries) == 1 and entries[0].kind == "disk_image" else "folder"
+    with vault.write() as s:
+        acq = s.scalar(select(Acquisition).where(
+            Acquisition.description == description, Acquisition.source_path == source_path))
+        if acq is not None:
+            return acq.id
+        acq = Acquisition(
+            description=description, source_path=source_path, medium=medium,
+            received_by=received_by, received_at=received_at, created_at=datetime.now(UTC),
+            actor=vault.actor, nonce=secrets.token_hex(16),
+        )
+        s.add(acq)
+        s.flush()
+        # The log is handed to prosecutors; the description may identify the source. The event
+        # carries a salted commitment that proves the record later without revealing it now.
+        vault.record(s, "acquired", f"acquisition:{acq.id}", {
+            "acquisition": acq.id,
+            "medium": medium,
+            "commitment": acquisition_commitment(acq),
+        })
+        return acq.id
+
+
+def acquisition_commitment(acq: Acquisition) -> str:
+    import hashlib
+
+    record = {
+        "id": acq.id, "description": acq.description, "source_path": acq.source_path,
+        "received_by": acq.received_by, "received_at": acq.received_at, "nonce": acq.nonce,
+    }
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+
+
+def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:
+    """Read one source file once: hash + encrypt into a staged blob. Runs in a worker thread."""
+    try:
+        fd = open_source(entry.path)
+    except OSError as exc:
+        return _Failed(entry, f"cannot open: {exc.strerror}")
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        before = os.fstat(fd)
+        size = before.st_size
+        if stat.S_ISBLK(before.st_mode):
+            size = os.lseek(fd, 0, os.SEEK_END)
+            os.lseek(fd, 0, os.SEEK_SET)
+
+        def read(n: int = -1) -> bytes:
+            try:
+                data = f.read(n)
+            except OSError as exc:
+                raise _SourceReadError(f"read error: {exc.strerror}") from exc
+            if data:
+                progress.advance(len(data))
+            return data or b""
+
+        reader: Any = _Reader(read)
+        hasher = MultiHash(sha512=vault.settings.sha512)
+        blob = vault.blobs.stage()
+        try:
+            encrypt_stream(
+                reader, blob.file, vault.keys.public.age_recipient, hasher,
+                expected_size=size, binary_threshold=vault.settings.age_binary_threshold,
+            )
+            blob.file.flush()
+            after = os.fstat(fd)
+        except _SourceReadError as exc:
+            vault.blobs.discard(blob)
+            return _Failed(entry, str(exc))
+        except OSError as exc:
+            vault.blobs.discard(blob)
+            if is_disk_full(exc):
+                raise StorageFull(
+                    f"the vault's blob store is full while storing {entry.rel_path}; "
+                    "nothing half-written was kept — free space and re-run to continue"
+                ) from exc
+            raise
+        except BaseException:
+            vault.blobs.discard(blob)
+            raise
+    digests = hasher.digests()
+    if stat.S_ISREG(before.st_mode) and (
+        after.st_size != before.st_size
+        or after.st_mtime_ns != before.st_mtime_ns
+        or digests.size != before.st_size
+    ):
+        vault.blobs.discard(blob)
+        return _Failed(entry, (
+            f"changed while being read (size {before.st_size} → {after.st_size}, "
+            f"read {digests.size} bytes, mtime changed: "
+            f"{after.st_mtime_ns != before.st_mtime_ns}); not captured — re-run when it is stable"))
+    return _Staged(entry, digests, blob)
+
+
+class _Reader:
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self.read = read
+
+
+class _Batch:
+    """Files waiting to be committed together (one sync of the blob store per group)."""
+
+    def __init__(self, vault: Vault, acquisition: int, report: IngestReport) -> None:
+        self.vault, self.acquisition, self.report = vault, acquisition, report
+        self.staged: list[_Staged] = []
+        self.symlinks: list[Entry] = []
+        self.failed: list[_Failed] = []
+        self.bytes = 0
+        self.opened = time.monotonic()
+
+    def add(self, item: _Staged) -> None:
+        self.staged.append(item)
+        self.bytes += item.digests.size
+
+    def add_symlink(self, entry: Entry) -> None:
+        self.symlinks.append(entry)
+
+    def fail(self, item: _Failed) -> None:
+        self.failed.append(item)
+        self.report.errors.append({"path": item.entry.rel_path, "error": item.error})
+
+    def full(self) -> bool:
+        s = self.vault.settings
+        n = len(self.staged) + len(self.symlinks) + len(self.failed)
+        return (n >= s.commit_files or self.bytes >= s.commit_bytes
+                or (n > 0 and time.monotonic() - self.opened > 2.0))
+
+    def discard(self) -> None:
+        for item in self.staged:
+            self.vault.blobs.discard(item.blob)
+        self.staged.clear()
+
+    def commit(self, *, checkpoint: bool) -> None:
+        vault, keys = self.vault, self.vault.keys
+        if not (self.staged or self.symlinks or self.failed):
+            return
+        with vault.catalogue.read() as s:
+            shas = {i.digests.sha256 for i in self.staged}
+            existing = set(s.scalars(select(Original.sha256).where(Original.sha256.in_(shas))))
+        # First occurrence of each new content is stored; everything else only re-sighted.
+        to_store: dict[str, _Staged] = {}
+        for item in self.staged:
+            sha = item.digests.sha256
+            if sha not in existing and sha not in to_store:
+                to_store[sha] = item
+            else:
+                vault.blobs.discard(item.blob)
+        names = {sha: keys.storage_name(sha) for sha in to_store}
+        try:
+            vault.blobs.commit([(item.blob, names[sha]) for sha, item in to_store.items()])
+        except BaseException:
+            self.discard()
+            raise
+        now = datetime.now(UTC)
+        with vault.write(checkpoint=checkpoint) as s:
+            # Re-check under the write lock: another process may have stored the same content.
+            present = set(s.scalars(select(Original.sha256).where(
+                Original.sha256.in_(list(to_store)))))
+            for sha, item in to_store.items():
+                if sha in present:
+                    continue
+                d = item.digests
+                blob_size = vault.blobs.size(names[sha])
+                s.add(Original(
+                    sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
+                    blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
+                    ingested_at=now,
+                ))
+                details: dict[str, Any] = {
+                    "sha256": sha, "md5": d.md5, "size": d.size, "blob": names[sha],
+                    "blob_size": blob_size, "acquisition": self.acquisition,
+                }
+                if d.sha512:
+                    details["sha512"] = d.sha512
+                vault.record(s, "ingested", f"original:{sha}", details)
+                self.report.new_originals += 1
+                self.report.bytes_new += d.size
+            self.report.duplicates += len(self.staged) - (len(to_store) - len(present))
+            s.flush()
+            for item in self.staged:
+                self._sight(s, item.entry, item.digests.sha256, now)
+            for entry in self.symlinks:
+                self._sight(s, entry, None, now)
+                self.report.symlinks += 1
+            for f in self.failed:
+                s.execute(delete(IngestError).where(
+                    IngestError.acquisition_id == self.acquisition,
+                    IngestError.rel_path == f.entry.rel_path))
+                s.add(IngestError(acquisition_id=self.acquisition, rel_path=f.entry.rel_path,
+                                  error=f.error, at=now))
+        self.staged.clear()
+        self.symlinks.clear()
+        self.failed.clear()
+        self.bytes = 0
+        self.opened = time.monotonic()
+
+    def _sight(self, s: Any, entry: Entry, sha: str | None, now: datetime) -> None:
+        st = entry.st
+        assert st is not None
+        sighting = Sighting(
+            acquisition_id=self.acquisition, original_sha256=sha, rel_path=entry.rel_path,
+            kind=entry.kind, link_target=entry.link_target,
+            size=None if entry.kind == "symlink" else st.st_size, mode=st.st_mode,
+            mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, atime_ns=st.st_atime_ns,
+            seen_at=now,
+        )
+        s.add(sighting)
+        s.execute(delete(IngestError).where(
+            IngestError.acquisition_id == self.acquisition,
+            IngestError.rel_path == entry.rel_path))
+        subject = f"original:{sha}" if sha else f"acquisition:{self.acquisition}"
+        self.vault.record(s, "sighted", subject, {
+            "acquisition": self.acquisition, "original": sha, "path": entry.rel_path,
+            "kind": entry.kind, "link_target": entry.link_target, "size": sighting.size,
+            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "atime_ns": st.st_atime_ns,
+        })

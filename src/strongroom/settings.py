@@ -1,0 +1,38 @@
+"""One Settings object, built once in `main()` and passed explicitly (no import-time globals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the vault lives and which back-ends it uses.
+
+    Every field can come from the environment (`STRONGROOM_DATABASE_URL=...`). The defaults are
+    the laptop shape: SQLite catalogue and blobs inside the vault folder.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STRONGROOM_", extra="ignore")
+
+    vault: Path = Path("vault")
+    #: SQLAlchemy URL; empty means `sqlite:///<vault>/catalogue.db`.
+    database_url: str = ""
+    #: Blob store root; empty means `<vault>/blobs`. (S3 URLs arrive with the scale-out issue.)
+    blob_store: str = ""
+    #: Also compute SHA-512 of every original at ingest (slower; some courts ask for it).
+    sha512: bool = False
+    #: Files at least this large are encrypted by the `age` binary (faster than in-process).
+    age_binary_threshold: int = 8 * 1024 * 1024
+    #: Parallel files during ingest.
+    ingest_workers: int = 2
+    #: Ingest commits in groups of at most this many files or bytes (one sync per group).
+    commit_files: int = 64
+    commit_bytes: int = 256 * 1024 * 1024
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.vault.resolve() / 'catalogue.db'}"
+
+    def resolved_blob_root(self) -> Path:
+        return Path(self.blob_store) if self.blob_store else self.vault / "blobs"

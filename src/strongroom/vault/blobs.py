@@ -1,0 +1,229 @@
+"""Blob stores: where age ciphertext lives, under keyed names, written atomically.
+
+A blob becomes visible under its final name only after its bytes are durable (staged in a
+private temp file on the same filesystem, synced, then hard-linked into place). A final name is
+never overwritten: originals are immutable, and the same name always means the same plaintext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from strongroom.errors import BlobMissing, StorageFull, StrongroomError
+
+_NAME = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_name(name: str) -> str:
+    """Refuse anything but a 64-hex storage name, so no name can escape the store's root."""
+    if not _NAME.match(name):
+        raise StrongroomError(f"invalid blob name {name!r}")
+    return name
+
+
+class StagedBlob(Protocol):
+    """A blob being written; invisible until the store commits it under a name."""
+
+    file: BinaryIO
+
+    @property
+    def size(self) -> int: ...
+
+
+class BlobStore(Protocol):
+    """The operations the vault needs from any storage back-end (local folder now, S3 later)."""
+
+    def stage(self) -> StagedBlob: ...
+    def commit(self, staged: Iterable[tuple[StagedBlob, str]]) -> list[bool]: ...
+    def discard(self, staged: StagedBlob) -> None: ...
+    def exists(self, name: str) -> bool: ...
+    def open(self, name: str) -> BinaryIO: ...
+    def size(self, name: str) -> int: ...
+    def names(self) -> Iterator[str]: ...
+    def cleanup_stale(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class _LocalStaged:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO = open(path, "xb")  # noqa: SIM115 - lifetime managed by the store
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.file.fileno()).st_size
+
+
+def _syncfs(fd: int) -> None:
+    """Flush every dirty page of the filesystem holding `fd`: one call instead of an fsync per
+    file and per directory when a batch of small blobs is committed."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class LocalBlobStore:
+    """Blobs under `root/<first two hex>/<name>`; staging under `root/.tmp/<process dir>/`.
+
+    Each process stages in its own directory, holding an flock on it, so `cleanup_stale` can
+    remove what a killed process left without touching a live one's work.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._tmp_root = root / ".tmp"
+        self._session: Path | None = None
+        self._lock_fd: int | None = None
+
+    # -- staging ------------------------------------------------------------------------
+    def _session_dir(self) -> Path:
+        if self._session is None:
+            self._tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            session = self._tmp_root / uuid.uuid4().hex
+            session.mkdir(mode=0o700)
+            fd = os.open(session / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._session, self._lock_fd = session, fd
+        return self._session
+
+    def stage(self) -> _LocalStaged:
+        return _LocalStaged(self._session_dir() / uuid.uuid4().hex)
+
+    def discard(self, staged: StagedBlob) -> None:
+        assert isinstance(staged, _LocalStaged)
+        staged.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            staged.path.unlink()
+
+    def commit(self, staged: Iterable[tuple[StagedBlob, str]]) -> list[bool]:
+        """Make a group of staged blobs durable, then visible. Returns, per blob, whether it
+        was new (False: a blob of that name already existed and was kept)."""
+        items = list(staged)
+        if not items:
+            return []
+        try:
+            for blob, _ in items:
+                assert isinstance(blob, _LocalStaged)
+                blob.file.flush()
+                if len(items) == 1:
+                    os.fsync(blob.file.fileno())
+            if len(items) > 1:
+                _syncfs(items[0][0].file.fileno())
+            created: list[bool] = []
+            dirs: set[Path] = set()
+            for blob, name in items:
+                assert isinstance(blob, _LocalStaged)
+                final = self._path(name)
+                final.parent.mkdir(mode=0o700, exist_ok=True)
+                try:
+                    os.link(blob.path, final)
+                    created.append(True)
+                    dirs.add(final.parent)
+                except FileExistsError:
+                    created.append(False)
+            if len(dirs) == 1:
+                _fsync_dir(next(iter(dirs)))
+            elif dirs:
+                _syncfs(items[0][0].file.fileno())
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise StorageFull(f"blob store is full ({self.root}): {exc.strerror}") from exc
+            raise
+        finally:
+            for blob, _ in items:
+                self.discard(blob)
+        return created
+
+    # -- reading ------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        check_name(name)
+        return self.root / name[:2] / name
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def open(self, name: str) -> BinaryIO:
+        try:
+            return open(self._path(name), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {name} is missing from {self.root}") from None
+
+    def size(self, name: str) -> int:
+        try:
+            return self._path(name).stat().st_size
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {name} is missing from {self.root}") from None
+
+    def names(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for sub in sorted(self.root.iterdir()):
+            if sub.is_dir() and len(sub.name) == 2:
+                for f in sorted(sub.iterdir()):
+                    if _NAME.match(f.name):
+                        yield f.name
+
+    # -- housekeeping -------------------------------------------------------------------
+    def cleanup_stale(self) -> int:
+        """Remove staging dirs whose process is gone (their flock is free); returns files gone."""
+        removed = 0
+        if not self._tmp_root.is_dir():
+            return 0
+        for session in self._tmp_root.iterdir():
+            if session == self._session:
+                continue
+            try:
+                fd = os.open(session / "lock", os.O_RDWR)
+            except FileNotFoundError:
+                fd = None
+            try:
+                if fd is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a live process owns it
+                removed += sum(1 for p in session.iterdir() if p.name != "lock")
+                shutil.rmtree(session, ignore_errors=True)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        return removed
+
+    def staging_files(self) -> list[Path]:
+        """Staged files currently on disk (for verify's report)."""
+        if not self._tmp_root.is_dir():
+            return []
+        return [p for p in self._tmp_root.glob("*/*") if p.name != "lock"]
+
+    def close(self) -> None:
+        if self._session is not None:
+            shutil.rmtree(self._session, ignore_errors=True)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+            self._session = self._lock_fd = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,136 @@
+"""Vault keys: the age identity that encrypts blobs, the Ed25519 key that signs custody, and
+the index key that names blobs — created once, stored only sealed under a passphrase.
+
+The sealed bundle is an ordinary age file encrypted with age's scrypt passphrase mode, so in a
+disaster `age -d keys.age` with the passphrase recovers every key without Strongroom.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from strongroom.errors import StrongroomError, WrongPassphrase
+
+BUNDLE_FORMAT = "strongroom-keys/1"
+_INDEX_KEY_INFO = b"strongroom/index-key/v1"
+
+
+def fingerprint(signing_public: bytes) -> str:
+    """A short, speakable identifier of the signing key, printed in reports and at init."""
+    digest = hashlib.sha256(signing_public).hexdigest()[:32]
+    return ":".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+@dataclass(frozen=True)
+class PublicKeys:
+    """What anyone may hold: enough to encrypt to the vault and to check its signatures."""
+
+    age_recipient: str
+    signing_public: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.signing_public)
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.signing_public).verify(signature, data)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "age_recipient": self.age_recipient,
+            "signing_public": base64.b64encode(self.signing_public).decode(),
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublicKeys:
+        return cls(str(data["age_recipient"]), base64.b64decode(data["signing_public"]))
+
+
+class VaultKeys:
+    """The unsealed private keys. Lives only in memory."""
+
+    def __init__(self, age_identity: str, signing_private: bytes, master_secret: bytes) -> None:
+        from pyrage import x25519
+
+        self._age_identity_str = age_identity
+        self.age_identity = x25519.Identity.from_str(age_identity)
+        self._signing = Ed25519PrivateKey.from_private_bytes(signing_private)
+        self._signing_private = signing_private
+        self._master = master_secret
+        self.index_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_KEY_INFO
+        ).derive(master_secret)
+        self.public = PublicKeys(
+            age_recipient=str(self.age_identity.to_public()),
+            signing_public=self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+        )
+
+    @classmethod
+    def generate(cls) -> VaultKeys:
+        import os
+
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+        from pyrage import x25519
+
+        signing = Ed25519PrivateKey.generate()
+        raw = signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return cls(str(x25519.Identity.generate()), raw, os.urandom(32))
+
+    def sign(self, data: bytes) -> bytes:
+        return self._signing.sign(data)
+
+    def storage_name(self, sha256_hex: str) -> str:
+        """Blob name = HMAC-SHA256(index_key, sha256): whoever holds the disk cannot test for a
+        known video by hashing it."""
+        return hmac.new(self.index_key, sha256_hex.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def identity_text(self) -> str:
+        """The age secret key, for handing to the `age` binary through a pipe (never a file)."""
+        return self._age_identity_str
+
+    def seal(self, passphrase: str) -> bytes:
+        import pyrage
+
+        if not passphrase:
+            raise StrongroomError("the passphrase must not be empty")
+        bundle = {
+            "format": BUNDLE_FORMAT,
+            "age_identity": self._age_identity_str,
+            "signing_private": base64.b64encode(self._signing_private).decode(),
+            "master_secret": base64.b64encode(self._master).decode(),
+        }
+        result: bytes = pyrage.passphrase.encrypt(json.dumps(bundle).encode(), passphrase)
+        return result
+
+    @classmethod
+    def unseal(cls, sealed: bytes, passphrase: str) -> VaultKeys:
+        import pyrage
+
+        try:
+            plain: bytes = pyrage.passphrase.decrypt(sealed, passphrase)
+        except pyrage.DecryptError:
+            raise WrongPassphrase("wrong passphrase: the vault's keys did not unlock") from None
+        bundle = json.loads(plain)
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise StrongroomError(f"unknown key bundle format {bundle.get('format')!r}")
+        return cls(
+            bundle["age_identity"],
+            base64.b64decode(bundle["signing_private"]),
+            base64.b64decode(bundle["master_secret"]),
+        )
