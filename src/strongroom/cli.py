@@ -69,7 +69,7 @@ def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
     from strongroom.vault import Vault
 
     settings = _settings(ctx, vault)
-    Vault.open(settings)  # fail fast on "not a vault" before asking for a passphrase
+    Vault.read_marker(settings.vault)  # "not a vault" before asking for a passphrase
     return Vault.open(settings, _passphrase(passphrase_file) if unseal else None)
 
 
@@ -91,10 +91,11 @@ def _progress(enabled: bool) -> RichProgress:
         TransferSpeedColumn,
     )
 
+    console = Console(stderr=True)
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.fields[files]}"), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
+        TimeRemainingColumn(), console=console, disable=not (enabled and console.is_terminal),
         transient=False,
     )
 

@@ -112,7 +112,7 @@ def verify_chain(vault: Vault, report: VerifyReport) -> dict[str, dict[str, Any]
         wanted = set(db_cps) | {int(c["seq"]) for c in file_cps if "seq" in c}
         if wanted:
             hashes_at = dict(s.execute(select(CustodyEvent.seq, CustodyEvent.hash).where(
-                CustodyEvent.seq.in_(wanted))).tuples().all())
+                CustodyEvent.seq.in_(wanted))).all())
     _check_checkpoints(public, db_cps, file_cps, hashes_at, last_seq, report)
     return ingested
 

@@ -177,19 +177,35 @@ def ingest(
             if batch.full():
                 batch.commit(checkpoint=False)
         batch.commit(checkpoint=True)
+    except StorageFull as exc:
+        _drop_window(vault, pool, window)
+        try:  # what was completely read before the disk filled up is kept
+            batch.commit(checkpoint=True)
+        except StrongroomError:
+            batch.discard()
+        raise StorageFull(f"{exc} ({report.new_originals} new original(s) were stored "
+                          "before that)") from exc
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for _, fut in window:
-            if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
-                res = fut.result()
-                if isinstance(res, _Staged):
-                    vault.blobs.discard(res.blob)
+        _drop_window(vault, pool, window)
         batch.discard()
         raise
     finally:
         pool.shutdown(wait=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _drop_window(
+    vault: Vault, pool: ThreadPoolExecutor,
+    window: deque[tuple[Entry, Future[_Staged | _Failed] | None]],
+) -> None:
+    """Stop staging and discard whatever was staged but will not be committed."""
+    pool.shutdown(wait=True, cancel_futures=True)
+    for _, fut in window:
+        if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+            res = fut.result()
+            if isinstance(res, _Staged):
+                vault.blobs.discard(res.blob)
 
 
 def _same(seen: Sighting, e: Entry) -> bool:

@@ -27,21 +27,40 @@ def age_binary() -> str | None:
 
 
 class _HashingReader:
-    """A reader for pyrage that hashes what it hands over (one read feeds both)."""
+    """A reader for pyrage that hashes what it hands over (one read feeds both).
+
+    pyrage turns any exception raised inside `read`/`write` into its own EncryptError, which
+    would hide a source read error or a full disk; the original is kept in `error`."""
 
     def __init__(self, src: BinaryIO, hasher: MultiHash) -> None:
         self._src, self._hasher = src, hasher
+        self.error: BaseException | None = None
 
     def read(self, n: int = -1) -> bytes:
-        data = self._src.read(n if n and n > 0 else CHUNK)
+        try:
+            data = self._src.read(n if n and n > 0 else CHUNK)
+        except BaseException as exc:
+            self.error = exc
+            raise
         if data:
             self._hasher.update(data)
         return data
 
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
+
+class _GuardedWriter:
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._out.write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def encrypt_stream(
@@ -59,7 +78,12 @@ def encrypt_stream(
         import pyrage
         from pyrage import x25519
 
-        pyrage.encrypt_io(_HashingReader(src, hasher), out, [x25519.Recipient.from_str(recipient)])
+        reader, writer = _HashingReader(src, hasher), _GuardedWriter(out)
+        try:
+            pyrage.encrypt_io(reader, writer, [x25519.Recipient.from_str(recipient)])
+        except pyrage.EncryptError:
+            raise (reader.error or writer.error or StrongroomError("age encryption failed")) \
+                from None
         return
     out.flush()
     proc = subprocess.Popen(

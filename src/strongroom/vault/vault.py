@@ -100,16 +100,8 @@ class Vault:
     def open(
         cls, settings: Settings, passphrase: str | None = None, actor: str | None = None
     ) -> Vault:
+        public = cls.read_marker(settings.vault)
         path = settings.vault
-        try:
-            marker = json.loads((path / MARKER).read_text("utf-8"))
-        except FileNotFoundError:
-            raise NotAVault(f"{path} is not a Strongroom vault (no {MARKER})") from None
-        except (OSError, ValueError) as exc:
-            raise NotAVault(f"{path}: unreadable {MARKER}: {exc}") from None
-        if marker.get("format") != VAULT_FORMAT:
-            raise NotAVault(f"{path}: unsupported vault format {marker.get('format')!r}")
-        public = PublicKeys.from_json(marker["public"])
         keys = None
         if passphrase is not None:
             keys = VaultKeys.unseal((path / SEALED_KEYS).read_bytes(), passphrase)
@@ -122,6 +114,20 @@ class Vault:
         vault = cls(settings, public, keys, actor or default_actor())
         vault.catalogue.upgrade()
         return vault
+
+    @staticmethod
+    def read_marker(path: Path) -> PublicKeys:
+        """The vault's public keys from its marker file; raises `NotAVault` (cheaply, before
+        anyone is asked for a passphrase) when `path` is not a vault."""
+        try:
+            marker = json.loads((path / MARKER).read_text("utf-8"))
+            if marker.get("format") != VAULT_FORMAT:
+                raise NotAVault(f"{path}: unsupported vault format {marker.get('format')!r}")
+            return PublicKeys.from_json(marker["public"])
+        except FileNotFoundError:
+            raise NotAVault(f"{path} is not a Strongroom vault (no {MARKER})") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NotAVault(f"{path}: unreadable {MARKER}: {exc}") from None
 
     def close(self) -> None:
         self.blobs.close()

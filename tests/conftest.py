@@ -1,0 +1,111 @@
+"""Shared fixtures: real vaults on disk, real files, the real CLI in a subprocess.
+
+Sealing keys costs ~2 s of scrypt, so one vault per test worker is created and copied for each
+test; in-process tests reuse its unsealed keys, CLI tests unseal with the real passphrase.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from strongroom.settings import Settings
+from strongroom.vault import Vault
+from strongroom.vault.keys import VaultKeys
+
+PASSPHRASE = "test passphrase, long enough"
+
+
+@dataclass
+class Template:
+    path: Path
+    keys: VaultKeys
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = tmp_path_factory.mktemp("template") / "vault"
+    with Vault.create(Settings(vault=path), PASSPHRASE, actor="tester") as v:
+        keys = v.keys
+    return Template(path, keys)
+
+
+def open_vault(path: Path, keys: VaultKeys, **settings: object) -> Vault:
+    """A Vault on `path` with already-unsealed keys (what `Vault.open` gives after scrypt)."""
+    v = Vault(Settings(vault=path, **settings), keys.public, keys, "tester")  # type: ignore[arg-type]
+    v.catalogue.upgrade()
+    return v
+
+
+@pytest.fixture
+def vault_path(template: Template, tmp_path: Path) -> Path:
+    path = tmp_path / "vault"
+    shutil.copytree(template.path, path)
+    return path
+
+
+@pytest.fixture
+def vault(vault_path: Path, template: Template) -> Iterator[Vault]:
+    v = open_vault(vault_path, template.keys)
+    yield v
+    v.close()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A small 'USB stick': nested folders, a mid-size file, an exact duplicate, a symlink."""
+    root = tmp_path / "usb1"
+    write(root / "DVR" / "cam03" / "0001.h264", os.urandom(3 * 1024 * 1024))
+    write(root / "DVR" / "cam03" / "0002.h264", os.urandom(200_000))
+    write(root / "DVR" / "cam07" / "0001.h264", os.urandom(12 * 1024 * 1024))  # age binary path
+    write(root / "notes.txt", "Камера 03, ПФРСИ\n".encode())
+    shutil.copy2(root / "DVR" / "cam03" / "0002.h264", root / "copy-of-0002.h264")
+    (root / "latest").symlink_to("DVR/cam03/0001.h264")
+    return root
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "strongroom.cli", *map(str, args)],
+        capture_output=True, text=True, env=full_env, timeout=300, input=input,
+    )
+
+
+def cli_json(*args: str | Path) -> object:
+    r = cli(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def sql(vault_path: Path, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Raw SQL on the catalogue, as an attacker (or a careless admin) with the file would."""
+    con = sqlite3.connect(vault_path / "catalogue.db")
+    try:
+        rows = con.execute(statement, params).fetchall()
+        con.commit()
+        return rows
+    finally:
+        con.close()
+
+
+def drop_append_only_triggers(vault_path: Path) -> None:
+    for table in ("custody_event", "custody_checkpoint"):
+        for verb in ("update", "delete"):
+            sql(vault_path, f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
