@@ -94,7 +94,9 @@ def cli_json(*args: str | Path) -> object:
     return json.loads(r.stdout)
 
 
-def sql(vault_path: Path, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def sql(
+    vault_path: Path, statement: str, params: tuple[object, ...] = ()
+) -> list[tuple[object, ...]]:
     """Raw SQL on the catalogue, as an attacker (or a careless admin) with the file would."""
     con = sqlite3.connect(vault_path / "catalogue.db")
     try:
@@ -109,3 +111,54 @@ def drop_append_only_triggers(vault_path: Path) -> None:
     for table in ("custody_event", "custody_checkpoint"):
         for verb in ("update", "delete"):
             sql(vault_path, f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL (Debian's) on 127.0.0.1, run as the `postgres` user when we are root
+    (the server refuses to run as root). Yields an admin URL."""
+    import glob
+    import socket as socketlib
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL server binaries not installed")
+    bindir = Path(bins[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    data = base / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        base.chmod(0o755)
+        shutil.chown(base, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socketlib.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                   check=True, capture_output=True)
+    opts = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
+                    "-l", str(base / "log"), "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database for one test."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t" + uuid.uuid4().hex[:12]
+    engine = create_engine(postgres_server + "postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return postgres_server + name

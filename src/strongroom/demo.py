@@ -14,7 +14,7 @@ from rich.console import Console
 
 from strongroom.settings import Settings
 
-DEMO_PASSPHRASE = "demo passphrase — not for real material"
+DEMO_PASSPHRASE = "demo passphrase — not for real material"  # noqa: S105 - printed on purpose
 
 
 def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any]:

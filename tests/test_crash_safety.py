@@ -1,0 +1,115 @@
+"""Invariant 4: killing ingest with SIGKILL at any instant and re-running gives the same vault
+as an uninterrupted run — same originals, sightings and blob names, no partial blob visible,
+custody chain valid. Real subprocesses, real kills."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conftest import PASSPHRASE, Template, open_vault, sql, write
+from strongroom.catalogue.models import Original, Sighting
+from strongroom.custody.verify import verify
+
+SMALL, BIG = 150, 3
+
+
+def make_source(root: Path) -> Path:
+    """Many small files (committed in groups of 8) with big ones in the middle of the order."""
+    rnd = random.Random(1234)
+    for i in range(SMALL):
+        write(root / f"DVR/ch{i % 4}/{i:04d}.h264", rnd.randbytes(rnd.choice([4, 40, 400]) * 1024))
+    for i in range(BIG):
+        write(root / f"DVR/ch1/big-{i}.dav", rnd.randbytes(24 * 1024 * 1024))
+    shutil.copy2(root / "DVR/ch0/0000.h264", root / "dup.h264")
+    return root
+
+
+def run_ingest(vault: Path, source: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_COMMIT_FILES": "8"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "strongroom.cli", "ingest", str(vault), str(source),
+         "-a", "USB stick 1", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def staging_dirs(vault: Path) -> set[Path]:
+    return set((vault / "blobs" / ".tmp").glob("*"))
+
+
+def wait_until_ingesting(vault: Path, proc: subprocess.Popen[bytes], before: set[Path]) -> float:
+    """Block until this process has started staging blobs (start-up and unlock are over), or
+    has finished because an earlier run had already done everything."""
+    started = time.monotonic()
+    while not staging_dirs(vault) - before and proc.poll() is None:
+        if time.monotonic() - started > 60:
+            raise AssertionError("ingest never started staging")
+        time.sleep(0.005)
+    return time.monotonic()
+
+
+def originals_now(vault: Path) -> int:
+    return len(sql(vault, "SELECT sha256 FROM original"))
+
+
+def snapshot(vault_path: Path, template: Template) -> tuple[object, ...]:
+    v = open_vault(vault_path, template.keys)
+    try:
+        with v.catalogue.read() as s:
+            originals = sorted(s.execute(select(
+                Original.sha256, Original.size, Original.md5, Original.blob_name)).all())
+            sightings = sorted(s.execute(select(
+                Sighting.rel_path, Sighting.original_sha256, Sighting.kind, Sighting.size,
+                Sighting.mtime_ns)).all())
+        blobs = sorted(v.blobs.names())
+        report = verify(v)
+        assert report.ok, report.problems
+        assert not any("not in the catalogue" in w for w in report.warnings), report.warnings
+        return (originals, sightings, blobs)
+    finally:
+        v.close()
+
+
+@pytest.mark.slow
+def test_killing_ingest_midway_loses_nothing(template: Template, tmp_path: Path) -> None:
+    source = make_source(tmp_path / "usb1")
+    reference = tmp_path / "reference"
+    shutil.copytree(template.path, reference)
+    proc = run_ingest(reference, source)
+    work_started = wait_until_ingesting(reference, proc, set())
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    work = time.monotonic() - work_started
+    expected = snapshot(reference, template)
+    assert len(expected[0]) == SMALL + BIG  # type: ignore[arg-type]
+
+    rnd = random.Random()
+    partial_states = []
+    for n in range(3):
+        crashed = tmp_path / f"crashed{n}"
+        shutil.copytree(template.path, crashed)
+        for _ in range(2):  # killed twice, at independent random instants
+            before = staging_dirs(crashed)
+            proc = run_ingest(crashed, source)
+            wait_until_ingesting(crashed, proc, before)
+            time.sleep(rnd.uniform(0, work))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            partial_states.append(originals_now(crashed))
+        proc = run_ingest(crashed, source)
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert snapshot(crashed, template) == expected, f"differs after kills {partial_states}"
+        staged = [p for p in (crashed / "blobs" / ".tmp").glob("*/*") if p.name != "lock"]
+        assert staged == [], "staging files of killed runs were left behind"
+    # The kills really landed mid-ingest, not before it started or after it finished.
+    assert any(0 < k < SMALL + BIG for k in partial_states), partial_states
