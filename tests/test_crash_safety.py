@@ -85,31 +85,42 @@ def test_killing_ingest_midway_loses_nothing(template: Template, tmp_path: Path)
     reference = tmp_path / "reference"
     shutil.copytree(template.path, reference)
     proc = run_ingest(reference, source)
-    work_started = wait_until_ingesting(reference, proc, set())
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    work = time.monotonic() - work_started
     expected = snapshot(reference, template)
-    assert len(expected[0]) == SMALL + BIG  # type: ignore[arg-type]
+    total = SMALL + BIG
+    assert len(expected[0]) == total  # type: ignore[arg-type]
 
     rnd = random.Random()
     partial_states = []
     for n in range(3):
         crashed = tmp_path / f"crashed{n}"
         shutil.copytree(template.path, crashed)
-        for _ in range(2):  # killed twice, at independent random instants
-            before = staging_dirs(crashed)
-            proc = run_ingest(crashed, source)
-            wait_until_ingesting(crashed, proc, before)
-            time.sleep(rnd.uniform(0, work))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            partial_states.append(originals_now(crashed))
+        # Kill 1: once a random number of originals has committed, plus a random instant
+        # (mid-staging, mid-sync, mid-transaction — wherever it falls).
+        proc = run_ingest(crashed, source)
+        target = rnd.randint(1, total - 20)
+        deadline = time.monotonic() + 120
+        while originals_now(crashed) < target and proc.poll() is None:
+            assert time.monotonic() < deadline, "ingest made no progress"
+            time.sleep(0.01)
+        time.sleep(rnd.uniform(0, 0.05))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial_states.append(originals_now(crashed))
+        # Kill 2: the resumed run, at a random instant after it starts staging.
+        before = staging_dirs(crashed)
+        proc = run_ingest(crashed, source)
+        wait_until_ingesting(crashed, proc, before)
+        time.sleep(rnd.uniform(0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # Then let it finish.
         proc = run_ingest(crashed, source)
         _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert snapshot(crashed, template) == expected, f"differs after kills {partial_states}"
         staged = [p for p in (crashed / "blobs" / ".tmp").glob("*/*") if p.name != "lock"]
         assert staged == [], "staging files of killed runs were left behind"
-    # The kills really landed mid-ingest, not before it started or after it finished.
-    assert any(0 < k < SMALL + BIG for k in partial_states), partial_states
+    # The first kills really landed mid-ingest, not after it finished.
+    assert all(0 < k < total for k in partial_states), partial_states

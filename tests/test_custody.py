@@ -211,3 +211,33 @@ def test_checkpoint_file_is_an_independent_witness(filled: Vault) -> None:
         head = s.execute(select(CustodyEvent.seq, CustodyEvent.hash)
                          .order_by(CustodyEvent.seq.desc()).limit(1)).one()
     assert (lines[-1]["seq"], lines[-1]["head_hash"]) == (head[0], head[1])
+
+
+def test_sha512_is_recorded_and_checked_when_configured(template: Template, vault_path: Path,
+                                                        source: Path) -> None:
+    from conftest import open_vault
+
+    v = open_vault(vault_path, template.keys, sha512=True)
+    try:
+        ingest(v, source, "USB stick 1")
+        f = source / "DVR" / "cam07" / "0001.h264"
+        with v.catalogue.read() as s:
+            o = s.get(Original, hashlib.sha256(f.read_bytes()).hexdigest())
+        assert o is not None and o.sha512 == hashlib.sha512(f.read_bytes()).hexdigest()
+        assert verify(v).ok
+        drop_append_only_triggers(vault_path)
+        sql(vault_path, "UPDATE original SET sha512=? WHERE sha256=?", ("0" * 128, o.sha256))
+        found = problems(v)
+        assert any("plaintext no longer matches" in p for p in found)
+        assert any("sha512" in p and "differs from the custody record" in p for p in found)
+    finally:
+        v.close()
+
+
+def test_cat_of_a_deleted_blob_is_an_integrity_failure(filled: Vault, vault_path: Path) -> None:
+    with filled.catalogue.read() as s:
+        o = s.scalars(select(Original).limit(1)).one()
+    (filled.blobs.root / o.blob_name[:2] / o.blob_name).unlink()
+    r = cli("cat", vault_path, o.sha256, "-o", vault_path.parent / "out.bin", "--json")
+    assert r.returncode == 1 and "is missing" in r.stderr
+    assert not (vault_path.parent / "out.bin").exists()

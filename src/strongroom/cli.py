@@ -251,8 +251,11 @@ def cat(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write to this file (checked before it appears).")] = None,
     passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Decrypt one original to stdout or a file; logged as a download."""
+    if as_json and output is None:
+        raise StrongroomError("--json needs --output (stdout carries the file itself)")
     with _open(ctx, vault, passphrase_file) as v:
         o = v.find_original(sha256)
         with v.write() as s:
@@ -274,6 +277,9 @@ def cat(
         if d.sha256 != o.sha256 or d.size != o.size:
             raise IntegrityError(f"original {o.sha256} decrypted to different content "
                                  f"(sha256 {d.sha256}); run `strongroom verify`")
+    if as_json:
+        _emit(True, {"sha256": o.sha256, "md5": d.md5, "size": d.size, "output": str(output),
+                     "verified": True}, "")
 
 
 @app.command()

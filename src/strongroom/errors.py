@@ -37,10 +37,6 @@ class StorageFull(StrongroomError):
     """The blob store or catalogue ran out of space; nothing half-written is kept."""
 
 
-class BlobMissing(StrongroomError):
-    """A blob the catalogue points to is not in the store."""
-
-
 class UnknownOriginal(StrongroomError):
     """No original with that SHA-256 (or prefix) is in the catalogue."""
 
@@ -49,6 +45,10 @@ class IntegrityError(StrongroomError):
     """A check found evidence that something changed: exit code 1, not a usage error."""
 
     exit_code = 1
+
+
+class BlobMissing(IntegrityError):
+    """A blob the catalogue points to is not in the store."""
 
 
 class MediaError(StrongroomError):

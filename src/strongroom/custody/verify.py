@@ -184,8 +184,8 @@ def verify_catalogue(
             report.problems.append(Problem("catalogue", subject,
                                            "no custody event records its ingest"))
             continue
-        for key, value in (("md5", o.md5), ("size", o.size), ("blob", o.blob_name),
-                           ("blob_size", o.blob_size)):
+        for key, value in (("md5", o.md5), ("sha512", o.sha512), ("size", o.size),
+                           ("blob", o.blob_name), ("blob_size", o.blob_size)):
             if ev.get(key) != value:
                 report.problems.append(Problem("catalogue", subject, (
                     f"catalogue {key} {value!r} differs from the custody record "

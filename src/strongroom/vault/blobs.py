@@ -14,6 +14,7 @@ import fcntl
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -92,9 +93,14 @@ class LocalBlobStore:
         self._tmp_root = root / ".tmp"
         self._session: Path | None = None
         self._lock_fd: int | None = None
+        self._session_lock = threading.Lock()  # ingest stages from several threads
 
     # -- staging ------------------------------------------------------------------------
     def _session_dir(self) -> Path:
+        with self._session_lock:
+            return self._make_session_dir()
+
+    def _make_session_dir(self) -> Path:
         if self._session is None:
             self._tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
             session = self._tmp_root / uuid.uuid4().hex
