@@ -402,16 +402,18 @@ class _Batch:
                 self.report.new_originals += 1
                 self.report.bytes_new += d.size
             self.report.duplicates += len(self.staged) - (len(to_store) - len(present))
-            s.flush()
+            # One statement clears earlier errors for every path of this group: a path now
+            # sighted is no longer an error, a path failing again gets a fresh row.
+            paths = [i.entry.rel_path for i in self.staged] + [
+                e.rel_path for e in self.symlinks] + [f.entry.rel_path for f in self.failed]
+            s.execute(delete(IngestError).where(
+                IngestError.acquisition_id == self.acquisition, IngestError.rel_path.in_(paths)))
             for item in self.staged:
                 self._sight(s, item.entry, item.digests.sha256, now)
             for entry in self.symlinks:
                 self._sight(s, entry, None, now)
                 self.report.symlinks += 1
             for f in self.failed:
-                s.execute(delete(IngestError).where(
-                    IngestError.acquisition_id == self.acquisition,
-                    IngestError.rel_path == f.entry.rel_path))
                 s.add(IngestError(acquisition_id=self.acquisition, rel_path=f.entry.rel_path,
                                   error=f.error, at=now))
         self.staged.clear()
@@ -431,9 +433,6 @@ class _Batch:
             seen_at=now,
         )
         s.add(sighting)
-        s.execute(delete(IngestError).where(
-            IngestError.acquisition_id == self.acquisition,
-            IngestError.rel_path == entry.rel_path))
         subject = f"original:{sha}" if sha else f"acquisition:{self.acquisition}"
         self.vault.record(s, "sighted", subject, {
             "acquisition": self.acquisition, "original": sha, "path": entry.rel_path,
