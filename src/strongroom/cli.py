@@ -183,15 +183,11 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the custody chain, checkpoints, catalogue and every blob; exit 1 on any problem."""
+    from strongroom.catalogue.queries import vault_stats
     from strongroom.custody.verify import verify as run_verify
 
     with _open(ctx, vault, passphrase_file) as v:
-        with v.catalogue.read() as s:
-            from sqlalchemy import func, select
-
-            from strongroom.catalogue.models import Original
-
-            total = s.scalar(select(func.coalesce(func.sum(Original.size), 0))) or 0
+        total = vault_stats(v)["original_bytes"]
         with _progress(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick else total, files="")
             report = run_verify(v, fixity=not quick,
