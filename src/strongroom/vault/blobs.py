@@ -98,17 +98,14 @@ class LocalBlobStore:
     # -- staging ------------------------------------------------------------------------
     def _session_dir(self) -> Path:
         with self._session_lock:
-            return self._make_session_dir()
-
-    def _make_session_dir(self) -> Path:
-        if self._session is None:
-            self._tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            session = self._tmp_root / uuid.uuid4().hex
-            session.mkdir(mode=0o700)
-            fd = os.open(session / "lock", os.O_CREAT | os.O_RDWR, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._session, self._lock_fd = session, fd
-        return self._session
+            if self._session is None:
+                self._tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+                session = self._tmp_root / uuid.uuid4().hex
+                session.mkdir(mode=0o700)
+                fd = os.open(session / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._session, self._lock_fd = session, fd
+            return self._session
 
     def stage(self) -> _LocalStaged:
         return _LocalStaged(self._session_dir() / uuid.uuid4().hex)
