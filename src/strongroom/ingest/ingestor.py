@@ -10,6 +10,7 @@ crash at any instant leaves either nothing of a file, or a durable blob that the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -83,6 +84,9 @@ class IngestReport:
         }
 
 
+_WRITEBACK_EVERY = 16 * 1024 * 1024
+
+
 class _SourceReadError(Exception):
     """Reading the *source* failed (as opposed to writing the vault)."""
 
@@ -152,6 +156,24 @@ def ingest(
     workers = max(1, vault.settings.ingest_workers)
     window: deque[tuple[Entry, Future[_Staged | _Failed] | None]] = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest")
+    # Groups commit on their own thread while the next files are being staged, so the disk
+    # sync and the catalogue transaction do not stall reading. One group in flight at a time.
+    committer = ThreadPoolExecutor(1, thread_name_prefix="ingest-commit")
+    inflight: Future[None] | None = None
+
+    def hand_over(checkpoint: bool) -> None:
+        nonlocal batch, inflight
+        if inflight is not None:
+            inflight.result()
+        inflight = committer.submit(batch.commit, checkpoint=checkpoint)
+        batch = _Batch(vault, acquisition, report)
+
+    def settle() -> None:
+        """Wait for the group in flight (it cannot be stopped half-way through a commit)."""
+        if inflight is not None:
+            with contextlib.suppress(Exception):  # the error being handled already says why
+                inflight.result()
+
     try:
         pending = iter(todo)
         while True:
@@ -175,10 +197,13 @@ def ingest(
                     report.bytes_read += result.digests.size
             progress.file_done()
             if batch.full():
-                batch.commit(checkpoint=False)
-        batch.commit(checkpoint=True)
+                hand_over(checkpoint=False)
+        hand_over(checkpoint=True)
+        assert inflight is not None
+        inflight.result()
     except StorageFull as exc:
         _drop_window(vault, pool, window)
+        settle()
         try:  # what was completely read before the disk filled up is kept
             batch.commit(checkpoint=True)
         except StrongroomError:
@@ -187,10 +212,12 @@ def ingest(
                           "before that)") from exc
     except BaseException:
         _drop_window(vault, pool, window)
+        settle()
         batch.discard()
         raise
     finally:
         pool.shutdown(wait=True)
+        committer.shutdown(wait=True)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -271,18 +298,25 @@ def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:
             size = os.lseek(fd, 0, os.SEEK_END)
             os.lseek(fd, 0, os.SEEK_SET)
 
+        blob = vault.blobs.stage()
+        unsynced = 0
+
         def read(n: int = -1) -> bytes:
+            nonlocal unsynced
             try:
                 data = f.read(n)
             except OSError as exc:
                 raise _SourceReadError(f"read error: {exc.strerror}") from exc
             if data:
                 progress.advance(len(data))
+                unsynced += len(data)
+                if unsynced >= _WRITEBACK_EVERY:
+                    blob.start_writeback()  # the disk works while we encrypt the rest
+                    unsynced = 0
             return data or b""
 
         reader: Any = _Reader(read)
         hasher = MultiHash(sha512=vault.settings.sha512)
-        blob = vault.blobs.stage()
         try:
             encrypt_stream(
                 reader, blob.file, vault.keys.public.age_recipient, hasher,
