@@ -289,6 +289,146 @@ def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
     _emit(as_json, data, human)
 
 
+class _ProcessBar:
+    """Adapts the pipeline runner's callbacks to a rich bar (originals done, errors)."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.task = bar.add_task("process", total=None, files="")
+        self.errors = 0
+
+    def start(self, tasks: int) -> None:
+        self.bar.update(self.task, total=tasks, files=f"0/{tasks} originals")
+
+    def task_done(self, sha256: str, outcomes: list[Any]) -> None:
+        self.errors += sum(1 for o in outcomes if o.status == "error")
+        self.bar.advance(self.task, 1)
+        t = self.bar.tasks[self.task]
+        self.bar.update(self.task, files=f"{int(t.completed)}/{int(t.total or 0)} originals, "
+                                         f"{self.errors} error(s)")
+
+
+def _count_bar(enabled: bool) -> RichProgress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[files]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, disable=not (enabled and console.is_terminal),
+    )
+
+
+@app.command()
+def process(
+    ctx: typer.Context,
+    vault: VaultArg,
+    steps: Annotated[str | None, typer.Option(
+        help="Comma-separated steps (default: all but optional ones, e.g. transcribe).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes (default: STRONGROOM_WORKERS, else one per CPU).")] = None,
+    retry_errors: Annotated[bool, typer.Option(
+        "--retry-errors", help="Run again the steps that failed last time.")] = False,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run every pending analysis step on every original (resumable)."""
+    from strongroom.pipeline.runner import process as run_process
+
+    names = steps.split(",") if steps else None
+    with _open(ctx, vault, passphrase_file) as v, _count_bar(not as_json) as bar:
+        report = run_process(v, steps=names, workers=workers, retry_errors=retry_errors,
+                             progress=_ProcessBar(bar))
+    data = report.to_json()
+    ran = ", ".join(f"{k} {n}" for k, n in sorted(report.ran.items())) or "nothing pending"
+    lines = [f"{report.tasks} of {report.originals} originals had pending work: {ran}; "
+             f"{report.derivatives} derivative(s), {len(report.errors)} error(s) "
+             f"in {data['seconds']} s"]
+    if report.skipped:
+        lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
+                                               sorted(report.skipped.items())))
+    lines += [f"  error: {e['original'][:16]}… {e['step']}: {e['error']}"
+              for e in report.errors]
+    _emit(as_json, data, "\n".join(lines))
+
+
+@app.command()
+def timeline(
+    ctx: typer.Context,
+    vault: VaultArg,
+    camera: Annotated[str | None, typer.Option(help="Only this camera label.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per camera: segments in DVR-clock order, gaps and overlaps flagged (no passphrase)."""
+    from strongroom.catalogue.timeline import timelines
+
+    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+        data = timelines(s, camera)
+    if camera is not None and not data:
+        raise StrongroomError(f"no segments for camera {camera!r}")
+    lines = []
+    for label, entries in data.items():
+        lines.append(f"{label}  ({len(entries)} segment(s))")
+        for e in entries:
+            flags = []
+            if e.gap_before_s is not None:
+                flags.append(f"gap {e.gap_before_s:.0f} s before")
+            if e.overlaps:
+                flags.append("overlaps " + ", ".join(o[:12] + "…" for o in e.overlaps)
+                             + " (possible duplicate)")
+            lines.append(f"  {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
+                         f"{e.original[:16]}…  [{e.start_s:.0f}–{e.end_s:.0f} s]"
+                         + (f"  {'; '.join(flags)}" if flags else ""))
+    _emit(as_json, {k: [e.to_json() for e in es] for k, es in data.items()},
+          "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)")
+
+
+@app.command()
+def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+    """Near-duplicate groups (PDQ per second), each with its best-quality member."""
+    from strongroom.catalogue.dupes import near_duplicate_groups
+
+    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+        groups = near_duplicate_groups(s)
+    lines = []
+    for i, g in enumerate(groups, 1):
+        lines.append(f"group {i}: best {g.best}")
+        for m in g.members:
+            res = f"{m.width}×{m.height}" if m.width else "?"
+            how = ("best" if m.original == g.best else
+                   f"{(m.match_to_best or 0):.0%} of its frames in best, "
+                   f"{(m.best_to_member or 0):.0%} back, median distance {m.median_distance}")
+            lines.append(f"  {m.original[:16]}…  {res}  {m.duration or 0:.1f} s  ({how})")
+    _emit(as_json, [g.to_json() for g in groups], "\n".join(lines) or "(no near-duplicates)")
+
+
+@app.command("contact-sheet")
+def contact_sheet(
+    ctx: typer.Context,
+    vault: VaultArg,
+    sha256: Annotated[str, typer.Argument(help="SHA-256 (or a unique prefix) of an original.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JPEG file to write.")],
+    reveal: Annotated[bool, typer.Option(
+        "--reveal", help="Unblurred, in colour (logged). Default: blurred greyscale.")] = False,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write an original's contact sheet (grid of timestamped thumbnails)."""
+    from strongroom.pipeline.views import write_contact_sheet
+
+    with _open(ctx, vault, passphrase_file) as v:
+        data = write_contact_sheet(v, sha256, output, reveal=reveal)
+    _emit(as_json, data, f"wrote {output} ({'revealed' if reveal else 'blurred'})")
+
+
 @app.command()
 def demo(
     ctx: typer.Context,

@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     #: Ingest commits in groups of at most this many files or bytes (one sync per group).
     commit_files: int = 64
     commit_bytes: int = 256 * 1024 * 1024
+    #: Where the pipeline puts the plaintext ffmpeg needs (a private 0700 dir per original,
+    #: removed when done); empty means the system temp dir. Prefer an encrypted or RAM disk.
+    work_dir: str = ""
+    #: Pipeline executor: "process" (local process pool) or "inline" (in this process, for
+    #: debugging). A Dask scheduler address arrives with the scale-out issue.
+    executor: str = "process"
+    #: Pipeline worker processes (0: as many as CPUs).
+    workers: int = 0
+    #: faster-whisper model directory for the optional `transcribe` step; empty means off.
+    whisper_model: str = ""
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.vault.resolve() / 'catalogue.db'}"

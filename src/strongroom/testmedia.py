@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 ClockFormat = Literal["DD-MM-YYYY", "YYYY/MM/DD", "DD.MM.YYYY"]
-Source = Literal["testsrc2", "mandelbrot"]
+Source = Literal["testsrc2", "mandelbrot", "life"]
 Codec = Literal["h264", "mpeg4"]
 
 #: DejaVu ships Cyrillic glyphs; most "default" fonts ffmpeg could fall back to do not.
@@ -43,7 +43,7 @@ _STRFTIME: dict[str, str] = {
     "YYYY/MM/DD": "%Y/%m/%d %H:%M:%S",
     "DD.MM.YYYY": "%d.%m.%Y %H:%M:%S",
 }
-_SOURCES = ("testsrc2", "mandelbrot")
+_SOURCES = ("testsrc2", "mandelbrot", "life")
 _CODECS = ("h264", "mpeg4")
 
 
@@ -57,6 +57,10 @@ class ClipSpec:
     clock_start: datetime | None
     clock_format: ClockFormat = "DD-MM-YYYY"
     source: Source = "testsrc2"
+    #: only for `life`: different seeds give visually unrelated clips (testsrc2 and
+    #: mandelbrot always draw the same picture at the same time, so two clips of one source
+    #: are near-duplicates of each other apart from their overlays)
+    seed: int = 0
     size: tuple[int, int] = (768, 576)
     fps: int = 25
     codec: Codec = "h264"
@@ -170,7 +174,7 @@ def _drawtext(text: str, *, x: str, y: str, fontsize: int, expand: bool) -> str:
 def _video_filter(spec: ClipSpec) -> str:
     width, height = spec.size
     filters: list[str] = []
-    if spec.source == "mandelbrot":
+    if spec.source in ("mandelbrot", "life"):
         filters.append(f"scale={width}:{height}")  # rendered at half size; see _inputs
     if spec.clock_start is not None:
         fontsize = max(12, height // 24)
@@ -190,6 +194,11 @@ def _inputs(spec: ClipSpec) -> list[str]:
         # mandelbrot costs ~10x testsrc2 per pixel; half resolution keeps the demo set fast
         # and the upscale softness looks suitably like a cheap DVR anyway.
         src = f"mandelbrot=s={width // 2}x{height // 2}:r={spec.fps}"
+    elif spec.source == "life":
+        # Conway's life from a seeded random start, cells drawn 2×: cheap, never alike, and
+        # dim and grey like night-time CCTV (the overlay is the brightest thing on screen)
+        src = (f"life=s={width // 2}x{height // 2}:r={spec.fps}:seed={spec.seed}:mold=10:"
+               "ratio=0.3:life_color=#8c8c80:death_color=#3c3c44:mold_color=#646058")
     else:
         src = f"testsrc2=s={width}x{height}:r={spec.fps}"
     args = ["-f", "lavfi", "-i", src]
@@ -327,6 +336,8 @@ def demo_set(out_dir: Path) -> dict[str, list[Path]]:
                 clock_start=datetime(2021, 6, 2, 14, 5, 30),
                 clock_format="DD.MM.YYYY",
                 codec="mpeg4",
+                source="life",
+                seed=11,
             ),
             usb2,
         ),
@@ -336,6 +347,8 @@ def demo_set(out_dir: Path) -> dict[str, list[Path]]:
                 duration=4,
                 camera_label="",
                 clock_start=None,
+                source="life",
+                seed=1,
             ),
             usb2,
         ),

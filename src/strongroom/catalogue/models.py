@@ -136,6 +136,36 @@ class Derivative(Base):
     step_version: Mapped[str] = mapped_column(String(32))
     command: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: e.g. {"t": 12.0} for a keyframe: where in the original it comes from
+    meta: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class StepRun(Base):
+    """One pipeline step's outcome for one original: what makes the pipeline resumable.
+
+    Work is pending when there is no row for (original, step) at the step's current version."""
+
+    __tablename__ = "step_run"
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # ok | error | skipped
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[list[str] | None] = mapped_column(JSON)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FrameHash(Base):
+    """PDQ hash of one sampled frame (the per-video list is the vPDQ-style signature)."""
+
+    __tablename__ = "frame_hash"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), index=True)
+    t: Mapped[float] = mapped_column(Float)
+    pdq: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int] = mapped_column(Integer)
 
 
 class Facility(Base):
@@ -165,6 +195,8 @@ class Segment(Base):
     clock_start: Mapped[datetime | None] = mapped_column(DateTime)
     clock_end: Mapped[datetime | None] = mapped_column(DateTime)
     confidence: Mapped[float | None] = mapped_column(Float)
+    clock_format: Mapped[str | None] = mapped_column(String(32))
+    readings: Mapped[int | None] = mapped_column(Integer)
 
 
 # -- case building (review issue) ------------------------------------------------------------

@@ -29,7 +29,7 @@ from strongroom.vault.keys import VaultKeys
 
 ACTIONS = frozenset(
     {
-        "vault_created", "acquired", "ingested", "sighted", "derived", "fixity_checked",
+        "vault_created", "acquired", "ingested", "sighted", "analysed", "derived", "fixity_checked",
         "verified", "viewed", "downloaded", "annotated", "exported", "handed_over", "received",
         "published",
     }

@@ -1,0 +1,81 @@
+"""Per-camera timelines: segments in DVR-clock order, with gaps and overlaps flagged.
+
+Two files whose segments of the *same camera* overlap in DVR time show the same moment: a
+strong hint that one is a copy (or a re-export) of the other — `dupes` confirms it by pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongroom.catalogue.models import Camera, Segment
+
+#: DVR clocks tick in whole seconds, and a segment's end is its last frame: allow 2 s of slack
+#: before calling a break a gap, and 1 s before calling two ranges overlapping.
+GAP_SECONDS = 2.0
+OVERLAP_SECONDS = 1.0
+
+
+@dataclass
+class Entry:
+    segment: int
+    original: str
+    start_s: float
+    end_s: float
+    clock_start: datetime
+    clock_end: datetime
+    confidence: float | None
+    gap_before_s: float | None = None
+    overlaps: list[str] = field(default_factory=list)  # other originals covering the same time
+
+    def to_json(self) -> dict[str, Any]:
+        return {"segment": self.segment, "original": self.original,
+                "start_s": self.start_s, "end_s": self.end_s,
+                "clock_start": self.clock_start.isoformat(sep=" "),
+                "clock_end": self.clock_end.isoformat(sep=" "),
+                "confidence": self.confidence, "gap_before_s": self.gap_before_s,
+                "overlaps": self.overlaps}
+
+
+def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:
+    """Camera label → its segments in clock order (segments without a clock are left out)."""
+    q = (select(Segment, Camera.label).join(Camera, Segment.camera_id == Camera.id)
+         .where(Segment.clock_start.is_not(None), Segment.clock_end.is_not(None))
+         .order_by(Camera.label, Segment.clock_start, Segment.original_sha256))
+    if camera is not None:
+        q = q.where(Camera.label == camera)
+    out: dict[str, list[Entry]] = {}
+    for seg, label in session.execute(q):
+        assert seg.clock_start is not None and seg.clock_end is not None
+        out.setdefault(label, []).append(Entry(
+            segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
+            end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
+            confidence=seg.confidence))
+    for entries in out.values():
+        _flag(entries)
+    return out
+
+
+def _flag(entries: list[Entry]) -> None:
+    open_until: list[Entry] = []  # earlier entries still running at the current start
+    latest_end: datetime | None = None
+    for e in entries:
+        if latest_end is not None:
+            gap = (e.clock_start - latest_end).total_seconds()
+            if gap > GAP_SECONDS:
+                e.gap_before_s = gap
+        open_until = [o for o in open_until
+                      if (o.clock_end - e.clock_start).total_seconds() >= OVERLAP_SECONDS]
+        for o in open_until:
+            if o.original != e.original:
+                if o.original not in e.overlaps:
+                    e.overlaps.append(o.original)
+                if e.original not in o.overlaps:
+                    o.overlaps.append(e.original)
+        open_until.append(e)
+        latest_end = e.clock_end if latest_end is None else max(latest_end, e.clock_end)

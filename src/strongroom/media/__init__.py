@@ -1,0 +1,1 @@
+"""Media tools: the one runner for external binaries, probing, and the shared decode pass."""

@@ -1,0 +1,124 @@
+"""One decode pass per original, shared by every step that looks at pictures.
+
+Decoding is the expensive part of video analysis, so it happens once (PyAV, codec threads on):
+each consumer says which video times it wants as full frames (OCR a few points, PDQ once a
+second, thumbnails), and consumers that want motion get a tiny luma thumbnail of *every* frame,
+cut straight from the decoded Y plane (no colour conversion, no scaling filter).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from strongroom.errors import MediaError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+#: Every 8th pixel of every 8th row of luma: 96×72 for 768×576; plenty for motion and cuts.
+TINY_STRIDE = 8
+
+
+class FrameConsumer(Protocol):
+    def wanted_times(self, duration: float) -> list[float]:
+        """Video times (seconds) at which this consumer wants a full frame, ascending."""
+        ...
+
+    def take(self, t: float, frame: Any) -> None:
+        """Receive the first decoded frame at or after a wanted time (`av.VideoFrame`)."""
+        ...
+
+    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool) -> None:
+        """Receive every frame's tiny luma and whether it is a codec keyframe (only called
+        when `wants_tiny` is true)."""
+        ...
+
+    wants_tiny: bool
+
+
+@dataclass
+class PassInfo:
+    frames: int = 0
+    last_t: float = 0.0
+    error: str | None = None  # decoding stopped early (damaged stream); what was read is kept
+
+
+def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> PassInfo:
+    """Decode the first video stream of `path` once, feeding every consumer."""
+    import av
+
+    info = PassInfo()
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise MediaError(f"cannot open as video: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = (float(stream.start_time * stream.time_base)
+                  if stream.start_time and stream.time_base else 0.0)
+        fps = float(stream.average_rate or 25)
+        half = 0.5 / fps
+        queues = [deque(c.wanted_times(duration)) for c in consumers]
+        tiny = [c for c in consumers if c.wants_tiny]
+        last_frame: Any = None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                t = max(0.0, float(frame.time) - origin)
+                info.frames += 1
+                info.last_t = t
+                last_frame = frame
+                for consumer, q in zip(consumers, queues, strict=True):
+                    if q and q[0] <= t + half:
+                        while q and q[0] <= t + half:
+                            q.popleft()
+                        consumer.take(t, frame)
+                if tiny:
+                    luma, key = _tiny_luma(frame), bool(frame.key_frame)
+                    for consumer in tiny:
+                        consumer.tiny(t, luma, key)
+        except av.FFmpegError as exc:
+            info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
+        # Times past the last frame (duration rounding, a clip cut short) get the last frame.
+        if last_frame is not None:
+            for consumer, q in zip(consumers, queues, strict=True):
+                if q:
+                    q.clear()
+                    consumer.take(info.last_t, last_frame)
+    if info.frames == 0:
+        raise MediaError(info.error or "no video frames could be decoded")
+    return info
+
+
+def _tiny_luma(frame: Any) -> npt.NDArray[np.uint8]:
+    import numpy as np
+
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+    if frame.format.name.startswith(("yuv", "yuvj", "nv12", "gray")):
+        small: npt.NDArray[np.uint8] = rows[: frame.height : TINY_STRIDE,
+                                            : frame.width : TINY_STRIDE]
+        return small
+    gray = frame.reformat(width=max(1, frame.width // TINY_STRIDE),
+                          height=max(1, frame.height // TINY_STRIDE), format="gray")
+    out: npt.NDArray[np.uint8] = gray.to_ndarray()
+    return out
+
+
+def rgb(frame: Any, width: int | None = None) -> npt.NDArray[np.uint8]:
+    """A frame as an RGB array, optionally scaled to `width` (keeping the aspect ratio)."""
+    if width is not None and frame.width > width:
+        height = max(2, round(frame.height * width / frame.width / 2) * 2)
+        out: npt.NDArray[np.uint8] = frame.to_ndarray(format="rgb24", width=width,
+                                                      height=height)
+        return out
+    full: npt.NDArray[np.uint8] = frame.to_ndarray(format="rgb24")
+    return full

@@ -1,0 +1,155 @@
+"""Reading a DVR's burned-in overlay: parse clock text, and fit readings into segments.
+
+OCR gives (video time t, text) pairs. `parse_clock` turns text into a wall-clock reading in
+any of the common DVR formats; `fit_segments` checks the readings against each other — a DVR
+clock advances one second per second of video, so `clock − t` must stay constant within a
+segment — rejects outliers, splits where the clock jumps (an export that concatenates
+recordings), and estimates each segment's clock to the second from the intersection of the
+readings' one-second windows.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+#: OCR look-alikes inside the digit positions of a clock.
+_DIGIT_FIXES = str.maketrans({
+    "O": "0", "o": "0", "О": "0", "о": "0", "D": "0", "Q": "0",
+    "I": "1", "l": "1", "|": "1", "i": "1", "!": "1",
+    "Z": "2", "z": "2", "З": "3", "з": "3", "A": "4", "Ч": "4", "S": "5", "s": "5",
+    "б": "6", "G": "6", "T": "7", "B": "8", "В": "8", "g": "9",
+    "—": "-", "–": "-", "_": "-", "‚": ",", "\\": "/",
+})
+
+_SEP = r"\s*([-./])\s*"
+_TIME = r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})"
+_PATTERNS = [
+    # YYYY/MM/DD, YYYY-MM-DD, YYYY.MM.DD
+    ("Y", re.compile(r"(\d{4})" + _SEP + r"(\d{1,2})" + _SEP + r"(\d{1,2})\D{0,12}?" + _TIME)),
+    # DD-MM-YYYY, DD.MM.YYYY, DD/MM/YYYY (Russian order; US MM/DD only when DD > 12 forces it)
+    ("D", re.compile(r"(\d{1,2})" + _SEP + r"(\d{1,2})" + _SEP + r"(\d{4})\D{0,12}?" + _TIME)),
+]
+_AMPM = re.compile(r"\b([AaPp])\.?\s?[Mm]\b")
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    t: float  # video time (s)
+    clock: datetime
+    fmt: str  # e.g. "DD-MM-YYYY"
+
+
+def parse_clock(text: str) -> tuple[datetime, str] | None:
+    """The date-time in `text` and its format name, or None."""
+    # Look-alikes are fixed only in tokens that hold digits, so weekday names survive.
+    fixed = " ".join(tok.translate(_DIGIT_FIXES) if any(c.isdigit() for c in tok) else tok
+                     for tok in text.split())
+    for order, pattern in _PATTERNS:
+        m = pattern.search(fixed)
+        if m is None:
+            continue
+        if order == "Y":
+            y, s1, mo, s2, d, hh, mm, ss = m.groups()
+            fmt = f"YYYY{s1}MM{s2}DD"
+        else:
+            d, s1, mo, s2, y, hh, mm, ss = m.groups()
+            fmt = f"DD{s1}MM{s2}YYYY"
+            if int(mo) > 12 >= int(d) and s1 == "/":
+                d, mo, fmt = mo, d, f"MM{s1}DD{s2}YYYY"
+        if s1 != s2:
+            continue
+        hour = int(hh)
+        ampm = _AMPM.search(fixed[m.end():m.end() + 6])
+        if ampm is not None and hour <= 12:
+            hour = hour % 12 + (12 if ampm.group(1).lower() == "p" else 0)
+            fmt += " 12h"
+        try:
+            when = datetime(int(y), int(mo), int(d), hour, int(mm), int(ss))
+        except ValueError:
+            continue
+        if not 1990 <= when.year <= 2100:
+            continue
+        return when, fmt
+    return None
+
+
+_LATIN_TO_CYRILLIC = str.maketrans("ABCEHKMOPTXY", "АВСЕНКМОРТХУ")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_label(text: str) -> str:
+    """Camera labels compare equal across OCR runs: upper case, single spaces, and — in a label
+    that is mostly Cyrillic — Latin look-alike capitals turned Cyrillic (OCR mixes them)."""
+    # box edges read as brackets or bars at either end
+    t = _SPACES.sub(" ", text.strip().upper()).strip(" .,:;|_-[](){}'\"‘’`")
+    letters = [c for c in t if c.isalpha()]
+    cyr = sum(1 for c in letters if "\u0400" <= c <= "\u04ff")
+    if letters and cyr * 2 >= len(letters):
+        t = t.translate(_LATIN_TO_CYRILLIC)
+    return t
+
+
+@dataclass
+class FittedSegment:
+    start_s: float
+    end_s: float
+    clock_start: datetime
+    clock_end: datetime
+    fmt: str
+    readings: int
+    confidence: float
+
+
+def fit_segments(readings: list[ClockReading], duration: float, *,
+                 tolerance: float = 1.5) -> tuple[list[FittedSegment], int]:
+    """Segments of constant clock offset, and how many readings were rejected as outliers."""
+    if not readings:
+        return [], 0
+    rs = sorted(readings, key=lambda r: r.t)
+    groups: list[list[ClockReading]] = []
+    for r in rs:
+        off = _offset(r)
+        if groups and abs(off - statistics.median(_offset(x) for x in groups[-1])) <= tolerance:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    # A lone reading between agreeing neighbours is a misread, not a jump.
+    kept = [g for g in groups if len(g) >= 2] or ([max(groups, key=len)] if len(rs) == 1
+                                                   else [])
+    merged: list[list[ClockReading]] = []
+    for g in kept:
+        if merged and abs(statistics.median(map(_offset, merged[-1]))
+                          - statistics.median(map(_offset, g))) <= tolerance:
+            merged[-1].extend(g)
+        else:
+            merged.append(g)
+    rejected = len(rs) - sum(len(g) for g in merged)
+    segments = []
+    for i, g in enumerate(merged):
+        start = 0.0 if i == 0 else g[0].t
+        end = merged[i + 1][0].t if i + 1 < len(merged) else duration
+        # clock(t) = floor(c0 + t): each reading bounds c0 to [clock - t, clock - t + 1).
+        lo = max(_offset(r) for r in g)
+        hi = min(_offset(r) + 1 for r in g)
+        c0 = lo if lo < hi else statistics.median(map(_offset, g))
+        fmt = statistics.mode(r.fmt for r in g)
+        covered = sum(1 for r in rs if start <= r.t <= end)
+        segments.append(FittedSegment(
+            start_s=round(start, 3), end_s=round(end, 3),
+            clock_start=_at(c0 + start), clock_end=_at(c0 + max(start, end - 1e-6)),
+            fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3)))
+    return segments, rejected
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _offset(r: ClockReading) -> float:
+    return (r.clock - _EPOCH).total_seconds() - r.t
+
+
+def _at(seconds: float) -> datetime:
+    return _EPOCH + timedelta(seconds=int(seconds // 1))

@@ -1,0 +1,1 @@
+"""The analysis pipeline: step plugins, the worker that runs them on one original, the runner."""

@@ -1,0 +1,83 @@
+"""What a pipeline step is.
+
+A step is a small plugin with a `name`, a `version` and the steps it `needs`. In a worker it
+gets a `Context` (the original's plaintext in a private work dir, the probe facts) and returns a
+`StepResult`; it never touches the database. Steps that look at pictures return a frame
+consumer from `start`, so all of them share one decode pass. Back in the runner, the step's
+`persist` turns its result into catalogue rows, in the same transaction as its `step_run` row.
+
+Bump `version` whenever a step's output would change: the runner then re-runs that step alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy.orm import Session
+
+from strongroom.media.frames import FrameConsumer
+from strongroom.media.probe import MediaFacts
+
+
+@dataclass
+class Derived:
+    """A file a step made (thumbnail, proxy...): stored as an encrypted derivative blob."""
+
+    kind: str
+    path: Path
+    mime: str
+    command: list[str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    data: dict[str, Any] = field(default_factory=dict)
+    derived: list[Derived] = field(default_factory=list)
+    command: list[str] | None = None
+    status: str = "ok"  # ok | skipped (e.g. "no model configured") — errors are exceptions
+
+
+@dataclass
+class Context:
+    sha256: str
+    path: Path  # plaintext, inside `workdir`
+    workdir: Path
+    facts: MediaFacts | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def public_command(self, argv: list[str]) -> list[str]:
+        """A command line as recorded with a derivative: private paths become placeholders."""
+        return [a.replace(str(self.path), "{original}").replace(str(self.workdir), "{workdir}")
+                for a in argv]
+
+    def video_facts(self) -> MediaFacts:
+        assert self.facts is not None and self.facts.duration is not None
+        return self.facts
+
+
+class Job:
+    """A step's work on one original. `consumer` is set when it wants decoded frames."""
+
+    consumer: FrameConsumer | None = None
+
+    def finish(self) -> StepResult:
+        raise NotImplementedError
+
+
+class Step:
+    name: ClassVar[str]
+    version: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]] = ("probe",)
+    #: run only on originals whose probe found a video stream
+    video_only: ClassVar[bool] = True
+    #: left out of `process` unless asked for by name (e.g. transcription)
+    optional: ClassVar[bool] = False
+
+    def start(self, ctx: Context) -> Job:
+        raise NotImplementedError
+
+    def persist(self, session: Session, sha256: str, result: StepResult) -> None:
+        """Write this step's catalogue rows for `sha256` (replacing an older version's)."""

@@ -1,0 +1,137 @@
+"""The media layer: the external-binary runner, ffprobe facts, clock parsing and fitting."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from strongroom.errors import MediaError
+from strongroom.media.overlay import ClockReading, fit_segments, normalise_label, parse_clock
+from strongroom.media.probe import probe
+from strongroom.media.run import run_tool
+from strongroom.testmedia import ClipSpec, generate_clip, truncate_copy
+
+
+def test_run_tool_keeps_stderr_tail_in_the_error() -> None:
+    with pytest.raises(MediaError, match=r"exit 3\): first \| last line"):
+        run_tool([sys.executable, "-c",
+                  "import sys; print('first', file=sys.stderr); "
+                  "print('last line', file=sys.stderr); sys.exit(3)"])
+
+
+def test_run_tool_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    script = (f"import subprocess, sys, time; subprocess.Popen(['sh', '-c', "
+              f"'sleep 3; touch {marker}']); time.sleep(30)")
+    with pytest.raises(MediaError, match="timed out after 1 s"):
+        run_tool([sys.executable, "-c", script], timeout=1)
+    import time
+
+    time.sleep(3.5)
+    assert not marker.exists(), "a grandchild survived the timeout"
+
+
+def test_run_tool_memory_limit_stops_a_runaway_tool() -> None:
+    with pytest.raises(MediaError, match="failed"):
+        run_tool([sys.executable, "-c", "b = bytearray(2 * 1024**3)"], memory=512 * 1024**2)
+
+
+def test_run_tool_cpu_limit_is_reported() -> None:
+    with pytest.raises(MediaError, match="CPU time limit"):
+        run_tool([sys.executable, "-c", "while True: pass"], cpu_seconds=1, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clips")
+    return generate_clip(ClipSpec(name="c.mp4", duration=3, camera_label="КАМ 01",
+                                  clock_start=datetime(2020, 1, 2, 3, 4, 5), audio=True), out)
+
+
+def test_probe_reads_the_facts(clip: Path) -> None:
+    facts, argv = probe(clip)
+    assert facts.status == "ok"
+    assert (facts.width, facts.height, facts.fps) == (768, 576, 25.0)
+    assert facts.video_codec == "h264" and facts.audio_codec == "aac" and facts.has_audio
+    assert facts.duration is not None and 2.9 < facts.duration < 3.2
+    assert "mov" in (facts.container or "") and facts.bitrate
+    assert argv[0].endswith("ffprobe") and argv[-1] == str(clip)
+
+
+def test_probe_truncated_file_gives_a_clear_error(clip: Path, tmp_path: Path) -> None:
+    broken = truncate_copy(clip, tmp_path / "broken.mp4", 0.5)
+    with pytest.raises(MediaError, match=r"moov atom not found|Invalid data"):
+        probe(broken)
+
+
+def test_probe_text_file_is_not_media(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Камера 03, ПФРСИ\n" * 20, encoding="utf-8")
+    facts, _ = probe(notes)
+    assert facts.status == "not_media" and not facts.has_video
+
+
+@pytest.mark.parametrize(("text", "expected", "fmt"), [
+    ("14-03-2020 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD-MM-YYYY"),
+    ("2020/03/14 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "YYYY/MM/DD"),
+    ("14.03.2020 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD.MM.YYYY"),
+    ("14.03.2020 Сб 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD.MM.YYYY"),
+    ("2020-03-14 SAT 23:59:59", datetime(2020, 3, 14, 23, 59, 59), "YYYY-MM-DD"),
+    ("I4-O3-2O2O O2:I7:O5", datetime(2020, 3, 14, 2, 17, 5), "DD-MM-YYYY"),  # OCR look-alikes
+    ("03/14/2020 02:17:05 PM", datetime(2020, 3, 14, 14, 17, 5), "MM/DD/YYYY 12h"),
+])
+def test_parse_clock_formats(text: str, expected: datetime, fmt: str) -> None:
+    assert parse_clock(text) == (expected, fmt)
+
+
+@pytest.mark.parametrize("text", ["КАМ 03 ПФРСИ", "", "32-13-2020 25:61:00", "12:00:00",
+                                  "14-03/2020 02:17:05"])
+def test_parse_clock_rejects_what_is_not_a_clock(text: str) -> None:
+    assert parse_clock(text) is None
+
+
+def _r(t: float, clock: datetime) -> ClockReading:
+    return ClockReading(t, clock, "DD-MM-YYYY")
+
+
+def test_fit_segments_reads_the_clock_to_the_second_and_rejects_an_outlier() -> None:
+    start = datetime(2020, 3, 15, 23, 59, 58)  # crosses midnight
+    from datetime import timedelta
+
+    rs = [_r(t, start + timedelta(seconds=int(0.4 + t))) for t in (0.0, 1.5, 3.0, 4.5, 6.0)]
+    rs.append(_r(2.2, datetime(2020, 8, 15, 23, 59, 58)))  # a misread digit
+    segs, rejected = fit_segments(rs, duration=8.0)
+    assert rejected == 1 and len(segs) == 1
+    s = segs[0]
+    assert s.clock_start == start and s.clock_end == start + timedelta(seconds=7)
+    assert (s.start_s, s.end_s, s.readings) == (0.0, 8.0, 5)
+    assert s.confidence == pytest.approx(5 / 6, abs=0.01)
+
+
+def test_fit_segments_splits_where_the_clock_jumps() -> None:
+    from datetime import timedelta
+
+    a, b = datetime(2020, 1, 1, 10, 0, 0), datetime(2020, 1, 1, 14, 30, 0)
+    rs = [_r(t, a + timedelta(seconds=t)) for t in (0, 2, 4)]
+    rs += [_r(t, b + timedelta(seconds=t - 6)) for t in (6, 8, 10)]
+    segs, rejected = fit_segments(rs, duration=12.0)
+    assert rejected == 0
+    assert [(s.start_s, s.end_s, s.clock_start) for s in segs] == [
+        (0.0, 6.0, a), (6.0, 12.0, b)]
+
+
+def test_fit_segments_without_readings_is_no_overlay_not_a_guess() -> None:
+    assert fit_segments([], duration=5.0) == ([], 0)
+    # two readings that disagree: nothing is believed
+    segs, rejected = fit_segments([_r(0, datetime(2020, 1, 1)), _r(2, datetime(2021, 5, 5))],
+                                  duration=4.0)
+    assert segs == [] and rejected == 2
+
+
+def test_normalise_label_merges_ocr_variants() -> None:
+    assert normalise_label(" KAM 03  ПФРСИ ") == "КАМ 03 ПФРСИ"
+    assert normalise_label("кам 07 отб-1 саратов") == "КАМ 07 ОТБ-1 САРАТОВ"
+    assert normalise_label("CAM 5 ENTRANCE") == "CAM 5 ENTRANCE"

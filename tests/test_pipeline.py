@@ -1,0 +1,316 @@
+"""The analysis pipeline on generated DVR footage: real ffmpeg, PyAV, tesseract, PDQ, faiss.
+
+One vault is built and processed per test module (real process pool); tests then read what the
+pipeline left in the catalogue, the blob store and the custody log.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from tests.conftest import PASSPHRASE, Template, cli, open_vault
+
+from strongroom.catalogue.models import (
+    Camera,
+    CustodyEvent,
+    Derivative,
+    MediaInfo,
+    Original,
+    Segment,
+    StepRun,
+)
+from strongroom.ingest import ingest
+from strongroom.pipeline.runner import process
+from strongroom.testmedia import ClipSpec, generate_clip, reencode_copy, truncate_copy
+from strongroom.vault import Vault
+
+CLIPS = [
+    ClipSpec(name="cam03_a.mp4", duration=6, camera_label="КАМ 03 ПФРСИ",
+             clock_start=datetime(2020, 3, 14, 2, 17, 0)),
+    ClipSpec(name="cam03_b.mp4", duration=5, camera_label="КАМ 03 ПФРСИ",
+             clock_start=datetime(2020, 3, 14, 2, 31, 12), source="mandelbrot"),
+    ClipSpec(name="cam07.mp4", duration=8, camera_label="КАМ 07 ОТБ-1 САРАТОВ",
+             clock_start=datetime(2020, 3, 15, 23, 49, 55), clock_format="YYYY/MM/DD",
+             audio=True),
+    ClipSpec(name="cam11.avi", duration=4, camera_label="КАМ 11 ИК-10",
+             clock_start=datetime(2021, 6, 2, 14, 5, 30), clock_format="DD.MM.YYYY",
+             codec="mpeg4", source="life", seed=11),
+    ClipSpec(name="noosd.mp4", duration=4, camera_label="", clock_start=None, source="life",
+             seed=1),
+]
+
+
+@dataclass
+class Processed:
+    path: Path
+    template: Template
+    shas: dict[str, str]  # file name → sha256
+    media: Path
+
+    def vault(self) -> Vault:
+        return open_vault(self.path, self.template.keys)
+
+
+def build_source(root: Path) -> Path:
+    src = root / "usb"
+    src.mkdir(parents=True)
+    for spec in CLIPS:
+        generate_clip(spec, src)
+    # the same recording forwarded through a messenger: smaller, lossier, first second cut
+    reencode_copy(src / "cam07.mp4", src / "cam07_small.mp4", width=320, trim_start=1.0)
+    # a full-size re-export that starts 2 s later: same camera, overlapping DVR time
+    reencode_copy(src / "cam03_a.mp4", src / "cam03_a_reexport.mp4", width=768, crf=33,
+                  trim_start=2.0)
+    truncate_copy(src / "cam03_b.mp4", src / "cam03_b_truncated.mp4", 0.4)
+    (src / "notes.txt").write_text("Камера 03, ПФРСИ — записи с DVR\n", encoding="utf-8")
+    return src
+
+
+def sha_by_name(v: Vault) -> dict[str, str]:
+    from strongroom.catalogue.models import Sighting
+
+    with v.catalogue.read() as s:
+        rows = s.execute(select(Sighting.rel_path, Sighting.original_sha256)).all()
+    return {Path(p).name: sha for p, sha in rows if sha}
+
+
+@pytest.fixture(scope="module")
+def processed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Processed:
+    root = tmp_path_factory.mktemp("pipeline")
+    media = build_source(root)
+    path = root / "vault"
+    shutil.copytree(template.path, path)
+    work = root / "work"
+    work.mkdir()
+    with open_vault(path, template.keys, work_dir=str(work)) as v:
+        ingest(v, media, "test clips")
+        report = process(v, workers=2, executor="process")
+        shas = sha_by_name(v)
+    assert report.tasks == len(shas)
+    assert list(work.iterdir()) == [], "plaintext work dirs must be gone after processing"
+    return Processed(path, template, shas, media)
+
+
+def run_of(v: Vault, sha: str, step: str) -> StepRun:
+    with v.catalogue.read() as s:
+        row = s.get(StepRun, (sha, step))
+        assert row is not None, f"no {step} run for {sha}"
+        return row
+
+
+def test_probe_fills_media_info_and_reports_damaged_and_non_media(processed: Processed) -> None:
+    with processed.vault() as v, v.catalogue.read() as s:
+        info = {r.original_sha256: r for r in s.scalars(select(MediaInfo))}
+        a = info[processed.shas["cam03_a.mp4"]]
+        assert (a.width, a.height, a.fps, a.video_codec, a.status) == (768, 576, 25.0, "h264",
+                                                                       "ok")
+        assert a.duration is not None and abs(a.duration - 6) < 0.2
+        c7 = info[processed.shas["cam07.mp4"]]
+        assert c7.audio_codec == "aac"
+        assert info[processed.shas["cam11.avi"]].video_codec == "mpeg4"
+        truncated = processed.shas["cam03_b_truncated.mp4"]
+        assert info[truncated].status == "error"
+    with processed.vault() as v:
+        probe_run = run_of(v, truncated, "probe")
+        assert probe_run.status == "error"
+        assert probe_run.error and "moov atom not found" in probe_run.error
+        assert run_of(v, truncated, "overlay_ocr").error.startswith("probe failed")  # type: ignore[union-attr]
+        notes = run_of(v, processed.shas["notes.txt"], "overlay_ocr")
+        assert notes.status == "skipped" and notes.result == {"reason": "not a video"}
+
+
+def test_overlay_ocr_reads_clocks_to_the_second_and_labels_exactly(
+        processed: Processed) -> None:
+    with processed.vault() as v, v.catalogue.read() as s:
+        for spec in CLIPS:
+            sha = processed.shas[spec.name]
+            segs = s.execute(select(Segment, Camera.label).join(Camera)
+                             .where(Segment.original_sha256 == sha)).all()
+            if spec.clock_start is None:
+                assert segs == []
+                run = s.get(StepRun, (sha, "overlay_ocr"))
+                assert run is not None and run.status == "ok"
+                assert run.result is not None and run.result["overlay"] is False
+                continue
+            assert len(segs) == 1, spec.name
+            seg, label = segs[0]
+            assert label == spec.camera_label
+            assert seg.clock_start == spec.clock_start, spec.name
+            assert seg.clock_end == spec.clock_start + timedelta(seconds=spec.duration - 1)
+            assert seg.clock_format == spec.clock_format
+            assert seg.confidence == 1.0 and (seg.readings or 0) >= 3
+
+
+def test_timeline_orders_by_dvr_clock_and_flags_gaps_and_overlaps(
+        processed: Processed) -> None:
+    out = cli("timeline", processed.path, "--camera", "КАМ 03 ПФРСИ", "--json")
+    assert out.returncode == 0, out.stderr
+    entries = json.loads(out.stdout)["КАМ 03 ПФРСИ"]
+    shas = processed.shas
+    assert [e["original"] for e in entries] == [
+        shas["cam03_a.mp4"], shas["cam03_a_reexport.mp4"], shas["cam03_b.mp4"]]
+    assert entries[0]["clock_start"] == "2020-03-14 02:17:00"
+    assert entries[1]["clock_start"] == "2020-03-14 02:17:02"
+    assert entries[1]["overlaps"] == [shas["cam03_a.mp4"]]
+    assert entries[0]["overlaps"] == [shas["cam03_a_reexport.mp4"]]
+    assert entries[2]["gap_before_s"] == pytest.approx(14 * 60 + 7, abs=1)
+    everything = json.loads(cli("timeline", processed.path, "--json").stdout)
+    assert set(everything) == {"КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
+    missing = cli("timeline", processed.path, "--camera", "КАМ 99")
+    assert missing.returncode == 2 and "no segments" in missing.stderr
+
+
+def test_dupes_groups_reencoded_copies_and_keeps_distinct_clips_apart(
+        processed: Processed) -> None:
+    out = cli("dupes", processed.path, "--json")
+    assert out.returncode == 0, out.stderr
+    groups = json.loads(out.stdout)
+    shas = processed.shas
+    found = sorted(sorted(m["original"] for m in g["members"]) for g in groups)
+    assert found == sorted([
+        sorted([shas["cam07.mp4"], shas["cam07_small.mp4"]]),
+        sorted([shas["cam03_a.mp4"], shas["cam03_a_reexport.mp4"]]),
+    ])
+    best = {g["best"] for g in groups}
+    assert best == {shas["cam07.mp4"], shas["cam03_a.mp4"]}  # full size, higher bitrate
+    for g in groups:
+        other = next(m for m in g["members"] if m["original"] != g["best"])
+        assert other["match_to_best"] >= 0.8 and other["median_distance"] <= 31
+
+
+def _decrypt(v: Vault, blob_name: str) -> bytes:
+    chunks: list[bytes] = []
+    v.decrypt_blob(blob_name, chunks.append)
+    return b"".join(chunks)
+
+
+def test_proxies_posters_and_thumbnails_are_encrypted_derivatives_on_the_record(
+        processed: Processed, tmp_path: Path) -> None:
+    with processed.vault() as v, v.catalogue.read() as s:
+        derivs = s.scalars(select(Derivative)).all()
+        derived_events = s.scalar(select(func.count()).select_from(CustodyEvent)
+                                  .where(CustodyEvent.action == "derived"))
+        by = {(d.original_sha256, d.kind): d for d in derivs}
+        remux = by[(processed.shas["cam07.mp4"], "proxy")]
+        transcode = by[(processed.shas["cam11.avi"], "proxy")]
+        assert remux.meta == {"mode": "remux"} and transcode.meta == {"mode": "transcode"}
+        assert derived_events == len(derivs)
+        for d in (remux, transcode):
+            assert d.command is not None and "{original}" in d.command
+            assert not any("strongroom-work-" in a for a in d.command)
+            blob = (processed.path / "blobs" / d.blob_name[:2] / d.blob_name).read_bytes()
+            assert blob.startswith(b"age-encryption.org/v1")
+            plain = _decrypt(v, d.blob_name)
+            out = tmp_path / f"{d.kind}-{d.id}.mp4"
+            out.write_bytes(plain)
+            streams = json.loads(subprocess.run(
+                ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams",
+                 "-show_format", str(out)], capture_output=True, check=True).stdout)
+            video = streams["streams"][0]
+            assert video["codec_name"] == "h264" and int(video["height"]) <= 720
+            # faststart: the index (moov) comes before the media data (mdat)
+            assert plain.index(b"moov") < plain.index(b"mdat")
+        kinds = {k for (sha, k) in by if sha == processed.shas["cam03_a.mp4"]}
+        assert kinds == {"thumbnail", "contact_sheet", "proxy", "poster"}
+        origs = set(s.scalars(select(Original.sha256)))
+        assert {d.original_sha256 for d in derivs} <= origs
+
+
+def test_contact_sheet_is_blurred_unless_revealed_and_logged(processed: Processed,
+                                                             tmp_path: Path) -> None:
+    from PIL import Image
+
+    sha = processed.shas["cam07.mp4"]
+    out = tmp_path / "sheet.jpg"
+    r = cli("contact-sheet", processed.path, sha[:12], "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).mode == "L"
+    revealed = tmp_path / "revealed.jpg"
+    assert cli("contact-sheet", processed.path, sha[:12], "-o", revealed,
+               "--reveal").returncode == 0
+    img = Image.open(io.BytesIO(revealed.read_bytes()))
+    assert img.mode == "RGB" and img.width >= 4 * 320
+    with processed.vault() as v, v.catalogue.read() as s:
+        views = [json.loads(e.details) for e in s.scalars(
+            select(CustodyEvent).where(CustodyEvent.action == "viewed"))]
+    assert [(d["what"], d["revealed"]) for d in views][-2:] == [("contact_sheet", False),
+                                                              ("contact_sheet", True)]
+
+
+def test_process_again_finds_nothing_pending_and_verify_is_clean(processed: Processed) -> None:
+    again = cli("process", processed.path, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["tasks"] == 0
+    check = cli("verify", processed.path, "--quick", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout)["warnings"] == []
+
+
+def test_bumping_a_step_version_reruns_only_that_step(processed: Processed, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.pipeline.steps.scenes import ScenesStep
+
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    monkeypatch.setattr(ScenesStep, "version", "2")
+    with open_vault(path, processed.template.keys) as v:
+        report = process(v, executor="inline")
+        videos = sum(1 for n in processed.shas if n != "notes.txt")
+        assert report.ran == {"scenes": videos - 1}  # not the truncated clip: it cannot be probed
+        assert run_of(v, processed.shas["cam07.mp4"], "scenes").version == "2"
+        assert run_of(v, processed.shas["cam07.mp4"], "keyframes").version == "1"
+
+
+def test_process_resumes_after_sigkill(processed: Processed, tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    with open_vault(path, processed.template.keys) as v, v.write() as s:
+        s.query(StepRun).delete()  # forget the analysis, keep the originals
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_WORK_DIR": str(work)}
+    proc = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "process", str(path),
+                             "--workers", "2"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = _count_runs(path)
+        if done >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= _count_runs(path) < len(processed.shas) * 6, "kill came too late to test"
+    again = cli("process", path, "--json", env={"STRONGROOM_WORK_DIR": str(work)})
+    assert again.returncode == 0, again.stderr
+    assert list(work.iterdir()) == [], "a killed worker's plaintext must be cleaned up"
+    with open_vault(path, processed.template.keys) as v, v.catalogue.read() as s:
+        got = {(r.original_sha256, r.step, r.status) for r in s.scalars(select(StepRun))}
+    with processed.vault() as v, v.catalogue.read() as s:
+        want = {(r.original_sha256, r.step, r.status) for r in s.scalars(select(StepRun))}
+    assert got == want
+    check = cli("verify", path, "--quick", "--json")
+    assert check.returncode == 0, check.stdout
+
+
+def _count_runs(path: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path / 'catalogue.db'}?mode=ro", uri=True,
+                             timeout=0.2) as c:
+            return int(c.execute("SELECT count(*) FROM step_run").fetchone()[0])
+    except sqlite3.Error:
+        return 0
