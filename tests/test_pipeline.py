@@ -314,3 +314,32 @@ def _count_runs(path: Path) -> int:
             return int(c.execute("SELECT count(*) FROM step_run").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_verify_rehashes_derivatives_too(processed: Processed, tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    with open_vault(path, processed.template.keys) as v, v.catalogue.read() as s:
+        poster = s.scalars(select(Derivative).where(Derivative.kind == "poster")).first()
+        assert poster is not None
+    blob = path / "blobs" / poster.blob_name[:2] / poster.blob_name
+    data = bytearray(blob.read_bytes())
+    data[-20] ^= 0x01
+    blob.chmod(0o600)
+    blob.write_bytes(bytes(data))
+    r = cli("verify", path, "--json")
+    assert r.returncode == 1
+    problems = json.loads(r.stdout)["problems"]
+    assert [p["subject"] for p in problems] == [
+        f"derivative {poster.sha256} (poster of {poster.original_sha256})"]
+
+
+def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
+    r = cli("demo", tmp_path / "demo-vault", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["verify"]["ok"] and data["process"]["errors"] == 0
+    assert set(data["process"]["timelines"]) == {
+        "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
+    assert len(data["process"]["dupes"]) == 1
+    assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 5

@@ -45,6 +45,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any
             result["ingest"][stick] = report.to_json()
             console.print(f"  {stick}: {report.new_originals} new, {report.duplicates} "
                           f"duplicate(s), {len(report.errors)} error(s)")
+        result["process"] = _analyse(vault, console, show_progress)
         with _progress(show_progress) as bar:
             task = bar.add_task("verify", total=vault_stats(vault)["original_bytes"], files="")
             checked = verify(vault, advance=lambda n: bar.advance(task, n))
@@ -62,8 +63,45 @@ def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any
     console.print(
         "\nTry:\n"
         f"  export STRONGROOM_PASSPHRASE='{DEMO_PASSPHRASE}'\n"
-        f"  strongroom log {root}\n  strongroom verify {root}\n  strongroom stats {root}")
+        f"  strongroom log {root}\n  strongroom verify {root}\n  strongroom stats {root}\n"
+        f"  strongroom timeline {root}\n  strongroom dupes {root}\n"
+        f"  strongroom contact-sheet {root} SHA256 -o sheet.jpg")
     return result
+
+
+def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any]:
+    """Run the pipeline, then show what it found: timelines per camera and duplicate groups."""
+    from strongroom.catalogue.dupes import near_duplicate_groups
+    from strongroom.catalogue.timeline import timelines
+    from strongroom.cli import _count_bar, _ProcessBar
+    from strongroom.pipeline.runner import process
+
+    console.print("[bold]Analysing[/] (probe, keyframes, scenes, overlay OCR, PDQ, proxies) …")
+    with _count_bar(show_progress) as bar:
+        report = process(vault, progress=_ProcessBar(bar))
+    console.print(f"  {report.tasks} originals, {report.derivatives} derivatives, "
+                  f"{len(report.errors)} error(s) in {report.seconds:.1f} s")
+    for e in report.errors:
+        console.print(f"  [yellow]{e['step']}[/] {e['original'][:12]}…: {e['error']}")
+    with vault.catalogue.read() as s:
+        lines = timelines(s)
+        groups = near_duplicate_groups(s)
+    console.print("[bold]Timelines[/] (DVR clock read from the picture):")
+    for label, entries in lines.items():
+        console.print(f"  {label}")
+        for e in entries:
+            flags = (f"  gap {e.gap_before_s:.0f} s before" if e.gap_before_s else "") + (
+                "  overlaps another file" if e.overlaps else "")
+            console.print(f"    {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
+                          f"{e.original[:12]}…{flags}")
+    console.print(f"[bold]Near-duplicates[/]: {len(groups)} group(s)")
+    for g in groups:
+        console.print("  best " + g.best[:12] + "…, also " + ", ".join(
+            f"{m.original[:12]}… ({(m.match_to_best or 0):.0%} frames match)"
+            for m in g.members if m.original != g.best))
+    return {**report.to_json(),
+            "timelines": {k: [e.to_json() for e in v] for k, v in lines.items()},
+            "dupes": [g.to_json() for g in groups]}
 
 
 __all__ = ["DEMO_PASSPHRASE", "Path", "run_demo"]

@@ -10,9 +10,12 @@ from strongroom.catalogue.models import (
     Acquisition,
     CustodyCheckpoint,
     CustodyEvent,
+    Derivative,
     IngestError,
     Original,
+    Segment,
     Sighting,
+    StepRun,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +30,12 @@ def vault_stats(vault: Vault) -> dict[str, Any]:
             "acquisitions": s.scalar(select(func.count()).select_from(Acquisition)),
             "sightings": s.scalar(select(func.count()).select_from(Sighting)),
             "ingest_errors": s.scalar(select(func.count()).select_from(IngestError)),
+            "analysed_originals": s.scalar(select(func.count(func.distinct(
+                StepRun.original_sha256)))),
+            "step_errors": s.scalar(select(func.count()).select_from(StepRun)
+                                    .where(StepRun.status == "error")),
+            "segments": s.scalar(select(func.count()).select_from(Segment)),
+            "derivatives": s.scalar(select(func.count()).select_from(Derivative)),
             "custody_events": s.scalar(select(func.count()).select_from(CustodyEvent)),
             "last_checkpoint": s.scalar(select(func.max(CustodyCheckpoint.seq))) or 0,
             "signing_key_fingerprint": vault.public.fingerprint,

@@ -226,11 +226,27 @@ def verify_fixity(
                 f"plaintext no longer matches: sha256 {d.sha256}, md5 {d.md5}, size {d.size}")))
         return found
 
+    def check_derivative(d: Derivative) -> list[Problem]:
+        subject = f"derivative {d.sha256} ({d.kind} of {d.original_sha256})"
+        try:
+            got = vault.decrypt_blob(d.blob_name, None, what=subject)
+        except StrongroomError as exc:
+            return [Problem("fixity", subject, str(exc))]
+        if got.sha256 != d.sha256 or got.size != d.size:
+            return [Problem("fixity", subject, f"plaintext no longer matches: sha256 "
+                                               f"{got.sha256}, size {got.size}")]
+        return []
+
+    with vault.catalogue.read() as s:
+        derivatives = list({d.blob_name: d for d in s.scalars(select(Derivative))}.values())
     with ThreadPoolExecutor(2) as pool:
         for problems in pool.map(check, originals):
             report.problems.extend(problems)
             report.blobs_checked += 1
-    report.bytes_checked = sum(o.size for o in originals)
+        for problems in pool.map(check_derivative, derivatives):
+            report.problems.extend(problems)
+            report.blobs_checked += 1
+    report.bytes_checked = sum(o.size for o in originals) + sum(d.size for d in derivatives)
     with vault.catalogue.read() as s:
         known = set(s.scalars(select(Original.blob_name))) | set(
             s.scalars(select(Derivative.blob_name)))
