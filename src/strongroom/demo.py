@@ -81,8 +81,8 @@ def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any
         report = process(vault, progress=_ProcessBar(bar))
     console.print(f"  {report.tasks} originals, {report.derivatives} derivatives, "
                   f"{len(report.errors)} error(s) in {report.seconds:.1f} s")
-    for e in report.errors:
-        console.print(f"  [yellow]{e['step']}[/] {e['original'][:12]}…: {e['error']}")
+    for err in report.errors:
+        console.print(f"  [yellow]{err['step']}[/] {err['original'][:12]}…: {err['error']}")
     with vault.catalogue.read() as s:
         lines = timelines(s)
         groups = near_duplicate_groups(s)
