@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import PASSPHRASE, Template, cli, open_vault
 
+from conftest import PASSPHRASE, Template, cli, open_vault
 from strongroom.catalogue.models import (
     Camera,
     CustodyEvent,
