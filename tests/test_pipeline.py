@@ -343,3 +343,28 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
         "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
     assert len(data["process"]["dupes"]) == 1
     assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 5
+
+
+def test_named_steps_only_and_optional_transcribe_says_why_it_is_off(
+        processed: Processed, tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    r = cli("process", path, "--steps", "transcribe", "--workers", "1", "--json",
+            env={"STRONGROOM_WHISPER_MODEL": ""})
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["tasks"] == 0 and "no model configured" in data["off"]["transcribe"]
+    # configured, but not a model: a clear per-original error, never a download
+    missing = cli("process", path, "--steps", "transcribe", "--workers", "1", "--json",
+                  env={"STRONGROOM_WHISPER_MODEL": str(tmp_path / "nowhere")})
+    assert missing.returncode == 0, missing.stderr
+    errors = {e["original"]: e["error"] for e in json.loads(missing.stdout)["error_list"]}
+    assert "not a faster-whisper model directory" in errors[processed.shas["cam07.mp4"]]
+    assert errors[processed.shas["cam03_b_truncated.mp4"]].startswith("probe failed")
+    assert not any("strongroom-work-" in e for e in errors.values()), "private path leaked"
+    with open_vault(path, processed.template.keys) as v:
+        # clips without audio are skipped for the right reason
+        assert run_of(v, processed.shas["cam03_a.mp4"], "transcribe").result == {
+            "reason": "no audio track"}
+    bad = cli("process", path, "--steps", "probe,ocr")
+    assert bad.returncode == 2 and "unknown step(s): ocr" in bad.stderr

@@ -355,6 +355,7 @@ def process(
     if report.skipped:
         lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
                                                sorted(report.skipped.items())))
+    lines += [f"  off: {k}: {why}" for k, why in report.off.items()]
     lines += [f"  error: {e['original'][:16]}… {e['step']}: {e['error']}"
               for e in report.errors]
     _emit(as_json, data, "\n".join(lines))

@@ -47,13 +47,14 @@ class ProcessReport:
     tasks: int = 0
     ran: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    off: dict[str, str] = field(default_factory=dict)  # step → why it cannot run here
     errors: list[dict[str, str]] = field(default_factory=list)
     derivatives: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"originals": self.originals, "tasks": self.tasks, "ran": self.ran,
-                "skipped": self.skipped, "errors": len(self.errors),
+                "skipped": self.skipped, "off": self.off, "errors": len(self.errors),
                 "error_list": self.errors, "derivatives": self.derivatives,
                 "seconds": round(self.seconds, 3)}
 
@@ -169,12 +170,14 @@ def process(
     progress = progress or _NoProgress()
     started = time.perf_counter()
     reg = registry()
-    chosen = choose_steps(reg, steps)
     settings = vault.settings
     env = worker_env(vault)
+    off = {s.name: why for s in choose_steps(reg, steps)
+           if (why := s.unavailable(env.options)) is not None}
+    chosen = [s for s in choose_steps(reg, steps) if s.name not in off]
     cleanup_workdirs(settings.work_dir)
-    tasks = pending_tasks(vault, chosen, retry_errors=retry_errors, only=only)
-    report = ProcessReport(tasks=len(tasks))
+    tasks = pending_tasks(vault, chosen, retry_errors=retry_errors, only=only) if chosen else []
+    report = ProcessReport(tasks=len(tasks), off=off)
     with vault.catalogue.read() as s:
         report.originals = len(s.scalars(select(Original.sha256)).all())
     progress.start(len(tasks))

@@ -76,6 +76,11 @@ class Step:
     #: left out of `process` unless asked for by name (e.g. transcription)
     optional: ClassVar[bool] = False
 
+    def unavailable(self, options: dict[str, Any]) -> str | None:
+        """Why this step cannot run here at all (e.g. no model configured), or None. Such a
+        step is not scheduled and leaves no record, so it runs once it is configured."""
+        return None
+
     def start(self, ctx: Context) -> Job:
         raise NotImplementedError
 

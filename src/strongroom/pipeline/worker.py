@@ -87,6 +87,18 @@ def init_worker(env: WorkerEnv) -> None:
 
 
 def run_task(task: Task, env: WorkerEnv | None = None) -> list[Outcome]:
+    """Every step of `task`; error texts name the plaintext `{original}`, not its path."""
+    workdirs: list[Path] = []
+    outcomes = _run_task(task, env, workdirs)
+    for o in outcomes:
+        if o.error:
+            for wd in workdirs:
+                o.error = o.error.replace(str(wd / "original"), "{original}").replace(
+                    str(wd), "{workdir}")
+    return outcomes
+
+
+def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[Outcome]:
     from strongroom.pipeline.steps import registry
 
     env = env or _ENV
@@ -95,6 +107,7 @@ def run_task(task: Task, env: WorkerEnv | None = None) -> list[Outcome]:
     steps = registry()
     outcomes: list[Outcome] = []
     with private_workdir(env.work_dir) as workdir:
+        workdirs.append(workdir)
         plain = workdir / "original"
         try:
             _decrypt(env, task, plain)

@@ -20,9 +20,6 @@ class _TranscribeJob(Job):
 
     def finish(self) -> StepResult:
         model_dir = str(self.ctx.options.get("whisper_model") or "")
-        if not model_dir:
-            return StepResult(status="skipped", data={"reason": "no model configured "
-                                                      "(set STRONGROOM_WHISPER_MODEL)"})
         if not self.ctx.video_facts().has_audio:
             return StepResult(status="skipped", data={"reason": "no audio track"})
         if not Path(model_dir, "model.bin").is_file():
@@ -46,6 +43,11 @@ class TranscribeStep(Step):
     name: ClassVar[str] = "transcribe"
     version: ClassVar[str] = "1"
     optional: ClassVar[bool] = True
+
+    def unavailable(self, options: dict[str, Any]) -> str | None:
+        if not options.get("whisper_model"):
+            return "no model configured (set STRONGROOM_WHISPER_MODEL to a model directory)"
+        return None
 
     def start(self, ctx: Context) -> Job:
         return _TranscribeJob(ctx)
