@@ -368,3 +368,21 @@ def test_named_steps_only_and_optional_transcribe_says_why_it_is_off(
             "reason": "no audio track"}
     bad = cli("process", path, "--steps", "probe,ocr")
     assert bad.returncode == 2 and "unknown step(s): ocr" in bad.stderr
+
+
+def test_cameras_come_from_labels_and_map_to_facilities(processed: Processed,
+                                                         tmp_path: Path) -> None:
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    listed = json.loads(cli("cameras", path, "--json").stdout)
+    assert {c["label"]: c["segments"] for c in listed} == {
+        "КАМ 03 ПФРСИ": 3, "КАМ 07 ОТБ-1 САРАТОВ": 2, "КАМ 11 ИК-10": 1}
+    r = cli("cameras", path, "КАМ 07 ОТБ-1 САРАТОВ", "--facility", "ОТБ-1 Саратов",
+            "--type", "ОТБ", "--region", "Саратовская область")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(cli("cameras", path, "--json").stdout)
+    assert [c["facility"] for c in listed] == [None, "ОТБ-1 Саратов", None]
+    log = json.loads(cli("log", path, "--action", "annotated", "--json").stdout)
+    assert log[-1]["details"]["facility"] == "ОТБ-1 Саратов"
+    unknown = cli("cameras", path, "КАМ 99", "--facility", "X")
+    assert unknown.returncode == 2 and "no camera 'КАМ 99'" in unknown.stderr

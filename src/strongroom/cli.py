@@ -411,6 +411,38 @@ def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
     _emit(as_json, [g.to_json() for g in groups], "\n".join(lines) or "(no near-duplicates)")
 
 
+@app.command()
+def cameras(
+    ctx: typer.Context,
+    vault: VaultArg,
+    label: Annotated[str | None, typer.Argument(help="A camera label, to map it.")] = None,
+    facility: Annotated[str | None, typer.Option(
+        help="Map the camera to this facility (created if new).")] = None,
+    facility_type: Annotated[str | None, typer.Option(
+        "--type", help="Facility type, e.g. СИЗО, ИК, ОТБ.")] = None,
+    region: Annotated[str | None, typer.Option(help="Facility region.")] = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cameras found in overlays, or map one to a facility (logged)."""
+    from strongroom.catalogue.places import list_cameras, map_camera
+
+    if label is None:
+        if facility is not None:
+            raise StrongroomError("name the camera label to map")
+        with _open(ctx, vault, unseal=False) as v:
+            rows = list_cameras(v)
+        _emit(as_json, rows, "\n".join(
+            f"{r['label']:<32} {r['segments']:>4} segment(s)  {r['facility'] or '(no facility)'}"
+            for r in rows) or "(no cameras yet: run `strongroom process`)")
+        return
+    if facility is None:
+        raise StrongroomError("give --facility to map the camera to")
+    with _open(ctx, vault, passphrase_file) as v:
+        data = map_camera(v, label, facility, facility_type=facility_type, region=region)
+    _emit(as_json, data, f"{label} → {facility}")
+
+
 @app.command("contact-sheet")
 def contact_sheet(
     ctx: typer.Context,
