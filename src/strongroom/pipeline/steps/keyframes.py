@@ -53,17 +53,30 @@ class _KeyframesJob(Job):
         pass
 
     def finish(self) -> StepResult:
-        derived = [Derived("thumbnail", p, "image/jpeg", meta={"t": round(t, 3), "index": i})
+        made_by = _made_by()
+        derived = [Derived("thumbnail", p, "image/jpeg", [*made_by, f"t={t:.3f}"],
+                           meta={"t": round(t, 3), "index": i})
                    for i, (t, p) in enumerate(self.thumbs)]
         if self.thumbs:
             sheet = self.ctx.workdir / "contact-sheet.jpg"
             contact_sheet(self.thumbs, sheet, title=f"{self.ctx.sha256[:16]}…  "
                           f"{hms(self.ctx.video_facts().duration or 0)}")
             derived.append(Derived("contact_sheet", sheet, "image/jpeg",
+                                   [*made_by, f"grid columns={COLUMNS}"],
                                    meta={"times": [round(t, 3) for t, _ in self.thumbs]}))
         return StepResult(data={"thumbnails": len(self.thumbs),
                                 "times": [round(t, 3) for t, _ in self.thumbs]},
                           derived=derived)
+
+
+def _made_by() -> list[str]:
+    """Made in-process, not by a command line: record the code and library versions instead."""
+    import av
+    import PIL
+
+    return [f"strongroom.pipeline.steps.keyframes v{KeyframesStep.version}",
+            f"PyAV {av.__version__} decode", f"Pillow {PIL.__version__} JPEG q85",
+            f"width={THUMB_WIDTH}"]
 
 
 def contact_sheet(thumbs: list[tuple[float, Path]], out: Path, *, title: str) -> None:
