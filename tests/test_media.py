@@ -135,3 +135,33 @@ def test_normalise_label_merges_ocr_variants() -> None:
     assert normalise_label(" KAM 03  ПФРСИ ") == "КАМ 03 ПФРСИ"
     assert normalise_label("кам 07 отб-1 саратов") == "КАМ 07 ОТБ-1 САРАТОВ"
     assert normalise_label("CAM 5 ENTRANCE") == "CAM 5 ENTRANCE"
+
+
+def test_scene_cut_is_found_at_a_splice_and_kept_as_a_frame(tmp_path: Path) -> None:
+    import subprocess
+
+    from strongroom.media.frames import decode_pass
+    from strongroom.pipeline.step import Context
+    from strongroom.pipeline.steps.keyframes import KeyframesStep
+    from strongroom.pipeline.steps.scenes import ScenesStep
+
+    a = generate_clip(ClipSpec(name="a.mp4", duration=3, camera_label="КАМ 01",
+                               clock_start=datetime(2020, 1, 1, 10, 0, 0)), tmp_path)
+    b = generate_clip(ClipSpec(name="b.mp4", duration=2, camera_label="КАМ 02",
+                               clock_start=datetime(2020, 1, 1, 14, 0, 0), source="life",
+                               seed=7), tmp_path)
+    spliced = tmp_path / "spliced.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(a), "-i", str(b), "-filter_complex",
+                    "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-preset", "ultrafast", str(spliced)], check=True)
+    facts, _ = probe(spliced)
+    ctx = Context(sha256="0" * 64, path=spliced, workdir=tmp_path, facts=facts)
+    scenes, frames = ScenesStep().start(ctx), KeyframesStep().start(ctx)
+    assert scenes.consumer is not None and frames.consumer is not None
+    decode_pass(spliced, [scenes.consumer, frames.consumer], facts.duration or 0.0)
+    cuts = scenes.finish().data["cuts"]
+    assert [round(c["t"]) for c in cuts] == [3]
+    result = frames.finish()
+    kept = [d for d in result.derived if d.kind == "scene_cut"]
+    assert len(kept) == 1 and round(kept[0].meta["t"]) == 3 and kept[0].path.is_file()
+    assert sum(d.kind == "thumbnail" for d in result.derived) == 4

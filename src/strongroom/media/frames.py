@@ -32,9 +32,9 @@ class FrameConsumer(Protocol):
         """Receive the first decoded frame at or after a wanted time (`av.VideoFrame`)."""
         ...
 
-    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool) -> None:
+    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool) -> bool | None:
         """Receive every frame's tiny luma and whether it is a codec keyframe (only called
-        when `wants_tiny` is true)."""
+        when `wants_tiny` is true). Returning True asks for this frame in full (`take`)."""
         ...
 
     wants_tiny: bool
@@ -84,7 +84,8 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
                 if tiny:
                     luma, key = _tiny_luma(frame), bool(frame.key_frame)
                     for consumer in tiny:
-                        consumer.tiny(t, luma, key)
+                        if consumer.tiny(t, luma, key):
+                            consumer.take(t, frame)
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.

@@ -1,9 +1,11 @@
-"""keyframes: timestamped thumbnails spread over the clip, and a contact sheet of them.
+"""keyframes: timestamped thumbnails spread over the clip, a contact sheet of them, and a
+frame right after each scene cut.
 
 An investigator with a thousand clips looks at the sheet first. Thumbnails are taken at evenly
 spaced video times (a fixed grid is comparable between clips, unlike codec keyframes, whose
-times the `scenes` step records). Everything is stored as encrypted derivatives; showing a sheet
-to a person is a separate, logged act (and blurred unless revealed).
+times the `scenes` step records); cuts use the same score as `scenes`. Everything is stored as
+encrypted derivatives; showing a sheet to a person is a separate, logged act (and blurred
+unless revealed).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import Any, ClassVar
 
 from strongroom.media.frames import rgb
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
+from strongroom.pipeline.steps.scenes import CUT_SCORE, MIN_CUT_GAP, cut_score
 
 THUMB_WIDTH = 320
 MAX_THUMBS = 24
 COLUMNS = 4
+MAX_CUTS = 50
 FONT_FILE = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
@@ -32,12 +36,15 @@ def hms(t: float) -> str:
 
 
 class _KeyframesJob(Job):
-    wants_tiny = False
+    wants_tiny = True  # to catch scene cuts as they are decoded
 
     def __init__(self, ctx: Context) -> None:
         self.consumer = self
         self.ctx = ctx
         self.thumbs: list[tuple[float, Path]] = []
+        self.cuts: list[tuple[float, float, Path]] = []
+        self.prev: Any = None
+        self.pending_cut: float | None = None
 
     def wanted_times(self, duration: float) -> list[float]:
         return sample_times(duration)
@@ -45,18 +52,34 @@ class _KeyframesJob(Job):
     def take(self, t: float, frame: Any) -> None:
         from PIL import Image
 
+        if self.pending_cut is not None:  # asked for by `tiny`: the first frame after a cut
+            path = self.ctx.workdir / f"cut-{len(self.cuts):03d}.jpg"
+            Image.fromarray(rgb(frame, THUMB_WIDTH)).save(path, quality=85)
+            self.cuts.append((t, self.pending_cut, path))
+            self.pending_cut = None
+            return
         path = self.ctx.workdir / f"thumb-{len(self.thumbs):03d}.jpg"
         Image.fromarray(rgb(frame, THUMB_WIDTH)).save(path, quality=85)
         self.thumbs.append((t, path))
 
-    def tiny(self, t: float, luma: Any, key: bool) -> None:  # pragma: no cover - not wanted
-        pass
+    def tiny(self, t: float, luma: Any, key: bool) -> bool:
+        cur = luma.astype("int16")
+        score = cut_score(self.prev, cur)
+        self.prev = cur
+        if (score is not None and score >= CUT_SCORE and len(self.cuts) < MAX_CUTS
+                and (not self.cuts or t - self.cuts[-1][0] >= MIN_CUT_GAP)):
+            self.pending_cut = score
+            return True
+        return False
 
     def finish(self) -> StepResult:
         made_by = _made_by()
         derived = [Derived("thumbnail", p, "image/jpeg", [*made_by, f"t={t:.3f}"],
                            meta={"t": round(t, 3), "index": i})
                    for i, (t, p) in enumerate(self.thumbs)]
+        derived += [Derived("scene_cut", p, "image/jpeg", [*made_by, f"t={t:.3f}"],
+                            meta={"t": round(t, 3), "score": round(score, 1)})
+                    for t, score, p in self.cuts]
         if self.thumbs:
             sheet = self.ctx.workdir / "contact-sheet.jpg"
             contact_sheet(self.thumbs, sheet, title=f"{self.ctx.sha256[:16]}…  "
@@ -64,7 +87,7 @@ class _KeyframesJob(Job):
             derived.append(Derived("contact_sheet", sheet, "image/jpeg",
                                    [*made_by, f"grid columns={COLUMNS}"],
                                    meta={"times": [round(t, 3) for t, _ in self.thumbs]}))
-        return StepResult(data={"thumbnails": len(self.thumbs),
+        return StepResult(data={"thumbnails": len(self.thumbs), "scene_cuts": len(self.cuts),
                                 "times": [round(t, 3) for t, _ in self.thumbs]},
                           derived=derived)
 

@@ -20,6 +20,15 @@ CUT_SCORE = 30.0
 MIN_CUT_GAP = 0.5  # seconds
 
 
+def cut_score(prev: npt.NDArray[np.int16] | None, cur: npt.NDArray[np.int16]) -> float | None:
+    """Mean absolute difference of two tiny luma frames (0–255); None for the first frame."""
+    import numpy as np
+
+    if prev is None or prev.shape != cur.shape:
+        return None
+    return float(np.abs(cur - prev).mean())
+
+
 class _ScenesJob(Job):
     wants_tiny = True
 
@@ -37,20 +46,21 @@ class _ScenesJob(Job):
     def take(self, t: float, frame: Any) -> None:  # pragma: no cover - wants no full frames
         pass
 
-    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool = False) -> None:
+    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool = False) -> bool:
         import numpy as np
 
         self.frames += 1
         if key:
             self.keyframes.append(round(t, 3))
         cur = luma.astype(np.int16)
-        if self.prev is not None and self.prev.shape == cur.shape:
-            score = float(np.abs(cur - self.prev).mean())
+        score = cut_score(self.prev, cur)
+        if score is not None:
             sec = int(t)
             self.activity[sec] = max(self.activity.get(sec, 0.0), score)
             if score >= CUT_SCORE and (not self.cuts or t - self.cuts[-1]["t"] >= MIN_CUT_GAP):
                 self.cuts.append({"t": round(t, 3), "score": round(score, 1)})
         self.prev = cur
+        return False
 
     def finish(self) -> StepResult:
         last = max(self.activity, default=-1)
