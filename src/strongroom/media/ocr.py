@@ -5,10 +5,10 @@ pixels that are bright with strong local contrast in most of the sampled frames,
 bottom quarter of the frame, are grouped into text lines. The seconds of a clock change between
 samples, so each line is grown per frame over the bright pixels that continue it.
 
-Reading: each line is cropped, inverted to dark-on-light when needed, upscaled 2× and read as a
-single line — clocks with a digits-and-separators whitelist (English model), labels with
-Russian+English. A line whose text parses as a date-time is the clock; other readable lines form
-the camera label.
+Reading: each line is cropped, inverted to dark-on-light when needed, scaled to ~24 px text
+and read as a single line — clocks with a digits-and-separators whitelist (English model),
+labels with Russian+English. A line whose text parses as a date-time is the clock; other
+readable lines form the camera label.
 """
 
 from __future__ import annotations
@@ -207,7 +207,10 @@ def _margin(g: Gray, box: Box) -> Box:
     return max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
 
 
-def _prepare(g: Gray, box: Box, *, scale: int = 2, binary: bool = False) -> Any:
+def _prepare(g: Gray, box: Box, *, boost: bool = False) -> Any:
+    """Dark-on-light, scaled so the text is ~24 px tall (tesseract's sweet spot: no slower
+    upscaling of text that is already big enough), with a white margin. `boost`: a retry,
+    larger and thresholded."""
     from PIL import Image, ImageOps
 
     x0, y0, x1, y1 = box
@@ -215,8 +218,13 @@ def _prepare(g: Gray, box: Box, *, scale: int = 2, binary: bool = False) -> Any:
     img = Image.fromarray(crop)
     if crop.mean() < 128:  # light text on dark: tesseract wants dark on light
         img = ImageOps.invert(img)
-    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.BICUBIC)
-    if binary:
+    scale = min(4.0, max(1.0, 24 / (0.6 * max(1, y1 - y0))))  # crops have a 1/3-line margin
+    if boost:
+        scale = min(6.0, scale * 1.5)
+    if scale > 1.0:
+        img = img.resize((round(img.width * scale), round(img.height * scale)),
+                         Image.Resampling.BICUBIC)
+    if boost:
         img = img.point(lambda v: 255 if v > 140 else 0)
     return ImageOps.expand(img, border=10, fill=255)
 
@@ -231,7 +239,7 @@ def read_clock(api: Any, g: Gray, box: Box) -> tuple[datetime, str] | None:
     digit mid-change), try once more thresholded and larger."""
     parsed = parse_clock(_read(api, g, box))
     if parsed is None:
-        api.SetImage(_prepare(g, box, scale=3, binary=True))
+        api.SetImage(_prepare(g, box, boost=True))
         parsed = parse_clock(str(api.GetUTF8Text()).strip())
     return parsed
 
