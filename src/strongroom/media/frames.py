@@ -2,8 +2,9 @@
 
 Decoding is the expensive part of video analysis, so it happens once (PyAV, codec threads on):
 each consumer says which video times it wants as full frames (OCR a few points, PDQ once a
-second, thumbnails), and consumers that want motion get a tiny luma thumbnail of *every* frame,
-cut straight from the decoded Y plane (no colour conversion, no scaling filter).
+second, thumbnails), and consumers that want motion get, for *every* frame, how much it differs
+from the previous one — computed once, on a tiny luma thumbnail cut straight from the decoded Y
+plane (no colour conversion, no scaling filter).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ class FrameConsumer(Protocol):
         """Receive the first decoded frame at or after a wanted time (`av.VideoFrame`)."""
         ...
 
-    def tiny(self, t: float, luma: npt.NDArray[np.uint8], key: bool) -> bool | None:
-        """Receive every frame's tiny luma and whether it is a codec keyframe (only called
-        when `wants_tiny` is true). Returning True asks for this frame in full (`take`)."""
+    def motion(self, t: float, change: float | None, key: bool) -> bool | None:
+        """Receive, for every frame, how much it differs from the previous one (mean absolute
+        difference of tiny luma, 0–255; None for the first) and whether it is a codec
+        keyframe — only when `wants_motion` is true. Returning True asks for this frame in
+        full (`take`)."""
         ...
 
-    wants_tiny: bool
+    wants_motion: bool
 
 
 @dataclass
@@ -50,6 +53,7 @@ class PassInfo:
 def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> PassInfo:
     """Decode the first video stream of `path` once, feeding every consumer."""
     import av
+    import numpy as np
 
     info = PassInfo()
     try:
@@ -66,7 +70,8 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
         fps = float(stream.average_rate or 25)
         half = 0.5 / fps
         queues = [deque(c.wanted_times(duration)) for c in consumers]
-        tiny = [c for c in consumers if c.wants_tiny]
+        movers = [c for c in consumers if c.wants_motion]
+        prev: npt.NDArray[np.int16] | None = None
         last_frame: Any = None
         try:
             for frame in container.decode(stream):
@@ -81,10 +86,14 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
                         while q and q[0] <= t + half:
                             q.popleft()
                         consumer.take(t, frame)
-                if tiny:
-                    luma, key = _tiny_luma(frame), bool(frame.key_frame)
-                    for consumer in tiny:
-                        if consumer.tiny(t, luma, key):
+                if movers:
+                    cur = _tiny_luma(frame).astype(np.int16)
+                    change = (float(np.abs(cur - prev).mean())
+                              if prev is not None and prev.shape == cur.shape else None)
+                    prev = cur
+                    key = bool(frame.key_frame)
+                    for consumer in movers:
+                        if consumer.motion(t, change, key):
                             consumer.take(t, frame)
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from strongroom.media.frames import rgb
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
-from strongroom.pipeline.steps.scenes import CUT_SCORE, MIN_CUT_GAP, cut_score
+from strongroom.pipeline.steps.scenes import CUT_SCORE, MIN_CUT_GAP
 
 THUMB_WIDTH = 320
 MAX_THUMBS = 24
@@ -36,14 +36,13 @@ def hms(t: float) -> str:
 
 
 class _KeyframesJob(Job):
-    wants_tiny = True  # to catch scene cuts as they are decoded
+    wants_motion = True  # to catch scene cuts as they are decoded
 
     def __init__(self, ctx: Context) -> None:
         self.consumer = self
         self.ctx = ctx
         self.thumbs: list[tuple[float, Path]] = []
         self.cuts: list[tuple[float, float, Path]] = []
-        self.prev: Any = None
         self.pending_cut: float | None = None
 
     def wanted_times(self, duration: float) -> list[float]:
@@ -52,7 +51,7 @@ class _KeyframesJob(Job):
     def take(self, t: float, frame: Any) -> None:
         from PIL import Image
 
-        if self.pending_cut is not None:  # asked for by `tiny`: the first frame after a cut
+        if self.pending_cut is not None:  # asked for by `motion`: the first frame after a cut
             path = self.ctx.workdir / f"cut-{len(self.cuts):03d}.jpg"
             Image.fromarray(rgb(frame, THUMB_WIDTH)).save(path, quality=85)
             self.cuts.append((t, self.pending_cut, path))
@@ -62,13 +61,10 @@ class _KeyframesJob(Job):
         Image.fromarray(rgb(frame, THUMB_WIDTH)).save(path, quality=85)
         self.thumbs.append((t, path))
 
-    def tiny(self, t: float, luma: Any, key: bool) -> bool:
-        cur = luma.astype("int16")
-        score = cut_score(self.prev, cur)
-        self.prev = cur
-        if (score is not None and score >= CUT_SCORE and len(self.cuts) < MAX_CUTS
+    def motion(self, t: float, change: float | None, key: bool) -> bool:
+        if (change is not None and change >= CUT_SCORE and len(self.cuts) < MAX_CUTS
                 and (not self.cuts or t - self.cuts[-1][0] >= MIN_CUT_GAP)):
-            self.pending_cut = score
+            self.pending_cut = change
             return True
         return False
 

@@ -34,7 +34,7 @@ def reading_times(duration: float) -> list[float]:
 
 
 class _OverlayJob(Job):
-    wants_tiny = False
+    wants_motion = False
 
     def __init__(self, ctx: Context) -> None:
         self.consumer = self
@@ -49,8 +49,8 @@ class _OverlayJob(Job):
             return  # the same (last) frame handed over twice
         self.frames.append((t, frame.to_ndarray(format="gray")))
 
-    def tiny(self, t: float, luma: Any, key: bool) -> None:  # pragma: no cover - not wanted
-        pass
+    def motion(self, t: float, change: float | None, key: bool) -> None:  # pragma: no cover
+        pass  # not wanted
 
     def finish(self) -> StepResult:
         from strongroom.media.ocr import read_overlay

@@ -29,7 +29,7 @@ def pdq_hex(bits: Any) -> str:
 
 
 class _PdqJob(Job):
-    wants_tiny = False
+    wants_motion = False
 
     def __init__(self) -> None:
         self.consumer = self
@@ -46,8 +46,8 @@ class _PdqJob(Job):
         bits, quality = pdqhash.compute(image)
         self.frames.append([round(t, 3), pdq_hex(bits), int(quality)])
 
-    def tiny(self, t: float, luma: Any, key: bool) -> None:  # pragma: no cover - not wanted
-        pass
+    def motion(self, t: float, change: float | None, key: bool) -> None:  # pragma: no cover
+        pass  # not wanted
 
     def finish(self) -> StepResult:
         return StepResult(data={"algorithm": "pdq", "every_s": EVERY, "frames": self.frames})

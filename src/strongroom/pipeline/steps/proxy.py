@@ -44,15 +44,22 @@ class _ProxyJob(Job):
     def finish(self) -> StepResult:
         facts = self.ctx.video_facts()
         out = self.ctx.workdir / "proxy.mp4"
-        mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
-        timeout = max(120.0, (facts.duration or 0) * 4)
-        run_tool(argv, timeout=timeout, what="proxy")
         poster = self.ctx.workdir / "poster.jpg"
         mid = (facts.duration or 0) / 2
-        pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                 "-ss", f"{mid:.3f}", "-i", str(self.ctx.path), "-frames:v", "1",
-                 "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4", str(poster)]
-        run_tool(pargv, timeout=120, what="poster")
+        mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
+        poster_args = ["-map", "0:v:0", "-frames:v", "1",
+                       "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4"]
+        timeout = max(120.0, (facts.duration or 0) * 4)
+        if mode == "transcode":
+            # the poster is a second output of the same run: one decode for both
+            argv = [*argv, *poster_args[:4], "-ss", f"{mid:.3f}", *poster_args[4:], str(poster)]
+            run_tool(argv, timeout=timeout, what="proxy")
+            pargv = argv
+        else:
+            run_tool(argv, timeout=timeout, what="proxy")
+            pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
+                     "-ss", f"{mid:.3f}", "-i", str(self.ctx.path), *poster_args, str(poster)]
+            run_tool(pargv, timeout=120, what="poster")
         return StepResult(
             data={"mode": mode, "size": out.stat().st_size},
             derived=[
