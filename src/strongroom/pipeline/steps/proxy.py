@@ -50,16 +50,12 @@ class _ProxyJob(Job):
         poster_args = ["-map", "0:v:0", "-frames:v", "1",
                        "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4"]
         timeout = max(120.0, (facts.duration or 0) * 4)
-        if mode == "transcode":
-            # the poster is a second output of the same run: one decode for both
-            argv = [*argv, *poster_args[:4], "-ss", f"{mid:.3f}", *poster_args[4:], str(poster)]
-            run_tool(argv, timeout=timeout, what="proxy")
-            pargv = argv
-        else:
-            run_tool(argv, timeout=timeout, what="proxy")
-            pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                     "-ss", f"{mid:.3f}", "-i", str(self.ctx.path), *poster_args, str(poster)]
-            run_tool(pargv, timeout=120, what="poster")
+        run_tool(argv, timeout=timeout, what="proxy")
+        # A separate run that seeks in the input is cheaper than a second output of the
+        # transcode (which would filter every frame up to the poster's time).
+        pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
+                 "-ss", f"{mid:.3f}", "-i", str(self.ctx.path), *poster_args, str(poster)]
+        run_tool(pargv, timeout=120, what="poster")
         return StepResult(
             data={"mode": mode, "size": out.stat().st_size},
             derived=[
