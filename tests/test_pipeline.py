@@ -70,9 +70,10 @@ def build_source(root: Path) -> Path:
         generate_clip(spec, src)
     # the same recording forwarded through a messenger: smaller, lossier, first second cut
     reencode_copy(src / "cam07.mp4", src / "cam07_small.mp4", width=320, trim_start=1.0)
-    # a full-size re-export that starts 2 s later: same camera, overlapping DVR time
+    # a full-size re-post that starts 2 s later, with a channel's watermark across the middle:
+    # same camera, overlapping DVR time
     reencode_copy(src / "cam03_a.mp4", src / "cam03_a_reexport.mp4", width=768, crf=33,
-                  trim_start=2.0)
+                  trim_start=2.0, watermark="@leaks_channel")
     truncate_copy(src / "cam03_b.mp4", src / "cam03_b_truncated.mp4", 0.4)
     (src / "notes.txt").write_text("Камера 03, ПФРСИ — записи с DVR\n", encoding="utf-8")
     return src

@@ -255,19 +255,26 @@ def truncate_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
 
 
 def reencode_copy(
-    src: Path, dst: Path, *, width: int = 320, crf: int = 35, trim_start: float = 0.0
+    src: Path, dst: Path, *, width: int = 320, crf: int = 35, trim_start: float = 0.0,
+    watermark: str | None = None,
 ) -> Path:
-    """Write a smaller, lossier, optionally trimmed copy of `src` to `dst`.
+    """Write a smaller, lossier, optionally trimmed (and watermarked) copy of `src` to `dst`.
 
-    This is what a clip looks like after being forwarded through a messenger: different
-    bytes and hash, same content, so it exercises near-duplicate detection.
+    This is what a clip looks like after being forwarded through a messenger or re-posted by
+    a channel that stamps its name on it: different bytes and hash, same content, so it
+    exercises near-duplicate detection.
     """
     if width <= 0 or width % 2:
         raise ValueError(f"width must be positive and even, got {width}")
     if trim_start < 0:
         raise ValueError(f"trim_start must be >= 0, got {trim_start}")
     args = ["-ss", f"{trim_start:.3f}", "-i", str(src), "-map", "0:v:0", "-map", "0:a?"]
-    args += ["-vf", f"scale={width}:-2,format=yuv420p", *_video_codec_args("h264", crf=crf)]
+    vf = f"scale={width}:-2"
+    if watermark:
+        vf += "," + _drawtext(watermark, x="(w-tw)/2", y="(h-th)/2", fontsize=max(12, width // 20),
+                              expand=False).replace("fontcolor=white", "fontcolor=white@0.6"
+                                                    ).replace("box=1", "box=0")
+    args += ["-vf", vf + ",format=yuv420p", *_video_codec_args("h264", crf=crf)]
     args += ["-c:a", "aac", "-b:a", "32k", "-fflags", "+bitexact", "-map_metadata", "-1"]
     with _atomic_target(dst) as tmp:
         _run_ffmpeg([*args, str(tmp)], timeout=120)
