@@ -938,7 +938,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("   step_run.seconds (workers=1; decode pass split evenly between frame steps): "
             + ", ".join(f"{k} {fmt_s(x)}" for k, x in step_seconds.items())
             + f"; runner total − Σ steps = {fmt_s(a['w1'].seconds - sum(step_seconds.values()))}"
-            + noise_note({f"{k}": t for k, t in a.items()}))
+            + noise_note({**a, "in-process split": Timed(0.0, {
+                "other_cpu_share": bd["other_cpu_share"]})}))
         analysis = {
             "clips": [_spec_json(s) for s in clips.timing], "video_seconds": video_s,
             "frames": frames, "bytes": nbytes, "steps": ANALYSIS_STEPS,
@@ -995,7 +996,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{e['same_results_as_flat']}/{fb['queries']}, boundary found d=31 "
                 f"{e['boundary_31_found']}/{plan.boundary} d=32 {e['boundary_32_found']}; build "
                 f"{e['build_seconds']:.1f} s, +{e['rss_growth_mb']:.0f} MB, batch "
-                f"{e['batch_query_per_s']:,} queries/s")
+                f"{e['batch_query_per_s']:,} queries/s"
+                + noise_note({f"{k} thr": Timed(0.0, {"other_cpu_share": x["other_cpu_share"]})
+                              for k, x in th.items()}))
         for name, e in fb["indexes"].items():
             if "under_load" in e:
                 say(f"   with every core busy, {name}: " + " | ".join(
