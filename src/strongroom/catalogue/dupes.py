@@ -90,7 +90,16 @@ class FrameIndex:
         q = self.codes[video]
         if len(q) == 0:
             return {}
-        lims, dist, ids = self.index.range_search(q, PDQ_THRESHOLD + 1)
+        import faiss
+
+        # One thread: faiss's default OpenMP threads make a single lookup 10× slower as soon
+        # as the machine is busy (measured in benchmarks/pipeline.py).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            lims, dist, ids = self.index.range_search(q, PDQ_THRESHOLD + 1)
+        finally:
+            faiss.omp_set_num_threads(threads)
         me = self.videos.index(video)
         found: dict[int, dict[int, int]] = defaultdict(dict)  # other → frame → best dist
         for f in range(len(q)):

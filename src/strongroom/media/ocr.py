@@ -218,7 +218,8 @@ def _prepare(g: Gray, box: Box, *, boost: bool = False) -> Any:
     img = Image.fromarray(crop)
     if crop.mean() < 128:  # light text on dark: tesseract wants dark on light
         img = ImageOps.invert(img)
-    scale = min(4.0, max(1.0, 24 / (0.6 * max(1, y1 - y0))))  # crops have a 1/3-line margin
+    # crops have a 1/3-line margin; never below 2×: full-size clock digits misread at 1×
+    scale = min(4.0, max(2.0, 24 / (0.6 * max(1, y1 - y0))))
     if boost:
         scale = min(6.0, scale * 1.5)
     if scale > 1.0:

@@ -84,7 +84,7 @@ def normalise_label(text: str) -> str:
     """Camera labels compare equal across OCR runs: upper case, single spaces, and — in a label
     that is mostly Cyrillic — Latin look-alike capitals turned Cyrillic (OCR mixes them)."""
     # box edges read as brackets or bars at either end
-    t = _SPACES.sub(" ", text.strip().upper()).strip(" .,:;|_-[](){}'\"‘’`")
+    t = _SPACES.sub(" ", text.strip().upper()).strip(" .,:;!?|_-[](){}'\"‘’`")
     letters = [c for c in t if c.isalpha()]
     cyr = sum(1 for c in letters if "\u0400" <= c <= "\u04ff")
     if letters and cyr * 2 >= len(letters):

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy.orm import Session
-
-from strongroom.media.frames import FrameConsumer
 from strongroom.media.probe import MediaFacts
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from strongroom.media.frames import FrameConsumer
 
 
 @dataclass

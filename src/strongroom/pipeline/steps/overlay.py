@@ -12,16 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
-from strongroom.catalogue.models import Camera, Segment
 from strongroom.media.overlay import ClockReading, fit_segments
 from strongroom.pipeline.step import Context, Job, Step, StepResult
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+    from sqlalchemy.orm import Session
 
 MAX_READINGS = 12
 EVERY = 2.0  # seconds between readings in short clips; long clips spread MAX_READINGS
@@ -90,6 +87,10 @@ class OverlayOcrStep(Step):
         return _OverlayJob(ctx)
 
     def persist(self, session: Session, sha256: str, result: StepResult) -> None:
+        from sqlalchemy import delete, select
+
+        from strongroom.catalogue.models import Camera, Segment
+
         session.execute(delete(Segment).where(Segment.original_sha256 == sha256))
         label = result.data.get("label")
         camera_id = None

@@ -9,14 +9,13 @@ resamples to 64×64 internally, so larger inputs only cost time). Frames with PD
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
-
-from strongroom.catalogue.models import FrameHash
 from strongroom.media.frames import rgb
 from strongroom.pipeline.step import Context, Job, Step, StepResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 HASH_WIDTH = 512
 EVERY = 1.0  # seconds
@@ -61,6 +60,10 @@ class PerceptualHashStep(Step):
         return _PdqJob()
 
     def persist(self, session: Session, sha256: str, result: StepResult) -> None:
+        from sqlalchemy import delete
+
+        from strongroom.catalogue.models import FrameHash
+
         session.execute(delete(FrameHash).where(FrameHash.original_sha256 == sha256))
         session.add_all(FrameHash(original_sha256=sha256, t=t, pdq=h, quality=q)
                         for t, h, q in result.data["frames"])

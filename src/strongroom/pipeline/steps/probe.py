@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy.orm import Session
-
-from strongroom.catalogue.models import MediaInfo
 from strongroom.media.probe import MediaFacts, probe
 from strongroom.pipeline.step import Context, Job, Step, StepResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class _ProbeJob(Job):
@@ -31,6 +31,8 @@ class ProbeStep(Step):
         return _ProbeJob(ctx)
 
     def persist(self, session: Session, sha256: str, result: StepResult) -> None:
+        from strongroom.catalogue.models import MediaInfo
+
         facts = MediaFacts(**result.data)
         row = session.get(MediaInfo, sha256) or MediaInfo(original_sha256=sha256)
         row.container, row.duration = facts.container, facts.duration
