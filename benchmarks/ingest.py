@@ -39,7 +39,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,6 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _machine import CpuWatch, noise_warning, wait_quiet, warm
+
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "ingest"
 RESULTS = BENCH_DIR / "results"
@@ -59,7 +60,6 @@ PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
 RSS_LIMIT_MB = 200.0
 POLL_S = 0.05  # RSS polling interval; one /proc scan costs ~1 ms, i.e. ~2 % of a core
 SEED = 20240611
-NOISY_SHARE = 0.05  # warn when other processes used more than this share of all CPUs
 
 # (a) one age process per file, one after another.
 AGE_SCRIPT = r"""
@@ -207,17 +207,6 @@ def load_or_make(plan: Plan, root: Path, seed: int, reuse: bool) -> tuple[DataSe
 
 
 # -- measuring ------------------------------------------------------------------------------
-def warm(files: Sequence[Path]) -> float:
-    """Read every input once (`cat files > /dev/null`) so the timed run reads from RAM."""
-    buf = bytearray(MiB)
-    t = time.perf_counter()
-    for p in files:
-        with open(p, "rb", buffering=0) as f:
-            while f.readinto(buf):
-                pass
-    return time.perf_counter() - t
-
-
 def settle() -> None:
     """Let earlier writes reach the disk before the next timed run (untimed)."""
     os.sync()
@@ -325,52 +314,6 @@ class RssMonitor(threading.Thread):
 
     def child_count(self, comm: str) -> int:
         return sum(1 for c, _ in self.children.values() if c == comm)
-
-
-def _cpu_stat() -> tuple[float, float]:
-    """Machine-wide (busy, steal) CPU seconds so far, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def _own_cpu() -> float:
-    """CPU seconds used by this process and its waited-for descendants so far."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    return total
-
-
-class CpuWatch:
-    """How much CPU *other* processes used during a timed run (busy machine = noisy numbers)."""
-
-    def __enter__(self) -> CpuWatch:
-        self.busy0, self.steal0 = _cpu_stat()
-        self.own0, self.t0 = _own_cpu(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        busy, steal = _cpu_stat()
-        self.seconds = time.perf_counter() - self.t0
-        self.own = _own_cpu() - self.own0
-        self.other = max(0.0, busy - self.busy0 - self.own)
-        self.steal = steal - self.steal0
-
-    def as_dict(self) -> dict[str, float]:
-        return {"own_cpu_seconds": round(self.own, 2), "other_cpu_seconds": round(self.other, 2),
-                "steal_seconds": round(self.steal, 2),
-                "other_cpu_share": round(self.other / self.seconds / (os.cpu_count() or 1), 3)}
-
-
-def machine_busy(seconds: float = 1.0) -> float:
-    """Share of all cores busy over `seconds` while this benchmark does nothing."""
-    busy0, _ = _cpu_stat()
-    time.sleep(seconds)
-    busy, _ = _cpu_stat()
-    return (busy - busy0) / seconds / (os.cpu_count() or 1)
 
 
 @dataclass
@@ -556,12 +499,8 @@ def compare(name: str, template: Path, recipient: str, files: Sequence[Path], so
 
 def _noise_note(runs: dict[str, Timed]) -> str:
     """A warning when other processes used a noticeable share of the CPUs during a run."""
-    busy = {k: float(r.extra.get("other_cpu_share", 0.0)) for k, r in runs.items()}
-    noisy = {k: v for k, v in busy.items() if v > NOISY_SHARE}
-    if not noisy:
-        return ""
-    shown = ", ".join(f"{k} {v:.0%}" for k, v in noisy.items())
-    return f"\n  WARNING other processes used the CPUs during: {shown} (numbers are noisy)"
+    return noise_warning({k: float(r.extra.get("other_cpu_share", 0.0))
+                          for k, r in runs.items()})
 
 
 def sparse_run(template: Path, ds: DataSet, log: list[str]) -> dict[str, Any]:
@@ -652,16 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"generating data in {WORK} ...", flush=True)
         ds, gen_s = load_or_make(plan, WORK / "data", SEED, reuse=args.keep)
-        idle = machine_busy()
-        deadline = time.monotonic() + args.wait_quiet
-        if idle > NOISY_SHARE and args.wait_quiet > 0:
-            print(f"machine busy ({idle:.0%} of all CPUs used by other processes); waiting up "
-                  f"to {args.wait_quiet:.0f} s for it to calm down ...", flush=True)
-        while idle > NOISY_SHARE and time.monotonic() < deadline:
-            idle = machine_busy(2.0)
-        if idle > NOISY_SHARE:
-            print(f"WARNING: the machine is busy ({idle:.0%} of all CPUs used by other "
-                  "processes); the numbers will be noisy", flush=True)
+        idle = wait_quiet(args.wait_quiet)
         template = WORK / "vault-template"
         recipient = make_template(template)
         print("page cache warmed before every timed run (all runs read from RAM); outputs "

@@ -67,7 +67,6 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -82,6 +81,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
+from _machine import NOISY_SHARE, CpuWatch, noise_warning, wait_quiet, warm
 from strongroom.catalogue.models import Original, StepRun
 from strongroom.ingest import ingest
 from strongroom.media.frames import decode_pass
@@ -99,7 +99,6 @@ WORK = BENCH_DIR / "work" / "pipeline"
 RESULTS = BENCH_DIR / "results"
 PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
 SEED = 20240611
-NOISY_SHARE = 0.05  # warn when other processes used more than this share of all CPUs
 ANALYSIS_STEPS = ["probe", "keyframes", "scenes", "overlay_ocr", "perceptual_hash"]
 FRAME_STEPS = ["keyframes", "scenes", "overlay_ocr", "perceptual_hash"]
 FLAT = "IndexBinaryFlat(256)"
@@ -221,62 +220,6 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def warm(files: Sequence[Path]) -> None:
-    for p in files:
-        with open(p, "rb") as f:
-            while f.read(1 << 20):
-                pass
-
-
-# -- CPU noise ------------------------------------------------------------------------------
-def _cpu_stat() -> tuple[float, float]:
-    """Machine-wide (busy, steal) CPU seconds so far, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def _own_cpu() -> float:
-    """CPU seconds used by this process and its waited-for descendants so far."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    return total
-
-
-class CpuWatch:
-    """Wall time of a block, and how much CPU *other* processes used meanwhile."""
-
-    def __enter__(self) -> CpuWatch:
-        self.busy0, self.steal0 = _cpu_stat()
-        self.own0, self.t0 = _own_cpu(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        busy, steal = _cpu_stat()
-        self.seconds = time.perf_counter() - self.t0
-        self.own = _own_cpu() - self.own0
-        self.other = max(0.0, busy - self.busy0 - self.own)
-        self.steal = steal - self.steal0
-
-    def share(self) -> float:
-        return self.other / self.seconds / (os.cpu_count() or 1) if self.seconds else 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {"own_cpu_seconds": round(self.own, 2), "other_cpu_seconds": round(self.other, 2),
-                "steal_seconds": round(self.steal, 2), "other_cpu_share": round(self.share(), 3)}
-
-
-def machine_busy(seconds: float = 1.0) -> float:
-    """Share of all cores busy over `seconds` while this benchmark does nothing."""
-    busy0, _ = _cpu_stat()
-    time.sleep(seconds)
-    busy, _ = _cpu_stat()
-    return (busy - busy0) / seconds / (os.cpu_count() or 1)
-
-
 @dataclass
 class Timed:
     seconds: float
@@ -298,11 +241,8 @@ def best(runs: list[Timed]) -> Timed:
 
 
 def noise_note(runs: dict[str, Timed]) -> str:
-    noisy = {k: r.cpu["other_cpu_share"] for k, r in runs.items() if r.noisy()}
-    if not noisy:
-        return ""
-    shown = ", ".join(f"{k} {v:.0%}" for k, v in noisy.items())
-    return f"\n   WARNING other processes used the CPUs during: {shown} (numbers are noisy)"
+    return noise_warning({k: r.cpu.get("other_cpu_share", 0.0) for k, r in runs.items()},
+                         indent="   ")
 
 
 # -- vaults ---------------------------------------------------------------------------------
@@ -851,16 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for g, specs in clips.groups().items() for s in specs}
         if len(set(shas.values())) != len(shas):
             raise RuntimeError("two generated clips are byte-identical")
-        idle = machine_busy()
-        deadline = time.monotonic() + args.wait_quiet
-        if idle > NOISY_SHARE and args.wait_quiet > 0:
-            print(f"machine busy ({idle:.0%} of all CPUs used by other processes); waiting up "
-                  f"to {args.wait_quiet:.0f} s for it to calm down ...", flush=True)
-        while idle > NOISY_SHARE and time.monotonic() < deadline:
-            idle = machine_busy(2.0)
-        if idle > NOISY_SHARE:
-            print(f"WARNING: the machine is busy ({idle:.0%} of all CPUs used by other "
-                  "processes); the numbers will be noisy", flush=True)
+        idle = wait_quiet(args.wait_quiet)
         template = WORK / "vault-template"
         ingested = make_template(template, clips_root, clips)
         print()
