@@ -10,7 +10,6 @@ ciphertext travels back to the runner. The worker never touches the catalogue.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.lockdir import hold, remove_if_abandoned
 from strongroom.media.frames import FrameConsumer, decode_pass
 from strongroom.media.probe import MediaFacts
 from strongroom.pipeline.step import Context, Job, StepResult
@@ -32,6 +32,7 @@ from strongroom.vault.encryption import decrypt_stream
 from strongroom.vault.hashing import MultiHash
 
 WORKDIR_PREFIX = "strongroom-work-"
+_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,7 @@ def private_workdir(base: str) -> Iterator[Path]:
     """A 0700 dir for one original's plaintext; held with an flock so that `cleanup_workdirs`
     can tell a live worker's dir from one a killed worker left behind."""
     path = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=base or None))
-    fd = os.open(path / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    fd = hold(path, _LOCK)
     try:
         yield path
     finally:
@@ -226,25 +226,6 @@ def cleanup_workdirs(base: str) -> int:
     root = Path(base or tempfile.gettempdir())
     removed = 0
     for path in root.glob(WORKDIR_PREFIX + "*"):
-        try:
-            fd = os.open(path / ".lock", os.O_RDWR)
-        except FileNotFoundError:
-            # killed between mkdtemp and taking the lock — or a worker about to take it
-            with contextlib.suppress(OSError):
-                if time.time() - path.stat().st_mtime < 60:
-                    continue
-            fd = None
-        except OSError:
-            continue
-        try:
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-        finally:
-            if fd is not None:
-                os.close(fd)
+        # no lock file yet: killed right after mkdtemp — or a worker about to take the lock
+        removed += remove_if_abandoned(path, _LOCK, grace=60)
     return removed

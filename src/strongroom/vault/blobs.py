@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -21,8 +20,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import BlobMissing, StorageFull, StrongroomError
+from strongroom.lockdir import hold, remove_if_abandoned
 
 _NAME = re.compile(r"^[0-9a-f]{64}$")
+_LOCK = "lock"  # in each staging session dir, held by its process
 
 
 def check_name(name: str) -> str:
@@ -129,9 +130,7 @@ class LocalBlobStore:
                 self._tmp_root.mkdir(mode=0o700, parents=True, exist_ok=True)
                 session = self._tmp_root / uuid.uuid4().hex
                 session.mkdir(mode=0o700)
-                fd = os.open(session / "lock", os.O_CREAT | os.O_RDWR, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._session, self._lock_fd = session, fd
+                self._session, self._lock_fd = session, hold(session, _LOCK)
             return self._session
 
     def stage(self) -> _LocalStaged:
@@ -221,27 +220,18 @@ class LocalBlobStore:
             if session == self._session:
                 continue
             try:
-                fd = os.open(session / "lock", os.O_RDWR)
+                files = sum(1 for p in session.iterdir() if p.name != _LOCK)
             except FileNotFoundError:
-                fd = None
-            try:
-                if fd is not None:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        continue  # a live process owns it
-                removed += sum(1 for p in session.iterdir() if p.name != "lock")
-                shutil.rmtree(session, ignore_errors=True)
-            finally:
-                if fd is not None:
-                    os.close(fd)
+                continue  # another process cleaned it up first
+            if remove_if_abandoned(session, _LOCK):
+                removed += files
         return removed
 
     def staging_files(self) -> list[Path]:
         """Staged files currently on disk (for verify's report)."""
         if not self._tmp_root.is_dir():
             return []
-        return [p for p in self._tmp_root.glob("*/*") if p.name != "lock"]
+        return [p for p in self._tmp_root.glob("*/*") if p.name != _LOCK]
 
     def close(self) -> None:
         if self._session is not None:
