@@ -77,6 +77,7 @@ class FrameIndex:
         import numpy as np
 
         self.videos = sorted(by_video)
+        self.position = {v: i for i, v in enumerate(self.videos)}
         self.codes = {v: packed(by_video[v]) for v in self.videos}
         self.owner = np.concatenate(
             [np.full(len(self.codes[v]), i, dtype=np.int64) for i, v in enumerate(self.videos)]
@@ -100,7 +101,7 @@ class FrameIndex:
             lims, dist, ids = self.index.range_search(q, PDQ_THRESHOLD + 1)
         finally:
             faiss.omp_set_num_threads(threads)
-        me = self.videos.index(video)
+        me = self.position[video]
         found: dict[int, dict[int, int]] = defaultdict(dict)  # other → frame → best dist
         for f in range(len(q)):
             for j in range(lims[f], lims[f + 1]):

@@ -246,6 +246,5 @@ def read_clock(api: Any, g: Gray, box: Box) -> tuple[datetime, str] | None:
 
 
 def _read_conf(api: Any, g: Gray, box: Box) -> tuple[str, float]:
-    api.SetImage(_prepare(g, box))
-    text = str(api.GetUTF8Text()).strip()
+    text = _read(api, g, box)
     return text, float(api.MeanTextConf())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from strongroom.catalogue.models import Derivative, MediaInfo, Original, StepRun
 from strongroom.errors import StrongroomError
@@ -172,14 +172,14 @@ def process(
     reg = registry()
     settings = vault.settings
     env = worker_env(vault)
-    off = {s.name: why for s in choose_steps(reg, steps)
-           if (why := s.unavailable(env.options)) is not None}
-    chosen = [s for s in choose_steps(reg, steps) if s.name not in off]
+    wanted = choose_steps(reg, steps)
+    off = {s.name: why for s in wanted if (why := s.unavailable(env.options)) is not None}
+    chosen = [s for s in wanted if s.name not in off]
     cleanup_workdirs(settings.work_dir)
     tasks = pending_tasks(vault, chosen, retry_errors=retry_errors, only=only) if chosen else []
     report = ProcessReport(tasks=len(tasks), off=off)
     with vault.catalogue.read() as s:
-        report.originals = len(s.scalars(select(Original.sha256)).all())
+        report.originals = s.scalar(select(func.count()).select_from(Original)) or 0
     progress.start(len(tasks))
     if not tasks:
         report.seconds = time.perf_counter() - started
@@ -188,7 +188,7 @@ def process(
     n = n or os.cpu_count() or 1
     pool = make_executor(executor or settings.executor, min(n, len(tasks)), env)
     try:
-        for task, outcomes in _run_all(pool, tasks, window=2 * n):
+        for task, outcomes in _run_all(pool, tasks, reg, window=2 * n):
             for outcome in outcomes:
                 _persist(vault, reg, task.sha256, outcome, report)
             progress.task_done(task.sha256, outcomes)
@@ -198,7 +198,7 @@ def process(
     return report
 
 
-def _run_all(pool: Executor, tasks: list[Task], window: int
+def _run_all(pool: Executor, tasks: list[Task], reg: dict[str, Step], window: int
              ) -> Iterator[tuple[Task, list[Outcome]]]:
     """Yield results as they finish, keeping at most `window` tasks in flight."""
     todo = iter(tasks)
