@@ -203,6 +203,10 @@ def test_proxies_posters_and_thumbnails_are_encrypted_derivatives_on_the_record(
         derivs = s.scalars(select(Derivative)).all()
         derived_events = s.scalar(select(func.count()).select_from(CustodyEvent)
                                   .where(CustodyEvent.action == "derived"))
+        analysed_events = s.scalar(select(func.count()).select_from(CustodyEvent)
+                                   .where(CustodyEvent.action == "analysed"))
+        # every step run on an original (ok, skipped or failed) is on the record
+        assert analysed_events == s.scalar(select(func.count()).select_from(StepRun))
         by = {(d.original_sha256, d.kind): d for d in derivs}
         remux = by[(processed.shas["cam07.mp4"], "proxy")]
         transcode = by[(processed.shas["cam11.avi"], "proxy")]
