@@ -79,20 +79,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from _machine import NOISY_SHARE, CpuWatch, noise_warning, wait_quiet, warm
-from strongroom.catalogue.models import Original, StepRun
-from strongroom.ingest import ingest
-from strongroom.media.frames import decode_pass
-from strongroom.media.probe import probe
-from strongroom.pipeline.runner import process
-from strongroom.pipeline.step import Context
-from strongroom.pipeline.steps import registry
-from strongroom.pipeline.steps.proxy import proxy_command
-from strongroom.settings import Settings
-from strongroom.testmedia import ClipSpec, ClockFormat, Codec, Source, generate_clip
-from strongroom.vault import Vault
+
+# Pipeline workers are spawned, and a spawned process re-imports its parent's main module (as
+# __mp_main__). The CLI's main module imports nothing (strongroom/__main__.py); without this
+# guard every benchmark worker would pay ~1.3 s of imports that a CLI worker does not.
+if __name__ != "__mp_main__":
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Original, StepRun
+    from strongroom.ingest import ingest
+    from strongroom.media.frames import decode_pass
+    from strongroom.media.probe import probe
+    from strongroom.pipeline.runner import process
+    from strongroom.pipeline.step import Context
+    from strongroom.pipeline.steps import registry
+    from strongroom.pipeline.steps.proxy import proxy_command
+    from strongroom.settings import Settings
+    from strongroom.testmedia import ClipSpec, ClockFormat, Codec, Source, generate_clip
+    from strongroom.vault import Vault
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "pipeline"
