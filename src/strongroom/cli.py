@@ -462,6 +462,128 @@ def contact_sheet(
     _emit(as_json, data, f"wrote {output} ({'revealed' if reveal else 'blurred'})")
 
 
+def _size(text: str | None) -> int | None:
+    if not text:
+        return None
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    num, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = int(float(num) * units[unit])
+    except ValueError:
+        raise StrongroomError(f"not a size: {text!r} (e.g. 4G, 700M)") from None
+    if value < 1024 * 1024:
+        raise StrongroomError("volumes must be at least 1M")
+    return value
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    vault: VaultArg,
+    to: Annotated[Path, typer.Option("--to", help="Folder to write the bag (or volumes) in.")],
+    case: Annotated[str | None, typer.Option("--case", help="Export one case.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Export every original.")] = False,
+    original: Annotated[list[str] | None, typer.Option(
+        "--original", help="Export this original (SHA-256 or prefix); repeatable.")] = None,
+    recipient: Annotated[list[str] | None, typer.Option(
+        "--recipient", "-r", help="Encrypt to this age or SSH public key; repeatable.")] = None,
+    tsa: Annotated[list[str] | None, typer.Option(
+        "--tsa", help="RFC 3161 timestamp authority URL; repeatable.")] = None,
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", help="Also export: derivatives.")] = None,
+    reveal_stills: Annotated[bool, typer.Option(
+        "--reveal-stills", help="Unblurred stills in the report (for prosecutors).")] = False,
+    reveal_acquisitions: Annotated[bool, typer.Option(
+        "--reveal-acquisitions",
+        help="Include acquisition records (may identify the source!).")] = False,
+    volume_size: Annotated[str | None, typer.Option(
+        "--volume-size", help="Split encrypted output into volumes, e.g. 4G.")] = None,
+    name: Annotated[str, typer.Option("--name", help="Name of the bag folder.")] = "bag",
+    organisation: Annotated[str, typer.Option(
+        "--organisation", envvar="STRONGROOM_ORGANISATION")] = "",
+    contact_name: Annotated[str, typer.Option(
+        "--contact-name", envvar="STRONGROOM_CONTACT_NAME")] = "",
+    contact_email: Annotated[str, typer.Option(
+        "--contact-email", envvar="STRONGROOM_CONTACT_EMAIL")] = "",
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a signed BagIt bag of a case, some originals or everything; logged as exported."""
+    from strongroom.export.bag import ExportOptions
+    from strongroom.export.bag import export as run_export
+
+    extra = set(include or []) - {"derivatives"}
+    if extra:
+        raise StrongroomError(f"--include knows only 'derivatives', not {sorted(extra)}")
+    if volume_size and not recipient:
+        raise StrongroomError("--volume-size applies to encrypted output: add --recipient")
+    if "/" in name or name.startswith("."):
+        raise StrongroomError("--name is a plain folder name")
+    opts = ExportOptions(
+        case=case, everything=everything, originals=original or [],
+        recipients=recipient or [], tsa_urls=tsa or [],
+        include_derivatives="derivatives" in (include or []), reveal_stills=reveal_stills,
+        reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), name=name,
+        organisation=organisation, contact_name=contact_name, contact_email=contact_email)
+    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
+        report = run_export(v, to, opts, _ExportBar(bar))
+    out = "\n".join(f"  {p}" for p in report.output)
+    human = (f"exported {report.description}: {report.originals} originals"
+             f"{f', {report.derivatives} derivatives' if report.derivatives else ''}, "
+             f"{report.payload_bytes / 1e6:.1f} MB in {report.seconds:.1f} s\n{out}\n"
+             f"bag {report.bag_id}, tag manifest SHA-256 {report.tagmanifest_sha256}\n"
+             f"signed by vault key {report.signing_key_fingerprint}"
+             + (f"\nencrypted to {len(report.encrypted_to)} recipient(s): decrypt with "
+                f"`cat {opts.name}.tar.age* | age -d -i KEY | tar x`" if report.encrypted_to
+                else ""))
+    _emit(as_json, report.to_json(), human)
+
+
+class _ExportBar:
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.task = bar.add_task("export", total=None, files="")
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.bar.update(self.task, total=total_bytes, files=f"{files} files")
+
+    def advance(self, nbytes: int) -> None:
+        self.bar.advance(self.task, nbytes)
+
+
+@app.command("verify-export")
+def verify_export(
+    bag: Annotated[Path, typer.Argument(help="The bag folder (decrypted and unpacked).")],
+    expect_key: Annotated[str | None, typer.Option(
+        "--expect-key", help="The signing key fingerprint you were given separately.")] = None,
+    tsa_cert: Annotated[Path | None, typer.Option(
+        "--tsa-cert", help="CA certificate of the timestamp authority, to check tokens.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Files hashed at once.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
+    from strongroom.export.verifier import summary, verify_bag
+
+    def token_check(token: bytes, data: bytes, cert: Path) -> str:
+        from strongroom.export.timestamp import verify_timestamp
+
+        try:
+            info = verify_timestamp(token, data, cert.read_bytes())
+        except (StrongroomError, OSError) as exc:
+            raise ValueError(str(exc)) from None
+        return f"{info.time.isoformat()} by {info.tsa}"
+
+    with _progress(not as_json) as bar:
+        task = bar.add_task("verify", total=None, files="")
+        result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
+                            workers=workers or os.cpu_count() or 2,
+                            progress=lambda n: bar.advance(task, n), verify_token=token_check)
+    _emit(as_json, result.to_json(), summary(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     ctx: typer.Context,

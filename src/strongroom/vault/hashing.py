@@ -20,7 +20,7 @@ _QUEUE_DEPTH = 4  # chunks in flight per consumer: bounds memory to ~depth × CH
 @dataclass(frozen=True)
 class Digests:
     sha256: str
-    md5: str
+    md5: str | None  # None when not asked for (exports hash SHA-256 + SHA-512 only)
     size: int
     sha512: str | None = None
 
@@ -28,15 +28,17 @@ class Digests:
 class MultiHash:
     """The set of digests Strongroom records for every original."""
 
-    def __init__(self, sha512: bool = False) -> None:
+    def __init__(self, sha512: bool = False, md5: bool = True) -> None:
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._sha512 = hashlib.sha512() if sha512 else None
         self.size = 0
 
     def updaters(self) -> list[Callable[[bytes], object]]:
         """One callable per algorithm, to run in parallel under `fan_out`."""
-        ups: list[Callable[[bytes], object]] = [self._count, self._sha256.update, self._md5.update]
+        ups: list[Callable[[bytes], object]] = [self._count, self._sha256.update]
+        if self._md5 is not None:
+            ups.append(self._md5.update)
         if self._sha512 is not None:
             ups.append(self._sha512.update)
         return ups
@@ -51,7 +53,7 @@ class MultiHash:
     def digests(self) -> Digests:
         return Digests(
             sha256=self._sha256.hexdigest(),
-            md5=self._md5.hexdigest(),
+            md5=self._md5.hexdigest() if self._md5 is not None else None,
             size=self.size,
             sha512=self._sha512.hexdigest() if self._sha512 is not None else None,
         )

@@ -191,12 +191,12 @@ class Vault:
 
     def decrypt_blob(
         self, name: str, sink: Callable[[bytes], object] | None, *, sha512: bool = False,
-        what: str | None = None,
+        md5: bool = True, what: str | None = None,
     ) -> Digests:
         """Decrypt one blob, hashing the plaintext and feeding it to `sink` (None: hash only)."""
         from strongroom.vault.encryption import decrypt_stream
 
-        hasher = MultiHash(sha512=sha512)
+        hasher = MultiHash(sha512=sha512, md5=md5)
         with self.blobs.open(name) as f:
             decrypt_stream(f, self.keys.identity_text(), sink, hasher, what=what or f"blob {name}")
         return hasher.digests()

@@ -1,0 +1,1 @@
+"""Court-ready handover: BagIt export, signatures, timestamps, reports, verification."""
