@@ -584,6 +584,64 @@ def verify_export(
         raise typer.Exit(1)
 
 
+@app.command("handed-over")
+def handed_over(
+    ctx: typer.Context,
+    vault: VaultArg,
+    bag_id: Annotated[str, typer.Argument(help="The export's bag identifier.")],
+    to: Annotated[str, typer.Option("--to", help="Who received it (name, institution).")],
+    how: Annotated[str, typer.Option("--how", help="How: courier, media serials …")] = "",
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that an export was handed over, to whom and how."""
+    from strongroom.export.receipt import record_handover
+
+    with _open(ctx, vault, passphrase_file) as v:
+        details = record_handover(v, bag_id, to, how)
+    _emit(as_json, details, f"recorded: {bag_id} handed over to {to}")
+
+
+@app.command()
+def receipt(
+    bag: Annotated[Path, typer.Argument(help="The bag as received (decrypted, unpacked).")],
+    sign_with: Annotated[Path, typer.Option(
+        "--sign-with", help="Your Ed25519 private key (ssh-keygen -t ed25519, or PEM).")],
+    recipient: Annotated[str, typer.Option("--name", help="Who signs (name, office).")] = "",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """(Recipient) Verify a bag and sign a receipt for it; send the receipt back."""
+    import json as _json
+
+    from strongroom.export.receipt import make_receipt
+    from strongroom.export.verifier import verify_bag
+
+    result = verify_bag(bag, workers=os.cpu_count() or 2)
+    doc = make_receipt(bag, sign_with, recipient, verified=result.ok)
+    out = output or bag.parent / f"{doc['receipt']['bag_id']}.receipt.json"
+    out.write_text(_json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    _emit(as_json, {**doc, "file": str(out)},
+          f"receipt written to {out} (bag {'verified' if result.ok else 'DID NOT VERIFY'})")
+
+
+@app.command("import-receipt")
+def import_receipt(
+    ctx: typer.Context,
+    vault: VaultArg,
+    receipt_file: Annotated[Path, typer.Argument(help="The receipt JSON the recipient sent.")],
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a recipient's signed receipt and record it as `received`."""
+    from strongroom.export.receipt import import_receipt as run_import
+
+    with _open(ctx, vault, passphrase_file) as v:
+        body = run_import(v, receipt_file)
+    _emit(as_json, body, f"recorded: {body['bag_id']} received by {body['recipient'] or '?'} "
+                         f"at {body['received_at']} (bag verified: {body['bag_verified']})")
+
+
 @app.command()
 def demo(
     ctx: typer.Context,

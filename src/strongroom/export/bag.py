@@ -228,7 +228,7 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
     except BaseException:
         sink.abort()
         raise
-    digest = hashlib.sha256(tagmanifest).hexdigest()
+    digest = hashlib.sha256(tagmanifest.split(b"\0")[0]).hexdigest()  # tagmanifest-sha256.txt
     output = ([str(dest / v.name) for v in volumes] if volumes else [str(dest / opts.name)])
     report = ExportReport(
         bag_id=bag_id, description=sel.description, output=output, originals=len(sel.items),
