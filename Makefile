@@ -41,4 +41,4 @@ bench: setup
 	$(VENV)/bin/python benchmarks/run.py
 
 clean:
-	rm -rf demo-vault demo-vault-media .pytest_cache .mypy_cache
+	rm -rf demo-vault demo-vault-media demo-vault-handover .pytest_cache .mypy_cache

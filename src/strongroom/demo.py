@@ -54,6 +54,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any
                 "ok": checked.ok, "events_checked": checked.events,
                 "originals": checked.originals, "problems": len(checked.problems)})
         result["verify"] = checked.to_json()
+        result["export"] = _handover(vault, root, console, show_progress)
         result["stats"] = vault_stats(vault)
     state = "[green]verified OK[/]" if checked.ok else "[red]PROBLEMS FOUND[/]"
     console.print(f"Vault {state}: {checked.originals} originals, {checked.events} custody "
@@ -65,8 +66,32 @@ def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any
         f"  export STRONGROOM_PASSPHRASE='{DEMO_PASSPHRASE}'\n"
         f"  strongroom log {root}\n  strongroom verify {root}\n  strongroom stats {root}\n"
         f"  strongroom timeline {root}\n  strongroom dupes {root}\n"
-        f"  strongroom contact-sheet {root} SHA256 -o sheet.jpg")
+        f"  strongroom contact-sheet {root} SHA256 -o sheet.jpg\n"
+        f"  strongroom verify-export {result['export']['output'][0]}\n"
+        f"  (cd {result['export']['output'][0]} && python3 verify.py .)")
     return result
+
+
+def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> dict[str, Any]:
+    """Export everything as a signed bag, then check it the way a recipient would."""
+    from strongroom.cli import _ExportBar, _progress
+    from strongroom.export.bag import ExportOptions, export
+    from strongroom.export.verifier import summary, verify_bag
+
+    dest = root.with_name(root.name + "-handover")
+    if dest.exists():
+        shutil.rmtree(dest)
+    console.print(f"[bold]Exporting[/] the archive as a signed BagIt bag to {dest} …")
+    with _progress(show_progress) as bar:
+        report = export(vault, dest, ExportOptions(everything=True,
+                                                  organisation="Strongroom demo"),
+                        _ExportBar(bar))
+    console.print(f"  {report.originals} originals, {report.payload_bytes / 1e6:.1f} MB, "
+                  f"tag manifest SHA-256 {report.tagmanifest_sha256[:16]}…")
+    checked = verify_bag(Path(report.output[0]))
+    console.print("[bold]Checking the bag[/] as its recipient would (no vault needed):")
+    console.print("\n".join("  " + ln for ln in summary(checked).splitlines()))
+    return {**report.to_json(), "verified": checked.ok}
 
 
 def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any]:
