@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conftest import Template, cli, cli_json, open_vault
 from strongroom.catalogue.models import (
@@ -473,3 +474,28 @@ def test_handover_and_signed_receipt(case_bag: Path, archive: Exported, tmp_path
     receipt.write_text(json.dumps(doc))
     r = cli("import-receipt", archive.vault_path, receipt)
     assert r.returncode == 1 and "does not verify" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+@pytest.mark.parametrize("encrypted", [False, True], ids=["folder", "age-volumes"])
+def test_disk_full_removes_the_partial_export(archive: Exported, recipient_key: tuple[Path, str],
+                                             tmp_path: Path, encrypted: bool) -> None:
+    dest = tmp_path / "small"
+    dest.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(dest)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {r.stderr.strip()}")
+    try:
+        with archive.vault() as v, v.catalogue.read() as s:
+            before = s.scalar(select(func.count()).select_from(CustodyEvent))
+        extra = ["--recipient", recipient_key[1]] if encrypted else []
+        r = cli("export", archive.vault_path, "--all", "--to", dest, *extra)
+        assert r.returncode == 2, r.stderr
+        assert "no space left" in r.stderr and "removed" in r.stderr
+        assert r.stderr.count("\n") == 1, "one line, no traceback"
+        assert list(dest.iterdir()) == [], "nothing partial may stay behind"
+        with archive.vault() as v, v.catalogue.read() as s:
+            assert s.scalar(select(func.count()).select_from(CustodyEvent)) == before
+    finally:
+        subprocess.run(["umount", "-l", str(dest)], check=False)
