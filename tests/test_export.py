@@ -499,3 +499,21 @@ def test_disk_full_removes_the_partial_export(archive: Exported, recipient_key: 
             assert s.scalar(select(func.count()).select_from(CustodyEvent)) == before
     finally:
         subprocess.run(["umount", "-l", str(dest)], check=False)
+
+
+def test_later_export_shows_earlier_exports_of_the_same_originals(
+        case_bag: Path, archive: Exported, tmp_path: Path) -> None:
+    def exported_events(bag: Path) -> list[dict[str, object]]:
+        return [e for e in map(json.loads, (bag / "data/custody/events.jsonl").read_text(
+            "utf-8").splitlines()) if e.get("action") == "exported"]
+
+    overlap, other = tmp_path / "overlap", tmp_path / "other"
+    cli_json("export", archive.vault_path, "--original", archive.shas["cam07_b.mp4"],
+             "--to", overlap)
+    cli_json("export", archive.vault_path, "--original", archive.shas["cam03.mp4"],
+             "--to", other)
+    assert any(e["details"]["case"] == CASE  # type: ignore[index]
+               for e in exported_events(overlap / "bag"))
+    assert not any(e.get("details", {}).get("case") == CASE  # type: ignore[attr-defined]
+                   for e in exported_events(other / "bag"))
+    assert verify_bag(overlap / "bag").ok and verify_bag(other / "bag").ok

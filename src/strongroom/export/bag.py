@@ -323,16 +323,30 @@ def _duplicates(vault: Vault, sel: Selection) -> list[dict[str, Any]]:
     return out
 
 
-def _write_custody(writer: BagWriter, vault: Vault, sel: Selection) -> None:
+def custody_subjects(vault: Vault, sel: Selection) -> set[str]:
+    """Subjects of the events shown in full: the exported originals, their acquisitions and
+    cameras, the vault itself (creation, fixity checks), the case and its incidents, and earlier
+    exports (with their handovers and receipts) that included any of these originals."""
     subjects = {f"original:{sha}" for sha in sel.shas}
     subjects |= {f"acquisition:{a.id}" for a in sel.acquisitions}
-    subjects |= {f"vault:{vault.public.fingerprint}"}
+    subjects |= {f"camera:{seg.camera_id}" for i in sel.items for seg, _, _ in i.segments
+                 if seg.camera_id is not None}
+    subjects.add(f"vault:{vault.public.fingerprint}")
     if sel.case is not None:
         subjects.add(f"case:{sel.case.id}")
         subjects |= {f"incident:{i['id']}" for i in sel.incidents}
+    shas = set(sel.shas)
+    for ev in sel.events:
+        if ev.action == "exported" and shas & set(json.loads(ev.details).get("originals", [])):
+            subjects.add(ev.subject)
+    return subjects
+
+
+def _write_custody(writer: BagWriter, vault: Vault, sel: Selection) -> None:
+    sel.shown = custody_subjects(vault, sel)
     lines = []
     for ev in sel.events:
-        if ev.subject in subjects:
+        if ev.subject in sel.shown:
             lines.append(canonical_json(event_json(ev)))
         else:  # hash, link and signature still prove the chain has no hole here
             lines.append(canonical_json({"seq": ev.seq, "prev_hash": ev.prev_hash,

@@ -65,6 +65,7 @@ class Selection:
     acquisitions: list[Acquisition] = field(default_factory=list)
     events: list[CustodyEvent] = field(default_factory=list)
     checkpoints: list[CustodyCheckpoint] = field(default_factory=list)
+    shown: set[str] = field(default_factory=set)  # custody subjects shown in full
 
     @property
     def shas(self) -> list[str]:

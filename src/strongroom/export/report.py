@@ -156,21 +156,12 @@ def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, 
             parts.append(f"<h3>{_e(cam or t['no_camera'])}</h3>")
             parts.append(_clip_table(t, sorted(groups[cam], key=_clock_key), stills))
     parts.append(_dupes(t, dupes))
-    redacted = sum(1 for e in sel.events if not _concerns(e.subject, sel))
+    redacted = sum(1 for e in sel.events if e.subject not in sel.shown)
     parts.append(f"<h2>{_e(t['custody'])}</h2><p>" + _e(t["custody_text"].format(
         seq=sel.events[-1].seq if sel.events else 0, shown=len(sel.events) - redacted,
         redacted=redacted)) + "</p>")
     parts.append(f"<h2>{_e(t['verify'])}</h2><p>{t['verify_text']}</p></body></html>\n")
     return "\n".join(parts)
-
-
-def _concerns(subject: str, sel: Selection) -> bool:
-    kind, _, ident = subject.partition(":")
-    if kind == "original":
-        return ident in set(sel.shas)
-    if kind == "acquisition":
-        return any(str(a.id) == ident for a in sel.acquisitions)
-    return kind == "vault" or (sel.case is not None and kind in ("case", "incident"))
 
 
 def _clock_key(r: dict[str, Any]) -> str:
