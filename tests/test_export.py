@@ -223,6 +223,8 @@ def test_metadata_and_report(case_bag: Path, archive: Exported) -> None:
         page = (case_bag / f"data/report/report.{lang}.html").read_text("utf-8")
         assert phrase in page and fp in page and "КАМ 07 ОТБ-1 САРАТОВ" in page
         assert "Избиение в ОТБ-1" in page and archive.shas["cam07_b.mp4"] in page
+        pdf = (case_bag / f"data/report/report.{lang}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and len(pdf) > 10_000  # with the (blurred) stills
     # stills are blurred greyscale by default
     from PIL import Image
 

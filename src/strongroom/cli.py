@@ -499,6 +499,7 @@ def export(
         help="Include acquisition records (may identify the source!).")] = False,
     volume_size: Annotated[str | None, typer.Option(
         "--volume-size", help="Split encrypted output into volumes, e.g. 4G.")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="PDF reports too.")] = True,
     name: Annotated[str, typer.Option("--name", help="Name of the bag folder.")] = "bag",
     organisation: Annotated[str, typer.Option(
         "--organisation", envvar="STRONGROOM_ORGANISATION")] = "",
@@ -524,8 +525,9 @@ def export(
         case=case, everything=everything, originals=original or [],
         recipients=recipient or [], tsa_urls=tsa or [],
         include_derivatives="derivatives" in (include or []), reveal_stills=reveal_stills,
-        reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), name=name,
-        organisation=organisation, contact_name=contact_name, contact_email=contact_email)
+        reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), pdf=pdf,
+        name=name, organisation=organisation, contact_name=contact_name,
+        contact_email=contact_email)
     with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
         report = run_export(v, to, opts, _ExportBar(bar))
     out = "\n".join(f"  {p}" for p in report.output)

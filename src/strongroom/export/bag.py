@@ -76,6 +76,7 @@ class ExportOptions:
     reveal_stills: bool = False
     reveal_acquisitions: bool = False
     volume_size: int | None = None
+    pdf: bool = True
     name: str = "bag"
     organisation: str = ""
     contact_name: str = ""

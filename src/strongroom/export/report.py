@@ -1,4 +1,4 @@
-"""The human part of a handover: one self-contained HTML report per language (English, French).
+"""The human part of a handover: an HTML and a PDF (WeasyPrint) report per language (en, fr).
 
 It lists, per case and incident (or per camera when the export is not a case), every clip with
 its SHA-256/MD5, size, first acquisition, DVR-clock range, cameras and facility, the duplicate
@@ -98,17 +98,35 @@ def _e(value: Any) -> str:
 def write_reports(writer: BagWriter, vault: Vault, sel: Selection,
                   records: list[dict[str, Any]], dupes: list[dict[str, Any]],
                   stills: dict[str, bytes], opts: ExportOptions, bag_id: str) -> None:
+    import base64
+
     from strongroom.pipeline.views import shield
 
-    still_files: dict[str, str] = {}
-    for sha, jpeg in stills.items():
-        rel = f"data/report/stills/{sha}.jpg"
-        writer.add_bytes(rel, jpeg if opts.reveal_stills else shield(jpeg))
-        still_files[sha] = f"stills/{sha}.jpg"
+    shown = {sha: jpeg if opts.reveal_stills else shield(jpeg) for sha, jpeg in stills.items()}
+    for sha, jpeg in shown.items():
+        writer.add_bytes(f"data/report/stills/{sha}.jpg", jpeg)
+    links = {sha: f"stills/{sha}.jpg" for sha in shown}
+    inline = {sha: "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+              for sha, jpeg in shown.items()}
     for lang in STRINGS:
-        page = render(lang, vault.public.fingerprint, sel, records, dupes, still_files, opts,
-                      bag_id)
+        page = render(lang, vault.public.fingerprint, sel, records, dupes, links, opts, bag_id)
         writer.add_bytes(f"data/report/report.{lang}.html", page.encode("utf-8"))
+        if opts.pdf:
+            # Stills inlined, so the renderer never fetches anything.
+            printable = render(lang, vault.public.fingerprint, sel, records, dupes, inline,
+                               opts, bag_id)
+            writer.add_bytes(f"data/report/report.{lang}.pdf", to_pdf(printable))
+
+
+def to_pdf(page: str) -> bytes:
+    import logging
+
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    pdf: bytes = weasyprint.HTML(string=page).write_pdf()
+    return pdf
 
 
 def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, Any]],
