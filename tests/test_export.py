@@ -519,3 +519,21 @@ def test_later_export_shows_earlier_exports_of_the_same_originals(
     assert not any(e.get("details", {}).get("case") == CASE  # type: ignore[attr-defined]
                    for e in exported_events(other / "bag"))
     assert verify_bag(overlap / "bag").ok and verify_bag(other / "bag").ok
+
+
+def test_encrypted_to_an_ssh_key_decrypts_with_age(archive: Exported, tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    out = tmp_path / "out"
+    cli_json("export", archive.vault_path, "--original", archive.shas["cam03.mp4"], "--to", out,
+             "--recipient", public, "--no-pdf")
+    (vol,) = out.iterdir()
+    assert vol.name == "bag.tar.age"
+    plain = subprocess.run(["age", "-d", "-i", str(key), str(vol)], capture_output=True)
+    assert plain.returncode == 0, plain.stderr
+    unpacked = tmp_path / "u"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(unpacked)], input=plain.stdout, check=True)
+    assert verify_bag(unpacked / "bag").ok
+    assert not (unpacked / "bag/data/report/report.en.pdf").exists()
