@@ -354,8 +354,8 @@ def test_encrypted_volumes_decrypt_with_age_cli(archive: Exported, recipient_key
                                                tmp_path: Path) -> None:
     key, public = recipient_key
     out = tmp_path / "out"
-    data = cli_json("export", archive.vault_path, "--all", "--to", out, "--recipient", public,
-                    "--volume-size", "1M", "--include", "derivatives")
+    data = cli_json("export", archive.vault_path, "--no-pdf", "--all", "--to", out,
+                    "--recipient", public, "--volume-size", "1M", "--include", "derivatives")
     vols = sorted(out.iterdir())
     assert [v.name for v in vols] == [f"bag.tar.age.{n:03d}" for n in range(1, len(vols) + 1)]
     assert len(vols) > 2 and all(v.stat().st_size <= 1024 * 1024 for v in vols)
@@ -395,7 +395,7 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
 def test_timestamped_manifest_accepted_by_openssl(archive: Exported, tsa: LocalTSA,
                                                   tmp_path: Path) -> None:
     out = tmp_path / "ts"
-    cli_json("export", archive.vault_path, "--original", archive.shas["cam03.mp4"][:12],
+    cli_json("export", archive.vault_path, "--no-pdf", "--original", archive.shas["cam03.mp4"][:12],
              "--to", out, "--tsa", tsa.url, "--tsa", tsa.url)
     bag = out / "bag"
     listing = json.loads((bag / "signatures/timestamps.json").read_text())
@@ -421,7 +421,7 @@ def test_timestamped_manifest_accepted_by_openssl(archive: Exported, tsa: LocalT
 
 
 def test_unreachable_tsa_leaves_no_bag(archive: Exported, tmp_path: Path) -> None:
-    r = cli("export", archive.vault_path, "--all", "--to", tmp_path / "o", "--tsa",
+    r = cli("export", archive.vault_path, "--no-pdf", "--all", "--to", tmp_path / "o", "--tsa",
             "http://127.0.0.1:9/")
     assert r.returncode == 2 and "127.0.0.1:9" in r.stderr
     assert list((tmp_path / "o").iterdir()) == []
@@ -492,7 +492,7 @@ def test_disk_full_removes_the_partial_export(archive: Exported, recipient_key: 
         with archive.vault() as v, v.catalogue.read() as s:
             before = s.scalar(select(func.count()).select_from(CustodyEvent))
         extra = ["--recipient", recipient_key[1]] if encrypted else []
-        r = cli("export", archive.vault_path, "--all", "--to", dest, *extra)
+        r = cli("export", archive.vault_path, "--no-pdf", "--all", "--to", dest, *extra)
         assert r.returncode == 2, r.stderr
         assert "no space left" in r.stderr and "removed" in r.stderr
         assert r.stderr.count("\n") == 1, "one line, no traceback"
@@ -510,9 +510,9 @@ def test_later_export_shows_earlier_exports_of_the_same_originals(
             "utf-8").splitlines()) if e.get("action") == "exported"]
 
     overlap, other = tmp_path / "overlap", tmp_path / "other"
-    cli_json("export", archive.vault_path, "--original", archive.shas["cam07_b.mp4"],
+    cli_json("export", archive.vault_path, "--no-pdf", "--original", archive.shas["cam07_b.mp4"],
              "--to", overlap)
-    cli_json("export", archive.vault_path, "--original", archive.shas["cam03.mp4"],
+    cli_json("export", archive.vault_path, "--no-pdf", "--original", archive.shas["cam03.mp4"],
              "--to", other)
     assert any(e["details"]["case"] == CASE  # type: ignore[index]
                for e in exported_events(overlap / "bag"))

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,22 +193,36 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         sel = select_items(s, case=opts.case, everything=opts.everything, shas=opts.originals)
         derivs = [(i, d) for i in sel.items for d in i.derivatives] \
             if opts.include_derivatives else []
-    stills = _stills(vault, sel)
     missing = [i.original.sha256 for i in sel.items if not vault.blobs.exists(i.original.blob_name)]
     missing += [f"{d.kind} of {d.original_sha256}" for _, d in derivs
                 if not vault.blobs.exists(d.blob_name)]
     if missing:
         raise BlobMissing(f"{len(missing)} blob(s) missing from the vault, nothing exported: "
                           + ", ".join(missing[:20]) + (" …" if len(missing) > 20 else ""))
+    stills = _stills(vault, sel)
     bag_id = f"strongroom-export-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    deriv_files = {d.id: (f"data/derivatives/{i.original.sha256}/{d.kind}-{d.sha256[:16]}"
+                          f".{_mime_ext(d.mime)}") for i, d in derivs}
+    records = [original_record(i, deriv_files) for i in sel.items]
+    dupes = _duplicates(vault, sel)
+    sel.shown = custody_subjects(vault, sel)
+    from strongroom.export.report import prepare_reports, write_reports
+
+    reports = prepare_reports(vault.public.fingerprint, sel, records, dupes, stills, opts,
+                              bag_id)
     sink: Sink = (TarAgeSink(dest, opts.name, opts.recipients, opts.volume_size)
                   if opts.recipients else DirSink(dest / opts.name))
+    pdf_pool = _pdf_pool() if reports.printable else None
     try:
+        # PDFs render in a child process while the originals stream (that is disk-bound and
+        # leaves CPU idle); the renderer's memory never joins this process's.
+        from strongroom.export.report import to_pdf
+
+        pdf_jobs = {lang: pdf_pool.submit(to_pdf, page) for lang, page
+                    in reports.printable.items()} if pdf_pool is not None else {}
         writer = BagWriter(sink)
         total = sum(i.original.size for i in sel.items) + sum(d.size for _, d in derivs)
         progress.start(len(sel.items) + len(derivs), total)
-        deriv_files = {d.id: (f"data/derivatives/{i.original.sha256}/{d.kind}-{d.sha256[:16]}"
-                              f".{_mime_ext(d.mime)}") for i, d in derivs}
         jobs: list[Callable[[], None]] = [
             _job(writer, vault, i.file, i.original.blob_name, i.original.sha256,
                  i.original.size, f"original {i.original.sha256}", progress)
@@ -216,19 +230,18 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         jobs += [_job(writer, vault, deriv_files[d.id], d.blob_name, d.sha256, d.size,
                       f"{d.kind} of {d.original_sha256}", progress) for _, d in derivs]
         _run(jobs, opts.workers if isinstance(sink, DirSink) else 1)
-        records = [original_record(i, deriv_files) for i in sel.items]
-        dupes = _duplicates(vault, sel)
         _write_metadata(writer, sel, records, dupes, opts)
         _write_custody(writer, vault, sel)
-        from strongroom.export.report import write_reports
-
-        write_reports(writer, vault, sel, records, dupes, stills, opts, bag_id)
+        write_reports(writer, reports, {lang: f.result() for lang, f in pdf_jobs.items()})
         tagmanifest = _write_tags(writer, vault, sel, opts, bag_id)
         timestamps = _sign(writer, vault, tagmanifest, opts.tsa_urls)
         volumes = sink.finish()
     except BaseException:
         sink.abort()
         raise
+    finally:
+        if pdf_pool is not None:
+            pdf_pool.shutdown(wait=True, cancel_futures=True)
     digest = hashlib.sha256(tagmanifest.split(b"\0")[0]).hexdigest()  # tagmanifest-sha256.txt
     output = ([str(dest / v.name) for v in volumes] if volumes else [str(dest / opts.name)])
     report = ExportReport(
@@ -250,6 +263,13 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
             "custody_extract_to_seq": sel.events[-1].seq if sel.events else 0,
         })
     return report
+
+
+def _pdf_pool() -> Executor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _mime_ext(mime: str | None) -> str:
@@ -344,7 +364,6 @@ def custody_subjects(vault: Vault, sel: Selection) -> set[str]:
 
 
 def _write_custody(writer: BagWriter, vault: Vault, sel: Selection) -> None:
-    sel.shown = custody_subjects(vault, sel)
     lines = []
     for ev in sel.events:
         if ev.subject in sel.shown:

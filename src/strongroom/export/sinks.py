@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import StorageFull, StrongroomError
+from strongroom.vault.blobs import start_writeback
 
 Write = Callable[[bytes], object]
+WRITEBACK_EVERY = 16 * 1024 * 1024
 
 
 class Sink(Protocol):
@@ -78,8 +80,18 @@ class DirSink:
         except OSError as exc:
             raise _disk_error(exc, self.target) from None
         with os.fdopen(fd, "wb", buffering=0) as f:
+            pending = 0
+
+            def write(data: bytes) -> None:
+                nonlocal pending
+                f.write(data)
+                pending += len(data)
+                if pending >= WRITEBACK_EVERY:  # let the disk start now, not at fdatasync
+                    start_writeback(fd)
+                    pending = 0
+
             try:
-                yield f.write
+                yield write
                 written = f.tell()
                 os.fdatasync(fd)
             except OSError as exc:

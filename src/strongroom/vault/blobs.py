@@ -69,7 +69,7 @@ class _LocalStaged:
         return os.fstat(self.file.fileno()).st_size
 
     def start_writeback(self) -> None:
-        _start_writeback(self.file.fileno())
+        start_writeback(self.file.fileno())
 
 
 _SYNC_FILE_RANGE_WRITE = 2
@@ -85,7 +85,7 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
-def _start_writeback(fd: int) -> None:
+def start_writeback(fd: int) -> None:
     """Ask the kernel to start writing the file's dirty pages now, without waiting for them
     (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`). Writing a big blob then overlaps with
     encrypting it, and the fsync at commit only waits for the tail. Only a hint: durability
