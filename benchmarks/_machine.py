@@ -1,16 +1,21 @@
-"""What every benchmark needs from the machine: CPU accounting, quiet-waiting, warm caches.
+"""What every benchmark needs: CPU accounting, quiet-waiting, warm caches, test data, provenance.
 
 Not a benchmark itself (`run.py` skips `_private` modules); imported by the ones that are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import resource
+import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+MiB = 1 << 20
 NOISY_SHARE = 0.05  # warn when other processes used more than this share of all CPUs
 
 
@@ -96,3 +101,41 @@ def warm(files: Sequence[Path]) -> float:
             while f.readinto(buf):
                 pass
     return time.perf_counter() - t
+
+
+class Content:
+    """Fast deterministic incompressible bytes: slices of a random pool at random offsets, each
+    file starting with a digest of its own name, so no two files have the same content."""
+
+    POOL = 32 * MiB
+
+    def __init__(self, seed: int) -> None:
+        rng = random.Random(seed)
+        self.pool = memoryview(b"".join(rng.randbytes(MiB) for _ in range(self.POOL // MiB)))
+        self.seed = seed
+
+    def write(self, path: Path, size: int) -> None:
+        rng = random.Random(f"{self.seed}:{path.name}")
+        head = hashlib.sha256(f"{self.seed}:{path.name}".encode()).digest()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(head[:size])
+            left = size - min(size, len(head))
+            while left:
+                n = min(left, MiB)
+                off = rng.randrange(self.POOL - n)
+                f.write(self.pool[off:off + n])
+                left -= n
+
+
+def source_state() -> dict[str, Any]:
+    """Which code was measured: the commit, and files under src/ changed since (others may be
+    editing while a benchmark runs)."""
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                             cwd=Path(__file__).resolve().parent.parent)
+        return res.stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()
+               if line.strip()]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "?", "src_changed": changed}

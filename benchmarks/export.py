@@ -78,7 +78,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _machine import NOISY_SHARE, CpuWatch, noise_warning, wait_quiet, warm
+from _machine import (
+    NOISY_SHARE,
+    Content,
+    CpuWatch,
+    noise_warning,
+    source_state,
+    wait_quiet,
+    warm,
+)
 
 # Export and verify run in spawned children, and a spawned process re-imports this module as
 # __mp_main__: strongroom is therefore imported inside the functions that use it, never here,
@@ -117,31 +125,6 @@ QUICK = Plan(big=(48 * MiB,), mid_count=5, mid_range=(4 * MiB, 12 * MiB), small_
              small_range=(4_000, 200_000), min_total=0, dirs=3, subset_bytes=8_000_000)
 
 
-class _Content:
-    """Fast deterministic incompressible bytes: slices of a random pool at random offsets, each
-    file starting with a digest of its own name, so no two files have the same content."""
-
-    POOL = 32 * MiB
-
-    def __init__(self, seed: int) -> None:
-        rng = random.Random(seed)
-        self.pool = memoryview(b"".join(rng.randbytes(MiB) for _ in range(self.POOL // MiB)))
-        self.seed = seed
-
-    def write(self, path: Path, size: int) -> None:
-        rng = random.Random(f"{self.seed}:{path.name}")
-        head = hashlib.sha256(f"{self.seed}:{path.name}".encode()).digest()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(head[:size])
-            left = size - min(size, len(head))
-            while left:
-                n = min(left, MiB)
-                off = rng.randrange(self.POOL - n)
-                f.write(self.pool[off:off + n])
-                left -= n
-
-
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -153,7 +136,7 @@ def total_bytes(files: Sequence[Path]) -> int:
 def make_dataset(plan: Plan, folder: Path, seed: int) -> None:
     """Big, mid and small files shuffled over a few sub-folders, named like DVR exports."""
     rng = random.Random(seed)
-    content = _Content(seed)
+    content = Content(seed)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     sizes = [("big", s) for s in plan.big]
@@ -497,19 +480,6 @@ def goal(out: list[dict[str, Any]], name: str, value: float, target: float,
 
 def noise_note(runs: dict[str, Timed]) -> str:
     return noise_warning({k: r.cpu.get("other_cpu_share", 0.0) for k, r in runs.items()})
-
-
-def source_state() -> dict[str, Any]:
-    """Which code was measured: the commit, and files under src/ changed since (others may be
-    editing while a benchmark runs)."""
-    def git(*args: str) -> str:
-        res = subprocess.run(["git", *args], capture_output=True, text=True, check=False,
-                             cwd=BENCH_DIR.parent)
-        return res.stdout
-
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()
-               if line.strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "?", "src_changed": changed}
 
 
 def machine() -> dict[str, Any]:

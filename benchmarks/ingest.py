@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _machine import CpuWatch, noise_warning, wait_quiet, warm
+from _machine import Content, CpuWatch, noise_warning, wait_quiet, warm
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "ingest"
@@ -127,34 +127,9 @@ class DataSet:
         return sum(p.stat().st_size for p in files)
 
 
-class _Content:
-    """Fast deterministic incompressible bytes: slices of a random pool at random offsets, each
-    file starting with a digest of its own name, so no two files have the same content."""
-
-    POOL = 32 * MiB
-
-    def __init__(self, seed: int) -> None:
-        rng = random.Random(seed)
-        self.pool = memoryview(b"".join(rng.randbytes(MiB) for _ in range(self.POOL // MiB)))
-        self.seed = seed
-
-    def write(self, path: Path, size: int) -> None:
-        rng = random.Random(f"{self.seed}:{path.name}")
-        head = hashlib.sha256(f"{self.seed}:{path.name}".encode()).digest()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(head[:size])
-            left = size - min(size, len(head))
-            while left:
-                n = min(left, MiB)
-                off = rng.randrange(self.POOL - n)
-                f.write(self.pool[off:off + n])
-                left -= n
-
-
 def make_dataset(plan: Plan, root: Path, seed: int) -> DataSet:
     rng = random.Random(seed)
-    content = _Content(seed)
+    content = Content(seed)
     big_dir, folder, sparse_dir = root / "big", root / "folder", root / "sparse"
     for d in (big_dir, folder, sparse_dir):
         shutil.rmtree(d, ignore_errors=True)

@@ -79,7 +79,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from _machine import NOISY_SHARE, CpuWatch, noise_warning, wait_quiet, warm
+from _machine import NOISY_SHARE, CpuWatch, noise_warning, source_state, wait_quiet, warm
 
 # Pipeline workers are spawned, and a spawned process re-imports its parent's main module (as
 # __mp_main__). The CLI's main module imports nothing (strongroom/__main__.py); without this
@@ -727,19 +727,6 @@ def versions() -> dict[str, str]:
     except (OSError, IndexError):
         out["ffmpeg"] = "?"
     return out
-
-
-def source_state() -> dict[str, Any]:
-    """Which code was measured: the commit, and files under src/ changed since (others may be
-    editing while a benchmark runs)."""
-    def git(*args: str) -> str:
-        res = subprocess.run(["git", *args], capture_output=True, text=True, check=False,
-                             cwd=BENCH_DIR.parent)
-        return res.stdout
-
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()
-               if line.strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or "?", "src_changed": changed}
 
 
 def machine() -> dict[str, Any]:

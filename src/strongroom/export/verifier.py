@@ -139,8 +139,8 @@ def read_manifest(path: Path, problems: list[str]) -> dict[str, str]:
 
 def hash_files(root: Path, rels: list[str], algorithms: tuple[str, ...], workers: int,
                progress: Callable[[int], None] | None = None) -> dict[str, dict[str, str]]:
-    """Every algorithm from one read of each file; files in parallel threads (hashlib and
-    reads release the GIL), two algorithms of a large file on two threads of their own."""
+    """Every algorithm from one read of each file, files in parallel threads (hashlib and
+    reads release the GIL), largest first so the threads finish together."""
     lock = threading.Lock()
 
     def one(rel: str) -> tuple[str, dict[str, str]]:
