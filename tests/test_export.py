@@ -320,6 +320,13 @@ TAMPERING: dict[str, tuple[Callable[[Path], None], str]] = {
         (b / "bag-info.txt").read_text().replace("Test NGO", "Other NGO")),
         "tag files: bag-info.txt"),
     "re-signed by another key": (_resign_with_other_key, "custody chain"),
+    # crafted files must fail a check, not crash the verifier
+    "non-event line in custody": (lambda b: (b / "data/custody/events.jsonl").open("a").write(
+        "[1, 2]\n"), "is not an event"),
+    "bag-info not UTF-8": (lambda b: (b / "bag-info.txt").write_bytes(b"\xff\xfe\x00"),
+                           "tag files: bag-info.txt"),
+    "manifest line malformed": (lambda b: (b / "manifest-sha512.txt").open("a").write(
+        "zz not-a-digest\n"), "manifest-sha512.txt line"),
 }
 
 

@@ -121,7 +121,7 @@ def _decode_path(raw: str) -> str:
 
 def read_manifest(path: Path, problems: list[str]) -> dict[str, str]:
     entries: dict[str, str] = {}
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         digest, sep, rel = line.partition(" ")
@@ -167,7 +167,7 @@ def check_bag(bag: Path, result: Result, workers: int,
     if not declaration.is_file():
         result.check("bagit structure", [f"no bagit.txt in {bag}"])
         return {}
-    text = declaration.read_text("utf-8")
+    text = declaration.read_text("utf-8", errors="replace")
     if "BagIt-Version: 1.0" not in text or "Tag-File-Character-Encoding: UTF-8" not in text:
         problems.append("bagit.txt is not a BagIt 1.0 UTF-8 declaration")
     info = read_bag_info(bag)
@@ -223,7 +223,7 @@ def read_bag_info(bag: Path) -> dict[str, str]:
     if not path.is_file():
         return info
     key = ""
-    for line in path.read_text("utf-8").splitlines():
+    for line in path.read_text("utf-8", errors="replace").splitlines():
         if line[:1] in (" ", "\t") and key:
             info[key] += " " + line.strip()
         elif ":" in line:
@@ -237,7 +237,7 @@ def read_bag_info(bag: Path) -> dict[str, str]:
 def load_vault_key(bag: Path, result: Result) -> bytes | None:
     path = bag / "data" / "custody" / "vault-public.json"
     try:
-        public = json.loads(path.read_text("utf-8"))
+        public = json.loads(path.read_text("utf-8", errors="replace"))
         key = _b64(public["signing_public"])
     except (OSError, ValueError, KeyError, TypeError):
         result.check("vault key", [f"cannot read {path.relative_to(bag)}"])
@@ -276,7 +276,7 @@ def check_timestamps(bag: Path, result: Result, tsa_cert: Path | None,
         result.checks.append(Check("RFC 3161 timestamps", True, "none in this bag"))
         return
     try:
-        tokens = json.loads(listing.read_text("utf-8"))
+        tokens = json.loads(listing.read_text("utf-8", errors="replace"))
     except ValueError:
         result.check("RFC 3161 timestamps", ["signatures/timestamps.json is not JSON"])
         return
@@ -343,6 +343,9 @@ def check_custody(bag: Path, key: bytes, result: Result,
     by_seq: dict[int, dict[str, Any]] = {}
     full = 0
     for i, ev in enumerate(events, 1):
+        if not isinstance(ev, dict):
+            problems.append(f"events.jsonl line {i} is not an event")
+            break
         seq = ev.get("seq")
         if seq != i:
             problems.append(f"event #{i} has seq {seq}: events are missing or reordered")
@@ -374,6 +377,9 @@ def check_custody(bag: Path, key: bytes, result: Result,
             problems.append(f"checkpoints.jsonl line {n} is not JSON")
     last_cp = 0
     for cp in checkpoints:
+        if not isinstance(cp, dict):
+            problems.append("checkpoints.jsonl holds a line that is not a checkpoint")
+            continue
         seq = cp.get("seq")
         signed = CHECKPOINT_DOMAIN + canonical_json(
             {"seq": seq, "head_hash": cp.get("head_hash"), "time": cp.get("time")}).encode()
@@ -395,7 +401,8 @@ def check_custody(bag: Path, key: bytes, result: Result,
     # Each original: ingested by the vault, with the same digest and size.
     ingested: dict[str, dict[str, Any]] = {}
     for ev in events:
-        if ev.get("action") == "ingested" and isinstance(ev.get("details"), dict):
+        if isinstance(ev, dict) and ev.get("action") == "ingested" and \
+                isinstance(ev.get("details"), dict):
             ingested[str(ev["details"].get("sha256"))] = ev
     orig_problems = []
     originals = sorted(r for r in manifests.get("sha256", {}) if r.startswith("data/originals/"))
@@ -415,13 +422,21 @@ def check_custody(bag: Path, key: bytes, result: Result,
 
 def _lines(path: Path, problems: list[str]) -> list[str]:
     try:
-        return [ln for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+        return [ln for ln in path.read_text("utf-8", errors="replace").splitlines() if ln.strip()]
     except OSError:
         problems.append(f"{path.name} is missing")
         return []
 
 
 # -- all together -----------------------------------------------------------------------------
+def _guarded(result: Result, name: str, check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except Exception as exc:
+        result.check(name, [f"cannot be read: {type(exc).__name__}: {exc}"])
+        return None
+
+
 def verify_bag(bag: Path, *, expect_key: str | None = None, tsa_cert: Path | None = None,
                workers: int = 2, progress: Callable[[int], None] | None = None,
                verify_token: Callable[[bytes, bytes, Path], str] | None = None) -> Result:
@@ -429,12 +444,14 @@ def verify_bag(bag: Path, *, expect_key: str | None = None, tsa_cert: Path | Non
     if not bag.is_dir():
         result.check("bagit structure", [f"{bag} is not a folder"])
         return result
-    manifests = check_bag(bag, result, workers, progress)
+    # A crafted bag must give a failed check, never a crash of the verifier.
+    manifests = _guarded(result, "bagit structure", check_bag, bag, result, workers, progress)
     key = load_vault_key(bag, result)
     if key is not None:
-        check_signatures(bag, key, result, expect_key)
-        check_custody(bag, key, result, manifests)
-    check_timestamps(bag, result, tsa_cert, verify_token)
+        _guarded(result, "manifest signature", check_signatures, bag, key, result, expect_key)
+        _guarded(result, "custody chain", check_custody, bag, key, result, manifests or {})
+    _guarded(result, "RFC 3161 timestamps", check_timestamps, bag, result, tsa_cert,
+             verify_token)
     return result
 
 
