@@ -502,11 +502,12 @@ def export(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="PDF reports too.")] = True,
     name: Annotated[str, typer.Option("--name", help="Name of the bag folder.")] = "bag",
     organisation: Annotated[str, typer.Option(
-        "--organisation", envvar="STRONGROOM_ORGANISATION")] = "",
+        "--organisation", envvar="STRONGROOM_ORGANISATION",
+        help="Source-Organization in bag-info.txt and the report.")] = "",
     contact_name: Annotated[str, typer.Option(
-        "--contact-name", envvar="STRONGROOM_CONTACT_NAME")] = "",
+        "--contact-name", envvar="STRONGROOM_CONTACT_NAME", help="Contact-Name.")] = "",
     contact_email: Annotated[str, typer.Option(
-        "--contact-email", envvar="STRONGROOM_CONTACT_EMAIL")] = "",
+        "--contact-email", envvar="STRONGROOM_CONTACT_EMAIL", help="Contact-Email.")] = "",
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
