@@ -544,3 +544,23 @@ def test_encrypted_to_an_ssh_key_decrypts_with_age(archive: Exported, tmp_path: 
     subprocess.run(["tar", "-x", "-C", str(unpacked)], input=plain.stdout, check=True)
     assert verify_bag(unpacked / "bag").ok
     assert not (unpacked / "bag/data/report/report.en.pdf").exists()
+
+
+def test_sha512_recorded_at_ingest_is_the_bags(template: Template, tmp_path: Path) -> None:
+    src = tmp_path / "stick"
+    src.mkdir()
+    for i, size in enumerate((3 * 1024 * 1024, 50_000)):
+        (src / f"clip{i}.mp4").write_bytes(os.urandom(size))
+    path = tmp_path / "vault"
+    shutil.copytree(template.path, path)
+    with open_vault(path, template.keys, sha512=True) as v:
+        ingest(v, src, "stick")
+        from strongroom.export.bag import ExportOptions, export
+
+        export(v, tmp_path / "out", ExportOptions(everything=True, pdf=False))
+    bag = tmp_path / "out" / "bag"
+    for line in (bag / "manifest-sha512.txt").read_text().splitlines():
+        digest, rel = line.split("  ", 1)
+        if rel.startswith("data/originals/"):
+            assert hashlib.sha512((bag / rel).read_bytes()).hexdigest() == digest
+    assert bagit_validate(bag).returncode == 0

@@ -146,8 +146,8 @@ def near_duplicate_groups(session: Session) -> list[Group]:
         clusters[find(v)].append(v)
     facts = {r.original_sha256: r for r in session.scalars(
         select(MediaInfo).where(MediaInfo.original_sha256.in_(index.videos)))}
-    sizes = dict(session.execute(select(Original.sha256, Original.size)
-                                 .where(Original.sha256.in_(index.videos))).tuples().all())
+    sizes: dict[str, int] = {sha: size for sha, size in session.execute(
+        select(Original.sha256, Original.size).where(Original.sha256.in_(index.videos)))}
     groups = []
     for members in clusters.values():
         if len(members) < 2:

@@ -155,19 +155,23 @@ class BagWriter:
             write(data)
 
     def add_decrypted(self, vault: Vault, rel: str, blob_name: str, sha256: str, size: int,
-                      what: str, progress: Progress) -> None:
+                      what: str, progress: Progress, sha512: str | None = None) -> None:
+        """Decrypt one blob into the bag. The SHA-256 from the same read must match the
+        catalogue's; a SHA-512 recorded at ingest (STRONGROOM_SHA512) is reused, since equal
+        SHA-256 already proves the bytes are the ones it was computed from."""
         with self.sink.open_file(rel, size) as write:
             def out(chunk: bytes) -> None:
                 write(chunk)
                 progress.advance(len(chunk))
 
-            d = vault.decrypt_blob(blob_name, out, sha512=True, md5=False, what=what)
+            d = vault.decrypt_blob(blob_name, out, sha512=sha512 is None, md5=False, what=what)
         if d.sha256 != sha256 or d.size != size:
             raise IntegrityError(f"{what} decrypted to different content (sha256 {d.sha256}, "
                                  f"{d.size} bytes); nothing was exported — run `strongroom "
                                  "verify`")
-        assert d.sha512 is not None
-        self._note(self.payload, rel, {"sha256": d.sha256, "sha512": d.sha512}, size)
+        digest512 = sha512 or d.sha512
+        assert digest512 is not None
+        self._note(self.payload, rel, {"sha256": d.sha256, "sha512": digest512}, size)
 
     def manifest(self, table: dict[str, dict[str, str]], alg: str) -> bytes:
         return "".join(f"{table[rel][alg]}  {_encode_path(rel)}\n"
@@ -225,7 +229,7 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         progress.start(len(sel.items) + len(derivs), total)
         jobs: list[Callable[[], None]] = [
             _job(writer, vault, i.file, i.original.blob_name, i.original.sha256,
-                 i.original.size, f"original {i.original.sha256}", progress)
+                 i.original.size, f"original {i.original.sha256}", progress, i.original.sha512)
             for i in sel.items]
         jobs += [_job(writer, vault, deriv_files[d.id], d.blob_name, d.sha256, d.size,
                       f"{d.kind} of {d.original_sha256}", progress) for _, d in derivs]
@@ -279,8 +283,8 @@ def _mime_ext(mime: str | None) -> str:
 
 
 def _job(writer: BagWriter, vault: Vault, rel: str, blob: str, sha: str, size: int, what: str,
-         progress: Progress) -> Callable[[], None]:
-    return lambda: writer.add_decrypted(vault, rel, blob, sha, size, what, progress)
+         progress: Progress, sha512: str | None = None) -> Callable[[], None]:
+    return lambda: writer.add_decrypted(vault, rel, blob, sha, size, what, progress, sha512)
 
 
 def _run(jobs: list[Callable[[], None]], workers: int) -> None:
