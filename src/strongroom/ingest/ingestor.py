@@ -15,9 +15,9 @@ import os
 import secrets
 import stat
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +154,10 @@ def ingest(
         todo.append(e)
 
     workers = max(1, vault.settings.ingest_workers)
-    window: deque[tuple[Entry, Future[_Staged | _Failed] | None]] = deque()
+    # Results are taken as they finish, not in order: while a 1 GiB file stages on one worker
+    # the other works through the files after it, instead of waiting behind it (the order of
+    # files within a commit group does not matter).
+    running: dict[Future[_Staged | _Failed], Entry] = {}
     pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest")
     # Groups commit on their own thread while the next files are being staged, so the disk
     # sync and the catalogue transaction do not stall reading. One group in flight at a time.
@@ -177,32 +180,34 @@ def ingest(
     try:
         pending = iter(todo)
         while True:
-            while len(window) < workers + 2:
+            while len(running) < workers + 2:
                 nxt = next(pending, None)
                 if nxt is None:
                     break
-                fut = None if nxt.kind == "symlink" else pool.submit(_stage, vault, nxt, progress)
-                window.append((nxt, fut))
-            if not window:
+                if nxt.kind == "symlink":
+                    batch.add_symlink(nxt)
+                    progress.file_done()
+                    continue
+                running[pool.submit(_stage, vault, nxt, progress)] = nxt
+            if not running:
                 break
-            e, fut = window.popleft()
-            if fut is None:
-                batch.add_symlink(e)
-            else:
+            done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
+            for fut in done:
                 result = fut.result()
+                del running[fut]  # only now: on an error, _drop_running discards the rest
                 if isinstance(result, _Failed):
                     batch.fail(result)
                 else:
                     batch.add(result)
                     report.bytes_read += result.digests.size
-            progress.file_done()
-            if batch.full():
-                hand_over(checkpoint=False)
+                progress.file_done()
+                if batch.full():
+                    hand_over(checkpoint=False)
         hand_over(checkpoint=True)
         assert inflight is not None
         inflight.result()
     except StorageFull as exc:
-        _drop_window(vault, pool, window)
+        _drop_running(vault, pool, running)
         settle()
         try:  # what was completely read before the disk filled up is kept
             batch.commit(checkpoint=True)
@@ -211,7 +216,7 @@ def ingest(
         raise StorageFull(f"{exc} ({report.new_originals} new original(s) were stored "
                           "before that)") from exc
     except BaseException:
-        _drop_window(vault, pool, window)
+        _drop_running(vault, pool, running)
         settle()
         batch.discard()
         raise
@@ -222,14 +227,13 @@ def ingest(
     return report
 
 
-def _drop_window(
-    vault: Vault, pool: ThreadPoolExecutor,
-    window: deque[tuple[Entry, Future[_Staged | _Failed] | None]],
+def _drop_running(
+    vault: Vault, pool: ThreadPoolExecutor, running: dict[Future[_Staged | _Failed], Entry],
 ) -> None:
     """Stop staging and discard whatever was staged but will not be committed."""
     pool.shutdown(wait=True, cancel_futures=True)
-    for _, fut in window:
-        if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
+    for fut in running:
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
             res = fut.result()
             if isinstance(res, _Staged):
                 vault.blobs.discard(res.blob)
