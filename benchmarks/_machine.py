@@ -6,14 +6,17 @@ Not a benchmark itself (`run.py` skips `_private` modules); imported by the ones
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import platform
 import random
 import resource
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 MiB = 1 << 20
 NOISY_SHARE = 0.05  # warn when other processes used more than this share of all CPUs
@@ -139,3 +142,70 @@ def source_state() -> dict[str, Any]:
     changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()
                if line.strip()]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or "?", "src_changed": changed}
+
+
+def mbps(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e6 if seconds > 0 else 0.0
+
+
+def settle() -> None:
+    """Let earlier writes reach the disk before the next timed run (untimed)."""
+    os.sync()
+
+
+class _Run(Protocol):
+    seconds: float
+    extra: dict[str, Any]
+
+
+R = TypeVar("R", bound=_Run)
+
+
+def best(runs: list[R]) -> R:
+    """The fastest of repeated runs, noting every run's seconds when there was more than one."""
+    out = min(runs, key=lambda r: r.seconds)
+    if len(runs) > 1:
+        out.extra["all_seconds"] = [round(r.seconds, 3) for r in runs]
+    return out
+
+
+def machine_facts(tools: Sequence[Sequence[str]] = (),
+                  packages: Sequence[str] = ()) -> dict[str, Any]:
+    """CPU, memory, kernel and Python; the first line each tool prints for its version
+    (keyed by the tool's name); the installed version of each Python package."""
+    model, flags = "?", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "?":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    out: dict[str, Any] = {
+        "cpus": os.cpu_count(), "cpu_model": model, "memory_gb": round(mem / 1e9, 1),
+        "sha_ni": "sha_ni" in flags, "kernel": platform.release(),
+        "python": platform.python_version()}
+    for argv in tools:
+        try:
+            res = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+            out[argv[0]] = (res.stdout or res.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            out[argv[0]] = "?"
+    for pkg in packages:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "?"
+    return out
+
+
+def write_results(name: str, quick: bool, result: dict[str, Any]) -> Path:
+    """benchmarks/results/NAME.json (NAME.quick.json for a smoke run), printed."""
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    dest = results / (f"{name}.quick.json" if quick else f"{name}.json")
+    dest.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {dest.relative_to(results.parent.parent)} ({result['total_seconds']:.0f} s)")
+    return dest

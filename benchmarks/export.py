@@ -64,7 +64,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -74,7 +73,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,10 +80,15 @@ from _machine import (
     NOISY_SHARE,
     Content,
     CpuWatch,
+    best,
+    machine_facts,
+    mbps,
     noise_warning,
+    settle,
     source_state,
     wait_quiet,
     warm,
+    write_results,
 )
 
 # Export and verify run in spawned children, and a spawned process re-imports this module as
@@ -96,7 +99,6 @@ if TYPE_CHECKING:
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "export"
-RESULTS = BENCH_DIR / "results"
 MiB, GiB = 1 << 20, 1 << 30
 PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
 SEED = 20240611
@@ -313,15 +315,6 @@ def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 
 
 # -- measuring ------------------------------------------------------------------------------
-def mbps(nbytes: int, seconds: float) -> float:
-    return nbytes / seconds / 1e6 if seconds > 0 else 0.0
-
-
-def settle() -> None:
-    """Let earlier writes reach the disk before the next timed run (untimed)."""
-    os.sync()
-
-
 def remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -341,13 +334,6 @@ class Timed:
         return {"seconds": round(self.seconds, 3), "mb_per_s": round(self.mb_per_s, 1),
                 **self.cpu, **{k: round(v, 3) if isinstance(v, float) else v
                                for k, v in self.extra.items()}}
-
-
-def best(runs: list[Timed]) -> Timed:
-    out = min(runs, key=lambda r: r.seconds)
-    if len(runs) > 1:
-        out.extra["all_seconds"] = [round(r.seconds, 3) for r in runs]
-    return out
 
 
 def from_child(res: dict[str, Any], nbytes: int) -> Timed:
@@ -483,33 +469,8 @@ def noise_note(runs: dict[str, Timed]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    def first_line(cmd: list[str]) -> str:
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            return (res.stdout or res.stderr).strip().splitlines()[0]
-        except (OSError, IndexError):
-            return "?"
-
-    model, flags = "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    versions = {}
-    for pkg in ("bagit", "cryptography", "pyrage"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "?"
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": round(mem / 1e9, 1),
-            "sha_ni": "sha_ni" in flags, "kernel": platform.release(),
-            "python": platform.python_version(), "age": first_line(["age", "--version"]),
-            **versions}
+    return machine_facts(tools=[["age", "--version"]],
+                         packages=["bagit", "cryptography", "pyrage"])
 
 
 def fmt_s(x: float) -> str:
@@ -814,10 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "all_goals_pass": all(g["pass"] for g in checks),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    dest = RESULTS / ("export.quick.json" if args.quick else "export.json")
-    dest.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwrote {dest.relative_to(BENCH_DIR.parent)} ({result['total_seconds']:.0f} s)")
+    write_results("export", args.quick, result)
     return 0
 
 

@@ -37,7 +37,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -50,11 +49,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _machine import Content, CpuWatch, noise_warning, wait_quiet, warm
+from _machine import (
+    Content,
+    CpuWatch,
+    machine_facts,
+    mbps,
+    noise_warning,
+    settle,
+    wait_quiet,
+    warm,
+    write_results,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "ingest"
-RESULTS = BENCH_DIR / "results"
 MiB, GiB = 1 << 20, 1 << 30
 PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
 RSS_LIMIT_MB = 200.0
@@ -182,17 +190,8 @@ def load_or_make(plan: Plan, root: Path, seed: int, reuse: bool) -> tuple[DataSe
 
 
 # -- measuring ------------------------------------------------------------------------------
-def settle() -> None:
-    """Let earlier writes reach the disk before the next timed run (untimed)."""
-    os.sync()
-
-
 def size_label(n: int) -> str:
     return f"{n / GiB:g} GiB" if n >= GiB else f"{n / MiB:g} MiB"
-
-
-def mbps(nbytes: int, seconds: float) -> float:
-    return nbytes / seconds / 1e6 if seconds > 0 else 0.0
 
 
 def _status_kb(pid: int, key: bytes) -> int | None:
@@ -520,26 +519,7 @@ def goals(sc: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def machine() -> dict[str, Any]:
-    def first_line(cmd: list[str]) -> str:
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            return (res.stdout or res.stderr).strip().splitlines()[0]
-        except (OSError, IndexError):
-            return "?"
-
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": round(mem / 1e9, 1),
-            "kernel": platform.release(), "python": platform.python_version(),
-            "age": first_line(["age", "--version"]),
-            "sha256sum": first_line(["sha256sum", "--version"])}
+    return machine_facts(tools=[["age", "--version"], ["sha256sum", "--version"]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -621,10 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "all_goals_pass": all(g["pass"] for g in checks),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    dest = RESULTS / ("ingest.quick.json" if args.quick else "ingest.json")
-    dest.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwrote {dest.relative_to(BENCH_DIR.parent)} ({result['total_seconds']:.0f} s)")
+    write_results("ingest", args.quick, result)
     return 0
 
 

@@ -65,7 +65,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -75,11 +74,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from _machine import NOISY_SHARE, CpuWatch, noise_warning, source_state, wait_quiet, warm
+from _machine import (
+    NOISY_SHARE,
+    CpuWatch,
+    best,
+    machine_facts,
+    noise_warning,
+    source_state,
+    wait_quiet,
+    warm,
+    write_results,
+)
 
 # Pipeline workers are spawned, and a spawned process re-imports its parent's main module (as
 # __mp_main__). The CLI's main module imports nothing (strongroom/__main__.py); without this
@@ -101,7 +109,6 @@ if __name__ != "__mp_main__":
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "pipeline"
-RESULTS = BENCH_DIR / "results"
 PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
 SEED = 20240611
 ANALYSIS_STEPS = ["probe", "keyframes", "scenes", "overlay_ocr", "perceptual_hash"]
@@ -236,13 +243,6 @@ class Timed:
 
     def to_json(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 3), **self.cpu, **self.extra}
-
-
-def best(runs: list[Timed]) -> Timed:
-    out = min(runs, key=lambda r: r.seconds)
-    if len(runs) > 1:
-        out.extra["all_seconds"] = [round(r.seconds, 3) for r in runs]
-    return out
 
 
 def noise_note(runs: dict[str, Timed]) -> str:
@@ -714,33 +714,9 @@ def goal(out: list[dict[str, Any]], name: str, value: float, target: float,
                 "target": f"{'≥' if kind == 'min' else '<'} {target}", "pass": ok})
 
 
-def versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pkg in ("av", "faiss-cpu", "pdqhash", "tesserocr", "numpy", "pillow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "?"
-    try:
-        res = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False)
-        out["ffmpeg"] = res.stdout.splitlines()[0]
-    except (OSError, IndexError):
-        out["ffmpeg"] = "?"
-    return out
-
-
 def machine() -> dict[str, Any]:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gb": round(mem / 1e9, 1),
-            "kernel": platform.release(), "python": platform.python_version(), **versions()}
+    return machine_facts(tools=[["ffmpeg", "-version"]],
+                         packages=["av", "faiss-cpu", "pdqhash", "tesserocr", "numpy", "pillow"])
 
 
 def fmt_s(x: float) -> str:
@@ -1010,10 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "all_goals_pass": all(g["pass"] for g in checks),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    dest = RESULTS / ("pipeline.quick.json" if args.quick else "pipeline.json")
-    dest.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwrote {dest.relative_to(BENCH_DIR.parent)} ({result['total_seconds']:.0f} s)")
+    write_results("pipeline", args.quick, result)
     return 0
 
 
