@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,20 @@ def source(tmp_path: Path) -> Path:
     shutil.copy2(root / "DVR" / "cam03" / "0002.h264", root / "copy-of-0002.h264")
     (root / "latest").symlink_to("DVR/cam03/0001.h264")
     return root
+
+
+@contextmanager
+def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "8m") mounted on `path`: a small disk to fill. Needs root;
+    skips the test when mounting is not allowed here."""
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None,

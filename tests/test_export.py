@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from sqlalchemy import func, select
 
-from conftest import Template, cli, cli_json, open_vault
+from conftest import Template, cli, cli_json, open_vault, small_tmpfs
 from strongroom.catalogue.models import (
     CaseFile,
     CaseIncident,
@@ -408,9 +408,7 @@ def test_timestamped_manifest_accepted_by_openssl(archive: Exported, tsa: LocalT
     listing = json.loads((bag / "signatures/timestamps.json").read_text())
     assert len(listing) == 2
     for t in listing:
-        r = subprocess.run(["openssl", "ts", "-verify", "-data", bag / t["data"], "-in",
-                            bag / "signatures" / t["token"], "-CAfile", tsa.ca_pem_path,
-                            "-untrusted", tsa.tsa_cert_path], capture_output=True, text=True)
+        r = tsa.openssl_verify(bag / t["data"], bag / "signatures" / t["token"])
         assert r.returncode == 0 and "Verification: OK" in r.stdout, r.stderr
     data = cli_json("verify-export", bag, "--tsa-cert", tsa.ca_pem_path)
     ts = next(c for c in data["checks"] if c["name"] == "RFC 3161 timestamps")  # type: ignore[index]
@@ -491,11 +489,7 @@ def test_disk_full_removes_the_partial_export(archive: Exported, recipient_key: 
                                              tmp_path: Path, encrypted: bool) -> None:
     dest = tmp_path / "small"
     dest.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(dest)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {r.stderr.strip()}")
-    try:
+    with small_tmpfs(dest, "1m"):
         with archive.vault() as v, v.catalogue.read() as s:
             before = s.scalar(select(func.count()).select_from(CustodyEvent))
         extra = ["--recipient", recipient_key[1]] if encrypted else []
@@ -506,8 +500,6 @@ def test_disk_full_removes_the_partial_export(archive: Exported, recipient_key: 
         assert list(dest.iterdir()) == [], "nothing partial may stay behind"
         with archive.vault() as v, v.catalogue.read() as s:
             assert s.scalar(select(func.count()).select_from(CustodyEvent)) == before
-    finally:
-        subprocess.run(["umount", "-l", str(dest)], check=False)
 
 
 def test_later_export_shows_earlier_exports_of_the_same_originals(

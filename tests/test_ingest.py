@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import cli, cli_json, write
+from conftest import cli, cli_json, small_tmpfs, write
 from strongroom.catalogue.models import (
     Acquisition,
     CustodyEvent,
@@ -259,18 +259,14 @@ def test_disk_full_keeps_nothing_half_written(vault: Vault, tmp_path: Path) -> N
     vault.blobs.close()
     shutil.rmtree(blobs)
     blobs.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(blobs)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {r.stderr.strip()}")
-    try:
-        with pytest.raises(StorageFull, match="full"):
-            ingest(vault, src, "stick")
-        assert list(blobs.glob(".tmp/*/[0-9a-f]*")) == [], "a partial blob was left behind"
-        report = verify(vault)
-        assert report.ok, report.problems
-        assert report.originals == 4  # the small files made it; the big one left no trace
-        assert len(list(vault.blobs.names())) == 4
-    finally:
-        vault.blobs.close()
-        subprocess.run(["umount", "-l", str(blobs)], check=False)
+    with small_tmpfs(blobs, "8m"):
+        try:
+            with pytest.raises(StorageFull, match="full"):
+                ingest(vault, src, "stick")
+            assert list(blobs.glob(".tmp/*/[0-9a-f]*")) == [], "a partial blob was left behind"
+            report = verify(vault)
+            assert report.ok, report.problems
+            assert report.originals == 4  # the small files made it; the big one left no trace
+            assert len(list(vault.blobs.names())) == 4
+        finally:
+            vault.blobs.close()  # before the tmpfs goes

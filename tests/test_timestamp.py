@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,11 +39,7 @@ def one_line_naming(exc: pytest.ExceptionInfo[StrongroomError], url: str) -> Non
 def test_openssl_accepts_the_token(tsa: LocalTSA, token: bytes, tmp_path: Path) -> None:
     (tmp_path / "data.bin").write_bytes(DATA)
     (tmp_path / "token.tsr").write_bytes(token)
-    proc = subprocess.run(
-        ["openssl", "ts", "-verify", "-data", tmp_path / "data.bin", "-in", tmp_path / "token.tsr",
-         "-CAfile", tsa.ca_pem_path, "-untrusted", tsa.tsa_cert_path],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    proc = tsa.openssl_verify(tmp_path / "data.bin", tmp_path / "token.tsr")
     assert proc.returncode == 0, proc.stderr
     assert "Verification: OK" in proc.stdout
 
@@ -54,11 +49,7 @@ def test_openssl_rejects_the_token_for_other_data(
 ) -> None:
     (tmp_path / "data.bin").write_bytes(DATA + b"x")
     (tmp_path / "token.tsr").write_bytes(token)
-    proc = subprocess.run(
-        ["openssl", "ts", "-verify", "-data", tmp_path / "data.bin", "-in", tmp_path / "token.tsr",
-         "-CAfile", tsa.ca_pem_path, "-untrusted", tsa.tsa_cert_path],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    proc = tsa.openssl_verify(tmp_path / "data.bin", tmp_path / "token.tsr")
     assert proc.returncode != 0
     assert "Verification: OK" not in proc.stdout
 

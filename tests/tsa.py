@@ -135,6 +135,14 @@ class LocalTSA:
         )
         self._thread.start()
 
+    def openssl_verify(self, data: Path, token: Path) -> subprocess.CompletedProcess[str]:
+        """`openssl ts -verify` of a token over a file, trusting this TSA's root."""
+        return subprocess.run(
+            ["openssl", "ts", "-verify", "-data", data, "-in", token,
+             "-CAfile", self.ca_pem_path, "-untrusted", self.tsa_cert_path],
+            capture_output=True, text=True,
+        )  # fmt: skip
+
     def reply(self, query: bytes) -> bytes:
         """Answer one DER TimeStampReq with a DER TimeStampResp (one at a time)."""
         with self._lock:
