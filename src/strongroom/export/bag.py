@@ -22,7 +22,6 @@ because it signs them; bagit-python's validator accepts such extra tag files.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
@@ -39,6 +38,7 @@ from strongroom.custody.chain import canonical_json
 from strongroom.custody.log import checkpoint_json, event_json
 from strongroom.errors import BlobMissing, IntegrityError, StrongroomError
 from strongroom.export.collect import (
+    MIME_EXT,
     Selection,
     acquisition_record,
     original_record,
@@ -122,7 +122,7 @@ def check_recipients(recipients: list[str]) -> None:
                 ssh.Recipient.from_str(r)
             else:
                 raise ValueError
-        except (ValueError, Exception):  # pyrage raises its own error types
+        except Exception:  # pyrage raises its own error types, not ValueError subclasses
             raise StrongroomError(f"not an age or SSH public key: {r[:40]!r}") from None
 
 
@@ -237,8 +237,8 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         _write_metadata(writer, sel, records, dupes, opts)
         _write_custody(writer, vault, sel)
         write_reports(writer, reports, {lang: f.result() for lang, f in pdf_jobs.items()})
-        tagmanifest = _write_tags(writer, vault, sel, opts, bag_id)
-        timestamps = _sign(writer, vault, tagmanifest, opts.tsa_urls)
+        tag_manifests = _write_tags(writer, vault, sel, opts, bag_id)
+        timestamps = _sign(writer, vault, tag_manifests, opts.tsa_urls)
         volumes = sink.finish()
     except BaseException:
         sink.abort()
@@ -246,7 +246,7 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
     finally:
         if pdf_pool is not None:
             pdf_pool.shutdown(wait=True, cancel_futures=True)
-    digest = hashlib.sha256(tagmanifest.split(b"\0")[0]).hexdigest()  # tagmanifest-sha256.txt
+    digest = hashlib.sha256(tag_manifests["sha256"]).hexdigest()
     output = ([str(dest / v.name) for v in volumes] if volumes else [str(dest / opts.name)])
     report = ExportReport(
         bag_id=bag_id, description=sel.description, output=output, originals=len(sel.items),
@@ -277,8 +277,6 @@ def _pdf_pool() -> Executor:
 
 
 def _mime_ext(mime: str | None) -> str:
-    from strongroom.export.collect import MIME_EXT
-
     return MIME_EXT.get(mime or "", "bin")
 
 
@@ -389,7 +387,8 @@ def _write_custody(writer: BagWriter, vault: Vault, sel: Selection) -> None:
 
 
 def _write_tags(writer: BagWriter, vault: Vault, sel: Selection, opts: ExportOptions,
-                bag_id: str) -> bytes:
+                bag_id: str) -> dict[str, bytes]:
+    """Declaration, bag-info, manifests and verify.py; returns the tag manifests by algorithm."""
     from importlib.resources import files
 
     info = {
@@ -414,7 +413,7 @@ def _write_tags(writer: BagWriter, vault: Vault, sel: Selection, opts: ExportOpt
     tag_manifests = {alg: writer.manifest(writer.tags, alg) for alg in ALGORITHMS}
     for alg, data in tag_manifests.items():
         writer.add_untracked(f"tagmanifest-{alg}.txt", data)
-    return tag_manifests["sha256"] + b"\0" + tag_manifests["sha512"]
+    return tag_manifests
 
 
 def _version() -> str:
@@ -430,28 +429,19 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _sign(writer: BagWriter, vault: Vault, tagmanifests: bytes,
+def _sign(writer: BagWriter, vault: Vault, tag_manifests: dict[str, bytes],
           tsa_urls: list[str]) -> list[dict[str, str]]:
-    sha256_tm, sha512_tm = tagmanifests.split(b"\0")
-    for alg, data in (("sha256", sha256_tm), ("sha512", sha512_tm)):
-        sig = vault.keys.sign(data)
-        writer.add_untracked(f"signatures/tagmanifest-{alg}.txt.sig", sig)
+    for alg, data in tag_manifests.items():
+        writer.add_untracked(f"signatures/tagmanifest-{alg}.txt.sig", vault.keys.sign(data))
     stamps: list[dict[str, str]] = []
     if tsa_urls:
         from strongroom.export.timestamp import request_timestamp
 
         for n, url in enumerate(tsa_urls, 1):
-            token = request_timestamp(url, sha256_tm)
+            token = request_timestamp(url, tag_manifests["sha256"])
             name = f"tagmanifest-sha256.txt.tsa{n}.tsr"
             writer.add_untracked(f"signatures/{name}", token)
             stamps.append({"tsa": url, "token": name, "data": "tagmanifest-sha256.txt"})
         writer.add_untracked("signatures/timestamps.json", _json(stamps))
     return stamps
 
-
-def tagmanifest_digest(bag: Path) -> str:
-    return hashlib.sha256((bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -182,7 +182,7 @@ def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, 
                          (t["description"], inc["description"])):
                 parts.append(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>")
             parts.append("</table>")
-            parts.append(_clip_table(t, [by_sha[c["sha256"]] for c in inc["clips"]
+            parts.append(_clips(t, [by_sha[c["sha256"]] for c in inc["clips"]
                                          if c["sha256"] in by_sha], stills))
     else:
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -192,7 +192,7 @@ def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, 
         parts.append(f"<h2>{_e(t['by_camera'])}</h2>")
         for cam in sorted(groups, key=lambda c: (c == "", c)):
             parts.append(f"<h3>{_e(cam or t['no_camera'])}</h3>")
-            parts.append(_clip_table(t, sorted(groups[cam], key=_clock_key), stills))
+            parts.append(_clips(t, sorted(groups[cam], key=_clock_key), stills))
     parts.append(_dupes(t, dupes))
     redacted = sum(1 for e in sel.events if e.subject not in sel.shown)
     parts.append(f"<h2>{_e(t['custody'])}</h2><p>" + _e(t["custody_text"].format(
@@ -207,7 +207,7 @@ def _clock_key(r: dict[str, Any]) -> str:
     return str(min(starts)) if starts else "~" + str(r["sha256"])
 
 
-def _clip_table(t: dict[str, str], records: list[dict[str, Any]], stills: dict[str, str]) -> str:
+def _clips(t: dict[str, str], records: list[dict[str, Any]], stills: dict[str, str]) -> str:
     out = []
     for r in records:
         segs = r["segments"]
