@@ -28,7 +28,7 @@ venv:
 	@$(UV) sync --frozen --quiet
 
 demo: setup
-	$(VENV)/bin/strongroom demo demo-vault
+	$(VENV)/bin/strongroom demo demo-vault --force
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

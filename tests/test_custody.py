@@ -72,7 +72,9 @@ def test_verify_detects_an_edited_event(filled: Vault, vault_path: Path) -> None
         (json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
          row[0][0]))
     found = problems(filled, fixity=False)
-    assert len(found) == 1 and "was edited" in found[0]
+    assert found[0].startswith("[custody]") and "was edited" in found[0]
+    # ... and the catalogue row the edited event claims to record no longer has its event
+    assert all(p.startswith("[catalogue] sighting") for p in found[1:]), found
 
 
 def test_verify_detects_an_edited_time(filled: Vault, vault_path: Path) -> None:

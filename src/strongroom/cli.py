@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -39,17 +40,26 @@ def _settings(ctx: typer.Context, vault: Path) -> Settings:
     return base.model_copy(update={"vault": vault})
 
 
+MIN_PASSPHRASE = 12
+
+
 def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
-    """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal."""
+    """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal. A new
+    passphrase (`confirm`) must be at least MIN_PASSPHRASE characters wherever it comes from."""
     if passphrase_file is not None:
         try:
-            lines = passphrase_file.read_text("utf-8").splitlines()
+            lines = passphrase_file.read_bytes().decode("utf-8").splitlines()
         except OSError as exc:
-            raise StrongroomError(f"cannot read passphrase file: {exc.strerror}") from None
-        return lines[0] if lines else ""
+            raise StrongroomError(f"cannot read passphrase file {passphrase_file}: "
+                                  f"{exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise StrongroomError(f"passphrase file {passphrase_file} is not UTF-8 text") \
+                from None
+        return _new_passphrase(lines[0] if lines else "") if confirm else (
+            lines[0] if lines else "")
     env = os.environ.get("STRONGROOM_PASSPHRASE")
     if env is not None:
-        return env
+        return _new_passphrase(env) if confirm else env
     if not sys.stdin.isatty():
         raise StrongroomError(
             "no passphrase: use --passphrase-file or STRONGROOM_PASSPHRASE, or run in a terminal")
@@ -57,11 +67,16 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
 
     first = getpass.getpass("Vault passphrase: ")
     if confirm:
-        if len(first) < 12:
-            raise StrongroomError("use a passphrase of at least 12 characters")
+        _new_passphrase(first)
         if getpass.getpass("Repeat passphrase: ") != first:
             raise StrongroomError("the passphrases do not match")
     return first
+
+
+def _new_passphrase(text: str) -> str:
+    if len(text) < MIN_PASSPHRASE:
+        raise StrongroomError(f"use a passphrase of at least {MIN_PASSPHRASE} characters")
+    return text
 
 
 def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
@@ -179,6 +194,9 @@ def verify(
     vault: VaultArg,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Check the custody log and catalogue only, not every blob.")] = False,
+    checkpoints: Annotated[Path | None, typer.Option(
+        "--checkpoints", help="An off-site copy of custody-checkpoints.jsonl to compare with.")
+    ] = None,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -190,13 +208,14 @@ def verify(
         total = vault_stats(v)["original_bytes"]
         with _progress(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick else total, files="")
-            report = run_verify(v, fixity=not quick,
+            report = run_verify(v, fixity=not quick, checkpoints_copy=checkpoints,
                                 advance=lambda n: bar.advance(task, n))
         with v.write() as s:
             v.record(s, "verified", f"vault:{v.public.fingerprint}", {
                 "ok": report.ok, "events_checked": report.events, "head_hash": report.head_hash,
                 "originals": report.originals, "blobs_checked": report.blobs_checked,
-                "problems": len(report.problems),
+                "problems": len(report.problems), "fixity": not quick,
+                "offsite_checkpoints": report.offsite_checkpoints,
             })
     data = report.to_json()
     lines = [
@@ -252,21 +271,39 @@ def cat(
     """Decrypt one original to stdout or a file; logged as a download."""
     if as_json and output is None:
         raise StrongroomError("--json needs --output (stdout carries the file itself)")
+    if output is not None:
+        _check_output_file(output)
     with _open(ctx, vault, passphrase_file) as v:
         o = v.find_original(sha256)
-        with v.write() as s:
-            v.record(s, "downloaded", f"original:{o.sha256}", {
-                "sha256": o.sha256, "to": "file" if output else "stdout"})
+        what = f"original {o.sha256}"
         if output is None:
-            out = sys.stdout.buffer
-            d = v.decrypt_blob(o.blob_name, out.write, what=f"original {o.sha256}")
-            out.flush()
+            written = _Counted(sys.stdout.buffer)
+            try:
+                d = v.decrypt_blob(o.blob_name, written.write, what=what)
+                sys.stdout.buffer.flush()
+            except OSError as exc:
+                # The reader went away (closed stdout, a full disk behind a redirect): what
+                # already left is on the record, marked incomplete.
+                _record_download(v, o.sha256, "stdout", written.n, complete=False)
+                raise StrongroomError(f"cannot write to standard output: {exc.strerror}") \
+                    from None
+            except BaseException:
+                _record_download(v, o.sha256, "stdout", written.n, complete=False)
+                raise
+            _record_download(v, o.sha256, "stdout", written.n,
+                             complete=d.sha256 == o.sha256 and d.size == o.size)
         else:
             tmp = output.with_name(f".{output.name}.partial")
             try:
-                with open(tmp, "wb") as f:
-                    d = v.decrypt_blob(o.blob_name, f.write, what=f"original {o.sha256}")
+                try:
+                    with open(tmp, "xb") as f:
+                        d = v.decrypt_blob(o.blob_name, f.write, what=what)
+                except OSError as exc:
+                    raise StrongroomError(f"cannot write {output}: {exc.strerror}") from None
                 if d.sha256 == o.sha256:
+                    # Recorded before the file appears under its name: an access the log
+                    # does not show never happens, and a failed one is not logged as done.
+                    _record_download(v, o.sha256, "file", d.size, complete=True)
                     os.replace(tmp, output)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -276,6 +313,33 @@ def cat(
     if as_json:
         _emit(True, {"sha256": o.sha256, "md5": d.md5, "size": d.size, "output": str(output),
                      "verified": True}, "")
+
+
+class _Counted:
+    def __init__(self, out: Any) -> None:
+        self.out, self.n = out, 0
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.n += len(data)
+
+
+def _record_download(v: Vault, sha256: str, to: str, nbytes: int, *, complete: bool) -> None:
+    if nbytes == 0 and not complete:
+        return  # nothing left the vault
+    with v.write() as s:
+        v.record(s, "downloaded", f"original:{sha256}", {
+            "sha256": sha256, "to": to, "bytes": nbytes, "complete": complete})
+
+
+def _check_output_file(output: Path) -> None:
+    """Before anything is decrypted: the file must be new, in a folder that exists."""
+    if output.is_dir():
+        raise StrongroomError(f"{output} is a folder: give a file name")
+    if output.exists() or output.is_symlink():
+        raise StrongroomError(f"{output} exists; nothing is overwritten")
+    if not output.parent.is_dir():
+        raise StrongroomError(f"cannot write {output}: {output.parent} is not a folder")
 
 
 @app.command()
@@ -648,25 +712,67 @@ def demo(
     ctx: typer.Context,
     vault: Annotated[Path, typer.Argument(help="Where to build the demo vault.")] = Path(
         "demo-vault"),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Rebuild a demo vault that an earlier `demo` made there.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a demo vault from generated DVR-style clips and run every capability on it."""
     from strongroom.demo import run_demo
 
-    data = run_demo(_settings(ctx, vault), show_progress=not as_json)
+    data = run_demo(_settings(ctx, vault), show_progress=not as_json, force=force)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Every failure is one line on stderr (and, with --json, a JSON object on
+    stdout) with exit code 2 — 1 when a check found a problem — never a traceback."""
+    from typer import Abort
+    from typer._click.exceptions import ClickException, UsageError
+
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    command = typer.main.get_command(app)
     try:
-        app()
+        code = command.main(args=args, prog_name="strongroom", standalone_mode=False)
+    except UsageError as exc:
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_usage(), err=True)
+        _fail(as_json, exc.format_message(), 2)
+    except ClickException as exc:
+        _fail(as_json, exc.format_message(), exc.exit_code)
     except StrongroomError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; nothing half-written was kept", err=True)
-        sys.exit(130)
+        _fail(as_json, str(exc), exc.exit_code)
+    except (KeyboardInterrupt, Abort):
+        _fail(as_json, "interrupted; nothing half-written was kept", 130)
+    except Exception as exc:
+        _fail(as_json, _unexpected(exc), 2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an error no code path turned into a StrongroomError."""
+    if os.environ.get("STRONGROOM_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    if isinstance(exc, RecursionError):
+        return "too deeply nested to handle"
+    return (f"unexpected {type(exc).__name__}: {exc} — please report it "
+            "(STRONGROOM_DEBUG=1 shows where)")
+
+
+def _fail(as_json: bool, message: str, code: int) -> None:
+    message = " ".join(message.split())  # one line, whatever the message held
+    if as_json:
+        with contextlib.suppress(OSError):
+            typer.echo(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    with contextlib.suppress(OSError):
+        typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,47 @@ from typing import Any
 
 from rich.console import Console
 
+from strongroom.errors import StrongroomError
 from strongroom.settings import Settings
 
 DEMO_PASSPHRASE = "demo passphrase — not for real material"  # noqa: S105 - printed on purpose
 
 
-def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any]:
+#: Written into every folder `demo` makes. Only a folder holding it is ever removed, and only
+#: with --force: `demo PATH` must never delete a real vault or someone's files.
+DEMO_MARK = ".strongroom-demo"
+
+
+def demo_folders(root: Path) -> list[Path]:
+    """The folders a demo at `root` writes: the vault, its generated clips, its handover."""
+    return [root, root.with_name(root.name + "-media"), root.with_name(root.name + "-handover")]
+
+
+def clear_demo_folders(root: Path, *, force: bool) -> None:
+    """Refuse unless each existing folder is one an earlier `demo` made and `force` is given;
+    checks all of them before removing any."""
+    for folder in demo_folders(root):
+        if not (folder.exists() or folder.is_symlink()):
+            continue
+        if folder.is_symlink() or not folder.is_dir() or not (folder / DEMO_MARK).is_file():
+            raise StrongroomError(
+                f"{folder} exists and is not a folder that `strongroom demo` made; nothing was "
+                "changed: choose another path")
+        if not force:
+            raise StrongroomError(
+                f"{folder} holds an earlier demo; add --force to rebuild it")
+    for folder in demo_folders(root):
+        if folder.exists():
+            shutil.rmtree(folder)
+
+
+def _mark(folder: Path) -> None:
+    (folder / DEMO_MARK).write_text("made by `strongroom demo`; `demo --force` may delete "
+                                    "this folder\n", "utf-8")
+
+
+def run_demo(settings: Settings, *, show_progress: bool = True,
+             force: bool = False) -> dict[str, Any]:
     from strongroom.catalogue.queries import vault_stats
     from strongroom.cli import _IngestBar, _progress
     from strongroom.custody.verify import verify
@@ -27,14 +62,16 @@ def run_demo(settings: Settings, *, show_progress: bool = True) -> dict[str, Any
 
     console = Console(stderr=True, quiet=not show_progress)
     root = settings.vault
-    media = root.with_name(root.name + "-media")
-    if root.exists():
-        shutil.rmtree(root)
+    media = demo_folders(root)[1]
+    clear_demo_folders(root, force=force)
     console.print(f"[bold]Generating DVR-style clips[/] in {media} …")
+    media.mkdir(parents=True)
+    _mark(media)
     sticks = demo_set(media)
     console.print(f"[bold]Creating vault[/] {root} (passphrase: {DEMO_PASSPHRASE!r})")
     result: dict[str, Any] = {"vault": str(root), "passphrase": DEMO_PASSPHRASE, "ingest": {}}
     with Vault.create(settings, DEMO_PASSPHRASE, actor="demo") as vault:
+        _mark(root)
         for stick in sorted(sticks):
             with _progress(show_progress) as bar:
                 report = ingest(
@@ -78,9 +115,9 @@ def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> 
     from strongroom.export.bag import ExportOptions, export
     from strongroom.export.verifier import summary, verify_bag
 
-    dest = root.with_name(root.name + "-handover")
-    if dest.exists():
-        shutil.rmtree(dest)
+    dest = demo_folders(root)[2]
+    dest.mkdir()
+    _mark(dest)
     console.print(f"[bold]Exporting[/] the archive as a signed BagIt bag to {dest} …")
     with _progress(show_progress) as bar:
         report = export(vault, dest, ExportOptions(everything=True,

@@ -25,6 +25,11 @@ class WrongPassphrase(StrongroomError):
     """The passphrase does not unlock the vault's keys."""
 
 
+class UnsealTooCostly(StrongroomError):
+    """The keys' scrypt work factor is more than this machine accepts right now: the
+    passphrase may well be right (a loaded or slower machine than the one that sealed it)."""
+
+
 class VaultSealed(StrongroomError):
     """An operation needs the private keys but the vault was opened without them."""
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from strongroom.errors import StorageFull, StrongroomError
@@ -60,11 +61,30 @@ class Catalogue:
         """Bring the schema to the newest migration (idempotent)."""
         from strongroom.catalogue.migrate import upgrade
 
-        upgrade(self._write_engine)
+        try:
+            upgrade(self._write_engine)
+        except DatabaseError as exc:
+            raise _catalogue_error(exc) from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session:
+        try:
+            with self._read() as session:
+                yield session
+        except SQLIntegrityError:
+            raise
+        except DatabaseError as exc:
+            raise _catalogue_error(exc) from None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """One read transaction that sees a single committed state throughout: what `verify`
+        needs, so that a write committing half-way through is either wholly seen or not at
+        all (SQLite WAL readers get this from their first read on; PostgreSQL needs
+        REPEATABLE READ)."""
+        with self.read() as session:
+            if not self.is_sqlite:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     @contextmanager
@@ -75,16 +95,25 @@ class Catalogue:
                 if not self.is_sqlite:
                     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK})
                 yield session
-        except OperationalError as exc:
-            msg = str(exc.orig)
-            if "disk is full" in msg or "No space left" in msg:
-                raise StorageFull(f"catalogue is full: {msg}") from exc
-            raise StrongroomError(f"catalogue error: {msg}") from exc
+        except SQLIntegrityError:
+            raise  # a constraint: the caller decides what it means
+        except DatabaseError as exc:
+            raise _catalogue_error(exc) from None
 
     def dispose(self) -> None:
         self.engine.dispose()
         if self._write_engine is not self.engine:
             self._write_engine.dispose()
+
+
+def _catalogue_error(exc: DatabaseError) -> StrongroomError:
+    """One line for the user: a full disk, a locked or damaged database, or another error."""
+    msg = str(exc.orig).strip() or type(exc.orig).__name__
+    if isinstance(exc, OperationalError) and ("disk is full" in msg or "No space left" in msg):
+        return StorageFull(f"catalogue is full: {msg}")
+    if "not a database" in msg or "malformed" in msg:
+        return StrongroomError(f"the catalogue is damaged ({msg}): restore it from a backup")
+    return StrongroomError(f"catalogue error: {msg}")
 
 
 def sqlite_path(url: str) -> Path | None:

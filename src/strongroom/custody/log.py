@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,14 +121,55 @@ def event_json(ev: CustodyEvent) -> dict[str, Any]:
     }
 
 
-def read_checkpoint_file(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    out = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                out.append({"_bad_line": n})
-    return out
+@dataclass
+class CheckpointFile:
+    """What a checkpoint file holds: the well-formed checkpoints, and every line that is not one
+    (each named, so that `verify` reports it instead of crashing on it)."""
+
+    path: Path
+    exists: bool
+    checkpoints: list[dict[str, Any]]
+    bad_lines: list[tuple[int, str]]  # (line number, why)
+
+    @property
+    def empty(self) -> bool:
+        return self.exists and not self.checkpoints and not self.bad_lines
+
+
+def read_checkpoint_file(path: Path) -> CheckpointFile:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return CheckpointFile(path, False, [], [])
+    except OSError as exc:
+        return CheckpointFile(path, True, [], [(0, f"cannot be read: {exc.strerror}")])
+    good: list[dict[str, Any]] = []
+    bad: list[tuple[int, str]] = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            good.append(parse_checkpoint(line))
+        except ValueError as exc:
+            bad.append((n, str(exc)))
+    return CheckpointFile(path, True, good, bad)
+
+
+def parse_checkpoint(line: bytes) -> dict[str, Any]:
+    """One line of a checkpoint file, checked for shape; ValueError says what is wrong."""
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except json.JSONDecodeError:
+        raise ValueError("not JSON") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"not a checkpoint object but {type(value).__name__}")
+    seq, head, time, sig = (value.get(k) for k in ("seq", "head_hash", "time", "signature"))
+    if type(seq) is not int or seq < 1:
+        raise ValueError(f"seq {seq!r} is not a positive integer")
+    if not isinstance(head, str) or len(head) != 64 or head.strip("0123456789abcdef"):
+        raise ValueError("head_hash is not 64 hex digits")
+    if not isinstance(time, str) or not isinstance(sig, str):
+        raise ValueError("time or signature is missing")
+    return {"seq": seq, "head_hash": head, "time": time, "signature": sig}

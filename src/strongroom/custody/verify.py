@@ -1,22 +1,41 @@
 """`strongroom verify`: prove nothing changed — or say exactly what did.
 
-Checks, in order: every custody event's hash, link and signature (edits, deletions, reordering,
-forged appends); checkpoints from the catalogue *and* the off-database file (truncation); that
-every original's catalogue row agrees with the event that recorded its ingest; and fixity —
-each blob decrypts and its plaintext still has the recorded SHA-256, MD5 and size.
+Checks, in order, all in one read snapshot of the catalogue (so a command writing meanwhile is
+either wholly seen or not at all, and never reported as tampering):
+1. every custody event's hash, link and signature (edits, deletions, reordering, forged
+   appends);
+2. checkpoints from the catalogue, the vault's checkpoint file and, if given, an off-site copy
+   of that file (truncation, rollback, a deleted or shortened file);
+3. the catalogue against what the log says must exist, both ways: every acquisition, original,
+   sighting, derivative and step outcome the log records is in the catalogue with the recorded
+   values, and every catalogue row of those tables has its event (deleted evidence, edited
+   evidence, rows inserted by hand) — DESIGN.md lists which fields are covered;
+4. fixity: each blob decrypts and its plaintext still has the recorded SHA-256, MD5 and size.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from strongroom.catalogue.models import CustodyCheckpoint, CustodyEvent, Derivative, Original
+from strongroom.catalogue.models import (
+    Acquisition,
+    CustodyCheckpoint,
+    CustodyEvent,
+    Derivative,
+    Original,
+    Sighting,
+    StepRun,
+)
 from strongroom.custody.chain import (
     GENESIS,
     canonical_json,
@@ -24,7 +43,7 @@ from strongroom.custody.chain import (
     event_hash,
     event_signing_input,
 )
-from strongroom.custody.log import read_checkpoint_file
+from strongroom.custody.log import CheckpointFile, read_checkpoint_file
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 from strongroom.vault.keys import PublicKeys
@@ -46,6 +65,7 @@ class VerifyReport:
     head_hash: str = GENESIS
     checkpoints: int = 0
     last_checkpoint: int = 0
+    offsite_checkpoints: int | None = None
     originals: int = 0
     blobs_checked: int = 0
     bytes_checked: int = 0
@@ -56,111 +76,254 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def problem(self, check: str, subject: str, message: str) -> None:
+        self.problems.append(Problem(check, subject, message))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "events": self.events, "head_hash": self.head_hash,
             "checkpoints": self.checkpoints, "last_checkpoint": self.last_checkpoint,
+            "offsite_checkpoints": self.offsite_checkpoints,
             "originals": self.originals, "blobs_checked": self.blobs_checked,
             "bytes_checked": self.bytes_checked,
             "problems": [p.to_json() for p in self.problems], "warnings": self.warnings,
         }
 
 
-def verify_chain(vault: Vault, report: VerifyReport) -> dict[str, dict[str, Any]]:
-    """Walk the whole chain. Returns the `ingested` details per SHA-256 for the catalogue check."""
-    public = vault.public
-    ingested: dict[str, dict[str, Any]] = {}
-    expected_seq, prev = 1, GENESIS
-    with vault.catalogue.read() as s:
-        rows = s.execute(select(CustodyEvent).order_by(CustodyEvent.seq)).scalars()
-        for ev in rows.yield_per(2000):
-            where = f"event {ev.seq}"
-            if ev.seq != expected_seq:
-                report.problems.append(Problem("custody", where, (
-                    f"sequence gap: expected event {expected_seq}, found {ev.seq} "
-                    "(events deleted or renumbered)")))
-            try:
-                details = json.loads(ev.details)
-            except json.JSONDecodeError:
-                report.problems.append(Problem("custody", where, "details are not valid JSON"))
-                details = None
-            if details is not None and canonical_json(details) != ev.details:
-                report.problems.append(Problem("custody", where, "details were re-written"))
-            recomputed = event_hash(
-                seq=ev.seq, time=ev.time, actor=ev.actor, action=ev.action, subject=ev.subject,
-                details=details, prev_hash=ev.prev_hash,
-            )
-            if recomputed != ev.hash:
-                report.problems.append(Problem("custody", where, (
-                    "content does not match its hash (the event was edited)")))
-            if ev.prev_hash != prev:
-                report.problems.append(Problem("custody", where, (
-                    "does not link to the previous event (events removed, inserted or "
-                    "reordered)")))
-            if not _sig_ok(public, ev.signature, event_signing_input(ev.hash)):
-                report.problems.append(Problem("custody", where, (
-                    "signature is not the vault's (forged or appended by hand)")))
-            if ev.action == "ingested" and isinstance(details, dict):
-                ingested[str(details.get("sha256"))] = details
-            prev, expected_seq = ev.hash, ev.seq + 1
-            report.events += 1
-        report.head_hash = prev
-        last_seq = expected_seq - 1
-        hashes_at = {}
+@dataclass(frozen=True)
+class Ev:
+    """What verification keeps of one event: where it is and what it says."""
+
+    seq: int
+    time: str
+    actor: str
+    subject: str
+    details: dict[str, Any]
+
+
+@dataclass
+class LogView:
+    """What the custody log says must exist in the catalogue."""
+
+    acquired: dict[int, Ev] = field(default_factory=dict)
+    ingested: dict[str, Ev] = field(default_factory=dict)
+    sighted: dict[tuple[int, str], Ev] = field(default_factory=dict)
+    derived: list[Ev] = field(default_factory=list)
+    analysed: dict[tuple[str, str], Ev] = field(default_factory=dict)  # the latest per step
+    last_seq: int = 0
+
+
+def verify(
+    vault: Vault, *, fixity: bool = True, advance: Callable[[int], None] | None = None,
+    checkpoints_copy: Path | None = None,
+) -> VerifyReport:
+    report = VerifyReport()
+    offsite = None
+    if checkpoints_copy is not None:
+        offsite = read_checkpoint_file(checkpoints_copy)
+        if not offsite.exists:
+            raise StrongroomError(f"no checkpoint file at {checkpoints_copy}")
+    # Read before the snapshot begins: every checkpoint in it was committed before, so the
+    # snapshot must hold it. (Checkpoints are published to the file after they commit.)
+    file_before = read_checkpoint_file(vault.checkpoint_file)
+    with vault.catalogue.snapshot() as s:
+        log = verify_chain(s, vault.public, report)
+        file_after = read_checkpoint_file(vault.checkpoint_file)
         db_cps = {cp.seq: cp for cp in s.scalars(select(CustodyCheckpoint))}
-        file_cps = read_checkpoint_file(vault.checkpoint_file)
-        wanted = set(db_cps) | {int(c["seq"]) for c in file_cps if "seq" in c}
-        if wanted:
-            hashes_at = dict(s.execute(select(CustodyEvent.seq, CustodyEvent.hash).where(
-                CustodyEvent.seq.in_(wanted))).all())
-    _check_checkpoints(public, db_cps, file_cps, hashes_at, last_seq, report)
-    return ingested
+        wanted = set(db_cps) | {c["seq"] for f in (file_before, file_after, offsite)
+                                if f is not None for c in f.checkpoints}
+        hashes_at = _hashes_at(s, {q for q in wanted if q <= log.last_seq})
+        _check_checkpoints(vault, db_cps, file_before, file_after, hashes_at, log.last_seq,
+                           report)
+        if offsite is not None:
+            _check_offsite(vault.public, offsite, db_cps, file_after, hashes_at, log.last_seq,
+                           report)
+        originals = verify_catalogue(s, log, report)
+        derivatives = list({d.blob_name: d for d in s.scalars(select(Derivative))}.values())
+    if fixity:
+        verify_fixity(vault, originals, derivatives, report, advance)
+    return report
 
 
+# -- the chain ----------------------------------------------------------------------------------
+_KEPT = frozenset({"acquired", "ingested", "sighted", "derived", "analysed"})
+
+
+def verify_chain(s: Session, public: PublicKeys, report: VerifyReport) -> LogView:
+    """Walk the whole chain, checking every link; collect what it says must exist."""
+    log = LogView()
+    expected_seq, prev = 1, GENESIS
+    rows = s.execute(select(CustodyEvent).order_by(CustodyEvent.seq)).scalars()
+    for ev in rows.yield_per(2000):
+        where = f"event {ev.seq}"
+        if ev.seq != expected_seq:
+            report.problem("custody", where, (
+                f"sequence gap: expected event {expected_seq}, found {ev.seq} "
+                "(events deleted or renumbered)"))
+        try:
+            details = json.loads(ev.details)
+        except json.JSONDecodeError:
+            report.problem("custody", where, "details are not valid JSON")
+            details = None
+        if details is not None and canonical_json(details) != ev.details:
+            report.problem("custody", where, "details were re-written")
+        recomputed = event_hash(
+            seq=ev.seq, time=ev.time, actor=ev.actor, action=ev.action, subject=ev.subject,
+            details=details, prev_hash=ev.prev_hash,
+        )
+        if recomputed != ev.hash:
+            report.problem("custody", where, "content does not match its hash (the event was "
+                                             "edited)")
+        if ev.prev_hash != prev:
+            report.problem("custody", where, (
+                "does not link to the previous event (events removed, inserted or reordered)"))
+        if not _sig_ok(public, ev.signature, event_signing_input(ev.hash)):
+            report.problem("custody", where, (
+                "signature is not the vault's (forged or appended by hand)"))
+        if ev.action in _KEPT and isinstance(details, dict):
+            _keep(log, Ev(ev.seq, ev.time, ev.actor, ev.subject, details), ev.action)
+        prev, expected_seq = ev.hash, ev.seq + 1
+        report.events += 1
+    report.head_hash = prev
+    log.last_seq = expected_seq - 1
+    return log
+
+
+def _keep(log: LogView, ev: Ev, action: str) -> None:
+    d = ev.details
+    if action == "acquired":
+        log.acquired[_int(d.get("acquisition"))] = ev
+    elif action == "ingested":
+        log.ingested[str(d.get("sha256"))] = ev
+    elif action == "sighted":
+        log.sighted[(_int(d.get("acquisition")), str(d.get("path")))] = ev
+    elif action == "derived":
+        log.derived.append(ev)
+    elif action == "analysed":
+        log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else -1
+
+
+def _hashes_at(s: Session, seqs: set[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    ordered = sorted(seqs)
+    for i in range(0, len(ordered), 500):
+        for seq, digest in s.execute(select(CustodyEvent.seq, CustodyEvent.hash).where(
+                CustodyEvent.seq.in_(ordered[i:i + 500]))):
+            out[seq] = digest
+    return out
+
+
+# -- checkpoints --------------------------------------------------------------------------------
 def _check_checkpoints(
-    public: PublicKeys,
+    vault: Vault,
     db_cps: dict[int, CustodyCheckpoint],
-    file_cps: list[dict[str, Any]],
+    file_before: CheckpointFile,
+    file_after: CheckpointFile,
     hashes_at: dict[int, str],
     last_seq: int,
     report: VerifyReport,
 ) -> None:
-    seen: dict[int, dict[str, Any]] = {}
-    for c in file_cps:
-        if "_bad_line" in c:
-            report.problems.append(Problem("checkpoint", f"file line {c['_bad_line']}",
-                                           "checkpoint file line is not valid JSON"))
-            continue
-        seen[int(c["seq"])] = c
-    for seq, cp in db_cps.items():
-        if seq not in seen:
-            report.warnings.append(f"checkpoint {seq} is in the catalogue but not in the file")
-            seen[seq] = {"seq": seq, "head_hash": cp.head_hash, "time": cp.time,
-                         "signature": cp.signature}
-        elif seen[seq]["head_hash"] != cp.head_hash or seen[seq]["signature"] != cp.signature:
-            report.problems.append(Problem("checkpoint", f"checkpoint {seq}",
-                                           "catalogue and checkpoint file disagree"))
-    for seq in sorted(set(seen) - set(db_cps)):
-        report.problems.append(Problem("checkpoint", f"checkpoint {seq}", (
-            "recorded in the checkpoint file but removed from the catalogue")))
-    for seq, c in sorted(seen.items()):
-        where = f"checkpoint {seq}"
-        if not _sig_ok(public, str(c.get("signature", "")),
-                       checkpoint_signing_input(seq, str(c.get("head_hash")), str(c.get("time")))):
-            report.problems.append(Problem("checkpoint", where, "signature is not the vault's"))
-            continue
-        if seq > last_seq:
-            report.problems.append(Problem("checkpoint", where, (
-                f"the log ends at event {last_seq} but was signed at event {seq}: "
-                "events were removed from the end (truncated)")))
-        elif hashes_at.get(seq) != c.get("head_hash"):
-            report.problems.append(Problem("checkpoint", where, (
-                "the event at this position is not the one that was signed")))
+    name = vault.checkpoint_file.name
+    for n, why in file_after.bad_lines:
+        report.problem("checkpoint", f"{name} line {n}", f"not a checkpoint: {why}")
+    before = {c["seq"]: c for c in file_before.checkpoints}
+    after = {c["seq"]: c for c in file_after.checkpoints}
+    # Checkpoints published after the snapshot began are neither in `before` nor in the
+    # catalogue as this snapshot sees it: a concurrent command's, not this verification's.
+    in_file = {q: c for q, c in after.items() if q in before or q in db_cps}
+    for q in sorted(set(before) - set(after)):
+        report.problem("checkpoint", f"checkpoint {q}", f"vanished from {name} while it was "
+                                                        "being verified")
+    missing = sorted(set(db_cps) - set(after))
+    if missing:
+        if not file_after.exists:
+            state = "is missing (deleted?)"
+        elif file_after.empty:
+            state = "is empty"
+        else:
+            state = "lacks them (shortened or replaced?)"
+        report.problem("checkpoint", name, (
+            f"{len(missing)} signed checkpoint(s) in the catalogue (seq {_ranges(missing)}) are "
+            f"not in the checkpoint file, which {state}: compare with your off-site copy "
+            "(`verify --checkpoints COPY`)"))
+    seen: dict[int, dict[str, Any]] = dict(in_file)
+    for q, cp in db_cps.items():
+        row = {"seq": q, "head_hash": cp.head_hash, "time": cp.time, "signature": cp.signature}
+        if q not in in_file:
+            seen[q] = row
+        elif in_file[q] != row:
+            report.problem("checkpoint", f"checkpoint {q}", "catalogue and checkpoint file "
+                                                            "disagree")
+    for q in sorted(set(in_file) - set(db_cps)):
+        report.problem("checkpoint", f"checkpoint {q}", (
+            "recorded in the checkpoint file but removed from the catalogue"))
+    for _, c in sorted(seen.items()):
+        _check_one_checkpoint(vault.public, c, hashes_at, last_seq, report, "")
     report.checkpoints = len(seen)
     report.last_checkpoint = max(seen, default=0)
     if last_seq > report.last_checkpoint:
         report.warnings.append(
             f"events {report.last_checkpoint + 1}–{last_seq} are after the last checkpoint")
+
+
+def _check_one_checkpoint(public: PublicKeys, c: dict[str, Any], hashes_at: dict[int, str],
+                          last_seq: int, report: VerifyReport, origin: str) -> bool:
+    q = c["seq"]
+    where = f"checkpoint {q}{origin}"
+    if not _sig_ok(public, str(c["signature"]),
+                   checkpoint_signing_input(q, str(c["head_hash"]), str(c["time"]))):
+        report.problem("checkpoint", where, "signature is not the vault's")
+        return False
+    if q > last_seq:
+        report.problem("checkpoint", where, (
+            f"the log ends at event {last_seq} but was signed at event {q}: events were "
+            "removed from the end (truncated)"))
+        return False
+    if hashes_at.get(q) != c["head_hash"]:
+        report.problem("checkpoint", where, "the event at this position is not the one that "
+                                            "was signed")
+        return False
+    return True
+
+
+def _check_offsite(
+    public: PublicKeys,
+    offsite: CheckpointFile,
+    db_cps: dict[int, CustodyCheckpoint],
+    vault_file: CheckpointFile,
+    hashes_at: dict[int, str],
+    last_seq: int,
+    report: VerifyReport,
+) -> None:
+    """An off-site copy of the checkpoint file is older than the vault, never newer: each of
+    its checkpoints must be in the vault, unchanged, and the log must still reach it."""
+    label = f" (off-site copy {offsite.path.name})"
+    for n, why in offsite.bad_lines:
+        report.problem("checkpoint", f"{offsite.path.name} line {n}", f"not a checkpoint: {why}")
+    in_file = {c["seq"]: c for c in vault_file.checkpoints}
+    for c in offsite.checkpoints:
+        q = c["seq"]
+        if not _check_one_checkpoint(public, c, hashes_at, last_seq, report, label):
+            continue
+        cp = db_cps.get(q)
+        if cp is None or (cp.head_hash, cp.signature, cp.time) != (
+                c["head_hash"], c["signature"], c["time"]):
+            report.problem("checkpoint", f"checkpoint {q}{label}",
+                           "missing from or different in the catalogue")
+        if in_file.get(q) != c:
+            report.problem("checkpoint", f"checkpoint {q}{label}",
+                           "missing from or different in the vault's checkpoint file")
+    report.offsite_checkpoints = len(offsite.checkpoints)
+
+
+def _ranges(seqs: list[int]) -> str:
+    if len(seqs) <= 6:
+        return ", ".join(map(str, seqs))
+    return f"{', '.join(map(str, seqs[:3]))}, …, {seqs[-1]}"
 
 
 def _sig_ok(public: PublicKeys, sig_b64: str, data: bytes) -> bool:
@@ -171,31 +334,185 @@ def _sig_ok(public: PublicKeys, sig_b64: str, data: bytes) -> bool:
     return public.verify(sig, data)
 
 
-def verify_catalogue(
-    vault: Vault, ingested: dict[str, dict[str, Any]], report: VerifyReport
-) -> list[Original]:
-    with vault.catalogue.read() as s:
-        originals = list(s.scalars(select(Original).order_by(Original.sha256)))
+# -- the catalogue against the log --------------------------------------------------------------
+def verify_catalogue(s: Session, log: LogView, report: VerifyReport) -> list[Original]:
+    """Both ways: what the log records is in the catalogue as recorded, and every evidence row
+    of the catalogue has the event that recorded it."""
+    _check_acquisitions(s, log, report)
+    originals = _check_originals(s, log, report)
+    _check_sightings(s, log, report)
+    _check_derivatives(s, log, report)
+    _check_step_runs(s, log, report)
     report.originals = len(originals)
-    for o in originals:
-        ev = ingested.get(o.sha256)
-        subject = f"original {o.sha256}"
-        if ev is None:
-            report.problems.append(Problem("catalogue", subject,
-                                           "no custody event records its ingest"))
-            continue
-        for key, value in (("md5", o.md5), ("sha512", o.sha512), ("size", o.size),
-                           ("blob", o.blob_name), ("blob_size", o.blob_size)):
-            if ev.get(key) != value:
-                report.problems.append(Problem("catalogue", subject, (
-                    f"catalogue {key} {value!r} differs from the custody record "
-                    f"{ev.get(key)!r}")))
     return originals
 
 
+def _differs(report: VerifyReport, subject: str, ev: Ev,
+             pairs: Iterable[tuple[str, Any, Any]]) -> None:
+    for name, have, recorded in pairs:
+        if have != recorded:
+            report.problem("catalogue", subject, (
+                f"catalogue {name} {have!r} differs from the custody record (event {ev.seq}): "
+                f"{recorded!r}"))
+
+
+def _same_instant(value: datetime | None, iso: str) -> bool:
+    """A catalogue timestamp equals an event's time (SQLite returns naive UTC datetimes)."""
+    if value is None:
+        return False
+    try:
+        recorded = datetime.fromisoformat(iso)
+    except ValueError:
+        return False
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value == recorded
+
+
+def _check_acquisitions(s: Session, log: LogView, report: VerifyReport) -> None:
+    from strongroom.ingest.ingestor import acquisition_commitment
+
+    rows = {a.id: a for a in s.scalars(select(Acquisition))}
+    for acq_id, recorded in sorted(log.acquired.items()):
+        if acq_id not in rows:
+            report.problem("catalogue", f"acquisition {acq_id}", (
+                f"recorded by custody event {recorded.seq} but missing from the catalogue "
+                "(deleted)"))
+    for acq_id, a in sorted(rows.items()):
+        subject = f"acquisition {acq_id}"
+        ev = log.acquired.get(acq_id)
+        if ev is None:
+            report.problem("catalogue", subject, "no custody event records it (added by hand)")
+            continue
+        if acquisition_commitment(a) != ev.details.get("commitment"):
+            report.problem("catalogue", subject, (
+                f"its description, source path, receiver or date no longer match the "
+                f"commitment of custody event {ev.seq} (edited)"))
+        _differs(report, subject, ev, [("medium", a.medium, ev.details.get("medium")),
+                                       ("actor", a.actor, ev.actor)])
+        if not _same_instant(a.created_at, ev.time):
+            report.problem("catalogue", subject, (
+                f"catalogue created_at {a.created_at} differs from the time of custody event "
+                f"{ev.seq}: {ev.time}"))
+
+
+def _check_originals(s: Session, log: LogView, report: VerifyReport) -> list[Original]:
+    originals = list(s.scalars(select(Original).order_by(Original.sha256)))
+    present = {o.sha256 for o in originals}
+    for sha, recorded in sorted(log.ingested.items()):
+        if sha not in present:
+            report.problem("catalogue", f"original {sha}", (
+                f"custody event {recorded.seq} records its ingest, but the catalogue has no such "
+                "original (deleted)"))
+    for o in originals:
+        subject = f"original {o.sha256}"
+        ev = log.ingested.get(o.sha256)
+        if ev is None:
+            report.problem("catalogue", subject, "no custody event records its ingest")
+            continue
+        d = ev.details
+        _differs(report, subject, ev, [
+            ("md5", o.md5, d.get("md5")), ("sha512", o.sha512, d.get("sha512")),
+            ("size", o.size, d.get("size")), ("blob", o.blob_name, d.get("blob")),
+            ("blob_size", o.blob_size, d.get("blob_size")),
+            ("first_acquisition_id", o.first_acquisition_id, d.get("acquisition")),
+            ("mime", o.mime, d.get("mime")),
+        ])
+        if not _same_instant(o.ingested_at, ev.time):
+            report.problem("catalogue", subject, (
+                f"catalogue ingested_at {o.ingested_at} differs from the time of custody "
+                f"event {ev.seq}: {ev.time}"))
+    return originals
+
+
+_SIGHTING_FIELDS = ("original", "kind", "link_target", "size", "mtime_ns", "ctime_ns",
+                    "atime_ns")
+
+
+def _check_sightings(s: Session, log: LogView, report: VerifyReport) -> None:
+    rows = {(r.acquisition_id, r.rel_path): r for r in s.scalars(select(Sighting))}
+    for key, recorded in sorted(log.sighted.items()):
+        if key not in rows:
+            report.problem("catalogue", f"sighting {key[1]!r} (acquisition {key[0]})", (
+                f"recorded by custody event {recorded.seq} but missing from the catalogue (deleted "
+                "or its path edited)"))
+    for key, r in sorted(rows.items()):
+        subject = f"sighting {r.rel_path!r} (acquisition {r.acquisition_id})"
+        ev = log.sighted.get(key)
+        if ev is None:
+            report.problem("catalogue", subject, "no custody event records it (its path was "
+                                                 "edited, or it was added by hand)")
+            continue
+        have = {"original": r.original_sha256, "kind": r.kind, "link_target": r.link_target,
+                "size": r.size, "mtime_ns": r.mtime_ns, "ctime_ns": r.ctime_ns,
+                "atime_ns": r.atime_ns}
+        pairs = [(f, have[f], ev.details.get(f)) for f in _SIGHTING_FIELDS]
+        if "mode" in ev.details:
+            pairs.append(("mode", r.mode, ev.details["mode"]))
+        _differs(report, subject, ev, pairs)
+        if "mode" in ev.details and not _same_instant(r.seen_at, ev.time):
+            report.problem("catalogue", subject, (
+                f"catalogue seen_at {r.seen_at} differs from the time of custody event "
+                f"{ev.seq}: {ev.time}"))
+
+
+def _derivative_key(original: str, sha: str, kind: str, size: int, blob: str, step: str,
+                    version: str, command: Any, meta: Any) -> str:
+    return canonical_json([original, sha, kind, size, blob, step, version, command, meta])
+
+
+def _check_derivatives(s: Session, log: LogView, report: VerifyReport) -> None:
+    recorded = Counter(
+        _derivative_key(ev.subject.removeprefix("original:"), str(d.get("derivative")),
+                        str(d.get("kind")), _int(d.get("size")), str(d.get("blob")),
+                        str(d.get("step")), str(d.get("version")), d.get("command"),
+                        d.get("meta"))
+        for ev in log.derived for d in [ev.details])
+    rows = list(s.scalars(select(Derivative)))
+    have = Counter(_derivative_key(r.original_sha256, r.sha256, r.kind, r.size, r.blob_name,
+                                   r.step, r.step_version, r.command, r.meta) for r in rows)
+    for key, n in sorted((recorded - have).items()):
+        original, sha, kind = json.loads(key)[:3]
+        report.problem("catalogue", f"derivative {sha} ({kind} of {original})", (
+            f"{n} recorded by custody event(s) but missing from the catalogue or changed"))
+    for key, n in sorted((have - recorded).items()):
+        original, sha, kind = json.loads(key)[:3]
+        report.problem("catalogue", f"derivative {sha} ({kind} of {original})", (
+            f"{n} catalogue row(s) that no custody event records as made (added or edited)"))
+
+
+def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
+    rows = {(r.original_sha256, r.step): r for r in s.scalars(select(StepRun))}
+    for key, ev in sorted(log.analysed.items()):
+        r = rows.get(key)
+        subject = f"step {key[1]} of original {key[0]}"
+        if r is None:
+            report.problem("catalogue", subject, (
+                f"custody event {ev.seq} records it, but the catalogue has no result (deleted)"))
+            continue
+        _differs(report, subject, ev, [("version", r.version, ev.details.get("version")),
+                                       ("status", r.status, ev.details.get("status"))])
+        if "result_sha256" in ev.details:
+            got = _result_digest(r.result)
+            if got != ev.details["result_sha256"]:
+                report.problem("catalogue", subject, (
+                    f"its result no longer matches custody event {ev.seq} (edited)"))
+    for key in sorted(set(rows) - set(log.analysed)):
+        report.problem("catalogue", f"step {key[1]} of original {key[0]}",
+                       "no custody event records this result (added by hand)")
+
+
+def _result_digest(result: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(canonical_json(result).encode("utf-8")).hexdigest()
+
+
+# -- fixity -------------------------------------------------------------------------------------
 def verify_fixity(
     vault: Vault,
     originals: list[Original],
+    derivatives: list[Derivative],
     report: VerifyReport,
     advance: Callable[[int], None] | None = None,
 ) -> None:
@@ -237,8 +554,6 @@ def verify_fixity(
                                                f"{got.sha256}, size {got.size}")]
         return []
 
-    with vault.catalogue.read() as s:
-        derivatives = list({d.blob_name: d for d in s.scalars(select(Derivative))}.values())
     with ThreadPoolExecutor(2) as pool:
         for problems in pool.map(check, originals):
             report.problems.extend(problems)
@@ -247,25 +562,13 @@ def verify_fixity(
             report.problems.extend(problems)
             report.blobs_checked += 1
     report.bytes_checked = sum(o.size for o in originals) + sum(d.size for d in derivatives)
-    with vault.catalogue.read() as s:
-        known = set(s.scalars(select(Original.blob_name))) | set(
-            s.scalars(select(Derivative.blob_name)))
+    known = {o.blob_name for o in originals} | {d.blob_name for d in derivatives}
+    # Blobs stored after the snapshot began have no row in it yet: a concurrent ingest's.
     orphans = [n for n in vault.blobs.names() if n not in known]
     if orphans:
         report.warnings.append(
-            f"{len(orphans)} blob(s) not in the catalogue (left by an interrupted ingest; the "
-            "next ingest of the same source adopts them)")
+            f"{len(orphans)} blob(s) not in the catalogue (left by an interrupted ingest, or "
+            "stored by one running now; the next ingest of the same source adopts them)")
     staging = vault.blobs.staging_files()
     if staging:
         report.warnings.append(f"{len(staging)} staging file(s) in the blob store's .tmp")
-
-
-def verify(
-    vault: Vault, *, fixity: bool = True, advance: Callable[[int], None] | None = None
-) -> VerifyReport:
-    report = VerifyReport()
-    ingested = verify_chain(vault, report)
-    originals = verify_catalogue(vault, ingested, report)
-    if fixity:
-        verify_fixity(vault, originals, report, advance)
-    return report

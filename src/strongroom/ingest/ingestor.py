@@ -33,6 +33,7 @@ from strongroom.vault import Vault
 from strongroom.vault.blobs import StagedBlob, is_disk_full
 from strongroom.vault.encryption import encrypt_stream
 from strongroom.vault.hashing import Digests, MultiHash
+from strongroom.vault.vault import event_time
 
 
 class Progress(Protocol):
@@ -271,11 +272,12 @@ def _acquisition(
         s.flush()
         # The log is handed to prosecutors; the description may identify the source. The event
         # carries a salted commitment that proves the record later without revealing it now.
-        vault.record(s, "acquired", f"acquisition:{acq.id}", {
+        event = vault.record(s, "acquired", f"acquisition:{acq.id}", {
             "acquisition": acq.id,
             "medium": medium,
             "commitment": acquisition_commitment(acq),
         })
+        acq.created_at = event_time(event)  # so the log covers it
         return acq.id
 
 
@@ -425,18 +427,18 @@ class _Batch:
                     continue
                 d = item.digests
                 blob_size = vault.blobs.size(names[sha])
-                s.add(Original(
-                    sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
-                    blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
-                    ingested_at=now,
-                ))
                 details: dict[str, Any] = {
                     "sha256": sha, "md5": d.md5, "size": d.size, "blob": names[sha],
                     "blob_size": blob_size, "acquisition": self.acquisition,
                 }
                 if d.sha512:
                     details["sha512"] = d.sha512
-                vault.record(s, "ingested", f"original:{sha}", details)
+                event = vault.record(s, "ingested", f"original:{sha}", details)
+                s.add(Original(
+                    sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
+                    blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
+                    ingested_at=event_time(event),
+                ))
                 self.report.new_originals += 1
                 self.report.bytes_new += d.size
             self.report.duplicates += len(self.staged) - (len(to_store) - len(present))
@@ -463,17 +465,17 @@ class _Batch:
     def _sight(self, s: Any, entry: Entry, sha: str | None, now: datetime) -> None:
         st = entry.st
         assert st is not None
-        sighting = Sighting(
-            acquisition_id=self.acquisition, original_sha256=sha, rel_path=entry.rel_path,
-            kind=entry.kind, link_target=entry.link_target,
-            size=None if entry.kind == "symlink" else st.st_size, mode=st.st_mode,
-            mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, atime_ns=st.st_atime_ns,
-            seen_at=now,
-        )
-        s.add(sighting)
+        size = None if entry.kind == "symlink" else st.st_size
         subject = f"original:{sha}" if sha else f"acquisition:{self.acquisition}"
-        self.vault.record(s, "sighted", subject, {
+        event = self.vault.record(s, "sighted", subject, {
             "acquisition": self.acquisition, "original": sha, "path": entry.rel_path,
-            "kind": entry.kind, "link_target": entry.link_target, "size": sighting.size,
-            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "atime_ns": st.st_atime_ns,
+            "kind": entry.kind, "link_target": entry.link_target, "size": size,
+            "mode": st.st_mode, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "atime_ns": st.st_atime_ns,
         })
+        s.add(Sighting(
+            acquisition_id=self.acquisition, original_sha256=sha, rel_path=entry.rel_path,
+            kind=entry.kind, link_target=entry.link_target, size=size, mode=st.st_mode,
+            mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, atime_ns=st.st_atime_ns,
+            seen_at=event_time(event),
+        ))

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from strongroom.errors import StrongroomError, WrongPassphrase
+from strongroom.errors import StrongroomError, UnsealTooCostly, WrongPassphrase
 
 BUNDLE_FORMAT = "strongroom-keys/1"
 _INDEX_KEY_INFO = b"strongroom/index-key/v1"
@@ -122,15 +122,33 @@ class VaultKeys:
     def unseal(cls, sealed: bytes, passphrase: str) -> VaultKeys:
         import pyrage
 
+        if not sealed.startswith(b"age-encryption.org/v1\n") or b"\n-> scrypt " not in sealed:
+            raise StrongroomError(
+                "keys.age is not a passphrase-sealed age file (damaged or replaced): restore "
+                "it from a backup")
         try:
             plain: bytes = pyrage.passphrase.decrypt(sealed, passphrase)
-        except pyrage.DecryptError:
-            raise WrongPassphrase("wrong passphrase: the vault's keys did not unlock") from None
-        bundle = json.loads(plain)
-        if bundle.get("format") != BUNDLE_FORMAT:
-            raise StrongroomError(f"unknown key bundle format {bundle.get('format')!r}")
-        return cls(
-            bundle["age_identity"],
-            base64.b64decode(bundle["signing_private"]),
-            base64.b64decode(bundle["master_secret"]),
-        )
+        except pyrage.DecryptError as exc:
+            # rage says "Decryption failed" for a wrong passphrase; anything else is about the
+            # file or this machine, and calling it a wrong passphrase would mislead the user.
+            why = str(exc)
+            if "Excessive work" in why:
+                raise UnsealTooCostly(
+                    "keys.age needs more scrypt work than this machine accepts right now "
+                    "(busy, or slower than the one that sealed it); the passphrase was not "
+                    "checked: retry when the machine is less loaded") from None
+            if why.strip() == "Decryption failed":
+                raise WrongPassphrase("wrong passphrase: the vault's keys did not unlock") from None
+            raise StrongroomError(f"keys.age is damaged ({why}): restore it from a backup") \
+                from None
+        try:
+            bundle = json.loads(plain)
+            if bundle.get("format") != BUNDLE_FORMAT:
+                raise StrongroomError(f"unknown key bundle format {bundle.get('format')!r}")
+            return cls(
+                bundle["age_identity"],
+                base64.b64decode(bundle["signing_private"]),
+                base64.b64decode(bundle["master_secret"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StrongroomError(f"keys.age holds no Strongroom key bundle ({exc})") from None

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.db import Catalogue
-from strongroom.catalogue.models import Original
+from strongroom.catalogue.db import Catalogue, sqlite_path
+from strongroom.catalogue.models import CustodyEvent, Original
 from strongroom.errors import (
     NotAVault,
     StrongroomError,
@@ -61,39 +61,53 @@ class Vault:
         self.blobs = LocalBlobStore(settings.resolved_blob_root())
         self.checkpoint_file = self.path / CHECKPOINTS
         self._custody = CustodyLog(keys, self.checkpoint_file) if keys is not None else None
+        #: events appended by this object since its last checkpoint (see `close`)
+        self._unsigned_events = False
 
     # -- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, settings: Settings, passphrase: str, actor: str | None = None) -> Vault:
+        """Make a new vault in a new or empty folder. Never deletes anything it did not create
+        in this same call: a folder holding any vault file (even without `vault.json`, e.g. a
+        vault whose marker was lost) is refused, naming the file."""
         path = settings.vault
-        if (path / MARKER).exists():
-            raise VaultExists(f"{path} is already a Strongroom vault")
-        if path.exists():
-            if not path.is_dir():
-                raise VaultExists(f"{path} exists and is not a folder")
-            stray = {p.name for p in path.iterdir()} - _OWN_FILES
-            if stray:
-                raise VaultExists(f"{path} is not empty; choose a new or empty folder")
-            _remove_partial_init(path)  # an earlier init died before writing the marker
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        keys = VaultKeys.generate()
-        sealed = keys.seal(passphrase)
-        _write_private(path / SEALED_KEYS, sealed)
-        settings.resolved_blob_root().mkdir(mode=0o700, exist_ok=True)
-        vault = cls(settings, keys.public, keys, actor or default_actor())
-        vault.catalogue.upgrade()
-        with vault.write() as session:
-            vault.record(session, "vault_created", f"vault:{keys.public.fingerprint}", {
-                "format": VAULT_FORMAT,
-                "age_recipient": keys.public.age_recipient,
-                "signing_key_fingerprint": keys.public.fingerprint,
-            })
-        marker = {
-            "format": VAULT_FORMAT,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "public": keys.public.to_json(),
-        }
-        _write_private(path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+        _check_new_vault_folder(path)
+        created: list[Path] = []
+        try:
+            if not path.exists():
+                _make_dirs(path, created)
+            keys = VaultKeys.generate()
+            sealed = keys.seal(passphrase)
+            _write_private(path / SEALED_KEYS, sealed)
+            created.append(path / SEALED_KEYS)
+            blob_root = settings.resolved_blob_root()
+            if not blob_root.exists():
+                _make_dirs(blob_root, created)
+            vault = cls(settings, keys.public, keys, actor or default_actor())
+            db = sqlite_path(settings.resolved_database_url())
+            if db is not None:
+                created += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            try:
+                vault.catalogue.upgrade()
+                with vault.write() as session:
+                    vault.record(session, "vault_created", f"vault:{keys.public.fingerprint}", {
+                        "format": VAULT_FORMAT,
+                        "age_recipient": keys.public.age_recipient,
+                        "signing_key_fingerprint": keys.public.fingerprint,
+                    })
+                created.append(path / CHECKPOINTS)
+                marker = {
+                    "format": VAULT_FORMAT,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "public": keys.public.to_json(),
+                }
+                _write_private(path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+            except BaseException:
+                vault.close()
+                raise
+        except BaseException:
+            _remove_created(created)
+            raise
         return vault
 
     @classmethod
@@ -102,9 +116,21 @@ class Vault:
     ) -> Vault:
         public = cls.read_marker(settings.vault)
         path = settings.vault
+        db = sqlite_path(settings.resolved_database_url())
+        if db is not None and not db.is_file():
+            # Opening would silently create an empty catalogue, and `verify` would then
+            # report an empty, "intact" vault.
+            raise NotAVault(f"{path}: the catalogue {db.name} is missing: restore it from a "
+                            "backup")
         keys = None
         if passphrase is not None:
-            keys = VaultKeys.unseal((path / SEALED_KEYS).read_bytes(), passphrase)
+            try:
+                sealed = (path / SEALED_KEYS).read_bytes()
+            except OSError as exc:
+                raise StrongroomError(
+                    f"{path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
+                    "are missing; restore them from a backup") from None
+            keys = VaultKeys.unseal(sealed, passphrase)
             if keys.public != public:
                 # Someone swapped vault.json's public keys: signatures checked against them
                 # would mean nothing.
@@ -130,8 +156,22 @@ class Vault:
             raise NotAVault(f"{path}: unreadable {MARKER}: {exc}") from None
 
     def close(self) -> None:
-        self.blobs.close()
-        self.catalogue.dispose()
+        """Sign the head if this object appended events after its last checkpoint: every
+        command that appends events ends with a checkpoint over its last event, whatever
+        path its last write took (an ingest whose last group was committed without one)."""
+        try:
+            if self._unsigned_events:
+                self.checkpoint()
+        except StrongroomError:
+            pass  # already failing (full disk, damaged catalogue): the error in flight says why
+        finally:
+            self.blobs.close()
+            self.catalogue.dispose()
+
+    def checkpoint(self) -> None:
+        """Sign the chain's current head now (nothing happens when it is already signed)."""
+        with self.write():
+            pass
 
     def __enter__(self) -> Vault:
         return self
@@ -162,17 +202,23 @@ class Vault:
                 cp = self._custody.checkpoint(session)
                 if cp is not None:
                     published.append(cp)
+        if checkpoint:
+            self._unsigned_events = False
         if self._custody is not None:
             for cp in published:
                 self._custody.publish(cp)
 
-    def record(self, session: Session, action: str, subject: str, details: dict[str, Any]) -> None:
-        """Append one custody event in `session`'s transaction."""
+    def record(self, session: Session, action: str, subject: str,
+               details: dict[str, Any]) -> CustodyEvent:
+        """Append one custody event in `session`'s transaction. Rows that carry a time of their
+        own should take it from the returned event (`event_time`), so the log covers it."""
         if self._custody is None:
             raise VaultSealed("recording custody needs the vault's passphrase")
-        self._custody.append(
+        event = self._custody.append(
             session, actor=self.actor, action=action, subject=subject, details=details
         )
+        self._unsigned_events = True
+        return event
 
     # -- originals ----------------------------------------------------------------------
     def find_original(self, sha256_prefix: str) -> Original:
@@ -202,6 +248,11 @@ class Vault:
         return hasher.digests()
 
 
+def event_time(event: CustodyEvent) -> datetime:
+    """The event's time as a datetime, for the catalogue row it records."""
+    return datetime.fromisoformat(event.time)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -213,12 +264,51 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _remove_partial_init(path: Path) -> None:
+def _check_new_vault_folder(path: Path) -> None:
+    if (path / MARKER).exists():
+        raise VaultExists(f"{path} is already a Strongroom vault")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise VaultExists(f"{path} exists and is not a folder")
+    if path.exists():
+        try:
+            names = sorted(p.name for p in path.iterdir())
+        except OSError as exc:
+            raise VaultExists(f"{path} cannot be read: {exc.strerror}") from None
+        own = [n for n in names if n in _OWN_FILES or n.startswith(SEALED_KEYS)]
+        if own:
+            raise VaultExists(
+                f"{path} holds vault files ({', '.join(own)}): it may be a vault whose "
+                f"{MARKER} was lost; nothing was changed. Choose a new or empty folder")
+        if names:
+            raise VaultExists(f"{path} is not empty; choose a new or empty folder")
+    else:
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise StrongroomError(f"cannot create {path}: {parent} is not a folder")
+
+
+def _make_dirs(path: Path, created: list[Path]) -> None:
+    """mkdir -p, remembering each folder made, so a failed `create` removes exactly those."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except OSError as exc:
+            raise StrongroomError(f"cannot create {d}: {exc.strerror}") from None
+        created.append(d)
+
+
+def _remove_created(created: list[Path]) -> None:
     import shutil
 
-    for name in _OWN_FILES:
-        p = path / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+    for p in reversed(created):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
