@@ -122,24 +122,35 @@ class Vault:
             # report an empty, "intact" vault.
             raise NotAVault(f"{path}: the catalogue {db.name} is missing: restore it from a "
                             "backup")
-        keys = None
-        if passphrase is not None:
-            try:
-                sealed = (path / SEALED_KEYS).read_bytes()
-            except OSError as exc:
-                raise StrongroomError(
-                    f"{path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
-                    "are missing; restore them from a backup") from None
-            keys = VaultKeys.unseal(sealed, passphrase)
-            if keys.public != public:
-                # Someone swapped vault.json's public keys: signatures checked against them
-                # would mean nothing.
-                raise StrongroomError(
-                    f"{path}/{MARKER} does not match the sealed keys (public key replaced?)"
-                )
-        vault = cls(settings, public, keys, actor or default_actor())
-        vault.catalogue.upgrade()
+        vault = cls(settings, public, None, actor or default_actor())
+        try:
+            # The catalogue first: a damaged one is reported before anyone waits for scrypt.
+            vault.catalogue.upgrade()
+            if passphrase is not None:
+                vault._unseal(passphrase)
+        except BaseException:
+            vault.close()
+            raise
         return vault
+
+    def _unseal(self, passphrase: str) -> None:
+        from strongroom.custody.log import CustodyLog
+
+        try:
+            sealed = (self.path / SEALED_KEYS).read_bytes()
+        except OSError as exc:
+            raise StrongroomError(
+                f"{self.path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
+                "are missing; restore them from a backup") from None
+        keys = VaultKeys.unseal(sealed, passphrase)
+        if keys.public != self.public:
+            # Someone swapped vault.json's public keys: signatures checked against them
+            # would mean nothing.
+            raise StrongroomError(
+                f"{self.path}/{MARKER} does not match the sealed keys (public key replaced?)"
+            )
+        self._keys = keys
+        self._custody = CustodyLog(keys, self.checkpoint_file)
 
     @staticmethod
     def read_marker(path: Path) -> PublicKeys:

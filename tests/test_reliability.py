@@ -1,0 +1,415 @@
+"""Issue 10: the data-loss, tamper-detection and error-handling holes a hostile test found.
+
+Each test is named after the promise it keeps. The vault's own doors (init, demo, verify, the
+checkpoint file, every command's errors) are here; export, ingest and pipeline hardening have
+their own files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import PASSPHRASE, Template, cli, drop_append_only_triggers, open_vault, sql, write
+from strongroom.catalogue.models import CustodyCheckpoint, CustodyEvent
+from strongroom.custody.verify import verify
+from strongroom.ingest import ingest
+from strongroom.vault import Vault
+
+
+def problems(vault: Vault, fixity: bool = False, **kw: object) -> list[str]:
+    return [f"[{p.check}] {p.subject}: {p.message}"
+            for p in verify(vault, fixity=fixity, **kw).problems]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def filled(vault: Vault, source: Path) -> Vault:
+    ingest(vault, source, "USB stick 1", received_by="A.B.")
+    return vault
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+# -- data loss: demo and init -----------------------------------------------------------------
+def test_demo_never_deletes_a_folder_it_did_not_make(vault_path: Path, tmp_path: Path) -> None:
+    someones = tmp_path / "thesis"
+    write(someones / "chapter1.docx", b"two years of work")
+    for target in (vault_path, someones):
+        before = tree(target)
+        for extra in ([], ["--force"]):
+            r = cli("demo", target, *extra)
+            assert r.returncode == 2, r.stderr
+            assert "not a folder that `strongroom demo` made" in r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+            assert tree(target) == before
+
+
+def test_demo_refuses_a_file_as_its_path(tmp_path: Path) -> None:
+    f = write(tmp_path / "notes.txt", b"keep me")
+    r = cli("demo", f, "--force")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f.read_bytes() == b"keep me"
+
+
+def test_demo_folders_of_a_real_vault_beside_a_demo_are_not_touched(tmp_path: Path) -> None:
+    """The demo also writes NAME-media and NAME-handover: a real folder by that name stops it
+    before anything is removed, even with --force."""
+    from strongroom.demo import DEMO_MARK, clear_demo_folders
+
+    root = tmp_path / "demo-vault"
+    write(root / DEMO_MARK, b"")
+    write(tmp_path / "demo-vault-handover" / "bag" / "evidence.mp4", b"real")
+    with pytest.raises(Exception, match="not a folder that `strongroom demo` made"):
+        clear_demo_folders(root, force=True)
+    assert (root / DEMO_MARK).exists()
+    assert (tmp_path / "demo-vault-handover" / "bag" / "evidence.mp4").read_bytes() == b"real"
+    shutil.rmtree(tmp_path / "demo-vault-handover")
+    with pytest.raises(Exception, match="add --force"):
+        clear_demo_folders(root, force=False)
+    clear_demo_folders(root, force=True)
+    assert not root.exists()
+
+
+def test_init_never_deletes_a_vault_that_lost_its_marker(filled: Vault, vault_path: Path) -> None:
+    filled.close()
+    (vault_path / "vault.json").unlink()
+    before = tree(vault_path)
+    r = cli("init", vault_path)
+    assert r.returncode == 2
+    assert "holds vault files" in r.stderr and "keys.age" in r.stderr
+    assert tree(vault_path) == before
+
+
+def test_init_under_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    f = write(tmp_path / "afile", b"x")
+    r = cli("init", f / "v")
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert f.read_bytes() == b"x"
+
+
+def test_a_new_passphrase_has_the_same_minimum_from_anywhere(tmp_path: Path) -> None:
+    r = cli("init", tmp_path / "v1", env={"STRONGROOM_PASSPHRASE": "x"})
+    assert r.returncode == 2 and "at least 12 characters" in r.stderr
+    pf = write(tmp_path / "pass.txt", b"short\n")
+    r = cli("init", tmp_path / "v2", "--passphrase-file", pf)
+    assert r.returncode == 2 and "at least 12 characters" in r.stderr
+    assert not (tmp_path / "v1").exists() and not (tmp_path / "v2").exists()
+
+
+# -- tampering verify must see ----------------------------------------------------------------
+def test_verify_sees_a_deleted_original_even_with_its_blob_gone(filled: Vault,
+                                                                vault_path: Path) -> None:
+    sha, blob = sql(vault_path, "SELECT sha256, blob_name FROM original LIMIT 1")[0]
+    drop_append_only_triggers(vault_path)
+    sql(vault_path, "PRAGMA foreign_keys=OFF")
+    sql(vault_path, "DELETE FROM sighting WHERE original_sha256=?", (sha,))
+    sql(vault_path, "DELETE FROM original WHERE sha256=?", (sha,))
+    found = problems(filled)
+    assert any(f"original {sha}" in p and "(deleted)" in p for p in found), found
+    assert any("sighting" in p and "missing from the catalogue" in p for p in found), found
+    (filled.blobs.root / str(blob)[:2] / str(blob)).unlink()
+    found = problems(filled, fixity=True)
+    assert any(f"original {sha}" in p and "(deleted)" in p for p in found), found
+
+
+EDITS = {
+    "sighting path": ("UPDATE sighting SET rel_path='DVR/cam99/other.h264' WHERE id=1",
+                      "sighting"),
+    "sighting mtime": ("UPDATE sighting SET mtime_ns=mtime_ns+1000000000 WHERE id=1",
+                       "mtime_ns"),
+    "acquisition description": (
+        "UPDATE acquisition SET description='USB stick 9'", "commitment"),
+    "acquisition received_by": ("UPDATE acquisition SET received_by='nobody'", "commitment"),
+    "original mime": ("UPDATE original SET mime='video/mp4'", "mime"),
+    "original ingested_at": (
+        "UPDATE original SET ingested_at='2019-01-01 00:00:00.000000'", "ingested_at"),
+    "original first_acquisition_id": (
+        "INSERT INTO acquisition (id, description, source_path, medium, created_at, actor, "
+        "nonce) VALUES (7, 'x', '/x', 'folder', '2020-01-01', 'x', 'x'); "
+        "UPDATE original SET first_acquisition_id=7", "first_acquisition_id"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_every_evidence_field_of_the_catalogue_is_covered_by_the_log(
+        filled: Vault, vault_path: Path, edit: str) -> None:
+    statements, needle = EDITS[edit]
+    assert problems(filled) == []
+    for statement in statements.split("; "):
+        sql(vault_path, statement)
+    found = problems(filled)
+    assert any(needle in p for p in found), found
+
+
+def test_a_row_added_by_hand_has_no_event_and_is_reported(filled: Vault,
+                                                          vault_path: Path) -> None:
+    sha = sql(vault_path, "SELECT sha256 FROM original LIMIT 1")[0][0]
+    sql(vault_path, "INSERT INTO sighting (acquisition_id, original_sha256, rel_path, kind, "
+                    "size, seen_at) VALUES (1, ?, 'planted.mp4', 'file', 1, '2020-01-01')",
+        (sha,))
+    assert any("planted.mp4" in p and "no custody event" in p for p in problems(filled))
+
+
+# -- every command ends with a checkpoint ---------------------------------------------------------
+def test_every_command_that_appends_events_ends_with_a_checkpoint(filled: Vault) -> None:
+    with filled.write(checkpoint=False) as s:
+        filled.record(s, "annotated", "vault:test", {"note": "no checkpoint in this write"})
+    with filled.catalogue.read() as s:
+        head = s.scalar(select(func.max(CustodyEvent.seq)))
+        last = s.scalar(select(func.max(CustodyCheckpoint.seq)))
+    assert last is not None and head is not None and last < head
+    filled.close()
+    with filled.catalogue.read() as s:
+        assert s.scalar(select(func.max(CustodyCheckpoint.seq))) == head
+    lines = filled.checkpoint_file.read_text().splitlines()
+    assert json.loads(lines[-1])["seq"] == head
+
+
+# -- the checkpoint file --------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["deleted", "emptied", "shortened"])
+def test_a_missing_or_shortened_checkpoint_file_is_a_problem(filled: Vault, how: str) -> None:
+    f = filled.checkpoint_file
+    lines = f.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 2
+    if how == "deleted":
+        f.unlink()
+    elif how == "emptied":
+        f.write_bytes(b"")
+    else:
+        f.write_bytes(b"".join(lines[:-1]))
+    found = problems(filled)
+    assert any("not in the checkpoint file" in p for p in found), found
+    assert not verify(filled, fixity=False).ok
+
+
+@pytest.mark.parametrize("line", [b"{}", b'{"seq":"abc"}', b"[1,2]", b"5", b"\xff\xfe{",
+                                  b'{"seq":3,"head_hash":"zz","time":"t","signature":"s"}'])
+def test_a_crafted_checkpoint_line_is_a_named_problem(filled: Vault, line: bytes) -> None:
+    with open(filled.checkpoint_file, "ab") as f:
+        f.write(line + b"\n")
+    n = len(filled.checkpoint_file.read_bytes().splitlines())
+    found = problems(filled)
+    assert any(f"custody-checkpoints.jsonl line {n}: not a checkpoint" in p for p in found), found
+
+
+def test_an_offsite_checkpoint_copy_catches_a_rollback_of_database_and_file(
+        filled: Vault, vault_path: Path, tmp_path: Path, source: Path) -> None:
+    copy = tmp_path / "offsite-checkpoints.jsonl"
+    write(source / "later.h264", b"recorded later" * 1000)
+    ingest(filled, source, "USB stick 1", received_by="A.B.")
+    shutil.copy(filled.checkpoint_file, copy)
+    assert verify(filled, fixity=False, checkpoints_copy=copy).ok
+    # Roll the vault back to before the second ingest, in the database *and* the file.
+    keep = 12
+    drop_append_only_triggers(vault_path)
+    sql(vault_path, "PRAGMA foreign_keys=OFF")
+    sql(vault_path, "DELETE FROM custody_event WHERE seq > ?", (keep,))
+    sql(vault_path, "DELETE FROM custody_checkpoint WHERE seq > ?", (keep,))
+    sql(vault_path, "DELETE FROM sighting WHERE rel_path='later.h264'")
+    sql(vault_path, "DELETE FROM original WHERE sha256 NOT IN (SELECT original_sha256 FROM "
+                    "sighting WHERE original_sha256 IS NOT NULL)")
+    kept = [ln for ln in filled.checkpoint_file.read_text().splitlines()
+            if json.loads(ln)["seq"] <= keep]
+    filled.checkpoint_file.write_text("\n".join(kept) + "\n")
+    assert verify(filled, fixity=False).ok  # consistent with itself ...
+    found = problems(filled, checkpoints_copy=copy)  # ... but not with the copy kept elsewhere
+    assert any("off-site copy" in p and "truncated" in p for p in found), found
+
+
+def test_verify_checkpoints_option_compares_with_a_copy(filled: Vault, vault_path: Path,
+                                                        tmp_path: Path) -> None:
+    filled.close()
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(vault_path / "custody-checkpoints.jsonl", copy)
+    r = cli("verify", vault_path, "--quick", "--checkpoints", copy, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["offsite_checkpoints"] == len(copy.read_text().splitlines())
+    r = cli("verify", vault_path, "--checkpoints", tmp_path / "nothing.jsonl")
+    assert r.returncode == 2 and "no checkpoint file" in r.stderr
+
+
+# -- verify is a snapshot --------------------------------------------------------------------------
+def test_verify_during_an_ingest_reports_no_false_problems(
+        template: Template, vault_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "many"
+    for i in range(300):
+        write(src / f"d{i % 7}" / f"clip{i:04d}.h264", bytes([i % 256]) * (20_000 + i))
+    writer = open_vault(vault_path, template.keys, commit_files=4)
+    reader = open_vault(vault_path, template.keys)
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            ingest(writer, src, "a big stick")
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    rounds, seen = 0, []
+    while not done.is_set() or rounds == 0:
+        seen += problems(reader, fixity=True)
+        rounds += 1
+    t.join()
+    writer.close()
+    assert seen == [], seen[:5]
+    assert rounds >= 2
+    assert verify(reader).ok
+    reader.close()
+
+
+# -- every error is one line with exit code 2 -----------------------------------------------------
+def bad_paths(tmp: Path, template: Template) -> dict[str, Path]:
+    garbage_db = tmp / "garbage-db"
+    shutil.copytree(template.path, garbage_db)
+    for suffix in ("-wal", "-shm"):
+        (garbage_db / f"catalogue.db{suffix}").unlink(missing_ok=True)
+    (garbage_db / "catalogue.db").write_bytes(b"this is not SQLite" * 100)
+    garbage_keys = tmp / "garbage-keys"
+    shutil.copytree(template.path, garbage_keys)
+    (garbage_keys / "keys.age").write_bytes(b"\x00garbage")
+    write(tmp / "afile", b"not a vault")
+    (tmp / "empty").mkdir()
+    return {"missing": tmp / "missing", "a file": tmp / "afile", "empty folder": tmp / "empty",
+            "garbage catalogue": garbage_db, "garbage keys.age": garbage_keys}
+
+
+SHA = "deadbeef" * 8
+COMMANDS: dict[str, list[str]] = {
+    "init": ["init", "{p}"],
+    "ingest": ["ingest", "{p}", "{src}", "-a", "stick"],
+    "verify": ["verify", "{p}"],
+    "log": ["log", "{p}"],
+    "cat": ["cat", "{p}", SHA],
+    "stats": ["stats", "{p}"],
+    "process": ["process", "{p}"],
+    "timeline": ["timeline", "{p}"],
+    "dupes": ["dupes", "{p}"],
+    "cameras": ["cameras", "{p}"],
+    "map camera": ["cameras", "{p}", "КАМ 01", "--facility", "ОТБ-1"],
+    "contact-sheet": ["contact-sheet", "{p}", SHA, "-o", "{out}/sheet.jpg"],
+    "export": ["export", "{p}", "--all", "--to", "{out}"],
+    "verify-export": ["verify-export", "{p}"],
+    "handed-over": ["handed-over", "{p}", "bag-id", "--to", "court"],
+    "receipt": ["receipt", "{p}", "--sign-with", "{src}/key"],
+    "import-receipt": ["import-receipt", "{p}", "{src}/receipt.json"],
+    "demo": ["demo", "{p}"],
+}
+# `init` and `demo` make what is missing, and `init` takes an empty folder; commands that need
+# no passphrase never read keys.age: those succeed.
+SUCCEEDS = {("init", "missing"), ("init", "empty folder"), ("demo", "missing")} | {
+    (c, "garbage keys.age") for c in ("log", "stats", "timeline", "dupes", "cameras")}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_fails_on_bad_vault_paths_with_one_line_and_exit_2(
+        command: str, template: Template, tmp_path: Path) -> None:
+    paths = bad_paths(tmp_path, template)
+    src = tmp_path / "src"
+    write(src / "a.bin", b"a")
+    write(src / "receipt.json", b"{}")
+    write(src / "key", b"not a key")
+    out = tmp_path / "out"
+    out.mkdir()
+    for kind, p in paths.items():
+        if (command, kind) in SUCCEEDS:
+            continue
+        args = [a.format(p=p, src=src, out=out) for a in COMMANDS[command]]
+        # --json once per command (each run costs a Python start-up and often an unseal)
+        for as_json in (False, True) if kind == "garbage catalogue" else (False,):
+            r = cli(*args, *(["--json"] if as_json else []))
+            where = f"{command} on {kind}{' --json' if as_json else ''}"
+            assert r.returncode == 2, f"{where}: exit {r.returncode}: {r.stderr}"
+            assert "Traceback" not in r.stderr, where
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), f"{where}: {r.stderr}"
+            if as_json:
+                assert json.loads(r.stdout)["exit_code"] == 2, where
+            else:
+                assert r.stdout == "", where
+
+
+def test_garbage_or_damaged_keys_are_not_called_a_wrong_passphrase(vault_path: Path) -> None:
+    keys = vault_path / "keys.age"
+    sealed = keys.read_bytes()
+    for content in (b"", b"garbage", sealed[:60]):
+        keys.write_bytes(content)
+        r = cli("verify", vault_path)
+        assert r.returncode == 2 and "wrong passphrase" not in r.stderr, r.stderr
+        assert "keys.age" in r.stderr
+    keys.unlink()
+    keys.mkdir()
+    r = cli("verify", vault_path)
+    assert r.returncode == 2 and "keys.age cannot be read" in r.stderr
+
+
+def test_a_passphrase_file_that_is_not_utf8_is_one_clear_line(vault_path: Path,
+                                                              tmp_path: Path) -> None:
+    pf = write(tmp_path / "pass", b"\xff\xfe not text\n")
+    r = cli("stats", vault_path)  # no passphrase needed: still fine
+    assert r.returncode == 0
+    r = cli("verify", vault_path, "--passphrase-file", pf)
+    assert r.returncode == 2 and r.stderr.strip().endswith("is not UTF-8 text")
+
+
+def test_verify_never_creates_a_missing_catalogue(vault_path: Path) -> None:
+    for name in ("catalogue.db", "catalogue.db-wal", "catalogue.db-shm"):
+        (vault_path / name).unlink(missing_ok=True)
+    r = cli("verify", vault_path)
+    assert r.returncode == 2 and "catalogue.db is missing" in r.stderr
+    assert not (vault_path / "catalogue.db").exists()
+
+
+def test_a_usage_error_is_the_usage_and_one_line(tmp_path: Path) -> None:
+    r = cli("ingest", tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines[0].startswith("Usage: strongroom ingest")
+    assert lines[-1].startswith("error: ") and len(lines) == 2, r.stderr
+    assert "╭" not in r.stderr
+    r = cli("process", tmp_path, "--workers", "many", "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["exit_code"] == 2
+
+
+def test_cat_to_a_bad_destination_is_one_line_and_not_logged(filled: Vault, vault_path: Path,
+                                                             tmp_path: Path) -> None:
+    filled.close()
+    sha = str(sql(vault_path, "SELECT sha256 FROM original LIMIT 1")[0][0])
+    (tmp_path / "somedir").mkdir()
+    for dest in (tmp_path / "missing" / "x", tmp_path / "somedir"):
+        r = cli("cat", vault_path, sha, "-o", dest)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    downloads = sql(vault_path, "SELECT count(*) FROM custody_event WHERE action='downloaded'")
+    assert downloads[0][0] == 0
+    r = cli("cat", vault_path, sha, "-o", tmp_path / "ok.bin")
+    assert r.returncode == 0, r.stderr
+    assert sql(vault_path, "SELECT count(*) FROM custody_event "
+                           "WHERE action='downloaded'")[0][0] == 1
+
+
+def test_cat_with_stdout_closed_is_one_line_and_logged_as_incomplete(
+        filled: Vault, vault_path: Path) -> None:
+    filled.close()
+    sha = str(sql(vault_path, "SELECT sha256 FROM original ORDER BY size DESC LIMIT 1")[0][0])
+    proc = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "cat", str(vault_path), sha],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**__import__("os").environ, "STRONGROOM_PASSPHRASE": PASSPHRASE})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1000)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    rows = sql(vault_path, "SELECT details FROM custody_event WHERE action='downloaded'")
+    assert len(rows) == 1 and json.loads(str(rows[0][0]))["complete"] is False
