@@ -7,17 +7,26 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import stat
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from conftest import cli, write
+from conftest import PASSPHRASE, Template, cli, open_vault, sql, write
 from strongroom.catalogue.models import (
+    Acquisition,
+    CustodyCheckpoint,
+    CustodyEvent,
+    IngestError,
+    Original,
     Sighting,
 )
+from strongroom.custody.log import read_checkpoint_file
 from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
 from strongroom.ingest.source import path_bytes, path_text, shown, walk
@@ -88,6 +97,128 @@ def test_recorded_names_give_back_their_exact_bytes() -> None:
     with pytest.raises(ValueError):
         path_bytes("stray \\q")
     assert shown("evil\x1b[2J\u202egnp.exe") == "evil\\x1b[2J\\u202egnp.exe"
+
+
+def test_a_symlink_recorded_by_an_older_vault_is_still_recognised(vault: Vault,
+                                                                   tmp_path: Path) -> None:
+    """Before names were injective, a backslash in a link target was stored undoubled; such a
+    link re-ingested is the same link, not a "changed" file."""
+    src = tmp_path / "stick"
+    write(src / "clip.mp4", b"clip")
+    (src / "link").symlink_to("dir\\clip.mp4")
+    ingest(vault, src, "stick")
+    assert sightings(vault)["link"].link_target == "dir\\\\clip.mp4"
+    sql(vault.path, "DROP TRIGGER IF EXISTS sighting_no_update")
+    sql(vault.path, "UPDATE sighting SET link_target = ? WHERE rel_path = 'link'",
+        ("dir\\clip.mp4",))
+    again = ingest(vault, src, "stick")
+    assert (again.already_ingested, again.errors) == (2, [])
+
+
+def test_a_refused_row_is_one_files_error_and_the_group_is_still_recorded(
+        vault: Vault, tmp_path: Path) -> None:
+    """Belt and braces: should the catalogue ever refuse one sighting of a commit group (here
+    a real SQLite constraint trigger does), that file is reported and the rest committed."""
+    src = tmp_path / "stick"
+    for name in ("a.bin", "b.bin", "c.bin", "d.bin"):
+        write(src / name, os.urandom(1000))
+    (src / "link").symlink_to("a.bin")
+    sql(vault.path, "CREATE TRIGGER refuse_c BEFORE INSERT ON sighting WHEN NEW.rel_path = "
+                    "'c.bin' BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: test'); END")
+    report = ingest(vault, src, "stick")
+    assert [e["path"] for e in report.errors] == ["c.bin"]
+    assert "could not be recorded" in report.errors[0]["error"]
+    assert (report.new_originals, report.symlinks) == (3, 1)
+    assert set(sightings(vault)) == {"a.bin", "b.bin", "d.bin", "link"}
+    assert _last_checkpoint_is_head(vault)
+
+
+# -- concurrency ----------------------------------------------------------------------------
+def _popen_ingest(vault: Path, source: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_COMMIT_FILES": "4"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "strongroom.cli", "ingest", str(vault), str(source),
+         "-a", "USB stick 1", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_ingests_of_one_source_at_once_do_not_crash(template: Template, vault_path: Path,
+                                                         tmp_path: Path) -> None:
+    """Both runs succeed; together they record every file exactly once (one acquisition, one
+    sighting and one `sighted` event per path, each content stored once)."""
+    src = tmp_path / "stick"
+    rnd = random.Random(12)
+    for i in range(60):
+        write(src / f"ch{i % 3}" / f"{i:03d}.h264", rnd.randbytes(rnd.choice([1, 30, 200]) * 1024))
+    shutil.copy2(src / "ch0" / "000.h264", src / "dup.h264")
+    (src / "latest").symlink_to("ch0/000.h264")
+    os.mkfifo(src / "fifo")
+    files = 60 + 1 + 1  # the fifo is an error, not a sighting
+    for trial in range(4):
+        vault = tmp_path / f"vault-{trial}"
+        shutil.copytree(vault_path, vault)
+        procs = [_popen_ingest(vault, src), _popen_ingest(vault, src)]
+        results = [p.communicate(timeout=300) for p in procs]
+        for p, (_out, err) in zip(procs, results, strict=True):
+            assert p.returncode == 0, err
+            assert "Traceback" not in err
+        reports = [json.loads(out) for out, _ in results]
+        assert sum(r["new_originals"] for r in reports) == 60, reports
+        assert all(r["error_list"] == [{"path": "fifo", "error": r["error_list"][0]["error"]}]
+                   for r in reports), reports
+        assert sorted(r["acquisition_id"] for r in reports) == [1, 1]
+        v = open_vault(vault, template.keys)
+        try:
+            with v.catalogue.read() as s:
+                assert s.scalar(select(func.count()).select_from(Acquisition)) == 1
+                assert s.scalar(select(func.count()).select_from(Original)) == 60
+                assert s.scalar(select(func.count()).select_from(Sighting)) == files
+                assert [e.rel_path for e in s.scalars(select(IngestError))] == ["fifo"]
+                paths = [json.loads(e.details)["path"] for e in s.scalars(
+                    select(CustodyEvent).where(CustodyEvent.action == "sighted"))]
+            assert sorted(paths) == sorted(set(paths)) and len(paths) == files
+            report = verify(v)
+            assert report.ok, report.problems
+            assert _last_checkpoint_is_head(v)
+        finally:
+            v.close()
+        shutil.rmtree(vault)
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+def _last_checkpoint_is_head(vault: Vault) -> bool:
+    with vault.catalogue.read() as s:
+        head = s.scalar(select(func.max(CustodyEvent.seq)))
+        signed = s.scalar(select(func.max(CustodyCheckpoint.seq)))
+    published = read_checkpoint_file(vault.checkpoint_file)
+    return bool(head == signed == published[-1]["seq"])
+
+
+@pytest.mark.parametrize("shape", ["exactly commit_files files", "a file of commit_bytes"])
+def test_ingest_ends_with_a_checkpoint_over_its_last_event(
+        vault_path: Path, template: Template, tmp_path: Path, shape: str) -> None:
+    """The last commit group filling inside the loop (64 files, or one file of 256 MiB, with
+    the defaults) used to leave the final hand-over empty, and the ingest unsigned."""
+    src = tmp_path / "stick"
+    if shape == "exactly commit_files files":
+        settings = {"commit_files": 4}
+        for i in range(8):
+            write(src / f"{i}.bin", os.urandom(100))
+    else:
+        # One worker: files finish in walk order, so the big one is the last of the run.
+        settings = {"commit_bytes": 64 * 1024, "ingest_workers": 1}
+        write(src / "a-small.bin", os.urandom(100))
+        write(src / "z-big.bin", os.urandom(64 * 1024))
+    v = open_vault(vault_path, template.keys, **settings)
+    try:
+        report = ingest(v, src, "stick")
+        assert report.new_originals == len(list(src.iterdir()))
+        assert _last_checkpoint_is_head(v)
+        # A re-run that records nothing still leaves the head signed.
+        ingest(v, src, "stick")
+        assert _last_checkpoint_is_head(v)
+    finally:
+        v.close()
 
 
 # -- deep sources -------------------------------------------------------------------------
