@@ -28,6 +28,7 @@ from strongroom.catalogue.models import (
 )
 from strongroom.custody.log import read_checkpoint_file
 from strongroom.custody.verify import verify
+from strongroom.errors import SourceError
 from strongroom.ingest import ingest
 from strongroom.ingest.source import path_bytes, path_text, shown, walk
 from strongroom.vault import Vault
@@ -219,6 +220,67 @@ def test_ingest_ends_with_a_checkpoint_over_its_last_event(
         assert _last_checkpoint_is_head(v)
     finally:
         v.close()
+
+
+# -- the vault as a source ----------------------------------------------------------------
+def _as_source(vault_path: Path, tmp_path: Path, how: str) -> Path:
+    if how == "the vault":
+        return vault_path
+    if how == "a folder inside it":
+        return vault_path / "blobs"
+    if how == "a file inside it":
+        return vault_path / "catalogue.db"
+    if how == "its parent":
+        return vault_path.parent
+    if how == "a symlink to it":
+        (tmp_path / "innocent").symlink_to(vault_path)
+        return tmp_path / "innocent"
+    if how == "a path through a symlink into it":
+        (tmp_path / "innocent").symlink_to(vault_path)
+        return tmp_path / "innocent" / "blobs" / ".."
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["the vault", "a folder inside it", "a file inside it",
+                                 "its parent", "a symlink to it",
+                                 "a path through a symlink into it"])
+def test_ingest_refuses_the_vault_itself_as_source(vault: Vault, vault_path: Path,
+                                                   tmp_path: Path, how: str) -> None:
+    source = _as_source(vault_path, tmp_path, how)
+    with pytest.raises(SourceError, match="the vault"):
+        ingest(vault, source, "the vault itself")
+    with vault.catalogue.read() as s:
+        assert s.scalar(select(func.count()).select_from(Acquisition)) == 0
+
+
+def test_ingest_vault_vault_on_the_command_line_is_one_clear_line(vault_path: Path) -> None:
+    r = cli("ingest", vault_path, vault_path, "-a", "oops")
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "the vault" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_ingest_refuses_the_vault_bind_mounted_at_or_inside_the_source(
+        vault: Vault, vault_path: Path, tmp_path: Path) -> None:
+    """A bind mount has no symlink to resolve: the walk compares device and inode."""
+    src = tmp_path / "stick"
+    write(src / "clip.mp4", b"clip")
+    mount = src / "mnt"
+    mount.mkdir()
+    r = subprocess.run(["mount", "--bind", str(vault_path), str(mount)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot bind-mount: {r.stderr.strip()}")
+    try:
+        with pytest.raises(SourceError, match="the vault"):
+            ingest(vault, mount, "the vault, bind-mounted")
+        report = ingest(vault, src, "a stick with the vault mounted inside")
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    assert report.new_originals == 1
+    assert [e["path"] for e in report.errors] == ["mnt"]
+    assert "vault itself" in report.errors[0]["error"]
 
 
 # -- deep sources -------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
 from strongroom.custody.chain import canonical_json
-from strongroom.errors import StorageFull, StrongroomError
+from strongroom.errors import SourceError, StorageFull, StrongroomError
 from strongroom.ingest.source import (
     Entry,
     legacy_path_text,
@@ -128,7 +128,8 @@ def ingest(
     progress = progress or _NoProgress()
     started = time.perf_counter()
     vault.keys  # noqa: B018 - fail now, not after walking, if the vault is sealed
-    entries = list(walk(source))
+    avoid = refuse_vault_as_source(vault, source)
+    entries = list(walk(source, avoid=avoid))
     report = IngestReport(source=str(source))
     acquisition = _acquisition(vault, source, description, received_by, received_at, entries)
     report.acquisition_id = acquisition
@@ -244,6 +245,66 @@ def _checkpoint_what_was_committed(vault: Vault) -> None:
     effort: the error being raised already says what went wrong."""
     with contextlib.suppress(StrongroomError, SQLAlchemyError, OSError), vault.write():
         pass
+
+
+def refuse_vault_as_source(vault: Vault, source: Path) -> frozenset[tuple[int, int]]:
+    """Refuse a source that is the vault, lies inside it, or contains it.
+
+    Ingesting the vault would capture its own catalogue, keys file and ciphertexts as evidence
+    (and grow with every run). Paths are compared after resolving symlinks, and folders also by
+    (device, inode), so a symlinked or bind-mounted spelling of the same folder is caught.
+    Returns the (device, inode) of the vault's folders, for the walk to refuse them should one
+    be mounted somewhere inside the source.
+    """
+    from strongroom.catalogue.db import sqlite_path
+
+    places = [vault.path, vault.settings.resolved_blob_root()]
+    db = sqlite_path(vault.catalogue.url)
+    if db is not None:
+        places.append(db.parent)
+    try:
+        src = source.resolve()
+    except (OSError, RuntimeError):
+        return frozenset()  # the walk reports an unreadable source in its own words
+    src_ids = _ids_up_from(src)
+    avoid: set[tuple[int, int]] = set()
+    for place in places:
+        try:
+            where = place.resolve()
+            st = os.stat(where)
+        except (OSError, RuntimeError):
+            continue
+        ident = (st.st_dev, st.st_ino)
+        avoid.add(ident)
+        if where == src or ident == src_ids[0]:
+            relation = "is"
+        elif where in src.parents or ident in src_ids[1:]:
+            relation = "is inside"
+        elif src in where.parents or _contains(src_ids[0], where):
+            relation = "contains"
+        else:
+            continue
+        raise SourceError(
+            f"source {source} {relation} the vault ({place}); refusing to ingest the vault "
+            "into itself")
+    return frozenset(avoid)
+
+
+def _ids_up_from(path: Path) -> list[tuple[int, int]]:
+    """(device, inode) of `path` and each of its parents, nearest first (unreadable ones as
+    (-1, -1), which match nothing)."""
+    out = []
+    for p in (path, *path.parents):
+        try:
+            st = os.stat(p)
+            out.append((st.st_dev, st.st_ino))
+        except OSError:
+            out.append((-1, -1))
+    return out
+
+
+def _contains(folder: tuple[int, int], path: Path) -> bool:
+    return folder != (-1, -1) and folder in _ids_up_from(path)[1:]
 
 
 def _drop_running(
