@@ -171,6 +171,7 @@ def ingest(
 ) -> None:
     """Capture a source: every file hashed, encrypted and recorded, once."""
     from strongroom.ingest import ingest as run_ingest
+    from strongroom.ingest.source import shown
 
     with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
         report = run_ingest(
@@ -184,7 +185,7 @@ def ingest(
         f"{data['errors']} error(s) — {data['bytes_read'] / 1e6:.1f} MB in {data['seconds']} s "
         f"({data['mb_per_s']} MB/s)"
     ]
-    lines += [f"  error: {e['path']}: {e['error']}" for e in report.errors]
+    lines += [f"  error: {shown(e['path'])}: {e['error']}" for e in report.errors]
     _emit(as_json, data, "\n".join(lines))
 
 

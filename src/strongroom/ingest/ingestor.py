@@ -24,11 +24,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError as UniqueViolation
+from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
 from strongroom.custody.chain import canonical_json
-from strongroom.errors import StorageFull, StrongroomError
-from strongroom.ingest.source import Entry, open_source, walk
+from strongroom.errors import SourceError, StorageFull, StrongroomError
+from strongroom.ingest.source import (
+    Entry,
+    legacy_path_text,
+    open_source,
+    path_bytes,
+    walk,
+)
 from strongroom.vault import Vault
 from strongroom.vault.blobs import StagedBlob, is_disk_full
 from strongroom.vault.encryption import encrypt_stream
@@ -121,7 +129,8 @@ def ingest(
     progress = progress or _NoProgress()
     started = time.perf_counter()
     vault.keys  # noqa: B018 - fail now, not after walking, if the vault is sealed
-    entries = list(walk(source))
+    avoid = refuse_vault_as_source(vault, source)
+    entries = list(walk(source, avoid=avoid))
     report = IngestReport(source=str(source))
     acquisition = _acquisition(vault, source, description, received_by, received_at, entries)
     report.acquisition_id = acquisition
@@ -143,12 +152,11 @@ def ingest(
             continue
         seen = known.get(e.rel_path)
         if seen is not None:
-            if _same(seen, e):
+            err = _change_error(seen, e)
+            if err is None:
                 report.already_ingested += 1
             else:
-                report.errors.append({"path": e.rel_path, "error": (
-                    "changed since this acquisition was first ingested; "
-                    "ingest it as a new acquisition")})
+                report.errors.append(err)
             progress.advance(e.size)
             progress.file_done()
             continue
@@ -204,6 +212,9 @@ def ingest(
                 progress.file_done()
                 if batch.full():
                     hand_over(checkpoint=False)
+        # Always, even when the last group filled inside the loop and this batch is empty:
+        # the ingest must end with a signed checkpoint over its last event (an empty batch's
+        # commit signs the head), or a bag exported now would stop at an older checkpoint.
         hand_over(checkpoint=True)
         assert inflight is not None
         inflight.result()
@@ -220,12 +231,81 @@ def ingest(
         _drop_running(vault, pool, running)
         settle()
         batch.discard()
+        _checkpoint_what_was_committed(vault)
         raise
     finally:
         pool.shutdown(wait=True)
         committer.shutdown(wait=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _checkpoint_what_was_committed(vault: Vault) -> None:
+    """After an error or Ctrl-C, the groups already committed stay (re-running resumes from
+    them); sign a checkpoint over them, so they are not left outside every checkpoint. Best
+    effort: the error being raised already says what went wrong."""
+    with contextlib.suppress(StrongroomError, SQLAlchemyError, OSError), vault.write():
+        pass
+
+
+def refuse_vault_as_source(vault: Vault, source: Path) -> frozenset[tuple[int, int]]:
+    """Refuse a source that is the vault, lies inside it, or contains it.
+
+    Ingesting the vault would capture its own catalogue, keys file and ciphertexts as evidence
+    (and grow with every run). Paths are compared after resolving symlinks, and folders also by
+    (device, inode), so a symlinked or bind-mounted spelling of the same folder is caught.
+    Returns the (device, inode) of the vault's folders, for the walk to refuse them should one
+    be mounted somewhere inside the source.
+    """
+    from strongroom.catalogue.db import sqlite_path
+
+    places = [vault.path, vault.settings.resolved_blob_root()]
+    db = sqlite_path(vault.catalogue.url)
+    if db is not None:
+        places.append(db.parent)
+    try:
+        src = source.resolve()
+    except (OSError, RuntimeError):
+        return frozenset()  # the walk reports an unreadable source in its own words
+    src_ids = _ids_up_from(src)
+    avoid: set[tuple[int, int]] = set()
+    for place in places:
+        try:
+            where = place.resolve()
+            st = os.stat(where)
+        except (OSError, RuntimeError):
+            continue
+        ident = (st.st_dev, st.st_ino)
+        avoid.add(ident)
+        if where == src or ident == src_ids[0]:
+            relation = "is"
+        elif where in src.parents or ident in src_ids[1:]:
+            relation = "is inside"
+        elif src in where.parents or _contains(src_ids[0], where):
+            relation = "contains"
+        else:
+            continue
+        raise SourceError(
+            f"source {source} {relation} the vault ({place}); refusing to ingest the vault "
+            "into itself")
+    return frozenset(avoid)
+
+
+def _ids_up_from(path: Path) -> list[tuple[int, int]]:
+    """(device, inode) of `path` and each of its parents, nearest first (unreadable ones as
+    (-1, -1), which match nothing)."""
+    out = []
+    for p in (path, *path.parents):
+        try:
+            st = os.stat(p)
+            out.append((st.st_dev, st.st_ino))
+        except OSError:
+            out.append((-1, -1))
+    return out
+
+
+def _contains(folder: tuple[int, int], path: Path) -> bool:
+    return folder != (-1, -1) and folder in _ids_up_from(path)[1:]
 
 
 def _drop_running(
@@ -240,9 +320,22 @@ def _drop_running(
                 vault.blobs.discard(res.blob)
 
 
+def _change_error(seen: Sighting, e: Entry) -> dict[str, str] | None:
+    """None when `e` is what this acquisition already sighted at its path (by an earlier run,
+    or by another ingest of the same source running at the same time), else the error."""
+    if _same(seen, e):
+        return None
+    return {"path": e.rel_path, "error": (
+        "changed since this acquisition was first ingested; ingest it as a new acquisition")}
+
+
 def _same(seen: Sighting, e: Entry) -> bool:
     if e.kind == "symlink":
-        return seen.kind == "symlink" and seen.link_target == e.link_target
+        # A vault from before `path_text` recorded a target holding a backslash undoubled.
+        targets = {e.link_target}
+        if e.link_target is not None:
+            targets.add(legacy_path_text(path_bytes(e.link_target)))
+        return seen.kind == "symlink" and seen.link_target in targets
     assert e.st is not None
     return seen.size == e.st.st_size and seen.mtime_ns == e.st.st_mtime_ns
 
@@ -363,6 +456,45 @@ class _Reader:
         self.read = read
 
 
+@dataclass
+class _Tally:
+    """What one commit added, applied to the report only once its transaction has committed
+    (a rolled-back attempt must not count)."""
+
+    new_originals: int = 0
+    bytes_new: int = 0
+    duplicates: int = 0
+    symlinks: int = 0
+    already_ingested: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def apply(self, report: IngestReport) -> None:
+        report.new_originals += self.new_originals
+        report.bytes_new += self.bytes_new
+        report.duplicates += self.duplicates
+        report.symlinks += self.symlinks
+        report.already_ingested += self.already_ingested
+        report.errors.extend(self.errors)
+
+
+@dataclass
+class _Group:
+    """The part of a batch still to be recorded."""
+
+    staged: list[_Staged]
+    symlinks: list[Entry]
+    failed: list[_Failed]
+
+    def paths(self) -> list[str]:
+        return ([i.entry.rel_path for i in self.staged] + [e.rel_path for e in self.symlinks]
+                + [f.entry.rel_path for f in self.failed])
+
+    def units(self) -> list[_Group]:
+        return ([_Group([i], [], []) for i in self.staged]
+                + [_Group([], [e], []) for e in self.symlinks]
+                + [_Group([], [], [f]) for f in self.failed])
+
+
 class _Batch:
     """Files waiting to be committed together (one sync of the blob store per group)."""
 
@@ -397,15 +529,27 @@ class _Batch:
         self.staged.clear()
 
     def commit(self, *, checkpoint: bool) -> None:
-        vault, keys = self.vault, self.vault.keys
+        vault = self.vault
         if not (self.staged or self.symlinks or self.failed):
+            if checkpoint:
+                # Nothing left to record, but the groups before went in unsigned (the last one
+                # filled inside the loop): sign the head now. `write` signs it only if it is
+                # not checkpointed yet.
+                with vault.write(checkpoint=True):
+                    pass
             return
+        keys = vault.keys
+        group = _Group(self.staged, self.symlinks, self.failed)
+        early = _Tally()
         with vault.catalogue.read() as s:
-            shas = {i.digests.sha256 for i in self.staged}
+            # Another ingest of this source, running at the same time, may have sighted some
+            # of these paths since this run listed them: do not store their content again.
+            group = self._triage(self._sighted(s, group.paths()), group, early)
+            shas = {i.digests.sha256 for i in group.staged}
             existing = set(s.scalars(select(Original.sha256).where(Original.sha256.in_(shas))))
         # First occurrence of each new content is stored; everything else only re-sighted.
         to_store: dict[str, _Staged] = {}
-        for item in self.staged:
+        for item in group.staged:
             sha = item.digests.sha256
             if sha not in existing and sha not in to_store:
                 to_store[sha] = item
@@ -418,49 +562,124 @@ class _Batch:
             self.discard()
             raise
         now = datetime.now(UTC)
-        with vault.write(checkpoint=checkpoint) as s:
-            # Re-check under the write lock: another process may have stored the same content.
-            present = set(s.scalars(select(Original.sha256).where(
-                Original.sha256.in_(list(to_store)))))
-            for sha, item in to_store.items():
-                if sha in present:
-                    continue
-                d = item.digests
-                blob_size = vault.blobs.size(names[sha])
-                details: dict[str, Any] = {
-                    "sha256": sha, "md5": d.md5, "size": d.size, "blob": names[sha],
-                    "blob_size": blob_size, "acquisition": self.acquisition,
-                }
-                if d.sha512:
-                    details["sha512"] = d.sha512
-                event = vault.record(s, "ingested", f"original:{sha}", details)
-                s.add(Original(
-                    sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
-                    blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
-                    ingested_at=event_time(event),
-                ))
-                self.report.new_originals += 1
-                self.report.bytes_new += d.size
-            self.report.duplicates += len(self.staged) - (len(to_store) - len(present))
-            # One statement clears earlier errors for every path of this group: a path now
-            # sighted is no longer an error, a path failing again gets a fresh row.
-            paths = [i.entry.rel_path for i in self.staged] + [
-                e.rel_path for e in self.symlinks] + [f.entry.rel_path for f in self.failed]
-            s.execute(delete(IngestError).where(
-                IngestError.acquisition_id == self.acquisition, IngestError.rel_path.in_(paths)))
-            for item in self.staged:
-                self._sight(s, item.entry, item.digests.sha256, now)
-            for entry in self.symlinks:
-                self._sight(s, entry, None, now)
-                self.report.symlinks += 1
-            for f in self.failed:
-                s.add(IngestError(acquisition_id=self.acquisition, rel_path=f.entry.rel_path,
-                                  error=f.error, at=now))
-        self.staged.clear()
-        self.symlinks.clear()
-        self.failed.clear()
+        try:
+            with vault.write(checkpoint=checkpoint) as s:
+                tally = self._record(s, group, to_store, names, now)
+        except UniqueViolation:
+            # Not expected (paths are injective and re-checked under the write lock), but if
+            # the catalogue still refuses a row, only that file is reported; the rest of the
+            # group is recorded.
+            tally = self._record_one_by_one(group, to_store, names, now, checkpoint=checkpoint)
+        early.apply(self.report)
+        tally.apply(self.report)
+        self.staged, self.symlinks, self.failed = [], [], []
         self.bytes = 0
         self.opened = time.monotonic()
+
+    def _sighted(self, s: Any, paths: list[str]) -> dict[str, Sighting]:
+        return {row.rel_path: row for row in s.scalars(select(Sighting).where(
+            Sighting.acquisition_id == self.acquisition, Sighting.rel_path.in_(paths)))}
+
+    def _triage(self, sighted: dict[str, Sighting], group: _Group, tally: _Tally) -> _Group:
+        """The part of `group` whose paths are not sighted yet (nor twice in the group)."""
+        taken: set[str] = set()
+
+        def fresh(e: Entry) -> bool:
+            seen = sighted.get(e.rel_path)
+            if seen is not None:
+                err = _change_error(seen, e)
+                if err is None:
+                    tally.already_ingested += 1
+                else:
+                    tally.errors.append(err)
+                return False
+            if e.rel_path in taken:
+                tally.errors.append({"path": e.rel_path, "error": (
+                    "another file of this source was recorded under the same path; "
+                    "not captured")})
+                return False
+            taken.add(e.rel_path)
+            return True
+
+        staged = []
+        for item in group.staged:
+            if fresh(item.entry):
+                staged.append(item)
+            else:
+                self.vault.blobs.discard(item.blob)
+        symlinks = [e for e in group.symlinks if fresh(e)]
+        # A failure needs no row when the path was captured meanwhile (the report still says
+        # that this run could not read it).
+        failed = [f for f in group.failed if f.entry.rel_path not in sighted]
+        return _Group(staged, symlinks, failed)
+
+    def _record(self, s: Any, group: _Group, to_store: dict[str, _Staged],
+                names: dict[str, str], now: datetime) -> _Tally:
+        """Write `group`'s rows and custody events in `s` (the write lock is held)."""
+        tally = _Tally()
+        # Re-check under the write lock: another process may have sighted these paths or
+        # stored the same content since the unlocked look.
+        group = self._triage(self._sighted(s, group.paths()), group, tally)
+        wanted = [sha for sha in to_store
+                  if any(i.digests.sha256 == sha for i in group.staged)]
+        present = set(s.scalars(select(Original.sha256).where(Original.sha256.in_(wanted))))
+        for sha in wanted:
+            if sha in present:
+                continue
+            d = to_store[sha].digests
+            blob_size = self.vault.blobs.size(names[sha])
+            details: dict[str, Any] = {
+                "sha256": sha, "md5": d.md5, "size": d.size, "blob": names[sha],
+                "blob_size": blob_size, "acquisition": self.acquisition,
+            }
+            if d.sha512:
+                details["sha512"] = d.sha512
+            event = self.vault.record(s, "ingested", f"original:{sha}", details)
+            s.add(Original(
+                sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
+                blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
+                ingested_at=event_time(event),  # so the log covers it
+            ))
+            tally.new_originals += 1
+            tally.bytes_new += d.size
+        tally.duplicates += len(group.staged) - tally.new_originals
+        # One statement clears earlier errors for every path of this group: a path now
+        # sighted is no longer an error, a path failing again gets a fresh row.
+        s.execute(delete(IngestError).where(
+            IngestError.acquisition_id == self.acquisition,
+            IngestError.rel_path.in_(group.paths())))
+        for item in group.staged:
+            self._sight(s, item.entry, item.digests.sha256, now)
+        for entry in group.symlinks:
+            self._sight(s, entry, None, now)
+            tally.symlinks += 1
+        for f in group.failed:
+            s.add(IngestError(acquisition_id=self.acquisition, rel_path=f.entry.rel_path,
+                              error=f.error, at=now))
+        s.flush()  # a refused row fails here, inside the caller's handler
+        return tally
+
+    def _record_one_by_one(self, group: _Group, to_store: dict[str, _Staged],
+                           names: dict[str, str], now: datetime, *, checkpoint: bool) -> _Tally:
+        total = _Tally()
+        for unit in group.units():
+            try:
+                with self.vault.write(checkpoint=False) as s:
+                    tally = self._record(s, unit, to_store, names, now)
+            except UniqueViolation as exc:
+                reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
+                total.errors.extend({"path": p, "error": (
+                    f"could not be recorded: the catalogue refused it ({reason}); not captured")}
+                    for p in unit.paths())
+                continue
+            for name in ("new_originals", "bytes_new", "duplicates", "symlinks",
+                         "already_ingested"):
+                setattr(total, name, getattr(total, name) + getattr(tally, name))
+            total.errors.extend(tally.errors)
+        if checkpoint:
+            with self.vault.write(checkpoint=True):
+                pass
+        return total
 
     def _sight(self, s: Any, entry: Entry, sha: str | None, now: datetime) -> None:
         st = entry.st
