@@ -566,7 +566,7 @@ def verify_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
-    from strongroom.export.verifier import summary, verify_bag
+    from strongroom.export.verifier import NotABag, summary, verify_bag
 
     def token_check(token: bytes, data: bytes, cert: Path) -> str:
         from strongroom.export.timestamp import verify_timestamp
@@ -577,11 +577,17 @@ def verify_export(
             raise ValueError(str(exc)) from None
         return f"{info.time.isoformat()} by {info.tsa}"
 
-    with _progress(not as_json) as bar:
-        task = bar.add_task("verify", total=None, files="")
-        result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
-                            workers=workers or os.cpu_count() or 2,
-                            progress=lambda n: bar.advance(task, n), verify_token=token_check)
+    try:
+        with _progress(not as_json) as bar:
+            task = bar.add_task("verify", total=None, files="")
+            result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
+                                workers=workers or os.cpu_count() or 2,
+                                progress=lambda n: bar.advance(task, n), verify_token=token_check)
+    except NotABag as exc:  # a usage error (exit 2), not a failed check
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}, ensure_ascii=False))
+            raise typer.Exit(2) from None
+        raise StrongroomError(str(exc)) from None
     _emit(as_json, result.to_json(), summary(result))
     if not result.ok:
         raise typer.Exit(1)

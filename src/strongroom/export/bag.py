@@ -402,6 +402,9 @@ def _write_tags(writer: BagWriter, vault: Vault, sel: Selection, opts: ExportOpt
         "Bag-Software-Agent": f"strongroom {_version()}",
         "Strongroom-Signing-Key-Fingerprint": vault.public.fingerprint,
         "Strongroom-Custody-Extract-To-Seq": str(sel.events[-1].seq if sel.events else 0),
+        # Signed (bag-info.txt is in the tag manifests) and written before the tokens exist:
+        # a verifier can tell a removed token from a bag that never had one.
+        "Strongroom-Timestamp-Tokens": str(len(opts.tsa_urls)),
     }
     bag_info = "".join(f"{k}: {_one_line(v)}\n" for k, v in info.items() if v).encode("utf-8")
     writer.add_bytes("bagit.txt", BAGIT_TXT, tag=True)

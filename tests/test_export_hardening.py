@@ -1,0 +1,332 @@
+"""A hostile recipient's bag, a careless `--to`, a vault whose checkpoint lags: the handover
+must stay inside its bag and never vouch for what it did not check.
+
+The bags here hold random bytes (no media, no PDFs): what is under test is the bag's
+structure, the verifier (in this interpreter and as the shipped `verify.py` under Debian's
+`python3 -I`), `receipt` and `export`'s refusals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import Template, cli, open_vault
+from strongroom.export.bag import ExportOptions, export
+from strongroom.export.verifier import NotABag, summary, verify_bag
+from strongroom.ingest import ingest
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+@dataclass
+class Handover:
+    vault_path: Path
+    template: Template
+    bag: Path
+    root: Path
+
+
+def _stick(folder: Path, files: dict[str, int]) -> Path:
+    folder.mkdir(parents=True)
+    for name, size in files.items():
+        (folder / name).write_bytes(os.urandom(size))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def handover(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Handover:
+    root = tmp_path_factory.mktemp("hardening")
+    stick = _stick(root / "usb", {"cam01.mp4": 300_000, "cam02.mp4": 120_000})
+    path = root / "vault"
+    shutil.copytree(template.path, path)
+    with open_vault(path, template.keys) as v:
+        ingest(v, stick, "USB stick 1")
+        export(v, root / "handover", ExportOptions(everything=True, pdf=False,
+                                                    organisation="Test NGO"))
+    bag = root / "handover" / "bag"
+    assert verify_bag(bag).ok
+    return Handover(path, template, bag, root)
+
+
+@pytest.fixture
+def bag(handover: Handover, tmp_path: Path) -> Path:
+    """A fresh copy of the good bag, in its own folder (so `bag.parent` is this test's)."""
+    dst = tmp_path / "received" / "bag"
+    shutil.copytree(handover.bag, dst)
+    return dst
+
+
+def originals(bag: Path) -> list[Path]:
+    return sorted((bag / "data" / "originals").iterdir())
+
+
+def standalone(bag: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The shipped verify.py, under Debian's interpreter, isolated (no venv, no strongroom)."""
+    return subprocess.run([DEBIAN_PYTHON, "-I", str(bag / "verify.py"), str(bag), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def standalone_at(verifier: Path, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DEBIAN_PYTHON, "-I", str(verifier), str(target), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def reseal(bag: Path, template: Template) -> None:
+    """Rebuild the tag manifests and sign them with the vault's own key: what a buggy or
+    malicious vault could hand over, so the bag verifies and only later checks can refuse it."""
+    for alg in ("sha256", "sha512"):
+        tm = bag / f"tagmanifest-{alg}.txt"
+        lines = []
+        for line in tm.read_text("utf-8").splitlines():
+            rel = line.split("  ", 1)[1]
+            lines.append(f"{hashlib.new(alg, (bag / rel).read_bytes()).hexdigest()}  {rel}\n")
+        tm.write_text("".join(lines), "utf-8")
+        (bag / f"signatures/tagmanifest-{alg}.txt.sig").write_bytes(
+            template.keys.sign(tm.read_bytes()))
+
+
+def _problems_name(result_problems: list[str], *needles: str) -> bool:
+    return any(all(n in p for n in needles) for p in result_problems)
+
+
+def _one_line_error(r: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
+# -- symlinks -------------------------------------------------------------------------------
+def _replace_with_link(bag: Path, rel: str, elsewhere: Path) -> None:
+    """Move `rel` out of the bag (an identical copy) and leave a symlink to it behind."""
+    target = elsewhere / rel.replace("/", "_")
+    shutil.move(str(bag / rel), str(target))
+    (bag / rel).symlink_to(target)
+
+
+LINKED = ["data/originals/*", "data", "data/custody/events.jsonl", "bag-info.txt",
+          "manifest-sha256.txt", "tagmanifest-sha256.txt", "verify.py", "signatures",
+          "signatures/tagmanifest-sha256.txt.sig"]
+
+
+@pytest.mark.parametrize("what", LINKED)
+def test_bag_with_symlinked_original_fails_verification(what: str, bag: Path,
+                                                        tmp_path: Path) -> None:
+    """Each kind of entry, replaced by a link to an identical copy outside, is named; the bag
+    no longer holds the evidence, even though every digest would still match."""
+    rel = str(originals(bag)[0].relative_to(bag)) if what == "data/originals/*" else what
+    verifier = tmp_path / "verify.py"
+    shutil.copy(bag / "verify.py", verifier)  # the bag's own copy may be the link under test
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _replace_with_link(bag, rel, elsewhere)
+    result = verify_bag(bag)
+    assert not result.ok
+    assert _problems_name(result.problems, "regular files only", rel, "symbolic link"), \
+        result.problems
+    r = standalone_at(verifier, bag)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{rel} is a symbolic link" in r.stdout
+
+
+def test_bag_whose_data_folder_is_a_symlink_fails_verify_export(bag: Path,
+                                                                tmp_path: Path) -> None:
+    _replace_with_link(bag, "data", tmp_path)
+    r = cli("verify-export", bag)
+    assert r.returncode == 1
+    assert "data is a symbolic link" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_symlink_to_a_folder_inside_data_is_reported_not_skipped(bag: Path,
+                                                                 tmp_path: Path) -> None:
+    outside = tmp_path / "outside-folder"
+    outside.mkdir()
+    (outside / "clip.mp4").write_bytes(b"x" * 100)
+    (bag / "data" / "originals" / "more").symlink_to(outside)
+    (bag / "data" / "dangling").symlink_to(tmp_path / "nothing-here")
+    result = verify_bag(bag)
+    assert _problems_name(result.problems, "data/originals/more is a symbolic link")
+    assert _problems_name(result.problems, "data/dangling is a symbolic link")
+    r = standalone(bag)
+    assert r.returncode == 1 and "data/originals/more is a symbolic link" in r.stdout
+
+
+def test_fifo_in_the_bag_is_named_and_never_waited_on(bag: Path) -> None:
+    """Opening a FIFO for reading blocks until someone writes: a planted one must be named,
+    not opened (the timeout would fail this test)."""
+    os.mkfifo(bag / "data" / "originals" / "pipe.mp4")
+    os.mkfifo(bag / "signatures" / "tagmanifest-sha256.txt.tsa1.tsr")
+    r = standalone(bag)
+    assert r.returncode == 1
+    assert "data/originals/pipe.mp4 is a FIFO, not a regular file" in r.stdout
+    assert "signatures/tagmanifest-sha256.txt.tsa1.tsr is a FIFO" in r.stdout
+
+
+# -- fixed names only -------------------------------------------------------------------------
+def test_verifier_opens_only_known_names_inside_the_bag(bag: Path, tmp_path: Path) -> None:
+    """A crafted `signatures/timestamps.json` names files outside the bag; the verifier reports
+    each entry and opens none of them (every open is audited, in this process)."""
+    secret = tmp_path / "outside-secret.bin"
+    secret.write_bytes(b"OUTSIDE " * 1000)
+    listing = [{"tsa": "http://x", "data": str(secret), "token": "../../outside-token"},
+               {"tsa": "http://y", "data": "tagmanifest-sha256.txt",
+                "token": "../../../outside-x.tsr"},
+               {"data": "data/originals", "token": "tagmanifest-sha256.txt.tsa1.tsr"},
+               "outside-string"]
+    (bag / "signatures" / "timestamps.json").write_text(json.dumps(listing), "utf-8")
+    (tmp_path / "outside-token").write_bytes(b"token")
+    opened: list[str] = []
+    recording = [True]
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        if recording[0] and event == "open" and args and isinstance(args[0], (str, bytes)):
+            opened.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(audit)  # cannot be removed; `recording` switches it off
+    given: list[tuple[bytes, bytes]] = []
+    try:
+        result = verify_bag(bag, tsa_cert=tmp_path / "ca.pem",
+                            verify_token=lambda t, d, c: given.append((t, d)) or "never")
+    finally:
+        recording[0] = False
+    assert not result.ok
+    assert [n for n in opened if "outside" in n] == [], opened
+    assert all(not os.path.isabs(n) or Path(n).resolve().is_relative_to(bag.resolve())
+               or n.startswith(("/proc", "/dev", sys.prefix, sys.base_prefix))
+               for n in opened), opened
+    assert given == [], "no token was checked: the bag has none"
+    for n in (1, 2, 3, 4):
+        assert _problems_name(result.problems, "RFC 3161 timestamps",
+                              f"timestamps.json entry {n} names"), result.problems
+    # the standalone verifier says the same, with exit 1 and no traceback
+    r = standalone(bag, "--tsa-cert", str(tmp_path / "ca.pem"))
+    assert r.returncode == 1 and "timestamps.json entry 1 names" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_file_added_outside_the_signed_manifests_is_named_not_opened(bag: Path) -> None:
+    (bag / "README-court.txt").write_text("trust me\n", "utf-8")
+    (bag / "signatures" / "extra.sig").write_bytes(b"\0" * 64)
+    result = verify_bag(bag)
+    assert _problems_name(result.problems, "README-court.txt is covered by no signed manifest")
+    assert _problems_name(result.problems, "signatures/extra.sig is covered by no signed")
+
+
+def test_removed_or_added_timestamp_token_is_named(handover: Handover, tmp_path: Path) -> None:
+    """The number of tokens is in the signed bag-info.txt, so removing one is noticed, and a
+    token nobody announced is too; the listing itself carries no authority."""
+    from tsa import LocalTSA
+
+    with LocalTSA(tmp_path / "tsa") as tsa, open_vault(handover.vault_path,
+                                                       handover.template.keys) as v:
+        export(v, tmp_path / "out", ExportOptions(everything=True, pdf=False,
+                                                  tsa_urls=[tsa.url, tsa.url]))
+        ca = tsa.ca_pem_path
+    bag = tmp_path / "out" / "bag"
+    assert "Strongroom-Timestamp-Tokens: 2" in (bag / "bag-info.txt").read_text("utf-8")
+    good = verify_bag(bag, tsa_cert=ca)
+    assert good.ok, good.problems
+    token = bag / "signatures" / "tagmanifest-sha256.txt.tsa2.tsr"
+    shutil.copy(token, bag / "signatures" / "tagmanifest-sha256.txt.tsa3.tsr")
+    token.unlink()
+    (bag / "signatures" / "timestamps.json").unlink()  # the unsigned listing can go too
+    for result in (verify_bag(bag), verify_bag(bag, tsa_cert=ca)):
+        assert _problems_name(result.problems, "tsa2.tsr is missing", "announces 2")
+        assert _problems_name(result.problems, "tsa3.tsr is not announced")
+    assert handover.bag.is_dir()
+
+
+def test_bag_without_timestamps_announces_none(bag: Path) -> None:
+    assert "Strongroom-Timestamp-Tokens: 0" in (bag / "bag-info.txt").read_text("utf-8")
+    (bag / "signatures" / "tagmanifest-sha256.txt.tsa1.tsr").write_bytes(b"late token")
+    assert _problems_name(verify_bag(bag).problems, "tsa1.tsr is not announced")
+
+
+# -- not a bag: usage error -----------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["missing", "file", "empty folder", "folder of files"])
+def test_verify_export_of_something_that_is_not_a_bag_is_a_usage_error(
+        kind: str, handover: Handover, tmp_path: Path) -> None:
+    target = tmp_path / "nobag"
+    if kind == "file":
+        target.write_text("hello\n")
+    elif kind == "empty folder":
+        target.mkdir()
+    elif kind == "folder of files":
+        _stick(target, {"a.mp4": 10, "notes.txt": 5})
+    with pytest.raises(NotABag):
+        verify_bag(target)
+    r = cli("verify-export", target)
+    assert r.returncode == 2 and r.stdout == ""
+    _one_line_error(r)
+    assert r.stderr.startswith("error: ") and "nobag" in r.stderr
+    r = cli("verify-export", target, "--json")
+    assert r.returncode == 2
+    assert "nobag" in json.loads(r.stdout)["error"]
+    r = standalone_at(handover.bag / "verify.py", target)
+    assert r.returncode == 2 and r.stdout == ""
+    _one_line_error(r)
+    r = standalone_at(handover.bag / "verify.py", target, "--json")
+    assert r.returncode == 2 and "nobag" in json.loads(r.stdout)["error"]
+
+
+# -- crafted content: a named check, never a traceback ----------------------------------------
+def _bad_name(bag: Path) -> None:
+    (bag / os.fsdecode(b"data/originals/clip\xff.mp4")).write_bytes(b"x")
+
+
+def _json_surrogate(bag: Path) -> None:
+    with (bag / "data/custody/events.jsonl").open("a") as f:
+        f.write('{"seq": 99, "action": "\\ud800"}\n')
+
+
+CRAFTED = {
+    "file name not UTF-8": (_bad_name, "clip\\xff.mp4 is in the bag but not in manifest"),
+    "lone surrogate in custody JSON": (_json_surrogate, "custody chain"),
+    "bagit.txt is a folder": (lambda b: ((b / "bagit.txt").unlink(),
+                                         (b / "bagit.txt").mkdir()), "bagit.txt is missing"),
+    "signatures is a file": (lambda b: (shutil.rmtree(b / "signatures"),
+                                        (b / "signatures").write_text("x")),
+                             "signatures/tagmanifest-sha256.txt.sig is missing"),
+    "timestamps.json not a list": (lambda b: (b / "signatures/timestamps.json").write_text(
+        '{"data": "/etc/passwd"}'), "timestamps.json is not a JSON list"),
+    "timestamps.json huge": (lambda b: (b / "signatures/timestamps.json").write_bytes(
+        b"[" + b" " * (2 * 1024 * 1024) + b"]"), "timestamps.json is not a JSON list"),
+    "vault key huge": (lambda b: (b / "data/custody/vault-public.json").write_bytes(
+        b" " * (2 * 1024 * 1024)), "cannot read data/custody/vault-public.json"),
+    "tag manifest lists the payload": (lambda b: (b / "tagmanifest-sha512.txt").open("a").write(
+        "00  data/custody/events.jsonl\n"), "lists data/custody/events.jsonl, which is not a "
+                                             "tag file"),
+    "tag manifest drops bag-info": (lambda b: (b / "tagmanifest-sha256.txt").write_text("".join(
+        ln + "\n" for ln in (b / "tagmanifest-sha256.txt").read_text().splitlines()
+        if "bag-info" not in ln)), "bag-info.txt is not listed in tagmanifest-sha256.txt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_bag_content_gives_a_named_failed_check(case: str, bag: Path) -> None:
+    craft, expected = CRAFTED[case]
+    craft(bag)
+    result = verify_bag(bag)
+    assert not result.ok
+    assert _problems_name(result.problems, expected), result.problems
+    # the report can be printed and written as JSON whatever the bag held
+    summary(result).encode("utf-8")
+    json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8")
+
+
+def test_crafted_bag_never_crashes_the_standalone_verifier(bag: Path) -> None:
+    for craft, _ in CRAFTED.values():
+        if craft is not CRAFTED["bagit.txt is a folder"][0] and \
+                craft is not CRAFTED["signatures is a file"][0]:
+            craft(bag)
+    r = standalone(bag, "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["ok"] is False
