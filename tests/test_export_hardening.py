@@ -330,3 +330,96 @@ def test_crafted_bag_never_crashes_the_standalone_verifier(bag: Path) -> None:
     r = standalone(bag, "--json")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert json.loads(r.stdout)["ok"] is False
+
+
+# -- receipts -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recipient_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("prosecutor") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+def _set_identifier(bag: Path, identifier: str) -> None:
+    info = bag / "bag-info.txt"
+    info.write_text("".join(
+        f"External-Identifier: {identifier}\n" if ln.startswith("External-Identifier:")
+        else ln + "\n" for ln in info.read_text("utf-8").splitlines()), "utf-8")
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def test_receipt_never_writes_outside_the_bag(handover: Handover, bag: Path,
+                                              recipient_key: Path) -> None:
+    """`External-Identifier: ../important` must not become `../important.receipt.json`: not
+    when the edit breaks the signature (the bag does not verify), and not when the vault's
+    own key signed it (the identifier is refused as a file name)."""
+    important = bag.parent.parent / "important.receipt.json"
+    important.write_text("someone's own file\n")
+    before = _tree(bag.parent.parent)
+    _set_identifier(bag, "../important")
+    r = cli("receipt", bag, "--sign-with", recipient_key, "--name", "Juge X")
+    assert r.returncode == 1 and "does not verify" in r.stderr
+    _one_line_error(r)
+    reseal(bag, handover.template)  # now signed by the vault's key: it verifies
+    assert verify_bag(bag).ok
+    r = cli("receipt", bag, "--sign-with", recipient_key, "--name", "Juge X")
+    assert r.returncode == 1 and "External-Identifier '../important'" in r.stderr, r.stderr
+    _one_line_error(r)
+    after = _tree(bag.parent.parent)
+    assert important.read_text() == "someone's own file\n"
+    assert set(after) == set(before)
+
+
+def test_receipt_is_refused_for_a_bag_that_does_not_verify(bag: Path,
+                                                           recipient_key: Path) -> None:
+    data = bytearray(originals(bag)[0].read_bytes())
+    data[0] ^= 1
+    originals(bag)[0].write_bytes(bytes(data))
+    r = cli("receipt", bag, "--sign-with", recipient_key, "--json")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "the bag does not verify" in r.stderr and "payload digests" in r.stderr
+    _one_line_error(r)
+    assert list(bag.parent.glob("*.receipt.json")) == []
+
+
+def test_receipt_never_overwrites_an_existing_file(bag: Path, recipient_key: Path,
+                                                   tmp_path: Path) -> None:
+    mine = tmp_path / "mine.json"
+    mine.write_text("keep me\n")
+    r = cli("receipt", bag, "--sign-with", recipient_key, "-o", mine)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    _one_line_error(r)
+    assert mine.read_text() == "keep me\n"
+    # nor through a link planted at the name: the link's target is not created
+    planted = tmp_path / "planted.json"
+    planted.symlink_to(tmp_path / "target-of-link")
+    r = cli("receipt", bag, "--sign-with", recipient_key, "-o", planted)
+    assert r.returncode == 2 and not (tmp_path / "target-of-link").exists()
+    # nor at the default place beside the bag
+    r = cli("receipt", bag, "--sign-with", recipient_key, "--json")
+    assert r.returncode == 0, r.stderr
+    written = Path(json.loads(r.stdout)["file"])
+    first = written.read_bytes()
+    r = cli("receipt", bag, "--sign-with", recipient_key)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert written.read_bytes() == first
+    assert [p.name for p in bag.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_receipt_names_the_verified_bag_beside_it(bag: Path, recipient_key: Path) -> None:
+    r = cli("receipt", bag, "--sign-with", recipient_key, "--name", "Juge X", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    bag_id = doc["receipt"]["bag_id"]
+    assert Path(doc["file"]) == bag.parent.resolve() / f"{bag_id}.receipt.json"
+    assert doc["receipt"]["bag_verified"] is True
+    assert doc["receipt"]["tagmanifest_sha256"] == hashlib.sha256(
+        (bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
+    # a receipt written into the bag would change the bag: refused
+    r = cli("receipt", bag, "--sign-with", recipient_key, "-o", bag / "receipt.json")
+    assert r.returncode == 2 and "inside the bag" in r.stderr
+    assert verify_bag(bag).ok

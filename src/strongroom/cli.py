@@ -621,15 +621,10 @@ def receipt(
     as_json: JsonOpt = False,
 ) -> None:
     """(Recipient) Verify a bag and sign a receipt for it; send the receipt back."""
-    from strongroom.export.receipt import make_receipt
-    from strongroom.export.verifier import verify_bag
+    from strongroom.export.receipt import write_receipt
 
-    result = verify_bag(bag, workers=os.cpu_count() or 2)
-    doc = make_receipt(bag, sign_with, recipient, verified=result.ok)
-    out = output or bag.parent / f"{doc['receipt']['bag_id']}.receipt.json"
-    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    _emit(as_json, {**doc, "file": str(out)},
-          f"receipt written to {out} (bag {'verified' if result.ok else 'DID NOT VERIFY'})")
+    doc, out = write_receipt(bag, sign_with, recipient, output, workers=os.cpu_count() or 2)
+    _emit(as_json, {**doc, "file": str(out)}, f"bag verified; receipt written to {out}")
 
 
 @app.command("import-receipt")
