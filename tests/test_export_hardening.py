@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,9 +193,13 @@ def test_verifier_opens_only_known_names_inside_the_bag(bag: Path, tmp_path: Pat
 
     sys.addaudithook(audit)  # cannot be removed; `recording` switches it off
     given: list[tuple[bytes, bytes]] = []
+
+    def check_token(token: bytes, data: bytes, cert: Path) -> str:
+        given.append((token, data))
+        return "never"
+
     try:
-        result = verify_bag(bag, tsa_cert=tmp_path / "ca.pem",
-                            verify_token=lambda t, d, c: given.append((t, d)) or "never")
+        result = verify_bag(bag, tsa_cert=tmp_path / "ca.pem", verify_token=check_token)
     finally:
         recording[0] = False
     assert not result.ok
@@ -287,14 +292,21 @@ def _json_surrogate(bag: Path) -> None:
         f.write('{"seq": 99, "action": "\\ud800"}\n')
 
 
-CRAFTED = {
+def _bagit_folder(bag: Path) -> None:
+    (bag / "bagit.txt").unlink()
+    (bag / "bagit.txt").mkdir()
+
+
+def _signatures_file(bag: Path) -> None:
+    shutil.rmtree(bag / "signatures")
+    (bag / "signatures").write_text("x")
+
+
+CRAFTED: dict[str, tuple[Callable[[Path], object], str]] = {
     "file name not UTF-8": (_bad_name, "clip\\xff.mp4 is in the bag but not in manifest"),
     "lone surrogate in custody JSON": (_json_surrogate, "custody chain"),
-    "bagit.txt is a folder": (lambda b: ((b / "bagit.txt").unlink(),
-                                         (b / "bagit.txt").mkdir()), "bagit.txt is missing"),
-    "signatures is a file": (lambda b: (shutil.rmtree(b / "signatures"),
-                                        (b / "signatures").write_text("x")),
-                             "signatures/tagmanifest-sha256.txt.sig is missing"),
+    "bagit.txt is a folder": (_bagit_folder, "bagit.txt is missing"),
+    "signatures is a file": (_signatures_file, "signatures/tagmanifest-sha256.txt.sig is missing"),
     "timestamps.json not a list": (lambda b: (b / "signatures/timestamps.json").write_text(
         '{"data": "/etc/passwd"}'), "timestamps.json is not a JSON list"),
     "timestamps.json huge": (lambda b: (b / "signatures/timestamps.json").write_bytes(
@@ -324,8 +336,7 @@ def test_crafted_bag_content_gives_a_named_failed_check(case: str, bag: Path) ->
 
 def test_crafted_bag_never_crashes_the_standalone_verifier(bag: Path) -> None:
     for craft, _ in CRAFTED.values():
-        if craft is not CRAFTED["bagit.txt is a folder"][0] and \
-                craft is not CRAFTED["signatures is a file"][0]:
+        if craft not in (_bagit_folder, _signatures_file):
             craft(bag)
     r = standalone(bag, "--json")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
@@ -423,3 +434,84 @@ def test_receipt_names_the_verified_bag_beside_it(bag: Path, recipient_key: Path
     r = cli("receipt", bag, "--sign-with", recipient_key, "-o", bag / "receipt.json")
     assert r.returncode == 2 and "inside the bag" in r.stderr
     assert verify_bag(bag).ok
+
+
+# -- export: where it writes, and what it vouches for ---------------------------------------
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_export_refuses_a_destination_inside_the_vault(handover: Handover,
+                                                       tmp_path: Path) -> None:
+    """Inside means after resolving links and `..`, and by device and inode: the vault
+    itself, any folder under it (blobs too), a link to it, or a parent plus a --name that
+    lands on it. Nothing is written and nothing is logged."""
+    vault = handover.vault_path
+    before = _listing(vault)
+    events = len(_events(vault))
+    link = tmp_path / "innocent-looking"
+    link.symlink_to(vault)
+    dotted = tmp_path / ".." / tmp_path.name / link.name
+    recipient = handover.template.keys.public.age_recipient
+    attempts: list[tuple[Path, list[str]]] = [
+        (vault, []), (vault / "handover", []), (vault / "blobs", []),
+        (link, []), (link / "deeper" / "still", []), (dotted, []),
+        (vault.parent, ["--name", vault.name]),
+        (vault / "enc", ["--recipient", recipient]),  # ciphertext, but still not in there
+    ]
+    for dest, extra in attempts:
+        r = cli("export", vault, "--all", "--no-pdf", "--to", dest, *extra)
+        assert r.returncode == 2, (dest, r.stdout, r.stderr)
+        _one_line_error(r)
+        assert "inside the vault folder" in r.stderr or "already exists" in r.stderr, r.stderr
+    assert _listing(vault) == before
+    assert len(_events(vault)) == events
+    # the refusal is export's own, not only the command line's
+    from strongroom.errors import StrongroomError
+
+    with open_vault(vault, handover.template.keys) as v, \
+            pytest.raises(StrongroomError, match="inside the vault folder"):
+        export(v, link / "x", ExportOptions(everything=True, pdf=False))
+    assert _listing(vault) == before
+
+
+def _events(vault: Path) -> list[tuple[object, ...]]:
+    from conftest import sql
+
+    return sql(vault, "SELECT seq, action FROM custody_event ORDER BY seq")
+
+
+def test_export_refuses_a_bag_whose_custody_does_not_cover_its_originals(
+        template: Template, tmp_path: Path) -> None:
+    """When the vault's last checkpoint is older than an `ingested` event (as after the ingest
+    that ended on an empty batch), the custody extract would stop before that original and
+    the bag would fail its own verification: export refuses before writing anything."""
+    from conftest import drop_append_only_triggers, sql
+
+    vault = tmp_path / "vault"
+    shutil.copytree(template.path, vault)
+    with open_vault(vault, template.keys) as v:
+        ingest(v, _stick(tmp_path / "usb1", {"early.mp4": 50_000}), "stick 1")
+        covered = max(int(str(row[0])) for row in sql(vault, "SELECT seq FROM custody_checkpoint"))
+        ingest(v, _stick(tmp_path / "usb2", {"late.mp4": 60_000}), "stick 2")
+    # the newest checkpoints vanish, from the catalogue and from the file alike
+    drop_append_only_triggers(vault)
+    sql(vault, "DELETE FROM custody_checkpoint WHERE seq > ?", (covered,))
+    cps = vault / "custody-checkpoints.jsonl"
+    cps.write_text("".join(ln + "\n" for ln in cps.read_text().splitlines()
+                           if json.loads(ln)["seq"] <= covered))
+    late = hashlib.sha256((tmp_path / "usb2" / "late.mp4").read_bytes()).hexdigest()
+    early = hashlib.sha256((tmp_path / "usb1" / "early.mp4").read_bytes()).hexdigest()
+    events = len(_events(vault))
+    out = tmp_path / "out"
+    r = cli("export", vault, "--all", "--no-pdf", "--to", out)
+    assert r.returncode == 1, r.stderr
+    _one_line_error(r)
+    assert "custody extract would not cover" in r.stderr and late in r.stderr
+    assert early not in r.stderr
+    assert not out.exists() or _listing(out) == []
+    assert len(_events(vault)) == events, "a refused export is not logged as exported"
+    # what the checkpoint does cover still exports, and that bag verifies
+    r = cli("export", vault, "--original", early, "--no-pdf", "--to", out)
+    assert r.returncode == 0, r.stderr
+    assert verify_bag(out / "bag").ok
