@@ -515,3 +515,24 @@ def test_export_refuses_a_bag_whose_custody_does_not_cover_its_originals(
     r = cli("export", vault, "--original", early, "--no-pdf", "--to", out)
     assert r.returncode == 0, r.stderr
     assert verify_bag(out / "bag").ok
+
+
+def test_export_never_follows_a_link_at_the_bag_name(handover: Handover, tmp_path: Path) -> None:
+    """A link planted at `--to/NAME` is not replaced, and one at the scratch name
+    `.NAME.incomplete` is removed, not followed: the folder it points to keeps its files."""
+    out = tmp_path / "out"
+    out.mkdir()
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "file.txt").write_text("mine\n")
+    (out / "bag").symlink_to(tmp_path / "nowhere")
+    with open_vault(handover.vault_path, handover.template.keys) as v:
+        from strongroom.errors import StrongroomError
+
+        with pytest.raises(StrongroomError, match="already exists"):
+            export(v, out, ExportOptions(everything=True, pdf=False))
+        (out / "bag").unlink()
+        (out / ".bag.incomplete").symlink_to(precious)
+        export(v, out, ExportOptions(everything=True, pdf=False))
+    assert (precious / "file.txt").read_text() == "mine\n"
+    assert verify_bag(out / "bag").ok
