@@ -216,8 +216,8 @@ def take_inventory(bag: Path) -> Inventory:
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-                size = entry.stat(follow_symlinks=False).st_size
+                st = entry.stat(follow_symlinks=False)
+                mode, size = st.st_mode, st.st_size
             except OSError as exc:
                 inv.problems.append(f"{rel} cannot be examined: {exc.strerror or exc}")
                 continue
