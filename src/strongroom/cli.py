@@ -631,7 +631,7 @@ def verify_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
-    from strongroom.export.verifier import summary, verify_bag
+    from strongroom.export.verifier import NotABag, summary, verify_bag
 
     def token_check(token: bytes, data: bytes, cert: Path) -> str:
         from strongroom.export.timestamp import verify_timestamp
@@ -642,11 +642,17 @@ def verify_export(
             raise ValueError(str(exc)) from None
         return f"{info.time.isoformat()} by {info.tsa}"
 
-    with _progress(not as_json) as bar:
-        task = bar.add_task("verify", total=None, files="")
-        result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
-                            workers=workers or os.cpu_count() or 2,
-                            progress=lambda n: bar.advance(task, n), verify_token=token_check)
+    try:
+        with _progress(not as_json) as bar:
+            task = bar.add_task("verify", total=None, files="")
+            result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
+                                workers=workers or os.cpu_count() or 2,
+                                progress=lambda n: bar.advance(task, n), verify_token=token_check)
+    except NotABag as exc:  # a usage error (exit 2), not a failed check
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}, ensure_ascii=False))
+            raise typer.Exit(2) from None
+        raise StrongroomError(str(exc)) from None
     _emit(as_json, result.to_json(), summary(result))
     if not result.ok:
         raise typer.Exit(1)
@@ -680,15 +686,10 @@ def receipt(
     as_json: JsonOpt = False,
 ) -> None:
     """(Recipient) Verify a bag and sign a receipt for it; send the receipt back."""
-    from strongroom.export.receipt import make_receipt
-    from strongroom.export.verifier import verify_bag
+    from strongroom.export.receipt import write_receipt
 
-    result = verify_bag(bag, workers=os.cpu_count() or 2)
-    doc = make_receipt(bag, sign_with, recipient, verified=result.ok)
-    out = output or bag.parent / f"{doc['receipt']['bag_id']}.receipt.json"
-    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    _emit(as_json, {**doc, "file": str(out)},
-          f"receipt written to {out} (bag {'verified' if result.ok else 'DID NOT VERIFY'})")
+    doc, out = write_receipt(bag, sign_with, recipient, output, workers=os.cpu_count() or 2)
+    _emit(as_json, {**doc, "file": str(out)}, f"bag verified; receipt written to {out}")
 
 
 @app.command("import-receipt")

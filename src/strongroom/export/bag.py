@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -126,6 +127,66 @@ def check_recipients(recipients: list[str]) -> None:
             raise StrongroomError(f"not an age or SSH public key: {r[:40]!r}") from None
 
 
+def _same_place(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` (which need not exist yet) is `folder` or lies under it. Two tests, since
+    "inside" has more than one spelling: the resolved paths (symlinks and `..` undone), and
+    the device and inode of every existing ancestor of `path` (which also sees a bind mount,
+    a hard-to-resolve alias or a case-insensitive filesystem reaching the same folder)."""
+    try:
+        folder_stat = folder.stat()
+    except OSError:
+        return False
+    resolved_folder = folder.resolve()
+    resolved = path.resolve()
+    if resolved == resolved_folder or resolved_folder in resolved.parents:
+        return True
+    for ancestor in (path, *path.absolute().parents):
+        try:
+            if _same_place(ancestor.stat(), folder_stat):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def check_destination(vault: Vault, dest: Path, name: str) -> None:
+    """Refuse to write an export inside the vault folder (or its blob store): a plaintext bag
+    there would sit beside the ciphertext it was meant to protect, on the very disk a seizure
+    takes, and outside every rule the vault keeps (encryption, custody)."""
+    outputs = [dest / name, dest / f".{name}.incomplete", dest / f"{name}.tar.age"]
+    for folder in (vault.path, vault.settings.resolved_blob_root()):
+        if any(_inside(out, folder) for out in outputs):
+            raise StrongroomError(f"--to {dest} would put the export inside the vault folder "
+                                  f"{folder}; choose a place outside it")
+
+
+def check_custody_covers(sel: Selection) -> None:
+    """Refuse, before anything is written, a bag whose custody extract would not show every
+    exported original's `ingested` event: the extract stops at the vault's last checkpoint,
+    and a bag whose own verification fails ("originals in custody") must never reach a court.
+    The same test as the verifier's, so what export accepts, verify accepts."""
+    ingested: dict[str, int] = {}
+    for ev in sel.events:  # only events up to the last checkpoint
+        if ev.action == "ingested":
+            details = json.loads(ev.details)
+            if isinstance(details, dict) and isinstance(details.get("size"), int):
+                ingested[str(details.get("sha256"))] = details["size"]
+    uncovered = [i.original.sha256 for i in sel.items
+                 if ingested.get(i.original.sha256) != i.original.size]
+    if uncovered:
+        last = sel.checkpoints[-1].seq if sel.checkpoints else 0
+        raise IntegrityError(
+            f"{len(uncovered)} original(s) have no `ingested` event up to the vault's last "
+            f"checkpoint (event {last}), so the bag's custody extract would not cover them and "
+            "the bag would fail its own verification; nothing was exported. Run `strongroom "
+            "verify` on the vault, then export again. First: " + ", ".join(uncovered[:5])
+            + (" …" if len(uncovered) > 5 else ""))
+
+
 class BagWriter:
     """Files in, manifests out. Thread-safe for payload files written in parallel."""
 
@@ -191,12 +252,14 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
     """Write the bag (or its encrypted volumes) under `dest`; record `exported` on success."""
     progress = progress or _NoProgress()
     started = time.perf_counter()
+    check_destination(vault, dest, opts.name)
     if opts.recipients:
         check_recipients(opts.recipients)
     with vault.catalogue.read() as s:
         sel = select_items(s, case=opts.case, everything=opts.everything, shas=opts.originals)
         derivs = [(i, d) for i in sel.items for d in i.derivatives] \
             if opts.include_derivatives else []
+    check_custody_covers(sel)
     missing = [i.original.sha256 for i in sel.items if not vault.blobs.exists(i.original.blob_name)]
     missing += [f"{d.kind} of {d.original_sha256}" for _, d in derivs
                 if not vault.blobs.exists(d.blob_name)]
@@ -402,6 +465,9 @@ def _write_tags(writer: BagWriter, vault: Vault, sel: Selection, opts: ExportOpt
         "Bag-Software-Agent": f"strongroom {_version()}",
         "Strongroom-Signing-Key-Fingerprint": vault.public.fingerprint,
         "Strongroom-Custody-Extract-To-Seq": str(sel.events[-1].seq if sel.events else 0),
+        # Signed (bag-info.txt is in the tag manifests) and written before the tokens exist:
+        # a verifier can tell a removed token from a bag that never had one.
+        "Strongroom-Timestamp-Tokens": str(len(opts.tsa_urls)),
     }
     bag_info = "".join(f"{k}: {_one_line(v)}\n" for k, v in info.items() if v).encode("utf-8")
     writer.add_bytes("bagit.txt", BAGIT_TXT, tag=True)

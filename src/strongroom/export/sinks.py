@@ -60,11 +60,13 @@ class DirSink:
     """A bag folder, built as `.NAME.incomplete` beside its final place."""
 
     def __init__(self, target: Path) -> None:
-        if target.exists():
+        if os.path.lexists(target):  # a link there, even dangling, would be replaced
             raise StrongroomError(f"{target} already exists; choose a new place for the bag")
         self.target = target
         self.tmp = target.with_name(f".{target.name}.incomplete")
-        if self.tmp.exists():
+        if self.tmp.is_symlink() or (os.path.lexists(self.tmp) and not self.tmp.is_dir()):
+            self.tmp.unlink()  # never follow a link planted at our scratch name
+        elif self.tmp.exists():
             shutil.rmtree(self.tmp)  # an earlier export of the same name died
         try:
             self.tmp.mkdir(parents=True, mode=0o700)
