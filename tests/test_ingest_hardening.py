@@ -192,7 +192,7 @@ def _last_checkpoint_is_head(vault: Vault) -> bool:
         head = s.scalar(select(func.max(CustodyEvent.seq)))
         signed = s.scalar(select(func.max(CustodyCheckpoint.seq)))
     published = read_checkpoint_file(vault.checkpoint_file)
-    return bool(head == signed == published[-1]["seq"])
+    return bool(head == signed == published.checkpoints[-1]["seq"])
 
 
 @pytest.mark.parametrize("shape", ["exactly commit_files files", "a file of commit_bytes"])

@@ -648,10 +648,7 @@ def verify_export(
             result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
                                 workers=workers or os.cpu_count() or 2,
                                 progress=lambda n: bar.advance(task, n), verify_token=token_check)
-    except NotABag as exc:  # a usage error (exit 2), not a failed check
-        if as_json:
-            typer.echo(json.dumps({"error": str(exc)}, ensure_ascii=False))
-            raise typer.Exit(2) from None
+    except NotABag as exc:  # a usage error (exit 2), not a failed check; main() says it
         raise StrongroomError(str(exc)) from None
     _emit(as_json, result.to_json(), summary(result))
     if not result.ok:
