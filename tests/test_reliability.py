@@ -413,3 +413,21 @@ def test_cat_with_stdout_closed_is_one_line_and_logged_as_incomplete(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     rows = sql(vault_path, "SELECT details FROM custody_event WHERE action='downloaded'")
     assert len(rows) == 1 and json.loads(str(rows[0][0]))["complete"] is False
+
+
+def test_a_camera_mapped_to_another_facility_by_hand_is_reported(filled: Vault,
+                                                                  vault_path: Path) -> None:
+    from strongroom.catalogue.places import map_camera
+
+    sql(vault_path, "INSERT INTO camera (id, label) VALUES (1, 'КАМ 03 ПФРСИ'), (2, 'КАМ 07')")
+    map_camera(filled, "КАМ 03 ПФРСИ", "ОТБ-1", facility_type="ОТБ", region="Саратов")
+    map_camera(filled, "КАМ 07", "ОТБ-1", facility_type="ОТБ", region="Саратовская обл.")
+    assert problems(filled) == []
+    sql(vault_path, "INSERT INTO facility (id, name) VALUES (9, 'ИК-10')")
+    sql(vault_path, "UPDATE camera SET facility_id=9 WHERE id=1")
+    assert any("camera 'КАМ 03 ПФРСИ'" in p and "facility_id" in p for p in problems(filled))
+    sql(vault_path, "UPDATE camera SET facility_id=(SELECT id FROM facility WHERE "
+                    "name='ОТБ-1') WHERE id=1")
+    assert problems(filled) == []
+    sql(vault_path, "UPDATE facility SET region='Москва' WHERE name='ОТБ-1'")
+    assert any("facility 'ОТБ-1'" in p and "region" in p for p in problems(filled))

@@ -110,6 +110,8 @@ class LogView:
     sighted: dict[tuple[int, str], Ev] = field(default_factory=dict)
     derived: list[Ev] = field(default_factory=list)
     analysed: dict[tuple[str, str], Ev] = field(default_factory=dict)  # the latest per step
+    mapped: dict[int, Ev] = field(default_factory=dict)  # camera id → its latest mapping
+    facility: dict[int, Ev] = field(default_factory=dict)  # facility id → its latest mention
     last_seq: int = 0
 
 
@@ -146,7 +148,7 @@ def verify(
 
 
 # -- the chain ----------------------------------------------------------------------------------
-_KEPT = frozenset({"acquired", "ingested", "sighted", "derived", "analysed"})
+_KEPT = frozenset({"acquired", "ingested", "sighted", "derived", "analysed", "annotated"})
 
 
 def verify_chain(s: Session, public: PublicKeys, report: VerifyReport) -> LogView:
@@ -201,6 +203,16 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.derived.append(ev)
     elif action == "analysed":
         log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
+    elif action == "annotated" and ev.subject.startswith("camera:"):
+        log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
+        log.facility[_int(d.get("facility_id"))] = ev
+
+
+def _camera_id(subject: str) -> int:
+    try:
+        return int(subject.removeprefix("camera:"))
+    except ValueError:
+        return -1
 
 
 def _int(value: Any) -> int:
@@ -343,6 +355,7 @@ def verify_catalogue(s: Session, log: LogView, report: VerifyReport) -> list[Ori
     _check_sightings(s, log, report)
     _check_derivatives(s, log, report)
     _check_step_runs(s, log, report)
+    _check_camera_mappings(s, log, report)
     report.originals = len(originals)
     return originals
 
@@ -500,6 +513,36 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
     for key in sorted(set(rows) - set(log.analysed)):
         report.problem("catalogue", f"step {key[1]} of original {key[0]}",
                        "no custody event records this result (added by hand)")
+
+
+def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> None:
+    """Which facility a camera belongs to is an analyst's judgement that reports rely on: each
+    camera's facility (and the facility's name, type and region as then recorded) must be what
+    its latest `annotated` event says."""
+    from strongroom.catalogue.models import Camera, Facility
+
+    facilities = {f.id: f for f in s.scalars(select(Facility))}
+    for cam in s.scalars(select(Camera).order_by(Camera.id)):
+        subject = f"camera {cam.label!r}"
+        ev = log.mapped.get(cam.id)
+        if ev is None:
+            if cam.facility_id is not None:
+                report.problem("catalogue", subject, "mapped to a facility that no custody "
+                                                     "event records (edited)")
+            continue
+        d = ev.details
+        fac = facilities.get(cam.facility_id) if cam.facility_id is not None else None
+        _differs(report, subject, ev, [
+            ("label", cam.label, d.get("camera")),
+            ("facility_id", cam.facility_id, d.get("facility_id")),
+            ("facility", fac.name if fac else None, d.get("facility")),
+        ])
+        latest = log.facility.get(cam.facility_id) if cam.facility_id is not None else None
+        if fac is not None and latest is not None:
+            # type and region as the latest mapping to this facility (of any camera) left them
+            _differs(report, f"facility {fac.name!r}", latest, [
+                ("type", fac.type, latest.details.get("type")),
+                ("region", fac.region, latest.details.get("region"))])
 
 
 def _result_digest(result: Any) -> str:
