@@ -431,3 +431,18 @@ def test_a_camera_mapped_to_another_facility_by_hand_is_reported(filled: Vault,
     assert problems(filled) == []
     sql(vault_path, "UPDATE facility SET region='Москва' WHERE name='ОТБ-1'")
     assert any("facility 'ОТБ-1'" in p and "region" in p for p in problems(filled))
+
+
+def test_two_different_checkpoints_for_one_position_are_reported(filled: Vault) -> None:
+    from strongroom.custody.chain import checkpoint_signing_input
+
+    lines = filled.checkpoint_file.read_text().splitlines()
+    cp = json.loads(lines[-1])
+    forged = {**cp, "time": "2030-01-01T00:00:00+00:00"}
+    sig = filled.keys.sign(checkpoint_signing_input(cp["seq"], cp["head_hash"], forged["time"]))
+    import base64
+
+    forged["signature"] = base64.b64encode(sig).decode()
+    with open(filled.checkpoint_file, "a") as f:
+        f.write(json.dumps(forged) + "\n")
+    assert any("two different checkpoints" in p for p in problems(filled))

@@ -243,7 +243,14 @@ def _check_checkpoints(
     for n, why in file_after.bad_lines:
         report.problem("checkpoint", f"{name} line {n}", f"not a checkpoint: {why}")
     before = {c["seq"]: c for c in file_before.checkpoints}
-    after = {c["seq"]: c for c in file_after.checkpoints}
+    after: dict[int, dict[str, Any]] = {}
+    for c in file_after.checkpoints:
+        if c["seq"] in after and after[c["seq"]] != c:
+            # One chain has one head at each position: two signed heads are a rewritten log.
+            report.problem("checkpoint", f"checkpoint {c['seq']}", (
+                f"{name} holds two different checkpoints for this position (the log was "
+                "rewritten, or the file was spliced from another vault)"))
+        after.setdefault(c["seq"], c)
     # Checkpoints published after the snapshot began are neither in `before` nor in the
     # catalogue as this snapshot sees it: a concurrent command's, not this verification's.
     in_file = {q: c for q, c in after.items() if q in before or q in db_cps}
