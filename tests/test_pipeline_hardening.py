@@ -6,6 +6,7 @@ Real processes, real signals (psutil finds them), real ffmpeg-made media; no moc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -74,11 +75,21 @@ def shas_by_name(v: Vault) -> dict[str, str]:
                 s.execute(select(Sighting.rel_path, Sighting.original_sha256)) if sha}
 
 
-def start_process(vault_path: Path, work: Path, *args: str) -> subprocess.Popen[str]:
+def start_process(vault_path: Path, work: Path, *args: str, output: bool = True
+                  ) -> subprocess.Popen[str]:
+    """`strongroom process` in the background. Without `output`, nothing of ours waits on
+    pipes that a surviving worker would keep open."""
     env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_WORK_DIR": str(work)}
+    pipe = subprocess.PIPE if output else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, "-m", "strongroom.cli", "process", str(vault_path),
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             *args], env=env, stdout=pipe, stderr=pipe, text=True)
+
+
+def kill_all(procs: list[psutil.Process]) -> None:
+    """Whatever a failed test left running (never processes of anyone else: ours by pid)."""
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float = 120) -> object:
@@ -104,7 +115,8 @@ def test_killing_the_runner_kills_its_workers(vault_path: Path, template: Templa
     vault_with(vault_path, template, tmp_path, *sorted(media.glob("long*.mp4")))
     work = tmp_path / "work"
     work.mkdir()
-    runner = start_process(vault_path, work, "--workers", "2")
+    runner = start_process(vault_path, work, "--workers", "2", output=False)
+    family: list[psutil.Process] = []
     try:
         wait_for("a worker holding plaintext", lambda: busy_workdirs(work))
         family = psutil.Process(runner.pid).children(recursive=True)
@@ -117,9 +129,9 @@ def test_killing_the_runner_kills_its_workers(vault_path: Path, template: Templa
         assert alive == [], f"outlived the runner: {[p.cmdline() for p in alive]}"
         assert list(work.iterdir()) == [], "a worker left its plaintext behind"
     finally:
-        if runner.poll() is None:
-            runner.kill()
-        runner.communicate()
+        runner.kill()
+        runner.wait()
+        kill_all(family)
 
 
 def _holder(family: list[psutil.Process], lock: Path) -> psutil.Process:
@@ -141,18 +153,21 @@ def test_a_killed_worker_leaves_no_plaintext_and_the_run_reports_it(
     work = tmp_path / "work"
     work.mkdir()
     runner = start_process(vault_path, work, "--workers", "2", "--json")
+    family: list[psutil.Process] = []
     try:
         dirs = wait_for("a worker holding plaintext", lambda: busy_workdirs(work))
         assert isinstance(dirs, list)
         victim_dir = dirs[0]
         victim = (victim_dir / ".task").read_text()
-        worker = _holder(psutil.Process(runner.pid).children(), victim_dir / ".lock")
+        family = psutil.Process(runner.pid).children(recursive=True)
+        worker = _holder(family, victim_dir / ".lock")
         worker.send_signal(signal.SIGKILL)
         out, err = runner.communicate(timeout=300)
     finally:
         if runner.poll() is None:
             runner.kill()
-            runner.communicate()
+            runner.wait()
+        kill_all(family)
     assert runner.returncode == 1, err
     report = json.loads(out)
     assert report["worker_deaths"] == 1

@@ -162,7 +162,10 @@ def make_executor(kind: str, workers: int, env: WorkerEnv) -> Executor:
         import multiprocessing
 
         # spawn, not fork: the runner holds database connections and threads. Workers are
-        # given our pid so that they die with us (see `init_worker`).
+        # given our pid so that they die with us (see `init_worker`). The spawn context also
+        # starts multiprocessing's resource tracker: a fresh interpreter that never sees the
+        # identity, and that exits when the last holder of its pipe (we and the workers) is
+        # gone.
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=init_worker, initargs=(env, os.getpid()))
     raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
