@@ -405,9 +405,12 @@ def process(
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run every pending analysis step on every original (resumable)."""
+    """Run every pending analysis step on every original (resumable). Exit 1 when any step
+    failed (each failure is listed, and kept for `--retry-errors`)."""
     from strongroom.pipeline.runner import process as run_process
 
+    if workers is not None and workers < 1:
+        raise StrongroomError(f"--workers must be at least 1, not {workers}")
     names = steps.split(",") if steps else None
     with _open(ctx, vault, passphrase_file) as v, _count_bar(not as_json) as bar:
         report = run_process(v, steps=names, workers=workers, retry_errors=retry_errors,
@@ -421,9 +424,17 @@ def process(
         lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
                                                sorted(report.skipped.items())))
     lines += [f"  off: {k}: {why}" for k, why in report.off.items()]
-    lines += [f"  error: {e['original'][:16]}… {e['step']}: {e['error']}"
-              for e in report.errors]
+    if report.worker_deaths:
+        lines.append(f"  {report.worker_deaths} worker(s) died; their work dirs were removed")
+    lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
+              f"{e['error']}" for e in report.errors]
+    if report.errors:
+        failed = len({e["original"] for e in report.errors})
+        lines.append(f"{len(report.errors)} step(s) failed on {failed} original(s); "
+                     "`strongroom process --retry-errors` runs them again")
     _emit(as_json, data, "\n".join(lines))
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -450,8 +461,10 @@ def timeline(
             if e.overlaps:
                 flags.append("overlaps " + ", ".join(o[:12] + "…" for o in e.overlaps)
                              + " (possible duplicate)")
+            if e.partial:
+                flags.append(f"PARTIAL clip ({e.partial})")
             lines.append(f"  {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
-                         f"{e.original[:16]}…  [{e.start_s:.0f}–{e.end_s:.0f} s]"
+                         f"{e.original[:16]}…  [{e.start_s:.1f}–{e.end_s:.1f} s]"
                          + (f"  {'; '.join(flags)}" if flags else ""))
     _emit(as_json, {k: [e.to_json() for e in es] for k, es in data.items()},
           "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)")

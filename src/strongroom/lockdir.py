@@ -13,6 +13,7 @@ import fcntl
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -23,9 +24,12 @@ def hold(path: Path, lock_name: str) -> int:
     return fd
 
 
-def remove_if_abandoned(path: Path, lock_name: str, *, grace: float = 0.0) -> bool:
+def remove_if_abandoned(path: Path, lock_name: str, *, grace: float = 0.0,
+                        before: Callable[[Path], None] | None = None) -> bool:
     """Remove dir `path` unless a live process holds its lock. A dir with no lock file yet is
-    removed only when older than `grace` seconds (its owner may be about to take the lock)."""
+    removed only when older than `grace` seconds (its owner may be about to take the lock).
+    `before` is called with `path` just before removal, the lock held: a chance to read what
+    the dead owner left (e.g. which task it was doing)."""
     try:
         fd: int | None = os.open(path / lock_name, os.O_RDWR)
     except FileNotFoundError:
@@ -42,6 +46,8 @@ def remove_if_abandoned(path: Path, lock_name: str, *, grace: float = 0.0) -> bo
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
+        if before is not None:
+            before(path)
         shutil.rmtree(path, ignore_errors=True)
         return True
     finally:

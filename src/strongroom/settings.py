@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     executor: str = "process"
     #: Pipeline worker processes (0: as many as CPUs).
     workers: int = 0
+    #: Largest frame (width × height) a pipeline worker decodes in-process. PyAV has no memory
+    #: limit of its own: one 16000×16000 frame in a 750 KB MP4 took a worker to 3.5 GB. Frames
+    #: declared bigger are refused per file, before decoding; 0 means no cap. Default: 8K UHD
+    #: (7680×4320); CCTV is at most 4K.
+    max_pixels: int = 7680 * 4320
+    #: Data-segment limit (RLIMIT_DATA, bytes) of each pipeline worker process, for files whose
+    #: headers lie about their frame size: running out becomes that file's error, not a dead
+    #: worker or machine. 0 means no limit. 4 GiB, the cap `media/run.py` gives ffmpeg: a
+    #: 16000×16000 frame needs ~0.8 GB to decode and 1.5 GB more as RGB (measured).
+    worker_memory: int = 4 * 1024**3
     #: faster-whisper model directory for the optional `transcribe` step; empty means off.
     whisper_model: str = ""
 

@@ -28,6 +28,7 @@ __all__ = [
     "demo_set",
     "generate_clip",
     "reencode_copy",
+    "still_clip",
     "truncate_copy",
 ]
 
@@ -235,14 +236,26 @@ def generate_clip(spec: ClipSpec, out_dir: Path) -> Path:
     return final
 
 
-def truncate_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+def truncate_copy(src: Path, dst: Path, fraction: float = 0.5, *,
+                  keep_index: bool = False) -> Path:
     """Write the first `fraction` of `src`'s bytes to `dst`: a clip cut short by a bad copy.
 
     Byte-level truncation (not ffmpeg -t) is the point: it leaves an MP4 with a missing
-    or dangling index, the damage a yanked USB stick really causes.
+    or dangling index, the damage a yanked USB stick really causes. With `keep_index` the
+    MP4's index is moved to the front first (`+faststart`, as many recorders and phones
+    write it), so the copy still probes as the whole recording while holding only its start:
+    the truncated clip that is *not* refused by ffprobe.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}")
+    if keep_index:
+        front = dst.with_name(f".faststart-{dst.name}")
+        try:
+            _run_ffmpeg(["-i", str(src), "-c", "copy", "-movflags", "+faststart",
+                         "-f", "mp4", str(front)], timeout=120)
+            return truncate_copy(front, dst, fraction)
+        finally:
+            front.unlink(missing_ok=True)
     remaining = int(src.stat().st_size * fraction)
     with _atomic_target(dst) as tmp, src.open("rb") as fin, tmp.open("wb") as fout:
         while remaining > 0:
@@ -251,6 +264,22 @@ def truncate_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
                 break
             fout.write(chunk)
             remaining -= len(chunk)
+    return dst
+
+
+def still_clip(dst: Path, width: int, height: int, *, frames: int = 1, fps: int = 25) -> Path:
+    """A black H.264 MP4 of `frames` frames of `width`×`height`: a one-frame clip, or (large
+    sizes) the decompression bomb of a hostile archive — 16000×16000 is ~750 KB on disk and
+    ~1.5 GB decoded to RGB. Rendering it takes ffmpeg itself a few seconds and ~2 GB."""
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise ValueError(f"size must be positive and even, got {width}x{height}")
+    if frames <= 0:
+        raise ValueError(f"frames must be positive, got {frames}")
+    args = ["-f", "lavfi", "-i", f"color=c=black:s={width}x{height}:r={fps}",
+            "-frames:v", str(frames), *_video_codec_args("h264"), "-pix_fmt", "yuv420p",
+            "-fflags", "+bitexact", "-map_metadata", "-1"]
+    with _atomic_target(dst) as tmp:
+        _run_ffmpeg([*args, str(tmp)], timeout=120)
     return dst
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import (
     Acquisition,
@@ -22,6 +24,24 @@ if TYPE_CHECKING:
     from strongroom.vault import Vault
 
 
+def partial_clips(session: Session, originals: Iterable[str] | None = None) -> dict[str, str]:
+    """Originals whose video decodes only in part (truncated, damaged midway) → why.
+
+    Derived, not stored twice: the picture steps record `partial` in their result when the
+    decode pass stopped early or ended well before the duration the file declares, so a court
+    reading a timeline knows the clip does not cover what its header claims."""
+    reason = StepRun.result["partial"].as_string()
+    q = (select(StepRun.original_sha256, reason)
+         .where(StepRun.status == "ok", reason.is_not(None))
+         .order_by(StepRun.original_sha256, StepRun.step))
+    if originals is not None:
+        q = q.where(StepRun.original_sha256.in_(list(originals)))
+    out: dict[str, str] = {}
+    for sha, why in session.execute(q):
+        out.setdefault(sha, why)
+    return out
+
+
 def vault_stats(vault: Vault) -> dict[str, Any]:
     with vault.catalogue.read() as s:
         return {
@@ -34,6 +54,7 @@ def vault_stats(vault: Vault) -> dict[str, Any]:
                 StepRun.original_sha256)))),
             "step_errors": s.scalar(select(func.count()).select_from(StepRun)
                                     .where(StepRun.status == "error")),
+            "partial_clips": len(partial_clips(s)),
             "segments": s.scalar(select(func.count()).select_from(Segment)),
             "derivatives": s.scalar(select(func.count()).select_from(Derivative)),
             "custody_events": s.scalar(select(func.count()).select_from(CustodyEvent)),

@@ -2,6 +2,8 @@
 
 Two files whose segments of the *same camera* overlap in DVR time show the same moment: a
 strong hint that one is a copy (or a re-export) of the other — `dupes` confirms it by pixels.
+A segment of a partial clip (truncated: it decodes to less than its header declares) is
+flagged, so nobody reads its end as the end of the recording.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import Camera, Segment
+from strongroom.catalogue.queries import partial_clips
 
 #: DVR clocks tick in whole seconds, and a segment's end is its last frame: allow 2 s of slack
 #: before calling a break a gap, and 1 s before calling two ranges overlapping.
@@ -32,6 +35,7 @@ class Entry:
     confidence: float | None
     gap_before_s: float | None = None
     overlaps: list[str] = field(default_factory=list)  # other originals covering the same time
+    partial: str | None = None  # why the clip holds less than it declares
 
     def to_json(self) -> dict[str, Any]:
         return {"segment": self.segment, "original": self.original,
@@ -39,7 +43,7 @@ class Entry:
                 "clock_start": self.clock_start.isoformat(sep=" "),
                 "clock_end": self.clock_end.isoformat(sep=" "),
                 "confidence": self.confidence, "gap_before_s": self.gap_before_s,
-                "overlaps": self.overlaps}
+                "overlaps": self.overlaps, "partial": self.partial}
 
 
 def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:
@@ -56,7 +60,10 @@ def timelines(session: Session, camera: str | None = None) -> dict[str, list[Ent
             segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
             end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
             confidence=seg.confidence))
+    partial = partial_clips(session, {e.original for es in out.values() for e in es})
     for entries in out.values():
+        for e in entries:
+            e.partial = partial.get(e.original)
         _flag(entries)
     return out
 

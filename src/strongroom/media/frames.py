@@ -48,10 +48,30 @@ class PassInfo:
     frames: int = 0
     last_t: float = 0.0
     error: str | None = None  # decoding stopped early (damaged stream); what was read is kept
+    frame_s: float = 0.0  # how long one frame lasts (1/fps)
+
+    @property
+    def decoded_s(self) -> float:
+        """How much video was really decoded: the last frame's time plus its own length.
+        A truncated file's header still declares the whole recording; this does not."""
+        return round(self.last_t + self.frame_s, 3) if self.frames else 0.0
 
 
-def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> PassInfo:
-    """Decode the first video stream of `path` once, feeding every consumer."""
+def check_frame_size(width: int | None, height: int | None, max_pixels: int) -> None:
+    """Refuse a frame bigger than `max_pixels` (0: no cap) before anything decodes it."""
+    if max_pixels and width and height and width * height > max_pixels:
+        raise MediaError(
+            f"frame {width}×{height} ({width * height / 1e6:.1f} Mpixel) is larger than the "
+            f"limit of {max_pixels / 1e6:.1f} Mpixel (STRONGROOM_MAX_PIXELS); not decoded")
+
+
+def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
+                max_pixels: int = 0) -> PassInfo:
+    """Decode the first video stream of `path` once, feeding every consumer.
+
+    The stream's own frame size is checked against `max_pixels` before the first frame is
+    decoded, and every frame's after (a stream may change size midway). Running out of memory
+    (the worker's rlimit) is this file's `MediaError`, not the worker's death."""
     import av
     import numpy as np
 
@@ -64,11 +84,13 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
         if not container.streams.video:
             raise MediaError("no video stream")
         stream = container.streams.video[0]
+        check_frame_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
         stream.thread_type = "AUTO"
         origin = (float(stream.start_time * stream.time_base)
                   if stream.start_time and stream.time_base else 0.0)
         fps = float(stream.average_rate or 25)
         half = 0.5 / fps
+        info.frame_s = 1 / fps
         queues = [deque(c.wanted_times(duration)) for c in consumers]
         movers = [c for c in consumers if c.wants_motion]
         prev: npt.NDArray[np.int16] | None = None
@@ -77,6 +99,7 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
             for frame in container.decode(stream):
                 if frame.time is None:
                     continue
+                check_frame_size(frame.width, frame.height, max_pixels)
                 t = max(0.0, float(frame.time) - origin)
                 info.frames += 1
                 info.last_t = t
@@ -95,6 +118,10 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float) -> 
                     for consumer in movers:
                         if consumer.motion(t, change, key):
                             consumer.take(t, frame)
+        except MemoryError:  # before FFmpegError: av.error.MemoryError is both
+            last_frame = None
+            raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the worker's "
+                             "limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.

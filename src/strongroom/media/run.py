@@ -3,18 +3,24 @@
 Every call gets a wall-clock timeout, CPU-time and address-space limits (a hostile or broken
 file must not hang or exhaust the machine), its own process group (a timeout kills ffmpeg's
 helpers too), and keeps the tail of stderr for the error message. The exact argv is returned
-so that derivatives can record the command line that made them.
+so that derivatives can record the command line that made them. On Linux a tool also dies with
+the process that started it (a parent-death signal): a SIGKILLed pipeline worker must not leave
+an ffmpeg behind that still reads the plaintext.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +30,11 @@ from strongroom.errors import MediaError
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_MEMORY = 4 * 1024**3
 _STDERR_TAIL = 4000
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+#: Tools running now, so that a worker told to stop can kill them before it exits.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,44 @@ def which(name: str) -> str:
     return path
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl, loaded in the parent: loading a library in a child between fork and exec
+    could deadlock on the loader's lock."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return fn
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(sig: int) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux
+    `PR_SET_PDEATHSIG`); False where that is not available. The signal follows the *thread*
+    that created the process, so callers must keep that thread alive as long as the child —
+    true of `run_tool` (it waits) and of the pipeline's process pool (spawned by the thread
+    that calls `process`, which shuts the pool down before it returns). The parent may be
+    gone already: callers re-check `os.getppid()` right after."""
+    if _PRCTL is None:
+        return False
+    return _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+def kill_running_tools() -> None:
+    """SIGKILL every tool this process is running now (a worker that must stop at once)."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _limits(cpu_seconds: int | None, memory: int | None) -> None:  # pragma: no cover - child
+    die_with_parent(signal.SIGKILL)
     if cpu_seconds is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     if memory is not None:
@@ -73,6 +121,8 @@ def run_tool(
         )
     except FileNotFoundError:
         raise MediaError(f"{name} is not installed") from None
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -81,6 +131,9 @@ def run_tool(
     except BaseException:
         _kill_group(proc)
         raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
     stderr = err.decode("utf-8", errors="replace")
     if proc.returncode != 0:
         if proc.returncode < 0:

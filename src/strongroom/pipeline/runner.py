@@ -5,25 +5,41 @@ Pending work is every (original, step) without a `step_run` row at the step's cu
 bumped step version re-runs that step alone. Each original is one task on an executor
 (`concurrent.futures`: a process pool by default); each step's result is persisted in its own
 transaction together with its derivatives' rows and custody events.
+
+A worker that dies mid-task (the OOM killer, an admin's `kill -9`) breaks a whole
+`ProcessPoolExecutor`: every task in flight fails with `BrokenProcessPool`. The runner then
+shuts that pool down, removes the dead worker's work dir at once (its plaintext), records an
+error for the original the dead worker was doing (named by the dir's note), and carries on with
+a fresh pool: the other tasks that were in flight run again, the rest as usual.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from strongroom.catalogue.models import Derivative, MediaInfo, Original, StepRun
+from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
 from strongroom.errors import StrongroomError
 from strongroom.pipeline.step import Step, StepResult
-from strongroom.pipeline.worker import Outcome, Task, WorkerEnv, cleanup_workdirs, init_worker
+from strongroom.pipeline.worker import (
+    Outcome,
+    Task,
+    WorkerEnv,
+    cleanup_workdirs,
+    init_worker,
+    reap_workdirs,
+)
 from strongroom.pipeline.worker import run_task as _run_task
 from strongroom.vault import Vault
 
@@ -51,12 +67,13 @@ class ProcessReport:
     errors: list[dict[str, str]] = field(default_factory=list)
     derivatives: int = 0
     seconds: float = 0.0
+    worker_deaths: int = 0  # pools broken by a worker that died (killed, out of memory)
 
     def to_json(self) -> dict[str, Any]:
         return {"originals": self.originals, "tasks": self.tasks, "ran": self.ran,
                 "skipped": self.skipped, "off": self.off, "errors": len(self.errors),
                 "error_list": self.errors, "derivatives": self.derivatives,
-                "seconds": round(self.seconds, 3)}
+                "worker_deaths": self.worker_deaths, "seconds": round(self.seconds, 3)}
 
 
 class InlineExecutor(Executor):
@@ -132,7 +149,8 @@ def worker_env(vault: Vault) -> WorkerEnv:
         recipient=vault.keys.public.age_recipient,
         blob_root=str(settings.resolved_blob_root().resolve()),
         work_dir=settings.work_dir,
-        options={"whisper_model": settings.whisper_model},
+        options={"whisper_model": settings.whisper_model, "max_pixels": settings.max_pixels,
+                 "worker_memory": settings.worker_memory},
     )
 
 
@@ -143,9 +161,13 @@ def make_executor(kind: str, workers: int, env: WorkerEnv) -> Executor:
     if kind == "process":
         import multiprocessing
 
-        # spawn, not fork: the runner holds database connections and threads.
+        # spawn, not fork: the runner holds database connections and threads. Workers are
+        # given our pid so that they die with us (see `init_worker`). The spawn context also
+        # starts multiprocessing's resource tracker: a fresh interpreter that never sees the
+        # identity, and that exits when the last holder of its pipe (we and the workers) is
+        # gone.
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker, initargs=(env,))
+                                   initializer=init_worker, initargs=(env, os.getpid()))
     raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
 
 
@@ -171,6 +193,13 @@ def process(
     started = time.perf_counter()
     reg = registry()
     settings = vault.settings
+    n = workers if workers is not None else settings.workers
+    if n < 0:
+        raise StrongroomError(f"workers must be at least 1 (0: one per CPU), not {n}")
+    n = n or os.cpu_count() or 1
+    kind = executor or settings.executor
+    if kind not in ("process", "inline"):
+        raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
     env = worker_env(vault)
     wanted = choose_steps(reg, steps)
     off = {s.name: why for s in wanted if (why := s.unavailable(env.options)) is not None}
@@ -184,46 +213,102 @@ def process(
     if not tasks:
         report.seconds = time.perf_counter() - started
         return report
-    n = workers if workers is not None else settings.workers
-    n = n or os.cpu_count() or 1
-    pool = make_executor(executor or settings.executor, min(n, len(tasks)), env)
-    try:
-        for task, outcomes in _run_all(pool, tasks, reg, window=2 * n):
+
+    def new_pool() -> Executor:
+        return make_executor(kind, min(n, len(tasks)), env)
+
+    # closing(): an exception or Ctrl-C here must shut the pool down now, not when the
+    # traceback that keeps the generator alive is finally dropped
+    with contextlib.closing(_run_all(new_pool, tasks, reg, window=2 * n,
+                                     work_dir=settings.work_dir, report=report)) as results:
+        for task, outcomes in results:
             for outcome in outcomes:
                 _persist(vault, reg, task.sha256, outcome, report)
             progress.task_done(task.sha256, outcomes)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    _name_errors(vault, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run_all(pool: Executor, tasks: list[Task], reg: dict[str, Step], window: int
-             ) -> Iterator[tuple[Task, list[Outcome]]]:
-    """Yield results as they finish, keeping at most `window` tasks in flight."""
-    todo = iter(tasks)
-    inflight: dict[Future[list[Outcome]], Task] = {}
-    while True:
-        while len(inflight) < window:
-            task = next(todo, None)
-            if task is None:
-                break
-            inflight[pool.submit(_run_task, task)] = task
-        if not inflight:
-            return
-        done, _ = wait_futures(inflight, return_when="FIRST_COMPLETED")
-        for fut in done:
-            task = inflight.pop(fut)
-            try:
-                outcomes = fut.result()
-            except Exception as exc:
-                from strongroom.pipeline.steps import registry
+def _name_errors(vault: Vault, report: ProcessReport) -> None:
+    """Give each error the file name it was first seen under: a SHA-256 prefix means nothing
+    to the person who has to find the damaged file on the USB stick."""
+    shas = {e["original"] for e in report.errors}
+    if not shas:
+        return
+    first = (select(Sighting.original_sha256, func.min(Sighting.id).label("id"))
+             .where(Sighting.original_sha256.in_(shas))
+             .group_by(Sighting.original_sha256).subquery())
+    with vault.catalogue.read() as s:
+        names = {sha: path for sha, path in s.execute(
+            select(Sighting.original_sha256, Sighting.rel_path)
+            .join(first, Sighting.id == first.c.id))}
+    for e in report.errors:
+        e["file"] = str(names.get(e["original"]) or "")
 
-                reg = registry()
-                outcomes = [Outcome(s, reg[s].version, "error",
-                                    error=f"worker failed: {type(exc).__name__}: {exc}")
-                            for s in task.steps]
-            yield task, outcomes
+
+def _run_all(new_pool: Callable[[], Executor], tasks: list[Task], reg: dict[str, Step],
+             window: int, *, work_dir: str, report: ProcessReport,
+             ) -> Generator[tuple[Task, list[Outcome]], None, None]:
+    """Yield results as they finish, keeping at most `window` tasks in flight, and outlive
+    workers that die: see the module's docstring."""
+    todo = deque(tasks)
+    retried: set[str] = set()
+    while todo:
+        pool = new_pool()
+        lost: list[Task] = []  # in flight when the pool broke: no result
+        try:
+            inflight: dict[Future[list[Outcome]], Task] = {}
+            while todo or inflight:
+                while len(inflight) < window and todo and not lost:
+                    task = todo.popleft()
+                    try:
+                        inflight[pool.submit(_run_task, task)] = task
+                    except BrokenProcessPool:
+                        lost.append(task)
+                if not inflight:
+                    break
+                # once broken, every future in flight fails at once: collect them all
+                done, _ = wait_futures(inflight, return_when="ALL_COMPLETED" if lost
+                                       else "FIRST_COMPLETED")
+                for fut in done:
+                    task = inflight.pop(fut)
+                    try:
+                        outcomes = fut.result()
+                    except BrokenProcessPool:
+                        lost.append(task)
+                        continue
+                    except Exception as exc:
+                        outcomes = _failed(reg, task, f"worker failed: {type(exc).__name__}: "
+                                                      f"{exc}")
+                    yield task, outcomes
+                if lost and not inflight:
+                    break
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if not lost:
+            continue
+        # Every worker of the broken pool is gone now (shutdown joined them): a dir nobody
+        # holds is a dead worker's, and its note names the original it died on.
+        report.worker_deaths += 1
+        victims = set(reap_workdirs(work_dir))
+        again = []
+        for task in lost:
+            if task.sha256 in victims:
+                yield task, _failed(reg, task, "the worker processing this original died "
+                                    "(killed, e.g. by the out-of-memory killer); its work dir "
+                                    "was removed; `process --retry-errors` tries again")
+            elif task.sha256 in retried:
+                yield task, _failed(reg, task, "lost twice with a pool whose worker died; "
+                                    "`process --retry-errors` tries again")
+            else:  # an innocent bystander of the broken pool: run it again
+                retried.add(task.sha256)
+                again.append(task)
+        todo.extendleft(reversed(again))
+
+
+def _failed(reg: dict[str, Step], task: Task, why: str) -> list[Outcome]:
+    return [Outcome(s, reg[s].version, "error", error=why) for s in task.steps]
 
 
 def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,

@@ -49,6 +49,9 @@ class Context:
     workdir: Path
     facts: MediaFacts | None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Seconds of video the shared decode pass really decoded (None before or without one).
+    #: A truncated file still declares its whole length; `finish` should believe this.
+    decoded_duration: float | None = None
 
     def public_command(self, argv: list[str]) -> list[str]:
         """A command line as recorded with a derivative: private paths become placeholders."""
@@ -58,6 +61,12 @@ class Context:
     def video_facts(self) -> MediaFacts:
         assert self.facts is not None and self.facts.duration is not None
         return self.facts
+
+    def duration(self) -> float:
+        """The clip's length as decoded when known, else as its header declares it."""
+        if self.decoded_duration is not None:
+            return self.decoded_duration
+        return self.video_facts().duration or 0.0
 
 
 class Job:
@@ -77,6 +86,8 @@ class Step:
     video_only: ClassVar[bool] = True
     #: left out of `process` unless asked for by name (e.g. transcription)
     optional: ClassVar[bool] = False
+    #: decodes pictures (in the worker or in ffmpeg): refused for frames over `max_pixels`
+    decodes_video: ClassVar[bool] = True
 
     def unavailable(self, options: dict[str, Any]) -> str | None:
         """Why this step cannot run here at all (e.g. no model configured), or None. Such a

@@ -5,6 +5,14 @@ The worker decrypts the original into a private work dir (0700, flock-held, remo
 the original's SHA-256, runs probe first, then all frame-consuming steps in one decode pass,
 then the rest. Files the steps made are encrypted to the vault's public key *here*, so only
 ciphertext travels back to the runner. The worker never touches the catalogue.
+
+A worker holds the vault's age identity in memory, so it must not outlive the runner: it asks
+for a parent-death signal (Linux) and also watches its parent from a thread (everywhere). When
+told to stop (SIGTERM: the runner died, or the pool broke and is being torn down) it kills its
+ffmpeg, removes its work dir and exits at once. A SIGKILLed worker cannot clean up; the runner
+notices the broken pool, removes the dead worker's dir itself and learns from the dir's `.task`
+note which original it was working on. Decoding runs under a data-segment rlimit, and frames
+declared bigger than `max_pixels` are never decoded.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,8 +34,9 @@ from typing import Any
 
 from strongroom.errors import IntegrityError, StrongroomError
 from strongroom.lockdir import hold, remove_if_abandoned
-from strongroom.media.frames import FrameConsumer, decode_pass
+from strongroom.media.frames import FrameConsumer, check_frame_size, decode_pass
 from strongroom.media.probe import MediaFacts
+from strongroom.media.run import die_with_parent, kill_running_tools
 from strongroom.pipeline.step import Context, Job, StepResult
 from strongroom.vault.blobs import LocalBlobStore
 from strongroom.vault.encryption import decrypt_stream
@@ -33,6 +44,12 @@ from strongroom.vault.hashing import MultiHash
 
 WORKDIR_PREFIX = "strongroom-work-"
 _LOCK = ".lock"
+_TASK = ".task"  # which original a work dir is for: names a dead worker's victim
+#: How often the watcher thread checks that the runner is still there (seconds).
+PARENT_POLL = 0.5
+#: A decoded clip this much shorter than declared is partial (truncated, cut short). Less is
+#: container rounding: audio a little longer than video, edit lists, a last frame's length.
+PARTIAL_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,13 +95,58 @@ class Outcome:
 
 
 _ENV: WorkerEnv | None = None
+_CURRENT: Path | None = None  # this worker's work dir while it holds one
 
 
-def init_worker(env: WorkerEnv) -> None:
-    """Process-pool initializer: keep the env; leave Ctrl-C to the runner."""
+def init_worker(env: WorkerEnv, parent: int | None = None) -> None:
+    """Process-pool initializer: keep the env; leave Ctrl-C to the runner; die with the runner
+    (`parent`, its pid); cap this process's memory."""
     global _ENV
     _ENV = env
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_term)
+    if parent is not None:
+        die_with_parent(signal.SIGTERM)
+        if os.getppid() != parent:  # the runner died before the signal was armed
+            _leave(1)
+        threading.Thread(target=_watch_parent, args=(parent,), name="watch-runner",
+                         daemon=True).start()
+    limit_memory(int(env.options.get("worker_memory") or 0))
+
+
+def limit_memory(limit: int) -> None:
+    """RLIMIT_DATA (heap and anonymous mappings, not reserved address space or shared
+    libraries) for this process and the tools it starts; 0 leaves it alone."""
+    if limit <= 0:
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump plaintext frames
+
+
+def _watch_parent(parent: int) -> None:
+    """The portable backstop to the parent-death signal: orphaned means the runner is gone."""
+    while True:
+        time.sleep(PARENT_POLL)
+        if os.getppid() != parent:
+            _leave(1)
+
+
+def _on_term(signum: int, _frame: object) -> None:
+    _leave(128 + signum)
+
+
+def _leave(code: int) -> None:
+    """Stop now: no ffmpeg left reading the plaintext, no plaintext left on disk, no identity
+    left in memory. `os._exit`, because a pool worker that raised SystemExit would only report
+    it and wait for more work."""
+    kill_running_tools()
+    workdir = _CURRENT
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    os._exit(code)
 
 
 def run_task(task: Task, env: WorkerEnv | None = None) -> list[Outcome]:
@@ -107,7 +169,7 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
         raise StrongroomError("pipeline worker was not initialised")
     steps = registry()
     outcomes: list[Outcome] = []
-    with private_workdir(env.work_dir) as workdir:
+    with private_workdir(env.work_dir, task.sha256) as workdir:
         workdirs.append(workdir)
         plain = workdir / "original"
         try:
@@ -132,6 +194,13 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
                       or not ctx.facts.has_video else "no duration")
             return outcomes + [Outcome(s, steps[s].version, "skipped", data={"reason": reason})
                                for s in todo]
+        video = ctx.video_facts()
+        try:
+            check_frame_size(video.width, video.height, int(env.options.get("max_pixels") or 0))
+        except StrongroomError as exc:
+            refused = [n for n in todo if steps[n].decodes_video]
+            outcomes += [Outcome(n, steps[n].version, "error", error=str(exc)) for n in refused]
+            todo = [n for n in todo if n not in refused]
         jobs: dict[str, Job] = {}
         for name in todo:
             try:
@@ -140,13 +209,19 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
                 outcomes.append(_error(name, steps[name].version, exc, 0.0))
         consumers: list[FrameConsumer] = [j.consumer for j in jobs.values()
                                           if j.consumer is not None]
-        pass_error: str | None = None
+        partial: str | None = None
+        decoded: float | None = None
         pass_seconds = 0.0
         if consumers:
             started = time.perf_counter()
             try:
-                info = decode_pass(plain, consumers, ctx.video_facts().duration or 0.0)
-                pass_error = info.error
+                info = decode_pass(plain, consumers, video.duration or 0.0,
+                                   max_pixels=int(env.options.get("max_pixels") or 0))
+                decoded = ctx.decoded_duration = info.decoded_s
+                partial = info.error
+                if partial is None and decoded < (video.duration or 0.0) - PARTIAL_SLACK:
+                    partial = (f"decoded {decoded:.2f} s of the {video.duration:.2f} s "
+                               "its header declares")
             except StrongroomError as exc:
                 pass_error = f"decoding failed: {exc}"
                 for name in [n for n, j in jobs.items() if j.consumer is not None]:
@@ -157,8 +232,10 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
         for name, job in jobs.items():
             shared = pass_seconds if job.consumer is not None else 0.0
             outcome = _run_job(name, steps[name].version, job.finish, shared, env)
-            if pass_error and outcome.status == "ok" and outcome.data is not None:
-                outcome.data["partial"] = pass_error
+            if job.consumer is not None and outcome.status == "ok" and outcome.data is not None:
+                outcome.data["decoded_s"] = decoded
+                if partial:
+                    outcome.data["partial"] = partial
             outcomes.append(outcome)
     return outcomes
 
@@ -209,23 +286,44 @@ def _seal(env: WorkerEnv, kind: str, mime: str, path: Path, command: list[str] |
 
 
 @contextlib.contextmanager
-def private_workdir(base: str) -> Iterator[Path]:
+def private_workdir(base: str, sha256: str = "") -> Iterator[Path]:
     """A 0700 dir for one original's plaintext; held with an flock so that `cleanup_workdirs`
-    can tell a live worker's dir from one a killed worker left behind."""
+    can tell a live worker's dir from one a killed worker left behind, and noting which
+    original it is for (inside the 0700 dir, beside that original's plaintext)."""
+    global _CURRENT
     path = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=base or None))
+    _CURRENT = path
     fd = hold(path, _LOCK)
     try:
+        if sha256:
+            (path / _TASK).write_text(sha256, encoding="ascii")
         yield path
     finally:
+        _CURRENT = None
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
 
 
+def reap_workdirs(base: str) -> list[str]:
+    """Remove work dirs (plaintext!) that no live process holds; returns the SHA-256 of the
+    original each was for, where its note says (a dead worker's victims)."""
+    root = Path(base or tempfile.gettempdir())
+    shas: list[str] = []
+
+    def note(path: Path) -> None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            shas.append((path / _TASK).read_text(encoding="ascii").strip())
+
+    for path in root.glob(WORKDIR_PREFIX + "*"):
+        # no lock file yet: killed right after mkdtemp — or a worker about to take the lock
+        remove_if_abandoned(path, _LOCK, grace=60, before=note)
+    return shas
+
+
 def cleanup_workdirs(base: str) -> int:
-    """Remove work dirs (plaintext!) left by killed workers; returns how many."""
+    """Remove work dirs left by killed workers (an earlier run's); returns how many."""
     root = Path(base or tempfile.gettempdir())
     removed = 0
     for path in root.glob(WORKDIR_PREFIX + "*"):
-        # no lock file yet: killed right after mkdtemp — or a worker about to take the lock
         removed += remove_if_abandoned(path, _LOCK, grace=60)
     return removed

@@ -79,7 +79,7 @@ class _KeyframesJob(Job):
         if self.thumbs:
             sheet = self.ctx.workdir / "contact-sheet.jpg"
             contact_sheet(self.thumbs, sheet, title=f"{self.ctx.sha256[:16]}…  "
-                          f"{hms(self.ctx.video_facts().duration or 0)}")
+                          f"{hms(self.ctx.duration())}")
             derived.append(Derived("contact_sheet", sheet, "image/jpeg",
                                    [*made_by, f"grid columns={COLUMNS}"],
                                    meta={"times": [round(t, 3) for t, _ in self.thumbs]}))

@@ -4,7 +4,9 @@ The consumer keeps greyscale copies of a few frames spread over the clip (first,
 every few seconds, at most `MAX_READINGS`). `strongroom.media.ocr` finds the overlay's text
 lines and reads them; `strongroom.media.overlay` parses the clock and fits the readings into
 segments (clock must advance with video time; outliers rejected; jumps split). A clip with no
-readable clock gets `overlay: false` — never a guessed time.
+readable clock gets `overlay: false` — never a guessed time. Segments end where decoding
+really ended: a truncated clip that declares 6 s but holds 0.28 s covers 0.28 s of the
+timeline, not 6.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class _OverlayJob(Job):
     def finish(self) -> StepResult:
         from strongroom.media.ocr import read_overlay
 
-        duration = self.ctx.video_facts().duration or 0.0
+        duration = self.ctx.duration()
         found = read_overlay(self.frames)
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
         segments, rejected = fit_segments(readings, duration)
@@ -81,7 +83,7 @@ class _OverlayJob(Job):
 
 class OverlayOcrStep(Step):
     name: ClassVar[str] = "overlay_ocr"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: decoded, not declared, duration (truncated clips)
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)

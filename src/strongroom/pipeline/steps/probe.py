@@ -26,6 +26,7 @@ class ProbeStep(Step):
     version: ClassVar[str] = "1"
     needs: ClassVar[tuple[str, ...]] = ()
     video_only: ClassVar[bool] = False
+    decodes_video: ClassVar[bool] = False  # ffprobe reads headers; it is what finds the size
 
     def start(self, ctx: Context) -> Job:
         return _ProbeJob(ctx)

@@ -4,13 +4,20 @@ When the original already is H.264 (yuv420p) with AAC or no audio, the proxy is 
 (`-c copy`, no quality loss, seconds even for hours of video); otherwise it is transcoded to
 H.264/AAC at ≤ 720p with `-preset veryfast`. Either way `+faststart` puts the index first so
 playback starts before the whole file arrives.
+
+The poster is the frame in the middle of what the proxy really holds: a truncated file
+declares its whole length (6 s) but may hold 0.28 s, and seeking past its end gives no frame at
+all. So the proxy's own duration decides, and the first frame is the fallback (a one-frame clip
+has no "middle" to seek to).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
-from strongroom.media.probe import MediaFacts
+from strongroom.errors import MediaError
+from strongroom.media.probe import MediaFacts, probe
 from strongroom.media.run import run_tool, which
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
 
@@ -45,19 +52,22 @@ class _ProxyJob(Job):
         facts = self.ctx.video_facts()
         out = self.ctx.workdir / "proxy.mp4"
         poster = self.ctx.workdir / "poster.jpg"
-        mid = (facts.duration or 0) / 2
         mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
-        poster_args = ["-map", "0:v:0", "-frames:v", "1",
-                       "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4"]
         timeout = max(120.0, (facts.duration or 0) * 4)
         run_tool(argv, timeout=timeout, what="proxy")
-        # A separate run that seeks in the input is cheaper than a second output of the
-        # transcode (which would filter every frame up to the poster's time).
-        pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                 "-ss", f"{mid:.3f}", "-i", str(self.ctx.path), *poster_args, str(poster)]
-        run_tool(pargv, timeout=120, what="poster")
+        if not out.is_file() or out.stat().st_size == 0:
+            raise MediaError("ffmpeg wrote no proxy (no decodable video)")
+        made = _duration(out)
+        known = [d for d in (facts.duration, self.ctx.decoded_duration, made) if d is not None]
+        mid = min(known) / 2 if known else 0.0
+        pargv = self._poster(mid, poster)
+        if not poster.is_file() and mid > 0:
+            mid = 0.0
+            pargv = self._poster(mid, poster)
+        if not poster.is_file():
+            raise MediaError("ffmpeg found no frame for a poster")
         return StepResult(
-            data={"mode": mode, "size": out.stat().st_size},
+            data={"mode": mode, "size": out.stat().st_size, "duration": made},
             derived=[
                 Derived("proxy", out, "video/mp4", self.ctx.public_command(argv),
                         meta={"mode": mode}),
@@ -66,6 +76,25 @@ class _ProxyJob(Job):
             ],
             command=self.ctx.public_command(argv),
         )
+
+    def _poster(self, t: float, poster: Path) -> list[str]:
+        """One frame at `t`. A separate run that seeks in the input is cheaper than a second
+        output of the transcode (which would filter every frame up to the poster's time)."""
+        pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
+                 *(["-ss", f"{t:.3f}"] if t > 0 else []), "-i", str(self.ctx.path),
+                 "-map", "0:v:0", "-frames:v", "1",
+                 "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4", str(poster)]
+        run_tool(pargv, timeout=120, what="poster")
+        return pargv
+
+
+def _duration(path: Path) -> float | None:
+    """How long the proxy ffmpeg made really is: all of the input it could decode."""
+    try:
+        facts, _argv = probe(path)
+    except MediaError:
+        return None
+    return facts.duration
 
 
 class ProxyStep(Step):

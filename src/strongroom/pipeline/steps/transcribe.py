@@ -43,6 +43,7 @@ class TranscribeStep(Step):
     name: ClassVar[str] = "transcribe"
     version: ClassVar[str] = "1"
     optional: ClassVar[bool] = True
+    decodes_video: ClassVar[bool] = False  # audio only: a huge frame does not concern it
 
     def unavailable(self, options: dict[str, Any]) -> str | None:
         if not options.get("whisper_model"):
