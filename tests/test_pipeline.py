@@ -392,3 +392,28 @@ def test_cameras_come_from_labels_and_map_to_facilities(processed: Processed,
     assert log[-1]["details"]["facility"] == "ОТБ-1 Саратов"
     unknown = cli("cameras", path, "КАМ 99", "--facility", "X")
     assert unknown.returncode == 2 and "no camera 'КАМ 99'" in unknown.stderr
+
+
+def test_verify_catches_edited_analysis_results_and_derivatives(processed: Processed,
+                                                                tmp_path: Path) -> None:
+    """Step results (clock readings, labels) and derivative rows are on the record: editing
+    one in the catalogue is a named problem."""
+    from conftest import sql
+    from strongroom.custody.verify import verify
+
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    v = open_vault(path, processed.template.keys)
+    try:
+        assert verify(v, fixity=False).ok
+        sha = processed.shas["cam03_a.mp4"]
+        sql(path, "UPDATE step_run SET result=json_set(result, '$.tampered', 1) "
+                  "WHERE original_sha256=? AND step='overlay_ocr'", (sha,))
+        sql(path, "UPDATE derivative SET mime='image/png' WHERE id=(SELECT min(id) FROM "
+                  "derivative)")
+        found = [f"{p.subject}: {p.message}" for p in verify(v, fixity=False).problems]
+        assert any("step overlay_ocr" in p and "result no longer matches" in p
+                   for p in found), found
+        assert any(p.startswith("derivative") for p in found), found
+    finally:
+        v.close()

@@ -47,3 +47,10 @@ def event_signing_input(hash_hex: str) -> bytes:
 def checkpoint_signing_input(seq: int, head_hash: str, time: str) -> bytes:
     body = canonical_json({"seq": seq, "head_hash": head_hash, "time": time})
     return CHECKPOINT_DOMAIN + body.encode("utf-8")
+
+
+def result_digest(result: Any) -> str:
+    """SHA-256 of a step's result as canonical JSON (as the catalogue's JSON column gives it
+    back), carried by its `analysed` event."""
+    normal = json.loads(json.dumps(result))
+    return hashlib.sha256(canonical_json(normal).encode("utf-8")).hexdigest()

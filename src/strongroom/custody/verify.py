@@ -42,6 +42,7 @@ from strongroom.custody.chain import (
     checkpoint_signing_input,
     event_hash,
     event_signing_input,
+    result_digest,
 )
 from strongroom.custody.log import CheckpointFile, read_checkpoint_file
 from strongroom.errors import StrongroomError
@@ -389,6 +390,19 @@ def _same_instant(value: datetime | None, iso: str) -> bool:
     return value == recorded
 
 
+def _normal_time(value: datetime | str | None) -> str:
+    """A timestamp as UTC ISO text, whether an event's string or a catalogue datetime."""
+    if value is None:
+        return ""
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat()
+
+
 def _check_acquisitions(s: Session, log: LogView, report: VerifyReport) -> None:
     from strongroom.ingest.ingestor import acquisition_commitment
 
@@ -476,21 +490,29 @@ def _check_sightings(s: Session, log: LogView, report: VerifyReport) -> None:
                 f"{ev.seq}: {ev.time}"))
 
 
-def _derivative_key(original: str, sha: str, kind: str, size: int, blob: str, step: str,
-                    version: str, command: Any, meta: Any) -> str:
-    return canonical_json([original, sha, kind, size, blob, step, version, command, meta])
+def _derivative_key(*fields: Any) -> str:
+    return canonical_json(list(fields))
 
 
 def _check_derivatives(s: Session, log: LogView, report: VerifyReport) -> None:
-    recorded = Counter(
-        _derivative_key(ev.subject.removeprefix("original:"), str(d.get("derivative")),
-                        str(d.get("kind")), _int(d.get("size")), str(d.get("blob")),
-                        str(d.get("step")), str(d.get("version")), d.get("command"),
-                        d.get("meta"))
-        for ev in log.derived for d in [ev.details])
+    """Compared as multisets of whole rows. Events since issue 10 carry `mime`, and the row's
+    `created_at` is their time; older events cover neither."""
+    def recorded_key(ev: Ev) -> str:
+        d = ev.details
+        extra = [d["mime"], _normal_time(ev.time)] if "mime" in d else []
+        return _derivative_key(ev.subject.removeprefix("original:"), str(d.get("derivative")),
+                               str(d.get("kind")), _int(d.get("size")), str(d.get("blob")),
+                               str(d.get("step")), str(d.get("version")), d.get("command"),
+                               d.get("meta"), *extra)
+
+    recorded = Counter(recorded_key(ev) for ev in log.derived)
+    new_style = {ev.details.get("derivative") for ev in log.derived if "mime" in ev.details}
     rows = list(s.scalars(select(Derivative)))
-    have = Counter(_derivative_key(r.original_sha256, r.sha256, r.kind, r.size, r.blob_name,
-                                   r.step, r.step_version, r.command, r.meta) for r in rows)
+    have = Counter(_derivative_key(
+        r.original_sha256, r.sha256, r.kind, r.size, r.blob_name, r.step, r.step_version,
+        r.command, r.meta,
+        *([r.mime, _normal_time(r.created_at)] if r.sha256 in new_style else []))
+        for r in rows)
     for key, n in sorted((recorded - have).items()):
         original, sha, kind = json.loads(key)[:3]
         report.problem("catalogue", f"derivative {sha} ({kind} of {original})", (
@@ -510,10 +532,13 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
             report.problem("catalogue", subject, (
                 f"custody event {ev.seq} records it, but the catalogue has no result (deleted)"))
             continue
-        _differs(report, subject, ev, [("version", r.version, ev.details.get("version")),
-                                       ("status", r.status, ev.details.get("status"))])
+        _differs(report, subject, ev, [
+            ("version", r.version, ev.details.get("version")),
+            ("status", r.status, ev.details.get("status")),
+            ("error", r.error or None, ev.details.get("error")),
+            ("command", r.command or None, ev.details.get("command"))])
         if "result_sha256" in ev.details:
-            got = _result_digest(r.result)
+            got = result_digest(r.result)
             if got != ev.details["result_sha256"]:
                 report.problem("catalogue", subject, (
                     f"its result no longer matches custody event {ev.seq} (edited)"))
@@ -551,11 +576,6 @@ def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> No
                 ("type", fac.type, latest.details.get("type")),
                 ("region", fac.region, latest.details.get("region"))])
 
-
-def _result_digest(result: Any) -> str:
-    import hashlib
-
-    return hashlib.sha256(canonical_json(result).encode("utf-8")).hexdigest()
 
 
 # -- fixity -------------------------------------------------------------------------------------

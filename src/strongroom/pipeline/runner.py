@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
+from strongroom.custody.chain import result_digest
 from strongroom.errors import StrongroomError
 from strongroom.pipeline.step import Step, StepResult
 from strongroom.pipeline.worker import (
@@ -42,6 +43,7 @@ from strongroom.pipeline.worker import (
 )
 from strongroom.pipeline.worker import run_task as _run_task
 from strongroom.vault import Vault
+from strongroom.vault.vault import event_time
 
 
 class Progress(Protocol):
@@ -344,23 +346,26 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
         row.error, row.command = outcome.error, outcome.command
         row.seconds, row.finished_at = round(outcome.seconds, 3), now
         s.add(row)
+        # The result's digest puts what the step found (clock readings, camera labels, …) on
+        # the record, so `verify` notices an edited result.
         vault.record(s, "analysed", f"original:{sha256}", {
             "step": step.name, "version": outcome.version, "status": outcome.status,
+            "result_sha256": result_digest(outcome.data),
             **({"error": outcome.error} if outcome.error else {}),
             **({"command": outcome.command} if outcome.command else {}),
         })
         for d in outcome.derived if outcome.status == "ok" else []:
             blob_name = names[d.sha256]
+            event = vault.record(s, "derived", f"original:{sha256}", {
+                "derivative": d.sha256, "kind": d.kind, "size": d.size, "blob": blob_name,
+                "mime": d.mime, "step": step.name, "version": outcome.version,
+                "command": d.command, "meta": d.meta,
+            })
             s.add(Derivative(
                 original_sha256=sha256, kind=d.kind, sha256=d.sha256, size=d.size,
                 blob_name=blob_name, mime=d.mime, step=step.name, step_version=outcome.version,
-                command=d.command, created_at=now, meta=d.meta,
+                command=d.command, created_at=event_time(event), meta=d.meta,
             ))
-            vault.record(s, "derived", f"original:{sha256}", {
-                "derivative": d.sha256, "kind": d.kind, "size": d.size, "blob": blob_name,
-                "step": step.name, "version": outcome.version, "command": d.command,
-                "meta": d.meta,
-            })
             report.derivatives += 1
 
 
