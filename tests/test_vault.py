@@ -114,3 +114,38 @@ def test_vault_opens_with_the_passphrase_and_refuses_a_wrong_one(vault_path: Pat
         pass
     else:
         raise AssertionError("a wrong passphrase opened the vault")
+
+
+def test_keys_are_sealed_at_age_fixed_work_factor(vault_path: Path) -> None:
+    header = (vault_path / "keys.age").read_bytes().split(b"\n")[1]
+    assert header.startswith(b"-> scrypt ") and header.endswith(b" 18")
+
+
+def test_keys_sealed_with_a_high_work_factor_open_on_a_loaded_machine(tmp_path: Path) -> None:
+    """rage (pyrage) seals at about a second of scrypt on the sealing machine and refuses, on
+    a loaded one, a factor 16× above what it measures there: the vault must open anyway, and
+    a factor beyond any age's limit is its own error, never "wrong passphrase"."""
+    import sys
+
+    import pyrage
+    import pytest
+
+    from strongroom.errors import UnsealTooCostly
+    from strongroom.vault.keys import VaultKeys
+
+    keys = VaultKeys.generate()
+    sealed = pyrage.passphrase.encrypt(keys.bundle(), PASSPHRASE)
+    factor = int(sealed.split(b"\n")[1].split(b" ")[3])
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(8 * (os.cpu_count() or 2))]
+    try:
+        for _ in range(4):  # pyrage itself failed about 1 time in 5 under this load
+            assert VaultKeys.unseal(sealed, PASSPHRASE).public == keys.public
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
+    assert factor >= 16  # what rage chose here: well above age's own 2^18 on most machines
+    too_costly = sealed.replace(f" {factor}\n".encode(), b" 23\n", 1)
+    with pytest.raises(UnsealTooCostly, match="2\\^23"):
+        VaultKeys.unseal(too_costly, PASSPHRASE)

@@ -104,43 +104,28 @@ class VaultKeys:
         """The age secret key, for handing to the `age` binary through a pipe (never a file)."""
         return self._age_identity_str
 
-    def seal(self, passphrase: str) -> bytes:
-        import pyrage
-
-        if not passphrase:
-            raise StrongroomError("the passphrase must not be empty")
-        bundle = {
+    def bundle(self) -> bytes:
+        """The private keys as the JSON that keys.age holds (only ever sealed)."""
+        return json.dumps({
             "format": BUNDLE_FORMAT,
             "age_identity": self._age_identity_str,
             "signing_private": base64.b64encode(self._signing_private).decode(),
             "master_secret": base64.b64encode(self._master).decode(),
-        }
-        result: bytes = pyrage.passphrase.encrypt(json.dumps(bundle).encode(), passphrase)
-        return result
+        }).encode()
+
+    def seal(self, passphrase: str) -> bytes:
+        from strongroom.vault.passphrase import seal
+
+        return seal(self.bundle(), passphrase)
 
     @classmethod
     def unseal(cls, sealed: bytes, passphrase: str) -> VaultKeys:
-        import pyrage
+        from strongroom.vault import passphrase as pp
 
-        if not sealed.startswith(b"age-encryption.org/v1\n") or b"\n-> scrypt " not in sealed:
-            raise StrongroomError(
-                "keys.age is not a passphrase-sealed age file (damaged or replaced): restore "
-                "it from a backup")
-        try:
-            plain: bytes = pyrage.passphrase.decrypt(sealed, passphrase)
-        except pyrage.DecryptError as exc:
-            # rage says "Decryption failed" for a wrong passphrase; anything else is about the
-            # file or this machine, and calling it a wrong passphrase would mislead the user.
-            why = str(exc)
-            if "Excessive work" in why:
-                raise UnsealTooCostly(
-                    "keys.age needs more scrypt work than this machine accepts right now "
-                    "(busy, or slower than the one that sealed it); the passphrase was not "
-                    "checked: retry when the machine is less loaded") from None
-            if why.strip() == "Decryption failed":
-                raise WrongPassphrase("wrong passphrase: the vault's keys did not unlock") from None
-            raise StrongroomError(f"keys.age is damaged ({why}): restore it from a backup") \
-                from None
+        if pp.typable(passphrase):
+            plain = pp.unseal(sealed, passphrase)
+        else:
+            plain = _unseal_in_process(sealed, passphrase)
         try:
             bundle = json.loads(plain)
             if bundle.get("format") != BUNDLE_FORMAT:
@@ -152,3 +137,22 @@ class VaultKeys:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StrongroomError(f"keys.age holds no Strongroom key bundle ({exc})") from None
+
+
+def _unseal_in_process(sealed: bytes, passphrase: str) -> bytes:
+    """pyrage, for a passphrase no terminal can carry (sealed before such passphrases were
+    refused). rage caps the work factor by this machine's current speed: a distinct error."""
+    import pyrage
+
+    try:
+        plain: bytes = pyrage.passphrase.decrypt(sealed, passphrase)
+    except pyrage.DecryptError as exc:
+        why = str(exc)
+        if "Excessive work" in why:
+            raise UnsealTooCostly(
+                "keys.age needs more scrypt work than this machine accepts right now; the "
+                "passphrase was not checked: retry when the machine is less loaded") from None
+        if why.strip() == "Decryption failed":
+            raise WrongPassphrase("wrong passphrase: the vault's keys did not unlock") from None
+        raise StrongroomError(f"keys.age is damaged ({why}): restore it from a backup") from None
+    return plain
