@@ -194,7 +194,9 @@ def test_a_missing_or_shortened_checkpoint_file_is_a_problem(filled: Vault, how:
 
 
 @pytest.mark.parametrize("line", [b"{}", b'{"seq":"abc"}', b"[1,2]", b"5", b"\xff\xfe{",
-                                  b'{"seq":3,"head_hash":"zz","time":"t","signature":"s"}'])
+                                  b'{"seq":3,"head_hash":"zz","time":"t","signature":"s"}',
+                                  b"[" * 200_000 + b"]" * 200_000, b"[" * 3000 + b"]" * 3000,
+                                  b'{"seq":' + b"9" * 5000 + b"}"])
 def test_a_crafted_checkpoint_line_is_a_named_problem(filled: Vault, line: bytes) -> None:
     with open(filled.checkpoint_file, "ab") as f:
         f.write(line + b"\n")
@@ -446,3 +448,61 @@ def test_two_different_checkpoints_for_one_position_are_reported(filled: Vault) 
     with open(filled.checkpoint_file, "a") as f:
         f.write(json.dumps(forged) + "\n")
     assert any("two different checkpoints" in p for p in problems(filled))
+
+
+def test_a_planted_demo_marker_does_not_let_demo_delete_real_files(tmp_path: Path) -> None:
+    from strongroom.demo import DEMO_MARK
+
+    planted = tmp_path / "planted"
+    write(planted / "precious.doc", b"precious")
+    write(planted / DEMO_MARK, b"made by `strongroom demo`")
+    r = cli("demo", planted, "--force")
+    assert r.returncode == 2 and "not a folder that `strongroom demo` made" in r.stderr
+    assert (planted / "precious.doc").read_bytes() == b"precious"
+    for name in (".", ""):
+        r = cli("demo", name, "--force")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("how", ["emptied", "zero bytes", "from another vault"])
+def test_an_emptied_or_foreign_catalogue_is_refused_not_verified_ok(
+        filled: Vault, vault_path: Path, tmp_path: Path, how: str) -> None:
+    filled.close()
+    db = vault_path / "catalogue.db"
+    for suffix in ("-wal", "-shm"):
+        (vault_path / f"catalogue.db{suffix}").unlink(missing_ok=True)
+    if how == "emptied":
+        drop_append_only_triggers(vault_path)
+        for table in ("custody_event", "custody_checkpoint", "sighting", "original",
+                      "acquisition"):
+            sql(vault_path, f"DELETE FROM {table}")  # noqa: S608 - fixed names
+    elif how == "zero bytes":
+        db.write_bytes(b"")
+    else:
+        other = tmp_path / "other"
+        assert cli("init", other).returncode == 0
+        shutil.copy(other / "catalogue.db", db)
+    (vault_path / "custody-checkpoints.jsonl").unlink()
+    size = db.stat().st_size
+    for command in (["verify", "--quick"], ["stats"], ["ingest", str(tmp_path), "-a", "x"]):
+        r = cli(command[0], vault_path, *command[1:])
+        assert r.returncode == 2, (command, r.stdout, r.stderr)
+        assert "restore it from a backup" in r.stderr
+    assert db.stat().st_size == size  # nothing was written into it
+
+
+def test_a_duplicated_checkpoint_line_is_a_problem(filled: Vault) -> None:
+    lines = filled.checkpoint_file.read_bytes().splitlines(keepends=True)
+    filled.checkpoint_file.write_bytes(lines[0] + b"".join(lines))
+    assert any("holds this checkpoint twice" in p for p in problems(filled))
+
+
+@pytest.mark.parametrize("edit", ["UPDATE custody_event SET seq=9223372036854775807 WHERE seq=5",
+                                  "UPDATE custody_event SET actor=x'ff00' WHERE seq=5",
+                                  "UPDATE custody_event SET details='[[[[[[' WHERE seq=5"])
+def test_a_malformed_event_is_a_named_problem_not_a_crash(filled: Vault, vault_path: Path,
+                                                          edit: str) -> None:
+    drop_append_only_triggers(vault_path)
+    sql(vault_path, edit)
+    report = verify(filled, fixity=False)
+    assert not report.ok and any(p.check == "custody" for p in report.problems)

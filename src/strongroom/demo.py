@@ -28,13 +28,26 @@ def demo_folders(root: Path) -> list[Path]:
     return [root, root.with_name(root.name + "-media"), root.with_name(root.name + "-handover")]
 
 
+#: What `demo` writes at the top of each of its folders, and nothing else: a folder holding
+#: anything more (someone's files beside a marker they copied) is not the demo's to delete.
+_DEMO_WRITES = [
+    {"vault.json", "vault.json.tmp", "keys.age", "keys.age.tmp", "catalogue.db",
+     "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs"},
+    {"usb1", "usb2"},
+    {"bag", ".bag.incomplete"},
+]
+
+
 def clear_demo_folders(root: Path, *, force: bool) -> None:
     """Refuse unless each existing folder is one an earlier `demo` made and `force` is given;
-    checks all of them before removing any."""
-    for folder in demo_folders(root):
+    checks all of them before removing any. A marker alone proves little (anyone can create
+    one), so the folder must also hold nothing but what the demo writes there."""
+    if not root.name or root.name in (".", ".."):
+        raise StrongroomError(f"give the demo vault a name of its own, not {str(root)!r}")
+    for folder, writes in zip(demo_folders(root), _DEMO_WRITES, strict=True):
         if not (folder.exists() or folder.is_symlink()):
             continue
-        if folder.is_symlink() or not folder.is_dir() or not (folder / DEMO_MARK).is_file():
+        if not _made_by_demo(folder, writes):
             raise StrongroomError(
                 f"{folder} exists and is not a folder that `strongroom demo` made; nothing was "
                 "changed: choose another path")
@@ -44,6 +57,16 @@ def clear_demo_folders(root: Path, *, force: bool) -> None:
     for folder in demo_folders(root):
         if folder.exists():
             shutil.rmtree(folder)
+
+
+def _made_by_demo(folder: Path, writes: set[str]) -> bool:
+    if folder.is_symlink() or not folder.is_dir() or not (folder / DEMO_MARK).is_file():
+        return False
+    try:
+        present = {p.name for p in folder.iterdir()} - {DEMO_MARK}
+    except OSError:
+        return False
+    return present <= writes
 
 
 def _mark(folder: Path) -> None:

@@ -136,13 +136,26 @@ class CheckpointFile:
         return self.exists and not self.checkpoints and not self.bad_lines
 
 
+#: A checkpoint line is ~200 bytes; one per write transaction. Far beyond any real vault, and
+#: a bound on what a crafted (or /dev/zero) "checkpoint file" can make `verify` read.
+MAX_CHECKPOINT_FILE = 1024**3
+
+
 def read_checkpoint_file(path: Path) -> CheckpointFile:
+    import stat
+
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return CheckpointFile(path, True, [], [(0, "is not a regular file")])
+            raw = f.read(MAX_CHECKPOINT_FILE + 1)
     except FileNotFoundError:
         return CheckpointFile(path, False, [], [])
     except OSError as exc:
         return CheckpointFile(path, True, [], [(0, f"cannot be read: {exc.strerror}")])
+    if len(raw) > MAX_CHECKPOINT_FILE:
+        return CheckpointFile(path, True, [], [(0, "is larger than any checkpoint file")])
     good: list[dict[str, Any]] = []
     bad: list[tuple[int, str]] = []
     for n, line in enumerate(raw.split(b"\n"), 1):
@@ -157,17 +170,19 @@ def read_checkpoint_file(path: Path) -> CheckpointFile:
 
 def parse_checkpoint(line: bytes) -> dict[str, Any]:
     """One line of a checkpoint file, checked for shape; ValueError says what is wrong."""
+    if len(line) > 4096:
+        raise ValueError(f"{len(line)} bytes long: no checkpoint is")
     try:
         value = json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ValueError("not JSON") from None
     if not isinstance(value, dict):
         raise ValueError(f"not a checkpoint object but {type(value).__name__}")
     seq, head, time, sig = (value.get(k) for k in ("seq", "head_hash", "time", "signature"))
-    if type(seq) is not int or seq < 1:
-        raise ValueError(f"seq {seq!r} is not a positive integer")
+    if type(seq) is not int or not 1 <= seq < 2**62:
+        raise ValueError(f"seq {str(seq)[:40]!r} is not a positive integer in range")
     if not isinstance(head, str) or len(head) != 64 or head.strip("0123456789abcdef"):
         raise ValueError("head_hash is not 64 hex digits")
     if not isinstance(time, str) or not isinstance(sig, str):

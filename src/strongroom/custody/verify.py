@@ -158,38 +158,47 @@ def verify_chain(s: Session, public: PublicKeys, report: VerifyReport) -> LogVie
     expected_seq, prev = 1, GENESIS
     rows = s.execute(select(CustodyEvent).order_by(CustodyEvent.seq)).scalars()
     for ev in rows.yield_per(2000):
-        where = f"event {ev.seq}"
-        if ev.seq != expected_seq:
-            report.problem("custody", where, (
-                f"sequence gap: expected event {expected_seq}, found {ev.seq} "
-                "(events deleted or renumbered)"))
         try:
-            details = json.loads(ev.details)
-        except json.JSONDecodeError:
-            report.problem("custody", where, "details are not valid JSON")
-            details = None
-        if details is not None and canonical_json(details) != ev.details:
-            report.problem("custody", where, "details were re-written")
-        recomputed = event_hash(
-            seq=ev.seq, time=ev.time, actor=ev.actor, action=ev.action, subject=ev.subject,
-            details=details, prev_hash=ev.prev_hash,
-        )
-        if recomputed != ev.hash:
-            report.problem("custody", where, "content does not match its hash (the event was "
-                                             "edited)")
-        if ev.prev_hash != prev:
-            report.problem("custody", where, (
-                "does not link to the previous event (events removed, inserted or reordered)"))
-        if not _sig_ok(public, ev.signature, event_signing_input(ev.hash)):
-            report.problem("custody", where, (
-                "signature is not the vault's (forged or appended by hand)"))
-        if ev.action in _KEPT and isinstance(details, dict):
-            _keep(log, Ev(ev.seq, ev.time, ev.actor, ev.subject, details), ev.action)
-        prev, expected_seq = ev.hash, ev.seq + 1
+            _check_event(ev, expected_seq, prev, public, report, log)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            report.problem("custody", f"event {ev.seq!r}"[:60], (
+                f"malformed ({type(exc).__name__}): edited by hand"))
+        prev, expected_seq = str(ev.hash), (ev.seq + 1 if type(ev.seq) is int else -1)
         report.events += 1
     report.head_hash = prev
     log.last_seq = expected_seq - 1
     return log
+
+
+def _check_event(ev: CustodyEvent, expected_seq: int, prev: str, public: PublicKeys,
+                 report: VerifyReport, log: LogView) -> None:
+    where = f"event {ev.seq}"
+    if ev.seq != expected_seq:
+        report.problem("custody", where, (
+            f"sequence gap: expected event {expected_seq}, found {ev.seq} "
+            "(events deleted or renumbered)"))
+    try:
+        details = json.loads(ev.details)
+    except (json.JSONDecodeError, RecursionError):
+        report.problem("custody", where, "details are not valid JSON")
+        details = None
+    if details is not None and canonical_json(details) != ev.details:
+        report.problem("custody", where, "details were re-written")
+    recomputed = event_hash(
+        seq=ev.seq, time=ev.time, actor=ev.actor, action=ev.action, subject=ev.subject,
+        details=details, prev_hash=ev.prev_hash,
+    )
+    if recomputed != ev.hash:
+        report.problem("custody", where, "content does not match its hash (the event was "
+                                         "edited)")
+    if ev.prev_hash != prev:
+        report.problem("custody", where, (
+            "does not link to the previous event (events removed, inserted or reordered)"))
+    if not _sig_ok(public, ev.signature, event_signing_input(ev.hash)):
+        report.problem("custody", where, (
+            "signature is not the vault's (forged or appended by hand)"))
+    if ev.action in _KEPT and isinstance(details, dict):
+        _keep(log, Ev(ev.seq, ev.time, ev.actor, ev.subject, details), ev.action)
 
 
 def _keep(log: LogView, ev: Ev, action: str) -> None:
@@ -222,7 +231,7 @@ def _int(value: Any) -> int:
 
 def _hashes_at(s: Session, seqs: set[int]) -> dict[int, str]:
     out: dict[int, str] = {}
-    ordered = sorted(seqs)
+    ordered = sorted(q for q in seqs if 0 < q < 2**63)
     for i in range(0, len(ordered), 500):
         for seq, digest in s.execute(select(CustodyEvent.seq, CustodyEvent.hash).where(
                 CustodyEvent.seq.in_(ordered[i:i + 500]))):
@@ -246,11 +255,13 @@ def _check_checkpoints(
     before = {c["seq"]: c for c in file_before.checkpoints}
     after: dict[int, dict[str, Any]] = {}
     for c in file_after.checkpoints:
-        if c["seq"] in after and after[c["seq"]] != c:
-            # One chain has one head at each position: two signed heads are a rewritten log.
+        if c["seq"] in after:
+            # One chain has one head at each position: two signed heads are a rewritten log;
+            # the same line twice was not written by Strongroom either.
             report.problem("checkpoint", f"checkpoint {c['seq']}", (
                 f"{name} holds two different checkpoints for this position (the log was "
-                "rewritten, or the file was spliced from another vault)"))
+                "rewritten, or the file was spliced from another vault)"
+                if after[c["seq"]] != c else f"{name} holds this checkpoint twice"))
         after.setdefault(c["seq"], c)
     # Checkpoints published after the snapshot began are neither in `before` nor in the
     # catalogue as this snapshot sees it: a concurrent command's, not this verification's.

@@ -122,16 +122,38 @@ class Vault:
             # report an empty, "intact" vault.
             raise NotAVault(f"{path}: the catalogue {db.name} is missing: restore it from a "
                             "backup")
+        if db is not None and db.stat().st_size == 0:
+            raise NotAVault(f"{path}: the catalogue {db.name} is empty: restore it from a "
+                            "backup")
         vault = cls(settings, public, None, actor or default_actor())
         try:
             # The catalogue first: a damaged one is reported before anyone waits for scrypt.
             vault.catalogue.upgrade()
+            vault._check_catalogue_is_ours()
             if passphrase is not None:
                 vault._unseal(passphrase)
         except BaseException:
             vault.close()
             raise
         return vault
+
+    def _check_catalogue_is_ours(self) -> None:
+        """The log must begin with this vault's `vault_created` event. Otherwise the catalogue
+        was emptied, replaced or taken from another vault, and every command working on it
+        (an ingest starting a new chain at event 1, a `verify` finding nothing wrong with
+        nothing) would hide that."""
+        with self.catalogue.read() as s:
+            first = s.execute(select(CustodyEvent.action, CustodyEvent.details)
+                              .order_by(CustodyEvent.seq).limit(1)).first()
+        try:
+            ours = first is not None and first[0] == "vault_created" and json.loads(
+                first[1]).get("signing_key_fingerprint") == self.public.fingerprint
+        except (ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise NotAVault(
+                f"{self.path}: the catalogue holds no custody log of this vault (emptied, "
+                "replaced, or from another vault): restore it from a backup")
 
     def _unseal(self, passphrase: str) -> None:
         from strongroom.custody.log import CustodyLog
