@@ -417,3 +417,30 @@ def test_verify_catches_edited_analysis_results_and_derivatives(processed: Proce
         assert any(p.startswith("derivative") for p in found), found
     finally:
         v.close()
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    ("UPDATE segment SET clock_start='2019-01-01 00:00:00' WHERE id=(SELECT min(id) FROM "
+     "segment)", "(segment)"),
+    ("DELETE FROM segment WHERE id=(SELECT min(id) FROM segment)", "(segment)"),
+    ("UPDATE camera SET label='КАМ 99' WHERE id=(SELECT min(id) FROM camera)", "(segment)"),
+    ("UPDATE media_info SET duration=999", "(media_info)"),
+    ("DELETE FROM frame_hash WHERE id=(SELECT min(id) FROM frame_hash)", "(frame_hash)"),
+])
+def test_verify_catches_edited_timeline_rows(processed: Processed, tmp_path: Path, edit: str,
+                                             needle: str) -> None:
+    """The timeline's DVR clock times, cameras, media facts and frame hashes are evidence: the
+    `analysed` event carries a digest of the rows each step made."""
+    from conftest import sql
+    from strongroom.custody.verify import verify
+
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    v = open_vault(path, processed.template.keys)
+    try:
+        assert verify(v, fixity=False).ok
+        sql(path, edit)
+        found = [f"{p.subject}: {p.message}" for p in verify(v, fixity=False).problems]
+        assert any(needle in p and "no longer match" in p for p in found), found
+    finally:
+        v.close()

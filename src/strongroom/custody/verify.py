@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from strongroom.catalogue.evidence import STEP_TABLES, rows_digest
 from strongroom.catalogue.models import (
     Acquisition,
     CustodyCheckpoint,
@@ -553,9 +554,25 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
             if got != ev.details["result_sha256"]:
                 report.problem("catalogue", subject, (
                     f"its result no longer matches custody event {ev.seq} (edited)"))
+        if "rows_sha256" in ev.details and rows_digest(s, key[1], key[0]) != \
+                ev.details["rows_sha256"]:
+            report.problem("catalogue", subject, (
+                f"its rows in the catalogue ({_table_of(key[1])}) no longer match custody "
+                f"event {ev.seq} (edited, deleted or added by hand)"))
     for key in sorted(set(rows) - set(log.analysed)):
         report.problem("catalogue", f"step {key[1]} of original {key[0]}",
                        "no custody event records this result (added by hand)")
+    for step, table in STEP_TABLES.items():
+        with_rows = set(s.scalars(select(table.original_sha256).distinct()))
+        for sha in sorted(with_rows - {o for o, st in log.analysed if st == step}):
+            report.problem("catalogue", f"original {sha}", (
+                f"has {table.__tablename__} rows that no `{step}` step recorded (added by "
+                "hand)"))
+
+
+def _table_of(step: str) -> str:
+    table = STEP_TABLES.get(step)
+    return table.__tablename__ if table is not None else "its rows"
 
 
 def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
+from strongroom.catalogue.evidence import rows_digest
 from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
 from strongroom.custody.chain import result_digest
 from strongroom.errors import StrongroomError
@@ -346,11 +347,14 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
         row.error, row.command = outcome.error, outcome.command
         row.seconds, row.finished_at = round(outcome.seconds, 3), now
         s.add(row)
-        # The result's digest puts what the step found (clock readings, camera labels, …) on
-        # the record, so `verify` notices an edited result.
+        s.flush()
+        rows = rows_digest(s, step.name, sha256)
+        # The digests put what the step found (clock readings, camera labels, …) and the rows
+        # it made of it on the record, so `verify` notices an edited result or row.
         vault.record(s, "analysed", f"original:{sha256}", {
             "step": step.name, "version": outcome.version, "status": outcome.status,
             "result_sha256": result_digest(outcome.data),
+            **({"rows_sha256": rows} if rows is not None else {}),
             **({"error": outcome.error} if outcome.error else {}),
             **({"command": outcome.command} if outcome.command else {}),
         })

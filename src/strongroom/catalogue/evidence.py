@@ -1,0 +1,65 @@
+"""The catalogue rows an analysis step wrote for one original, as plain data to hash.
+
+Reports and exports rely on these rows — the DVR clock times and camera of each segment, the
+media facts, the frame hashes that group near-duplicates — so they are evidence. The runner puts
+the SHA-256 of this view into the step's `analysed` event, and `verify` recomputes it: an edited,
+deleted or added row is caught. Values are coerced to their column's type, so the view is the
+same before and after a round trip through SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongroom.catalogue.models import Camera, FrameHash, MediaInfo, Segment
+
+#: step → the table its rows live in (for "rows without the event that wrote them")
+STEP_TABLES: dict[str, type[Any]] = {
+    "probe": MediaInfo, "overlay_ocr": Segment, "perceptual_hash": FrameHash,
+}
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _i(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _t(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def step_rows(session: Session, step: str, sha256: str) -> Any:
+    """The rows `step` keeps for `sha256` (None for a step that keeps none)."""
+    if step == "probe":
+        m = session.get(MediaInfo, sha256)
+        if m is None:
+            return {}
+        return {"container": m.container, "duration": _f(m.duration), "width": _i(m.width),
+                "height": _i(m.height), "fps": _f(m.fps), "video_codec": m.video_codec,
+                "audio_codec": m.audio_codec, "bitrate": _i(m.bitrate), "tags": m.tags,
+                "status": m.status}
+    if step == "overlay_ocr":
+        rows = session.execute(
+            select(Segment, Camera.label).outerjoin(Camera, Segment.camera_id == Camera.id)
+            .where(Segment.original_sha256 == sha256)).all()
+        segs = [[_f(s.start_s), _f(s.end_s), label, _t(s.clock_start), _t(s.clock_end),
+                 _f(s.confidence), s.clock_format, _i(s.readings)] for s, label in rows]
+        return sorted(segs, key=lambda r: repr(r))
+    if step == "perceptual_hash":
+        frames = session.execute(select(FrameHash.t, FrameHash.pdq, FrameHash.quality).where(
+            FrameHash.original_sha256 == sha256)).all()
+        return sorted([_f(t), pdq, _i(q)] for t, pdq, q in frames)
+    return None
+
+
+def rows_digest(session: Session, step: str, sha256: str) -> str | None:
+    from strongroom.custody.chain import result_digest
+
+    rows = step_rows(session, step, sha256)
+    return None if rows is None else result_digest(rows)
