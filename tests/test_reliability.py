@@ -506,3 +506,51 @@ def test_a_malformed_event_is_a_named_problem_not_a_crash(filled: Vault, vault_p
     sql(vault_path, edit)
     report = verify(filled, fixity=False)
     assert not report.ok and any(p.check == "custody" for p in report.problems)
+
+
+def test_two_inits_of_one_folder_at_once_make_one_vault(tmp_path: Path) -> None:
+    import os
+
+    for trial in range(3):
+        target = tmp_path / f"v{trial}"
+        env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE}
+        procs = [subprocess.Popen([sys.executable, "-m", "strongroom.cli", "init", str(target),
+                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env, text=True) for _ in range(2)]
+        results = [(p.wait(120), p.stdout.read() if p.stdout else "",
+                    p.stderr.read() if p.stderr else "") for p in procs]
+        codes = sorted(r[0] for r in results)
+        assert codes == [0, 2], results
+        winner = next(json.loads(out) for code, out, _ in results if code == 0)
+        marker = json.loads((target / "vault.json").read_text())
+        assert marker["public"]["fingerprint"] == winner["signing_key_fingerprint"]
+        r = cli("verify", target)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_files_a_user_names_are_read_with_a_cap(vault_path: Path, tmp_path: Path) -> None:
+    """/dev/zero as a passphrase file or a key: one clear line, not a machine out of memory."""
+    r = cli("verify", vault_path, "--passphrase-file", "/dev/zero")
+    assert r.returncode == 2 and "larger than any passphrase file" in r.stderr
+    (tmp_path / "bag").mkdir()
+    r = cli("verify", vault_path, "--quick", "--checkpoints", "/dev/zero")
+    assert r.returncode == 1 and "not a regular file" in r.stdout
+
+
+def test_bad_option_values_and_closed_stdout_are_one_line(vault_path: Path,
+                                                         tmp_path: Path) -> None:
+    for args in (["log", vault_path, "--limit", "-1"],
+                 ["log", vault_path, "--limit", "99999999999999999999"],
+                 ["verify-export", tmp_path, "--workers", "-5"],
+                 ["verify-export", tmp_path, "--tsa-cert", tmp_path / "nothing.pem"],
+                 ["init", vault_path / "blobs" / "inner"]):
+        r = cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.strip().splitlines()[-1].startswith("error: "), (args, r.stderr)
+    r = subprocess.run(["bash", "-c", 'exec "$0" -m strongroom.cli cat "$1" "$2" >&-',
+                        sys.executable, str(vault_path), "ab" * 8], capture_output=True,
+                       text=True,
+                       env={**__import__("os").environ, "STRONGROOM_PASSPHRASE": PASSPHRASE})
+    assert r.returncode == 2 and "standard output is closed" in r.stderr, r.stderr
+    r = cli("init", tmp_path / "v", env={"STRONGROOM_PASSPHRASE": " " * 12})
+    assert r.returncode == 2 and "at least 12" in r.stderr

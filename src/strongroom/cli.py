@@ -47,11 +47,11 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
     """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal. A new
     passphrase (`confirm`) must be at least MIN_PASSPHRASE characters wherever it comes from."""
     if passphrase_file is not None:
+        from strongroom.smallfiles import read_small
+
         try:
-            lines = passphrase_file.read_bytes().decode("utf-8").splitlines()
-        except OSError as exc:
-            raise StrongroomError(f"cannot read passphrase file {passphrase_file}: "
-                                  f"{exc.strerror}") from None
+            lines = read_small(passphrase_file, "passphrase file", 64 * 1024).decode(
+                "utf-8").splitlines()
         except UnicodeDecodeError:
             raise StrongroomError(f"passphrase file {passphrase_file} is not UTF-8 text") \
                 from None
@@ -74,7 +74,7 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
 
 
 def _new_passphrase(text: str) -> str:
-    if len(text) < MIN_PASSPHRASE:
+    if len(text.strip()) < MIN_PASSPHRASE:
         raise StrongroomError(f"use a passphrase of at least {MIN_PASSPHRASE} characters")
     return text
 
@@ -237,7 +237,8 @@ def log(
     ctx: typer.Context,
     vault: VaultArg,
     action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
-    limit: Annotated[int, typer.Option(help="Last N events (0: all).")] = 0,
+    limit: Annotated[int, typer.Option(help="Last N events (0: all).", min=0,
+                                       max=2**62)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the custody log (no passphrase needed)."""
@@ -274,6 +275,8 @@ def cat(
         raise StrongroomError("--json needs --output (stdout carries the file itself)")
     if output is not None:
         _check_output_file(output)
+    elif sys.stdout is None or sys.stdout.closed:
+        raise StrongroomError("standard output is closed: give --output FILE")
     with _open(ctx, vault, passphrase_file) as v:
         o = v.find_original(sha256)
         what = f"original {o.sha256}"
@@ -640,17 +643,22 @@ def verify_export(
         "--expect-key", help="The signing key fingerprint you were given separately.")] = None,
     tsa_cert: Annotated[Path | None, typer.Option(
         "--tsa-cert", help="CA certificate of the timestamp authority, to check tokens.")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Files hashed at once.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="Files hashed at once.", min=0,
+                                         max=64)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
     from strongroom.export.verifier import NotABag, summary, verify_bag
 
+    if tsa_cert is not None and not tsa_cert.is_file():
+        raise StrongroomError(f"--tsa-cert {tsa_cert} is not a file")
+
     def token_check(token: bytes, data: bytes, cert: Path) -> str:
         from strongroom.export.timestamp import verify_timestamp
+        from strongroom.smallfiles import read_small
 
         try:
-            info = verify_timestamp(token, data, cert.read_bytes())
+            info = verify_timestamp(token, data, read_small(cert, "certificate"))
         except (StrongroomError, OSError) as exc:
             raise ValueError(str(exc)) from None
         return f"{info.time.isoformat()} by {info.tsa}"

@@ -350,6 +350,9 @@ def _check_offsite(
             report.problem("checkpoint", f"checkpoint {q}{label}",
                            "missing from or different in the vault's checkpoint file")
     report.offsite_checkpoints = len(offsite.checkpoints)
+    if not offsite.checkpoints:
+        report.warnings.append(f"the off-site copy {offsite.path.name} holds no checkpoint: "
+                               "nothing to compare with")
 
 
 def _ranges(seqs: list[int]) -> str:

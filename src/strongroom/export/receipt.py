@@ -30,6 +30,7 @@ from strongroom.catalogue.models import CustodyEvent
 from strongroom.custody.chain import canonical_json
 from strongroom.errors import IntegrityError, StrongroomError
 from strongroom.export.verifier import NotABag, Result, printable, verify_bag
+from strongroom.smallfiles import read_small
 from strongroom.vault import Vault
 
 RECEIPT_TYPE = "strongroom receipt v1"
@@ -45,10 +46,7 @@ def _load_private(path: Path, passphrase: bytes | None) -> Any:
         load_ssh_private_key,
     )
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StrongroomError(f"cannot read key {path}: {exc.strerror}") from None
+    data = read_small(path, "key")
     key: object
     try:
         if b"OPENSSH PRIVATE KEY" in data:
@@ -219,11 +217,16 @@ def _export_event(vault: Vault, bag_id: str) -> dict[str, Any]:
 
 def import_receipt(vault: Vault, path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        doc = json.loads(read_small(path, "receipt").decode("utf-8"))
+    except ValueError as exc:
         raise StrongroomError(f"cannot read receipt {path}: {exc}") from None
     body = check_receipt(doc)
     exported = _export_event(vault, str(body["bag_id"]))
+    with vault.catalogue.read() as s:
+        known = s.scalars(select(CustodyEvent.details).where(
+            CustodyEvent.action == "received", CustodyEvent.subject == f"export:{body['bag_id']}"))
+        if any(json.loads(d).get("signature") == doc["signature"] for d in known):
+            raise StrongroomError(f"this receipt for {body['bag_id']} is already recorded")
     if body["tagmanifest_sha256"] != exported["tagmanifest_sha256"]:
         raise IntegrityError(f"the receipt is for a different bag than export {body['bag_id']} "
                              "(tag manifest differs): the bag was changed before it was signed")

@@ -73,9 +73,13 @@ class Vault:
         path = settings.vault
         _check_new_vault_folder(path)
         created: list[Path] = []
+        lock = None
         try:
             if not path.exists():
                 _make_dirs(path, created)
+            # Two `init`s of one new folder: the second must fail, not replace the first's keys.
+            lock = _lock_folder(path)
+            _check_new_vault_folder(path)
             keys = VaultKeys.generate()
             sealed = keys.seal(passphrase)
             _write_private(path / SEALED_KEYS, sealed)
@@ -108,6 +112,9 @@ class Vault:
         except BaseException:
             _remove_created(created)
             raise
+        finally:
+            if lock is not None:
+                os.close(lock)
         return vault
 
     @classmethod
@@ -300,6 +307,9 @@ def _write_private(path: Path, data: bytes) -> None:
 def _check_new_vault_folder(path: Path) -> None:
     if (path / MARKER).exists():
         raise VaultExists(f"{path} is already a Strongroom vault")
+    for parent in path.absolute().parents:
+        if (parent / MARKER).is_file():
+            raise VaultExists(f"{path} is inside the vault {parent}; choose a folder outside it")
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise VaultExists(f"{path} exists and is not a folder")
     if path.exists():
@@ -332,9 +342,23 @@ def _make_dirs(path: Path, created: list[Path]) -> None:
     for d in reversed(missing):
         try:
             d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: not ours to remove
         except OSError as exc:
             raise StrongroomError(f"cannot create {d}: {exc.strerror}") from None
         created.append(d)
+
+
+def _lock_folder(path: Path) -> int:
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise VaultExists(f"another `init` is creating a vault in {path}") from None
+    return fd
 
 
 def _remove_created(created: list[Path]) -> None:
