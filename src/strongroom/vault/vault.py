@@ -153,11 +153,17 @@ class Vault:
             first = s.execute(select(CustodyEvent.action, CustodyEvent.details)
                               .order_by(CustodyEvent.seq).limit(1)).first()
         try:
-            ours = first is not None and first[0] == "vault_created" and json.loads(
-                first[1]).get("signing_key_fingerprint") == self.public.fingerprint
-        except (ValueError, AttributeError):
-            ours = False
-        if not ours:
+            created = first is not None and first[0] == "vault_created"
+            fingerprint = json.loads(first[1]).get("signing_key_fingerprint") \
+                if first is not None and created else None
+        except (ValueError, AttributeError, TypeError):
+            created, fingerprint = False, None
+        if created and fingerprint != self.public.fingerprint:
+            raise NotAVault(
+                f"{self.path}/{MARKER} does not match the sealed keys and the custody log "
+                "(public key replaced?), or the catalogue is another vault's: restore it from "
+                "a backup")
+        if not created:
             raise NotAVault(
                 f"{self.path}: the catalogue holds no custody log of this vault (emptied, "
                 "replaced, or from another vault): restore it from a backup")
