@@ -392,6 +392,15 @@ def _differs(report: VerifyReport, subject: str, ev: Ev,
                 f"{recorded!r}"))
 
 
+def _time_differs(report: VerifyReport, subject: str, name: str, value: datetime | None,
+                  ev: Ev) -> None:
+    """A row's own timestamp must be the time of the event that recorded it."""
+    if not _same_instant(value, ev.time):
+        report.problem("catalogue", subject, (
+            f"catalogue {name} {value} differs from the time of custody event {ev.seq}: "
+            f"{ev.time}"))
+
+
 def _same_instant(value: datetime | None, iso: str) -> bool:
     """A catalogue timestamp equals an event's time (SQLite returns naive UTC datetimes)."""
     if value is None:
@@ -439,10 +448,7 @@ def _check_acquisitions(s: Session, log: LogView, report: VerifyReport) -> None:
                 f"commitment of custody event {ev.seq} (edited)"))
         _differs(report, subject, ev, [("medium", a.medium, ev.details.get("medium")),
                                        ("actor", a.actor, ev.actor)])
-        if not _same_instant(a.created_at, ev.time):
-            report.problem("catalogue", subject, (
-                f"catalogue created_at {a.created_at} differs from the time of custody event "
-                f"{ev.seq}: {ev.time}"))
+        _time_differs(report, subject, "created_at", a.created_at, ev)
 
 
 def _check_originals(s: Session, log: LogView, report: VerifyReport) -> list[Original]:
@@ -467,10 +473,7 @@ def _check_originals(s: Session, log: LogView, report: VerifyReport) -> list[Ori
             ("first_acquisition_id", o.first_acquisition_id, d.get("acquisition")),
             ("mime", o.mime, d.get("mime")),
         ])
-        if not _same_instant(o.ingested_at, ev.time):
-            report.problem("catalogue", subject, (
-                f"catalogue ingested_at {o.ingested_at} differs from the time of custody "
-                f"event {ev.seq}: {ev.time}"))
+        _time_differs(report, subject, "ingested_at", o.ingested_at, ev)
     return originals
 
 
@@ -499,10 +502,8 @@ def _check_sightings(s: Session, log: LogView, report: VerifyReport) -> None:
         if "mode" in ev.details:
             pairs.append(("mode", r.mode, ev.details["mode"]))
         _differs(report, subject, ev, pairs)
-        if "mode" in ev.details and not _same_instant(r.seen_at, ev.time):
-            report.problem("catalogue", subject, (
-                f"catalogue seen_at {r.seen_at} differs from the time of custody event "
-                f"{ev.seq}: {ev.time}"))
+        if "mode" in ev.details:
+            _time_differs(report, subject, "seen_at", r.seen_at, ev)
 
 
 def _derivative_key(*fields: Any) -> str:
