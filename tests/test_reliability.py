@@ -554,3 +554,46 @@ def test_bad_option_values_and_closed_stdout_are_one_line(vault_path: Path,
     assert r.returncode == 2 and "standard output is closed" in r.stderr, r.stderr
     r = cli("init", tmp_path / "v", env={"STRONGROOM_PASSPHRASE": " " * 12})
     assert r.returncode == 2 and "at least 12" in r.stderr
+
+
+def test_demo_force_never_deletes_files_added_inside_a_finished_demo(tmp_path: Path) -> None:
+    from strongroom.demo import _mark, clear_demo_folders, demo_folders
+
+    root = tmp_path / "demo-vault"
+    vault, media, handover = demo_folders(root)
+    write(vault / "blobs" / "ab" / "abcd", b"ciphertext")
+    write(media / "usb1" / "DVR" / "clip.mp4", b"generated")
+    write(handover / "bag" / "bagit.txt", b"BagIt")
+    for folder in (vault, media, handover):
+        _mark(folder, finished=True)
+    real = write(media / "usb1" / "DVR" / "real-clip.mp4", b"copied from a real stick")
+    with pytest.raises(Exception, match="not a folder that `strongroom demo` made"):
+        clear_demo_folders(root, force=True)
+    assert real.read_bytes() == b"copied from a real stick"
+    real.unlink()
+    write(vault / "catalogue.db-wal", b"")  # SQLite's own comings and goings are fine
+    clear_demo_folders(root, force=True)
+    assert not any(f.exists() for f in (vault, media, handover))
+
+
+def test_quick_verify_notices_missing_blobs_and_malformed_cells(filled: Vault,
+                                                               vault_path: Path) -> None:
+    name = str(sql(vault_path, "SELECT blob_name FROM original LIMIT 1")[0][0])
+    (filled.blobs.root / name[:2] / name).unlink()
+    assert any("fixity" in p for p in problems(filled, fixity=False))
+    sql(vault_path, "UPDATE original SET ingested_at='2020-03-15 23:49:56.000000xyz' "
+                    "WHERE blob_name=?", (name,))
+    assert any("edited by hand" in p for p in problems(filled, fixity=False))
+
+
+def test_an_empty_passphrase_is_not_called_damaged_keys(vault_path: Path) -> None:
+    r = cli("verify", vault_path, "--quick", env={"STRONGROOM_PASSPHRASE": ""})
+    assert r.returncode == 2 and "passphrase is empty" in r.stderr, r.stderr
+
+
+def test_a_fifo_as_the_checkpoint_file_is_a_named_problem(filled: Vault) -> None:
+    import os
+
+    filled.checkpoint_file.unlink()
+    os.mkfifo(filled.checkpoint_file)
+    assert any("not a regular file" in p for p in problems(filled))

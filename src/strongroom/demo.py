@@ -6,6 +6,7 @@ from `strongroom.testmedia`. The demo passphrase is printed because the demo hol
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ def clear_demo_folders(root: Path, *, force: bool) -> None:
     """Refuse unless each existing folder is one an earlier `demo` made and `force` is given;
     checks all of them before removing any. A marker alone proves little (anyone can create
     one), so the folder must also hold nothing but what the demo writes there."""
-    if not root.name or root.name in (".", ".."):
+    if not root.name or root.name in (".", "..") or not root.resolve().name:
         raise StrongroomError(f"give the demo vault a name of its own, not {str(root)!r}")
+    root = root.resolve()
     for folder, writes in zip(demo_folders(root), _DEMO_WRITES, strict=True):
         if not (folder.exists() or folder.is_symlink()):
             continue
@@ -60,18 +62,41 @@ def clear_demo_folders(root: Path, *, force: bool) -> None:
 
 
 def _made_by_demo(folder: Path, writes: set[str]) -> bool:
+    """The marker is there and the folder holds only what demo wrote: every path listed in
+    the marker's tree once the demo finished, or (a demo that was interrupted) only the names
+    demo writes at the top."""
     if folder.is_symlink() or not folder.is_dir() or not (folder / DEMO_MARK).is_file():
         return False
     try:
+        text = (folder / DEMO_MARK).read_text("utf-8")
         present = {p.name for p in folder.iterdir()} - {DEMO_MARK}
-    except OSError:
+        if not present <= writes:
+            return False
+        try:
+            marker = json.loads(text)
+        except ValueError:
+            return True  # an interrupted (or older) demo's marker: the names are demo's
+        tree = marker.get("tree") if isinstance(marker, dict) else None
+        return not isinstance(tree, list) or _tree(folder) <= set(tree) | _VOLATILE
+    except (OSError, ValueError):
         return False
-    return present <= writes
 
 
-def _mark(folder: Path) -> None:
-    (folder / DEMO_MARK).write_text("made by `strongroom demo`; `demo --force` may delete "
-                                    "this folder\n", "utf-8")
+#: files SQLite may add or remove in a finished demo vault without anyone adding evidence
+_VOLATILE = {"catalogue.db-wal", "catalogue.db-shm"}
+
+
+def _tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")} - {DEMO_MARK}
+
+
+def _mark(folder: Path, *, finished: bool = False) -> None:
+    """Mark a folder as demo's; once the demo has finished, with every path it holds."""
+    marker: dict[str, Any] = {"made_by": "strongroom demo: `demo --force` may delete this "
+                                         "folder if it holds nothing else"}
+    if finished:
+        marker["tree"] = sorted(_tree(folder))
+    (folder / DEMO_MARK).write_text(json.dumps(marker, ensure_ascii=False) + "\n", "utf-8")
 
 
 def run_demo(settings: Settings, *, show_progress: bool = True,
@@ -85,8 +110,8 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
 
     console = Console(stderr=True, quiet=not show_progress)
     root = settings.vault
-    media = demo_folders(root)[1]
     clear_demo_folders(root, force=force)
+    media = demo_folders(root)[1]
     console.print(f"[bold]Generating DVR-style clips[/] in {media} …")
     media.mkdir(parents=True)
     _mark(media)
@@ -116,6 +141,8 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         result["verify"] = checked.to_json()
         result["export"] = _handover(vault, root, console, show_progress)
         result["stats"] = vault_stats(vault)
+    for folder in demo_folders(root):
+        _mark(folder, finished=True)
     state = "[green]verified OK[/]" if checked.ok else "[red]PROBLEMS FOUND[/]"
     console.print(f"Vault {state}: {checked.originals} originals, {checked.events} custody "
                   f"events, every blob re-hashed.")

@@ -145,7 +145,9 @@ def read_checkpoint_file(path: Path) -> CheckpointFile:
     import stat
 
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO planted at the name must not hang `verify` before fstat sees it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 return CheckpointFile(path, True, [], [(0, "is not a regular file")])

@@ -54,6 +54,8 @@ def seal(data: bytes, passphrase: str) -> bytes:
 def unseal(sealed: bytes, passphrase: str, what: str = "keys.age") -> bytes:
     """The plaintext of an age file sealed with a passphrase. Distinguishes a wrong passphrase
     from a damaged file and from a work factor beyond what age accepts."""
+    if not passphrase:
+        raise WrongPassphrase("the passphrase is empty")
     if not sealed.startswith(b"age-encryption.org/v1\n") or b"\n-> scrypt " not in sealed:
         raise StrongroomError(
             f"{what} is not a passphrase-sealed age file (damaged or replaced): restore it from "
@@ -105,7 +107,9 @@ def _age(args: list[str], data: bytes, passphrase: str, *, prompts: int
         proc = subprocess.Popen(
             [setsid, "--ctty", "--wait", age, *args, f"/dev/fd/{data_r}"],
             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(data_r,),
-            close_fds=True)
+            close_fds=True,
+            # not our environment: it may hold STRONGROOM_PASSPHRASE, readable in /proc
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"})
     except OSError as exc:
         for fd in (master, slave, data_r, data_w):
             os.close(fd)
