@@ -96,6 +96,8 @@ def archive(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Exp
             s.add(CaseIncident(case_id=case.id, incident_id=inc.id))
             for sha in sorted(case_shas):
                 s.add(IncidentOriginal(incident_id=inc.id, original_sha256=sha))
+            v.annotate(s, "incident", inc.id, "created")
+            v.annotate(s, "case", case.id, "created")
     return Exported(path, template, by_name, case_shas, root)
 
 

@@ -597,3 +597,32 @@ def test_a_fifo_as_the_checkpoint_file_is_a_named_problem(filled: Vault) -> None
     filled.checkpoint_file.unlink()
     os.mkfifo(filled.checkpoint_file)
     assert any("not a regular file" in p for p in problems(filled))
+
+
+def test_a_case_or_incident_planted_or_edited_by_hand_is_reported(filled: Vault,
+                                                                  vault_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from strongroom.catalogue.models import CaseFile, CaseIncident, Incident, IncidentOriginal
+
+    sha = str(sql(vault_path, "SELECT sha256 FROM original LIMIT 1")[0][0])
+    with filled.write() as s:
+        inc = Incident(title="Избиение", abuse_types=["beating"], severity=4,
+                       created_at=datetime.now(UTC))
+        case = CaseFile(name="Саратов ОТБ-1", purpose="prosecution", created_at=datetime.now(UTC))
+        s.add_all([inc, case])
+        s.flush()
+        s.add_all([CaseIncident(case_id=case.id, incident_id=inc.id),
+                   IncidentOriginal(incident_id=inc.id, original_sha256=sha)])
+        filled.annotate(s, "incident", inc.id, "created")
+        filled.annotate(s, "case", case.id, "created")
+    assert problems(filled) == []
+    sql(vault_path, "UPDATE incident SET description='planted: guard Ivanov'")
+    assert any("incident 1" in p and "edited by hand" in p for p in problems(filled))
+    sql(vault_path, "UPDATE incident SET description=NULL")
+    assert problems(filled) == []
+    sql(vault_path, "INSERT INTO incident (title, created_at) VALUES ('forged', '2026-01-01')")
+    sql(vault_path, "INSERT INTO case_incident VALUES (1, 2)")
+    found = problems(filled)
+    assert any("incident 2" in p and "added by hand" in p for p in found), found
+    assert any("case 1" in p and "edited by hand" in p for p in found), found

@@ -63,3 +63,46 @@ def rows_digest(session: Session, step: str, sha256: str) -> str | None:
 
     rows = step_rows(session, step, sha256)
     return None if rows is None else result_digest(rows)
+
+
+# -- case building: what a case or an incident says, as recorded ------------------------------
+def incident_view(session: Session, incident_id: int) -> Any:
+    """An incident with the clips that show it and the people in it (by pseudonym)."""
+    from strongroom.catalogue.models import Incident, IncidentOriginal, IncidentPerson, Person
+
+    inc = session.get(Incident, incident_id)
+    if inc is None:
+        return None
+    clips = session.execute(select(
+        IncidentOriginal.original_sha256, IncidentOriginal.start_s, IncidentOriginal.end_s,
+        IncidentOriginal.note).where(IncidentOriginal.incident_id == incident_id)).all()
+    people = session.execute(select(Person.pseudonym, Person.role, IncidentPerson.role).join(
+        Person, Person.id == IncidentPerson.person_id).where(
+        IncidentPerson.incident_id == incident_id)).all()
+    return {
+        "title": inc.title, "description": inc.description, "facility_id": inc.facility_id,
+        "occurred_from": _t(inc.occurred_from), "occurred_to": _t(inc.occurred_to),
+        "abuse_types": inc.abuse_types, "severity": _i(inc.severity),
+        "clips": sorted([sha, _f(a), _f(b), note] for sha, a, b, note in clips),
+        "people": sorted([p, r, ir] for p, r, ir in people),
+    }
+
+
+def case_view(session: Session, case_id: int) -> Any:
+    from strongroom.catalogue.models import CaseFile, CaseIncident
+
+    case = session.get(CaseFile, case_id)
+    if case is None:
+        return None
+    incidents = session.scalars(select(CaseIncident.incident_id).where(
+        CaseIncident.case_id == case_id)).all()
+    return {"name": case.name, "purpose": case.purpose, "description": case.description,
+            "incidents": sorted(incidents)}
+
+
+def record_digest(session: Session, kind: str, row_id: int) -> str | None:
+    """SHA-256 of what a case (`kind` "case") or an incident ("incident") now says."""
+    from strongroom.custody.chain import result_digest
+
+    view = case_view(session, row_id) if kind == "case" else incident_view(session, row_id)
+    return None if view is None else result_digest(view)

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.evidence import STEP_TABLES, rows_digest
+from strongroom.catalogue.evidence import STEP_TABLES, record_digest, rows_digest
 from strongroom.catalogue.models import (
     Acquisition,
     CustodyCheckpoint,
@@ -114,6 +114,7 @@ class LogView:
     analysed: dict[tuple[str, str], Ev] = field(default_factory=dict)  # the latest per step
     mapped: dict[int, Ev] = field(default_factory=dict)  # camera id → its latest mapping
     facility: dict[int, Ev] = field(default_factory=dict)  # facility id → its latest mention
+    records: dict[tuple[str, int], Ev] = field(default_factory=dict)  # case/incident → latest
     last_seq: int = 0
 
 
@@ -239,6 +240,9 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.derived.append(ev)
     elif action == "analysed":
         log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
+    elif action == "annotated" and ev.subject.startswith(("case:", "incident:")):
+        kind = ev.subject.partition(":")[0]
+        log.records[(kind, _int(d.get(kind)))] = ev
     elif action == "annotated" and ev.subject.startswith("camera:"):
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
         log.facility[_int(d.get("facility_id"))] = ev
@@ -400,7 +404,7 @@ def verify_catalogue(s: Session, log: LogView, report: VerifyReport) -> list[Ori
     of the catalogue has the event that recorded it."""
     originals: list[Original] = []
     for check in (_check_acquisitions, _check_originals, _check_sightings, _check_derivatives,
-                  _check_step_runs, _check_camera_mappings):
+                  _check_step_runs, _check_camera_mappings, _check_cases):
         try:
             found = check(s, log, report)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -605,6 +609,23 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
             report.problem("catalogue", f"original {sha}", (
                 f"has {table.__tablename__} rows that no `{step}` step recorded (added by "
                 "hand)"))
+
+
+def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
+    """Cases and incidents go to prosecutors and into reports: each must be what its latest
+    `annotated` event recorded, and none may exist without one."""
+    from strongroom.catalogue.models import CaseFile, Incident
+
+    for kind, table in (("case", CaseFile), ("incident", Incident)):
+        for row_id in s.scalars(select(table.id).order_by(table.id)):
+            ev = log.records.get((kind, row_id))
+            subject = f"{kind} {row_id}"
+            if ev is None:
+                report.problem("catalogue", subject, "no custody event records it (added by "
+                                                     "hand)")
+            elif record_digest(s, kind, row_id) != ev.details.get("row_sha256"):
+                report.problem("catalogue", subject, (
+                    f"no longer says what custody event {ev.seq} recorded (edited by hand)"))
 
 
 def _table_of(step: str) -> str:

@@ -266,6 +266,18 @@ class Vault:
         self._unsigned_events = True
         return event
 
+    def annotate(self, session: Session, kind: str, row_id: int, what: str) -> CustodyEvent:
+        """Record that a case or an incident was made or changed (`what`), with a digest of
+        all it now says: `verify` then catches any later edit made around this door. The
+        details carry only the digest, never the (sensitive) text."""
+        from strongroom.catalogue.evidence import record_digest
+
+        if kind not in ("case", "incident"):
+            raise ValueError(f"cannot annotate {kind!r}")
+        session.flush()
+        return self.record(session, "annotated", f"{kind}:{row_id}", {
+            kind: row_id, "change": what, "row_sha256": record_digest(session, kind, row_id)})
+
     # -- originals ----------------------------------------------------------------------
     def find_original(self, sha256_prefix: str) -> Original:
         prefix = sha256_prefix.strip().lower()
