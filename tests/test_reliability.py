@@ -626,3 +626,8 @@ def test_a_case_or_incident_planted_or_edited_by_hand_is_reported(filled: Vault,
     found = problems(filled)
     assert any("incident 2" in p and "added by hand" in p for p in found), found
     assert any("case 1" in p and "edited by hand" in p for p in found), found
+
+
+def test_strongroom_alone_shows_the_help_and_is_no_error() -> None:
+    r = cli()
+    assert r.returncode == 0 and "Usage: strongroom" in r.stdout and r.stderr == ""

@@ -748,13 +748,17 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Every failure is one line on stderr (and, with --json, a JSON object on
     stdout) with exit code 2 — 1 when a check found a problem — never a traceback."""
     from typer import Abort
-    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="strongroom", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `strongroom` alone: the help, which is no error
+        if exc.format_message().strip():
+            typer.echo(exc.format_message())
+        sys.exit(0)
     except UsageError as exc:
         if exc.ctx is not None:
             typer.echo(exc.ctx.get_usage(), err=True)
