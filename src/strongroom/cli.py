@@ -55,8 +55,8 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
         except UnicodeDecodeError:
             raise StrongroomError(f"passphrase file {passphrase_file} is not UTF-8 text") \
                 from None
-        return _new_passphrase(lines[0] if lines else "") if confirm else (
-            lines[0] if lines else "")
+        first = lines[0] if lines else ""
+        return _new_passphrase(first) if confirm else first
     env = os.environ.get("STRONGROOM_PASSPHRASE")
     if env is not None:
         return _new_passphrase(env) if confirm else env

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.models import CustodyCheckpoint, CustodyEvent
+from strongroom.catalogue.models import Acquisition, CustodyCheckpoint, CustodyEvent
 from strongroom.custody.chain import (
     GENESIS,
     canonical_json,
@@ -107,6 +107,19 @@ class CustodyLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def acquisition_commitment(acq: Acquisition) -> str:
+    """The salted commitment an `acquired` event carries instead of the acquisition record:
+    the log is handed to prosecutors, and the record (who received which stick from whom) may
+    identify the source; revealing the record and its nonce later proves it unchanged."""
+    import hashlib
+
+    record = {
+        "id": acq.id, "description": acq.description, "source_path": acq.source_path,
+        "received_by": acq.received_by, "received_at": acq.received_at, "nonce": acq.nonce,
+    }
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
 def checkpoint_json(cp: CustodyCheckpoint) -> dict[str, Any]:

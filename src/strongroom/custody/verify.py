@@ -465,7 +465,7 @@ def _normal_time(value: datetime | str | None) -> str:
 
 
 def _check_acquisitions(s: Session, log: LogView, report: VerifyReport) -> None:
-    from strongroom.ingest.ingestor import acquisition_commitment
+    from strongroom.custody.log import acquisition_commitment
 
     rows = {a.id: a for a in s.scalars(select(Acquisition))}
     for acq_id, recorded in sorted(log.acquired.items()):

@@ -378,7 +378,7 @@ def _stills(vault: Vault, sel: Selection) -> dict[str, bytes]:
 
 def _write_metadata(writer: BagWriter, sel: Selection, records: list[dict[str, Any]],
                     dupes: list[dict[str, Any]], opts: ExportOptions) -> None:
-    from strongroom.ingest.ingestor import acquisition_commitment
+    from strongroom.custody.log import acquisition_commitment
 
     writer.add_bytes("data/metadata/originals.json", _json(records))
     writer.add_bytes("data/metadata/originals.csv", originals_csv(records))

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError as UniqueViolation
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
-from strongroom.custody.chain import canonical_json
+from strongroom.custody.log import acquisition_commitment
 from strongroom.errors import SourceError, StorageFull, StrongroomError
 from strongroom.ingest.source import (
     Entry,
@@ -372,16 +372,6 @@ def _acquisition(
         })
         acq.created_at = event_time(event)  # so the log covers it
         return acq.id
-
-
-def acquisition_commitment(acq: Acquisition) -> str:
-    import hashlib
-
-    record = {
-        "id": acq.id, "description": acq.description, "source_path": acq.source_path,
-        "received_by": acq.received_by, "received_at": acq.received_at, "nonce": acq.nonce,
-    }
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
 def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:

@@ -119,7 +119,7 @@ def _age(args: list[str], data: bytes, passphrase: str, *, prompts: int
 
     def feed() -> None:
         try:
-            os.write(data_w, data) if len(data) < 65536 else _write_all(data_w, data)
+            _write_all(data_w, data)
         except OSError:
             pass  # age stopped reading (a bad header): its stderr says why
         finally:
