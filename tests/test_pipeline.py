@@ -193,7 +193,7 @@ def test_dupes_groups_reencoded_copies_and_keeps_distinct_clips_apart(
 
 def _decrypt(v: Vault, blob_name: str) -> bytes:
     chunks: list[bytes] = []
-    v.decrypt_blob(blob_name, chunks.append)
+    v._decrypt_blob(blob_name, chunks.append, what=blob_name)
     return b"".join(chunks)
 
 
@@ -249,9 +249,10 @@ def test_contact_sheet_is_blurred_unless_revealed_and_logged(processed: Processe
     assert img.mode == "RGB" and img.width >= 4 * 320
     with processed.vault() as v, v.catalogue.read() as s:
         views = [json.loads(e.details) for e in s.scalars(
-            select(CustodyEvent).where(CustodyEvent.action == "viewed"))]
-    assert [(d["what"], d["revealed"]) for d in views][-2:] == [("contact_sheet", False),
-                                                              ("contact_sheet", True)]
+            select(CustodyEvent).where(CustodyEvent.action.in_(("viewed", "revealed")))
+            .order_by(CustodyEvent.seq))]
+    assert [(d["what"], d["revealed"], d["complete"]) for d in views][-2:] == [
+        ("contact_sheet", False, True), ("contact_sheet", True, True)]
 
 
 def test_process_again_finds_nothing_pending_and_verify_is_clean(processed: Processed) -> None:

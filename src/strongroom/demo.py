@@ -103,7 +103,6 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
              force: bool = False) -> dict[str, Any]:
     from strongroom.catalogue.queries import vault_stats
     from strongroom.cli import _IngestBar, _progress
-    from strongroom.custody.verify import verify
     from strongroom.ingest import ingest
     from strongroom.testmedia import demo_set
     from strongroom.vault import Vault
@@ -133,11 +132,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         result["process"] = _analyse(vault, console, show_progress)
         with _progress(show_progress) as bar:
             task = bar.add_task("verify", total=vault_stats(vault)["original_bytes"], files="")
-            checked = verify(vault, advance=lambda n: bar.advance(task, n))
-        with vault.write() as s:
-            vault.record(s, "verified", f"vault:{vault.public.fingerprint}", {
-                "ok": checked.ok, "events_checked": checked.events,
-                "originals": checked.originals, "problems": len(checked.problems)})
+            checked = vault.verify(advance=lambda n: bar.advance(task, n))
         result["verify"] = checked.to_json()
         result["export"] = _handover(vault, root, console, show_progress)
         result["stats"] = vault_stats(vault)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from strongroom.catalogue.models import Camera, Facility, Segment
+from strongroom.custody import events
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
@@ -39,7 +40,7 @@ def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | 
             fac.region = region or fac.region
         previous = cam.facility_id
         cam.facility_id = fac.id
-        vault.record(s, "annotated", f"camera:{cam.id}", {
-            "camera": label, "facility": facility, "facility_id": fac.id,
-            "previous_facility_id": previous, "type": fac.type, "region": fac.region})
+        events.camera_mapped(vault, s, cam.id, label=label, facility=facility,
+                             facility_id=fac.id, previous_facility_id=previous, type=fac.type,
+                             region=fac.region)
         return {"camera": label, "facility": facility, "facility_id": fac.id}

@@ -31,7 +31,8 @@ from strongroom.vault.keys import VaultKeys
 ACTIONS = frozenset(
     {
         "vault_created", "acquired", "ingested", "sighted", "analysed", "derived", "fixity_checked",
-        "verified", "viewed", "downloaded", "annotated", "exported", "handed_over", "received",
+        "verified", "viewed", "revealed", "downloaded", "annotated", "exported", "handed_over",
+        "received",
         "published",
     }
 )

@@ -48,6 +48,7 @@ from strongroom.custody.chain import (
 from strongroom.custody.log import CheckpointFile, read_checkpoint_file
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
+from strongroom.vault.door import Decrypt
 from strongroom.vault.keys import PublicKeys
 
 
@@ -122,6 +123,8 @@ def verify(
     vault: Vault, *, fixity: bool = True, advance: Callable[[int], None] | None = None,
     checkpoints_copy: Path | None = None,
 ) -> VerifyReport:
+    """What `Vault.verify` runs and then records. Fixity re-hashes through the vault's
+    private blob reader: nothing decrypted here leaves this function."""
     report = VerifyReport()
     offsite = None
     if checkpoints_copy is not None:
@@ -149,7 +152,7 @@ def verify(
         except (ValueError, TypeError):
             derivatives = []  # reported by verify_catalogue
     if fixity:
-        verify_fixity(vault, originals, derivatives, report, advance)
+        verify_fixity(vault, vault._decrypt_blob, originals, derivatives, report, advance)
     else:
         verify_presence(vault, originals, derivatives, report)
     return report
@@ -160,7 +163,7 @@ def verify_presence(vault: Vault, originals: list[Original], derivatives: list[D
     """Without re-hashing (`--quick`): every blob is still there, at its recorded size."""
     for o in originals:
         try:
-            size = vault.blobs.size(o.blob_name)
+            size = vault.blob_size(o.blob_name)
         except StrongroomError as exc:
             report.problem("fixity", f"original {o.sha256}", str(exc))
             continue
@@ -169,7 +172,7 @@ def verify_presence(vault: Vault, originals: list[Original], derivatives: list[D
                 f"ciphertext is {size} bytes, {o.blob_size} were stored"))
     for d in derivatives:
         try:
-            vault.blobs.size(d.blob_name)
+            vault.blob_size(d.blob_name)
         except StrongroomError as exc:
             report.problem("fixity", f"derivative {d.sha256} ({d.kind} of {d.original_sha256})",
                            str(exc))
@@ -667,6 +670,7 @@ def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> No
 # -- fixity -------------------------------------------------------------------------------------
 def verify_fixity(
     vault: Vault,
+    decrypt: Decrypt,
     originals: list[Original],
     derivatives: list[Derivative],
     report: VerifyReport,
@@ -677,15 +681,14 @@ def verify_fixity(
     def check(o: Original) -> list[Problem]:
         subject = f"original {o.sha256}"
         try:
-            actual_size = vault.blobs.size(o.blob_name)
+            actual_size = vault.blob_size(o.blob_name)
         except StrongroomError as exc:
             return [Problem("fixity", subject, str(exc))]
         if actual_size != o.blob_size:
             return [Problem("fixity", subject, (
                 f"ciphertext is {actual_size} bytes, {o.blob_size} were stored"))]
         try:
-            d = vault.decrypt_blob(o.blob_name, None, sha512=o.sha512 is not None,
-                                   what=subject)
+            d = decrypt(o.blob_name, None, sha512=o.sha512 is not None, what=subject)
         except StrongroomError as exc:
             return [Problem("fixity", subject, str(exc))]
         finally:
@@ -702,7 +705,7 @@ def verify_fixity(
     def check_derivative(d: Derivative) -> list[Problem]:
         subject = f"derivative {d.sha256} ({d.kind} of {d.original_sha256})"
         try:
-            got = vault.decrypt_blob(d.blob_name, None, what=subject)
+            got = decrypt(d.blob_name, None, md5=False, what=subject)
         except StrongroomError as exc:
             return [Problem("fixity", subject, str(exc))]
         if got.sha256 != d.sha256 or got.size != d.size:
@@ -720,11 +723,11 @@ def verify_fixity(
     report.bytes_checked = sum(o.size for o in originals) + sum(d.size for d in derivatives)
     known = {o.blob_name for o in originals} | {d.blob_name for d in derivatives}
     # Blobs stored after the snapshot began have no row in it yet: a concurrent ingest's.
-    orphans = [n for n in vault.blobs.names() if n not in known]
+    orphans = [n for n in vault.blob_names() if n not in known]
     if orphans:
         report.warnings.append(
             f"{len(orphans)} blob(s) not in the catalogue (left by an interrupted ingest, or "
             "stored by one running now; the next ingest of the same source adopts them)")
-    staging = vault.blobs.staging_files()
+    staging = vault.staging_files()
     if staging:
         report.warnings.append(f"{len(staging)} staging file(s) in the blob store's .tmp")

@@ -35,11 +35,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from strongroom.catalogue.models import Derivative, Original
 from strongroom.custody.chain import canonical_json
 from strongroom.custody.log import checkpoint_json, event_json
 from strongroom.errors import BlobMissing, IntegrityError, StrongroomError
 from strongroom.export.collect import (
     MIME_EXT,
+    Item,
     Selection,
     acquisition_record,
     original_record,
@@ -48,6 +50,8 @@ from strongroom.export.collect import (
 )
 from strongroom.export.sinks import DirSink, Sink, TarAgeSink, Volume
 from strongroom.vault import Vault
+from strongroom.vault.door import Access
+from strongroom.vault.recipients import check_recipients
 
 ALGORITHMS = ("sha256", "sha512")
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -109,22 +113,6 @@ class ExportReport:
                 "encrypted_to": self.encrypted_to,
                 "volumes": [v.to_json() for v in self.volumes],
                 "timestamps": self.timestamps, "seconds": round(self.seconds, 3)}
-
-
-def check_recipients(recipients: list[str]) -> None:
-    """Refuse a malformed age or SSH recipient before anything is written."""
-    from pyrage import ssh, x25519
-
-    for r in recipients:
-        try:
-            if r.startswith("age1"):
-                x25519.Recipient.from_str(r)
-            elif r.startswith(("ssh-ed25519 ", "ssh-rsa ")):
-                ssh.Recipient.from_str(r)
-            else:
-                raise ValueError
-        except Exception:  # pyrage raises its own error types, not ValueError subclasses
-            raise StrongroomError(f"not an age or SSH public key: {r[:40]!r}") from None
 
 
 def _same_place(a: os.stat_result, b: os.stat_result) -> bool:
@@ -215,24 +203,26 @@ class BagWriter:
         with self.sink.open_file(rel, len(data)) as write:
             write(data)
 
-    def add_decrypted(self, vault: Vault, rel: str, blob_name: str, sha256: str, size: int,
-                      what: str, progress: Progress, sha512: str | None = None) -> None:
-        """Decrypt one blob into the bag. The SHA-256 from the same read must match the
-        catalogue's; a SHA-512 recorded at ingest (STRONGROOM_SHA512) is reused, since equal
-        SHA-256 already proves the bytes are the ones it was computed from."""
-        with self.sink.open_file(rel, size) as write:
+    def add_decrypted(self, access: Access, rel: str, row: Original | Derivative,
+                      progress: Progress) -> None:
+        """Decrypt one original or derivative into the bag through the vault's door, which
+        checks its SHA-256 and size against the catalogue. A SHA-512 recorded at ingest
+        (STRONGROOM_SHA512) is reused, since equal SHA-256 proves the bytes are the ones it
+        was computed from; otherwise it is computed from the same read."""
+        known512 = row.sha512 if isinstance(row, Original) else None
+        with self.sink.open_file(rel, row.size) as write:
             def out(chunk: bytes) -> None:
                 write(chunk)
                 progress.advance(len(chunk))
 
-            d = vault.decrypt_blob(blob_name, out, sha512=sha512 is None, md5=False, what=what)
-        if d.sha256 != sha256 or d.size != size:
-            raise IntegrityError(f"{what} decrypted to different content (sha256 {d.sha256}, "
-                                 f"{d.size} bytes); nothing was exported — run `strongroom "
-                                 "verify`")
-        digest512 = sha512 or d.sha512
-        assert digest512 is not None
-        self._note(self.payload, rel, {"sha256": d.sha256, "sha512": digest512}, size)
+            if isinstance(row, Original):
+                d = access.original(row, out, sha512=known512 is None, md5=False)
+            else:
+                d = access.derivative(row, out, sha512=True)
+        digest512 = known512 or d.sha512
+        if digest512 is None:
+            raise IntegrityError(f"{rel}: no SHA-512 computed")
+        self._note(self.payload, rel, {"sha256": d.sha256, "sha512": digest512}, row.size)
 
     def manifest(self, table: dict[str, dict[str, str]], alg: str) -> bytes:
         return "".join(f"{table[rel][alg]}  {_encode_path(rel)}\n"
@@ -260,14 +250,22 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         derivs = [(i, d) for i in sel.items for d in i.derivatives] \
             if opts.include_derivatives else []
     check_custody_covers(sel)
-    missing = [i.original.sha256 for i in sel.items if not vault.blobs.exists(i.original.blob_name)]
+    missing = [i.original.sha256 for i in sel.items if not vault.has_blob(i.original.blob_name)]
     missing += [f"{d.kind} of {d.original_sha256}" for _, d in derivs
-                if not vault.blobs.exists(d.blob_name)]
+                if not vault.has_blob(d.blob_name)]
     if missing:
         raise BlobMissing(f"{len(missing)} blob(s) missing from the vault, nothing exported: "
                           + ", ".join(missing[:20]) + (" …" if len(missing) > 20 else ""))
-    stills = _stills(vault, sel)
     bag_id = f"strongroom-export-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    with vault.exporting(bag_id) as access:
+        report = _write_bag(vault, access, dest, opts, sel, derivs, bag_id, progress, started)
+    return report
+
+
+def _write_bag(vault: Vault, access: Access, dest: Path, opts: ExportOptions, sel: Selection,
+               derivs: list[tuple[Item, Derivative]], bag_id: str, progress: Progress,
+               started: float) -> ExportReport:
+    stills = _stills(access, sel)
     deriv_files = {d.id: (f"data/derivatives/{i.original.sha256}/{d.kind}-{d.sha256[:16]}"
                           f".{_mime_ext(d.mime)}") for i, d in derivs}
     records = [original_record(i, deriv_files) for i in sel.items]
@@ -291,11 +289,8 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         total = sum(i.original.size for i in sel.items) + sum(d.size for _, d in derivs)
         progress.start(len(sel.items) + len(derivs), total)
         jobs: list[Callable[[], None]] = [
-            _job(writer, vault, i.file, i.original.blob_name, i.original.sha256,
-                 i.original.size, f"original {i.original.sha256}", progress, i.original.sha512)
-            for i in sel.items]
-        jobs += [_job(writer, vault, deriv_files[d.id], d.blob_name, d.sha256, d.size,
-                      f"{d.kind} of {d.original_sha256}", progress) for _, d in derivs]
+            _job(writer, access, i.file, i.original, progress) for i in sel.items]
+        jobs += [_job(writer, access, deriv_files[d.id], d, progress) for _, d in derivs]
         _run(jobs, opts.workers if isinstance(sink, DirSink) else 1)
         _write_metadata(writer, sel, records, dupes, opts)
         _write_custody(writer, vault, sel)
@@ -317,8 +312,7 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
         tagmanifest_sha256=digest, signing_key_fingerprint=vault.public.fingerprint,
         encrypted_to=opts.recipients, volumes=volumes, timestamps=timestamps,
         seconds=time.perf_counter() - started)
-    with vault.write() as s:
-        vault.record(s, "exported", f"export:{bag_id}", {
+    vault.record_export(access, bag_id, {
             "bag_id": bag_id, "description": sel.description,
             "case": sel.case.name if sel.case else None,
             "originals": sel.shas, "derivatives": len(derivs),
@@ -328,7 +322,7 @@ def export(vault: Vault, dest: Path, opts: ExportOptions,
             "stills_revealed": opts.reveal_stills,
             "acquisition_records_revealed": opts.reveal_acquisitions,
             "custody_extract_to_seq": sel.events[-1].seq if sel.events else 0,
-        })
+    })
     return report
 
 
@@ -343,9 +337,9 @@ def _mime_ext(mime: str | None) -> str:
     return MIME_EXT.get(mime or "", "bin")
 
 
-def _job(writer: BagWriter, vault: Vault, rel: str, blob: str, sha: str, size: int, what: str,
-         progress: Progress, sha512: str | None = None) -> Callable[[], None]:
-    return lambda: writer.add_decrypted(vault, rel, blob, sha, size, what, progress, sha512)
+def _job(writer: BagWriter, access: Access, rel: str, row: Original | Derivative,
+         progress: Progress) -> Callable[[], None]:
+    return lambda: writer.add_decrypted(access, rel, row, progress)
 
 
 def _run(jobs: list[Callable[[], None]], workers: int) -> None:
@@ -364,15 +358,16 @@ def _run(jobs: list[Callable[[], None]], workers: int) -> None:
             raise
 
 
-def _stills(vault: Vault, sel: Selection) -> dict[str, bytes]:
-    """The poster frame of each original, when the pipeline made one."""
-    from strongroom.pipeline.views import read_derivative
-
+def _stills(access: Access, sel: Selection) -> dict[str, bytes]:
+    """The poster frame of each original, when the pipeline made one (decrypted through the
+    export's door, so the `exported` event counts them)."""
     out = {}
     for item in sel.items:
         posters = [d for d in item.derivatives if d.kind == "poster"]
         if posters:
-            out[item.original.sha256] = read_derivative(vault, posters[-1])
+            chunks: list[bytes] = []
+            access.derivative(posters[-1], chunks.append)
+            out[item.original.sha256] = b"".join(chunks)
     return out
 
 
@@ -441,12 +436,7 @@ def _write_custody(writer: BagWriter, vault: Vault, sel: Selection) -> None:
     writer.add_bytes("data/custody/checkpoints.jsonl", "".join(
         canonical_json(checkpoint_json(cp)) + "\n" for cp in sel.checkpoints).encode())
     writer.add_bytes("data/custody/vault-public.json", _json(vault.public.to_json()))
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    pem = Ed25519PublicKey.from_public_bytes(vault.public.signing_public).public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    writer.add_bytes("data/custody/vault-signing-key.pem", pem)
+    writer.add_bytes("data/custody/vault-signing-key.pem", vault.public.signing_pem())
 
 
 def _write_tags(writer: BagWriter, vault: Vault, sel: Selection, opts: ExportOptions,
@@ -498,7 +488,7 @@ def _one_line(value: str) -> str:
 def _sign(writer: BagWriter, vault: Vault, tag_manifests: dict[str, bytes],
           tsa_urls: list[str]) -> list[dict[str, str]]:
     for alg, data in tag_manifests.items():
-        writer.add_untracked(f"signatures/tagmanifest-{alg}.txt.sig", vault.keys.sign(data))
+        writer.add_untracked(f"signatures/tagmanifest-{alg}.txt.sig", vault.sign(data))
     stamps: list[dict[str, str]] = []
     if tsa_urls:
         from strongroom.export.timestamp import request_timestamp

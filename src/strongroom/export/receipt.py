@@ -27,11 +27,13 @@ from typing import Any
 from sqlalchemy import select
 
 from strongroom.catalogue.models import CustodyEvent
+from strongroom.custody import events
 from strongroom.custody.chain import canonical_json
 from strongroom.errors import IntegrityError, StrongroomError
 from strongroom.export.verifier import NotABag, Result, printable, verify_bag
 from strongroom.smallfiles import read_small
 from strongroom.vault import Vault
+from strongroom.vault.receipts import ReceiptKey, check_signature
 
 RECEIPT_TYPE = "strongroom receipt v1"
 DOMAIN = b"strongroom receipt v1\n"
@@ -39,53 +41,21 @@ DOMAIN = b"strongroom receipt v1\n"
 BAG_ID = re.compile(r"strongroom-export-[0-9]{8}-[0-9a-f]{12}")
 
 
-def _load_private(path: Path, passphrase: bytes | None) -> Any:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import (
-        load_pem_private_key,
-        load_ssh_private_key,
-    )
-
-    data = read_small(path, "key")
-    key: object
-    try:
-        if b"OPENSSH PRIVATE KEY" in data:
-            key = load_ssh_private_key(data, passphrase)
-        else:
-            key = load_pem_private_key(data, passphrase)
-    except (ValueError, TypeError) as exc:
-        raise StrongroomError(f"cannot load {path} as a private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise StrongroomError(f"{path} is not an Ed25519 key (use ssh-keygen -t ed25519)")
-    return key
-
-
-def _openssh_public(public_raw: bytes) -> str:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    return Ed25519PublicKey.from_public_bytes(public_raw).public_bytes(
-        Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
-
-
-def make_receipt(result: Result, key: Any, recipient: str) -> dict[str, Any]:
+def make_receipt(result: Result, key: ReceiptKey, recipient: str) -> dict[str, Any]:
     """The signed receipt for a bag that verified (`result`). Everything it names comes from
     that verification, so the digest is of the very tag manifest whose signature was checked,
     not of a file read again later."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
     info = result.info.get("bag_info", {})
     bag_id = bag_identifier(info.get("External-Identifier"))
     digest = result.info.get("tagmanifest_sha256")
     if not result.ok or not isinstance(digest, str):
         raise IntegrityError(f"{result.bag} did not verify; no receipt was written")
-    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     body = {
         "type": RECEIPT_TYPE, "bag_id": bag_id,
         "tagmanifest_sha256": digest,
         "payload_oxum": info.get("Payload-Oxum"),
         "received_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "recipient": recipient, "recipient_key": _openssh_public(raw),
+        "recipient": recipient, "recipient_key": key.openssh_public(),
         "bag_verified": True,
     }
     sig = key.sign(DOMAIN + canonical_json(body).encode("utf-8"))
@@ -112,7 +82,7 @@ def write_receipt(bag: Path, key_path: Path, recipient: str, output: Path | None
     does not verify (IntegrityError, exit 1). The file is created, never replaced: a receipt
     must not destroy whatever already has its name.
     """
-    key = _load_private(key_path, passphrase)  # a wrong key fails before hashing gigabytes
+    key = ReceiptKey.load(key_path, passphrase)  # a wrong key fails before hashing gigabytes
     try:
         result = verify_bag(bag, workers=workers)
     except NotABag as exc:
@@ -182,25 +152,15 @@ def _create_exclusive(path: Path, data: bytes, flags: int) -> None:
 
 def check_receipt(doc: Any) -> dict[str, Any]:
     """The receipt's body when its signature verifies; IntegrityError otherwise."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
     try:
         body = doc["receipt"]
         sig = base64.b64decode(doc["signature"], validate=True)
         if body["type"] != RECEIPT_TYPE:
             raise ValueError
-        public = load_ssh_public_key(str(body["recipient_key"]).encode())
+        key = str(body["recipient_key"])
     except (KeyError, TypeError, ValueError):
         raise StrongroomError("not a Strongroom receipt") from None
-    if not isinstance(public, Ed25519PublicKey):
-        raise StrongroomError("receipts are signed with Ed25519 keys")
-    try:
-        public.verify(sig, DOMAIN + canonical_json(body).encode("utf-8"))
-    except InvalidSignature:
-        raise IntegrityError("the receipt's signature does not verify: it was changed or "
-                             "not signed by the key it names") from None
+    check_signature(key, sig, DOMAIN + canonical_json(body).encode("utf-8"))
     return dict(body)
 
 
@@ -231,8 +191,7 @@ def import_receipt(vault: Vault, path: Path) -> dict[str, Any]:
         raise IntegrityError(f"the receipt is for a different bag than export {body['bag_id']} "
                              "(tag manifest differs): the bag was changed before it was signed")
     with vault.write() as s:
-        vault.record(s, "received", f"export:{body['bag_id']}", {
-            **body, "signature": doc["signature"], "export_event": exported["seq"]})
+        events.received(vault, s, str(body["bag_id"]), body, doc["signature"], exported["seq"])
     return body
 
 
@@ -243,5 +202,5 @@ def record_handover(vault: Vault, bag_id: str, to: str, how: str) -> dict[str, A
                "originals": len(exported.get("originals", [])),
                "volumes": exported.get("volumes", []), "export_event": exported["seq"]}
     with vault.write() as s:
-        vault.record(s, "handed_over", f"export:{bag_id}", details)
+        events.handed_over(vault, s, bag_id, details)
     return details

@@ -15,7 +15,6 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError as UniqueViolation
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
+from strongroom.custody import events
 from strongroom.custody.log import acquisition_commitment
 from strongroom.errors import SourceError, StorageFull, StrongroomError
 from strongroom.ingest.source import (
@@ -38,9 +38,8 @@ from strongroom.ingest.source import (
     walk,
 )
 from strongroom.vault import Vault
-from strongroom.vault.blobs import StagedBlob, is_disk_full
-from strongroom.vault.encryption import encrypt_stream
-from strongroom.vault.hashing import Digests, MultiHash
+from strongroom.vault.door import Stored
+from strongroom.vault.hashing import Digests
 from strongroom.vault.vault import event_time
 
 
@@ -93,9 +92,6 @@ class IngestReport:
         }
 
 
-_WRITEBACK_EVERY = 16 * 1024 * 1024
-
-
 class _SourceReadError(Exception):
     """Reading the *source* failed (as opposed to writing the vault)."""
 
@@ -103,8 +99,11 @@ class _SourceReadError(Exception):
 @dataclass
 class _Staged:
     entry: Entry
-    digests: Digests
-    blob: StagedBlob
+    stored: Stored
+
+    @property
+    def digests(self) -> Digests:
+        return self.stored.digests
 
 
 @dataclass
@@ -128,13 +127,13 @@ def ingest(
         raise StrongroomError("describe the acquisition (medium, serial, who received it, when)")
     progress = progress or _NoProgress()
     started = time.perf_counter()
-    vault.keys  # noqa: B018 - fail now, not after walking, if the vault is sealed
+    vault.require_keys()  # fail now, not after walking, if the vault is sealed
     avoid = refuse_vault_as_source(vault, source)
     entries = list(walk(source, avoid=avoid))
     report = IngestReport(source=str(source))
     acquisition = _acquisition(vault, source, description, received_by, received_at, entries)
     report.acquisition_id = acquisition
-    vault.blobs.cleanup_stale()
+    vault.cleanup_staging()
 
     with vault.catalogue.read() as s:
         known = {
@@ -216,8 +215,8 @@ def ingest(
         # the ingest must end with a signed checkpoint over its last event (an empty batch's
         # commit signs the head), or a bag exported now would stop at an older checkpoint.
         hand_over(checkpoint=True)
-        assert inflight is not None
-        inflight.result()
+        if inflight is not None:  # always set by hand_over
+            inflight.result()
     except StorageFull as exc:
         _drop_running(vault, pool, running)
         settle()
@@ -317,7 +316,7 @@ def _drop_running(
         if fut.done() and not fut.cancelled() and fut.exception() is None:
             res = fut.result()
             if isinstance(res, _Staged):
-                vault.blobs.discard(res.blob)
+                vault.discard(res.stored)
 
 
 def _change_error(seen: Sighting, e: Entry) -> dict[str, str] | None:
@@ -336,7 +335,8 @@ def _same(seen: Sighting, e: Entry) -> bool:
         if e.link_target is not None:
             targets.add(legacy_path_text(path_bytes(e.link_target)))
         return seen.kind == "symlink" and seen.link_target in targets
-    assert e.st is not None
+    if e.st is None:
+        return False
     return seen.size == e.st.st_size and seen.mtime_ns == e.st.st_mtime_ns
 
 
@@ -363,19 +363,14 @@ def _acquisition(
         )
         s.add(acq)
         s.flush()
-        # The log is handed to prosecutors; the description may identify the source. The event
-        # carries a salted commitment that proves the record later without revealing it now.
-        event = vault.record(s, "acquired", f"acquisition:{acq.id}", {
-            "acquisition": acq.id,
-            "medium": medium,
-            "commitment": acquisition_commitment(acq),
-        })
+        event = events.acquired(vault, s, acq, acquisition_commitment(acq))
         acq.created_at = event_time(event)  # so the log covers it
         return acq.id
 
 
 def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:
-    """Read one source file once: hash + encrypt into a staged blob. Runs in a worker thread."""
+    """Read one source file once through `vault.store` (hash + encrypt into a staged blob).
+    Runs in a worker thread. A file that changed while it was read is not captured."""
     try:
         fd = open_source(entry.path)
     except OSError as exc:
@@ -386,64 +381,40 @@ def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:
         if stat.S_ISBLK(before.st_mode):
             size = os.lseek(fd, 0, os.SEEK_END)
             os.lseek(fd, 0, os.SEEK_SET)
-
-        blob = vault.blobs.stage()
-        unsynced = 0
-
-        def read(n: int = -1) -> bytes:
-            nonlocal unsynced
-            try:
-                data = f.read(n)
-            except OSError as exc:
-                raise _SourceReadError(f"read error: {exc.strerror}") from exc
-            if data:
-                progress.advance(len(data))
-                unsynced += len(data)
-                if unsynced >= _WRITEBACK_EVERY:
-                    blob.start_writeback()  # the disk works while we encrypt the rest
-                    unsynced = 0
-            return data or b""
-
-        reader: Any = _Reader(read)
-        hasher = MultiHash(sha512=vault.settings.sha512)
         try:
-            encrypt_stream(
-                reader, blob.file, vault.keys.public.age_recipient, hasher,
-                expected_size=size, binary_threshold=vault.settings.age_binary_threshold,
-            )
-            blob.file.flush()
+            stored = vault.store(_SourceReader(f, progress), size=size, what=entry.rel_path)
             after = os.fstat(fd)
         except _SourceReadError as exc:
-            vault.blobs.discard(blob)
             return _Failed(entry, str(exc))
-        except OSError as exc:
-            vault.blobs.discard(blob)
-            if is_disk_full(exc):
-                raise StorageFull(
-                    f"the vault's blob store is full while storing {entry.rel_path}; "
-                    "nothing half-written was kept — free space and re-run to continue"
-                ) from exc
-            raise
-        except BaseException:
-            vault.blobs.discard(blob)
-            raise
-    digests = hasher.digests()
+    digests = stored.digests
     if stat.S_ISREG(before.st_mode) and (
         after.st_size != before.st_size
         or after.st_mtime_ns != before.st_mtime_ns
         or digests.size != before.st_size
     ):
-        vault.blobs.discard(blob)
+        vault.discard(stored)
         return _Failed(entry, (
             f"changed while being read (size {before.st_size} → {after.st_size}, "
             f"read {digests.size} bytes, mtime changed: "
             f"{after.st_mtime_ns != before.st_mtime_ns}); not captured — re-run when it is stable"))
-    return _Staged(entry, digests, blob)
+    return _Staged(entry, stored)
 
 
-class _Reader:
-    def __init__(self, read: Callable[[int], bytes]) -> None:
-        self.read = read
+class _SourceReader:
+    """The source file as `vault.store` reads it: progress counted, read errors told apart
+    from the vault's own (a bad USB stick fails one file; a full vault stops the run)."""
+
+    def __init__(self, f: Any, progress: Progress) -> None:
+        self._f, self._progress = f, progress
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._f.read(n)
+        except OSError as exc:
+            raise _SourceReadError(f"read error: {exc.strerror}") from exc
+        if data:
+            self._progress.advance(len(data))
+        return data or b""
 
 
 @dataclass
@@ -515,7 +486,7 @@ class _Batch:
 
     def discard(self) -> None:
         for item in self.staged:
-            self.vault.blobs.discard(item.blob)
+            self.vault.discard(item.stored)
         self.staged.clear()
 
     def commit(self, *, checkpoint: bool) -> None:
@@ -528,7 +499,6 @@ class _Batch:
                 with vault.write(checkpoint=True):
                     pass
             return
-        keys = vault.keys
         group = _Group(self.staged, self.symlinks, self.failed)
         early = _Tally()
         with vault.catalogue.read() as s:
@@ -544,10 +514,10 @@ class _Batch:
             if sha not in existing and sha not in to_store:
                 to_store[sha] = item
             else:
-                vault.blobs.discard(item.blob)
-        names = {sha: keys.storage_name(sha) for sha in to_store}
+                vault.discard(item.stored)
+        names = {sha: item.stored.name for sha, item in to_store.items()}
         try:
-            vault.blobs.commit([(item.blob, names[sha]) for sha, item in to_store.items()])
+            vault.commit([item.stored for item in to_store.values()])
         except BaseException:
             self.discard()
             raise
@@ -596,7 +566,7 @@ class _Batch:
             if fresh(item.entry):
                 staged.append(item)
             else:
-                self.vault.blobs.discard(item.blob)
+                self.vault.discard(item.stored)
         symlinks = [e for e in group.symlinks if fresh(e)]
         # A failure needs no row when the path was captured meanwhile (the report still says
         # that this run could not read it).
@@ -617,14 +587,8 @@ class _Batch:
             if sha in present:
                 continue
             d = to_store[sha].digests
-            blob_size = self.vault.blobs.size(names[sha])
-            details: dict[str, Any] = {
-                "sha256": sha, "md5": d.md5, "size": d.size, "blob": names[sha],
-                "blob_size": blob_size, "acquisition": self.acquisition,
-            }
-            if d.sha512:
-                details["sha512"] = d.sha512
-            event = self.vault.record(s, "ingested", f"original:{sha}", details)
+            blob_size = self.vault.blob_size(names[sha])
+            event = events.ingested(self.vault, s, d, names[sha], blob_size, self.acquisition)
             s.add(Original(
                 sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
                 blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
@@ -673,15 +637,12 @@ class _Batch:
 
     def _sight(self, s: Any, entry: Entry, sha: str | None, now: datetime) -> None:
         st = entry.st
-        assert st is not None
+        if st is None:  # walk() gives every file and symlink its status
+            raise StrongroomError(f"{entry.rel_path}: no file status to record")
         size = None if entry.kind == "symlink" else st.st_size
-        subject = f"original:{sha}" if sha else f"acquisition:{self.acquisition}"
-        event = self.vault.record(s, "sighted", subject, {
-            "acquisition": self.acquisition, "original": sha, "path": entry.rel_path,
-            "kind": entry.kind, "link_target": entry.link_target, "size": size,
-            "mode": st.st_mode, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
-            "atime_ns": st.st_atime_ns,
-        })
+        event = events.sighted(self.vault, s, acquisition=self.acquisition, sha256=sha,
+                               path=entry.rel_path, kind=entry.kind,
+                               link_target=entry.link_target, size=size, st=st)
         s.add(Sighting(
             acquisition_id=self.acquisition, original_sha256=sha, rel_path=entry.rel_path,
             kind=entry.kind, link_target=entry.link_target, size=size, mode=st.st_mode,

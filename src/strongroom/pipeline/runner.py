@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from strongroom.catalogue.evidence import rows_digest
 from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
+from strongroom.custody import events
 from strongroom.custody.chain import result_digest
 from strongroom.errors import StrongroomError
 from strongroom.pipeline.step import Step, StepResult
@@ -148,9 +149,7 @@ def _probe_version() -> str:
 def worker_env(vault: Vault) -> WorkerEnv:
     settings = vault.settings
     return WorkerEnv(
-        identity=vault.keys.identity_text(),
-        recipient=vault.keys.public.age_recipient,
-        blob_root=str(settings.resolved_blob_root().resolve()),
+        keys=vault.worker_keys(),
         work_dir=settings.work_dir,
         options={"whisper_model": settings.whisper_model, "max_pixels": settings.max_pixels,
                  "worker_memory": settings.worker_memory},
@@ -320,13 +319,8 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
     step = reg[outcome.step]
     names = {}
     if outcome.status == "ok" and outcome.derived:
-        staged = []
-        for d in outcome.derived:
-            blob = vault.blobs.stage()
-            blob.file.write(d.ciphertext)
-            names[d.sha256] = vault.keys.storage_name(d.sha256)
-            staged.append((blob, names[d.sha256]))
-        vault.blobs.commit(staged)
+        stored = vault.store_sealed([d.sealed for d in outcome.derived])
+        names = {d.sha256: name for d, name in zip(outcome.derived, stored, strict=True)}
     now = datetime.now(UTC)
     with vault.write() as s:
         if outcome.status == "ok":
@@ -348,23 +342,15 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
         row.seconds, row.finished_at = round(outcome.seconds, 3), now
         s.add(row)
         s.flush()
-        rows = rows_digest(s, step.name, sha256)
-        # The digests put what the step found (clock readings, camera labels, …) and the rows
-        # it made of it on the record, so `verify` notices an edited result or row.
-        vault.record(s, "analysed", f"original:{sha256}", {
-            "step": step.name, "version": outcome.version, "status": outcome.status,
-            "result_sha256": result_digest(outcome.data),
-            **({"rows_sha256": rows} if rows is not None else {}),
-            **({"error": outcome.error} if outcome.error else {}),
-            **({"command": outcome.command} if outcome.command else {}),
-        })
+        events.analysed(vault, s, sha256, step=step.name, version=outcome.version,
+                        status=outcome.status, result_sha256=result_digest(outcome.data),
+                        rows_sha256=rows_digest(s, step.name, sha256), error=outcome.error,
+                        command=outcome.command)
         for d in outcome.derived if outcome.status == "ok" else []:
             blob_name = names[d.sha256]
-            event = vault.record(s, "derived", f"original:{sha256}", {
-                "derivative": d.sha256, "kind": d.kind, "size": d.size, "blob": blob_name,
-                "mime": d.mime, "step": step.name, "version": outcome.version,
-                "command": d.command, "meta": d.meta,
-            })
+            event = events.derived(vault, s, sha256, derivative=d.sha256, kind=d.kind,
+                                   size=d.size, blob=blob_name, mime=d.mime, step=step.name,
+                                   version=outcome.version, command=d.command, meta=d.meta)
             s.add(Derivative(
                 original_sha256=sha256, kind=d.kind, sha256=d.sha256, size=d.size,
                 blob_name=blob_name, mime=d.mime, step=step.name, step_version=outcome.version,

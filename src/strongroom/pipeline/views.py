@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from strongroom.catalogue.models import Derivative
-from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
 BLUR_RADIUS = 6
@@ -37,27 +37,20 @@ def latest_derivative(vault: Vault, sha256: str, kind: str) -> Derivative:
     return row
 
 
-def read_derivative(vault: Vault, row: Derivative) -> bytes:
-    chunks: list[bytes] = []
-    what = f"{row.kind} of {row.original_sha256}"
-    d = vault.decrypt_blob(row.blob_name, chunks.append, what=what)
-    data = b"".join(chunks)
-    if d.sha256 != row.sha256:
-        raise IntegrityError(f"{row.kind} {row.sha256} decrypted to different content")
-    return data
-
-
 def write_contact_sheet(vault: Vault, sha256: str, output: Path, *, reveal: bool
                         ) -> dict[str, Any]:
+    """Decrypt the original's contact sheet, blurred unless `reveal`, into `output`. The
+    door records `viewed` (or `revealed`) before the file appears under its name."""
     original = vault.find_original(sha256)
     row = latest_derivative(vault, original.sha256, "contact_sheet")
-    data = read_derivative(vault, row)
+    chunks: list[bytes] = []
+    with vault.open_derivative(row, purpose="revealed" if reveal else "viewed", to="file",
+                               details={"what": "contact_sheet", "derivative": row.sha256,
+                                        "revealed": reveal}) as opened:
+        opened.copy_to(chunks.append)
+    data = b"".join(chunks)
     if not reveal:
         data = shield(data)
-    with vault.write() as s:
-        vault.record(s, "viewed", f"original:{original.sha256}", {
-            "what": "contact_sheet", "derivative": row.sha256, "revealed": reveal,
-            "to": "file"})
     tmp = output.with_name(f".{output.name}.partial")
     try:
         tmp.write_bytes(data)

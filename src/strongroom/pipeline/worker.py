@@ -18,7 +18,6 @@ declared bigger than `max_pixels` are never decoded.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import resource
 import shutil
@@ -32,15 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.errors import StrongroomError
 from strongroom.lockdir import hold, remove_if_abandoned
 from strongroom.media.frames import FrameConsumer, check_frame_size, decode_pass
 from strongroom.media.probe import MediaFacts
 from strongroom.media.run import die_with_parent, kill_running_tools
 from strongroom.pipeline.step import Context, Job, StepResult
-from strongroom.vault.blobs import LocalBlobStore
-from strongroom.vault.encryption import decrypt_stream
-from strongroom.vault.hashing import MultiHash
+from strongroom.vault.worker import Sealed, WorkerKeys
 
 WORKDIR_PREFIX = "strongroom-work-"
 _LOCK = ".lock"
@@ -56,9 +53,7 @@ PARTIAL_SLACK = 1.0
 class WorkerEnv:
     """Everything a worker needs, handed over once when the worker starts (never on disk)."""
 
-    identity: str
-    recipient: str
-    blob_root: str
+    keys: WorkerKeys
     work_dir: str
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -75,11 +70,17 @@ class Task:
 class SealedDerivative:
     kind: str
     mime: str
-    sha256: str
-    size: int
-    ciphertext: bytes
+    sealed: Sealed
     command: list[str] | None
     meta: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.sealed.sha256
+
+    @property
+    def size(self) -> int:
+        return self.sealed.size
 
 
 @dataclass
@@ -173,7 +174,7 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
         workdirs.append(workdir)
         plain = workdir / "original"
         try:
-            _decrypt(env, task, plain)
+            env.keys.decrypt_original(task.blob_name, task.sha256, plain)
         except StrongroomError as exc:
             return [Outcome(s, steps[s].version, "error", error=str(exc)) for s in task.steps]
         facts = MediaFacts(**task.facts) if task.facts else None
@@ -263,26 +264,10 @@ def _error(name: str, version: str, exc: BaseException, seconds: float) -> Outco
     return Outcome(name, version, "error", error=msg, seconds=seconds)
 
 
-def _decrypt(env: WorkerEnv, task: Task, dest: Path) -> None:
-    store = LocalBlobStore(Path(env.blob_root))
-    hasher = MultiHash()
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, store.open(task.blob_name) as src:
-        decrypt_stream(src, env.identity, out.write, hasher, what=f"original {task.sha256}")
-    if hasher.digests().sha256 != task.sha256:
-        raise IntegrityError(f"original {task.sha256}: decrypted content does not match its "
-                             "SHA-256 (run `strongroom verify`)")
-
-
 def _seal(env: WorkerEnv, kind: str, mime: str, path: Path, command: list[str] | None,
           meta: dict[str, Any]) -> SealedDerivative:
-    import pyrage
-    from pyrage import x25519
-
-    data = path.read_bytes()
-    cipher = pyrage.encrypt(data, [x25519.Recipient.from_str(env.recipient)])
-    return SealedDerivative(kind=kind, mime=mime, sha256=hashlib.sha256(data).hexdigest(),
-                            size=len(data), ciphertext=cipher, command=command, meta=meta)
+    return SealedDerivative(kind=kind, mime=mime, sealed=env.keys.seal(path), command=command,
+                            meta=meta)
 
 
 @contextlib.contextmanager

@@ -50,6 +50,11 @@ class PublicKeys:
             return False
         return True
 
+    def signing_pem(self) -> bytes:
+        """The signing key as a PEM SubjectPublicKeyInfo (what `openssl` and courts read)."""
+        return Ed25519PublicKey.from_public_bytes(self.signing_public).public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
     def to_json(self) -> dict[str, str]:
         return {
             "age_recipient": self.age_recipient,

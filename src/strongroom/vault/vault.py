@@ -7,32 +7,44 @@ catalogue reads work, anything that decrypts, names blobs or signs raises `Vault
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.db import Catalogue, sqlite_path
-from strongroom.catalogue.models import CustodyEvent, Original
+from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.errors import (
     NotAVault,
+    StorageFull,
     StrongroomError,
     UnknownOriginal,
     VaultExists,
     VaultSealed,
 )
 from strongroom.settings import Settings
-from strongroom.vault.blobs import LocalBlobStore
+from strongroom.vault.blobs import LocalBlobStore, StagedBlob
+from strongroom.vault.door import Access, Opened, Stored, check_purpose
 from strongroom.vault.hashing import Digests, MultiHash
 from strongroom.vault.keys import PublicKeys, VaultKeys
+
+if TYPE_CHECKING:
+    from strongroom.custody.verify import VerifyReport
+    from strongroom.vault.worker import Sealed, WorkerKeys
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 VAULT_FORMAT = "strongroom-vault/1"
 MARKER = "vault.json"
@@ -232,6 +244,10 @@ class Vault:
             raise VaultSealed("this needs the vault's passphrase")
         return self._keys
 
+    def require_keys(self) -> None:
+        """Raise `VaultSealed` now when the vault was opened without its passphrase."""
+        self.keys  # noqa: B018
+
     @property
     def sealed(self) -> bool:
         return self._keys is None
@@ -293,17 +309,208 @@ class Vault:
             raise UnknownOriginal(f"SHA-256 prefix {prefix} is ambiguous")
         return rows[0]
 
-    def decrypt_blob(
-        self, name: str, sink: Callable[[bytes], object] | None, *, sha512: bool = False,
-        md5: bool = True, what: str | None = None,
-    ) -> Digests:
-        """Decrypt one blob, hashing the plaintext and feeding it to `sink` (None: hash only)."""
+    # -- the door: blobs in --------------------------------------------------------------
+    def store(self, src: Readable, *, size: int, what: str) -> Stored:
+        """Read `src` once: hash the plaintext, encrypt it into a staged blob and name it.
+        Nothing is visible until `commit`; on any error the staged blob is gone. A full blob
+        store is `StorageFull`, naming `what`; a source read error propagates unchanged."""
+        from strongroom.vault.blobs import is_disk_full
+        from strongroom.vault.encryption import encrypt_stream
+
+        keys = self.keys
+        blob = self.blobs.stage()
+        reader: Any = _WritebackReader(src, blob)  # read() is all encrypt_stream uses
+        hasher = MultiHash(sha512=self.settings.sha512)
+        try:
+            encrypt_stream(reader, blob.file, keys.public.age_recipient, hasher,
+                           expected_size=size,
+                           binary_threshold=self.settings.age_binary_threshold)
+            blob.file.flush()
+        except OSError as exc:
+            self.blobs.discard(blob)
+            if is_disk_full(exc):
+                raise StorageFull(
+                    f"the vault's blob store is full while storing {what}; nothing "
+                    "half-written was kept — free space and re-run to continue") from exc
+            raise
+        except BaseException:
+            self.blobs.discard(blob)
+            raise
+        digests = hasher.digests()
+        return Stored(digests=digests, name=keys.storage_name(digests.sha256), staged=blob)
+
+    def store_sealed(self, sealed: Sequence[Sealed]) -> list[str]:
+        """Commit ciphertext a pipeline worker made (`WorkerKeys.seal`); returns blob names."""
+        keys = self.keys
+        staged = []
+        try:
+            for item in sealed:
+                blob = self.blobs.stage()
+                staged.append((blob, keys.storage_name(item.sha256)))
+                blob.file.write(item.ciphertext)
+        except BaseException:
+            for blob, _ in staged:
+                self.blobs.discard(blob)
+            raise
+        self.blobs.commit(staged)
+        return [name for _, name in staged]
+
+    def commit(self, stored: Sequence[Stored]) -> list[bool]:
+        """Make staged blobs durable, then visible (never overwriting one); per blob, whether
+        it was new. Each is gone from staging afterwards, committed or not."""
+        return self.blobs.commit([(s.staged, s.name) for s in stored])
+
+    def discard(self, stored: Stored) -> None:
+        self.blobs.discard(stored.staged)
+
+    def has_blob(self, name: str) -> bool:
+        return self.blobs.exists(name)
+
+    def blob_size(self, name: str) -> int:
+        """The ciphertext's size on disk (recorded at ingest; `verify --quick` checks it)."""
+        return self.blobs.size(name)
+
+    def blob_names(self) -> Iterator[str]:
+        return self.blobs.names()
+
+    def staging_files(self) -> list[Path]:
+        return self.blobs.staging_files()
+
+    def cleanup_staging(self) -> int:
+        """Remove what killed processes left half-staged; returns how many files."""
+        return self.blobs.cleanup_stale()
+
+    # -- the door: plaintext out ---------------------------------------------------------
+    @contextmanager
+    def open_original(self, sha256: str, *, purpose: str = "downloaded", to: str,
+                      details: dict[str, Any] | None = None) -> Iterator[Opened]:
+        """Decrypt one original (`opened.copy_to(sink)` checks its digest). When the
+        block ends, `purpose` is recorded on `original:<sha256>` with the bytes that left and
+        whether they were all of it; nothing is recorded if nothing left. The event is
+        appended *before* the caller's next step (a file renamed into place, a page sent)."""
+        original = self.find_original(sha256)
+        with self._access(purpose, to) as access:
+            yield Opened(original, access)
+            self._record_access(access, f"original:{original.sha256}", details)
+
+    @contextmanager
+    def open_derivative(self, row: Derivative, *, purpose: str = "viewed", to: str,
+                        details: dict[str, Any] | None = None) -> Iterator[Opened]:
+        """As `open_original`, for something the pipeline made from an original (a contact
+        sheet); recorded on the original it was made from."""
+        with self._access(purpose, to) as access:
+            yield Opened(row, access)
+            self._record_access(access, f"original:{row.original_sha256}", details)
+
+    @contextmanager
+    def exporting(self, bag_id: str) -> Iterator[Access]:
+        """Decryptions for one export. The caller ends it with `record_export` once the bag is
+        complete; an export that fails records nothing (its output is removed)."""
+        with self._access("exported", f"export:{bag_id}", record_failure=False) as access:
+            yield access
+
+    def record_export(self, access: Access, bag_id: str, details: dict[str, Any]) -> None:
+        """`exported` on `export:<bag_id>`: what the bag holds, and every original and
+        derivative the door decrypted for it."""
+        with self.write() as s:
+            self.record(s, "exported", f"export:{bag_id}", {
+                **details, "decrypted_originals": len(access.originals),
+                "decrypted_derivatives": len(access.derivatives),
+                "decrypted_bytes": access.bytes})
+
+    @contextmanager
+    def _access(self, purpose: str, to: str, *, record_failure: bool = True
+                ) -> Iterator[Access]:
+        access = Access(check_purpose(purpose), to, self._decrypt_blob)
+        try:
+            yield access
+        except BaseException:
+            if record_failure and access.bytes:
+                # What already left is on the record, marked incomplete.
+                with contextlib.suppress(StrongroomError):
+                    self._record_access(access, None, None)
+            raise
+
+    def _record_access(self, access: Access, subject: str | None,
+                       details: dict[str, Any] | None) -> None:
+        items = access.originals + access.derivatives
+        if not items or (access.bytes == 0 and not access.complete()):
+            return
+        if subject is None:
+            first = items[0]
+            subject = f"original:{first.get('original', first['sha256'])}"
+        with self.write() as s:
+            self.record(s, access.purpose, subject, {
+                **(details or {}), "to": access.to, "bytes": access.bytes,
+                "complete": access.complete(),
+                "read": [{k: e[k] for k in ("sha256", "kind") if k in e} for e in items]})
+
+    def _decrypt_blob(self, name: str, sink: Callable[[bytes], object] | None, *,
+                      sha512: bool = False, md5: bool = True, what: str) -> Digests:
+        """Decrypt one blob, hashing the plaintext and feeding it to `sink` (None: hash
+        only). Private: plaintext leaves only through `Access`, and fixity through `verify`."""
         from strongroom.vault.encryption import decrypt_stream
 
         hasher = MultiHash(sha512=sha512, md5=md5)
         with self.blobs.open(name) as f:
-            decrypt_stream(f, self.keys.identity_text(), sink, hasher, what=what or f"blob {name}")
+            decrypt_stream(f, self.keys.identity_text(), sink, hasher, what=what)
         return hasher.digests()
+
+    # -- signing, verifying, workers ------------------------------------------------------
+    def sign(self, data: bytes) -> bytes:
+        """An Ed25519 signature by the vault's signing key (bags' tag manifests)."""
+        return self.keys.sign(data)
+
+    def worker_keys(self) -> WorkerKeys:
+        """What a pipeline worker needs: decrypt originals, seal what it makes."""
+        from strongroom.vault.worker import WorkerKeys
+
+        keys = self.keys
+        return WorkerKeys(identity=keys.identity_text(), recipient=keys.public.age_recipient,
+                          blob_root=str(self.settings.resolved_blob_root().resolve()))
+
+    def verify(self, *, fixity: bool = True, checkpoints_copy: Path | None = None,
+               advance: Callable[[int], None] | None = None) -> VerifyReport:
+        """Check the custody chain, checkpoints, catalogue and (with `fixity`) every blob,
+        and record the check itself: `fixity_checked` (what was re-hashed), then
+        `verified`. Needs the passphrase; nothing here changes what it checks."""
+        from strongroom.custody.verify import verify as run_verify
+
+        self.keys  # noqa: B018 - sealed vaults fail before the long read, not after it
+        report = run_verify(self, fixity=fixity, checkpoints_copy=checkpoints_copy,
+                            advance=advance)
+        with self.write() as s:
+            if fixity:
+                self.record(s, "fixity_checked", f"vault:{self.public.fingerprint}", {
+                    "originals": report.originals, "blobs_checked": report.blobs_checked,
+                    "bytes_checked": report.bytes_checked,
+                    "problems": sum(p.check == "fixity" for p in report.problems)})
+            self.record(s, "verified", f"vault:{self.public.fingerprint}", {
+                "ok": report.ok, "events_checked": report.events,
+                "head_hash": report.head_hash, "originals": report.originals,
+                "blobs_checked": report.blobs_checked, "problems": len(report.problems),
+                "fixity": fixity, "offsite_checkpoints": report.offsite_checkpoints,
+            })
+        return report
+
+
+class _WritebackReader:
+    """Reads `src` for the encryptor, asking the kernel every few MiB to start writing the
+    blob so far: the disk works while the rest is encrypted, and the final sync is short."""
+
+    EVERY = 16 * 1024 * 1024
+
+    def __init__(self, src: Readable, blob: StagedBlob) -> None:
+        self._src, self._blob, self._unsynced = src, blob, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._src.read(n)
+        if data:
+            self._unsynced += len(data)
+            if self._unsynced >= self.EVERY:
+                self._blob.start_writeback()
+                self._unsynced = 0
+        return data or b""
 
 
 def event_time(event: CustodyEvent) -> datetime:

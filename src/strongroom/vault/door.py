@@ -1,0 +1,115 @@
+"""What passes through the vault's door: blobs going in, plaintext coming out.
+
+`Vault.store` hands back a `Stored` (hashed, encrypted, named, not yet visible);
+`Vault.open_original` / `open_derivative` / `exporting` hand out an `Access`, which decrypts,
+checks every digest against the catalogue and remembers what left. The custody event is
+appended by the door when the `with` block ends, so a caller cannot forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.vault.hashing import Digests
+
+if TYPE_CHECKING:
+    from strongroom.catalogue.models import Derivative, Original
+    from strongroom.vault.blobs import StagedBlob
+
+#: Why plaintext leaves the vault; each is the custody action recorded for it.
+PURPOSES = ("downloaded", "viewed", "revealed", "exported")
+
+Sink = Callable[[bytes], object]
+Decrypt = Callable[..., Digests]
+
+
+@dataclass
+class Stored:
+    """One blob staged in the vault: encrypted, hashed and named, invisible until
+    `Vault.commit`. `digests` are of the plaintext, read once."""
+
+    digests: Digests
+    name: str
+    staged: StagedBlob
+
+    @property
+    def sha256(self) -> str:
+        return self.digests.sha256
+
+
+@dataclass
+class Access:
+    """Decryptions made for one purpose. Each read checks the plaintext's SHA-256 and size
+    against the catalogue; what was read (completely or not) is what the door records."""
+
+    purpose: str
+    to: str
+    _decrypt: Decrypt
+    originals: list[dict[str, Any]] = field(default_factory=list)
+    derivatives: list[dict[str, Any]] = field(default_factory=list)
+
+    def original(self, o: Original, sink: Sink | None, *, sha512: bool = False,
+                 md5: bool = True) -> Digests:
+        """Decrypt `o` into `sink`; raises `IntegrityError` when it is not what was ingested."""
+        entry = {"sha256": o.sha256, "bytes": 0, "complete": False}
+        self.originals.append(entry)
+        d = self._read(o.blob_name, f"original {o.sha256}", sink, entry, sha512=sha512, md5=md5)
+        if d.sha256 != o.sha256 or d.size != o.size:
+            raise IntegrityError(f"original {o.sha256} decrypted to different content "
+                                 f"(sha256 {d.sha256}, {d.size} bytes); run `strongroom verify`")
+        entry["complete"] = True
+        return d
+
+    def derivative(self, d: Derivative, sink: Sink | None, *, sha512: bool = False
+                   ) -> Digests:
+        what = f"{d.kind} of {d.original_sha256}"
+        entry = {"sha256": d.sha256, "original": d.original_sha256, "kind": d.kind,
+                 "bytes": 0, "complete": False}
+        self.derivatives.append(entry)
+        got = self._read(d.blob_name, what, sink, entry, sha512=sha512, md5=False)
+        if got.sha256 != d.sha256 or got.size != d.size:
+            raise IntegrityError(f"{what} ({d.sha256}) decrypted to different content; run "
+                                 "`strongroom verify`")
+        entry["complete"] = True
+        return got
+
+    def _read(self, blob_name: str, what: str, sink: Sink | None, entry: dict[str, Any], *,
+              sha512: bool, md5: bool) -> Digests:
+        def counted(chunk: bytes) -> None:
+            if sink is not None:
+                sink(chunk)
+            entry["bytes"] += len(chunk)  # after the sink took it: what really left
+
+        return self._decrypt(blob_name, counted, sha512=sha512, md5=md5, what=what)
+
+    @property
+    def bytes(self) -> int:
+        return sum(e["bytes"] for e in self.originals + self.derivatives)
+
+    def complete(self) -> bool:
+        return all(e["complete"] for e in self.originals + self.derivatives)
+
+
+@dataclass
+class Opened:
+    """One original or derivative opened through the door: `copy_to(sink)` decrypts it all
+    into `sink` and checks its digest; `row` is its catalogue row."""
+
+    row: Any
+    access: Access
+
+    def copy_to(self, sink: Sink | None) -> Digests:
+        from strongroom.catalogue.models import Original
+
+        if isinstance(self.row, Original):
+            return self.access.original(self.row, sink)
+        return self.access.derivative(self.row, sink)
+
+
+def check_purpose(purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise StrongroomError(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})")
+    return purpose
