@@ -191,6 +191,7 @@ def generate_all(clips: Clips, root: Path, reuse: bool) -> float:
         return 0.0
     manifest.unlink(missing_ok=True)
     shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     started = time.perf_counter()
     jobs = [(spec, root / group) for group, specs in clips.groups().items() for spec in specs]
     jobs.sort(key=lambda j: -j[0].duration)  # longest first: better packing
