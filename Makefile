@@ -4,6 +4,8 @@ APT_PACKAGES := ffmpeg age fonts-dejavu-core postgresql tesseract-ocr tesseract-
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 PYTEST_ARGS ?=
+# `make bench ARGS="ingest:file --size 64M"` runs one scenario (benchmarks/run.py --list)
+ARGS ?=
 
 .PHONY: setup apt venv demo test lint bench clean
 
@@ -41,7 +43,7 @@ test: lint
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 bench: setup
-	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf demo-vault demo-vault-media demo-vault-handover .pytest_cache .mypy_cache

@@ -1,4 +1,7 @@
-"""Analysis pipeline: speed against ffmpeg, proxy speed, near-duplicate query latency, OCR accuracy.
+"""Analysis pipeline: speed against ffmpeg, proxy speed, near-duplicate query latency.
+
+Scenarios (`--only analysis,proxy,faiss`). The OCR accuracy check that used to live here is a
+test now (tests/test_ocr_accuracy.py: it can fail, so it runs with every `make test`).
 
 Everything runs on clips generated here by `strongroom.testmedia` (768×576, 25 fps, burnt-in DVR
 clock and Cyrillic camera label; deterministic specs), ingested into a real vault.
@@ -39,20 +42,13 @@ clock and Cyrillic camera label; deterministic specs), ingested into a real vaul
    does per video), and — for the flat index and MultiHash(16, 16, nflip=1) — the same single
    queries again while one spinning process per CPU keeps every core busy (OpenMP threads that
    wait for a descheduled sibling make single queries slow on a loaded machine).
-4. **OCR accuracy.** ≥ 20 clips covering every clock format × source × codec (plus the six
-   clips of 1), Cyrillic labels, run through `overlay_ocr`. Every clock reading the step made
-   (`step_run.result["readings"]`: `[t, "YYYY-MM-DD HH:MM:SS", fmt]`) is compared with the truth
-   `clock_start + floor(t + 1 ms)` (drawtext prints the frame's pts, truncated); the label with
-   the spec's label; each clip's fitted segment with `clock_start`. Goals: ≥ 99 % exact clock
-   readings, 100 % exact labels.
-
 CPU used by other processes during each timed run is recorded; above 5 % of the machine the
 output warns that the numbers are noisy (`--repeat N` keeps each run's best of N). Prints a
 compact table and writes benchmarks/results/pipeline.json (pipeline.quick.json with --quick)
 holding every number, the goals and pass/fail per goal. Generated data lives in
-benchmarks/work/pipeline/ (removed afterwards unless --keep). `--quick` (a smoke test, ~35 s):
-two 4–5 s timing clips, six OCR clips, 4 s proxy clips, 10,000 codes — its ratios are dominated
-by fixed costs (pool spawn) and mean nothing.
+benchmarks/work/pipeline/ (removed afterwards unless --keep). `--quick` (a smoke test, ~30 s):
+two 4–5 s timing clips, 4 s proxy clips, 10,000 codes — its ratios are dominated by fixed costs
+(pool spawn) and mean nothing.
 """
 
 from __future__ import annotations
@@ -61,9 +57,7 @@ import argparse
 import contextlib
 import gc
 import hashlib
-import itertools
 import json
-import math
 import os
 import random
 import shutil
@@ -72,18 +66,24 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from _machine import (
-    NOISY_SHARE,
+    PASSPHRASE,
+    WORK_ROOT,
     CpuWatch,
+    Timed,
+    bench_parser,
     best,
+    goal,
     machine_facts,
-    noise_warning,
-    source_state,
+    noise_note,
+    parse_bench_args,
+    print_goals,
+    result_header,
     wait_quiet,
     warm,
     write_results,
@@ -104,60 +104,50 @@ if __name__ != "__mp_main__":
     from strongroom.pipeline.steps import registry
     from strongroom.pipeline.steps.proxy import proxy_command
     from strongroom.settings import Settings
-    from strongroom.testmedia import ClipSpec, ClockFormat, Codec, Source, generate_clip
+    from strongroom.testmedia import ClipSpec, ClockFormat, Source, generate_clip
     from strongroom.vault import Vault
 
-BENCH_DIR = Path(__file__).resolve().parent
-WORK = BENCH_DIR / "work" / "pipeline"
-PASSPHRASE = "strongroom benchmark passphrase"  # noqa: S105 - throwaway vaults
+WORK = WORK_ROOT / "pipeline"
+SCENARIOS = ("analysis", "proxy", "faiss")
 SEED = 20240611
 ANALYSIS_STEPS = ["probe", "keyframes", "scenes", "overlay_ocr", "perceptual_hash"]
 FRAME_STEPS = ["keyframes", "scenes", "overlay_ocr", "perceptual_hash"]
 FLAT = "IndexBinaryFlat(256)"
 MULTI = "IndexBinaryMultiHash(256, nhash=16, b=16), nflip=1"
 RADIUS = 32  # FrameIndex: range_search(q, PDQ_THRESHOLD + 1) → distance ≤ 31
-T_EPS = 1e-3  # frames are 40 ms apart; float noise in t is far below this
 REFERENCE_PROXY = ["-vf", "scale=-2:'min(720,ih)',format=yuv420p", "-c:v", "libx264",
                    "-preset", "veryfast", "-crf", "23", "-c:a", "aac", "-b:a", "96k",
                    "-movflags", "+faststart"]
 
 FORMATS: tuple[ClockFormat, ...] = ("DD-MM-YYYY", "YYYY/MM/DD", "DD.MM.YYYY")
 SOURCES: tuple[Source, ...] = ("testsrc2", "mandelbrot", "life")
-CODECS: tuple[Codec, ...] = ("h264", "mpeg4")
 LABELS = ("КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10", "КАМ 05 ШИЗО",
-          "КПП-2 ВЪЕЗД", "ДЕЖУРНАЯ ЧАСТЬ", "ПРОГУЛОЧНЫЙ ДВОР 3", "КОРИДОР 2 ЭТАЖ",
-          "СКЛАД 1", "ПОСТ 4 ПЕРИМЕТР", "КАМЕРА 12", "ВХОД ГЛАВНЫЙ")
-# Clock starts that make the clock roll over a minute, midnight and a new year mid-clip.
-EDGE_STARTS = (datetime(2020, 12, 31, 23, 59, 50), datetime(2021, 3, 4, 23, 59, 41),
-               datetime(2019, 7, 8, 9, 59, 58))
+          "КПП-2 ВЪЕЗД", "ДЕЖУРНАЯ ЧАСТЬ")
 
 
 # -- plan and clips --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Plan:
     timing_durations: tuple[int, ...]
-    ocr_clips: int
-    ocr_durations: tuple[int, int]
     proxy_duration: int
     hashes: int
     queries: int  # half random, half planted near-duplicates
     boundary: int  # planted at distance exactly 31 and exactly 32 (each)
 
 
-FULL = Plan(timing_durations=(60, 90, 120, 75, 105, 90), ocr_clips=24, ocr_durations=(10, 40),
-            proxy_duration=120, hashes=1_000_000, queries=400, boundary=20)
-QUICK = Plan(timing_durations=(5, 4), ocr_clips=6, ocr_durations=(4, 5), proxy_duration=4,
+FULL = Plan(timing_durations=(60, 90, 120, 75, 105, 90), proxy_duration=120,
+            hashes=1_000_000, queries=400, boundary=20)
+QUICK = Plan(timing_durations=(5, 4), proxy_duration=4,
              hashes=10_000, queries=100, boundary=10)
 
 
 @dataclass
 class Clips:
     timing: list[ClipSpec]
-    ocr: list[ClipSpec]
     proxy: list[ClipSpec]  # [remux candidate (H.264/AAC), transcode candidate (MPEG-4/AAC)]
 
     def groups(self) -> dict[str, list[ClipSpec]]:
-        return {"timing": self.timing, "ocr": self.ocr, "proxy": self.proxy}
+        return {"timing": self.timing, "proxy": self.proxy}
 
 
 def _clock_start(rng: random.Random) -> datetime:
@@ -174,19 +164,6 @@ def make_specs(plan: Plan) -> Clips:
             name=f"t{i:02d}_{source}.mp4", duration=duration, camera_label=LABELS[i],
             clock_start=_clock_start(rng), clock_format=FORMATS[(i + i // 3) % len(FORMATS)],
             source=source, seed=100 + i, codec="h264"))
-    # Every 6 consecutive clips cover every format, source and codec; 18 cover every combination.
-    combos = [(FORMATS[i % 3], SOURCES[(i // 6 + i) % 3], CODECS[i % 2]) for i in range(18)]
-    assert len(set(combos)) == len(set(itertools.product(FORMATS, SOURCES, CODECS)))
-    ocr = []
-    for i in range(plan.ocr_clips):
-        fmt, source, codec = combos[i % len(combos)]
-        start = EDGE_STARTS[i] if i < len(EDGE_STARTS) else _clock_start(rng)
-        ext = "avi" if codec == "mpeg4" else "mp4"
-        ocr.append(ClipSpec(
-            name=f"o{i:02d}_{source}_{codec}_{fmt.replace('/', '').replace('.', '')}.{ext}",
-            duration=rng.randint(*plan.ocr_durations),
-            camera_label=LABELS[(i + len(timing)) % len(LABELS)], clock_start=start,
-            clock_format=fmt, source=source, seed=200 + i, codec=codec))
     proxy = [
         ClipSpec(name="p0_h264_aac.mp4", duration=plan.proxy_duration,
                  camera_label="КАМ 21 ВХОД", clock_start=_clock_start(rng), source="life",
@@ -196,7 +173,7 @@ def make_specs(plan: Plan) -> Clips:
                  clock_format="DD.MM.YYYY", source="life", seed=302, codec="mpeg4",
                  audio=True),
     ]
-    return Clips(timing, ocr, proxy)
+    return Clips(timing, proxy)
 
 
 def _spec_json(spec: ClipSpec) -> dict[str, Any]:
@@ -214,6 +191,7 @@ def generate_all(clips: Clips, root: Path, reuse: bool) -> float:
         return 0.0
     manifest.unlink(missing_ok=True)
     shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     started = time.perf_counter()
     jobs = [(spec, root / group) for group, specs in clips.groups().items() for spec in specs]
     jobs.sort(key=lambda j: -j[0].duration)  # longest first: better packing
@@ -232,24 +210,6 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class Timed:
-    seconds: float
-    cpu: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def noisy(self) -> bool:
-        return self.cpu.get("other_cpu_share", 0.0) > NOISY_SHARE
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seconds": round(self.seconds, 3), **self.cpu, **self.extra}
-
-
-def noise_note(runs: dict[str, Timed]) -> str:
-    return noise_warning({k: r.cpu.get("other_cpu_share", 0.0) for k, r in runs.items()},
-                         indent="   ")
-
-
 # -- vaults ---------------------------------------------------------------------------------
 def settings_for(path: Path) -> Settings:
     plain = WORK / "plain"
@@ -261,7 +221,9 @@ def make_template(path: Path, clips_root: Path, clips: Clips) -> dict[str, Any]:
     shutil.rmtree(path, ignore_errors=True)
     out: dict[str, Any] = {}
     with Vault.create(settings_for(path), PASSPHRASE, actor="bench") as v:
-        for group in clips.groups():
+        for group, specs in clips.groups().items():
+            if not specs:
+                continue
             rep = ingest(v, clips_root / group, f"pipeline benchmark: {group} clips")
             if rep.errors:
                 raise RuntimeError(f"ingest of {group} failed: {rep.errors}")
@@ -299,7 +261,7 @@ def run_process(v: Vault, steps: list[str], workers: int, shas: Sequence[str]) -
         raise RuntimeError(f"pipeline errors: {report.errors}")
     if report.tasks != len(shas):
         raise RuntimeError(f"expected {len(shas)} tasks, the runner found {report.tasks}")
-    return Timed(report.seconds, cpu.as_dict(), {
+    return Timed(report.seconds, cpu=cpu.as_dict(), extra={
         "wall_seconds": round(cpu.seconds, 3), "ran": report.ran,
         "derivatives": report.derivatives})
 
@@ -311,7 +273,7 @@ def ffmpeg_decode(files: Sequence[Path], threads: int | None) -> Timed:
         for f in files:
             subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *opt, "-i", str(f),
                             "-f", "null", "-"], check=True)
-    return Timed(cpu.seconds, cpu.as_dict())
+    return cpu.timed()
 
 
 def analysis_run(template: Path, shas: list[str], workers: int
@@ -434,7 +396,7 @@ def breakdown(specs: list[ClipSpec], root: Path, shas: dict[str, str]) -> dict[s
 def run_cmd(argv: list[str]) -> Timed:
     with CpuWatch() as cpu:
         subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
-    return Timed(cpu.seconds, cpu.as_dict())
+    return cpu.timed()
 
 
 def proxy_bench(template: Path, specs: list[ClipSpec], root: Path, shas: dict[str, str],
@@ -643,77 +605,7 @@ def faiss_bench(plan: Plan) -> dict[str, Any]:
     return out
 
 
-# -- 4. OCR accuracy ------------------------------------------------------------------------
-def ocr_accuracy(specs: list[ClipSpec], shas: dict[str, str],
-                 runs: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    readings = exact = fmt_ok = sampled = 0
-    labels_ok = seg_ok = one_segment = 0
-    wrong: list[dict[str, Any]] = []
-    by: dict[str, dict[str, list[int]]] = {"format": {}, "source": {}, "codec": {}}
-    clips: list[dict[str, Any]] = []
-    for spec in specs:
-        assert spec.clock_start is not None
-        row = runs[shas[spec.name]]["overlay_ocr"]
-        if row["status"] != "ok":
-            raise RuntimeError(f"overlay_ocr on {spec.name}: {row['error']}")
-        res = row["result"]
-        sampled += int(res["frames_read"])
-        n_ok = 0
-        for t, clock, fmt in res["readings"]:
-            truth = spec.clock_start + timedelta(seconds=math.floor(float(t) + T_EPS))
-            ok = clock == truth.isoformat(sep=" ")
-            readings += 1
-            exact += ok
-            n_ok += ok
-            fmt_ok += fmt == spec.clock_format
-            if not ok:
-                wrong.append({"clip": spec.name, "t": t, "read": clock,
-                              "truth": truth.isoformat(sep=" ")})
-        label_ok = res["label"] == spec.camera_label
-        labels_ok += label_ok
-        segs = res["segments"]
-        one_segment += len(segs) == 1
-        start_ok = bool(segs) and segs[0]["clock_start"] == spec.clock_start.isoformat(sep=" ")
-        seg_ok += start_ok and len(segs) == 1 and segs[0]["format"] == spec.clock_format
-        for key, value in (("format", spec.clock_format), ("source", spec.source),
-                           ("codec", spec.codec)):
-            cell = by[key].setdefault(value, [0, 0, 0, 0])  # readings ok/all, labels ok/all
-            cell[0] += n_ok
-            cell[1] += len(res["readings"])
-            cell[2] += label_ok
-            cell[3] += 1
-        clips.append({"clip": spec.name, "format": spec.clock_format, "source": spec.source,
-                      "codec": spec.codec, "duration": spec.duration,
-                      "frames_read": res["frames_read"], "readings": len(res["readings"]),
-                      "exact_readings": n_ok, "rejected": res["rejected"],
-                      "label_truth": spec.camera_label, "label_read": res["label"],
-                      "label_reads": res["label_reads"], "label_ok": label_ok,
-                      "segments": len(segs),
-                      "segment_clock_start": segs[0]["clock_start"] if segs else None,
-                      "clock_start_truth": spec.clock_start.isoformat(sep=" "),
-                      "segment_ok": start_ok and len(segs) == 1})
-    n = len(specs)
-    return {
-        "clips": n, "frames_sampled": sampled, "readings": readings, "exact_readings": exact,
-        "exact_reading_share": round(exact / readings, 4) if readings else 0.0,
-        "reading_coverage": round(readings / sampled, 4) if sampled else 0.0,
-        "exact_over_sampled": round(exact / sampled, 4) if sampled else 0.0,
-        "format_share": round(fmt_ok / readings, 4) if readings else 0.0,
-        "exact_labels": labels_ok, "exact_label_share": round(labels_ok / n, 4) if n else 0.0,
-        "one_segment": one_segment, "exact_segments": seg_ok,
-        "exact_segment_share": round(seg_ok / n, 4) if n else 0.0,
-        "wrong_readings": wrong, "by": by, "per_clip": clips,
-    }
-
-
 # -- report ---------------------------------------------------------------------------------
-def goal(out: list[dict[str, Any]], name: str, value: float, target: float,
-         kind: Literal["min", "max_excl"] = "min") -> None:
-    ok = value >= target if kind == "min" else value < target
-    out.append({"goal": name, "value": round(value, 4),
-                "target": f"{'≥' if kind == 'min' else '<'} {target}", "pass": ok})
-
-
 def machine() -> dict[str, Any]:
     return machine_facts(tools=[["ffmpeg", "-version"]],
                          packages=["av", "faiss-cpu", "pdqhash", "tesserocr", "numpy", "pillow"])
@@ -723,27 +615,189 @@ def fmt_s(x: float) -> str:
     return f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
 
 
+@dataclass
+class Ctx:
+    """What the scenarios share: options, the generated clips and the template vault."""
+
+    args: argparse.Namespace
+    plan: Plan
+    clips: Clips
+    clips_root: Path
+    shas: dict[str, str]
+    template: Path
+    say: Callable[[str], None]
+    goals: list[dict[str, Any]]
+
+
+def scenario_analysis(ctx: Ctx) -> dict[str, Any]:
+    """1. `process` (workers 1 and 2) against ffmpeg's full decode of the same clips."""
+    clips, say = ctx.clips, ctx.say
+    timing_files = [ctx.clips_root / "timing" / s.name for s in clips.timing]
+    timing_shas = [ctx.shas[s.name] for s in clips.timing]
+    video_s = sum(s.duration for s in clips.timing)
+    nbytes = sum(p.stat().st_size for p in timing_files)
+    tries: dict[str, list[Timed]] = {k: [] for k in ("ffmpeg", "ffmpeg_1thread", "w1", "w2")}
+    all_runs: dict[str, list[dict[str, dict[str, dict[str, Any]]]]] = {"w1": [], "w2": []}
+    decrypts: list[float] = []
+    for _ in range(ctx.args.repeat):
+        warm(timing_files)
+        tries["ffmpeg"].append(ffmpeg_decode(timing_files, None))
+        for workers in (1, 2):
+            t, runs, v = analysis_run(ctx.template, timing_shas, workers)
+            try:
+                all_runs[f"w{workers}"].append(runs)
+                tries[f"w{workers}"].append(t)
+                if workers == 1:
+                    decrypts.append(decrypt_seconds(v, timing_shas))
+            finally:
+                drop_copy(v)
+        warm(timing_files)
+        tries["ffmpeg_1thread"].append(ffmpeg_decode(timing_files, 1))
+
+    def fastest(k: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """The step_run rows of the run that counts (the fastest of --repeat)."""
+        times = [t.seconds for t in tries[k]]
+        return all_runs[k][times.index(min(times))]
+
+    runs_w1, runs_w2 = fastest("w1"), fastest("w2")
+    a = {k: best(v) for k, v in tries.items()}
+    frames = sum(int(r["scenes"]["result"]["frames"]) for r in runs_w1.values())
+    ratio_w1 = a["ffmpeg"].seconds / a["w1"].seconds
+    ratio_w2 = a["ffmpeg"].seconds / a["w2"].seconds
+    step_seconds = {st: round(sum(float(r[st]["seconds"] or 0) for r in runs_w1.values()), 3)
+                    for st in ANALYSIS_STEPS}
+    bd = breakdown(clips.timing, ctx.clips_root / "timing", ctx.shas)
+    bd["seconds"]["decrypt"] = round(min(decrypts), 3)
+    readings_same = all(
+        runs_w1[s]["overlay_ocr"]["result"]["readings"]
+        == runs_w2[s]["overlay_ocr"]["result"]["readings"] for s in timing_shas)
+    fps = {k: round(frames / t.seconds) for k, t in a.items()}
+    bs, st = bd["seconds"], bd["steps"]
+    say(f"1. analysis vs full decode: {len(timing_files)} H.264 768×576 clips, {video_s} s of "
+        f"video, {frames:,} frames, {nbytes / 1e6:.0f} MB")
+    say(f"   ffmpeg -f null (1 process, default threads) {fmt_s(a['ffmpeg'].seconds)}"
+        f" ({fps['ffmpeg']} fps) | -threads 1 {fmt_s(a['ffmpeg_1thread'].seconds)}"
+        f" ({fps['ffmpeg_1thread']} fps)")
+    say(f"   strongroom process workers=1 {fmt_s(a['w1'].seconds)} ({fps['w1']} fps)"
+        f" → {ratio_w1:.2f}× decode throughput | workers=2 {fmt_s(a['w2'].seconds)}"
+        f" ({fps['w2']} fps) → {ratio_w2:.2f}×")
+    say("   in-process split (same clips, plaintext): "
+        f"bare PyAV decode {fmt_s(bs['decode_only'])}, pass overhead − overlap with "
+        f"decoder threads {fmt_s(bs['pass_overhead_minus_overlap'])}, "
+        + ", ".join(f"{n} {fmt_s(st[n]['per_frame_s'])}+{fmt_s(st[n]['finish_s'])}"
+                    for n in FRAME_STEPS)
+        + f" (per-frame + finish), ffprobe {fmt_s(bs['probe'])};"
+        f" sum {fmt_s(bs['steps_total'])}; decrypt+SHA-256 {fmt_s(bs['decrypt'])}")
+    say("   step_run.seconds (workers=1; decode pass split evenly between frame steps): "
+        + ", ".join(f"{k} {fmt_s(x)}" for k, x in step_seconds.items())
+        + f"; runner total − Σ steps = {fmt_s(a['w1'].seconds - sum(step_seconds.values()))}")
+    say("   noise: " + noise_note({**a, "in-process split": Timed(0.0, cpu={
+        "other_cpu_share": bd["other_cpu_share"]})}))
+    goal(ctx.goals, "analysis, workers=1: ≥ 0.5× ffmpeg full-decode throughput", ratio_w1, 0.5,
+         "min", "×", {k: a[k] for k in ("ffmpeg", "w1")})
+    goal(ctx.goals, "analysis, workers=2: ≥ 0.5× ffmpeg full-decode throughput", ratio_w2, 0.5,
+         "min", "×", {k: a[k] for k in ("ffmpeg", "w2")})
+    return {
+        "clips": [_spec_json(s) for s in clips.timing], "video_seconds": video_s,
+        "frames": frames, "bytes": nbytes, "steps": ANALYSIS_STEPS,
+        "runs": {k: t.to_json() for k, t in a.items()}, "fps": fps,
+        "ratio_workers1_vs_ffmpeg": round(ratio_w1, 3),
+        "ratio_workers2_vs_ffmpeg": round(ratio_w2, 3),
+        "ratio_workers1_vs_ffmpeg_1thread": round(a["ffmpeg_1thread"].seconds
+                                                  / a["w1"].seconds, 3),
+        "ratio_inline_steps_vs_ffmpeg": round(a["ffmpeg"].seconds / bs["steps_total"], 3),
+        "step_run_seconds_workers1": step_seconds,
+        "step_run_seconds_workers2": {
+            st_: round(sum(float(r[st_]["seconds"] or 0) for r in runs_w2.values()), 3)
+            for st_ in ANALYSIS_STEPS},
+        "inline_breakdown": bd, "readings_identical_workers1_vs_2": readings_same,
+    }
+
+
+def scenario_proxy(ctx: Ctx) -> dict[str, Any]:
+    """2. The proxy step (remux and transcode) against a reference ffmpeg transcode."""
+    clips, say = ctx.clips, ctx.say
+    proxy = proxy_bench(ctx.template, clips.proxy, ctx.clips_root / "proxy", ctx.shas,
+                        ctx.args.repeat)
+    remux, transcode = (proxy[s.name] for s in clips.proxy)
+    remux_vs_ref = remux["_runs"]["reference"].seconds / remux["_runs"]["step"].seconds
+    say(f"\n2. proxy ({ctx.plan.proxy_duration} s clips, runner workers=1, probe done before)")
+    for label, p in (("(a) H.264/AAC → remux", remux),
+                     ("(b) MPEG-4/AAC → transcode", transcode)):
+        r = p["_runs"]
+        say(f"   {label}: step {fmt_s(r['step'].seconds)} (step_run {p['step_run_seconds']}"
+            f" s) | its ffmpeg command bare {fmt_s(r['step_command_bare'].seconds)}"
+            f" | reference ffmpeg transcode {fmt_s(r['reference'].seconds)}"
+            f" → {p['ratio_vs_reference']:.2f}× reference"
+            f" (bare command {p['ratio_bare_command_vs_reference']:.2f}×)")
+        say(f"   noise: {noise_note(r)}")
+    say(f"   remux step: {remux_vs_ref:.1f}× the speed of the reference transcode of the same"
+        " file")
+    goal(ctx.goals, "proxy transcode: ≥ 1× the reference ffmpeg command's speed",
+         transcode["ratio_vs_reference"], 1.0, "min", "×",
+         {k: transcode["_runs"][k] for k in ("step", "reference")})
+    for p in proxy.values():
+        p["runs"] = {k: t.to_json() for k, t in p.pop("_runs").items()}
+    return proxy
+
+
+def scenario_faiss(ctx: Ctx) -> dict[str, Any]:
+    """3. Near-duplicate query latency over PDQ-sized codes."""
+    plan, say = ctx.plan, ctx.say
+    print(f"\nbuilding faiss indexes over {plan.hashes:,} random PDQ-sized codes ...",
+          flush=True)
+    fb = faiss_bench(plan)
+    dt = str(fb["default_omp_threads"])
+    say(f"\n3. near-duplicate query: {plan.hashes:,} random 256-bit codes, "
+        f"{fb['queries']} single queries range_search(q, {RADIUS}) "
+        f"({fb['planted_queries']} planted at distance ≤ 31, "
+        f"{fb['planted_distances']['exactly_31']} of them at 31)")
+    for name, e in fb["indexes"].items():
+        th = e["threads"]
+        lat = " | ".join(f"{k} thr p50 {x['p50_ms']:.2f} p95 {x['p95_ms']:.2f} "
+                         f"p99 {x['p99_ms']:.2f} ms" for k, x in th.items())
+        say(f"   {name}: {lat}; recall {e['recall']:.1%}, same results as flat "
+            f"{e['same_results_as_flat']}/{fb['queries']}, boundary found d=31 "
+            f"{e['boundary_31_found']}/{plan.boundary} d=32 {e['boundary_32_found']}; build "
+            f"{e['build_seconds']:.1f} s, +{e['rss_growth_mb']:.0f} MB, batch "
+            f"{e['batch_query_per_s']:,} queries/s")
+    for name, e in fb["indexes"].items():
+        if "under_load" in e:
+            say(f"   with every core busy, {name}: " + " | ".join(
+                f"{k} thr p50 {x['p50_ms']:.2f} p95 {x['p95_ms']:.2f} p99 {x['p99_ms']:.2f} ms"
+                for k, x in e["under_load"].items()))
+    rec = fb["recommendation"]
+    say(f"   meets p95 < 5 ms with full recall at faiss's default threads: "
+        f"{rec['index'] or 'none'}; fastest exact: {rec['fastest_exact'] or 'none'}"
+        + (f" (p95 {rec['fastest_exact_p95_ms']:.2f} ms)" if rec["fastest_exact"] else ""))
+    flat = fb["indexes"][FLAT]["threads"][dt]
+    flat_runs = {f"flat {k} thr": Timed(0.0, cpu={"other_cpu_share": x["other_cpu_share"]})
+                 for k, x in fb["indexes"][FLAT]["threads"].items()}
+    say(f"   noise: {noise_note(flat_runs)}")
+    goal(ctx.goals, f"FrameIndex's IndexBinaryFlat, {plan.hashes:,} codes: single-query p95 "
+         f"(faiss default {dt} threads)", flat["p95_ms"], 5.0, "max_excl", " ms", flat_runs)
+    return fb
+
+
+SCENARIO_FUNCS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
+    "analysis": scenario_analysis, "proxy": scenario_proxy, "faiss": scenario_faiss}
+#: the clip groups each scenario needs
+NEEDS: dict[str, tuple[str, ...]] = {"analysis": ("timing",), "proxy": ("proxy",), "faiss": ()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="small smoke version (seconds)")
-    ap.add_argument("--repeat", type=int, default=1, metavar="N",
-                    help="run each timed comparison N times and keep the fastest (default 1)")
-    ap.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
-                    help="wait up to this long for other processes to stop using the CPUs "
-                         "(default 60, with --quick 0)")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the generated clips in benchmarks/work/ and reuse them next time")
-    args = ap.parse_args(argv)
-    if args.wait_quiet is None:
-        args.wait_quiet = 0.0 if args.quick else 60.0
+    ap = bench_parser(__doc__, repeat=1, quick_repeat=1, scenarios=SCENARIOS)
+    args = parse_bench_args(ap, argv)
     for tool in ("ffmpeg", "ffprobe", "age"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (make setup)")
     plan = QUICK if args.quick else FULL
-    clips = make_specs(plan)
+    all_clips = make_specs(plan)
+    groups = {g for name in args.scenarios for g in NEEDS[name]}
+    clips = Clips(*(specs if g in groups else []
+                    for g, specs in all_clips.groups().items()))
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    source_at_start = source_state()
     clips_root = WORK / ("clips-quick" if args.quick else "clips")  # --quick keeps full clips
     log: list[str] = []
 
@@ -751,6 +805,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.append(text)
         print(text, flush=True)
 
+    result = result_header("pipeline", args, machine())
+    goals: list[dict[str, Any]] = []
+    scenarios: dict[str, Any] = {}
     try:
         n_clips = sum(len(v) for v in clips.groups().values())
         print(f"generating {n_clips} clips in {clips_root} ...", flush=True)
@@ -759,174 +816,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for g, specs in clips.groups().items() for s in specs}
         if len(set(shas.values())) != len(shas):
             raise RuntimeError("two generated clips are byte-identical")
-        idle = wait_quiet(args.wait_quiet)
+        result["busy_before_start"] = round(wait_quiet(args.wait_quiet), 3)
         template = WORK / "vault-template"
-        ingested = make_template(template, clips_root, clips)
+        ingested = make_template(template, clips_root, clips) if groups else {}
         print()
-
-        # 1. analysis vs full decode
-        timing_files = [clips_root / "timing" / s.name for s in clips.timing]
-        timing_shas = [shas[s.name] for s in clips.timing]
-        video_s = sum(s.duration for s in clips.timing)
-        nbytes = sum(p.stat().st_size for p in timing_files)
-        tries: dict[str, list[Timed]] = {k: [] for k in ("ffmpeg", "ffmpeg_1thread", "w1", "w2")}
-        all_runs: dict[str, list[dict[str, dict[str, dict[str, Any]]]]] = {"w1": [], "w2": []}
-        decrypts: list[float] = []
-        ocr_shas = [shas[s.name] for s in clips.ocr]
-        v2: Vault | None = None
-        try:
-            for _ in range(args.repeat):
-                warm(timing_files)
-                tries["ffmpeg"].append(ffmpeg_decode(timing_files, None))
-                t, runs, v1 = analysis_run(template, timing_shas, 1)
-                all_runs["w1"].append(runs)
-                tries["w1"].append(t)
-                try:
-                    decrypts.append(decrypt_seconds(v1, timing_shas))
-                finally:
-                    drop_copy(v1)
-                if v2 is not None:
-                    drop_copy(v2)
-                    v2 = None
-                t, runs, v2 = analysis_run(template, timing_shas, 2)
-                all_runs["w2"].append(runs)
-                tries["w2"].append(t)
-                warm(timing_files)
-                tries["ffmpeg_1thread"].append(ffmpeg_decode(timing_files, 1))
-            assert v2 is not None
-            # 4. OCR set, on the workers=2 copy: its timing clips are done, only these run
-            ocr_run = run_process(v2, ["probe", "overlay_ocr"], os.cpu_count() or 1, ocr_shas)
-            runs_ocr = step_runs(v2, ocr_shas)
-        finally:
-            if v2 is not None:
-                drop_copy(v2)
-        # step_run rows of the run that counts (the fastest of --repeat)
-        def fastest(k: str) -> dict[str, dict[str, dict[str, Any]]]:
-            times = [t.seconds for t in tries[k]]
-            return all_runs[k][times.index(min(times))]
-
-        runs_w1, runs_w2 = fastest("w1"), fastest("w2")
-        a = {k: best(v) for k, v in tries.items()}
-        frames = sum(int(r["scenes"]["result"]["frames"]) for r in runs_w1.values())
-        ratio_w1 = a["ffmpeg"].seconds / a["w1"].seconds
-        ratio_w2 = a["ffmpeg"].seconds / a["w2"].seconds
-        step_seconds = {st: round(sum(float(r[st]["seconds"] or 0) for r in runs_w1.values()), 3)
-                        for st in ANALYSIS_STEPS}
-        bd = breakdown(clips.timing, clips_root / "timing", shas)
-        bd["seconds"]["decrypt"] = round(min(decrypts), 3)
-        readings_same = all(
-            runs_w1[s]["overlay_ocr"]["result"]["readings"]
-            == runs_w2[s]["overlay_ocr"]["result"]["readings"] for s in timing_shas)
-        fps = {k: round(frames / t.seconds) for k, t in a.items()}
-        bs, st = bd["seconds"], bd["steps"]
-        say(f"1. analysis vs full decode: {len(timing_files)} H.264 768×576 clips, {video_s} s of "
-            f"video, {frames:,} frames, {nbytes / 1e6:.0f} MB")
-        say(f"   ffmpeg -f null (1 process, default threads) {fmt_s(a['ffmpeg'].seconds)}"
-            f" ({fps['ffmpeg']} fps) | -threads 1 {fmt_s(a['ffmpeg_1thread'].seconds)}"
-            f" ({fps['ffmpeg_1thread']} fps)")
-        say(f"   strongroom process workers=1 {fmt_s(a['w1'].seconds)} ({fps['w1']} fps)"
-            f" → {ratio_w1:.2f}× decode throughput | workers=2 {fmt_s(a['w2'].seconds)}"
-            f" ({fps['w2']} fps) → {ratio_w2:.2f}×")
-        say("   in-process split (same clips, plaintext): "
-            f"bare PyAV decode {fmt_s(bs['decode_only'])}, pass overhead − overlap with "
-            f"decoder threads {fmt_s(bs['pass_overhead_minus_overlap'])}, "
-            + ", ".join(f"{n} {fmt_s(st[n]['per_frame_s'])}+{fmt_s(st[n]['finish_s'])}"
-                        for n in FRAME_STEPS)
-            + f" (per-frame + finish), ffprobe {fmt_s(bs['probe'])};"
-            f" sum {fmt_s(bs['steps_total'])}; decrypt+SHA-256 {fmt_s(bs['decrypt'])}")
-        say("   step_run.seconds (workers=1; decode pass split evenly between frame steps): "
-            + ", ".join(f"{k} {fmt_s(x)}" for k, x in step_seconds.items())
-            + f"; runner total − Σ steps = {fmt_s(a['w1'].seconds - sum(step_seconds.values()))}"
-            + noise_note({**a, "in-process split": Timed(0.0, {
-                "other_cpu_share": bd["other_cpu_share"]})}))
-        analysis = {
-            "clips": [_spec_json(s) for s in clips.timing], "video_seconds": video_s,
-            "frames": frames, "bytes": nbytes, "steps": ANALYSIS_STEPS,
-            "runs": {k: t.to_json() for k, t in a.items()}, "fps": fps,
-            "ratio_workers1_vs_ffmpeg": round(ratio_w1, 3),
-            "ratio_workers2_vs_ffmpeg": round(ratio_w2, 3),
-            "ratio_workers1_vs_ffmpeg_1thread": round(a["ffmpeg_1thread"].seconds
-                                                      / a["w1"].seconds, 3),
-            "ratio_inline_steps_vs_ffmpeg": round(a["ffmpeg"].seconds / bs["steps_total"], 3),
-            "step_run_seconds_workers1": step_seconds,
-            "step_run_seconds_workers2": {
-                st_: round(sum(float(r[st_]["seconds"] or 0) for r in runs_w2.values()), 3)
-                for st_ in ANALYSIS_STEPS},
-            "inline_breakdown": bd, "readings_identical_workers1_vs_2": readings_same,
-        }
-
-        # 4. OCR accuracy (timing clips from the workers=1 run + the OCR set)
-        acc = ocr_accuracy(clips.ocr + clips.timing, shas, {**runs_ocr, **runs_w1})
-        acc_ocr_only = ocr_accuracy(clips.ocr, shas, runs_ocr)
-
-        # 2. proxy
-        proxy = proxy_bench(template, clips.proxy, clips_root / "proxy", shas, args.repeat)
-        remux, transcode = (proxy[s.name] for s in clips.proxy)
-        remux_vs_ref = remux["_runs"]["reference"].seconds / remux["_runs"]["step"].seconds
-        say(f"\n2. proxy ({plan.proxy_duration} s clips, runner workers=1, probe done before)")
-        for label, p in (("(a) H.264/AAC → remux", remux),
-                         ("(b) MPEG-4/AAC → transcode", transcode)):
-            r = p["_runs"]
-            say(f"   {label}: step {fmt_s(r['step'].seconds)} (step_run {p['step_run_seconds']}"
-                f" s) | its ffmpeg command bare {fmt_s(r['step_command_bare'].seconds)}"
-                f" | reference ffmpeg transcode {fmt_s(r['reference'].seconds)}"
-                f" → {p['ratio_vs_reference']:.2f}× reference"
-                f" (bare command {p['ratio_bare_command_vs_reference']:.2f}×)"
-                + noise_note(r))
-        say(f"   remux step: {remux_vs_ref:.1f}× the speed of the reference transcode of the same"
-            " file")
-        for p in proxy.values():
-            p["runs"] = {k: t.to_json() for k, t in p.pop("_runs").items()}
-
-        # 3. faiss
-        print(f"\nbuilding faiss indexes over {plan.hashes:,} random PDQ-sized codes ...",
-              flush=True)
-        fb = faiss_bench(plan)
-        dt = str(fb["default_omp_threads"])
-        say(f"\n3. near-duplicate query: {plan.hashes:,} random 256-bit codes, "
-            f"{fb['queries']} single queries range_search(q, {RADIUS}) "
-            f"({fb['planted_queries']} planted at distance ≤ 31, "
-            f"{fb['planted_distances']['exactly_31']} of them at 31)")
-        for name, e in fb["indexes"].items():
-            th = e["threads"]
-            lat = " | ".join(f"{k} thr p50 {x['p50_ms']:.2f} p95 {x['p95_ms']:.2f} "
-                             f"p99 {x['p99_ms']:.2f} ms" for k, x in th.items())
-            say(f"   {name}: {lat}; recall {e['recall']:.1%}, same results as flat "
-                f"{e['same_results_as_flat']}/{fb['queries']}, boundary found d=31 "
-                f"{e['boundary_31_found']}/{plan.boundary} d=32 {e['boundary_32_found']}; build "
-                f"{e['build_seconds']:.1f} s, +{e['rss_growth_mb']:.0f} MB, batch "
-                f"{e['batch_query_per_s']:,} queries/s"
-                + noise_note({f"{k} thr": Timed(0.0, {"other_cpu_share": x["other_cpu_share"]})
-                              for k, x in th.items()}))
-        for name, e in fb["indexes"].items():
-            if "under_load" in e:
-                say(f"   with every core busy, {name}: " + " | ".join(
-                    f"{k} thr p50 {x['p50_ms']:.2f} p95 {x['p95_ms']:.2f} p99 {x['p99_ms']:.2f} ms"
-                    for k, x in e["under_load"].items()))
-        rec = fb["recommendation"]
-        say(f"   meets p95 < 5 ms with full recall at faiss's default threads: "
-            f"{rec['index'] or 'none'}; fastest exact: {rec['fastest_exact'] or 'none'}"
-            + (f" (p95 {rec['fastest_exact_p95_ms']:.2f} ms)" if rec["fastest_exact"] else ""))
-
-        say(f"\n4. OCR accuracy: {acc['clips']} clips ({len(clips.ocr)} OCR-set + "
-            f"{len(clips.timing)} timing), {acc['frames_sampled']} frames sampled, "
-            f"{acc['readings']} clock readings made ({acc['reading_coverage']:.1%})")
-        say(f"   exact clock readings {acc['exact_readings']}/{acc['readings']} = "
-            f"{acc['exact_reading_share']:.2%} (of frames sampled: {acc['exact_over_sampled']:.2%})"
-            f"; format right {acc['format_share']:.1%}")
-        say(f"   exact labels {acc['exact_labels']}/{acc['clips']} = "
-            f"{acc['exact_label_share']:.1%}; one segment with exact clock_start and format "
-            f"{acc['exact_segments']}/{acc['clips']} = {acc['exact_segment_share']:.1%}")
-        for key, cells in acc["by"].items():
-            say(f"   by {key}: " + ", ".join(f"{k} {c[0]}/{c[1]} readings, {c[2]}/{c[3]} labels"
-                                            for k, c in cells.items()))
-        for w in acc["wrong_readings"][:10]:
-            say(f"   misread {w['clip']} t={w['t']:.2f}: {w['read']} (truth {w['truth']})")
-        for c in acc["per_clip"]:
-            if not c["label_ok"] or not c["segment_ok"]:
-                say(f"   {c['clip']}: label {c['label_read']!r} (truth {c['label_truth']!r}),"
-                    f" segments {c['segments']}, clock_start {c['segment_clock_start']} "
-                    f"(truth {c['clock_start_truth']})")
+        ctx = Ctx(args, plan, clips, clips_root, shas, template, say, goals)
+        for name in args.scenarios:
+            scenarios[name] = SCENARIO_FUNCS[name](ctx)
     finally:
         for name in ("vault-template", "vault-w1", "vault-w2", "vault-proxy", "proxy-out",
                      "inline", "plain"):
@@ -935,58 +831,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(clips_root, ignore_errors=True)
             with contextlib.suppress(OSError):
                 WORK.rmdir()  # only when nothing else is kept there
-
-    checks: list[dict[str, Any]] = []
-    goal(checks, "analysis, workers=1: ≥ 0.5× ffmpeg full-decode throughput", ratio_w1, 0.5)
-    goal(checks, "analysis, workers=2: ≥ 0.5× ffmpeg full-decode throughput", ratio_w2, 0.5)
-    goal(checks, "proxy transcode: ≥ 1× the reference ffmpeg command's speed",
-         transcode["ratio_vs_reference"], 1.0)
-    flat = fb["indexes"][FLAT]["threads"][dt]
-    goal(checks, f"FrameIndex's IndexBinaryFlat, {plan.hashes:,} codes: single-query p95 < 5 ms "
-         f"(faiss default {dt} threads)", flat["p95_ms"], 5.0, "max_excl")
-    goal(checks, "OCR: ≥ 99 % exact clock readings", acc["exact_reading_share"], 0.99)
-    goal(checks, "OCR: 100 % exact camera labels", acc["exact_label_share"], 1.0)
-    print("\ngoals:")
-    for g in checks:
-        print(f"  {'PASS' if g['pass'] else 'FAIL'}  {g['goal']}: {g['value']}")
-    result = {
-        "benchmark": "pipeline",
-        "mode": "quick" if args.quick else "full",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "source": {"at_start": source_at_start, "at_end": source_state()},
-        "strongroom_env": {k: v for k, v in os.environ.items()
-                           if k.startswith("STRONGROOM_") and k != "STRONGROOM_PASSPHRASE"},
+    print_goals(goals)
+    result |= {
         "method": {
             "analysis": "runner.process(steps, workers=N, executor='process') on a fresh "
                         "vault copy; ProcessReport.seconds (pool spawn, age decryption, "
-                        "every step, derivative sealing, persisting; not the scrypt unlock)",
+                        "every step, derivative sealing, persisting; not the key unseal)",
             "decode_anchor": "ffmpeg -nostdin -v error [-threads 1] -i f -f null -, one file "
                              "after another; inputs in the page cache",
             "proxy_reference": "ffmpeg -i f " + " ".join(REFERENCE_PROXY) + " out.mp4",
             "faiss": "single-query range_search(q, 32) timed with perf_counter_ns after 5 "
                      "warm-up queries; planted = indexed code with d bits flipped",
-            "ocr_truth": "clock_start + floor(t + 1 ms) seconds for a reading at video time t",
+            "ocr_accuracy": "moved to tests/test_ocr_accuracy.py",
             "noise": "CPU used by other processes during each timed run (other_cpu_share)",
         },
-        "busy_before_start": round(idle, 3),
-        "repeat": args.repeat,
         "plan": asdict(plan),
         "seed": SEED,
         "generate_seconds": round(gen_s, 1),
         "ingested": ingested,
         "log": log,
-        "analysis": analysis,
-        "proxy": proxy,
-        "faiss": fb,
-        "ocr": {**acc, "ocr_set_only": {k: x for k, x in acc_ocr_only.items()
-                                        if k not in ("per_clip", "by")},
-                "ocr_set_run": ocr_run.to_json()},
-        "goals": checks,
-        "all_goals_pass": all(g["pass"] for g in checks),
+        **scenarios,
+        "goals": goals,
+        "all_goals_pass": all(g["pass"] for g in goals),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    write_results("pipeline", args.quick, result)
+    write_results("pipeline", args.quick, result, args.scenarios if args.partial else ())
     return 0
 
 
