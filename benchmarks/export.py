@@ -38,7 +38,7 @@ content per file; ≥ 2 GB: three 256–512 MiB files, ~32 files of 8–64 MiB a
    hashlib SHA-256, SHA-512 and both from one read over the plaintext (1 and 2 threads: bagit's
    per-process work, and the ceiling of hashing both algorithms on both cores). And where
    export's time goes: every blob through `age -d` two at a time (decryption alone), then
-   `Vault.decrypt_blob(sha512=True)` two at a time (decryption + both digests, no writes), then
+   `Vault._decrypt_blob(sha512=True)` two at a time (decryption + both digests, no writes), then
    the plaintext copied file by file with fdatasync, two at a time (the write side alone).
 
 Throughput is always plaintext bytes of the originals (the same bytes for every tool; 1 MB =
@@ -394,7 +394,7 @@ def age_d_blobs(v: Vault, origs: Sequence[Orig], nbytes: int, parallel: int) -> 
 def decrypt_hash(v: Vault, origs: Sequence[Orig], nbytes: int) -> Timed:
     """What export does per original minus the writes: decrypt + SHA-256 + SHA-512."""
     def one(o: Orig) -> None:
-        d = v.decrypt_blob(o.blob_name, None, sha512=True, md5=False)
+        d = v._decrypt_blob(o.blob_name, None, sha512=True, md5=False, what=o.sha256)
         if d.sha256 != o.sha256:
             raise RuntimeError(f"blob of {o.sha256} decrypted to {d.sha256}")
 
@@ -678,7 +678,7 @@ def scenario_breakdown(ctx: Ctx) -> dict[str, Any]:
     p = parts
     say(f"  where export's time goes (all originals, 2 at a time): age -d alone "
         f"{fmt_s(p['age_d_2_at_a_time'].seconds)} ({p['age_d_2_at_a_time'].mb_per_s:.0f} MB/s)"
-        f" | + SHA-256 + SHA-512 (Vault.decrypt_blob, no writes) "
+        f" | + SHA-256 + SHA-512 (Vault._decrypt_blob, no writes) "
         f"{fmt_s(p['decrypt_blob_sha256_sha512_2_threads'].seconds)} "
         f"({p['decrypt_blob_sha256_sha512_2_threads'].mb_per_s:.0f} MB/s) | plaintext "
         f"copy + fdatasync alone {fmt_s(p['copy_fdatasync_2_threads'].seconds)} "

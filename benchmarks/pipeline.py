@@ -22,7 +22,7 @@ clock and Cyrillic camera label; deterministic specs), ingested into a real vaul
    both. Where the time goes: `step_run.seconds` per step (the worker splits the shared decode
    pass evenly between the frame-consuming steps, so those rows are not a real split), and a
    separate in-process pass over the plaintext clips that times the bare decode, every
-   consumer's per-frame work and every step's `finish` on its own, plus `Vault.decrypt_blob`.
+   consumer's per-frame work and every step's `finish` on its own, plus `Vault._decrypt_blob`.
 2. **Proxy.** The `proxy` step (runner, `workers=1`, probe already done) on (a) an H.264/AAC
    clip (remux path) and (b) an MPEG-4 Part 2/AAC AVI (transcode path), against the reference
    `ffmpeg -i f -vf "scale=-2:'min(720,ih)',format=yuv420p" -c:v libx264 -preset veryfast
@@ -290,7 +290,7 @@ def analysis_run(template: Path, shas: list[str], workers: int
 
 
 def decrypt_seconds(v: Vault, shas: Sequence[str]) -> float:
-    """`Vault.decrypt_blob` (age -d + SHA-256) of each original into a file, as a worker does."""
+    """`Vault._decrypt_blob` (age -d + SHA-256) of each original into a file, as a worker does."""
     dest = WORK / "plain" / "decrypted"
     total = 0.0
     for sha in shas:
@@ -300,7 +300,7 @@ def decrypt_seconds(v: Vault, shas: Sequence[str]) -> float:
             name = row.blob_name
         s = time.perf_counter()
         with open(dest, "wb") as out:
-            v.decrypt_blob(name, out.write)
+            v._decrypt_blob(name, out.write, what=name)
         total += time.perf_counter() - s
     dest.unlink(missing_ok=True)
     return total
