@@ -149,7 +149,7 @@ def _probe_version() -> str:
 def worker_env(vault: Vault) -> WorkerEnv:
     settings = vault.settings
     return WorkerEnv(
-        keys=vault.worker_keys(),
+        access=vault.worker_keys(),
         work_dir=settings.work_dir,
         options={"whisper_model": settings.whisper_model, "max_pixels": settings.max_pixels,
                  "worker_memory": settings.worker_memory},

@@ -53,7 +53,7 @@ PARTIAL_SLACK = 1.0
 class WorkerEnv:
     """Everything a worker needs, handed over once when the worker starts (never on disk)."""
 
-    keys: WorkerKeys
+    access: WorkerKeys  # decrypt originals, seal derivatives: nothing more
     work_dir: str
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -174,7 +174,7 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
         workdirs.append(workdir)
         plain = workdir / "original"
         try:
-            env.keys.decrypt_original(task.blob_name, task.sha256, plain)
+            env.access.decrypt_original(task.blob_name, task.sha256, plain)
         except StrongroomError as exc:
             return [Outcome(s, steps[s].version, "error", error=str(exc)) for s in task.steps]
         facts = MediaFacts(**task.facts) if task.facts else None
@@ -266,7 +266,7 @@ def _error(name: str, version: str, exc: BaseException, seconds: float) -> Outco
 
 def _seal(env: WorkerEnv, kind: str, mime: str, path: Path, command: list[str] | None,
           meta: dict[str, Any]) -> SealedDerivative:
-    return SealedDerivative(kind=kind, mime=mime, sealed=env.keys.seal(path), command=command,
+    return SealedDerivative(kind=kind, mime=mime, sealed=env.access.seal(path), command=command,
                             meta=meta)
 
 
