@@ -1,5 +1,8 @@
 """Ingest: every file of a source becomes (or re-sights) an original, crash-safely.
 
+In three parts: walking the source (`source.py`), staging each file through the vault's door
+(`stage.py`), and committing in groups (`batch.py`). This module runs them.
+
 Per file, one read feeds SHA-256, MD5 (and SHA-512 if configured) and the age encryptor, in a
 private staging file on the blob store's filesystem. Files are staged in parallel; results are
 taken in source order and committed in groups: the group's blobs are made durable and linked
@@ -13,51 +16,29 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import stat
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError as UniqueViolation
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.catalogue.models import Acquisition, IngestError, Original, Sighting
+from strongroom.catalogue.models import Acquisition, Sighting
 from strongroom.custody import events
 from strongroom.custody.log import acquisition_commitment
 from strongroom.errors import SourceError, StorageFull, StrongroomError
+from strongroom.ingest.batch import Batch, change_error
 from strongroom.ingest.source import (
     Entry,
-    legacy_path_text,
-    open_source,
-    path_bytes,
     walk,
 )
+from strongroom.ingest.stage import Failed, NoProgress, Progress, Staged, stage
 from strongroom.vault import Vault
-from strongroom.vault.door import Stored
-from strongroom.vault.hashing import Digests
 from strongroom.vault.vault import event_time
-
-
-class Progress(Protocol):
-    def start(self, files: int, total_bytes: int) -> None: ...
-    def advance(self, nbytes: int) -> None: ...
-    def file_done(self) -> None: ...
-
-
-class _NoProgress:
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def file_done(self) -> None:
-        pass
 
 
 @dataclass
@@ -92,26 +73,6 @@ class IngestReport:
         }
 
 
-class _SourceReadError(Exception):
-    """Reading the *source* failed (as opposed to writing the vault)."""
-
-
-@dataclass
-class _Staged:
-    entry: Entry
-    stored: Stored
-
-    @property
-    def digests(self) -> Digests:
-        return self.stored.digests
-
-
-@dataclass
-class _Failed:
-    entry: Entry
-    error: str
-
-
 def ingest(
     vault: Vault,
     source: Path,
@@ -125,7 +86,7 @@ def ingest(
     recorded is skipped, what a killed run left half-done is finished."""
     if not description.strip():
         raise StrongroomError("describe the acquisition (medium, serial, who received it, when)")
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     started = time.perf_counter()
     vault.require_keys()  # fail now, not after walking, if the vault is sealed
     avoid = refuse_vault_as_source(vault, source)
@@ -142,16 +103,16 @@ def ingest(
         }
     todo: list[Entry] = []
     progress.start(len(entries), sum(e.size for e in entries))
-    batch = _Batch(vault, acquisition, report)
+    batch = Batch(vault, acquisition, report)
     for e in entries:
         report.files_seen += 1
         if e.kind == "error":
-            batch.fail(_Failed(e, e.error or "cannot be read"))
+            batch.fail(Failed(e, e.error or "cannot be read"))
             progress.file_done()
             continue
         seen = known.get(e.rel_path)
         if seen is not None:
-            err = _change_error(seen, e)
+            err = change_error(seen, e)
             if err is None:
                 report.already_ingested += 1
             else:
@@ -165,7 +126,7 @@ def ingest(
     # Results are taken as they finish, not in order: while a 1 GiB file stages on one worker
     # the other works through the files after it, instead of waiting behind it (the order of
     # files within a commit group does not matter).
-    running: dict[Future[_Staged | _Failed], Entry] = {}
+    running: dict[Future[Staged | Failed], Entry] = {}
     pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest")
     # Groups commit on their own thread while the next files are being staged, so the disk
     # sync and the catalogue transaction do not stall reading. One group in flight at a time.
@@ -177,7 +138,7 @@ def ingest(
         if inflight is not None:
             inflight.result()
         inflight = committer.submit(batch.commit, checkpoint=checkpoint)
-        batch = _Batch(vault, acquisition, report)
+        batch = Batch(vault, acquisition, report)
 
     def settle() -> None:
         """Wait for the group in flight (it cannot be stopped half-way through a commit)."""
@@ -196,14 +157,14 @@ def ingest(
                     batch.add_symlink(nxt)
                     progress.file_done()
                     continue
-                running[pool.submit(_stage, vault, nxt, progress)] = nxt
+                running[pool.submit(stage, vault, nxt, progress)] = nxt
             if not running:
                 break
             done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 result = fut.result()
                 del running[fut]  # only now: on an error, _drop_running discards the rest
-                if isinstance(result, _Failed):
+                if isinstance(result, Failed):
                     batch.fail(result)
                 else:
                     batch.add(result)
@@ -308,36 +269,15 @@ def _contains(folder: tuple[int, int], path: Path) -> bool:
 
 
 def _drop_running(
-    vault: Vault, pool: ThreadPoolExecutor, running: dict[Future[_Staged | _Failed], Entry],
+    vault: Vault, pool: ThreadPoolExecutor, running: dict[Future[Staged | Failed], Entry],
 ) -> None:
     """Stop staging and discard whatever was staged but will not be committed."""
     pool.shutdown(wait=True, cancel_futures=True)
     for fut in running:
         if fut.done() and not fut.cancelled() and fut.exception() is None:
             res = fut.result()
-            if isinstance(res, _Staged):
+            if isinstance(res, Staged):
                 vault.discard(res.stored)
-
-
-def _change_error(seen: Sighting, e: Entry) -> dict[str, str] | None:
-    """None when `e` is what this acquisition already sighted at its path (by an earlier run,
-    or by another ingest of the same source running at the same time), else the error."""
-    if _same(seen, e):
-        return None
-    return {"path": e.rel_path, "error": (
-        "changed since this acquisition was first ingested; ingest it as a new acquisition")}
-
-
-def _same(seen: Sighting, e: Entry) -> bool:
-    if e.kind == "symlink":
-        # A vault from before `path_text` recorded a target holding a backslash undoubled.
-        targets = {e.link_target}
-        if e.link_target is not None:
-            targets.add(legacy_path_text(path_bytes(e.link_target)))
-        return seen.kind == "symlink" and seen.link_target in targets
-    if e.st is None:
-        return False
-    return seen.size == e.st.st_size and seen.mtime_ns == e.st.st_mtime_ns
 
 
 def _acquisition(
@@ -366,286 +306,3 @@ def _acquisition(
         event = events.acquired(vault, s, acq, acquisition_commitment(acq))
         acq.created_at = event_time(event)  # so the log covers it
         return acq.id
-
-
-def _stage(vault: Vault, entry: Entry, progress: Progress) -> _Staged | _Failed:
-    """Read one source file once through `vault.store` (hash + encrypt into a staged blob).
-    Runs in a worker thread. A file that changed while it was read is not captured."""
-    try:
-        fd = open_source(entry.path)
-    except OSError as exc:
-        return _Failed(entry, f"cannot open: {exc.strerror}")
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        before = os.fstat(fd)
-        size = before.st_size
-        if stat.S_ISBLK(before.st_mode):
-            size = os.lseek(fd, 0, os.SEEK_END)
-            os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            stored = vault.store(_SourceReader(f, progress), size=size, what=entry.rel_path)
-            after = os.fstat(fd)
-        except _SourceReadError as exc:
-            return _Failed(entry, str(exc))
-    digests = stored.digests
-    if stat.S_ISREG(before.st_mode) and (
-        after.st_size != before.st_size
-        or after.st_mtime_ns != before.st_mtime_ns
-        or digests.size != before.st_size
-    ):
-        vault.discard(stored)
-        return _Failed(entry, (
-            f"changed while being read (size {before.st_size} → {after.st_size}, "
-            f"read {digests.size} bytes, mtime changed: "
-            f"{after.st_mtime_ns != before.st_mtime_ns}); not captured — re-run when it is stable"))
-    return _Staged(entry, stored)
-
-
-class _SourceReader:
-    """The source file as `vault.store` reads it: progress counted, read errors told apart
-    from the vault's own (a bad USB stick fails one file; a full vault stops the run)."""
-
-    def __init__(self, f: Any, progress: Progress) -> None:
-        self._f, self._progress = f, progress
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            data: bytes = self._f.read(n)
-        except OSError as exc:
-            raise _SourceReadError(f"read error: {exc.strerror}") from exc
-        if data:
-            self._progress.advance(len(data))
-        return data or b""
-
-
-@dataclass
-class _Tally:
-    """What one commit added, applied to the report only once its transaction has committed
-    (a rolled-back attempt must not count)."""
-
-    new_originals: int = 0
-    bytes_new: int = 0
-    duplicates: int = 0
-    symlinks: int = 0
-    already_ingested: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    def apply(self, report: IngestReport) -> None:
-        report.new_originals += self.new_originals
-        report.bytes_new += self.bytes_new
-        report.duplicates += self.duplicates
-        report.symlinks += self.symlinks
-        report.already_ingested += self.already_ingested
-        report.errors.extend(self.errors)
-
-
-@dataclass
-class _Group:
-    """The part of a batch still to be recorded."""
-
-    staged: list[_Staged]
-    symlinks: list[Entry]
-    failed: list[_Failed]
-
-    def paths(self) -> list[str]:
-        return ([i.entry.rel_path for i in self.staged] + [e.rel_path for e in self.symlinks]
-                + [f.entry.rel_path for f in self.failed])
-
-    def units(self) -> list[_Group]:
-        return ([_Group([i], [], []) for i in self.staged]
-                + [_Group([], [e], []) for e in self.symlinks]
-                + [_Group([], [], [f]) for f in self.failed])
-
-
-class _Batch:
-    """Files waiting to be committed together (one sync of the blob store per group)."""
-
-    def __init__(self, vault: Vault, acquisition: int, report: IngestReport) -> None:
-        self.vault, self.acquisition, self.report = vault, acquisition, report
-        self.staged: list[_Staged] = []
-        self.symlinks: list[Entry] = []
-        self.failed: list[_Failed] = []
-        self.bytes = 0
-        self.opened = time.monotonic()
-
-    def add(self, item: _Staged) -> None:
-        self.staged.append(item)
-        self.bytes += item.digests.size
-
-    def add_symlink(self, entry: Entry) -> None:
-        self.symlinks.append(entry)
-
-    def fail(self, item: _Failed) -> None:
-        self.failed.append(item)
-        self.report.errors.append({"path": item.entry.rel_path, "error": item.error})
-
-    def full(self) -> bool:
-        s = self.vault.settings
-        n = len(self.staged) + len(self.symlinks) + len(self.failed)
-        return (n >= s.commit_files or self.bytes >= s.commit_bytes
-                or (n > 0 and time.monotonic() - self.opened > 2.0))
-
-    def discard(self) -> None:
-        for item in self.staged:
-            self.vault.discard(item.stored)
-        self.staged.clear()
-
-    def commit(self, *, checkpoint: bool) -> None:
-        vault = self.vault
-        if not (self.staged or self.symlinks or self.failed):
-            if checkpoint:
-                # Nothing left to record, but the groups before went in unsigned (the last one
-                # filled inside the loop): sign the head now. `write` signs it only if it is
-                # not checkpointed yet.
-                with vault.write(checkpoint=True):
-                    pass
-            return
-        group = _Group(self.staged, self.symlinks, self.failed)
-        early = _Tally()
-        with vault.catalogue.read() as s:
-            # Another ingest of this source, running at the same time, may have sighted some
-            # of these paths since this run listed them: do not store their content again.
-            group = self._triage(self._sighted(s, group.paths()), group, early)
-            shas = {i.digests.sha256 for i in group.staged}
-            existing = set(s.scalars(select(Original.sha256).where(Original.sha256.in_(shas))))
-        # First occurrence of each new content is stored; everything else only re-sighted.
-        to_store: dict[str, _Staged] = {}
-        for item in group.staged:
-            sha = item.digests.sha256
-            if sha not in existing and sha not in to_store:
-                to_store[sha] = item
-            else:
-                vault.discard(item.stored)
-        names = {sha: item.stored.name for sha, item in to_store.items()}
-        try:
-            vault.commit([item.stored for item in to_store.values()])
-        except BaseException:
-            self.discard()
-            raise
-        now = datetime.now(UTC)
-        try:
-            with vault.write(checkpoint=checkpoint) as s:
-                tally = self._record(s, group, to_store, names, now)
-        except UniqueViolation:
-            # Not expected (paths are injective and re-checked under the write lock), but if
-            # the catalogue still refuses a row, only that file is reported; the rest of the
-            # group is recorded.
-            tally = self._record_one_by_one(group, to_store, names, now, checkpoint=checkpoint)
-        early.apply(self.report)
-        tally.apply(self.report)
-        self.staged, self.symlinks, self.failed = [], [], []
-        self.bytes = 0
-        self.opened = time.monotonic()
-
-    def _sighted(self, s: Any, paths: list[str]) -> dict[str, Sighting]:
-        return {row.rel_path: row for row in s.scalars(select(Sighting).where(
-            Sighting.acquisition_id == self.acquisition, Sighting.rel_path.in_(paths)))}
-
-    def _triage(self, sighted: dict[str, Sighting], group: _Group, tally: _Tally) -> _Group:
-        """The part of `group` whose paths are not sighted yet (nor twice in the group)."""
-        taken: set[str] = set()
-
-        def fresh(e: Entry) -> bool:
-            seen = sighted.get(e.rel_path)
-            if seen is not None:
-                err = _change_error(seen, e)
-                if err is None:
-                    tally.already_ingested += 1
-                else:
-                    tally.errors.append(err)
-                return False
-            if e.rel_path in taken:
-                tally.errors.append({"path": e.rel_path, "error": (
-                    "another file of this source was recorded under the same path; "
-                    "not captured")})
-                return False
-            taken.add(e.rel_path)
-            return True
-
-        staged = []
-        for item in group.staged:
-            if fresh(item.entry):
-                staged.append(item)
-            else:
-                self.vault.discard(item.stored)
-        symlinks = [e for e in group.symlinks if fresh(e)]
-        # A failure needs no row when the path was captured meanwhile (the report still says
-        # that this run could not read it).
-        failed = [f for f in group.failed if f.entry.rel_path not in sighted]
-        return _Group(staged, symlinks, failed)
-
-    def _record(self, s: Any, group: _Group, to_store: dict[str, _Staged],
-                names: dict[str, str], now: datetime) -> _Tally:
-        """Write `group`'s rows and custody events in `s` (the write lock is held)."""
-        tally = _Tally()
-        # Re-check under the write lock: another process may have sighted these paths or
-        # stored the same content since the unlocked look.
-        group = self._triage(self._sighted(s, group.paths()), group, tally)
-        wanted = [sha for sha in to_store
-                  if any(i.digests.sha256 == sha for i in group.staged)]
-        present = set(s.scalars(select(Original.sha256).where(Original.sha256.in_(wanted))))
-        for sha in wanted:
-            if sha in present:
-                continue
-            d = to_store[sha].digests
-            blob_size = self.vault.blob_size(names[sha])
-            event = events.ingested(self.vault, s, d, names[sha], blob_size, self.acquisition)
-            s.add(Original(
-                sha256=sha, size=d.size, md5=d.md5, sha512=d.sha512, blob_name=names[sha],
-                blob_size=blob_size, mime=None, first_acquisition_id=self.acquisition,
-                ingested_at=event_time(event),  # so the log covers it
-            ))
-            tally.new_originals += 1
-            tally.bytes_new += d.size
-        tally.duplicates += len(group.staged) - tally.new_originals
-        # One statement clears earlier errors for every path of this group: a path now
-        # sighted is no longer an error, a path failing again gets a fresh row.
-        s.execute(delete(IngestError).where(
-            IngestError.acquisition_id == self.acquisition,
-            IngestError.rel_path.in_(group.paths())))
-        for item in group.staged:
-            self._sight(s, item.entry, item.digests.sha256, now)
-        for entry in group.symlinks:
-            self._sight(s, entry, None, now)
-            tally.symlinks += 1
-        for f in group.failed:
-            s.add(IngestError(acquisition_id=self.acquisition, rel_path=f.entry.rel_path,
-                              error=f.error, at=now))
-        s.flush()  # a refused row fails here, inside the caller's handler
-        return tally
-
-    def _record_one_by_one(self, group: _Group, to_store: dict[str, _Staged],
-                           names: dict[str, str], now: datetime, *, checkpoint: bool) -> _Tally:
-        total = _Tally()
-        for unit in group.units():
-            try:
-                with self.vault.write(checkpoint=False) as s:
-                    tally = self._record(s, unit, to_store, names, now)
-            except UniqueViolation as exc:
-                reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
-                total.errors.extend({"path": p, "error": (
-                    f"could not be recorded: the catalogue refused it ({reason}); not captured")}
-                    for p in unit.paths())
-                continue
-            for name in ("new_originals", "bytes_new", "duplicates", "symlinks",
-                         "already_ingested"):
-                setattr(total, name, getattr(total, name) + getattr(tally, name))
-            total.errors.extend(tally.errors)
-        if checkpoint:
-            with self.vault.write(checkpoint=True):
-                pass
-        return total
-
-    def _sight(self, s: Any, entry: Entry, sha: str | None, now: datetime) -> None:
-        st = entry.st
-        if st is None:  # walk() gives every file and symlink its status
-            raise StrongroomError(f"{entry.rel_path}: no file status to record")
-        size = None if entry.kind == "symlink" else st.st_size
-        event = events.sighted(self.vault, s, acquisition=self.acquisition, sha256=sha,
-                               path=entry.rel_path, kind=entry.kind,
-                               link_target=entry.link_target, size=size, st=st)
-        s.add(Sighting(
-            acquisition_id=self.acquisition, original_sha256=sha, rel_path=entry.rel_path,
-            kind=entry.kind, link_target=entry.link_target, size=size, mode=st.st_mode,
-            mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, atime_ns=st.st_atime_ns,
-            seen_at=event_time(event),
-        ))
