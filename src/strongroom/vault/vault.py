@@ -13,6 +13,7 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,16 +145,21 @@ class Vault:
         if db is not None and db.stat().st_size == 0:
             raise NotAVault(f"{path}: the catalogue {db.name} is empty: restore it from a "
                             "backup")
+        # scrypt (≈0.7 s of one core in the `age` child) runs while this thread opens and
+        # checks the catalogue; a damaged catalogue is still the error reported first.
+        unsealing = _start_unseal(path, passphrase) if passphrase is not None else None
         vault = cls(settings, public, None, actor or default_actor())
         try:
-            # The catalogue first: a damaged one is reported before anyone waits for scrypt.
             vault.catalogue.upgrade()
             vault._check_catalogue_is_ours()
-            if passphrase is not None:
-                vault._unseal(passphrase)
+            if unsealing is not None:
+                vault._adopt(unsealing.result())
         except BaseException:
             vault.close()
             raise
+        finally:
+            if unsealing is not None:
+                unsealing.executor.shutdown(wait=False)
         return vault
 
     def _check_catalogue_is_ours(self) -> None:
@@ -180,16 +186,9 @@ class Vault:
                 f"{self.path}: the catalogue holds no custody log of this vault (emptied, "
                 "replaced, or from another vault): restore it from a backup")
 
-    def _unseal(self, passphrase: str) -> None:
+    def _adopt(self, keys: VaultKeys) -> None:
         from strongroom.custody.log import CustodyLog
 
-        try:
-            sealed = (self.path / SEALED_KEYS).read_bytes()
-        except OSError as exc:
-            raise StrongroomError(
-                f"{self.path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
-                "are missing; restore them from a backup") from None
-        keys = VaultKeys.unseal(sealed, passphrase)
         if keys.public != self.public:
             # Someone swapped vault.json's public keys: signatures checked against them
             # would mean nothing.
@@ -511,6 +510,29 @@ class _WritebackReader:
                 self._blob.start_writeback()
                 self._unsynced = 0
         return data or b""
+
+
+class _Unsealing:
+    def __init__(self, executor: ThreadPoolExecutor, future: Future[VaultKeys]) -> None:
+        self.executor, self.future = executor, future
+
+    def result(self) -> VaultKeys:
+        return self.future.result()
+
+
+def _start_unseal(path: Path, passphrase: str) -> _Unsealing:
+    """Unseal keys.age on a thread (the work is in the `age` child process)."""
+    def unseal() -> VaultKeys:
+        try:
+            sealed = (path / SEALED_KEYS).read_bytes()
+        except OSError as exc:
+            raise StrongroomError(
+                f"{path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
+                "are missing; restore them from a backup") from None
+        return VaultKeys.unseal(sealed, passphrase)
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="unseal")
+    return _Unsealing(executor, executor.submit(unseal))
 
 
 def event_time(event: CustodyEvent) -> datetime:
