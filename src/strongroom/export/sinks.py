@@ -16,7 +16,6 @@ import errno
 import hashlib
 import os
 import shutil
-import subprocess
 import tarfile
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import StorageFull, StrongroomError
+from strongroom.media.run import PIPE, ToolStream, start_tool
 from strongroom.vault.blobs import start_writeback
 
 Write = Callable[[bytes], object]
@@ -130,17 +130,17 @@ class _VolumeWriter:
     def _name(self, n: int) -> str:
         return f"{self.stem}.{n:03d}" if self.volume_size else self.stem
 
-    def _open(self) -> None:
+    def _open(self) -> BinaryIO:
         path = self.out_dir / (self._name(len(self.volumes) + 1) + ".partial")
         self.partials.append(path)
-        self._f = open(path, "xb")  # noqa: SIM115 - closed in _close
+        self._f = f = open(path, "xb")  # noqa: SIM115 - closed in _close
         self._hash, self._size = hashlib.sha256(), 0
+        return f
 
-    def _close(self) -> None:
-        assert self._f is not None
-        self._f.flush()
-        os.fdatasync(self._f.fileno())
-        self._f.close()
+    def _close(self, f: BinaryIO) -> None:
+        f.flush()
+        os.fdatasync(f.fileno())
+        f.close()
         self._f = None
         self.volumes.append(Volume(self._name(len(self.volumes) + 1), self._size,
                                    self._hash.hexdigest()))
@@ -148,23 +148,22 @@ class _VolumeWriter:
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            if self._f is None:
-                self._open()
-            assert self._f is not None
+            f = self._f if self._f is not None else self._open()
             room = len(view) if not self.volume_size else self.volume_size - self._size
             part = view[:room]
-            self._f.write(part)
+            f.write(part)
             self._hash.update(part)
             self._size += len(part)
             view = view[len(part):]
             if self.volume_size and self._size >= self.volume_size:
-                self._close()
+                self._close(f)
 
     def finish(self) -> list[Volume]:
-        if self._f is not None or not self.volumes:
-            if self._f is None:
-                self._open()
-            self._close()
+        f = self._f
+        if f is None and not self.volumes:
+            f = self._open()  # an empty stream is still one (empty) volume
+        if f is not None:
+            self._close(f)
         for path, vol in zip(self.partials, self.volumes, strict=True):
             os.rename(path, self.out_dir / vol.name)
         return self.volumes
@@ -202,35 +201,37 @@ class TarAgeSink:
         argv = [binary]
         for r in recipients:
             argv += ["-r", r]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
         self.volumes = _VolumeWriter(out_dir, stem, volume_size)
+        self.age: ToolStream = start_tool(argv, stdin=PIPE, stdout=PIPE, memory=None,
+                                          what="encrypting the export")
         self._reader_error: BaseException | None = None
-        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader = threading.Thread(target=self._drain, args=(self.age.stdout,),
+                                        daemon=True)
         self._reader.start()
         self.mtime = int(time.time())
 
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
+    def _drain(self, out: BinaryIO) -> None:
         try:
-            while chunk := self.proc.stdout.read(1024 * 1024):
+            while chunk := out.read(1024 * 1024):
                 self.volumes.write(chunk)
         except BaseException as exc:  # reported by the writing thread
             self._reader_error = exc
-            self.proc.kill()
+            self.age.kill()
 
     def _put(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(data)
+            self.age.stdin.write(data)
         except BrokenPipeError:
-            self._raise_reader_error()
-            raise StrongroomError("age stopped while encrypting the export: "
-                                  + self._stderr()) from None
+            raise self._age_stopped() from None
 
-    def _stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read().decode(errors="replace").strip()
+    def _age_stopped(self) -> StrongroomError:
+        """age stopped reading: raises the volume writer's error if it had one (it kills
+        age), else returns age's own last words to raise."""
+        self._reader.join()  # age is gone or going, so its output ends
+        self._raise_reader_error()
+        self.age.wait()
+        return StrongroomError("age stopped while encrypting the export: "
+                               + self.age.stderr().strip())
 
     def _raise_reader_error(self) -> None:
         if isinstance(self._reader_error, OSError):
@@ -259,17 +260,19 @@ class TarAgeSink:
 
     def finish(self) -> list[Volume]:
         self._put(tarfile.NUL * (2 * tarfile.BLOCKSIZE))  # end-of-archive marker
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
+        try:
+            self.age.close_stdin()
+        except BrokenPipeError:
+            raise self._age_stopped() from None
         self._reader.join()
         self._raise_reader_error()
-        if self.proc.wait() != 0:
-            raise StrongroomError(f"age failed while encrypting the export: {self._stderr()}")
+        if self.age.wait() != 0:
+            raise StrongroomError("age failed while encrypting the export: "
+                                  + self.age.stderr().strip())
         return self.volumes.finish()
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.proc.kill()
-        self.proc.wait()
-        self._reader.join(timeout=10)
+        self.age.kill()
+        self._reader.join(timeout=10)  # before `abort` closes the pipe it reads
+        self.age.abort()
         self.volumes.abort()

@@ -2,7 +2,10 @@
 
 Large files go through Debian's `age` binary (≈1.5× pyrage here) while this process hashes the
 same chunks on the other core; small files stay in-process with pyrage, where spawning a
-process would cost more than the work. Both write the same age v1 format.
+process would cost more than the work. Both write the same age v1 format. The binary runs
+through `media.run.stream_tool` like every other tool (process group, no core dumps, killed
+when it stalls or when we fail), without an address-space limit: the Go runtime reserves
+~1 GB of address space while age itself uses ~5 MB.
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ import errno
 import fcntl
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from typing import BinaryIO
 
 from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.media.run import PIPE, stream_tool
 from strongroom.vault.hashing import CHUNK, MultiHash, fan_out
 
 _F_SETPIPE_SZ = 1031
 
 
 def age_binary() -> str | None:
+    """The `age` command, or None: the one place Strongroom looks for it."""
     return shutil.which("age")
 
 
@@ -86,32 +90,20 @@ def encrypt_stream(
                 from None
         return
     out.flush()
-    proc = subprocess.Popen(
-        [binary, "-r", recipient], stdin=subprocess.PIPE, stdout=out.fileno(),
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    with contextlib.suppress(OSError):  # a bigger pipe means fewer wake-ups; optional
-        fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, CHUNK)
-    try:
+    with stream_tool([binary, "-r", recipient], stdin=PIPE, stdout=out.fileno(), memory=None,
+                     what="encrypting", check=False) as age:
+        with contextlib.suppress(OSError):  # a bigger pipe means fewer wake-ups; optional
+            fcntl.fcntl(age.stdin.fileno(), _F_SETPIPE_SZ, CHUNK)
         try:
-            fan_out(src.read, [*hasher.updaters(), proc.stdin.write])
-            proc.stdin.close()
+            fan_out(src.read, [*hasher.updaters(), age.stdin.write])
+            age.close_stdin()
         except BrokenPipeError:
             pass  # age stopped reading; its exit status and stderr say why
-        err = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0:
+        if age.wait() != 0:
+            err = age.stderr().strip()
             if "no space left" in err.lower():
                 raise OSError(errno.ENOSPC, "No space left on device")
             raise StrongroomError(f"age failed: {err}")
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
-        proc.stderr.close()
 
 
 def decrypt_stream(
@@ -127,39 +119,37 @@ def decrypt_stream(
     if binary is None:
         _decrypt_pyrage(src, identity_text, sink, hasher, what=what)
         return
-    # The identity reaches `age` through a pipe, so the secret key never touches a disk.
-    r, w = os.pipe()
-    try:
-        os.write(w, identity_text.encode() + b"\n")
-        os.close(w)
-        w = -1
-        proc = subprocess.Popen(
-            [binary, "-d", "-i", f"/dev/fd/{r}"], stdin=src, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, pass_fds=(r,),
-        )
-    finally:
-        os.close(r)
-        if w != -1:
-            os.close(w)
-    assert proc.stdout is not None and proc.stderr is not None
     consumers: list[Callable[[bytes], object]] = [*hasher.updaters()]
     if sink is not None:
         consumers.append(sink)
+    # The identity reaches `age` through a pipe, so the secret key never touches a disk; it is
+    # written only once age runs under its limits (no core dump can hold it).
+    r, w = os.pipe()
     try:
-        fan_out(proc.stdout.read, consumers)
-        err = proc.stderr.read()
-        if proc.wait() != 0:
-            raise IntegrityError(
-                f"{what}: cannot be decrypted (ciphertext damaged or not for this vault): "
-                f"{err.decode(errors='replace').strip()}"
-            )
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+        with stream_tool([binary, "-d", "-i", f"/dev/fd/{r}"], stdin=src, stdout=PIPE,
+                         pass_fds=(r,), memory=None, what=what, check=False) as age:
+            os.close(r)
+            r = -1
+            with contextlib.suppress(BrokenPipeError):  # age stopped first: its stderr says why
+                _write_all(w, identity_text.encode() + b"\n")
+            os.close(w)
+            w = -1
+            fan_out(age.stdout.read, consumers)
+            if age.wait() != 0:
+                raise IntegrityError(
+                    f"{what}: cannot be decrypted (ciphertext damaged or not for this vault): "
+                    f"{age.stderr().strip()}"
+                )
     finally:
-        proc.stdout.close()
-        proc.stderr.close()
+        for fd in (r, w):
+            if fd != -1:
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _decrypt_pyrage(
