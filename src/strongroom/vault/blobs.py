@@ -136,21 +136,27 @@ class LocalBlobStore:
     def stage(self) -> _LocalStaged:
         return _LocalStaged(self._session_dir() / uuid.uuid4().hex)
 
+    @staticmethod
+    def _own(staged: StagedBlob) -> _LocalStaged:
+        """A staged blob this kind of store made: another store's has no file here to move."""
+        if not isinstance(staged, _LocalStaged):
+            raise TypeError(f"{type(staged).__name__} was not staged by a LocalBlobStore")
+        return staged
+
     def discard(self, staged: StagedBlob) -> None:
-        assert isinstance(staged, _LocalStaged)
-        staged.file.close()
+        blob = self._own(staged)
+        blob.file.close()
         with contextlib.suppress(FileNotFoundError):
-            staged.path.unlink()
+            blob.path.unlink()
 
     def commit(self, staged: Iterable[tuple[StagedBlob, str]]) -> list[bool]:
         """Make a group of staged blobs durable, then visible. Returns, per blob, whether it
         was new (False: a blob of that name already existed and was kept)."""
-        items = list(staged)
+        items = [(self._own(blob), name) for blob, name in staged]
         if not items:
             return []
         try:
             for blob, _ in items:
-                assert isinstance(blob, _LocalStaged)
                 blob.file.flush()
                 if len(items) == 1:
                     os.fsync(blob.file.fileno())
@@ -159,7 +165,6 @@ class LocalBlobStore:
             created: list[bool] = []
             dirs: set[Path] = set()
             for blob, name in items:
-                assert isinstance(blob, _LocalStaged)
                 final = self._path(name)
                 final.parent.mkdir(mode=0o700, exist_ok=True)
                 try:
