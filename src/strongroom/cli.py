@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from strongroom.errors import IntegrityError, StrongroomError
+from strongroom.progress import ExportBar, IngestBar, ProcessBar, count_bar, transfer_bar
 from strongroom.settings import Settings
 
 if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress
-
     from strongroom.vault import Vault
 
 app = typer.Typer(
@@ -95,46 +94,6 @@ def _emit(as_json: bool, data: Any, human: str) -> None:
         typer.echo(human)
 
 
-def _progress(enabled: bool) -> RichProgress:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.fields[files]}"), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=console, disable=not (enabled and console.is_terminal),
-        transient=False,
-    )
-
-
-class _IngestBar:
-    """Adapts the ingestor's progress callbacks to a rich bar (files, bytes, MB/s, ETA)."""
-
-    def __init__(self, bar: RichProgress, label: str) -> None:
-        self.bar, self.label = bar, label
-        self.task = bar.add_task(label, total=None, files="")
-        self.files = self.done = 0
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.files = files
-        self.bar.update(self.task, total=total_bytes, files=f"0/{files} files")
-
-    def advance(self, nbytes: int) -> None:
-        self.bar.advance(self.task, nbytes)
-
-    def file_done(self) -> None:
-        self.done += 1
-        self.bar.update(self.task, files=f"{self.done}/{self.files} files")
-
-
 @app.callback()
 def _root(ctx: typer.Context) -> None:
     ctx.obj = Settings()
@@ -171,22 +130,13 @@ def ingest(
 ) -> None:
     """Capture a source: every file hashed, encrypted and recorded, once."""
     from strongroom.ingest import ingest as run_ingest
-    from strongroom.ingest.source import shown
 
-    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
         report = run_ingest(
             v, source, acquisition, received_by=received_by, received_at=received_at,
-            progress=_IngestBar(bar, "ingest"),
+            progress=IngestBar(bar, "ingest"),
         )
-    data = report.to_json()
-    lines = [
-        f"{data['new_originals']} new, {data['duplicates']} duplicate(s), "
-        f"{data['already_ingested']} already in this acquisition, {data['symlinks']} symlink(s), "
-        f"{data['errors']} error(s) — {data['bytes_read'] / 1e6:.1f} MB in {data['seconds']} s "
-        f"({data['mb_per_s']} MB/s)"
-    ]
-    lines += [f"  error: {shown(e['path'])}: {e['error']}" for e in report.errors]
-    _emit(as_json, data, "\n".join(lines))
+    _emit(as_json, report.to_json(), report.to_text())
 
 
 @app.command()
@@ -207,7 +157,7 @@ def verify(
 
     with _open(ctx, vault, passphrase_file) as v:
         total = vault_stats(v)["original_bytes"]
-        with _progress(not as_json) as bar:
+        with transfer_bar(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick else total, files="")
             report = run_verify(v, fixity=not quick, checkpoints_copy=checkpoints,
                                 advance=lambda n: bar.advance(task, n))
@@ -218,16 +168,7 @@ def verify(
                 "problems": len(report.problems), "fixity": not quick,
                 "offsite_checkpoints": report.offsite_checkpoints,
             })
-    data = report.to_json()
-    lines = [
-        f"{'OK' if report.ok else 'PROBLEMS FOUND'}: {report.events} custody events "
-        f"(head {report.head_hash[:16]}…, last checkpoint {report.last_checkpoint}), "
-        f"{report.originals} originals, {report.blobs_checked} blobs re-hashed "
-        f"({report.bytes_checked / 1e6:.1f} MB)"
-    ]
-    lines += [f"  problem: [{p.check}] {p.subject}: {p.message}" for p in report.problems]
-    lines += [f"  warning: {w}" for w in report.warnings]
-    _emit(as_json, data, "\n".join(lines))
+    _emit(as_json, report.to_json(), report.to_text())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -357,44 +298,6 @@ def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
     _emit(as_json, data, human)
 
 
-class _ProcessBar:
-    """Adapts the pipeline runner's callbacks to a rich bar (originals done, errors)."""
-
-    def __init__(self, bar: RichProgress) -> None:
-        self.bar = bar
-        self.task = bar.add_task("process", total=None, files="")
-        self.errors = 0
-
-    def start(self, tasks: int) -> None:
-        self.bar.update(self.task, total=tasks, files=f"0/{tasks} originals")
-
-    def task_done(self, sha256: str, outcomes: list[Any]) -> None:
-        self.errors += sum(1 for o in outcomes if o.status == "error")
-        self.bar.advance(self.task, 1)
-        t = self.bar.tasks[self.task]
-        self.bar.update(self.task, files=f"{int(t.completed)}/{int(t.total or 0)} originals, "
-                                         f"{self.errors} error(s)")
-
-
-def _count_bar(enabled: bool) -> RichProgress:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[files]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not (enabled and console.is_terminal),
-    )
-
-
 @app.command()
 def process(
     ctx: typer.Context,
@@ -415,27 +318,10 @@ def process(
     if workers is not None and workers < 1:
         raise StrongroomError(f"--workers must be at least 1, not {workers}")
     names = steps.split(",") if steps else None
-    with _open(ctx, vault, passphrase_file) as v, _count_bar(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file) as v, count_bar(not as_json) as bar:
         report = run_process(v, steps=names, workers=workers, retry_errors=retry_errors,
-                             progress=_ProcessBar(bar))
-    data = report.to_json()
-    ran = ", ".join(f"{k} {n}" for k, n in sorted(report.ran.items())) or "nothing pending"
-    lines = [f"{report.tasks} of {report.originals} originals had pending work: {ran}; "
-             f"{report.derivatives} derivative(s), {len(report.errors)} error(s) "
-             f"in {data['seconds']} s"]
-    if report.skipped:
-        lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
-                                               sorted(report.skipped.items())))
-    lines += [f"  off: {k}: {why}" for k, why in report.off.items()]
-    if report.worker_deaths:
-        lines.append(f"  {report.worker_deaths} worker(s) died; their work dirs were removed")
-    lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
-              f"{e['error']}" for e in report.errors]
-    if report.errors:
-        failed = len({e["original"] for e in report.errors})
-        lines.append(f"{len(report.errors)} step(s) failed on {failed} original(s); "
-                     "`strongroom process --retry-errors` runs them again")
-    _emit(as_json, data, "\n".join(lines))
+                             progress=ProcessBar(bar))
+    _emit(as_json, report.to_json(), report.to_text())
     if report.errors:
         raise typer.Exit(1)
 
@@ -448,29 +334,14 @@ def timeline(
     as_json: JsonOpt = False,
 ) -> None:
     """Per camera: segments in DVR-clock order, gaps and overlaps flagged (no passphrase)."""
-    from strongroom.catalogue.timeline import timelines
+    from strongroom.catalogue.timeline import timelines, timelines_text
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
         data = timelines(s, camera)
     if camera is not None and not data:
         raise StrongroomError(f"no segments for camera {camera!r}")
-    lines = []
-    for label, entries in data.items():
-        lines.append(f"{label}  ({len(entries)} segment(s))")
-        for e in entries:
-            flags = []
-            if e.gap_before_s is not None:
-                flags.append(f"gap {e.gap_before_s:.0f} s before")
-            if e.overlaps:
-                flags.append("overlaps " + ", ".join(o[:12] + "…" for o in e.overlaps)
-                             + " (possible duplicate)")
-            if e.partial:
-                flags.append(f"PARTIAL clip ({e.partial})")
-            lines.append(f"  {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
-                         f"{e.original[:16]}…  [{e.start_s:.1f}–{e.end_s:.1f} s]"
-                         + (f"  {'; '.join(flags)}" if flags else ""))
     _emit(as_json, {k: [e.to_json() for e in es] for k, es in data.items()},
-          "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)")
+          timelines_text(data))
 
 
 @app.command()
@@ -480,16 +351,8 @@ def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
         groups = near_duplicate_groups(s)
-    lines = []
-    for i, g in enumerate(groups, 1):
-        lines.append(f"group {i}: best {g.best}")
-        for m in g.members:
-            res = f"{m.width}×{m.height}" if m.width else "?"
-            how = ("best" if m.original == g.best else
-                   f"{(m.match_to_best or 0):.0%} of its frames in best, "
-                   f"{(m.best_to_member or 0):.0%} back, median distance {m.median_distance}")
-            lines.append(f"  {m.original[:16]}…  {res}  {m.duration or 0:.1f} s  ({how})")
-    _emit(as_json, [g.to_json() for g in groups], "\n".join(lines) or "(no near-duplicates)")
+    _emit(as_json, [g.to_json() for g in groups],
+          "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)) or "(no near-duplicates)")
 
 
 @app.command()
@@ -610,30 +473,9 @@ def export(
         reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), pdf=pdf,
         name=name, organisation=organisation, contact_name=contact_name,
         contact_email=contact_email)
-    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
-        report = run_export(v, to, opts, _ExportBar(bar))
-    out = "\n".join(f"  {p}" for p in report.output)
-    human = (f"exported {report.description}: {report.originals} originals"
-             f"{f', {report.derivatives} derivatives' if report.derivatives else ''}, "
-             f"{report.payload_bytes / 1e6:.1f} MB in {report.seconds:.1f} s\n{out}\n"
-             f"bag {report.bag_id}, tag manifest SHA-256 {report.tagmanifest_sha256}\n"
-             f"signed by vault key {report.signing_key_fingerprint}"
-             + (f"\nencrypted to {len(report.encrypted_to)} recipient(s): decrypt with "
-                f"`cat {opts.name}.tar.age* | age -d -i KEY | tar x`" if report.encrypted_to
-                else ""))
-    _emit(as_json, report.to_json(), human)
-
-
-class _ExportBar:
-    def __init__(self, bar: RichProgress) -> None:
-        self.bar = bar
-        self.task = bar.add_task("export", total=None, files="")
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.bar.update(self.task, total=total_bytes, files=f"{files} files")
-
-    def advance(self, nbytes: int) -> None:
-        self.bar.advance(self.task, nbytes)
+    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
+        report = run_export(v, to, opts, ExportBar(bar))
+    _emit(as_json, report.to_json(), report.to_text())
 
 
 @app.command("verify-export")
@@ -648,7 +490,7 @@ def verify_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
-    from strongroom.export.verifier import NotABag, summary, verify_bag
+    from strongroom.export.verifier import NotABag, verify_bag
 
     if tsa_cert is not None and not tsa_cert.is_file():
         raise StrongroomError(f"--tsa-cert {tsa_cert} is not a file")
@@ -664,14 +506,14 @@ def verify_export(
         return f"{info.time.isoformat()} by {info.tsa}"
 
     try:
-        with _progress(not as_json) as bar:
+        with transfer_bar(not as_json) as bar:
             task = bar.add_task("verify", total=None, files="")
             result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
                                 workers=workers or os.cpu_count() or 2,
                                 progress=lambda n: bar.advance(task, n), verify_token=token_check)
     except NotABag as exc:  # a usage error (exit 2), not a failed check; main() says it
         raise StrongroomError(str(exc)) from None
-    _emit(as_json, result.to_json(), summary(result))
+    _emit(as_json, result.to_json(), result.to_text())
     if not result.ok:
         raise typer.Exit(1)
 
