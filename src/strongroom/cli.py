@@ -13,7 +13,7 @@ import typer
 
 from strongroom.errors import IntegrityError, StrongroomError
 from strongroom.progress import ExportBar, IngestBar, ProcessBar, count_bar, transfer_bar
-from strongroom.settings import Settings
+from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -34,17 +34,23 @@ PassFileOpt = Annotated[
 ]
 
 
-def _settings(ctx: typer.Context, vault: Path) -> Settings:
+def _settings(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None) -> Settings:
+    """The Settings `main()` built, for this vault (and --passphrase-file, when given)."""
     base: Settings = ctx.obj
-    return base.model_copy(update={"vault": vault})
+    update: dict[str, Any] = {"vault": vault}
+    if passphrase_file is not None:
+        update["passphrase_file"] = passphrase_file
+    return base.model_copy(update=update)
 
 
 MIN_PASSPHRASE = 12
 
 
-def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
-    """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal. A new
-    passphrase (`confirm`) must be at least MIN_PASSPHRASE characters wherever it comes from."""
+def _passphrase(settings: Settings, *, confirm: bool = False) -> str:
+    """From --passphrase-file, else $STRONGROOM_PASSPHRASE (both as `Settings` holds them),
+    else asked on the terminal. A new passphrase (`confirm`) must be at least MIN_PASSPHRASE
+    characters wherever it comes from."""
+    passphrase_file = settings.passphrase_file
     if passphrase_file is not None:
         from strongroom.smallfiles import read_small
 
@@ -56,8 +62,8 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
                 from None
         first = lines[0] if lines else ""
         return _new_passphrase(first) if confirm else first
-    env = os.environ.get("STRONGROOM_PASSPHRASE")
-    if env is not None:
+    if settings.passphrase is not None:
+        env = settings.passphrase.get_secret_value()
         return _new_passphrase(env) if confirm else env
     if not sys.stdin.isatty():
         raise StrongroomError(
@@ -82,9 +88,15 @@ def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
           *, unseal: bool = True) -> Vault:
     from strongroom.vault import Vault
 
-    settings = _settings(ctx, vault)
+    settings = _settings(ctx, vault, passphrase_file)
     Vault.read_marker(settings.vault)  # "not a vault" before asking for a passphrase
-    return Vault.open(settings, _passphrase(passphrase_file) if unseal else None)
+    passphrase = _passphrase(settings) if unseal else None
+    return Vault.open(_without_passphrase(settings), passphrase)
+
+
+def _without_passphrase(settings: Settings) -> Settings:
+    """What the vault keeps: once the keys are unsealed nothing needs the passphrase again."""
+    return settings.model_copy(update={"passphrase": None, "passphrase_file": None})
 
 
 def _emit(as_json: bool, data: Any, human: str) -> None:
@@ -96,7 +108,8 @@ def _emit(as_json: bool, data: Any, human: str) -> None:
 
 @app.callback()
 def _root(ctx: typer.Context) -> None:
-    ctx.obj = Settings()
+    if not isinstance(ctx.obj, Settings):  # the app run without main() (typer's test runner)
+        ctx.obj = load_settings()
 
 
 @app.command()
@@ -105,8 +118,9 @@ def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = Non
     """Create a vault: keys sealed under a passphrase; prints its public key."""
     from strongroom.vault import Vault
 
-    settings = _settings(ctx, vault)
-    with Vault.create(settings, _passphrase(passphrase_file, confirm=True)) as v:
+    settings = _settings(ctx, vault, passphrase_file)
+    passphrase = _passphrase(settings, confirm=True)
+    with Vault.create(_without_passphrase(settings), passphrase) as v:
         data = {"vault": str(vault), "age_recipient": v.public.age_recipient,
                 "signing_key_fingerprint": v.public.fingerprint}
     _emit(as_json, data, (
@@ -445,13 +459,13 @@ def export(
         "--volume-size", help="Split encrypted output into volumes, e.g. 4G.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="PDF reports too.")] = True,
     name: Annotated[str, typer.Option("--name", help="Name of the bag folder.")] = "bag",
-    organisation: Annotated[str, typer.Option(
-        "--organisation", envvar="STRONGROOM_ORGANISATION",
-        help="Source-Organization in bag-info.txt and the report.")] = "",
-    contact_name: Annotated[str, typer.Option(
-        "--contact-name", envvar="STRONGROOM_CONTACT_NAME", help="Contact-Name.")] = "",
-    contact_email: Annotated[str, typer.Option(
-        "--contact-email", envvar="STRONGROOM_CONTACT_EMAIL", help="Contact-Email.")] = "",
+    organisation: Annotated[str | None, typer.Option(
+        "--organisation", help="Source-Organization in bag-info.txt and the report "
+                               "(default: STRONGROOM_ORGANISATION).")] = None,
+    contact_name: Annotated[str | None, typer.Option(
+        "--contact-name", help="Contact-Name (default: STRONGROOM_CONTACT_NAME).")] = None,
+    contact_email: Annotated[str | None, typer.Option(
+        "--contact-email", help="Contact-Email (default: STRONGROOM_CONTACT_EMAIL).")] = None,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -466,13 +480,16 @@ def export(
         raise StrongroomError("--volume-size applies to encrypted output: add --recipient")
     if "/" in name or name.startswith("."):
         raise StrongroomError("--name is a plain folder name")
+    settings: Settings = ctx.obj
     opts = ExportOptions(
         case=case, everything=everything, originals=original or [],
         recipients=recipient or [], tsa_urls=tsa or [],
         include_derivatives="derivatives" in (include or []), reveal_stills=reveal_stills,
         reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), pdf=pdf,
-        name=name, organisation=organisation, contact_name=contact_name,
-        contact_email=contact_email)
+        name=name,
+        organisation=settings.organisation if organisation is None else organisation,
+        contact_name=settings.contact_name if contact_name is None else contact_name,
+        contact_email=settings.contact_email if contact_email is None else contact_email)
     with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
         report = run_export(v, to, opts, ExportBar(bar))
     _emit(as_json, report.to_json(), report.to_text())
@@ -581,7 +598,8 @@ def demo(
     """Build a demo vault from generated DVR-style clips and run every capability on it."""
     from strongroom.demo import run_demo
 
-    data = run_demo(_settings(ctx, vault), show_progress=not as_json, force=force)
+    data = run_demo(_without_passphrase(_settings(ctx, vault)), show_progress=not as_json,
+                    force=force)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -595,8 +613,11 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     command = typer.main.get_command(app)
+    settings: Settings | None = None
     try:
-        code = command.main(args=args, prog_name="strongroom", standalone_mode=False)
+        settings = load_settings()  # the one Settings of this run, handed to every command
+        code = command.main(args=args, prog_name="strongroom", standalone_mode=False,
+                            obj=settings)
     except NoArgsIsHelpError as exc:  # `strongroom` alone: the help, which is no error
         if exc.format_message().strip():
             typer.echo(exc.format_message())
@@ -612,13 +633,14 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, Abort):
         _fail(as_json, "interrupted; nothing half-written was kept", 130)
     except Exception as exc:
-        _fail(as_json, _unexpected(exc), 2)
+        _fail(as_json, _unexpected(exc, debug=settings is not None and settings.debug), 2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _unexpected(exc: Exception) -> str:
-    """One line for an error no code path turned into a StrongroomError."""
-    if os.environ.get("STRONGROOM_DEBUG"):
+def _unexpected(exc: Exception, *, debug: bool) -> str:
+    """One line for an error no code path turned into a StrongroomError; with `debug`
+    (STRONGROOM_DEBUG) the traceback too, on stderr."""
+    if debug:
         import traceback
 
         traceback.print_exception(exc)

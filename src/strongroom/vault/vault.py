@@ -42,8 +42,10 @@ _OWN_FILES = {MARKER, SEALED_KEYS, CHECKPOINTS, "catalogue.db", "catalogue.db-wa
               "catalogue.db-shm", "blobs"}
 
 
-def default_actor() -> str:
-    return os.environ.get("STRONGROOM_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+def default_actor(settings: Settings) -> str:
+    """Who the custody log names when no actor is given: the configured one (STRONGROOM_ACTOR,
+    read by `Settings`), else this process's user@host."""
+    return settings.actor or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 class Vault:
@@ -87,7 +89,7 @@ class Vault:
             blob_root = settings.resolved_blob_root()
             if not blob_root.exists():
                 _make_dirs(blob_root, created)
-            vault = cls(settings, keys.public, keys, actor or default_actor())
+            vault = cls(settings, keys.public, keys, actor or default_actor(settings))
             db = sqlite_path(settings.resolved_database_url())
             if db is not None:
                 created += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
@@ -132,7 +134,7 @@ class Vault:
         if db is not None and db.stat().st_size == 0:
             raise NotAVault(f"{path}: the catalogue {db.name} is empty: restore it from a "
                             "backup")
-        vault = cls(settings, public, None, actor or default_actor())
+        vault = cls(settings, public, None, actor or default_actor(settings))
         try:
             # The catalogue first: a damaged one is reported before anyone waits for scrypt.
             vault.catalogue.upgrade()
