@@ -138,12 +138,14 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
                 "ok": checked.ok, "events_checked": checked.events,
                 "originals": checked.originals, "problems": len(checked.problems)})
         result["verify"] = checked.to_json()
+        console.print("[bold]Vault check[/] (custody chain, checkpoints, catalogue, every "
+                      "blob):")
+        _show(console, checked.to_text())
         result["export"] = _handover(vault, root, console, show_progress)
         result["stats"] = vault_stats(vault)
     for folder in demo_folders(root):
         _mark(folder, finished=True)
-    console.print("[bold]Vault check[/] (custody chain, checkpoints, catalogue, every blob):")
-    _show(console, checked.to_text())
+    console.print(f"[bold]Vault[/] {root}:")
     for k, v in result["stats"].items():
         console.print(f"  {k.replace('_', ' ')}: {v}")
     console.print(
@@ -162,7 +164,7 @@ def _show(console: Console, text: str) -> None:
     Printed as plain text: rich would take `[custody]` or `[probe]` in it for markup."""
     if text:
         console.print("\n".join("  " + ln for ln in text.splitlines()), markup=False,
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
 
 
 def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> dict[str, Any]:
