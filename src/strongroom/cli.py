@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from strongroom.errors import StrongroomError
-from strongroom.settings import Settings
+from strongroom.progress import ExportBar, IngestBar, ProcessBar, count_bar, transfer_bar
+from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress
-
     from strongroom.vault import Vault
 
 app = typer.Typer(
@@ -35,17 +34,23 @@ PassFileOpt = Annotated[
 ]
 
 
-def _settings(ctx: typer.Context, vault: Path) -> Settings:
+def _settings(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None) -> Settings:
+    """The Settings `main()` built, for this vault (and --passphrase-file, when given)."""
     base: Settings = ctx.obj
-    return base.model_copy(update={"vault": vault})
+    update: dict[str, Any] = {"vault": vault}
+    if passphrase_file is not None:
+        update["passphrase_file"] = passphrase_file
+    return base.model_copy(update=update)
 
 
 MIN_PASSPHRASE = 12
 
 
-def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
-    """From --passphrase-file, else $STRONGROOM_PASSPHRASE, else asked on the terminal. A new
-    passphrase (`confirm`) must be at least MIN_PASSPHRASE characters wherever it comes from."""
+def _passphrase(settings: Settings, *, confirm: bool = False) -> str:
+    """From --passphrase-file, else $STRONGROOM_PASSPHRASE (both as `Settings` holds them),
+    else asked on the terminal. A new passphrase (`confirm`) must be at least MIN_PASSPHRASE
+    characters wherever it comes from."""
+    passphrase_file = settings.passphrase_file
     if passphrase_file is not None:
         from strongroom.smallfiles import read_small
 
@@ -57,8 +62,8 @@ def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
                 from None
         first = lines[0] if lines else ""
         return _new_passphrase(first) if confirm else first
-    env = os.environ.get("STRONGROOM_PASSPHRASE")
-    if env is not None:
+    if settings.passphrase is not None:
+        env = settings.passphrase.get_secret_value()
         return _new_passphrase(env) if confirm else env
     if not sys.stdin.isatty():
         raise StrongroomError(
@@ -83,9 +88,15 @@ def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
           *, unseal: bool = True) -> Vault:
     from strongroom.vault import Vault
 
-    settings = _settings(ctx, vault)
+    settings = _settings(ctx, vault, passphrase_file)
     Vault.read_marker(settings.vault)  # "not a vault" before asking for a passphrase
-    return Vault.open(settings, _passphrase(passphrase_file) if unseal else None)
+    passphrase = _passphrase(settings) if unseal else None
+    return Vault.open(_without_passphrase(settings), passphrase)
+
+
+def _without_passphrase(settings: Settings) -> Settings:
+    """What the vault keeps: once the keys are unsealed nothing needs the passphrase again."""
+    return settings.model_copy(update={"passphrase": None, "passphrase_file": None})
 
 
 def _emit(as_json: bool, data: Any, human: str) -> None:
@@ -95,49 +106,10 @@ def _emit(as_json: bool, data: Any, human: str) -> None:
         typer.echo(human)
 
 
-def _progress(enabled: bool) -> RichProgress:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.fields[files]}"), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=console, disable=not (enabled and console.is_terminal),
-        transient=False,
-    )
-
-
-class _IngestBar:
-    """Adapts the ingestor's progress callbacks to a rich bar (files, bytes, MB/s, ETA)."""
-
-    def __init__(self, bar: RichProgress, label: str) -> None:
-        self.bar, self.label = bar, label
-        self.task = bar.add_task(label, total=None, files="")
-        self.files = self.done = 0
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.files = files
-        self.bar.update(self.task, total=total_bytes, files=f"0/{files} files")
-
-    def advance(self, nbytes: int) -> None:
-        self.bar.advance(self.task, nbytes)
-
-    def file_done(self) -> None:
-        self.done += 1
-        self.bar.update(self.task, files=f"{self.done}/{self.files} files")
-
-
 @app.callback()
 def _root(ctx: typer.Context) -> None:
-    ctx.obj = Settings()
+    if not isinstance(ctx.obj, Settings):  # the app run without main() (typer's test runner)
+        ctx.obj = load_settings()
 
 
 @app.command()
@@ -146,8 +118,9 @@ def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = Non
     """Create a vault: keys sealed under a passphrase; prints its public key."""
     from strongroom.vault import Vault
 
-    settings = _settings(ctx, vault)
-    with Vault.create(settings, _passphrase(passphrase_file, confirm=True)) as v:
+    settings = _settings(ctx, vault, passphrase_file)
+    passphrase = _passphrase(settings, confirm=True)
+    with Vault.create(_without_passphrase(settings), passphrase) as v:
         data = {"vault": str(vault), "age_recipient": v.public.age_recipient,
                 "signing_key_fingerprint": v.public.fingerprint}
     _emit(as_json, data, (
@@ -171,22 +144,13 @@ def ingest(
 ) -> None:
     """Capture a source: every file hashed, encrypted and recorded, once."""
     from strongroom.ingest import ingest as run_ingest
-    from strongroom.ingest.source import shown
 
-    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
         report = run_ingest(
             v, source, acquisition, received_by=received_by, received_at=received_at,
-            progress=_IngestBar(bar, "ingest"),
+            progress=IngestBar(bar, "ingest"),
         )
-    data = report.to_json()
-    lines = [
-        f"{data['new_originals']} new, {data['duplicates']} duplicate(s), "
-        f"{data['already_ingested']} already in this acquisition, {data['symlinks']} symlink(s), "
-        f"{data['errors']} error(s) — {data['bytes_read'] / 1e6:.1f} MB in {data['seconds']} s "
-        f"({data['mb_per_s']} MB/s)"
-    ]
-    lines += [f"  error: {shown(e['path'])}: {e['error']}" for e in report.errors]
-    _emit(as_json, data, "\n".join(lines))
+    _emit(as_json, report.to_json(), report.to_text())
 
 
 @app.command()
@@ -206,20 +170,11 @@ def verify(
 
     with _open(ctx, vault, passphrase_file) as v:
         total = vault_stats(v)["original_bytes"]
-        with _progress(not as_json) as bar:
+        with transfer_bar(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick else total, files="")
             report = v.verify(fixity=not quick, checkpoints_copy=checkpoints,
                               advance=lambda n: bar.advance(task, n))
-    data = report.to_json()
-    lines = [
-        f"{'OK' if report.ok else 'PROBLEMS FOUND'}: {report.events} custody events "
-        f"(head {report.head_hash[:16]}…, last checkpoint {report.last_checkpoint}), "
-        f"{report.originals} originals, {report.blobs_checked} blobs re-hashed "
-        f"({report.bytes_checked / 1e6:.1f} MB)"
-    ]
-    lines += [f"  problem: [{p.check}] {p.subject}: {p.message}" for p in report.problems]
-    lines += [f"  warning: {w}" for w in report.warnings]
-    _emit(as_json, data, "\n".join(lines))
+    _emit(as_json, report.to_json(), report.to_text())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -321,44 +276,6 @@ def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
     _emit(as_json, data, human)
 
 
-class _ProcessBar:
-    """Adapts the pipeline runner's callbacks to a rich bar (originals done, errors)."""
-
-    def __init__(self, bar: RichProgress) -> None:
-        self.bar = bar
-        self.task = bar.add_task("process", total=None, files="")
-        self.errors = 0
-
-    def start(self, tasks: int) -> None:
-        self.bar.update(self.task, total=tasks, files=f"0/{tasks} originals")
-
-    def task_done(self, sha256: str, outcomes: list[Any]) -> None:
-        self.errors += sum(1 for o in outcomes if o.status == "error")
-        self.bar.advance(self.task, 1)
-        t = self.bar.tasks[self.task]
-        self.bar.update(self.task, files=f"{int(t.completed)}/{int(t.total or 0)} originals, "
-                                         f"{self.errors} error(s)")
-
-
-def _count_bar(enabled: bool) -> RichProgress:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[files]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not (enabled and console.is_terminal),
-    )
-
-
 @app.command()
 def process(
     ctx: typer.Context,
@@ -379,27 +296,10 @@ def process(
     if workers is not None and workers < 1:
         raise StrongroomError(f"--workers must be at least 1, not {workers}")
     names = steps.split(",") if steps else None
-    with _open(ctx, vault, passphrase_file) as v, _count_bar(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file) as v, count_bar(not as_json) as bar:
         report = run_process(v, steps=names, workers=workers, retry_errors=retry_errors,
-                             progress=_ProcessBar(bar))
-    data = report.to_json()
-    ran = ", ".join(f"{k} {n}" for k, n in sorted(report.ran.items())) or "nothing pending"
-    lines = [f"{report.tasks} of {report.originals} originals had pending work: {ran}; "
-             f"{report.derivatives} derivative(s), {len(report.errors)} error(s) "
-             f"in {data['seconds']} s"]
-    if report.skipped:
-        lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
-                                               sorted(report.skipped.items())))
-    lines += [f"  off: {k}: {why}" for k, why in report.off.items()]
-    if report.worker_deaths:
-        lines.append(f"  {report.worker_deaths} worker(s) died; their work dirs were removed")
-    lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
-              f"{e['error']}" for e in report.errors]
-    if report.errors:
-        failed = len({e["original"] for e in report.errors})
-        lines.append(f"{len(report.errors)} step(s) failed on {failed} original(s); "
-                     "`strongroom process --retry-errors` runs them again")
-    _emit(as_json, data, "\n".join(lines))
+                             progress=ProcessBar(bar))
+    _emit(as_json, report.to_json(), report.to_text())
     if report.errors:
         raise typer.Exit(1)
 
@@ -412,29 +312,14 @@ def timeline(
     as_json: JsonOpt = False,
 ) -> None:
     """Per camera: segments in DVR-clock order, gaps and overlaps flagged (no passphrase)."""
-    from strongroom.catalogue.timeline import timelines
+    from strongroom.catalogue.timeline import timelines, timelines_text
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
         data = timelines(s, camera)
     if camera is not None and not data:
         raise StrongroomError(f"no segments for camera {camera!r}")
-    lines = []
-    for label, entries in data.items():
-        lines.append(f"{label}  ({len(entries)} segment(s))")
-        for e in entries:
-            flags = []
-            if e.gap_before_s is not None:
-                flags.append(f"gap {e.gap_before_s:.0f} s before")
-            if e.overlaps:
-                flags.append("overlaps " + ", ".join(o[:12] + "…" for o in e.overlaps)
-                             + " (possible duplicate)")
-            if e.partial:
-                flags.append(f"PARTIAL clip ({e.partial})")
-            lines.append(f"  {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
-                         f"{e.original[:16]}…  [{e.start_s:.1f}–{e.end_s:.1f} s]"
-                         + (f"  {'; '.join(flags)}" if flags else ""))
     _emit(as_json, {k: [e.to_json() for e in es] for k, es in data.items()},
-          "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)")
+          timelines_text(data))
 
 
 @app.command()
@@ -444,16 +329,8 @@ def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
         groups = near_duplicate_groups(s)
-    lines = []
-    for i, g in enumerate(groups, 1):
-        lines.append(f"group {i}: best {g.best}")
-        for m in g.members:
-            res = f"{m.width}×{m.height}" if m.width else "?"
-            how = ("best" if m.original == g.best else
-                   f"{(m.match_to_best or 0):.0%} of its frames in best, "
-                   f"{(m.best_to_member or 0):.0%} back, median distance {m.median_distance}")
-            lines.append(f"  {m.original[:16]}…  {res}  {m.duration or 0:.1f} s  ({how})")
-    _emit(as_json, [g.to_json() for g in groups], "\n".join(lines) or "(no near-duplicates)")
+    _emit(as_json, [g.to_json() for g in groups],
+          "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)) or "(no near-duplicates)")
 
 
 @app.command()
@@ -546,13 +423,13 @@ def export(
         "--volume-size", help="Split encrypted output into volumes, e.g. 4G.")] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="PDF reports too.")] = True,
     name: Annotated[str, typer.Option("--name", help="Name of the bag folder.")] = "bag",
-    organisation: Annotated[str, typer.Option(
-        "--organisation", envvar="STRONGROOM_ORGANISATION",
-        help="Source-Organization in bag-info.txt and the report.")] = "",
-    contact_name: Annotated[str, typer.Option(
-        "--contact-name", envvar="STRONGROOM_CONTACT_NAME", help="Contact-Name.")] = "",
-    contact_email: Annotated[str, typer.Option(
-        "--contact-email", envvar="STRONGROOM_CONTACT_EMAIL", help="Contact-Email.")] = "",
+    organisation: Annotated[str | None, typer.Option(
+        "--organisation", help="Source-Organization in bag-info.txt and the report "
+                               "(default: STRONGROOM_ORGANISATION).")] = None,
+    contact_name: Annotated[str | None, typer.Option(
+        "--contact-name", help="Contact-Name (default: STRONGROOM_CONTACT_NAME).")] = None,
+    contact_email: Annotated[str | None, typer.Option(
+        "--contact-email", help="Contact-Email (default: STRONGROOM_CONTACT_EMAIL).")] = None,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -567,37 +444,19 @@ def export(
         raise StrongroomError("--volume-size applies to encrypted output: add --recipient")
     if "/" in name or name.startswith("."):
         raise StrongroomError("--name is a plain folder name")
+    settings: Settings = ctx.obj
     opts = ExportOptions(
         case=case, everything=everything, originals=original or [],
         recipients=recipient or [], tsa_urls=tsa or [],
         include_derivatives="derivatives" in (include or []), reveal_stills=reveal_stills,
         reveal_acquisitions=reveal_acquisitions, volume_size=_size(volume_size), pdf=pdf,
-        name=name, organisation=organisation, contact_name=contact_name,
-        contact_email=contact_email)
-    with _open(ctx, vault, passphrase_file) as v, _progress(not as_json) as bar:
-        report = run_export(v, to, opts, _ExportBar(bar))
-    out = "\n".join(f"  {p}" for p in report.output)
-    human = (f"exported {report.description}: {report.originals} originals"
-             f"{f', {report.derivatives} derivatives' if report.derivatives else ''}, "
-             f"{report.payload_bytes / 1e6:.1f} MB in {report.seconds:.1f} s\n{out}\n"
-             f"bag {report.bag_id}, tag manifest SHA-256 {report.tagmanifest_sha256}\n"
-             f"signed by vault key {report.signing_key_fingerprint}"
-             + (f"\nencrypted to {len(report.encrypted_to)} recipient(s): decrypt with "
-                f"`cat {opts.name}.tar.age* | age -d -i KEY | tar x`" if report.encrypted_to
-                else ""))
-    _emit(as_json, report.to_json(), human)
-
-
-class _ExportBar:
-    def __init__(self, bar: RichProgress) -> None:
-        self.bar = bar
-        self.task = bar.add_task("export", total=None, files="")
-
-    def start(self, files: int, total_bytes: int) -> None:
-        self.bar.update(self.task, total=total_bytes, files=f"{files} files")
-
-    def advance(self, nbytes: int) -> None:
-        self.bar.advance(self.task, nbytes)
+        name=name,
+        organisation=settings.organisation if organisation is None else organisation,
+        contact_name=settings.contact_name if contact_name is None else contact_name,
+        contact_email=settings.contact_email if contact_email is None else contact_email)
+    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
+        report = run_export(v, to, opts, ExportBar(bar))
+    _emit(as_json, report.to_json(), report.to_text())
 
 
 @app.command("verify-export")
@@ -612,7 +471,7 @@ def verify_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a handover bag anywhere, without the vault: digests, signatures, custody, tokens."""
-    from strongroom.export.verifier import NotABag, summary, verify_bag
+    from strongroom.export.verifier import NotABag, verify_bag
 
     if tsa_cert is not None and not tsa_cert.is_file():
         raise StrongroomError(f"--tsa-cert {tsa_cert} is not a file")
@@ -628,14 +487,14 @@ def verify_export(
         return f"{info.time.isoformat()} by {info.tsa}"
 
     try:
-        with _progress(not as_json) as bar:
+        with transfer_bar(not as_json) as bar:
             task = bar.add_task("verify", total=None, files="")
             result = verify_bag(bag, expect_key=expect_key, tsa_cert=tsa_cert,
                                 workers=workers or os.cpu_count() or 2,
                                 progress=lambda n: bar.advance(task, n), verify_token=token_check)
     except NotABag as exc:  # a usage error (exit 2), not a failed check; main() says it
         raise StrongroomError(str(exc)) from None
-    _emit(as_json, result.to_json(), summary(result))
+    _emit(as_json, result.to_json(), result.to_text())
     if not result.ok:
         raise typer.Exit(1)
 
@@ -703,7 +562,8 @@ def demo(
     """Build a demo vault from generated DVR-style clips and run every capability on it."""
     from strongroom.demo import run_demo
 
-    data = run_demo(_settings(ctx, vault), show_progress=not as_json, force=force)
+    data = run_demo(_without_passphrase(_settings(ctx, vault)), show_progress=not as_json,
+                    force=force)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -717,8 +577,11 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     command = typer.main.get_command(app)
+    settings: Settings | None = None
     try:
-        code = command.main(args=args, prog_name="strongroom", standalone_mode=False)
+        settings = load_settings()  # the one Settings of this run, handed to every command
+        code = command.main(args=args, prog_name="strongroom", standalone_mode=False,
+                            obj=settings)
     except NoArgsIsHelpError as exc:  # `strongroom` alone: the help, which is no error
         if exc.format_message().strip():
             typer.echo(exc.format_message())
@@ -734,13 +597,14 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, Abort):
         _fail(as_json, "interrupted; nothing half-written was kept", 130)
     except Exception as exc:
-        _fail(as_json, _unexpected(exc), 2)
+        _fail(as_json, _unexpected(exc, debug=settings is not None and settings.debug), 2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _unexpected(exc: Exception) -> str:
-    """One line for an error no code path turned into a StrongroomError."""
-    if os.environ.get("STRONGROOM_DEBUG"):
+def _unexpected(exc: Exception, *, debug: bool) -> str:
+    """One line for an error no code path turned into a StrongroomError; with `debug`
+    (STRONGROOM_DEBUG) the traceback too, on stderr."""
+    if debug:
         import traceback
 
         traceback.print_exception(exc)

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from strongroom.errors import StrongroomError
+from strongroom.progress import ExportBar, IngestBar, ProcessBar, count_bar, transfer_bar
 from strongroom.settings import Settings
 
 DEMO_PASSPHRASE = "demo passphrase — not for real material"  # noqa: S105 - printed on purpose
@@ -102,7 +103,6 @@ def _mark(folder: Path, *, finished: bool = False) -> None:
 def run_demo(settings: Settings, *, show_progress: bool = True,
              force: bool = False) -> dict[str, Any]:
     from strongroom.catalogue.queries import vault_stats
-    from strongroom.cli import _IngestBar, _progress
     from strongroom.ingest import ingest
     from strongroom.testmedia import demo_set
     from strongroom.vault import Vault
@@ -120,27 +120,27 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
     with Vault.create(settings, DEMO_PASSPHRASE, actor="demo") as vault:
         _mark(root)
         for stick in sorted(sticks):
-            with _progress(show_progress) as bar:
+            with transfer_bar(show_progress) as bar:
                 report = ingest(
                     vault, media / stick,
                     f"Demo {stick.upper()}: generated clips, received by demo user",
-                    received_by="demo", progress=_IngestBar(bar, stick),
+                    received_by="demo", progress=IngestBar(bar, stick),
                 )
             result["ingest"][stick] = report.to_json()
-            console.print(f"  {stick}: {report.new_originals} new, {report.duplicates} "
-                          f"duplicate(s), {len(report.errors)} error(s)")
+            _show(console, f"{stick}: {report.to_text()}")
         result["process"] = _analyse(vault, console, show_progress)
-        with _progress(show_progress) as bar:
+        with transfer_bar(show_progress) as bar:
             task = bar.add_task("verify", total=vault_stats(vault)["original_bytes"], files="")
             checked = vault.verify(advance=lambda n: bar.advance(task, n))
         result["verify"] = checked.to_json()
+        console.print("[bold]Vault check[/] (custody chain, checkpoints, catalogue, every "
+                      "blob):")
+        _show(console, checked.to_text())
         result["export"] = _handover(vault, root, console, show_progress)
         result["stats"] = vault_stats(vault)
     for folder in demo_folders(root):
         _mark(folder, finished=True)
-    state = "[green]verified OK[/]" if checked.ok else "[red]PROBLEMS FOUND[/]"
-    console.print(f"Vault {state}: {checked.originals} originals, {checked.events} custody "
-                  f"events, every blob re-hashed.")
+    console.print(f"[bold]Vault[/] {root}:")
     for k, v in result["stats"].items():
         console.print(f"  {k.replace('_', ' ')}: {v}")
     console.print(
@@ -154,58 +154,51 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
     return result
 
 
+def _show(console: Console, text: str) -> None:
+    """A report's own text (what the CLI command prints), indented under the demo's heading.
+    Printed as plain text: rich would take `[custody]` or `[probe]` in it for markup."""
+    if text:
+        console.print("\n".join("  " + ln for ln in text.splitlines()), markup=False,
+                      highlight=False, soft_wrap=True)
+
+
 def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> dict[str, Any]:
     """Export everything as a signed bag, then check it the way a recipient would."""
-    from strongroom.cli import _ExportBar, _progress
     from strongroom.export.bag import ExportOptions, export
-    from strongroom.export.verifier import summary, verify_bag
+    from strongroom.export.verifier import verify_bag
 
     dest = demo_folders(root)[2]
     dest.mkdir()
     _mark(dest)
     console.print(f"[bold]Exporting[/] the archive as a signed BagIt bag to {dest} …")
-    with _progress(show_progress) as bar:
+    with transfer_bar(show_progress) as bar:
         report = export(vault, dest, ExportOptions(everything=True,
                                                   organisation="Strongroom demo"),
-                        _ExportBar(bar))
-    console.print(f"  {report.originals} originals, {report.payload_bytes / 1e6:.1f} MB, "
-                  f"tag manifest SHA-256 {report.tagmanifest_sha256[:16]}…")
+                        ExportBar(bar))
+    _show(console, report.to_text())
     checked = verify_bag(Path(report.output[0]))
     console.print("[bold]Checking the bag[/] as its recipient would (no vault needed):")
-    console.print("\n".join("  " + ln for ln in summary(checked).splitlines()))
+    _show(console, checked.to_text())
     return {**report.to_json(), "verified": checked.ok}
 
 
 def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any]:
     """Run the pipeline, then show what it found: timelines per camera and duplicate groups."""
     from strongroom.catalogue.dupes import near_duplicate_groups
-    from strongroom.catalogue.timeline import timelines
-    from strongroom.cli import _count_bar, _ProcessBar
+    from strongroom.catalogue.timeline import timelines, timelines_text
     from strongroom.pipeline.runner import process
 
     console.print("[bold]Analysing[/] (probe, keyframes, scenes, overlay OCR, PDQ, proxies) …")
-    with _count_bar(show_progress) as bar:
-        report = process(vault, progress=_ProcessBar(bar))
-    console.print(f"  {report.tasks} originals, {report.derivatives} derivatives, "
-                  f"{len(report.errors)} error(s) in {report.seconds:.1f} s")
-    for err in report.errors:
-        console.print(f"  [yellow]{err['step']}[/] {err['original'][:12]}…: {err['error']}")
+    with count_bar(show_progress) as bar:
+        report = process(vault, progress=ProcessBar(bar))
+    _show(console, report.to_text())
     with vault.catalogue.read() as s:
         lines = timelines(s)
         groups = near_duplicate_groups(s)
     console.print("[bold]Timelines[/] (DVR clock read from the picture):")
-    for label, entries in lines.items():
-        console.print(f"  {label}")
-        for e in entries:
-            flags = (f"  gap {e.gap_before_s:.0f} s before" if e.gap_before_s else "") + (
-                "  overlaps another file" if e.overlaps else "")
-            console.print(f"    {e.clock_start:%Y-%m-%d %H:%M:%S} → {e.clock_end:%H:%M:%S}  "
-                          f"{e.original[:12]}…{flags}")
+    _show(console, timelines_text(lines))
     console.print(f"[bold]Near-duplicates[/]: {len(groups)} group(s)")
-    for g in groups:
-        console.print("  best " + g.best[:12] + "…, also " + ", ".join(
-            f"{m.original[:12]}… ({(m.match_to_best or 0):.0%} frames match)"
-            for m in g.members if m.original != g.best))
+    _show(console, "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)))
     return {**report.to_json(),
             "timelines": {k: [e.to_json() for e in v] for k, v in lines.items()},
             "dupes": [g.to_json() for g in groups]}

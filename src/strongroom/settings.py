@@ -1,10 +1,17 @@
-"""One Settings object, built once in `main()` and passed explicitly (no import-time globals)."""
+"""One Settings object, built once in `main()` and passed explicitly (no import-time globals).
+
+This is the only module that reads the environment: every `STRONGROOM_*` variable is a field
+below (a test walks `src/` for any other `os.environ` or `getenv`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from strongroom.errors import StrongroomError
 
 
 class Settings(BaseSettings):
@@ -53,9 +60,48 @@ class Settings(BaseSettings):
     worker_memory: int = 4 * 1024**3
     #: faster-whisper model directory for the optional `transcribe` step; empty means off.
     whisper_model: str = ""
+    #: Who is recorded as acting in the custody log; empty means `user@host` of this process.
+    actor: str = ""
+    #: Source-Organization, Contact-Name and Contact-Email of exported bags (and the report);
+    #: `export --organisation/--contact-name/--contact-email` override them.
+    organisation: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+    #: Print the traceback of an unexpected error (any value but empty, 0, false, no, off).
+    debug: bool = False
+    #: The vault passphrase (STRONGROOM_PASSPHRASE). Never shown: SecretStr masks it, and it
+    #: is left out of repr and of every dump, so no log or JSON of the settings can carry it.
+    passphrase: SecretStr | None = Field(default=None, repr=False, exclude=True)
+    #: A file whose first line is the passphrase; `--passphrase-file` sets it, and it wins
+    #: over `passphrase`.
+    passphrase_file: Path | None = None
+
+    @field_validator("debug", mode="before")
+    @classmethod
+    def _any_value_is_on(cls, value: object) -> object:
+        """STRONGROOM_DEBUG=1, =yes, =on or =anything turns it on: a debugging switch should
+        not itself fail with a validation error."""
+        if isinstance(value, str):
+            return value.strip().lower() not in ("", "0", "false", "no", "off")
+        return value
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.vault.resolve() / 'catalogue.db'}"
 
     def resolved_blob_root(self) -> Path:
         return Path(self.blob_store) if self.blob_store else self.vault / "blobs"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a malformed value is a usage error naming the variable
+    (exit 2, one line), not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"STRONGROOM_{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}"
+            for err in exc.errors(include_input=False)]
+        raise StrongroomError("bad setting in the environment: " + "; ".join(problems)) \
+            from None

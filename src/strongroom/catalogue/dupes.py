@@ -60,6 +60,18 @@ class Group:
     def to_json(self) -> dict[str, Any]:
         return {"best": self.best, "members": [vars(m) for m in self.members]}
 
+    def to_text(self, number: int) -> str:
+        """What `strongroom dupes` prints for group `number`: the best copy, then each member
+        with its resolution, length and how well it matches the best."""
+        lines = [f"group {number}: best {self.best}"]
+        for m in self.members:
+            res = f"{m.width}×{m.height}" if m.width else "?"
+            how = ("best" if m.original == self.best else
+                   f"{(m.match_to_best or 0):.0%} of its frames in best, "
+                   f"{(m.best_to_member or 0):.0%} back, median distance {m.median_distance}")
+            lines.append(f"  {m.original[:16]}…  {res}  {m.duration or 0:.1f} s  ({how})")
+        return "\n".join(lines)
+
 
 def packed(hex_hashes: list[str]) -> npt.NDArray[np.uint8]:
     import numpy as np

@@ -45,6 +45,20 @@ class Entry:
                 "confidence": self.confidence, "gap_before_s": self.gap_before_s,
                 "overlaps": self.overlaps, "partial": self.partial}
 
+    def to_text(self) -> str:
+        """One line of `strongroom timeline`: clock range, original, seconds, then any flags."""
+        flags = []
+        if self.gap_before_s is not None:
+            flags.append(f"gap {self.gap_before_s:.0f} s before")
+        if self.overlaps:
+            flags.append("overlaps " + ", ".join(o[:12] + "…" for o in self.overlaps)
+                         + " (possible duplicate)")
+        if self.partial:
+            flags.append(f"PARTIAL clip ({self.partial})")
+        return (f"{self.clock_start:%Y-%m-%d %H:%M:%S} → {self.clock_end:%H:%M:%S}  "
+                f"{self.original[:16]}…  [{self.start_s:.1f}–{self.end_s:.1f} s]"
+                + (f"  {'; '.join(flags)}" if flags else ""))
+
 
 def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:
     """Camera label → its segments in clock order (segments without a clock are left out)."""
@@ -55,7 +69,8 @@ def timelines(session: Session, camera: str | None = None) -> dict[str, list[Ent
         q = q.where(Camera.label == camera)
     out: dict[str, list[Entry]] = {}
     for seg, label in session.execute(q):
-        assert seg.clock_start is not None and seg.clock_end is not None
+        if seg.clock_start is None or seg.clock_end is None:
+            continue  # excluded by the query already; this tells the type checker
         out.setdefault(label, []).append(Entry(
             segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
             end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
@@ -66,6 +81,15 @@ def timelines(session: Session, camera: str | None = None) -> dict[str, list[Ent
             e.partial = partial.get(e.original)
         _flag(entries)
     return out
+
+
+def timelines_text(data: dict[str, list[Entry]]) -> str:
+    """What `strongroom timeline` prints: each camera, then its segments one per line."""
+    lines = []
+    for label, entries in data.items():
+        lines.append(f"{label}  ({len(entries)} segment(s))")
+        lines += [f"  {e.to_text()}" for e in entries]
+    return "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)"
 
 
 def _flag(entries: list[Entry]) -> None:

@@ -92,6 +92,19 @@ class VerifyReport:
             "problems": [p.to_json() for p in self.problems], "warnings": self.warnings,
         }
 
+    def to_text(self) -> str:
+        """What `strongroom verify` prints: the verdict and counts, then each problem and
+        warning on a line of its own."""
+        lines = [
+            f"{'OK' if self.ok else 'PROBLEMS FOUND'}: {self.events} custody events "
+            f"(head {self.head_hash[:16]}…, last checkpoint {self.last_checkpoint}), "
+            f"{self.originals} originals, {self.blobs_checked} blobs re-hashed "
+            f"({self.bytes_checked / 1e6:.1f} MB)"
+        ]
+        lines += [f"  problem: [{p.check}] {p.subject}: {p.message}" for p in self.problems]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class Ev:

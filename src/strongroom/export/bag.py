@@ -114,6 +114,23 @@ class ExportReport:
                 "volumes": [v.to_json() for v in self.volumes],
                 "timestamps": self.timestamps, "seconds": round(self.seconds, 3)}
 
+    def to_text(self) -> str:
+        """What `strongroom export` prints: what went where, the bag's identity and key, and
+        for encrypted volumes the command that opens them."""
+        out = "\n".join(f"  {p}" for p in self.output)
+        text = (f"exported {self.description}: {self.originals} originals"
+                f"{f', {self.derivatives} derivatives' if self.derivatives else ''}, "
+                f"{self.payload_bytes / 1e6:.1f} MB in {self.seconds:.1f} s\n{out}\n"
+                f"bag {self.bag_id}, tag manifest SHA-256 {self.tagmanifest_sha256}\n"
+                f"signed by vault key {self.signing_key_fingerprint}")
+        if self.encrypted_to:
+            # volumes are NAME.tar.age or NAME.tar.age.NNN (export/sinks.py)
+            name = (self.volumes[0].name.rpartition(".tar.age")[0] if self.volumes
+                    else "bag")
+            text += (f"\nencrypted to {len(self.encrypted_to)} recipient(s): decrypt with "
+                     f"`cat {name}.tar.age* | age -d -i KEY | tar x`")
+        return text
+
 
 def _same_place(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

@@ -6,6 +6,10 @@ groups, and how to verify the bag. Russian text from the catalogue (camera label
 names, descriptions) is kept verbatim. Stills are blurred and greyscale unless the export was
 made with `--reveal-stills` (for prosecutors who must see them): nobody opening the report is
 shown abuse by surprise.
+
+It does not import `export.bag` (which calls it): what it needs from the bag's options and
+writer is spelled out as the two small protocols below, which `ExportOptions` and `BagWriter`
+meet as they are.
 """
 
 from __future__ import annotations
@@ -14,11 +18,25 @@ import html
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from strongroom.export.bag import BagWriter, ExportOptions
     from strongroom.export.collect import Selection
+
+
+class ReportOptions(Protocol):
+    """The export options a report shows (`export.bag.ExportOptions` has them)."""
+
+    reveal_stills: bool
+    pdf: bool
+    organisation: str
+
+
+class FileWriter(Protocol):
+    """Where the report's files go (`export.bag.BagWriter`: into the bag, hashed)."""
+
+    def add_bytes(self, rel: str, data: bytes) -> None: ...
+
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -111,7 +129,7 @@ class Reports:
 
 def prepare_reports(fingerprint: str, sel: Selection, records: list[dict[str, Any]],
                     dupes: list[dict[str, Any]], stills: dict[str, bytes],
-                    opts: ExportOptions, bag_id: str) -> Reports:
+                    opts: ReportOptions, bag_id: str) -> Reports:
     import base64
 
     from strongroom.pipeline.views import shield
@@ -129,7 +147,7 @@ def prepare_reports(fingerprint: str, sel: Selection, records: list[dict[str, An
     return out
 
 
-def write_reports(writer: BagWriter, reports: Reports, pdfs: dict[str, bytes]) -> None:
+def write_reports(writer: FileWriter, reports: Reports, pdfs: dict[str, bytes]) -> None:
     for sha, jpeg in reports.stills.items():
         writer.add_bytes(f"data/report/stills/{sha}.jpg", jpeg)
     for lang, page in reports.html.items():
@@ -150,7 +168,7 @@ def to_pdf(page: str) -> bytes:
 
 
 def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, Any]],
-           dupes: list[dict[str, Any]], stills: dict[str, str], opts: ExportOptions,
+           dupes: list[dict[str, Any]], stills: dict[str, str], opts: ReportOptions,
            bag_id: str) -> str:
     t = STRINGS[lang]
     by_sha = {r["sha256"]: r for r in records}

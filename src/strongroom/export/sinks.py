@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import StorageFull, StrongroomError
+from strongroom.fsio import start_writeback
 from strongroom.media.run import PIPE, ToolStream, start_tool
-from strongroom.vault.blobs import start_writeback
+from strongroom.vault.recipients import encrypt_argv
 
 Write = Callable[[bytes], object]
 WRITEBACK_EVERY = 16 * 1024 * 1024
@@ -180,13 +181,7 @@ class TarAgeSink:
 
     def __init__(self, out_dir: Path, name: str, recipients: list[str],
                  volume_size: int | None) -> None:
-        from strongroom.vault.encryption import age_binary
-
-        binary = age_binary()
-        if binary is None:
-            raise StrongroomError("encrypting an export needs the `age` command (apt install age)")
-        if not recipients:
-            raise StrongroomError("give at least one --recipient")
+        argv = encrypt_argv(recipients)
         stem = f"{name}.tar.age"
         if any(p.name.startswith(stem) and not p.name.endswith(".partial")
                for p in out_dir.glob(f"{stem}*")):
@@ -198,9 +193,6 @@ class TarAgeSink:
         for stale in out_dir.glob(f"{stem}*.partial"):
             stale.unlink()
         self.name, self.out_dir = name, out_dir
-        argv = [binary]
-        for r in recipients:
-            argv += ["-r", r]
         self.volumes = _VolumeWriter(out_dir, stem, volume_size)
         self.age: ToolStream = start_tool(argv, stdin=PIPE, stdout=PIPE, memory=None,
                                           what="encrypting the export")

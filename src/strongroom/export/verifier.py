@@ -120,6 +120,9 @@ class Result:
                 "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
                 "problems": self.problems}
 
+    def to_text(self) -> str:
+        return summary(self)
+
 
 def printable(text: str) -> str:
     """File names that are not UTF-8 arrive as surrogate escapes, and crafted JSON can hold

@@ -72,6 +72,20 @@ class IngestReport:
             "mb_per_s": round(self.bytes_read / self.seconds / 1e6, 1) if self.seconds else 0.0,
         }
 
+    def to_text(self) -> str:
+        """What `strongroom ingest` prints: one summary line, then one line per error."""
+        from strongroom.ingest.source import shown
+
+        data = self.to_json()
+        lines = [
+            f"{data['new_originals']} new, {data['duplicates']} duplicate(s), "
+            f"{data['already_ingested']} already in this acquisition, "
+            f"{data['symlinks']} symlink(s), {data['errors']} error(s) — "
+            f"{data['bytes_read'] / 1e6:.1f} MB in {data['seconds']} s ({data['mb_per_s']} MB/s)"
+        ]
+        lines += [f"  error: {shown(e['path'])}: {e['error']}" for e in self.errors]
+        return "\n".join(lines)
+
 
 def ingest(
     vault: Vault,

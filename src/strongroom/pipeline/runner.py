@@ -79,6 +79,26 @@ class ProcessReport:
                 "error_list": self.errors, "derivatives": self.derivatives,
                 "worker_deaths": self.worker_deaths, "seconds": round(self.seconds, 3)}
 
+    def to_text(self) -> str:
+        """What `strongroom process` prints: what ran, then what was skipped, off or failed."""
+        ran = ", ".join(f"{k} {n}" for k, n in sorted(self.ran.items())) or "nothing pending"
+        lines = [f"{self.tasks} of {self.originals} originals had pending work: {ran}; "
+                 f"{self.derivatives} derivative(s), {len(self.errors)} error(s) "
+                 f"in {round(self.seconds, 3)} s"]
+        if self.skipped:
+            lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
+                                                   sorted(self.skipped.items())))
+        lines += [f"  off: {k}: {why}" for k, why in self.off.items()]
+        if self.worker_deaths:
+            lines.append(f"  {self.worker_deaths} worker(s) died; their work dirs were removed")
+        lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
+                  f"{e['error']}" for e in self.errors]
+        if self.errors:
+            failed = len({e["original"] for e in self.errors})
+            lines.append(f"{len(self.errors)} step(s) failed on {failed} original(s); "
+                         "`strongroom process --retry-errors` runs them again")
+        return "\n".join(lines)
+
 
 class InlineExecutor(Executor):
     """Runs each task when submitted, in this process (debugging, tests of the runner)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from strongroom.errors import MediaError
 from strongroom.media.probe import MediaFacts
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ class Context:
                 for a in argv]
 
     def video_facts(self) -> MediaFacts:
-        assert self.facts is not None and self.facts.duration is not None
+        """The probe's facts, for steps that run only on a video whose length is known (the
+        worker skips the others before any such step starts)."""
+        if self.facts is None or self.facts.duration is None:
+            raise MediaError(f"{self.sha256}: no video facts from the probe (not a video, or "
+                             "no duration)")
         return self.facts
 
     def duration(self) -> float:

@@ -8,8 +8,6 @@ never overwritten: originals are immutable, and the same name always means the s
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
 import re
 import shutil
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import BlobMissing, StorageFull, StrongroomError
+from strongroom.fsio import is_disk_full, start_writeback, syncfs
 from strongroom.lockdir import hold, remove_if_abandoned
 
 _NAME = re.compile(r"^[0-9a-f]{64}$")
@@ -72,43 +71,6 @@ class _LocalStaged:
         start_writeback(self.file.fileno())
 
 
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-
-
-def start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing the file's dirty pages now, without waiting for them
-    (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`). Writing a big blob then overlaps with
-    encrypting it, and the fsync at commit only waits for the tail. Only a hint: durability
-    still comes from fsync/syncfs at commit."""
-    fn = getattr(_LIBC, "sync_file_range", None)
-    if fn is not None:
-        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-        fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
-
-
-def _syncfs(fd: int) -> None:
-    """Flush every dirty page of the filesystem holding `fd`: one call instead of an fsync per
-    file and per directory when a batch of small blobs is committed."""
-    fn = getattr(_LIBC, "syncfs", None)
-    if fn is not None and fn(fd) == 0:
-        return
-    os.sync()
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 class LocalBlobStore:
     """Blobs under `root/<first two hex>/<name>`; staging under `root/.tmp/<process dir>/`.
 
@@ -136,30 +98,35 @@ class LocalBlobStore:
     def stage(self) -> _LocalStaged:
         return _LocalStaged(self._session_dir() / uuid.uuid4().hex)
 
+    @staticmethod
+    def _own(staged: StagedBlob) -> _LocalStaged:
+        """A staged blob this kind of store made: another store's has no file here to move."""
+        if not isinstance(staged, _LocalStaged):
+            raise TypeError(f"{type(staged).__name__} was not staged by a LocalBlobStore")
+        return staged
+
     def discard(self, staged: StagedBlob) -> None:
-        assert isinstance(staged, _LocalStaged)
-        staged.file.close()
+        blob = self._own(staged)
+        blob.file.close()
         with contextlib.suppress(FileNotFoundError):
-            staged.path.unlink()
+            blob.path.unlink()
 
     def commit(self, staged: Iterable[tuple[StagedBlob, str]]) -> list[bool]:
         """Make a group of staged blobs durable, then visible. Returns, per blob, whether it
         was new (False: a blob of that name already existed and was kept)."""
-        items = list(staged)
+        items = [(self._own(blob), name) for blob, name in staged]
         if not items:
             return []
         try:
             for blob, _ in items:
-                assert isinstance(blob, _LocalStaged)
                 blob.file.flush()
                 if len(items) == 1:
                     os.fsync(blob.file.fileno())
             if len(items) > 1:
-                _syncfs(items[0][0].file.fileno())
+                syncfs(items[0][0].file.fileno())
             created: list[bool] = []
             dirs: set[Path] = set()
             for blob, name in items:
-                assert isinstance(blob, _LocalStaged)
                 final = self._path(name)
                 final.parent.mkdir(mode=0o700, exist_ok=True)
                 try:
@@ -171,7 +138,7 @@ class LocalBlobStore:
             if len(dirs) == 1:
                 _fsync_dir(next(iter(dirs)))
             elif dirs:
-                _syncfs(items[0][0].file.fileno())
+                syncfs(items[0][0].file.fileno())
         except OSError as exc:
             if is_disk_full(exc):
                 raise StorageFull(f"blob store is full ({self.root}): {exc.strerror}") from exc

@@ -55,8 +55,10 @@ _OWN_FILES = {MARKER, SEALED_KEYS, CHECKPOINTS, "catalogue.db", "catalogue.db-wa
               "catalogue.db-shm", "blobs"}
 
 
-def default_actor() -> str:
-    return os.environ.get("STRONGROOM_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+def default_actor(settings: Settings) -> str:
+    """Who the custody log names when no actor is given: the configured one (STRONGROOM_ACTOR,
+    read by `Settings`), else this process's user@host."""
+    return settings.actor or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 class Vault:
@@ -100,7 +102,7 @@ class Vault:
             blob_root = settings.resolved_blob_root()
             if not blob_root.exists():
                 _make_dirs(blob_root, created)
-            vault = cls(settings, keys.public, keys, actor or default_actor())
+            vault = cls(settings, keys.public, keys, actor or default_actor(settings))
             db = sqlite_path(settings.resolved_database_url())
             if db is not None:
                 created += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
@@ -148,7 +150,7 @@ class Vault:
         # scrypt (≈0.7 s of one core in the `age` child) runs while this thread opens and
         # checks the catalogue; a damaged catalogue is still the error reported first.
         unsealing = _start_unseal(path, passphrase) if passphrase is not None else None
-        vault = cls(settings, public, None, actor or default_actor())
+        vault = cls(settings, public, None, actor or default_actor(settings))
         try:
             vault.catalogue.upgrade()
             vault._check_catalogue_is_ours()
@@ -313,7 +315,7 @@ class Vault:
         """Read `src` once: hash the plaintext, encrypt it into a staged blob and name it.
         Nothing is visible until `commit`; on any error the staged blob is gone. A full blob
         store is `StorageFull`, naming `what`; a source read error propagates unchanged."""
-        from strongroom.vault.blobs import is_disk_full
+        from strongroom.fsio import is_disk_full
         from strongroom.vault.encryption import encrypt_stream
 
         keys = self.keys
