@@ -119,19 +119,32 @@ def test_killing_the_runner_kills_its_workers(vault_path: Path, template: Templa
     family: list[psutil.Process] = []
     try:
         wait_for("a worker holding plaintext", lambda: busy_workdirs(work))
-        family = psutil.Process(runner.pid).children(recursive=True)
-        cmdlines = [" ".join(p.cmdline()) for p in family]
-        assert sum("multiprocessing.spawn" in c for c in cmdlines) == 2, cmdlines
-        assert any("resource_tracker" in c for c in cmdlines), cmdlines
+
+        def settled() -> bool:
+            # Tools come and go (ffmpeg, age, their setpriv wrappers; zombies for a moment):
+            # look until the pool's two workers and the resource tracker are all there.
+            family[:] = psutil.Process(runner.pid).children(recursive=True)
+            cmdlines = [" ".join(_cmdline(p)) for p in family]
+            return (sum("multiprocessing.spawn" in c for c in cmdlines) == 2
+                    and any("resource_tracker" in c for c in cmdlines))
+
+        wait_for("two workers and the resource tracker", settled)
         runner.send_signal(signal.SIGKILL)
         runner.wait()
         _gone, alive = psutil.wait_procs(family, timeout=20)
-        assert alive == [], f"outlived the runner: {[p.cmdline() for p in alive]}"
+        assert alive == [], f"outlived the runner: {[_cmdline(p) for p in alive]}"
         assert list(work.iterdir()) == [], "a worker left its plaintext behind"
     finally:
         runner.kill()
         runner.wait()
         kill_all(family)
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return []
 
 
 def _holder(family: list[psutil.Process], lock: Path) -> psutil.Process:
