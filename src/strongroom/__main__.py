@@ -8,8 +8,13 @@ before its first task.
 
 
 def main() -> None:
-    from strongroom.cli import main as cli_main
+    try:
+        from strongroom.cli import main as cli_main
+    except KeyboardInterrupt:  # Ctrl-C while starting: one line, like any error, no traceback
+        import sys
 
+        sys.stderr.write("error: interrupted; nothing was done\n")
+        raise SystemExit(130) from None
     cli_main()
 
 

@@ -218,6 +218,8 @@ def cat(
     as_json: JsonOpt = False,
 ) -> None:
     """Decrypt one original to stdout or a file; logged as a download."""
+    from strongroom.fsio import new_private_file
+
     if as_json and output is None:
         raise StrongroomError("--json needs --output (stdout carries the file itself)")
     if output is not None:
@@ -238,18 +240,17 @@ def cat(
                     raise StrongroomError(
                         f"cannot write to standard output: {exc.strerror}") from None
         else:
-            tmp = output.with_name(f".{output.name}.partial")
-            try:
-                with v.open_original(sha256, to="file") as opened:
-                    try:
-                        with open(tmp, "xb") as f:
-                            d = opened.copy_to(f.write)
-                    except OSError as exc:
-                        raise StrongroomError(f"cannot write {output}: {exc.strerror}") \
-                            from None
-                os.replace(tmp, output)
-            finally:
-                tmp.unlink(missing_ok=True)
+            # A private temporary file (0600, a name no other command uses), linked into
+            # place only if `output` is still free: two `cat`s to one name, or a symlink
+            # planted beside it, can neither take nor remove the other's plaintext.
+            with new_private_file(output) as f, \
+                    v.open_original(sha256, to="file") as opened:
+                try:
+                    d = opened.copy_to(f.write)
+                    f.flush()
+                except OSError as exc:
+                    raise StrongroomError(f"cannot write {output}: {exc.strerror}") \
+                        from None
     if as_json:
         _emit(True, {"sha256": d.sha256, "md5": d.md5, "size": d.size, "output": str(output),
                      "verified": True}, "")
@@ -257,12 +258,9 @@ def cat(
 
 def _check_output_file(output: Path) -> None:
     """Before anything is decrypted: the file must be new, in a folder that exists."""
-    if output.is_dir():
-        raise StrongroomError(f"{output} is a folder: give a file name")
-    if output.exists() or output.is_symlink():
-        raise StrongroomError(f"{output} exists; nothing is overwritten")
-    if not output.parent.is_dir():
-        raise StrongroomError(f"cannot write {output}: {output.parent} is not a folder")
+    from strongroom.fsio import check_new_output
+
+    check_new_output(output)
 
 
 @app.command()
@@ -379,6 +377,7 @@ def contact_sheet(
     """Write an original's contact sheet (grid of timestamped thumbnails)."""
     from strongroom.pipeline.views import write_contact_sheet
 
+    _check_output_file(output)
     with _open(ctx, vault, passphrase_file) as v:
         data = write_contact_sheet(v, sha256, output, reveal=reveal)
     _emit(as_json, data, f"wrote {output} ({'revealed' if reveal else 'blurred'})")
@@ -598,6 +597,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(as_json, "interrupted; nothing half-written was kept", 130)
     except Exception as exc:
         _fail(as_json, _unexpected(exc, debug=settings is not None and settings.debug), 2)
+    if code == 130:  # typer turns Ctrl-C into a silent exit 130: say it, as for any error
+        _fail(as_json, "interrupted; nothing half-written was kept", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,10 @@ def write_contact_sheet(vault: Vault, sha256: str, output: Path, *, reveal: bool
                         ) -> dict[str, Any]:
     """Decrypt the original's contact sheet, blurred unless `reveal`, into `output`. The
     door records `viewed` (or `revealed`) before the file appears under its name."""
+    from strongroom.fsio import check_new_output, new_private_file
+
+    # Nothing is decrypted (nor recorded as seen) for a file that cannot be written.
+    check_new_output(output)
     original = vault.find_original(sha256)
     row = latest_derivative(vault, original.sha256, "contact_sheet")
     chunks: list[bytes] = []
@@ -51,11 +54,8 @@ def write_contact_sheet(vault: Vault, sha256: str, output: Path, *, reveal: bool
     data = b"".join(chunks)
     if not reveal:
         data = shield(data)
-    tmp = output.with_name(f".{output.name}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Never through a symlink planted beside `output`, never over an existing file.
+    with new_private_file(output) as f:
+        f.write(data)
     return {"original": original.sha256, "derivative": row.sha256, "output": str(output),
             "revealed": reveal}
