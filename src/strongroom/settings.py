@@ -6,12 +6,18 @@ below (a test walks `src/` for any other `os.environ` or `getenv`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strongroom.errors import StrongroomError
+
+#: Longest STRONGROOM_ACTOR accepted (a name and a role, not a document).
+MAX_ACTOR = 200
+#: Environment variables no child process gets: they unlock the vault.
+SECRET_VARIABLES = ("STRONGROOM_PASSPHRASE",)
 
 
 class Settings(BaseSettings):
@@ -36,7 +42,7 @@ class Settings(BaseSettings):
     #: is what pyrage needs for about 1 MiB. (8 MiB: whole-folder ingest 199 MB/s; 1 MiB: 236.)
     age_binary_threshold: int = 1024 * 1024
     #: Parallel files during ingest.
-    ingest_workers: int = 2
+    ingest_workers: int = Field(default=2, ge=1)
     #: Ingest commits in groups of at most this many files or bytes (one sync per group).
     commit_files: int = 64
     commit_bytes: int = 256 * 1024 * 1024
@@ -47,7 +53,7 @@ class Settings(BaseSettings):
     #: debugging). A Dask scheduler address arrives with the scale-out issue.
     executor: str = "process"
     #: Pipeline worker processes (0: as many as CPUs).
-    workers: int = 0
+    workers: int = Field(default=0, ge=0)
     #: Largest frame (width × height) a pipeline worker decodes in-process. PyAV has no memory
     #: limit of its own: one 16000×16000 frame in a 750 KB MP4 took a worker to 3.5 GB. Frames
     #: declared bigger are refused per file, before decoding; 0 means no cap. Default: 8K UHD
@@ -75,6 +81,17 @@ class Settings(BaseSettings):
     #: A file whose first line is the passphrase; `--passphrase-file` sets it, and it wins
     #: over `passphrase`.
     passphrase_file: Path | None = None
+
+    @field_validator("actor")
+    @classmethod
+    def _actor_is_one_short_line(cls, value: str) -> str:
+        """The actor is signed into every custody event and printed one per line by `log`: a
+        newline or escape sequence in it could forge what a reader of the log sees."""
+        if len(value) > MAX_ACTOR:
+            raise ValueError(f"at most {MAX_ACTOR} characters")
+        if any(not c.isprintable() for c in value):
+            raise ValueError("one line of printable characters (no newline, tab or escape)")
+        return value.strip()
 
     @field_validator("debug", mode="before")
     @classmethod
@@ -105,3 +122,10 @@ def load_settings() -> Settings:
             for err in exc.errors(include_input=False)]
         raise StrongroomError("bad setting in the environment: " + "; ".join(problems)) \
             from None
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for a tool we start (age, ffmpeg, tesseract): ours without the
+    passphrase. Readable by the same user in /proc/PID/environ, and a tool parsing hostile
+    media is the likeliest process to be taken over."""
+    return {k: v for k, v in os.environ.items() if k.upper() not in SECRET_VARIABLES}

@@ -114,6 +114,14 @@ def _limits(cpu_seconds: int | None, memory: int | None) -> None:  # pragma: no 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump plaintext frames
 
 
+def _child_environment() -> dict[str, str]:
+    """Our environment less the passphrase (see `Settings`); imported when first needed, so a
+    pipeline worker pays for pydantic only once it runs a tool."""
+    from strongroom.settings import child_environment
+
+    return child_environment()
+
+
 def run_tool(
     argv: list[str],
     *,
@@ -132,7 +140,7 @@ def run_tool(
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=cwd, start_new_session=True,
+            cwd=cwd, start_new_session=True, env=_child_environment(),
             preexec_fn=lambda: _limits(cpu_seconds, memory),
         )
     except FileNotFoundError:
@@ -424,6 +432,8 @@ def start_tool(
     if shutil.which(argv[0]) is None:
         raise MediaError(f"{name} is not installed")
     setpriv = _setpriv()
+    if env is None:  # ours, less the passphrase: no tool needs it, /proc would show it
+        env = _child_environment()
     try:
         if setpriv is None:  # not Linux, or no util-linux: the slower fork() way
             proc = subprocess.Popen(
