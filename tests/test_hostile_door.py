@@ -477,3 +477,20 @@ def test_threads_are_not_left_behind_by_two_cats_at_once(
     got = events(filled, before)
     assert [e["action"] for e in got] == ["downloaded", "downloaded"]
     assert all(e["details"]["complete"] for e in got)
+
+
+def test_an_opened_original_cannot_decrypt_another_one_under_its_name(filled: Vault) -> None:
+    """Broke: `opened.access.original(other, sink)` inside `open_original(A)` decrypted B and
+    recorded it on `original:A` only: whoever reads B's history never sees it."""
+    with filled.catalogue.read() as s:
+        a, b = s.scalars(select(Original).order_by(Original.size).limit(2)).all()
+    before = last_seq(filled)
+    got = io.BytesIO()
+    with pytest.raises(StrongroomError, match="opened for"), \
+            filled.open_original(a.sha256, to="file") as opened:
+        opened.access.original(b, got.write)
+    assert got.getvalue() == b""
+    assert events(filled, before) == []
+    with filled.open_original(a.sha256, to="file") as opened:
+        opened.copy_to(got.write)  # its own row still opens
+    assert [e["action"] for e in events(filled, before)] == ["downloaded"]

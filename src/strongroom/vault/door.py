@@ -50,10 +50,21 @@ class Access:
     _decrypt: Decrypt
     originals: list[dict[str, Any]] = field(default_factory=list)
     derivatives: list[dict[str, Any]] = field(default_factory=list)
+    #: Set by `Opened`: the one row this access was opened for, and the only one it reads
+    #: (its event names that row's original; anything else read through it would be hidden).
+    only: Any = None
+
+    def _check_row(self, row: Any) -> None:
+        if self.only is not None and row is not self.only and (
+                type(row) is not type(self.only) or row.sha256 != self.only.sha256):
+            raise StrongroomError(
+                f"this access was opened for {self.only.sha256} only; open "
+                f"{row.sha256} through the vault so that its own record shows it")
 
     def original(self, o: Original, sink: Sink | None, *, sha512: bool = False,
                  md5: bool = True) -> Digests:
         """Decrypt `o` into `sink`; raises `IntegrityError` when it is not what was ingested."""
+        self._check_row(o)
         entry = {"sha256": o.sha256, "bytes": 0, "complete": False}
         self.originals.append(entry)
         d = self._read(o.blob_name, f"original {o.sha256}", sink, entry, sha512=sha512, md5=md5)
@@ -65,6 +76,7 @@ class Access:
 
     def derivative(self, d: Derivative, sink: Sink | None, *, sha512: bool = False
                    ) -> Digests:
+        self._check_row(d)
         what = f"{d.kind} of {d.original_sha256}"
         entry = {"sha256": d.sha256, "original": d.original_sha256, "kind": d.kind,
                  "bytes": 0, "complete": False}
@@ -100,6 +112,9 @@ class Opened:
 
     row: Any
     access: Access
+
+    def __post_init__(self) -> None:
+        self.access.only = self.row
 
     def copy_to(self, sink: Sink | None) -> Digests:
         from strongroom.catalogue.models import Original
