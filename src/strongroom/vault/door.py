@@ -69,6 +69,7 @@ class Access:
         self.originals.append(entry)
         d = self._read(o.blob_name, f"original {o.sha256}", sink, entry, sha512=sha512, md5=md5)
         if d.sha256 != o.sha256 or d.size != o.size:
+            entry["decrypted_sha256"] = d.sha256  # what really left: someone else's content?
             raise IntegrityError(f"original {o.sha256} decrypted to different content "
                                  f"(sha256 {d.sha256}, {d.size} bytes); run `strongroom verify`")
         entry["complete"] = True
@@ -83,6 +84,7 @@ class Access:
         self.derivatives.append(entry)
         got = self._read(d.blob_name, what, sink, entry, sha512=sha512, md5=False)
         if got.sha256 != d.sha256 or got.size != d.size:
+            entry["decrypted_sha256"] = got.sha256
             raise IntegrityError(f"{what} ({d.sha256}) decrypted to different content; run "
                                  "`strongroom verify`")
         entry["complete"] = True
