@@ -214,14 +214,20 @@ def test_cat_decrypts_with_an_age_whose_environment_has_no_passphrase(
     ("STRONGROOM_ACTOR", "A" * 10240, "at most"),
     ("STRONGROOM_WORKERS", "-1", "greater than or equal to 0"),
     ("STRONGROOM_INGEST_WORKERS", "-1", "greater than or equal to 1"),
+    ("STRONGROOM_DATABASE_URL", "not a url :SECRETPW", "not a database URL"),
+    ("STRONGROOM_DATABASE_URL", "bogus://u:SECRETPW@h/x", "no database driver"),
+    ("STRONGROOM_DATABASE_URL", "mysql://u:SECRETPW@h/x", "no database driver"),
 ])
 def test_a_hostile_setting_is_refused_in_one_line_naming_it(
         vault_path: Path, name: str, value: str, says: str) -> None:
     """Broke: a newline or escape in STRONGROOM_ACTOR was signed into the custody log and
     forged extra lines in `strongroom log`; 10 KB was accepted; STRONGROOM_INGEST_WORKERS=-1
-    was accepted and STRONGROOM_WORKERS=-1 failed only in `process`, without naming it."""
+    was accepted and STRONGROOM_WORKERS=-1 failed only in `process`, without naming it; a
+    malformed STRONGROOM_DATABASE_URL was an 'unexpected error, please report it'. A password
+    in the URL is never repeated."""
     r = cli("stats", vault_path, "--json", env={name: value})
     assert r.returncode == 2
+    assert "SECRETPW" not in r.stderr + r.stdout
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
     assert name in r.stderr and says in r.stderr
     assert json.loads(r.stdout)["exit_code"] == 2

@@ -82,6 +82,25 @@ class Settings(BaseSettings):
     #: over `passphrase`.
     passphrase_file: Path | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_usable(cls, value: str) -> str:
+        """A malformed URL or unknown driver is a setting's error, not an 'unexpected' one.
+        The message never repeats the URL: it may hold a database password."""
+        if not value:
+            return value
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(value).get_dialect().import_dbapi()  # the driver module too
+        except (NoSuchModuleError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError
+            raise ValueError(f"no database driver for it ({type(exc).__name__})") from None
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. postgresql+psycopg://user@host/db)") \
+                from None
+        return value
+
     @field_validator("actor")
     @classmethod
     def _actor_is_one_short_line(cls, value: str) -> str:
