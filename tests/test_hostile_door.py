@@ -530,3 +530,22 @@ def test_a_swapped_blob_records_whose_content_actually_left(
     assert got.tell() == b.size  # all of B left
     (ev,) = events(filled, before)
     assert b.sha256 in json.dumps(ev["details"])
+
+
+@pytest.mark.xfail(strict=True, reason="needs vault.py: open_derivative trusts the row it is "
+                   "given; it should load the row by id from the catalogue (or compare)")
+def test_a_forged_derivative_row_cannot_open_an_original_as_a_harmless_view(
+        filled: Vault) -> None:
+    """Broke: `open_derivative` takes any `Derivative` object: one made up with another
+    original's blob name and digest decrypts that whole original, recorded as `viewed` of a
+    'poster' on an unrelated original."""
+    with filled.catalogue.read() as s:
+        a, b = s.scalars(select(Original).order_by(Original.size).limit(2)).all()
+    forged = Derivative(original_sha256=a.sha256, kind="poster", sha256=b.sha256, size=b.size,
+                        blob_name=b.blob_name, mime="image/jpeg", step="x", step_version="1",
+                        command=None, meta={})
+    got = io.BytesIO()
+    with pytest.raises(StrongroomError), \
+            filled.open_derivative(forged, purpose="viewed", to="screen") as opened:
+        opened.copy_to(got.write)
+    assert got.getvalue() == b""
