@@ -549,3 +549,31 @@ def test_a_forged_derivative_row_cannot_open_an_original_as_a_harmless_view(
             filled.open_derivative(forged, purpose="viewed", to="screen") as opened:
         opened.copy_to(got.write)
     assert got.getvalue() == b""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_cat_stopped_by_sigterm_or_sighup_records_what_left(
+        filled: Vault, vault_path: Path, sig: str) -> None:
+    """Broke: `timeout 60 strongroom cat V SHA | upload` (SIGTERM), or the ssh session closing
+    (SIGHUP), killed cat at once: megabytes of plaintext had reached the reader and nothing
+    was on the record. Now it unwinds like Ctrl-C: `downloaded`, incomplete, one line."""
+    import signal
+
+    o = biggest(filled)
+    before = last_seq(filled)
+    filled.close()
+    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE}
+    cat = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "cat", str(vault_path),
+                            o.sha256], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert cat.stdout is not None and cat.stderr is not None
+    got = len(cat.stdout.read(2 * 1024 * 1024))
+    cat.send_signal(getattr(signal, sig))
+    got += len(cat.stdout.read())
+    err = cat.stderr.read().decode()
+    cat.stdout.close()
+    cat.stderr.close()
+    assert cat.wait(timeout=120) == 128 + getattr(signal, sig)
+    assert err.startswith(f"error: stopped by {sig}") and err.count("\n") == 1
+    (ev,) = events(filled, before)
+    assert ev["action"] == "downloaded" and ev["details"]["complete"] is False
+    assert got <= ev["details"]["bytes"] < o.size

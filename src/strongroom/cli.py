@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,6 +93,42 @@ def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
     Vault.read_marker(settings.vault)  # "not a vault" before asking for a passphrase
     passphrase = _passphrase(settings) if unseal else None
     return Vault.open(_without_passphrase(settings), passphrase)
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP (`timeout`, a service manager, a closed ssh session) while plaintext
+    leaves the vault: unwinds like Ctrl-C, so the door records what already left (marked
+    incomplete) and half-written files are removed, instead of dying with nothing on record.
+    A BaseException, so that no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _unwind_on_termination() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, _frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal kills at once
+            signal.signal(sig, signal.SIG_DFL)
+        raise _Terminated(signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # `nohup` stays in force
+            previous[sig] = signal.signal(sig, terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _without_passphrase(settings: Settings) -> Settings:
@@ -226,7 +263,7 @@ def cat(
         _check_output_file(output)
     elif sys.stdout is None or sys.stdout.closed:
         raise StrongroomError("standard output is closed: give --output FILE")
-    with _open(ctx, vault, passphrase_file) as v:
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v:
         # The door records `downloaded` when each block ends: what left and whether it was
         # all of it. For a file that is before it appears under its name, so an access the
         # log does not show never happens, and a failed one is not logged as complete.
@@ -378,7 +415,7 @@ def contact_sheet(
     from strongroom.pipeline.views import write_contact_sheet
 
     _check_output_file(output)
-    with _open(ctx, vault, passphrase_file) as v:
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v:
         data = write_contact_sheet(v, sha256, output, reveal=reveal)
     _emit(as_json, data, f"wrote {output} ({'revealed' if reveal else 'blurred'})")
 
@@ -453,7 +490,8 @@ def export(
         organisation=settings.organisation if organisation is None else organisation,
         contact_name=settings.contact_name if contact_name is None else contact_name,
         contact_email=settings.contact_email if contact_email is None else contact_email)
-    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v, \
+            transfer_bar(not as_json) as bar:
         report = run_export(v, to, opts, ExportBar(bar))
     _emit(as_json, report.to_json(), report.to_text())
 
@@ -595,6 +633,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(as_json, str(exc), exc.exit_code)
     except (KeyboardInterrupt, Abort):
         _fail(as_json, "interrupted; nothing half-written was kept", 130)
+    except _Terminated as exc:
+        import signal
+
+        _fail(as_json, f"stopped by {signal.Signals(exc.signum).name}; nothing half-written "
+              "was kept", 128 + exc.signum)
     except Exception as exc:
         _fail(as_json, _unexpected(exc, debug=settings is not None and settings.debug), 2)
     if code == 130:  # typer turns Ctrl-C into a silent exit 130: say it, as for any error
