@@ -118,9 +118,6 @@ def test_a_blob_name_outside_the_store_is_refused(vault: Vault, tmp_path: Path) 
     assert list(store.names()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="blobs._NAME is matched with `$`, which also matches "
-                   "before a final newline: check_name accepts 64 hex digits + '\\n' (the path "
-                   "stays inside the store). Fix in src: _NAME.fullmatch or `\\Z`.")
 def test_a_blob_name_is_exactly_64_lowercase_hex_digits() -> None:
     with pytest.raises(StrongroomError):
         check_name("a" * 64 + "\n")
