@@ -4,6 +4,8 @@ APT_PACKAGES := ffmpeg age fonts-dejavu-core postgresql tesseract-ocr tesseract-
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 PYTEST_ARGS ?=
+#: pytest-xdist workers: one per core by default (`make test PYTEST_WORKERS=4` to oversubscribe)
+PYTEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 # `make bench ARGS="ingest:file --size 64M"` runs one scenario (benchmarks/run.py --list)
 ARGS ?=
 
@@ -40,7 +42,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/python benchmarks/run.py $(ARGS)

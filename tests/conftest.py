@@ -1,21 +1,28 @@
-"""Shared fixtures: real vaults on disk, real files, the real CLI in a subprocess.
+"""Shared fixtures: real vaults on disk, real files, the real CLI in-process.
 
 Sealing keys costs ~2 s of scrypt, so one vault per test worker is created and copied for each
-test; in-process tests reuse its unsealed keys, CLI tests unseal with the real passphrase.
+test; in-process tests reuse its unsealed keys. `cli()` runs the real command line through
+`strongroom.cli.main` in this process (a subprocess paid ~0.5 s of start-up and ~0.7 s of scrypt,
+60+ times a run), and a session-wide cache around `VaultKeys.unseal` unseals each sealed bundle
+once per passphrase; tests marked `real_unseal` bypass it. `cli_subprocess()` is for the tests
+where the process itself matters: kills, concurrent processes, start-up output.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -24,6 +31,70 @@ from strongroom.vault import Vault
 from strongroom.vault.keys import VaultKeys
 
 PASSPHRASE = "test passphrase, long enough"
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_unseal: unseal keys.age for real every time (no session-wide cache)")
+
+
+# --- Keys unsealed once per test run -------------------------------------------------------
+
+_real_unseal = VaultKeys.unseal.__func__  # type: ignore[attr-defined]
+_unsealed: dict[tuple[bytes, str], VaultKeys] = {}
+_unseal_cache_on = True
+
+
+def _cached_unseal(cls: type[VaultKeys], sealed: bytes, passphrase: str) -> VaultKeys:
+    """`VaultKeys.unseal`, remembered per (sealed bytes, passphrase): the same inputs always
+    unseal to the same keys. Only successes are kept, so a wrong passphrase, a damaged bundle
+    or a too-costly work factor always goes through the real path and is refused there."""
+    if not _unseal_cache_on:
+        return _real_unseal(cls, sealed, passphrase)  # type: ignore[no-any-return]
+    key = (bytes(sealed), passphrase)
+    keys = _unsealed.get(key)
+    if keys is None:
+        keys = _real_unseal(cls, sealed, passphrase)
+        _unsealed[key] = keys
+    return keys
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unseal_once_per_run() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(VaultKeys, "unseal", classmethod(_cached_unseal))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _real_unseal_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests of wrong passphrases and of the work factor mark themselves `real_unseal`."""
+    global _unseal_cache_on
+    if request.node.get_closest_marker("real_unseal") is None:
+        yield
+        return
+    _unseal_cache_on = False
+    try:
+        yield
+    finally:
+        _unseal_cache_on = True
+
+
+# --- Waiting without fixed sleeps ----------------------------------------------------------
+
+def poll(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.01,
+         what: str = "the condition") -> T:
+    """`condition()`'s first truthy value, checked every `interval` s; AssertionError naming
+    `what` once `timeout` s have passed. Tests wait for what they need, never a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = condition()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 @dataclass
@@ -94,13 +165,77 @@ def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+@dataclass
+class CliResult:
+    """What a run of `strongroom` gave: exit code, stdout and stderr (text, and bytes for
+    binary output such as `cat` to stdout), like `subprocess.CompletedProcess`."""
+
+    args: list[str]
+    returncode: int
+    stdout_bytes: bytes = field(repr=False)
+    stderr_bytes: bytes = field(repr=False)
+
+    @property
+    def stdout(self) -> str:
+        return _text(self.stdout_bytes)
+
+    @property
+    def stderr(self) -> str:
+        return _text(self.stderr_bytes)
+
+
+def _text(data: bytes) -> str:
+    """Decoded as `subprocess.run(text=True)` would: UTF-8, universal newlines."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def cli(*args: str | Path, env: dict[str, str] | None = None,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "strongroom.cli", *map(str, args)],
-        capture_output=True, text=True, env=full_env, timeout=300, input=input,
-    )
+        input: str | bytes | None = None) -> CliResult:
+    """`strongroom ARGS` in this process, through the console script's own `main()` (same
+    one-line errors, exit codes, stdout and stderr), with `env` applied only for this call."""
+    from typer.testing import CliRunner
+
+    from strongroom.cli import main
+
+    argv = [str(a) for a in args]
+    runner = CliRunner()
+    with runner.isolation(input=input, env={"STRONGROOM_PASSPHRASE": PASSPHRASE,
+                                            **(env or {})}) as (out, err, _mixed):
+        # As in a real process: stdout keeps the interpreter's error handler for text it
+        # cannot encode (stderr is backslashreplace in both).
+        assert isinstance(sys.stdout, io.TextIOWrapper) and sys.__stdout__ is not None
+        sys.stdout.reconfigure(errors=sys.__stdout__.errors)
+        code: object = 0
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):  # what the interpreter does with sys.exit("text")
+            print(code, file=sys.stderr)
+            sys.stderr.flush()
+            code = 1
+        return CliResult(argv, code, out.getvalue(), err.getvalue())
+
+
+CLI = [sys.executable, "-m", "strongroom.cli"]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `strongroom` subprocess: ours, the test passphrase, `env`."""
+    return {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, **(env or {})}
+
+
+def cli_subprocess(*args: str | Path, env: dict[str, str] | None = None,
+                   input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`strongroom ARGS` as its own process: for tests where the process itself matters
+    (start-up output, signals, several processes at once). Unseals for real, ~0.7 s."""
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                          env=cli_env(env), timeout=300, input=input)
 
 
 def cli_json(*args: str | Path) -> object:

@@ -10,14 +10,13 @@ import random
 import shutil
 import stat
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from conftest import PASSPHRASE, Template, cli, open_vault, sql, write
+from conftest import CLI, Template, cli, cli_env, open_vault, sql, write
 from strongroom.catalogue.models import (
     Acquisition,
     CustodyCheckpoint,
@@ -136,11 +135,10 @@ def test_a_refused_row_is_one_files_error_and_the_group_is_still_recorded(
 
 # -- concurrency ----------------------------------------------------------------------------
 def _popen_ingest(vault: Path, source: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_COMMIT_FILES": "4"}
     return subprocess.Popen(
-        [sys.executable, "-m", "strongroom.cli", "ingest", str(vault), str(source),
-         "-a", "USB stick 1", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [*CLI, "ingest", str(vault), str(source), "-a", "USB stick 1", "--json"],
+        env=cli_env({"STRONGROOM_COMMIT_FILES": "4"}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_ingests_of_one_source_at_once_do_not_crash(template: Template, vault_path: Path,

@@ -23,14 +23,30 @@ def test_run_tool_keeps_stderr_tail_in_the_error() -> None:
 
 
 def test_run_tool_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    import psutil
+
+    from conftest import poll
+
     marker = tmp_path / "child-alive"
     script = (f"import subprocess, sys, time; subprocess.Popen(['sh', '-c', "
               f"'sleep 3; touch {marker}']); time.sleep(30)")
     with pytest.raises(MediaError, match="timed out after 1 s"):
         run_tool([sys.executable, "-c", script], timeout=1)
-    import time
 
-    time.sleep(3.5)
+    def survivors() -> list[psutil.Process]:
+        """The grandchild `sh` (its command line names the marker), unless dead or a zombie."""
+        alive = []
+        for p in psutil.process_iter():
+            try:
+                if str(marker) in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return alive
+
+    # The group is killed before run_tool returns; allow the kernel a moment to deliver it,
+    # rather than sleeping past the grandchild's 3 s to see whether it touches the marker.
+    poll(lambda: not survivors(), timeout=2, what="the grandchild to die with its group")
     assert not marker.exists(), "a grandchild survived the timeout"
 
 

@@ -12,8 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import PASSPHRASE, Template, cli, open_vault
+from conftest import CLI, Template, cli, cli_env, open_vault, poll
 from strongroom.catalogue.models import (
     Camera,
     CustodyEvent,
@@ -286,18 +284,16 @@ def test_process_resumes_after_sigkill(processed: Processed, tmp_path: Path) -> 
         s.query(StepRun).delete()  # forget the analysis, keep the originals
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_WORK_DIR": str(work)}
-    proc = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "process", str(path),
-                             "--workers", "2"], env=env, start_new_session=True,
+    proc = subprocess.Popen([*CLI, "process", str(path), "--workers", "2"],
+                            env=cli_env({"STRONGROOM_WORK_DIR": str(work)}),
+                            start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done = _count_runs(path)
-        if done >= 3:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        poll(lambda: _count_runs(path) >= 3 or proc.poll() is not None, timeout=120,
+             interval=0.05, what="three step runs recorded")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert 3 <= _count_runs(path) < len(processed.shas) * 6, "kill came too late to test"
     again = cli("process", path, "--json", env={"STRONGROOM_WORK_DIR": str(work)})
     # exit 1 when the damaged clip's errors were still pending, i.e. recorded by this run

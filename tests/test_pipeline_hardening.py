@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +20,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSPHRASE, Template, cli, open_vault
+from conftest import CLI, Template, cli, cli_env, open_vault, poll
 from strongroom.catalogue.models import Derivative, MediaInfo, Segment, StepRun
 from strongroom.ingest import ingest
 from strongroom.pipeline.runner import process
@@ -79,10 +77,10 @@ def start_process(vault_path: Path, work: Path, *args: str, output: bool = True
                   ) -> subprocess.Popen[str]:
     """`strongroom process` in the background. Without `output`, nothing of ours waits on
     pipes that a surviving worker would keep open."""
-    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, "STRONGROOM_WORK_DIR": str(work)}
     pipe = subprocess.PIPE if output else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "strongroom.cli", "process", str(vault_path),
-                             *args], env=env, stdout=pipe, stderr=pipe, text=True)
+    return subprocess.Popen([*CLI, "process", str(vault_path), *args],
+                            env=cli_env({"STRONGROOM_WORK_DIR": str(work)}),
+                            stdout=pipe, stderr=pipe, text=True)
 
 
 def kill_all(procs: list[psutil.Process]) -> None:
@@ -93,13 +91,7 @@ def kill_all(procs: list[psutil.Process]) -> None:
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float = 120) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll(check, timeout=timeout, interval=0.05, what=what)
 
 
 def busy_workdirs(work: Path) -> list[Path]:
@@ -212,7 +204,7 @@ def _peak_rss_of(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Compl
              "print(json.dumps([r.returncode, r.stdout, r.stderr, "
              "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
     done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
-                          env={**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE, **env},
+                          env=cli_env(env),
                           timeout=300)
     code, out, err, kib = json.loads(done.stdout)
     return subprocess.CompletedProcess(argv, code, out, err), int(kib) * 1024
@@ -221,8 +213,8 @@ def _peak_rss_of(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Compl
 def test_huge_declared_frame_is_refused_before_decoding(
         vault_path: Path, template: Template, tmp_path: Path, media: Path, bomb: Path) -> None:
     vault_with(vault_path, template, tmp_path, bomb, media / "one_frame.mp4")
-    r, peak = _peak_rss_of([sys.executable, "-m", "strongroom.cli", "process", str(vault_path),
-                            "--workers", "1", "--json"], {"STRONGROOM_WORKER_MEMORY": "0"})
+    r, peak = _peak_rss_of([*CLI, "process", str(vault_path), "--workers", "1", "--json"],
+                           {"STRONGROOM_WORKER_MEMORY": "0"})
     assert r.returncode == 1, r.stderr
     report = json.loads(r.stdout)
     errors = {(e["file"], e["step"]): e["error"] for e in report["error_list"]}

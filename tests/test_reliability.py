@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import PASSPHRASE, Template, cli, drop_append_only_triggers, open_vault, sql, write
+from conftest import (
+    CLI,
+    Template,
+    cli,
+    cli_env,
+    cli_subprocess,
+    drop_append_only_triggers,
+    open_vault,
+    sql,
+    write,
+)
 from strongroom.catalogue.models import CustodyCheckpoint, CustodyEvent
 from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
@@ -404,9 +414,8 @@ def test_cat_with_stdout_closed_is_one_line_and_logged_as_incomplete(
         filled: Vault, vault_path: Path) -> None:
     filled.close()
     sha = str(sql(vault_path, "SELECT sha256 FROM original ORDER BY size DESC LIMIT 1")[0][0])
-    proc = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "cat", str(vault_path), sha],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**__import__("os").environ, "STRONGROOM_PASSPHRASE": PASSPHRASE})
+    proc = subprocess.Popen([*CLI, "cat", str(vault_path), sha],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(1000)
     proc.stdout.close()
@@ -509,14 +518,11 @@ def test_a_malformed_event_is_a_named_problem_not_a_crash(filled: Vault, vault_p
 
 
 def test_two_inits_of_one_folder_at_once_make_one_vault(tmp_path: Path) -> None:
-    import os
-
     for trial in range(3):
         target = tmp_path / f"v{trial}"
-        env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE}
-        procs = [subprocess.Popen([sys.executable, "-m", "strongroom.cli", "init", str(target),
-                                   "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=env, text=True) for _ in range(2)]
+        procs = [subprocess.Popen([*CLI, "init", str(target), "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=cli_env(), text=True) for _ in range(2)]
         results = [(p.wait(120), p.stdout.read() if p.stdout else "",
                     p.stderr.read() if p.stderr else "") for p in procs]
         codes = sorted(r[0] for r in results)
@@ -550,7 +556,7 @@ def test_bad_option_values_and_closed_stdout_are_one_line(vault_path: Path,
     r = subprocess.run(["bash", "-c", 'exec "$0" -m strongroom.cli cat "$1" "$2" >&-',
                         sys.executable, str(vault_path), "ab" * 8], capture_output=True,
                        text=True,
-                       env={**__import__("os").environ, "STRONGROOM_PASSPHRASE": PASSPHRASE})
+                       env=cli_env())
     assert r.returncode == 2 and "standard output is closed" in r.stderr, r.stderr
     r = cli("init", tmp_path / "v", env={"STRONGROOM_PASSPHRASE": " " * 12})
     assert r.returncode == 2 and "at least 12" in r.stderr
@@ -629,5 +635,5 @@ def test_a_case_or_incident_planted_or_edited_by_hand_is_reported(filled: Vault,
 
 
 def test_strongroom_alone_shows_the_help_and_is_no_error() -> None:
-    r = cli()
+    r = cli_subprocess()  # what the process prints from start-up on: nothing on stderr
     assert r.returncode == 0 and "Usage: strongroom" in r.stdout and r.stderr == ""

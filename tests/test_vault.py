@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import PASSPHRASE, Template, cli, write
 from strongroom.ingest import ingest
 from strongroom.vault import Vault
@@ -38,6 +40,7 @@ def test_init_refuses_an_existing_vault_or_a_non_empty_folder(vault_path: Path,
     assert r.returncode == 2 and "not empty" in r.stderr
 
 
+@pytest.mark.real_unseal
 def test_wrong_passphrase_is_one_clear_line_and_exit_2(vault_path: Path) -> None:
     r = cli("verify", vault_path, env={"STRONGROOM_PASSPHRASE": "not the passphrase"})
     assert r.returncode == 2
@@ -102,6 +105,7 @@ def test_nothing_sensitive_is_plaintext_at_rest(vault: Vault, source: Path) -> N
             assert secret not in p.read_bytes(), p
 
 
+@pytest.mark.real_unseal
 def test_vault_opens_with_the_passphrase_and_refuses_a_wrong_one(vault_path: Path) -> None:
     from strongroom.errors import WrongPassphrase
     from strongroom.settings import Settings
@@ -121,6 +125,7 @@ def test_keys_are_sealed_at_age_fixed_work_factor(vault_path: Path) -> None:
     assert header.startswith(b"-> scrypt ") and header.endswith(b" 18")
 
 
+@pytest.mark.real_unseal
 def test_keys_sealed_with_a_high_work_factor_open_on_a_loaded_machine(tmp_path: Path) -> None:
     """rage (pyrage) seals at about a second of scrypt on the sealing machine and refuses, on
     a loaded one, a factor 16× above what it measures there: the vault must open anyway, and
@@ -128,7 +133,6 @@ def test_keys_sealed_with_a_high_work_factor_open_on_a_loaded_machine(tmp_path: 
     import sys
 
     import pyrage
-    import pytest
 
     from strongroom.errors import UnsealTooCostly
     from strongroom.vault.keys import VaultKeys

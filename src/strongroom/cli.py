@@ -87,12 +87,15 @@ def _new_passphrase(text: str) -> str:
 
 def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
           *, unseal: bool = True) -> Vault:
-    from strongroom.vault import Vault
+    from strongroom.vault.opening import read_marker, start_unseal
 
     settings = _settings(ctx, vault, passphrase_file)
-    Vault.read_marker(settings.vault)  # "not a vault" before asking for a passphrase
-    passphrase = _passphrase(settings) if unseal else None
-    return Vault.open(_without_passphrase(settings), passphrase)
+    read_marker(settings.vault)  # "not a vault" before asking for a passphrase
+    # scrypt starts now, in the `age` child, while the catalogue code is imported
+    unsealing = start_unseal(settings.vault, _passphrase(settings)) if unseal else None
+    from strongroom.vault import Vault
+
+    return Vault.open(_without_passphrase(settings), unsealing=unsealing)
 
 
 class _Terminated(BaseException):
@@ -180,9 +183,9 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Capture a source: every file hashed, encrypted and recorded, once."""
-    from strongroom.ingest import ingest as run_ingest
-
     with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
+        from strongroom.ingest import ingest as run_ingest  # after the unseal has started
+
         report = run_ingest(
             v, source, acquisition, received_by=received_by, received_at=received_at,
             progress=IngestBar(bar, "ingest"),
@@ -203,9 +206,9 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the custody chain, checkpoints, catalogue and every blob; exit 1 on any problem."""
-    from strongroom.catalogue.queries import vault_stats
-
     with _open(ctx, vault, passphrase_file) as v:
+        from strongroom.catalogue.queries import vault_stats  # after the unseal has started
+
         total = vault_stats(v)["original_bytes"]
         with transfer_bar(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick else total, files="")

@@ -21,13 +21,13 @@ from strongroom.errors import BlobMissing, StorageFull, StrongroomError
 from strongroom.fsio import is_disk_full, start_writeback, syncfs
 from strongroom.lockdir import hold, remove_if_abandoned
 
-_NAME = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"[0-9a-f]{64}")
 _LOCK = "lock"  # in each staging session dir, held by its process
 
 
 def check_name(name: str) -> str:
     """Refuse anything but a 64-hex storage name, so no name can escape the store's root."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise StrongroomError(f"invalid blob name {name!r}")
     return name
 
@@ -174,7 +174,7 @@ class LocalBlobStore:
         for sub in sorted(self.root.iterdir()):
             if sub.is_dir() and len(sub.name) == 2:
                 for f in sorted(sub.iterdir()):
-                    if _NAME.match(f.name):
+                    if _NAME.fullmatch(f.name):
                         yield f.name
 
     # -- housekeeping -------------------------------------------------------------------

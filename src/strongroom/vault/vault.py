@@ -13,7 +13,6 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,15 @@ from strongroom.vault.blobs import LocalBlobStore, StagedBlob
 from strongroom.vault.door import Access, Opened, Stored, check_purpose
 from strongroom.vault.hashing import Digests, MultiHash
 from strongroom.vault.keys import PublicKeys, VaultKeys
+from strongroom.vault.opening import (
+    CHECKPOINTS,
+    MARKER,
+    SEALED_KEYS,
+    VAULT_FORMAT,
+    Unsealing,
+    read_marker,
+    start_unseal,
+)
 
 if TYPE_CHECKING:
     from strongroom.custody.verify import VerifyReport
@@ -47,10 +55,6 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-VAULT_FORMAT = "strongroom-vault/1"
-MARKER = "vault.json"
-SEALED_KEYS = "keys.age"
-CHECKPOINTS = "custody-checkpoints.jsonl"
 _OWN_FILES = {MARKER, SEALED_KEYS, CHECKPOINTS, "catalogue.db", "catalogue.db-wal",
               "catalogue.db-shm", "blobs"}
 
@@ -134,8 +138,11 @@ class Vault:
 
     @classmethod
     def open(
-        cls, settings: Settings, passphrase: str | None = None, actor: str | None = None
+        cls, settings: Settings, passphrase: str | None = None, actor: str | None = None, *,
+        unsealing: Unsealing | None = None,
     ) -> Vault:
+        """Open a vault; with `passphrase` (or an `unsealing` already started with
+        `start_unseal`, as the CLI does before its heavy imports) its keys are unsealed."""
         public = cls.read_marker(settings.vault)
         path = settings.vault
         db = sqlite_path(settings.resolved_database_url())
@@ -149,7 +156,8 @@ class Vault:
                             "backup")
         # scrypt (≈0.7 s of one core in the `age` child) runs while this thread opens and
         # checks the catalogue; a damaged catalogue is still the error reported first.
-        unsealing = _start_unseal(path, passphrase) if passphrase is not None else None
+        if unsealing is None and passphrase is not None:
+            unsealing = start_unseal(path, passphrase)
         vault = cls(settings, public, None, actor or default_actor(settings))
         try:
             vault.catalogue.upgrade()
@@ -161,7 +169,7 @@ class Vault:
             raise
         finally:
             if unsealing is not None:
-                unsealing.executor.shutdown(wait=False)
+                unsealing.release()
         return vault
 
     def _check_catalogue_is_ours(self) -> None:
@@ -204,15 +212,7 @@ class Vault:
     def read_marker(path: Path) -> PublicKeys:
         """The vault's public keys from its marker file; raises `NotAVault` (cheaply, before
         anyone is asked for a passphrase) when `path` is not a vault."""
-        try:
-            marker = json.loads((path / MARKER).read_text("utf-8"))
-            if marker.get("format") != VAULT_FORMAT:
-                raise NotAVault(f"{path}: unsupported vault format {marker.get('format')!r}")
-            return PublicKeys.from_json(marker["public"])
-        except FileNotFoundError:
-            raise NotAVault(f"{path} is not a Strongroom vault (no {MARKER})") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise NotAVault(f"{path}: unreadable {MARKER}: {exc}") from None
+        return read_marker(path)
 
     def close(self) -> None:
         """Sign the head if this object appended events after its last checkpoint: every
@@ -512,29 +512,6 @@ class _WritebackReader:
                 self._blob.start_writeback()
                 self._unsynced = 0
         return data or b""
-
-
-class _Unsealing:
-    def __init__(self, executor: ThreadPoolExecutor, future: Future[VaultKeys]) -> None:
-        self.executor, self.future = executor, future
-
-    def result(self) -> VaultKeys:
-        return self.future.result()
-
-
-def _start_unseal(path: Path, passphrase: str) -> _Unsealing:
-    """Unseal keys.age on a thread (the work is in the `age` child process)."""
-    def unseal() -> VaultKeys:
-        try:
-            sealed = (path / SEALED_KEYS).read_bytes()
-        except OSError as exc:
-            raise StrongroomError(
-                f"{path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys "
-                "are missing; restore them from a backup") from None
-        return VaultKeys.unseal(sealed, passphrase)
-
-    executor = ThreadPoolExecutor(1, thread_name_prefix="unseal")
-    return _Unsealing(executor, executor.submit(unseal))
 
 
 def event_time(event: CustodyEvent) -> datetime:
