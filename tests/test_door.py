@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,10 @@ def test_open_derivative_records_viewed_or_revealed_on_its_original(
     (name,) = filled.store_sealed([sealed])
     row = Derivative(original_sha256=o.sha256, kind="poster", sha256=sealed.sha256,
                      size=sealed.size, blob_name=name, mime="image/jpeg", step="test",
-                     step_version="1", command=None, meta={})
+                     step_version="1", command=None, meta={},
+                     created_at=datetime.now(UTC))
+    with filled.catalogue.write() as s:
+        s.add(row)
     for purpose in ("viewed", "revealed"):
         before = last_seq(filled)
         got = io.BytesIO()

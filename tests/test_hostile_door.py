@@ -515,8 +515,6 @@ def _swap_blobs(v: Vault, vault_path: Path) -> tuple[Original, Original]:
     return a, b
 
 
-@pytest.mark.xfail(strict=True, reason="needs vault.py: _record_access keeps only sha256 and "
-                   "kind of each read; add 'decrypted_sha256' (door.py sets it)")
 def test_a_swapped_blob_records_whose_content_actually_left(
         filled: Vault, vault_path: Path) -> None:
     """Broke: with A's and B's blobs swapped, `cat A` streams all of B to stdout and the log
@@ -532,8 +530,6 @@ def test_a_swapped_blob_records_whose_content_actually_left(
     assert b.sha256 in json.dumps(ev["details"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs vault.py: open_derivative trusts the row it is "
-                   "given; it should load the row by id from the catalogue (or compare)")
 def test_a_forged_derivative_row_cannot_open_an_original_as_a_harmless_view(
         filled: Vault) -> None:
     """Broke: `open_derivative` takes any `Derivative` object: one made up with another

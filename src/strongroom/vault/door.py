@@ -99,6 +99,21 @@ class Access:
 
         return self._decrypt(blob_name, counted, sha512=sha512, md5=md5, what=what)
 
+    def summary(self) -> dict[str, Any]:
+        """What an export's event says the door decrypted: distinct items (a poster read for
+        the report and again for the bag counts once), bytes read in all, and one digest
+        over the sorted SHA-256 of every distinct plaintext, which anyone can recompute from
+        the bag's manifests."""
+        import hashlib
+
+        originals = {e["sha256"] for e in self.originals}
+        derivatives = {e["sha256"] for e in self.derivatives}
+        listing = "".join(f"{d}\n" for d in sorted(originals | derivatives))
+        return {"decrypted_originals": len(originals),
+                "decrypted_derivatives": len(derivatives),
+                "decrypted_bytes": self.bytes,
+                "decrypted_sha256_list_sha256": hashlib.sha256(listing.encode()).hexdigest()}
+
     @property
     def bytes(self) -> int:
         return sum(e["bytes"] for e in self.originals + self.derivatives)

@@ -398,9 +398,18 @@ class Vault:
     def open_derivative(self, row: Derivative, *, purpose: str = "viewed", to: str,
                         details: dict[str, Any] | None = None) -> Iterator[Opened]:
         """As `open_original`, for something the pipeline made from an original (a contact
-        sheet); recorded on the original it was made from."""
+        sheet); recorded on the original it was made from. The row must be the catalogue's
+        own: a made-up one could name any blob and have it recorded as a harmless view."""
+        with self.catalogue.read() as s:
+            known = s.scalar(select(Derivative).where(
+                Derivative.blob_name == row.blob_name, Derivative.sha256 == row.sha256,
+                Derivative.original_sha256 == row.original_sha256,
+                Derivative.kind == row.kind, Derivative.size == row.size).limit(1))
+        if known is None:
+            raise StrongroomError(f"no {row.kind} {row.sha256[:16]}… of original "
+                                  f"{row.original_sha256[:16]}… in the catalogue")
         with self._access(purpose, to) as access:
-            yield Opened(row, access)
+            yield Opened(known, access)
             self._record_access(access, f"original:{row.original_sha256}", details)
 
     @contextmanager
@@ -415,9 +424,7 @@ class Vault:
         derivative the door decrypted for it."""
         with self.write() as s:
             self.record(s, "exported", f"export:{bag_id}", {
-                **details, "decrypted_originals": len(access.originals),
-                "decrypted_derivatives": len(access.derivatives),
-                "decrypted_bytes": access.bytes})
+                **details, **access.summary()})
 
     @contextmanager
     def _access(self, purpose: str, to: str, *, record_failure: bool = True
@@ -444,7 +451,8 @@ class Vault:
             self.record(s, access.purpose, subject, {
                 **(details or {}), "to": access.to, "bytes": access.bytes,
                 "complete": access.complete(),
-                "read": [{k: e[k] for k in ("sha256", "kind") if k in e} for e in items]})
+                "read": [{k: e[k] for k in ("sha256", "kind", "decrypted_sha256") if k in e}
+                         for e in items]})
 
     def _decrypt_blob(self, name: str, sink: Callable[[bytes], object] | None, *,
                       sha512: bool = False, md5: bool = True, what: str) -> Digests:
