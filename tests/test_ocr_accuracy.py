@@ -122,9 +122,6 @@ SHORT = ClipSpec(name="short.avi", duration=5, camera_label="ДЕЖУРНАЯ Ч
                  source="life", seed=203, codec="mpeg4")
 
 
-@pytest.mark.xfail(strict=True, reason="known: on a 5 s clip only 3 frames are sampled for the "
-                   "label; tesseract reads it right on 2 of them, but one read is below "
-                   "MIN_LABEL_CONFIDENCE, so the vote (2 needed) drops the label")
 def test_the_label_of_a_five_second_clip_is_read_too(tmp_path: Path) -> None:
     res = read_clip(generate_clip(SHORT, tmp_path / "clips"), tmp_path / "work")
     assert res["label"] == SHORT.camera_label, res["label_reads"]

@@ -33,6 +33,11 @@ BAND = 0.25  # overlays live in the top or bottom quarter
 BRIGHT = 170
 CONTRAST = 100
 LABEL_READS = 3
+#: A text stroke: brighter than this, with pixels darker by STROKE_CONTRAST within STROKE
+#: pixels on both sides (strokes up to ~2×STROKE wide: 32 px DVR fonts).
+STROKE = 5
+STROKE_BRIGHT = 150
+STROKE_CONTRAST = 90
 MIN_LABEL_CONFIDENCE = 60.0
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
@@ -136,31 +141,83 @@ def _text_mask(g: Gray) -> npt.NDArray[np.bool_]:
     return mask
 
 
+def _stroke_mask(g: Gray) -> npt.NDArray[np.bool_]:
+    """Bright pixels inside a thin stroke: darker by `CONTRAST` within `STROKE` pixels on
+    both sides, left and right or above and below. Overlay text is thin bright strokes with
+    an outline, a shadow or a box around them; a fixed camera's static background (walls,
+    windows, kerbs) is mostly edges, bright on one side only."""
+    import numpy as np
+
+    g16 = g.astype(np.int16)
+    h, w = g.shape
+    p = np.pad(g16, STROKE, mode="edge")
+    darker = g16 - STROKE_CONTRAST
+    sides = []
+    for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        side = np.zeros((h, w), bool)
+        for r in range(1, STROKE + 1):
+            y, x = STROKE + dy * r, STROKE + dx * r
+            side |= p[y:y + h, x:x + w] < darker
+        sides.append(side)
+    left, right, up, down = sides
+    mask: npt.NDArray[np.bool_] = (g > STROKE_BRIGHT) & ((left & right) | (up & down))
+    return mask
+
+
 def find_lines(grays: list[Gray]) -> list[Box]:
-    """Text lines that stay in place across the frames, top to bottom."""
+    """Text lines that stay in place across the frames, top to bottom.
+
+    Stillness alone cannot find them: on a fixed camera the whole scene is as still as the
+    overlay. So only pixels inside thin bright strokes vote (`_stroke_mask`), and the bands
+    are cut recursively, rows then columns (an XY cut), until each piece is one line of
+    text-height: a label in one corner and a lamp post in another share rows, not a box."""
     import numpy as np
 
     sample = grays if len(grays) <= 5 else [grays[i * (len(grays) - 1) // 4] for i in range(5)]
     h, w = sample[0].shape
-    votes = np.zeros((h, w), np.uint8)
-    for g in sample:
-        if g.shape == (h, w):
-            votes += _text_mask(g)
     need = max(2, -(-len(sample) * 3 // 5)) if len(sample) > 1 else 1
-    static = votes >= need
     band = int(h * BAND)
-    static[band:h - band] = False
     lines: list[Box] = []
-    rows = static.sum(axis=1) >= 2
-    for y0, y1 in _runs(rows, max_gap=2):
-        th = y1 - y0
-        if not (h * 0.012 <= th <= h * 0.1):
+    # Bright high-contrast pixels first (a moving picture leaves only the overlay still),
+    # then thin bright strokes (a still picture: only text is made of them).
+    for mask in (_text_mask, _stroke_mask):
+        votes = np.zeros((h, w), np.uint8)
+        for g in sample:
+            if g.shape == (h, w):
+                votes += mask(g)
+        static = votes >= need
+        static[band:h - band] = False
+        found: list[Box] = []
+        _cut(static, (0, 0, w, h), h, 3 if mask is _stroke_mask else 0, found)
+        lines += [b for b in found if not any(_overlap(b, o) for o in lines)]
+    return sorted(lines, key=lambda b: (b[1], b[0]))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    """Whether two line boxes share more than half of the smaller one's rows and columns."""
+    dx = min(a[2], b[2]) - max(a[0], b[0])
+    dy = min(a[3], b[3]) - max(a[1], b[1])
+    return (dx > 0 and dy > 0
+            and dx * dy > 0.5 * min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
+
+
+def _cut(m: Any, box: Box, h: int, depth: int, out: list[Box]) -> None:
+    x0, y0, x1, y1 = box
+    rows = m[y0:y1, x0:x1].sum(axis=1) >= 2
+    for a, b in _runs(rows, max_gap=2):
+        a, b = a + y0, b + y0
+        th = b - a
+        if th < h * 0.012:
             continue
-        cols = static[y0:y1].any(axis=0)
-        for x0, x1 in _runs(cols, max_gap=int(th * 1.5)):
-            if x1 - x0 >= 2 * th:
-                lines.append((x0, y0, x1, y1))
-    return lines
+        line = th <= h * 0.1
+        cols = m[a:b, x0:x1].any(axis=0)
+        for c0, c1 in _runs(cols, max_gap=int(th * 1.5) if line else int(h * 0.03)):
+            c0, c1 = c0 + x0, c1 + x0
+            if line:
+                if c1 - c0 >= 2 * th:
+                    out.append((c0, a, c1, b))
+            elif depth > 0 and (c0, a, c1, b) != box:
+                _cut(m, (c0, a, c1, b), h, depth - 1, out)
 
 
 def _runs(flags: Any, *, max_gap: int) -> list[tuple[int, int]]:
@@ -207,44 +264,63 @@ def _margin(g: Gray, box: Box) -> Box:
     return max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
 
 
-def _prepare(g: Gray, box: Box, *, boost: bool = False) -> Any:
-    """Dark-on-light, scaled so the text is ~24 px tall (tesseract's sweet spot: no slower
-    upscaling of text that is already big enough), with a white margin. `boost`: a retry,
-    larger and thresholded."""
+#: How a crop is shown to tesseract, in the order they are tried: the plain crop (inverted
+#: when light on dark), the thin bright strokes only (an outline, shadow, box or photograph
+#: behind does not reach tesseract: what rescues a fixed camera's busy background), and the
+#: plain crop larger and thresholded.
+PREPARATIONS = ("plain", "strokes", "boost")
+
+
+def _prepare(g: Gray, box: Box, how: str = "plain") -> Any:
+    """Black glyphs on white, scaled so the text is ~24 px tall (tesseract's sweet spot: no
+    slower upscaling of text that is already big enough), with a white margin."""
+    import numpy as np
     from PIL import Image, ImageOps
 
     x0, y0, x1, y1 = box
     crop = g[y0:y1, x0:x1]
-    img = Image.fromarray(crop)
-    if crop.mean() < 128:  # light text on dark: tesseract wants dark on light
-        img = ImageOps.invert(img)
+    if how == "strokes":
+        img = Image.fromarray(np.where(_stroke_mask(crop), 0, 255).astype(np.uint8))
+    else:
+        img = Image.fromarray(crop)
+        if crop.mean() < 128:  # light text on dark: tesseract wants dark on light
+            img = ImageOps.invert(img)
     # crops have a 1/3-line margin; never below 2×: full-size clock digits misread at 1×
     scale = min(4.0, max(2.0, 24 / (0.6 * max(1, y1 - y0))))
-    if boost:
+    if how == "boost":
         scale = min(6.0, scale * 1.5)
     if scale > 1.0:
         img = img.resize((round(img.width * scale), round(img.height * scale)),
                          Image.Resampling.BICUBIC)
-    if boost:
+    if how == "boost":
         img = img.point(lambda v: 255 if v > 140 else 0)
     return ImageOps.expand(img, border=10, fill=255)
 
 
-def _read(api: Any, g: Gray, box: Box) -> str:
-    api.SetImage(_prepare(g, box))
+def _read(api: Any, g: Gray, box: Box, how: str = "plain") -> str:
+    api.SetImage(_prepare(g, box, how))
     return str(api.GetUTF8Text()).strip()
 
 
 def read_clock(api: Any, g: Gray, box: Box) -> tuple[datetime, str] | None:
-    """Read and parse a clock; when the plain crop does not parse (compression noise, a
-    digit mid-change), try once more thresholded and larger."""
-    parsed = parse_clock(_read(api, g, box))
-    if parsed is None:
-        api.SetImage(_prepare(g, box, boost=True))
-        parsed = parse_clock(str(api.GetUTF8Text()).strip())
-    return parsed
+    """Read and parse a clock, trying each preparation until one parses (compression
+    noise, a digit mid-change, an outline that reads as digits)."""
+    for how in PREPARATIONS:
+        parsed = parse_clock(_read(api, g, box, how))
+        if parsed is not None:
+            return parsed
+    return None
 
 
 def _read_conf(api: Any, g: Gray, box: Box) -> tuple[str, float]:
-    text = _read(api, g, box)
-    return text, float(api.MeanTextConf())
+    """The plain reading, or the stroke reading when that is more confident than a plain
+    one below MIN_LABEL_CONFIDENCE."""
+    best = ("", -1.0)
+    for how in PREPARATIONS[:2]:
+        text = _read(api, g, box, how)
+        conf = float(api.MeanTextConf())
+        if conf > best[1]:
+            best = (text, conf)
+        if best[1] >= MIN_LABEL_CONFIDENCE:
+            break
+    return best
