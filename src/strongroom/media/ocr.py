@@ -193,6 +193,17 @@ def find_lines(grays: list[Gray]) -> list[Box]:
     return sorted(lines, key=lambda b: (b[1], b[0]))
 
 
+def _trim(m: Any, box: Box) -> Box:
+    """A line's rows where its strokes are: a box or shadow edge makes sparse rows above or
+    below the text, which tesseract would read as part of it."""
+    import numpy as np
+
+    x0, y0, x1, y1 = box
+    rows = m[y0:y1, x0:x1].sum(axis=1)
+    keep = np.flatnonzero(rows >= 0.2 * rows.max())
+    return (x0, y0 + int(keep[0]), x1, y0 + int(keep[-1]) + 1) if len(keep) else box
+
+
 def _overlap(a: Box, b: Box) -> bool:
     """Whether two line boxes share more than half of the smaller one's rows and columns."""
     dx = min(a[2], b[2]) - max(a[0], b[0])
@@ -215,7 +226,7 @@ def _cut(m: Any, box: Box, h: int, depth: int, out: list[Box]) -> None:
             c0, c1 = c0 + x0, c1 + x0
             if line:
                 if c1 - c0 >= 2 * th:
-                    out.append((c0, a, c1, b))
+                    out.append(_trim(m, (c0, a, c1, b)))
             elif depth > 0 and (c0, a, c1, b) != box:
                 _cut(m, (c0, a, c1, b), h, depth - 1, out)
 
