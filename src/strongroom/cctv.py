@@ -315,6 +315,8 @@ class OverlayTruth:
     first_frame: int
     last_frame: int
     box: list[int]
+    #: the same box in the source frame, before any re-encode's scaling
+    source_box: list[int]
     style: dict[str, Any]
     text: list[str] | None = None  # a label's lines
     clock_format: str | None = None
@@ -695,17 +697,17 @@ def frames(spec: ClipSpec) -> Iterator[NDArray[np.uint8]]:
 def truth_for(spec: ClipSpec) -> Truth:
     """The truth of `spec` without rendering a frame."""
     blocks = _plan(spec)
+    boxes = [[b.xy[0], b.xy[1], min(spec.size[0], b.xy[0] + b.size[0]),
+              min(spec.size[1], b.xy[1] + b.size[1])] for b in blocks]
     overlays = [
         OverlayTruth(
             role=b.role, first_frame=b.first_frame, last_frame=b.last_frame,
-            box=_scale_box([b.xy[0], b.xy[1], min(spec.size[0], b.xy[0] + b.size[0]),
-                            min(spec.size[1], b.xy[1] + b.size[1])], spec),
-            style=asdict(b.style),
+            box=_scale_box(box, spec), source_box=box, style=asdict(b.style),
             text=b.texts[0] if b.role == "label" else None,
             clock_format=b.clock_format,
             readings=b.readings or None,
         )
-        for b in blocks
+        for b, box in zip(blocks, boxes, strict=True)
     ]
     clocks = [b for b in blocks if b.role == "clock"]
     readings = [r for b in clocks for r in b.readings]
@@ -846,7 +848,14 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
     night = bool(rng.random() < 0.35)
     scale = float(rng.uniform(0.55, 1.0))
     style = _style(rng, size[1])
-    ticks = int(duration)
+    phase = round(float(rng.uniform(0, 1)), 1) % 1.0
+    frame_count = max(1, round(duration * Fraction(fps)))
+    last_tick = math.floor(Fraction(phase).limit_denominator(1000)
+                           + Fraction(frame_count - 1) / Fraction(fps))
+    if bad in ("clock_backwards", "style_changed") and last_tick < 1:
+        raise ValueError(f"a {bad} clip needs more than one clock value; duration {duration}")
+    lo = max(1, last_tick // 3)
+    event_tick = int(rng.integers(lo, max(lo, last_tick - 1) + 1))
     start = datetime(2018, 1, 1) + timedelta(seconds=int(rng.integers(0, 6 * 365 * 86400)))
     style2 = _style(rng, size[1]) if bad == "style_changed" else None
     second: Style | None = None
@@ -868,11 +877,11 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
         interlaced=bool(rng.random() < 0.25),
         figures=_figures(rng, size, duration),
         clock_start=start,
-        clock_phase=round(float(rng.uniform(0, 1)), 1) % 1.0,
+        clock_phase=phase,
         label=_label(rng),
         style=style,
         bad=bad,
-        event_tick=int(rng.integers(2, max(3, ticks - 1))),
+        event_tick=event_tick,
         jump_seconds=int(rng.choice([3600, 3600, int(rng.integers(2, 900))])),
         codec="mpeg4" if rng.random() < 0.15 else "h264",
         bitrate=int(rng.integers(150, 500) if (cif or reencode) else rng.integers(400, 1500))
