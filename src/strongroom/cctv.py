@@ -317,6 +317,9 @@ class OverlayTruth:
     box: list[int]
     #: the same box in the source frame, before any re-encode's scaling
     source_box: list[int]
+    #: the font size as it lands in the output (a 352×288 re-encode halves it): below ~10 px
+    #: a clock may be unreadable, and a benchmark should count it apart
+    output_font_px: float
     style: dict[str, Any]
     text: list[str] | None = None  # a label's lines
     clock_format: str | None = None
@@ -703,6 +706,7 @@ def truth_for(spec: ClipSpec) -> Truth:
         OverlayTruth(
             role=b.role, first_frame=b.first_frame, last_frame=b.last_frame,
             box=_scale_box(box, spec), source_box=box, style=asdict(b.style),
+            output_font_px=round(b.style.size * spec.out_size[1] / spec.size[1], 1),
             text=b.texts[0] if b.role == "label" else None,
             clock_format=b.clock_format,
             readings=b.readings or None,
