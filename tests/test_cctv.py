@@ -1,0 +1,295 @@
+"""The fixed-camera fixtures (`strongroom.cctv`): deterministic, decodable, static where a
+real fixed camera is static, and with a truth that says exactly what the clip shows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import socket
+from dataclasses import replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from strongroom import cctv
+from strongroom.media.run import run_tool, which
+
+SLICE = cctv.slice_specs()
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[cctv.ClipSpec, cctv.Truth,
+                                                                   Path]]:
+    out = tmp_path_factory.mktemp("cctv")
+    truths = cctv.corpus(12, len(SLICE), out, specs=SLICE)
+    return [(spec, truth, out / spec.name) for spec, truth in zip(SLICE, truths, strict=True)]
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    out = run_tool([which("ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+                    "-show_entries", "stream=width,height,r_frame_rate,nb_read_frames,codec_name",
+                    "-of", "json", str(path)]).stdout
+    stream: dict[str, Any] = json.loads(out)["streams"][0]
+    return stream
+
+
+def _decode(path: Path, indices: list[int], size: tuple[int, int]) -> list[np.ndarray]:
+    """Frames number `indices` (ascending) of `path` as RGB arrays."""
+    select = "+".join(f"eq(n\\,{i})" for i in indices)
+    raw = run_tool([which("ffmpeg"), "-v", "error", "-i", str(path), "-vf", f"select={select}",
+                    "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+                   ).stdout
+    w, h = size
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(-1, h, w, 3)
+    assert len(frames) == len(indices)
+    return list(frames)
+
+
+def _digest(spec: cctv.ClipSpec) -> str:
+    h = hashlib.sha256()
+    for frame in cctv.frames(spec):
+        h.update(frame.tobytes())
+    return h.hexdigest()
+
+
+def test_same_seed_gives_the_same_spec_frames_and_file_bytes(tmp_path: Path) -> None:
+    assert cctv.corpus_specs(7, 5) == cctv.corpus_specs(7, 5)
+    assert cctv.random_spec(7, 3) == cctv.corpus_specs(7, 5)[3]  # index, not order, decides
+    assert cctv.corpus_specs(7, 5) != cctv.corpus_specs(8, 5)
+    spec = replace(cctv.random_spec(7, 0, duration=2.0), interlaced=True, noise=5.0)
+    assert _digest(spec) == _digest(spec)
+    assert _digest(spec) != _digest(replace(spec, seed=spec.seed + 1))
+    for codec in ("h264", "mpeg4"):
+        one = replace(spec, codec=codec)
+        a, b = tmp_path / f"a-{codec}.mp4", tmp_path / f"b-{codec}.mp4"
+        assert cctv.make_clip(one, a) == cctv.make_clip(one, b)
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_clips_decode_with_the_declared_size_rate_and_length(made: list[Any]) -> None:
+    for spec, truth, path in made:
+        stream = _probe(path)
+        assert (stream["width"], stream["height"]) == (truth.width, truth.height), spec.name
+        assert Fraction(stream["r_frame_rate"]) == spec.fps_fraction, spec.name
+        assert int(stream["nb_read_frames"]) == truth.frames, spec.name
+        assert stream["codec_name"] == {"h264": "h264", "mpeg4": "mpeg4"}[spec.codec]
+        assert truth.duration == pytest.approx(truth.frames / float(spec.fps_fraction))
+        assert not list(path.parent.glob(".partial-*"))
+
+
+def test_background_is_as_still_as_the_overlay_apart_from_noise(made: list[Any]) -> None:
+    """What makes a locator's "stillness" cue useless: outside the walking figures, every
+    pixel of the scene stays within sensor noise, in the frames and in the encoded clip."""
+    spec, truth, path = made[0]
+    assert spec.figures and spec.output_size is None and truth.moving_box
+    stack = np.stack([f.astype(np.float32).mean(axis=2) for f in cctv.frames(spec)])
+    still = np.ones(stack.shape[1:], dtype=bool)
+    x0, y0, x1, y1 = truth.moving_box
+    moving = np.zeros_like(still)
+    moving[y0:y1, x0:x1] = True
+    still &= ~moving
+    for overlay in truth.overlays:
+        bx0, by0, bx1, by1 = overlay.source_box
+        still[by0:by1, bx0:bx1] = False
+    assert still.mean() > 0.6
+    std = stack.std(axis=0)
+    assert float(np.median(std[still])) == pytest.approx(spec.noise, rel=0.25)
+    assert float(np.percentile(std[still], 99.9)) < 2 * spec.noise
+    assert float(std[moving].max()) > 10 * spec.noise  # the figures do move
+
+    decoded = np.stack([f.astype(np.float32).mean(axis=2)
+                        for f in _decode(path, list(range(0, truth.frames, 5)), spec.size)])
+    dstd = decoded.std(axis=0)
+    assert float(np.median(dstd[still])) < 1.5 * spec.noise
+    assert float(np.percentile(dstd[still], 99)) < 4 * spec.noise
+
+
+def _render(lines: list[str], overlay: cctv.OverlayTruth) -> np.ndarray:
+    style = cctv.Style(**overlay.style)
+    x0, y0, x1, y1 = overlay.source_box
+    return cctv.render_block(lines, style, (x1 - x0, y1 - y0))
+
+
+def _frames_at(spec: cctv.ClipSpec, indices: list[int]) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    for i, frame in enumerate(cctv.frames(spec)):
+        if i in indices:
+            out[i] = frame.copy()
+            if len(out) == len(set(indices)):
+                break
+    return out
+
+
+def _closer_to_truth(crop: np.ndarray, right: np.ndarray, wrong: np.ndarray
+                     ) -> tuple[float, float]:
+    """Mean error of `crop` against the exact frames drawn with the right and with the wrong
+    text, over the pixels that tell the two apart."""
+    mask = np.abs(right.astype(int) - wrong).sum(axis=2) > 90
+    assert mask.sum() >= 8
+    c = crop.astype(np.float32)[mask]
+    return float(np.abs(c - right[mask]).mean()), float(np.abs(c - wrong[mask]).mean())
+
+
+def test_truth_text_is_exactly_what_each_frame_shows(made: list[Any]) -> None:
+    """Before encoding, the overlay's opaque pixels are the truth text drawn again, byte for
+    byte. After encoding (and scaling), each overlay is nearer the frame drawn with the truth
+    than to the same frame drawn with the clock one second later, or the label with one letter
+    changed."""
+    checked = 0
+    for spec, truth, path in made:
+        if spec.bad == "no_overlay":
+            assert not truth.overlays
+            continue
+        wanted: list[tuple[int, cctv.OverlayTruth, list[str]]] = []
+        for overlay in truth.overlays:
+            for r in (overlay.readings or [])[:: max(1, len(overlay.readings or []) // 3)]:
+                wanted.append(((r.first_frame + r.last_frame) // 2, overlay, r.text))
+            if overlay.role == "label":
+                assert overlay.text == [spec.label]
+                wanted.append(((overlay.first_frame + overlay.last_frame) // 2, overlay,
+                               [spec.label]))
+        indices = sorted({w[0] for w in wanted})
+        right = _frames_at(spec, indices)
+        late = _frames_at(replace(spec, clock_start=spec.clock_start + timedelta(seconds=1)),
+                          indices)
+        other = spec.label[:-1] + ("Ж" if spec.label[-1] != "Ж" else "Я")
+        relabelled = _frames_at(replace(spec, label=other), indices)
+        decoded = dict(zip(indices, _decode(path, indices, spec.out_size), strict=True))
+        for index, overlay, text in wanted:
+            good = _render(text, overlay)
+            x0, y0, x1, y1 = overlay.source_box
+            opaque = good[:, :, 3] == 255
+            assert opaque.sum() >= 8
+            crop = right[index][y0:y1, x0:x1]
+            assert np.array_equal(crop[opaque], good[:, :, :3][opaque]), (spec.name, text)
+            wrong = (relabelled if overlay.role == "label" else late)[index][y0:y1, x0:x1]
+            frame = decoded[index]
+            if spec.output_size is not None:
+                frame = np.asarray(Image.fromarray(frame).resize(spec.size,
+                                                                 Image.Resampling.BICUBIC))
+            err_good, err_bad = _closer_to_truth(frame[y0:y1, x0:x1], crop, wrong)
+            assert err_good < 0.7 * err_bad, (spec.name, text, err_good, err_bad)
+            checked += 1
+    assert checked >= 20
+
+
+def test_clock_ticks_once_a_second_from_the_declared_start() -> None:
+    for spec in SLICE:
+        truth = cctv.truth_for(spec)
+        if spec.bad == "no_overlay":
+            assert truth.readings == [] and truth.overlays == [] and truth.label is None
+            assert truth.clock_at_zero is None
+            continue
+        assert truth.clock_at_zero == (spec.clock_start + timedelta(seconds=spec.clock_phase)
+                                       ).isoformat(timespec="milliseconds")
+        fps = float(spec.fps_fraction)
+        first = truth.readings[0]
+        assert first.clock == spec.clock_start.isoformat()
+        phase = Fraction(spec.clock_phase).limit_denominator(1000)
+        assert first.last_frame + 1 == math.ceil((1 - phase) * spec.fps_fraction)
+        assert first.t0 == 0.0 and first.t1 == pytest.approx((first.last_frame + 1) / fps)
+        steps = [
+            (datetime.fromisoformat(b.clock) - datetime.fromisoformat(a.clock)).total_seconds()
+            for a, b in zip(truth.readings, truth.readings[1:], strict=False)
+        ]
+        if spec.bad == "clock_backwards":
+            assert sorted(steps)[0] == 1 - spec.jump_seconds
+            assert steps.count(1 - spec.jump_seconds) == 1
+            assert all(s == 1 for s in steps if s != 1 - spec.jump_seconds)
+        else:
+            assert all(s == 1 for s in steps), spec.name
+        for a, b in zip(truth.readings, truth.readings[1:], strict=False):
+            assert b.first_frame == a.last_frame + 1
+        for r in truth.readings[1:-1]:  # full seconds show fps frames (12 or 13 at 12.5)
+            assert abs((r.last_frame - r.first_frame + 1) - fps) < 1
+        assert truth.readings[-1].last_frame == truth.frames - 1
+
+
+def test_every_bad_input_is_in_the_slice_with_its_status() -> None:
+    truths = {t.status: t for t in map(cctv.truth_for, SLICE)}
+    assert set(truths) == {"ok", "no_overlay", "clock_backwards", "multiple_clocks",
+                           "style_changed"}
+    two = truths["multiple_clocks"]
+    roles = [o.role for o in two.overlays]
+    assert roles.count("clock") == 1 and roles.count("second_clock") == 1
+    clock, other = (o for o in two.overlays if o.role != "label")
+    assert clock.box != other.box
+    changed = truths["style_changed"]
+    clocks = [o for o in changed.overlays if o.role == "clock"]
+    assert len(clocks) == 2 and clocks[0].style != clocks[1].style
+    assert clocks[0].last_frame + 1 == clocks[1].first_frame
+    assert [o.text for o in changed.overlays if o.role == "label"] == [[changed.label]] * 2
+
+
+def test_overlays_sit_inside_the_frame_without_overlapping(made: list[Any]) -> None:
+    for spec, truth, _ in made:
+        boxes = [o.box for o in truth.overlays]
+        for x0, y0, x1, y1 in boxes:
+            assert 0 <= x0 < x1 <= truth.width and 0 <= y0 < y1 <= truth.height, spec.name
+        for o1 in truth.overlays:
+            for o2 in truth.overlays:
+                if o1 is o2 or o1.last_frame < o2.first_frame or o2.last_frame < o1.first_frame:
+                    continue
+                a, b = o1.source_box, o2.source_box
+                overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                assert not overlap, (spec.name, o1.role, o2.role)
+
+
+def test_corpus_writes_truth_json_that_round_trips(tmp_path: Path) -> None:
+    specs = [cctv.random_spec(3, i, duration=2.0) for i in range(3)]
+    truths = cctv.corpus(3, 3, tmp_path, specs=specs)
+    doc = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+    assert doc["seed"] == 3 and doc["version"] == cctv.GENERATOR_VERSION
+    assert doc["clips"] == [json.loads(json.dumps(t.to_json())) for t in truths]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [s.name for s in specs] + ["truth.json"])
+
+
+def test_corpus_varies_every_style_axis() -> None:
+    specs = cctv.corpus_specs(0, 200)
+    styles = [s.style for s in specs]
+    assert {s.clock_format for s in styles} == set(cctv.CLOCK_FORMATS)
+    assert {s.font for s in styles} == set(cctv.FONTS)
+    assert {s.decoration for s in styles} == {"outline", "shadow", "box"}
+    assert {s.clock_position for s in styles} == set(cctv.POSITIONS)
+    assert {s.background for s in specs} == set(cctv.BACKGROUNDS)
+    assert {s.bad for s in specs} == {"ok", "no_overlay", "clock_backwards",
+                                      "multiple_clocks", "style_changed"}
+    assert {s.out_size for s in specs} >= {(640, 480), (352, 288), (768, 576)}
+    assert {s.fps for s in specs} >= {"25", "25/2", "10"}
+    assert any(s.night for s in specs) and any(s.interlaced for s in specs)
+    assert any(s.two_lines for s in styles) and any(not s.antialias for s in styles)
+    sizes = {s.size for s in styles}
+    assert min(sizes) == 12 and max(sizes) == 32
+
+
+def test_backgrounds_load_without_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every background ships inside the scikit-image wheel: nothing is fetched at run time."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access in a fixture")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    cctv._photo.cache_clear()
+    for name in cctv.BACKGROUNDS:
+        photo = cctv._photo(name)
+        assert photo.ndim == 3 and photo.shape[2] == 3 and photo.dtype == np.uint8
+        assert photo.shape[0] >= 256 and photo.std() > 10, name
+
+
+def test_spec_validation_raises_clear_errors() -> None:
+    with pytest.raises(ValueError, match="clock_format"):
+        cctv.Style(clock_format="YYYYMMDD")
+    with pytest.raises(ValueError, match="background"):
+        cctv.ClipSpec(name="x.mp4", background="eagle")  # fetched by pooch: never allowed
+    with pytest.raises(ValueError, match="style2"):
+        cctv.ClipSpec(name="x.mp4", bad="style_changed")
+    with pytest.raises(ValueError, match="plain file name"):
+        cctv.ClipSpec(name="../x.mp4")
