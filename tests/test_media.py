@@ -98,12 +98,21 @@ def test_probe_text_file_is_not_media(tmp_path: Path) -> None:
     ("2020-03-14 SAT 23:59:59", datetime(2020, 3, 14, 23, 59, 59), "YYYY-MM-DD"),
     ("I4-O3-2O2O O2:I7:O5", datetime(2020, 3, 14, 2, 17, 5), "DD-MM-YYYY"),  # OCR look-alikes
     ("03/14/2020 02:17:05 PM", datetime(2020, 3, 14, 14, 17, 5), "MM/DD/YYYY 12h"),
+    ("03/14/2020 02:17:05 РМ", datetime(2020, 3, 14, 14, 17, 5), "MM/DD/YYYY 12h"),  # Cyrillic
+    ("14 мар 2020 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD Mon YYYY"),
+    ("Сб 14 МАР 2020 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD Mon YYYY"),
+    ("14 MAP 2020 02:17:05", datetime(2020, 3, 14, 2, 17, 5), "DD Mon YYYY"),  # Latin look-alikes
+    ("14 мая 2021 10:00:00", datetime(2021, 5, 14, 10, 0, 0), "DD Mon YYYY"),
+    ("14 March 2020 23:59:59", datetime(2020, 3, 14, 23, 59, 59), "DD Mon YYYY"),
+    ("Sat Mar 14 2020 01:02:03 PM", datetime(2020, 3, 14, 13, 2, 3), "Mon DD YYYY 12h"),
+    ("Mar 14, 2020 12:00:00 AM", datetime(2020, 3, 14, 0, 0, 0), "Mon DD YYYY 12h"),
 ])
 def test_parse_clock_formats(text: str, expected: datetime, fmt: str) -> None:
     assert parse_clock(text) == (expected, fmt)
 
 
-@pytest.mark.parametrize("text", ["КАМ 03 ПФРСИ", "", "32-13-2020 25:61:00", "12:00:00",
+@pytest.mark.parametrize("text", ["КАМ 03 ПФРСИ", "", "14 кот 2020 02:17:05",
+                                  "32-13-2020 25:61:00", "12:00:00",
                                   "14-03/2020 02:17:05"])
 def test_parse_clock_rejects_what_is_not_a_clock(text: str) -> None:
     assert parse_clock(text) is None
@@ -181,3 +190,11 @@ def test_scene_cut_is_found_at_a_splice_and_kept_as_a_frame(tmp_path: Path) -> N
     kept = [d for d in result.derived if d.kind == "scene_cut"]
     assert len(kept) == 1 and round(kept[0].meta["t"]) == 3 and kept[0].path.is_file()
     assert sum(d.kind == "thumbnail" for d in result.derived) == 4
+
+
+def test_fit_segments_places_nothing_on_a_single_unconfirmed_reading() -> None:
+    """One reading in the whole clip has nothing to agree with: a misread year (2078 for
+    2018) would put the clip at a wrong time, which is worse than none."""
+    segments, rejected = fit_segments(
+        [ClockReading(1.3, datetime(2078, 4, 27, 7, 16, 10), "MM/DD/YYYY")], 6.0)
+    assert segments == [] and rejected == 1

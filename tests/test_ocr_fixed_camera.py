@@ -78,3 +78,21 @@ def test_every_overlay_line_of_a_still_scene_is_proposed(tmp_path: Path) -> None
             assert any(not (b[2] < x0 or b[0] > x1 or b[3] < y0 or b[1] > y1)
                        and b[3] - b[1] <= 2.5 * (y1 - y0) for b in lines), \
                 (index, overlay.role, overlay.box, lines)
+
+
+@pytest.mark.parametrize("index", [51])
+def test_a_two_line_clock_whose_date_one_engine_misreads_is_read_right_or_not_at_all(
+        index: int, tmp_path: Path) -> None:
+    """Date above time. The digits-only engine reads the month 08 as 06 on every frame; a
+    reading counts only when every parsing read agrees, so no frame gets a wrong time."""
+    truth, frames = clip(index, tmp_path)
+    found = read_overlay(frames)  # type: ignore[arg-type]
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
+@pytest.mark.parametrize("index", [8, 24])
+def test_a_clock_with_the_month_spelled_out_is_read(index: int, tmp_path: Path) -> None:
+    truth, frames = clip(index, tmp_path)
+    found = read_overlay(frames)  # type: ignore[arg-type]
+    assert found.clocks, truth.clock_format
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks

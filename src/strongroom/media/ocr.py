@@ -75,7 +75,8 @@ def _engines() -> tuple[Any, Any]:
 
         path = tessdata()
         clock = PyTessBaseAPI(path=path, lang="eng", psm=PSM.SINGLE_LINE, oem=OEM.LSTM_ONLY)
-        clock.SetVariable("tessedit_char_whitelist", "0123456789-/.: ")
+        # AM/PM letters too: without them a 12-hour clock reads as a 24-hour one, 12 h off
+        clock.SetVariable("tessedit_char_whitelist", "0123456789-/.: APMapm")
         label = PyTessBaseAPI(path=path, lang="rus+eng", psm=PSM.SINGLE_LINE,
                               oem=OEM.LSTM_ONLY)
         _ENGINES.clock, _ENGINES.label = clock, label
@@ -89,25 +90,29 @@ def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
         return found
     clock_api, label_api = _engines()
     lines = find_lines([g for _, g in frames])
-    clock_line: Box | None = None
+    clock: tuple[Box, ...] | None = None
     # The clock may be unreadable on one frame (a digit mid-change): a second pass tries more.
+    # A clock on two lines (date above time) is a pair of lines, one below the other.
+    candidates = [(line,) for line in lines] + [(a, b) for a, b in _stacked(lines)]
+    engines = (clock_api, label_api)
     for tries in (frames[:1], frames[1:3]):
-        for line in lines:
-            if any(read_clock(clock_api, g, _grow(g, line)) for _, g in tries):
-                clock_line = line
-                break
-        if clock_line is not None:
+        clock = next((c for c in candidates
+                      if any(_digits(clock_api, g, c) >= 6 and read_clock(engines, g, c)
+                             for _, g in tries)), None)
+        if clock is not None:
             break
-    if clock_line is not None:
+    clock_lines: tuple[Box, ...] = ()
+    if clock is not None:
         for t, g in frames:
-            parsed = read_clock(clock_api, g, _grow(g, clock_line))
+            parsed = read_clock(engines, g, clock)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
-        found.clock_box = clock_line
+        clock_lines = clock
+        found.clock_box = _union(clock)
     step = max(1, len(frames) // LABEL_READS)
     sample = [g for _, g in frames[::step][:LABEL_READS]]
     kept: list[tuple[Box, str]] = []
-    for line in (b for b in lines if b != clock_line):
+    for line in (b for b in lines if b not in clock_lines):
         reads = []
         for g in sample:
             text, conf = _read_conf(label_api, g, _margin(g, line))
@@ -202,6 +207,24 @@ def _trim(m: Any, box: Box) -> Box:
     rows = m[y0:y1, x0:x1].sum(axis=1)
     keep = np.flatnonzero(rows >= 0.2 * rows.max())
     return (x0, y0 + int(keep[0]), x1, y0 + int(keep[-1]) + 1) if len(keep) else box
+
+
+def _stacked(lines: list[Box]) -> list[tuple[Box, Box]]:
+    """Pairs of lines one right below the other, overlapping horizontally: a DVR that prints
+    the date above the time."""
+    pairs = []
+    for a in lines:
+        for b in lines:
+            th = a[3] - a[1]
+            if (b is not a and 0 <= b[1] - a[3] <= th and min(a[2], b[2]) > max(a[0], b[0])
+                    and 0.6 <= (b[3] - b[1]) / max(1, th) <= 1.6):
+                pairs.append((a, b))
+    return pairs
+
+
+def _union(boxes: tuple[Box, ...]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def _overlap(a: Box, b: Box) -> bool:
@@ -313,14 +336,35 @@ def _read(api: Any, g: Gray, box: Box, how: str = "plain") -> str:
     return str(api.GetUTF8Text()).strip()
 
 
-def read_clock(api: Any, g: Gray, box: Box) -> tuple[datetime, str] | None:
-    """Read and parse a clock, trying each preparation until one parses (compression
-    noise, a digit mid-change, an outline that reads as digits)."""
+def _digits(api: Any, g: Gray, lines: tuple[Box, ...]) -> int:
+    """How many digits one quick read finds: a line with fewer than six is not a clock, and
+    is not worth the six reads `read_clock` makes."""
+    return sum(c.isdigit() for line in lines for c in _read(api, g, _grow(g, line)))
+
+
+def read_clock(apis: tuple[Any, ...], g: Gray, lines: tuple[Box, ...]
+               ) -> tuple[datetime, str] | None:
+    """Read and parse a clock on one line or two (date above time).
+
+    Each engine (digits only; Russian+English, which also reads month names and AM/PM in
+    Cyrillic look-alikes) reads the plain crop, then its strokes, then the boosted crop,
+    until two reads have parsed. At least two must parse and every read that parses must
+    give the same date-time: a digit misread the same way on every frame (a 6 for an 8
+    in the date) would otherwise put the whole clip at a wrong time, which is worse than no
+    time. The seconds change between samples, so each line is grown on this frame."""
+    boxes = [_grow(g, line) for line in lines]
+    got: list[tuple[datetime, str]] = []
     for how in PREPARATIONS:
-        parsed = parse_clock(_read(api, g, box, how))
-        if parsed is not None:
-            return parsed
-    return None
+        if len(got) >= 2:  # two agreeing reads settle it; a disagreement cannot be undone
+            break
+        for api in apis:
+            parsed = parse_clock(" ".join(_read(api, g, box, how) for box in boxes))
+            if parsed is not None:
+                got.append(parsed)
+    if len(got) < 2 or any(p[0] != got[0][0] for p in got):
+        return None
+    digits_only = [p for p in got if not p[1].startswith(("DD Mon", "Mon DD"))]
+    return (digits_only or got)[0]
 
 
 def _read_conf(api: Any, g: Gray, box: Box) -> tuple[str, float]:

@@ -32,7 +32,33 @@ _PATTERNS = [
     # DD-MM-YYYY, DD.MM.YYYY, DD/MM/YYYY (Russian order; US MM/DD only when DD > 12 forces it)
     ("D", re.compile(r"(\d{1,2})" + _SEP + r"(\d{1,2})" + _SEP + r"(\d{4})\D{0,12}?" + _TIME)),
 ]
-_AMPM = re.compile(r"\b([AaPp])\.?\s?[Mm]\b")
+#: AM/PM, also in the Cyrillic look-alikes a Russian+English engine reads ("РМ").
+_AMPM = re.compile(r"\b([AaPpАаРр])\.?\s?[MmМм]\b")
+
+#: Month names a DVR prints, by their first three letters (Russian and English; full names and
+#: the genitive "марта" start the same way). "май"/"мая" are the only Russian pair that needs
+#: both spellings.
+_MONTHS = {
+    **{m: i for i, m in enumerate(("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг",
+                                   "сен", "окт", "ноя", "дек"), 1)},
+    "мая": 5,
+    **{m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
+                                   "sep", "oct", "nov", "dec"), 1)},
+}
+#: Latin letters OCR gives for Cyrillic ones in a Russian month name ("MAP" for "МАР").
+_TO_CYRILLIC = str.maketrans("abcehkmoptxy", "авсенкмортху")
+_WORD = r"([^\W\d_]{3,9})\.?"
+_NAMED = [
+    # 14 мар 2020, 14 March 2020, Сб 14 мар 2020 (a weekday before is skipped)
+    ("DMonY", re.compile(r"(\d{1,2})\s*" + _WORD + r"\s*(\d{4})\D{0,12}?" + _TIME)),
+    # Mar 14 2020, Sat Mar 14, 2020
+    ("MonDY", re.compile(_WORD + r"\s*(\d{1,2}),?\s*(\d{4})\D{0,12}?" + _TIME)),
+]
+
+
+def _month(word: str) -> int | None:
+    w = word.lower()[:3]
+    return _MONTHS.get(w) or _MONTHS.get(w.translate(_TO_CYRILLIC))
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,9 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
     # Look-alikes are fixed only in tokens that hold digits, so weekday names survive.
     fixed = " ".join(tok.translate(_DIGIT_FIXES) if any(c.isdigit() for c in tok) else tok
                      for tok in text.split())
+    named = _parse_named(fixed)
+    if named is not None:
+        return named
     for order, pattern in _PATTERNS:
         m = pattern.search(fixed)
         if m is None:
@@ -64,7 +93,7 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
         hour = int(hh)
         ampm = _AMPM.search(fixed[m.end():m.end() + 6])
         if ampm is not None and hour <= 12:
-            hour = hour % 12 + (12 if ampm.group(1).lower() == "p" else 0)
+            hour = hour % 12 + (12 if ampm.group(1).lower() in "pр" else 0)
             fmt += " 12h"
         try:
             when = datetime(int(y), int(mo), int(d), hour, int(mm), int(ss))
@@ -73,6 +102,33 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
         if not 1990 <= when.year <= 2100:
             continue
         return when, fmt
+    return None
+
+
+def _parse_named(fixed: str) -> tuple[datetime, str] | None:
+    """A date with the month spelled out (`14 мар 2020`, `Sat Mar 14 2020`)."""
+    for order, pattern in _NAMED:
+        for m in pattern.finditer(fixed):
+            if order == "DMonY":
+                d, word, y, hh, mm, ss = m.groups()
+                fmt = "DD Mon YYYY"
+            else:
+                word, d, y, hh, mm, ss = m.groups()
+                fmt = "Mon DD YYYY"
+            month = _month(word)
+            if month is None:
+                continue
+            hour = int(hh)
+            ampm = _AMPM.search(fixed[m.end():m.end() + 6])
+            if ampm is not None and 1 <= hour <= 12:
+                hour = hour % 12 + (12 if ampm.group(1).lower() in "pр" else 0)
+                fmt += " 12h"
+            try:
+                when = datetime(int(y), month, int(d), hour, int(mm), int(ss))
+            except ValueError:
+                continue
+            if 1990 <= when.year <= 2100:
+                return when, fmt
     return None
 
 
@@ -116,9 +172,9 @@ def fit_segments(readings: list[ClockReading], duration: float, *,
             groups[-1].append(r)
         else:
             groups.append([r])
-    # A lone reading between agreeing neighbours is a misread, not a jump.
-    kept = [g for g in groups if len(g) >= 2] or ([max(groups, key=len)] if len(rs) == 1
-                                                   else [])
+    # A lone reading between agreeing neighbours is a misread, not a jump; and a clip with a
+    # single reading in all has nothing to confirm it: no time is better than a wrong one.
+    kept = [g for g in groups if len(g) >= 2]
     merged: list[list[ClockReading]] = []
     for g in kept:
         if merged and abs(statistics.median(map(_offset, merged[-1]))
