@@ -107,6 +107,21 @@ def events(v: Vault, after: int = 0) -> list[dict[str, Any]]:
                                    .order_by(CustodyEvent.seq))]
 
 
+def swap_two_blobs(v: Vault, vault_path: Path) -> tuple[Original, Original]:
+    """Swap the blob files of the two smallest originals on disk: each still decrypts, to the
+    other's content."""
+    with v.catalogue.read() as s:
+        a, b = s.scalars(select(Original).order_by(Original.size).limit(2)).all()
+    pa = vault_path / "blobs" / a.blob_name[:2] / a.blob_name
+    pb = vault_path / "blobs" / b.blob_name[:2] / b.blob_name
+    da, db = pa.read_bytes(), pb.read_bytes()
+    os.chmod(pa, 0o600)
+    os.chmod(pb, 0o600)
+    pa.write_bytes(db)
+    pb.write_bytes(da)
+    return a, b
+
+
 def last_seq(v: Vault) -> int:
     return max(e["seq"] for e in events(v))
 
@@ -151,16 +166,7 @@ def test_an_interrupted_download_is_recorded_as_incomplete(filled: Vault) -> Non
 
 def test_a_blob_that_decrypts_to_other_content_is_refused_and_recorded_incomplete(
         filled: Vault, vault_path: Path) -> None:
-    with filled.catalogue.read() as s:
-        a, b = s.scalars(select(Original).order_by(Original.size).limit(2)).all()
-    # Swap the two blob files on disk: each still decrypts, to the other's content.
-    pa = vault_path / "blobs" / a.blob_name[:2] / a.blob_name
-    pb = vault_path / "blobs" / b.blob_name[:2] / b.blob_name
-    da, db = pa.read_bytes(), pb.read_bytes()
-    os.chmod(pa, 0o600)
-    os.chmod(pb, 0o600)
-    pa.write_bytes(db)
-    pb.write_bytes(da)
+    a, _ = swap_two_blobs(filled, vault_path)
     before = last_seq(filled)
     with pytest.raises(IntegrityError, match="decrypted to different content"), \
             filled.open_original(a.sha256, to="file") as opened:

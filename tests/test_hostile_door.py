@@ -24,6 +24,7 @@ from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.errors import MediaError, StrongroomError
 from strongroom.ingest import ingest
 from strongroom.vault import Vault
+from test_door import swap_two_blobs
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "strongroom"
 
@@ -502,24 +503,11 @@ def test_an_opened_original_cannot_decrypt_another_one_under_its_name(filled: Va
     assert [e["action"] for e in events(filled, before)] == ["downloaded"]
 
 
-def _swap_blobs(v: Vault, vault_path: Path) -> tuple[Original, Original]:
-    with v.catalogue.read() as s:
-        a, b = s.scalars(select(Original).order_by(Original.size).limit(2)).all()
-    pa = vault_path / "blobs" / a.blob_name[:2] / a.blob_name
-    pb = vault_path / "blobs" / b.blob_name[:2] / b.blob_name
-    da, db = pa.read_bytes(), pb.read_bytes()
-    os.chmod(pa, 0o600)
-    os.chmod(pb, 0o600)
-    pa.write_bytes(db)
-    pb.write_bytes(da)
-    return a, b
-
-
 def test_a_swapped_blob_records_whose_content_actually_left(
         filled: Vault, vault_path: Path) -> None:
     """Broke: with A's and B's blobs swapped, `cat A` streams all of B to stdout and the log
     says only 'downloaded original:A, incomplete': B's disclosure is in nobody's history."""
-    a, b = _swap_blobs(filled, vault_path)
+    a, b = swap_two_blobs(filled, vault_path)
     before = last_seq(filled)
     got = io.BytesIO()
     with pytest.raises(StrongroomError), \
