@@ -17,6 +17,7 @@ from strongroom import cctv
 from strongroom.media.ocr import find_lines, read_overlay
 from strongroom.media.overlay import normalise_label
 from strongroom.pipeline.steps.overlay import reading_times
+from strongroom.vault import Vault
 
 SEED = 7
 
@@ -96,3 +97,45 @@ def test_a_clock_with_the_month_spelled_out_is_read(index: int, tmp_path: Path) 
     found = read_overlay(frames)  # type: ignore[arg-type]
     assert found.clocks, truth.clock_format
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
+def test_the_timeline_shows_unlabelled_clips_and_lists_clips_with_no_clock(
+        vault: Vault, source: Path, vault_path: Path) -> None:
+    """A clip with a clock but no label is on the timeline under "(camera unknown)"; a clip
+    with no clock found is listed apart, with its label and raw reads, so nobody thinks it
+    was placed (issue 12, point 4)."""
+    import json
+    from datetime import UTC
+
+    from sqlalchemy import select
+
+    from conftest import cli
+    from strongroom.catalogue.models import Original, Segment, StepRun
+    from strongroom.catalogue.timeline import UNKNOWN_CAMERA, timeline
+    from strongroom.ingest import ingest
+
+    ingest(vault, source, "USB stick 1")
+    with vault.catalogue.write() as s:
+        a, b = s.scalars(select(Original.sha256).order_by(Original.sha256).limit(2)).all()
+        s.add(Segment(original_sha256=a, start_s=0.0, end_s=6.0, camera_id=None,
+                      clock_start=datetime(2020, 3, 14, 2, 17, 0),
+                      clock_end=datetime(2020, 3, 14, 2, 17, 5), confidence=1.0,
+                      clock_format="DD-MM-YYYY", readings=4))
+        for sha, result in ((a, {"label": None, "label_reads": ["", "К"], "duration": 6.0}),
+                            (b, {"label": "КАМ 5", "label_reads": ["КАМ 5", "КАМ 5"],
+                                 "duration": 4.0})):
+            s.add(StepRun(original_sha256=sha, step="overlay_ocr", version="2", status="ok",
+                          result=result, finished_at=datetime.now(UTC)))
+    with vault.catalogue.read() as s:
+        got = timeline(s)
+    assert [e.original for e in got.cameras[UNKNOWN_CAMERA]] == [a]
+    assert [(u.original, u.camera, u.label_reads) for u in got.no_clock] == [
+        (b, "КАМ 5", ["КАМ 5", "КАМ 5"])]
+    out = cli("timeline", vault_path, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert list(data["cameras"]) == [UNKNOWN_CAMERA]
+    assert data["no_clock"][0]["original"] == b and data["no_clock"][0]["camera"] == "КАМ 5"
+    text = cli("timeline", vault_path).stdout
+    assert UNKNOWN_CAMERA in text and "no DVR clock found  (1 clip(s)" in text
+    assert cli("timeline", vault_path, "--camera", UNKNOWN_CAMERA).returncode == 0

@@ -156,7 +156,7 @@ def test_timeline_orders_by_dvr_clock_and_flags_gaps_and_overlaps(
         processed: Processed) -> None:
     out = cli("timeline", processed.path, "--camera", "КАМ 03 ПФРСИ", "--json")
     assert out.returncode == 0, out.stderr
-    entries = json.loads(out.stdout)["КАМ 03 ПФРСИ"]
+    entries = json.loads(out.stdout)["cameras"]["КАМ 03 ПФРСИ"]
     shas = processed.shas
     assert [e["original"] for e in entries] == [
         shas["cam03_a.mp4"], shas["cam03_a_reexport.mp4"], shas["cam03_b.mp4"]]
@@ -166,7 +166,7 @@ def test_timeline_orders_by_dvr_clock_and_flags_gaps_and_overlaps(
     assert entries[0]["overlaps"] == [shas["cam03_a_reexport.mp4"]]
     assert entries[2]["gap_before_s"] == pytest.approx(14 * 60 + 7, abs=1)
     everything = json.loads(cli("timeline", processed.path, "--json").stdout)
-    assert set(everything) == {"КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
+    assert set(everything["cameras"]) == {"КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
     missing = cli("timeline", processed.path, "--camera", "КАМ 99")
     assert missing.returncode == 2 and "no segments" in missing.stderr
 
@@ -342,7 +342,7 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["verify"]["ok"] and data["process"]["errors"] == 0
-    assert set(data["process"]["timelines"]) == {
+    assert set(data["process"]["timelines"]["cameras"]) == {
         "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
     assert len(data["process"]["dupes"]) == 1
     assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 5

@@ -272,7 +272,8 @@ def test_truncated_clip_gets_a_poster_and_is_flagged_partial(
             assert 1.5 < float(run.result["decoded_s"]) < 2.0  # type: ignore[arg-type]
     out = cli("timeline", vault_path, "--json")
     assert out.returncode == 0, out.stderr
-    entries = {e["original"]: e for es in json.loads(out.stdout).values() for e in es}
+    entries = {e["original"]: e for es in json.loads(out.stdout)["cameras"].values()
+               for e in es}
     assert entries[cut]["partial"] and entries[cut]["end_s"] < 2.0
     assert entries[whole]["partial"] is None
     human = cli("timeline", vault_path).stdout

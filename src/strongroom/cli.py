@@ -349,15 +349,15 @@ def timeline(
     camera: Annotated[str | None, typer.Option(help="Only this camera label.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per camera: segments in DVR-clock order, gaps and overlaps flagged (no passphrase)."""
-    from strongroom.catalogue.timeline import timelines, timelines_text
+    """Per camera: segments in DVR-clock order, gaps and overlaps flagged; clips with no DVR
+    clock listed apart (no passphrase)."""
+    from strongroom.catalogue.timeline import timeline as build
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
-        data = timelines(s, camera)
-    if camera is not None and not data:
+        data = build(s, camera)
+    if camera is not None and not data.cameras:
         raise StrongroomError(f"no segments for camera {camera!r}")
-    _emit(as_json, {k: [e.to_json() for e in es] for k, es in data.items()},
-          timelines_text(data))
+    _emit(as_json, data.to_json(), data.to_text())
 
 
 @app.command()

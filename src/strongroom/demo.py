@@ -185,7 +185,7 @@ def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> 
 def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any]:
     """Run the pipeline, then show what it found: timelines per camera and duplicate groups."""
     from strongroom.catalogue.dupes import near_duplicate_groups
-    from strongroom.catalogue.timeline import timelines, timelines_text
+    from strongroom.catalogue.timeline import timeline
     from strongroom.pipeline.runner import process
 
     console.print("[bold]Analysing[/] (probe, keyframes, scenes, overlay OCR, PDQ, proxies) …")
@@ -193,14 +193,14 @@ def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any
         report = process(vault, progress=ProcessBar(bar))
     _show(console, report.to_text())
     with vault.catalogue.read() as s:
-        lines = timelines(s)
+        lines = timeline(s)
         groups = near_duplicate_groups(s)
     console.print("[bold]Timelines[/] (DVR clock read from the picture):")
-    _show(console, timelines_text(lines))
+    _show(console, lines.to_text())
     console.print(f"[bold]Near-duplicates[/]: {len(groups)} group(s)")
     _show(console, "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)))
     return {**report.to_json(),
-            "timelines": {k: [e.to_json() for e in v] for k, v in lines.items()},
+            "timelines": lines.to_json(),
             "dupes": [g.to_json() for g in groups]}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.models import Camera, Segment
+from strongroom.catalogue.models import Camera, Segment, StepRun
 from strongroom.catalogue.queries import partial_clips
 
 #: DVR clocks tick in whole seconds, and a segment's end is its last frame: allow 2 s of slack
@@ -60,18 +60,66 @@ class Entry:
                 + (f"  {'; '.join(flags)}" if flags else ""))
 
 
+#: Where a clip with a DVR clock but no readable camera label goes: on the timeline all the
+#: same, never dropped.
+UNKNOWN_CAMERA = "(camera unknown)"
+
+
+@dataclass
+class Unplaced:
+    """A clip the overlay step found no DVR clock on: listed so that nobody thinks it was
+    placed on the timeline (it may still have a camera label)."""
+
+    original: str
+    camera: str | None
+    label_reads: list[str]
+    duration_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"original": self.original, "camera": self.camera,
+                "label_reads": self.label_reads, "duration_s": self.duration_s}
+
+    def to_text(self) -> str:
+        return (f"{self.original[:16]}…" + (f"  camera {self.camera}" if self.camera else "")
+                + (f"  [{self.duration_s:.1f} s]" if self.duration_s is not None else ""))
+
+
+@dataclass
+class Timeline:
+    """Every camera's segments in clock order, then every clip with no DVR clock found."""
+
+    cameras: dict[str, list[Entry]]
+    no_clock: list[Unplaced] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cameras": {k: [e.to_json() for e in es] for k, es in self.cameras.items()},
+                "no_clock": [u.to_json() for u in self.no_clock]}
+
+    def to_text(self) -> str:
+        return timelines_text(self.cameras, self.no_clock)
+
+
+def timeline(session: Session, camera: str | None = None) -> Timeline:
+    """`timelines`, and (for the whole vault) the clips no DVR clock was found on."""
+    return Timeline(timelines(session, camera),
+                    no_clock=unplaced(session) if camera is None else [])
+
+
 def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:
-    """Camera label → its segments in clock order (segments without a clock are left out)."""
-    q = (select(Segment, Camera.label).join(Camera, Segment.camera_id == Camera.id)
+    """Camera label → its segments in clock order; segments with a clock but no camera label
+    under `UNKNOWN_CAMERA`, last (segments without a clock are in `unplaced`)."""
+    q = (select(Segment, Camera.label).outerjoin(Camera, Segment.camera_id == Camera.id)
          .where(Segment.clock_start.is_not(None), Segment.clock_end.is_not(None))
-         .order_by(Camera.label, Segment.clock_start, Segment.original_sha256))
+         .order_by(Camera.label.is_(None), Camera.label, Segment.clock_start,
+                   Segment.original_sha256))
     if camera is not None:
-        q = q.where(Camera.label == camera)
+        q = (q.where(Camera.label.is_(None)) if camera == UNKNOWN_CAMERA
+             else q.where(Camera.label == camera))
     out: dict[str, list[Entry]] = {}
     for seg, label in session.execute(q):
         if seg.clock_start is None or seg.clock_end is None:
             continue  # excluded by the query already; this tells the type checker
-        out.setdefault(label, []).append(Entry(
+        out.setdefault(label or UNKNOWN_CAMERA, []).append(Entry(
             segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
             end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
             confidence=seg.confidence))
@@ -83,12 +131,37 @@ def timelines(session: Session, camera: str | None = None) -> dict[str, list[Ent
     return out
 
 
-def timelines_text(data: dict[str, list[Entry]]) -> str:
-    """What `strongroom timeline` prints: each camera, then its segments one per line."""
+def unplaced(session: Session) -> list[Unplaced]:
+    """Clips the overlay step ran on and found no DVR clock: no segment with a clock."""
+    placed = select(Segment.original_sha256).where(Segment.clock_start.is_not(None))
+    runs = session.scalars(
+        select(StepRun).where(StepRun.step == "overlay_ocr", StepRun.status == "ok",
+                              StepRun.original_sha256.not_in(placed))
+        .order_by(StepRun.original_sha256))
+    out = []
+    for run in runs:
+        data = run.result or {}
+        reads = data.get("label_reads")
+        duration = data.get("duration")
+        label = data.get("label")
+        out.append(Unplaced(
+            original=run.original_sha256, camera=label if isinstance(label, str) else None,
+            label_reads=[str(r) for r in reads] if isinstance(reads, list) else [],
+            duration_s=float(duration) if isinstance(duration, int | float) else None))
+    return out
+
+
+def timelines_text(data: dict[str, list[Entry]], no_clock: list[Unplaced] | None = None
+                   ) -> str:
+    """What `strongroom timeline` prints: each camera, then its segments one per line, then
+    the clips with no DVR clock found."""
     lines = []
     for label, entries in data.items():
         lines.append(f"{label}  ({len(entries)} segment(s))")
         lines += [f"  {e.to_text()}" for e in entries]
+    if no_clock:
+        lines.append(f"no DVR clock found  ({len(no_clock)} clip(s), not on the timeline)")
+        lines += [f"  {u.to_text()}" for u in no_clock]
     return "\n".join(lines) or "(no segments with a DVR clock yet: run `strongroom process`)"
 
 
