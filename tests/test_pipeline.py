@@ -343,9 +343,11 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
     data = json.loads(r.stdout)
     assert data["verify"]["ok"] and data["process"]["errors"] == 0
     assert set(data["process"]["timelines"]["cameras"]) == {
-        "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10"}
+        "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10", "КАМ 13 КОРИДОР 2"}
+    # the fixed camera is read too; the one clip without an overlay is listed, not placed
+    assert [u["camera"] for u in data["process"]["timelines"]["no_clock"]] == [None]
     assert len(data["process"]["dupes"]) == 1
-    assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 5
+    assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 6
 
 
 def test_named_steps_only_and_optional_transcribe_says_why_it_is_off(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
     media.mkdir(parents=True)
     _mark(media)
     sticks = demo_set(media)
+    sticks["usb1"].append(_fixed_camera_clip(media / "usb1" / "DVR"))
     console.print(f"[bold]Creating vault[/] {root} (passphrase: {DEMO_PASSPHRASE!r})")
     result: dict[str, Any] = {"vault": str(root), "passphrase": DEMO_PASSPHRASE, "ingest": {}}
     with Vault.create(settings, DEMO_PASSPHRASE, actor="demo") as vault:
@@ -180,6 +182,24 @@ def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> 
     console.print("[bold]Checking the bag[/] as its recipient would (no vault needed):")
     _show(console, checked.to_text())
     return {**report.to_json(), "verified": checked.ok}
+
+
+def _fixed_camera_clip(folder: Path) -> Path:
+    """One clip as a real prison camera films it: a fixed view of a still photograph with a
+    few walking figures, noise and a DVR overlay (`strongroom.cctv`, seed 7, clip 2), where
+    stillness alone would not find the clock."""
+    import os
+    from dataclasses import replace
+
+    from strongroom import cctv
+
+    spec = replace(cctv.random_spec(7, 2), name="cam13_2023-02-09_1655.mp4")
+    path = folder / spec.name
+    cctv.make_clip(spec, path)
+    end = int((spec.clock_start.replace(tzinfo=None) - datetime(1970, 1, 1)).total_seconds()
+              + spec.duration)
+    os.utime(path, (end, end))  # the end of the recording, as the other demo clips
+    return path
 
 
 def _analyse(vault: Any, console: Console, show_progress: bool) -> dict[str, Any]:
