@@ -97,8 +97,8 @@ def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
     engines = (clock_api, label_api)
     for tries in (frames[:1], frames[1:3]):
         clock = next((c for c in candidates
-                      if any(_digits(clock_api, g, c) >= 6 and read_clock(engines, g, c)
-                             for _, g in tries)), None)
+                      if any(read_clock(engines, g, c, min_digits=6) for _, g in tries)),
+                     None)
         if clock is not None:
             break
     clock_lines: tuple[Box, ...] = ()
@@ -128,8 +128,7 @@ def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
     if kept:
         kept.sort(key=lambda k: (k[0][1], k[0][0]))
         found.label = " ".join(text for _, text in kept)
-        found.label_box = (min(b[0] for b, _ in kept), min(b[1] for b, _ in kept),
-                           max(b[2] for b, _ in kept), max(b[3] for b, _ in kept))
+        found.label_box = _union(tuple(b for b, _ in kept))
     return found
 
 
@@ -336,14 +335,8 @@ def _read(api: Any, g: Gray, box: Box, how: str = "plain") -> str:
     return str(api.GetUTF8Text()).strip()
 
 
-def _digits(api: Any, g: Gray, lines: tuple[Box, ...]) -> int:
-    """How many digits one quick read finds: a line with fewer than six is not a clock, and
-    is not worth the six reads `read_clock` makes."""
-    return sum(c.isdigit() for line in lines for c in _read(api, g, _grow(g, line)))
-
-
-def read_clock(apis: tuple[Any, ...], g: Gray, lines: tuple[Box, ...]
-               ) -> tuple[datetime, str] | None:
+def read_clock(apis: tuple[Any, ...], g: Gray, lines: tuple[Box, ...], *,
+               min_digits: int = 0) -> tuple[datetime, str] | None:
     """Read and parse a clock on one line or two (date above time).
 
     Each engine (digits only; Russian+English, which also reads month names and AM/PM in
@@ -351,14 +344,21 @@ def read_clock(apis: tuple[Any, ...], g: Gray, lines: tuple[Box, ...]
     until two reads have parsed. At least two must parse and every read that parses must
     give the same date-time: a digit misread the same way on every frame (a 6 for an 8
     in the date) would otherwise put the whole clip at a wrong time, which is worse than no
-    time. The seconds change between samples, so each line is grown on this frame."""
+    time. The seconds change between samples, so each line is grown on this frame.
+
+    `min_digits`: a candidate whose first read (the first engine, plain) holds fewer digits
+    is no clock, and not worth the further reads."""
     boxes = [_grow(g, line) for line in lines]
     got: list[tuple[datetime, str]] = []
     for how in PREPARATIONS:
         if len(got) >= 2:  # two agreeing reads settle it; a disagreement cannot be undone
             break
         for api in apis:
-            parsed = parse_clock(" ".join(_read(api, g, box, how) for box in boxes))
+            text = " ".join(_read(api, g, box, how) for box in boxes)
+            if not got and how == PREPARATIONS[0] and api is apis[0] \
+                    and sum(c.isdigit() for c in text) < min_digits:
+                return None
+            parsed = parse_clock(text)
             if parsed is not None:
                 got.append(parsed)
     if len(got) < 2 or any(p[0] != got[0][0] for p in got):
