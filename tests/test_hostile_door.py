@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSPHRASE, cli, cli_subprocess
+from conftest import CLI, PASSPHRASE, cli, cli_env, cli_subprocess
 from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.errors import MediaError, StrongroomError
 from strongroom.ingest import ingest
@@ -347,16 +347,22 @@ def test_a_tool_that_really_stalls_is_killed() -> None:
     assert time.monotonic() - started < 20
 
 
+def start_cat(v: Vault, vault_path: Path) -> tuple[Original, int, subprocess.Popen[bytes]]:
+    """`strongroom cat` of the biggest original to a pipe, in its own process (the vault
+    object is closed first); with the log's last seq before it started."""
+    o = biggest(v)
+    before = last_seq(v)
+    v.close()
+    return o, before, subprocess.Popen([*CLI, "cat", str(vault_path), o.sha256],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       env=cli_env())
+
+
 # -- cat into a pipe closed early: on the record --------------------------------------------
 def test_cat_into_head_records_an_incomplete_download(filled: Vault, vault_path: Path) -> None:
     """Held: `strongroom cat V SHA | head -c 10` records `downloaded` with complete false
     and at least the bytes the reader got; one error line, no BrokenPipe noise."""
-    o = biggest(filled)
-    before = last_seq(filled)
-    filled.close()
-    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE}
-    cat = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "cat", str(vault_path),
-                            o.sha256], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    o, before, cat = start_cat(filled, vault_path)
     assert cat.stdout is not None and cat.stderr is not None
     head = cat.stdout.read(10)
     cat.stdout.close()
@@ -543,12 +549,7 @@ def test_a_cat_stopped_by_sigterm_or_sighup_records_what_left(
     was on the record. Now it unwinds like Ctrl-C: `downloaded`, incomplete, one line."""
     import signal
 
-    o = biggest(filled)
-    before = last_seq(filled)
-    filled.close()
-    env = {**os.environ, "STRONGROOM_PASSPHRASE": PASSPHRASE}
-    cat = subprocess.Popen([sys.executable, "-m", "strongroom.cli", "cat", str(vault_path),
-                            o.sha256], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    o, before, cat = start_cat(filled, vault_path)
     assert cat.stdout is not None and cat.stderr is not None
     got = len(cat.stdout.read(2 * 1024 * 1024))
     cat.send_signal(getattr(signal, sig))
