@@ -379,18 +379,79 @@ def test_cameras_come_from_labels_and_map_to_facilities(processed: Processed,
                                                          tmp_path: Path) -> None:
     path = tmp_path / "vault"
     shutil.copytree(processed.path, path)
-    listed = json.loads(cli("cameras", path, "--json").stdout)
+    listed = json.loads(cli("cameras", "list", path, "--json").stdout)
     assert {c["label"]: c["segments"] for c in listed} == {
         "КАМ 03 ПФРСИ": 3, "КАМ 07 ОТБ-1 САРАТОВ": 2, "КАМ 11 ИК-10": 1}
-    r = cli("cameras", path, "КАМ 07 ОТБ-1 САРАТОВ", "--facility", "ОТБ-1 Саратов",
+    r = cli("cameras", "map", path, "КАМ 07 ОТБ-1 САРАТОВ", "--facility", "ОТБ-1 Саратов",
             "--type", "ОТБ", "--region", "Саратовская область")
     assert r.returncode == 0, r.stderr
-    listed = json.loads(cli("cameras", path, "--json").stdout)
+    listed = json.loads(cli("cameras", "list", path, "--json").stdout)
     assert [c["facility"] for c in listed] == [None, "ОТБ-1 Саратов", None]
     log = json.loads(cli("log", path, "--action", "annotated", "--json").stdout)
     assert log[-1]["details"]["facility"] == "ОТБ-1 Саратов"
-    unknown = cli("cameras", path, "КАМ 99", "--facility", "X")
+    unknown = cli("cameras", "map", path, "КАМ 99", "--facility", "X")
     assert unknown.returncode == 2 and "no camera 'КАМ 99'" in unknown.stderr
+
+
+def test_cameras_rename_and_merge_are_logged_keep_the_ocr_label_and_verify(
+        processed: Processed, tmp_path: Path) -> None:
+    """People correct what OCR read: a rename and a merge each append a custody event, the
+    timeline and `cameras list` show the corrected camera beside what OCR read, a clip read
+    later with the old label lands on the renamed camera, and an edit by hand is caught."""
+    from conftest import sql
+
+    path = tmp_path / "vault"
+    shutil.copytree(processed.path, path)
+    r = cli("cameras", "rename", path, "КАМ 11 ИК-10", "КАМ 11  ИК-10 Владимир", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"camera": "КАМ 11 ИК-10 Владимир", "was": "КАМ 11 ИК-10",
+                                    "ocr_label": "КАМ 11 ИК-10"}
+    r = cli("cameras", "merge", path, "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ")
+    assert r.returncode == 0, r.stderr
+    listed = {c["label"]: c for c in json.loads(cli("cameras", "list", path, "--json").stdout)}
+    assert listed["КАМ 11 ИК-10 Владимир"]["ocr_label"] == "КАМ 11 ИК-10"
+    assert listed["КАМ 03 ПФРСИ"]["merged_into"] == "КАМ 07 ОТБ-1 САРАТОВ"
+    cams = json.loads(cli("timeline", path, "--json").stdout)["cameras"]
+    assert set(cams) == {"КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10 Владимир"}
+    assert {e["read_as"] for e in cams["КАМ 07 ОТБ-1 САРАТОВ"]} == {
+        "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ"}
+    assert all(e["label_reads"] for es in cams.values() for e in es)
+    events = json.loads(cli("log", path, "--action", "annotated", "--json").stdout)
+    assert [(e["details"]["change"], e["details"]["camera"], e["details"]["ocr_label"])
+            for e in events] == [("renamed", "КАМ 11 ИК-10 Владимир", "КАМ 11 ИК-10"),
+                                 ("merged", "КАМ 03 ПФРСИ", "КАМ 03 ПФРСИ")]
+    assert json.loads(cli("verify", path, "--json").stdout)["ok"] is True
+
+    for args, message in (
+            (("merge", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 07 ОТБ-1 САРАТОВ"), "into itself"),
+            (("merge", "КАМ 11 ИК-10 Владимир", "КАМ 03 ПФРСИ"), "is merged into"),
+            (("rename", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 03 ПФРСИ"), "strongroom cameras merge"),
+            (("rename", "КАМ 07 ОТБ-1 САРАТОВ", " \t"), "not empty"),
+            (("map", "КАМ 03 ПФРСИ", "--facility", "X"), "is merged into"),
+            (("rename", "КАМ 99", "КАМ 98"), "no camera 'КАМ 99'")):
+        bad = cli("cameras", args[0], path, *args[1:])
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+    assert len(json.loads(cli("log", path, "--action", "annotated", "--json").stdout)) == 2
+
+    # a clip read later with the label OCR read before lands on the renamed camera
+    media = tmp_path / "usb2"
+    media.mkdir()
+    generate_clip(ClipSpec(name="cam11_b.avi", duration=4, camera_label="КАМ 11 ИК-10",
+                           clock_start=datetime(2021, 6, 2, 15, 0, 0), source="life",
+                           seed=12), media)
+    assert cli("ingest", path, media, "-a", "stick 2").returncode == 0
+    assert cli("process", path, "--steps", "probe,overlay_ocr").returncode == 0
+    cams = json.loads(cli("timeline", path, "--json").stdout)["cameras"]
+    assert len(cams["КАМ 11 ИК-10 Владимир"]) == 2
+    assert json.loads(cli("verify", path, "--json").stdout)["ok"] is True
+
+    # the rows are the record's: undoing a merge or a rename by hand is a named problem
+    sql(path, "UPDATE camera SET merged_into=NULL WHERE label='КАМ 03 ПФРСИ'")
+    sql(path, "UPDATE camera SET read_as=NULL WHERE label='КАМ 11 ИК-10 Владимир'")
+    report = json.loads(cli("verify", path, "--json").stdout)
+    found = {(p["subject"], p["message"].split()[1]) for p in report["problems"]}
+    assert ("camera 'КАМ 03 ПФРСИ'", "merged_into") in found, report["problems"]
+    assert ("camera 'КАМ 11 ИК-10 Владимир'", "read_as") in found, report["problems"]
 
 
 def test_verify_catches_edited_analysis_results_and_derivatives(processed: Processed,

@@ -371,36 +371,77 @@ def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
           "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)) or "(no near-duplicates)")
 
 
-@app.command()
-def cameras(
+cameras_app = typer.Typer(
+    help="Cameras read from overlays: list them, map one to a facility, correct a label "
+         "OCR misread, or say that two cameras are one (each change logged).",
+    no_args_is_help=True)
+app.add_typer(cameras_app, name="cameras")
+LabelArg = Annotated[str, typer.Argument(help="A camera label, as `cameras list` shows it.")]
+
+
+@cameras_app.command("list")
+def cameras_list(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+    """Every camera: segments, facility, what OCR read, what it was merged into."""
+    from strongroom.catalogue.places import cameras_text, list_cameras
+
+    with _open(ctx, vault, unseal=False) as v:
+        rows = list_cameras(v)
+    _emit(as_json, rows, cameras_text(rows))
+
+
+@cameras_app.command("map")
+def cameras_map(
     ctx: typer.Context,
     vault: VaultArg,
-    label: Annotated[str | None, typer.Argument(help="A camera label, to map it.")] = None,
-    facility: Annotated[str | None, typer.Option(
-        help="Map the camera to this facility (created if new).")] = None,
+    label: LabelArg,
+    facility: Annotated[str, typer.Option(
+        help="Map the camera to this facility (created if new).")],
     facility_type: Annotated[str | None, typer.Option(
         "--type", help="Facility type, e.g. СИЗО, ИК, ОТБ.")] = None,
     region: Annotated[str | None, typer.Option(help="Facility region.")] = None,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List cameras found in overlays, or map one to a facility (logged)."""
-    from strongroom.catalogue.places import list_cameras, map_camera
+    """Map a camera to a facility (logged)."""
+    from strongroom.catalogue.places import map_camera
 
-    if label is None:
-        if facility is not None:
-            raise StrongroomError("name the camera label to map")
-        with _open(ctx, vault, unseal=False) as v:
-            rows = list_cameras(v)
-        _emit(as_json, rows, "\n".join(
-            f"{r['label']:<32} {r['segments']:>4} segment(s)  {r['facility'] or '(no facility)'}"
-            for r in rows) or "(no cameras yet: run `strongroom process`)")
-        return
-    if facility is None:
-        raise StrongroomError("give --facility to map the camera to")
     with _open(ctx, vault, passphrase_file) as v:
         data = map_camera(v, label, facility, facility_type=facility_type, region=region)
     _emit(as_json, data, f"{label} → {facility}")
+
+
+@cameras_app.command("rename")
+def cameras_rename(
+    ctx: typer.Context,
+    vault: VaultArg,
+    old: LabelArg,
+    new: Annotated[str, typer.Argument(help="The label as a person reads it.")],
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Correct a camera label OCR misread (logged; what OCR read stays on record)."""
+    from strongroom.catalogue.places import rename_camera
+
+    with _open(ctx, vault, passphrase_file) as v:
+        data = rename_camera(v, old, new)
+    _emit(as_json, data, f"{old} → {data['camera']}  (OCR read {data['ocr_label']})")
+
+
+@cameras_app.command("merge")
+def cameras_merge(
+    ctx: typer.Context,
+    vault: VaultArg,
+    source: Annotated[str, typer.Argument(help="The camera that is really TARGET.")],
+    target: Annotated[str, typer.Argument(help="The camera it is; keeps its label.")],
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Say two cameras are one: SOURCE's clips show under TARGET from now on (logged)."""
+    from strongroom.catalogue.places import merge_cameras
+
+    with _open(ctx, vault, passphrase_file) as v:
+        data = merge_cameras(v, source, target)
+    _emit(as_json, data, f"{', '.join(data['merged'])} → {target}")
 
 
 @app.command("contact-sheet")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import Camera, FrameHash, MediaInfo, Segment
@@ -45,8 +45,10 @@ def step_rows(session: Session, step: str, sha256: str) -> Any:
                 "audio_codec": m.audio_codec, "bitrate": _i(m.bitrate), "tags": m.tags,
                 "status": m.status}
     if step == "overlay_ocr":
+        # the label OCR read, which a person's rename or merge of the camera leaves alone
+        read = func.coalesce(Camera.read_as, Camera.label)
         rows = session.execute(
-            select(Segment, Camera.label).outerjoin(Camera, Segment.camera_id == Camera.id)
+            select(Segment, read).outerjoin(Camera, Segment.camera_id == Camera.id)
             .where(Segment.original_sha256 == sha256)).all()
         segs = [[_f(s.start_s), _f(s.end_s), label, _t(s.clock_start), _t(s.clock_end),
                  _f(s.confidence), s.clock_format, _i(s.readings)] for s, label in rows]

@@ -177,10 +177,20 @@ class Facility(Base):
 
 
 class Camera(Base):
+    """A camera, created by the overlay step from the label it read. People correct it: a
+    rename keeps what OCR read in `read_as`; a merge points one camera at another, which then
+    stands for both (its label and facility). Both are custody events."""
+
     __tablename__ = "camera"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(Text, unique=True)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    read_as: Mapped[str | None] = mapped_column(Text)  # the OCR label, once renamed
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("camera.id"))
+
+    @property
+    def ocr_label(self) -> str:
+        return self.read_as if self.read_as is not None else self.label
 
 
 class Segment(Base):

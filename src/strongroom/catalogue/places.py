@@ -1,10 +1,19 @@
-"""Cameras (created from overlay labels by the pipeline) and the facilities they belong to."""
+"""Cameras (created from overlay labels by the pipeline) and the facilities they belong to.
+
+OCR reads a camera's label; people correct it. `rename_camera` gives a camera a new label and
+keeps the one OCR read (`Camera.read_as`); `merge_cameras` points one camera at another (two
+reads of one camera's label, or one camera relabelled by the DVR), which then stands for both on
+the timeline and in exports. Mapping, renaming and merging are each a custody event holding the
+camera's whole state after the change, so `verify` notices a row edited by hand. The review app
+calls these same functions.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, aliased
 
 from strongroom.catalogue.models import Camera, Facility, Segment
 from strongroom.custody import events
@@ -12,24 +21,72 @@ from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
 
+def canonical() -> tuple[Any, ColumnElement[bool]]:
+    """An alias of Camera for the camera a segment's camera stands under (itself, or the one
+    it was merged into), and the join condition from `Camera` to it."""
+    canon = aliased(Camera, name="canon")
+    return canon, canon.id == func.coalesce(Camera.merged_into, Camera.id)
+
+
 def list_cameras(vault: Vault) -> list[dict[str, Any]]:
+    """Every camera: its label, what OCR read, where it was merged, its facility, and how
+    many segments were read under it."""
     with vault.catalogue.read() as s:
+        target = aliased(Camera, name="target")
         rows = s.execute(
-            select(Camera.label, Facility.name, func.count(Segment.id))
+            select(Camera, target.label, Facility.name, func.count(Segment.id))
+            .outerjoin(target, Camera.merged_into == target.id)
             .outerjoin(Facility, Camera.facility_id == Facility.id)
             .outerjoin(Segment, Segment.camera_id == Camera.id)
-            .group_by(Camera.id, Camera.label, Facility.name).order_by(Camera.label)).all()
-    return [{"label": lbl, "facility": fac, "segments": n} for lbl, fac, n in rows]
+            .group_by(Camera.id, target.label, Facility.name).order_by(Camera.label)).all()
+        return [{"label": cam.label, "ocr_label": cam.ocr_label, "merged_into": into,
+                 "facility": fac, "segments": n} for cam, into, fac, n in rows]
+
+
+def cameras_text(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        line = f"{r['label']:<32} {r['segments']:>4} segment(s)  "
+        if r["merged_into"]:
+            line += f"merged into {r['merged_into']}"
+        else:
+            line += r["facility"] or "(no facility)"
+        if r["ocr_label"] != r["label"]:
+            line += f"  (read as {r['ocr_label']})"
+        lines.append(line)
+    return "\n".join(lines) or "(no cameras yet: run `strongroom process`)"
+
+
+def _camera(s: Session, label: str) -> Camera:
+    cam = s.scalar(select(Camera).where(Camera.label == label))
+    if cam is None:
+        known = ", ".join(s.scalars(select(Camera.label).order_by(Camera.label)))
+        raise StrongroomError(f"no camera {label!r} (known: {known or 'none yet'})")
+    return cam
+
+
+def _not_merged(s: Session, cam: Camera, what: str) -> None:
+    if cam.merged_into is not None:
+        into = s.get(Camera, cam.merged_into)
+        raise StrongroomError(f"camera {cam.label!r} is merged into "
+                              f"{into.label if into else cam.merged_into!r}: {what} that one")
+
+
+def _facility(s: Session, cam: Camera) -> Facility | None:
+    return s.get(Facility, cam.facility_id) if cam.facility_id is not None else None
+
+
+def _state(cam: Camera) -> dict[str, Any]:
+    return {"camera": cam.label, "read_as": cam.read_as, "merged_into": cam.merged_into,
+            "facility_id": cam.facility_id}
 
 
 def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | None = None,
                region: str | None = None) -> dict[str, Any]:
     """Attach a camera to a facility; an analyst's judgement, so it goes on the record."""
     with vault.write() as s:
-        cam = s.scalar(select(Camera).where(Camera.label == label))
-        if cam is None:
-            known = ", ".join(s.scalars(select(Camera.label).order_by(Camera.label)))
-            raise StrongroomError(f"no camera {label!r} (known: {known or 'none yet'})")
+        cam = _camera(s, label)
+        _not_merged(s, cam, "map")
         fac = s.scalar(select(Facility).where(Facility.name == facility))
         if fac is None:
             fac = Facility(name=facility, type=facility_type, region=region)
@@ -38,9 +95,56 @@ def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | 
         else:
             fac.type = facility_type or fac.type
             fac.region = region or fac.region
-        previous = cam.facility_id
+        previous = _state(cam)
         cam.facility_id = fac.id
-        events.camera_mapped(vault, s, cam.id, label=label, facility=facility,
-                             facility_id=fac.id, previous_facility_id=previous, type=fac.type,
-                             region=fac.region)
+        events.camera_annotated(vault, s, cam, change="mapped", facility=fac, previous=previous)
         return {"camera": label, "facility": facility, "facility_id": fac.id}
+
+
+def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
+    """Give a camera the label a person read (OCR misread it); what OCR read stays on record,
+    and clips read later with either label land on this camera."""
+    new = " ".join(new.split())
+    if not new or not new.isprintable():
+        raise StrongroomError("the new camera label must be printable and not empty")
+    with vault.write() as s:
+        cam = _camera(s, old)
+        _not_merged(s, cam, "rename")
+        if new == cam.label:
+            raise StrongroomError(f"camera {old!r} is already called that")
+        taken = s.scalar(select(Camera).where(Camera.label == new))
+        if taken is not None:
+            raise StrongroomError(
+                f"there is already a camera {new!r}: to say both are one camera, run "
+                f"`strongroom cameras merge VAULT {old!r} {new!r}`")
+        previous = _state(cam)
+        cam.read_as = cam.ocr_label
+        cam.label = new
+        s.flush()
+        events.camera_annotated(vault, s, cam, change="renamed", facility=_facility(s, cam),
+                                previous=previous)
+        return {"camera": new, "was": old, "ocr_label": cam.ocr_label}
+
+
+def merge_cameras(vault: Vault, source: str, target: str) -> dict[str, Any]:
+    """Camera `source` is camera `target`: its segments show under `target` (label and
+    facility) from now on. Cameras already merged into `source` follow it, each with its own
+    event. The rows keep what OCR read, so the merge can be told apart and undone by hand."""
+    with vault.write() as s:
+        src, dst = _camera(s, source), _camera(s, target)
+        if src.id == dst.id:
+            raise StrongroomError("a camera cannot be merged into itself")
+        _not_merged(s, dst, "merge into")
+        if src.merged_into == dst.id:
+            raise StrongroomError(f"camera {source!r} is already merged into {target!r}")
+        followers = list(s.scalars(select(Camera).where(Camera.merged_into == src.id)
+                                   .order_by(Camera.id)))
+        moved = []
+        for cam in [src, *followers]:
+            previous = _state(cam)
+            cam.merged_into = dst.id
+            s.flush()
+            events.camera_annotated(vault, s, cam, change="merged", facility=_facility(s, cam),
+                                    merged_into_label=dst.label, previous=previous)
+            moved.append(cam.label)
+        return {"merged": moved, "into": target}

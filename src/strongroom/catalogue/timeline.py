@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import Camera, Segment, StepRun
@@ -36,6 +36,9 @@ class Entry:
     gap_before_s: float | None = None
     overlaps: list[str] = field(default_factory=list)  # other originals covering the same time
     partial: str | None = None  # why the clip holds less than it declares
+    read_as: str | None = None  # the camera label OCR read (before any rename or merge)
+    label_reads: list[str] = field(default_factory=list)  # raw reads, one per frame read
+    label_confidence: float | None = None  # share of characters the reads agreed on
 
     def to_json(self) -> dict[str, Any]:
         return {"segment": self.segment, "original": self.original,
@@ -43,7 +46,9 @@ class Entry:
                 "clock_start": self.clock_start.isoformat(sep=" "),
                 "clock_end": self.clock_end.isoformat(sep=" "),
                 "confidence": self.confidence, "gap_before_s": self.gap_before_s,
-                "overlaps": self.overlaps, "partial": self.partial}
+                "overlaps": self.overlaps, "partial": self.partial,
+                "read_as": self.read_as, "label_reads": self.label_reads,
+                "label_confidence": self.label_confidence}
 
     def to_text(self) -> str:
         """One line of `strongroom timeline`: clock range, original, seconds, then any flags."""
@@ -108,27 +113,47 @@ def timeline(session: Session, camera: str | None = None) -> Timeline:
 def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:
     """Camera label → its segments in clock order; segments with a clock but no camera label
     under `UNKNOWN_CAMERA`, last (segments without a clock are in `unplaced`)."""
-    q = (select(Segment, Camera.label).outerjoin(Camera, Segment.camera_id == Camera.id)
+    from strongroom.catalogue.places import canonical
+
+    canon, to_canon = canonical()
+    q = (select(Segment, canon.label, func.coalesce(Camera.read_as, Camera.label))
+         .outerjoin(Camera, Segment.camera_id == Camera.id).outerjoin(canon, to_canon)
          .where(Segment.clock_start.is_not(None), Segment.clock_end.is_not(None))
-         .order_by(Camera.label.is_(None), Camera.label, Segment.clock_start,
+         .order_by(canon.label.is_(None), canon.label, Segment.clock_start,
                    Segment.original_sha256))
     if camera is not None:
-        q = (q.where(Camera.label.is_(None)) if camera == UNKNOWN_CAMERA
-             else q.where(Camera.label == camera))
+        q = (q.where(canon.label.is_(None)) if camera == UNKNOWN_CAMERA
+             else q.where(canon.label == camera))
     out: dict[str, list[Entry]] = {}
-    for seg, label in session.execute(q):
+    for seg, label, read in session.execute(q):
         if seg.clock_start is None or seg.clock_end is None:
             continue  # excluded by the query already; this tells the type checker
         out.setdefault(label or UNKNOWN_CAMERA, []).append(Entry(
             segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
             end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
-            confidence=seg.confidence))
+            confidence=seg.confidence, read_as=read))
+    _label_reads(session, out)
     partial = partial_clips(session, {e.original for es in out.values() for e in es})
     for entries in out.values():
         for e in entries:
             e.partial = partial.get(e.original)
         _flag(entries)
     return out
+
+
+def _label_reads(session: Session, cameras: dict[str, list[Entry]]) -> None:
+    """Each entry's raw label reads and label confidence, from its overlay step's result."""
+    shas = {e.original for es in cameras.values() for e in es}
+    results = {r.original_sha256: r.result or {} for r in session.scalars(
+        select(StepRun).where(StepRun.step == "overlay_ocr",
+                              StepRun.original_sha256.in_(shas)))}
+    for entries in cameras.values():
+        for e in entries:
+            data = results.get(e.original, {})
+            reads = data.get("label_reads")
+            conf = data.get("label_confidence")
+            e.label_reads = [str(r) for r in reads] if isinstance(reads, list) else []
+            e.label_confidence = float(conf) if isinstance(conf, int | float) else None
 
 
 def unplaced(session: Session) -> list[Unplaced]:

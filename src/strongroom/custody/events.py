@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from strongroom.catalogue.models import Acquisition, CustodyEvent
+    from strongroom.catalogue.models import Acquisition, Camera, CustodyEvent, Facility
     from strongroom.vault import Vault
     from strongroom.vault.hashing import Digests
 
@@ -69,12 +69,20 @@ def derived(vault: Vault, s: Session, sha256: str, *, derivative: str, kind: str
         "step": step, "version": version, "command": command, "meta": meta})
 
 
-def camera_mapped(vault: Vault, s: Session, camera_id: int, *, label: str, facility: str,
-                  facility_id: int, previous_facility_id: int | None, type: str | None,
-                  region: str | None) -> CustodyEvent:
-    return vault.record(s, "annotated", f"camera:{camera_id}", {
-        "camera": label, "facility": facility, "facility_id": facility_id,
-        "previous_facility_id": previous_facility_id, "type": type, "region": region})
+def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,
+                     facility: Facility | None, merged_into_label: str | None = None,
+                     previous: dict[str, Any] | None = None) -> CustodyEvent:
+    """A person changed a camera: mapped it to a facility, renamed it, or merged it into
+    another. The event holds the camera's whole state after the change (what `verify`
+    compares the row with), what OCR read, and what changed."""
+    return vault.record(s, "annotated", f"camera:{cam.id}", {
+        "change": change, "camera_id": cam.id, "camera": cam.label,
+        "read_as": cam.read_as, "ocr_label": cam.ocr_label,
+        "merged_into": cam.merged_into, "merged_into_label": merged_into_label,
+        "facility_id": cam.facility_id, "facility": facility.name if facility else None,
+        "type": facility.type if facility else None,
+        "region": facility.region if facility else None,
+        **({"previous": previous} if previous else {})})
 
 
 def received(vault: Vault, s: Session, bag_id: str, body: dict[str, Any], signature: str,

@@ -262,7 +262,8 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.records[(kind, _int(d.get(kind)))] = ev
     elif action == "annotated" and ev.subject.startswith("camera:"):
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
-        log.facility[_int(d.get("facility_id"))] = ev
+        if d.get("change", "mapped") == "mapped":
+            log.facility[_int(d.get("facility_id"))] = ev
 
 
 def _camera_id(subject: str) -> int:
@@ -673,9 +674,10 @@ def _table_of(step: str) -> str:
 
 
 def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> None:
-    """Which facility a camera belongs to is an analyst's judgement that reports rely on: each
-    camera's facility (and the facility's name, type and region as then recorded) must be what
-    its latest `annotated` event says."""
+    """Which facility a camera belongs to, its label and what it was merged into are an
+    analyst's judgement that reports rely on: each camera's row (and its facility's name, type
+    and region as then recorded) must be what its latest `annotated` event says; a camera no
+    person touched has the label OCR read, no facility and no merge."""
     from strongroom.catalogue.models import Camera, Facility
 
     facilities = {f.id: f for f in s.scalars(select(Facility))}
@@ -686,11 +688,16 @@ def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> No
             if cam.facility_id is not None:
                 report.problem("catalogue", subject, "mapped to a facility that no custody "
                                                      "event records (edited)")
+            if cam.read_as is not None or cam.merged_into is not None:
+                report.problem("catalogue", subject, "renamed or merged, but no custody "
+                                                     "event records it (edited)")
             continue
         d = ev.details
         fac = facilities.get(cam.facility_id) if cam.facility_id is not None else None
         _differs(report, subject, ev, [
             ("label", cam.label, d.get("camera")),
+            ("read_as", cam.read_as, d.get("read_as")),
+            ("merged_into", cam.merged_into, d.get("merged_into")),
             ("facility_id", cam.facility_id, d.get("facility_id")),
             ("facility", fac.name if fac else None, d.get("facility")),
         ])

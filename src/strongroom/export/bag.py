@@ -427,8 +427,16 @@ def custody_subjects(vault: Vault, sel: Selection) -> set[str]:
     exports (with their handovers and receipts) that included any of these originals."""
     subjects = {f"original:{sha}" for sha in sel.shas}
     subjects |= {f"acquisition:{a.id}" for a in sel.acquisitions}
-    subjects |= {f"camera:{seg.camera_id}" for i in sel.items for seg, _, _ in i.segments
-                 if seg.camera_id is not None}
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Camera
+
+    cameras = {seg.camera_id for i in sel.items for seg, _, _ in i.segments
+               if seg.camera_id is not None}
+    with vault.catalogue.read() as s:  # and the cameras they were merged into
+        cameras |= set(s.scalars(select(Camera.merged_into).where(
+            Camera.id.in_(cameras), Camera.merged_into.is_not(None))))
+    subjects |= {f"camera:{c}" for c in cameras if c is not None}
     subjects.add(f"vault:{vault.public.fingerprint}")
     if sel.case is not None:
         subjects.add(f"case:{sel.case.id}")

@@ -123,10 +123,13 @@ def select_items(session: Session, *, case: str | None, everything: bool,
     media = {m.original_sha256: m for m in session.scalars(
         select(MediaInfo).where(MediaInfo.original_sha256.in_(shas_set)))}
     segs: dict[str, list[tuple[Segment, str | None, str | None]]] = {}
+    from strongroom.catalogue.places import canonical
+
+    canon, to_canon = canonical()  # a merged camera shows as the one it was merged into
     for seg, label, fac in session.execute(
-            select(Segment, Camera.label, Facility.name)
-            .outerjoin(Camera, Segment.camera_id == Camera.id)
-            .outerjoin(Facility, Camera.facility_id == Facility.id)
+            select(Segment, canon.label, Facility.name)
+            .outerjoin(Camera, Segment.camera_id == Camera.id).outerjoin(canon, to_canon)
+            .outerjoin(Facility, canon.facility_id == Facility.id)
             .where(Segment.original_sha256.in_(shas_set)).order_by(Segment.start_s)):
         segs.setdefault(seg.original_sha256, []).append((seg, label, fac))
     derivs: dict[str, list[Derivative]] = {}

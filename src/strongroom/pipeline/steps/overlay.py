@@ -89,7 +89,7 @@ class OverlayOcrStep(Step):
         return _OverlayJob(ctx)
 
     def persist(self, session: Session, sha256: str, result: StepResult) -> None:
-        from sqlalchemy import delete, select
+        from sqlalchemy import delete, func, select
 
         from strongroom.catalogue.models import Camera, Segment
 
@@ -97,7 +97,11 @@ class OverlayOcrStep(Step):
         label = result.data.get("label")
         camera_id = None
         if label:
-            camera_id = session.scalar(select(Camera.id).where(Camera.label == label))
+            # the camera OCR read this label for before, else one a person renamed to it
+            camera_id = session.scalar(select(Camera.id).where(
+                func.coalesce(Camera.read_as, Camera.label) == label))
+            if camera_id is None:
+                camera_id = session.scalar(select(Camera.id).where(Camera.label == label))
             if camera_id is None:
                 cam = Camera(label=label)
                 session.add(cam)
