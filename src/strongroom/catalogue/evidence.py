@@ -51,7 +51,9 @@ def step_rows(session: Session, step: str, sha256: str) -> Any:
             select(Segment, read).outerjoin(Camera, Segment.camera_id == Camera.id)
             .where(Segment.original_sha256 == sha256)).all()
         segs = [[_f(s.start_s), _f(s.end_s), label, _t(s.clock_start), _t(s.clock_end),
-                 _f(s.confidence), s.clock_format, _i(s.readings)] for s, label in rows]
+                 _f(s.confidence), s.clock_format, _i(s.readings),
+                 *([] if s.clock_phase is None else [_f(s.clock_phase)])]  # (added in 0003)
+                for s, label in rows]
         return sorted(segs, key=lambda r: repr(r))
     if step == "perceptual_hash":
         frames = session.execute(select(FrameHash.t, FrameHash.pdq, FrameHash.quality).where(

@@ -207,6 +207,9 @@ class Segment(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     clock_format: Mapped[str | None] = mapped_column(String(32))
     readings: Mapped[int | None] = mapped_column(Integer)
+    #: where within its second the clock was at start_s: the clock shows
+    #: clock_start + floor(clock_phase + t − start_s) at video time t (None: not measured)
+    clock_phase: Mapped[float | None] = mapped_column(Float)
 
 
 # -- case building (review issue) ------------------------------------------------------------

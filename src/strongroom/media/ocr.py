@@ -1,19 +1,23 @@
-"""Finding and reading a DVR overlay with tesseract (Debian's `tesseract-ocr-rus` data).
+"""Finding and reading a DVR overlay: RapidOCR (PP-OCR detector and recogniser, ONNX models
+shipped inside the `rapidocr-onnxruntime` wheel) for the clock, tesseract (Debian's
+`tesseract-ocr-rus` data) for Cyrillic labels and as the clock's fallback.
 
-Locating: overlay text is bright, sharp-edged, and *stays put* while the picture changes, so
-pixels that are bright with strong local contrast in most of the sampled frames, in the top or
-bottom quarter of the frame, are grouped into text lines. The seconds of a clock change between
-samples, so each line is grown per frame over the bright pixels that continue it.
+Locating: a text detector, not stillness — on a fixed camera the walls, kerbs and lamp posts
+are as still as the overlay. The detector runs on the first frame, whole at its own size and
+the top and bottom quarters at 2× (small DVR fonts), and proposes text lines anywhere. The
+clock is the line (or the pair of lines, date above time) whose text parses as a date-time;
+only the recogniser then runs on that crop of every frame (about 25 ms a frame). A clip whose
+clock the recogniser cannot read (Russian month names: its alphabet has no Cyrillic) falls back
+to tesseract on the same lines and on lines made of thin bright strokes (`find_lines`).
 
-Reading: each line is cropped, inverted to dark-on-light when needed, scaled to ~24 px text
-and read as a single line — clocks with a digits-and-separators whitelist (English model),
-labels with Russian+English. A line whose text parses as a date-time is the clock; other
-readable lines form the camera label.
+Reading labels: the other lines in the top and bottom quarters are read by tesseract
+(Russian+English) on several frames and by the recogniser; the reads are kept raw.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +25,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import MediaError
-from strongroom.media.overlay import normalise_label, parse_clock
+from strongroom.media.overlay import (
+    normalise_label,
+    parse_clock,
+    parse_clock_text,
+    resolve_date_order,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,6 +59,8 @@ class OverlayFound:
     label_reads: list[str] = field(default_factory=list)
     clock_box: Box | None = None
     label_box: Box | None = None
+    engine: str | None = None  # which engine read the clock
+    date_ambiguous: bool = False  # readings dropped: day and month could be either way round
 
 
 def tessdata() -> str:
@@ -83,36 +94,191 @@ def _engines() -> tuple[Any, Any]:
     return _ENGINES.clock, _ENGINES.label
 
 
+class _Rapid(threading.local):
+    engine: Any = None
+
+
+_RAPID = _Rapid()
+
+
+def _rapid() -> Any:
+    """One RapidOCR engine per thread, on one core (the pipeline runs a process per core);
+    detector and recogniser are called separately (its own call drops reads scoring < 0.5)."""
+    if _RAPID.engine is None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        _RAPID.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1,
+                                 det_limit_type="max", det_limit_side_len=4000, use_cls=False)
+    return _RAPID.engine
+
+
+#: The detector's passes: the whole frame at its size, then the top and bottom quarters at 2×
+#: (a 12 px DVR font is below what it finds at 1×, and at 2× a whole frame is slow).
+DETECT_PASSES = (("whole", 1.0), ("bands", 2.0))
+
+
+def detect_lines(g: Gray) -> list[Box]:
+    """Text line boxes the detector finds on one frame, top to bottom; near-duplicates from
+    the two passes merged (the wider kept)."""
+    import cv2
+
+    engine = _rapid()
+    h, w = g.shape
+    band = int(h * BAND)
+    boxes: list[Box] = []
+    for where, scale in DETECT_PASSES:
+        parts = [(0, g)] if where == "whole" else [(0, g[:band]), (h - band, g[h - band:])]
+        for y_off, part in parts:
+            img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
+            if scale != 1.0:
+                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            quads, _ = engine.text_det(img)
+            for q in quads if quads is not None else []:
+                x0, y0 = q[:, 0].min() / scale, q[:, 1].min() / scale
+                x1, y1 = q[:, 0].max() / scale, q[:, 1].max() / scale
+                pad = 0.1 * (y1 - y0)
+                box = (int(max(0, x0 - pad)), int(max(0, y0 - pad)) + y_off,
+                       int(min(w, x1 + pad)), int(min(part.shape[0], y1 + pad)) + y_off)
+                if box[2] - box[0] >= 4 and box[3] - box[1] >= 4:
+                    boxes.append(box)
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: b[0] - b[2]):
+        if all(_iou(box, k) < 0.4 for k in kept):
+            kept.append(box)
+    return sorted(kept, key=lambda b: (b[1], b[0]))
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def recognise(g: Gray, boxes: list[Box]) -> list[tuple[str, float]]:
+    """The recogniser's (text, score) for each crop of `g`, in order."""
+    import cv2
+
+    if not boxes:
+        return []
+    crops = [cv2.cvtColor(g[b[1]:b[3], b[0]:b[2]], cv2.COLOR_GRAY2BGR) for b in boxes]
+    res, _ = _rapid().text_rec(crops)
+    return [(str(text), float(score)) for text, score in res]
+
+
+def _below(a: Box, b: Box) -> bool:
+    """`b` is the line right below `a` (a date above its time): centres 0.5–2 line heights
+    apart, overlapping horizontally, of similar height."""
+    ha, hb = a[3] - a[1], b[3] - b[1]
+    dy = (b[1] + b[3]) / 2 - (a[1] + a[3]) / 2
+    return (0.5 * ha <= dy <= 2.0 * ha and min(a[2], b[2]) > max(a[0], b[0])
+            and 0.5 <= hb / max(1, ha) <= 2)
+
+
+def _clock_crops(g: Gray, clock: tuple[Box, ...], others: list[Box]) -> list[Box]:
+    """The clock's boxes grown a little to the right (the seconds' width changes from frame to
+    frame: "11" is narrower than "48"), never into the next text on the same row."""
+    out = []
+    for b in clock:
+        th = b[3] - b[1]
+        x1 = b[2] + int(0.8 * th)
+        for o in others:
+            if o[0] >= b[2] and min(o[3], b[3]) - max(o[1], b[1]) > 0.5 * th:
+                x1 = min(x1, o[0] - 1)
+        out.append((max(0, b[0] - int(0.2 * th)), b[1], min(g.shape[1], max(x1, b[2])), b[3]))
+    return out
+
+
+def _find_clock_rapid(g: Gray, lines: list[Box]) -> tuple[Box, ...] | None:
+    """The line, or the pair of lines (date above time), whose recognised text parses."""
+    texts = recognise(g, lines)
+    for box, (text, _score) in zip(lines, texts, strict=True):
+        if parse_clock_text(text) is not None:
+            return (box,)
+    for (a, (ta, _)), (b, (tb, _)) in itertools.permutations(zip(lines, texts, strict=True), 2):
+        if _below(a, b) and parse_clock_text(ta + " " + tb) is not None:
+            return (a, b)
+    return None
+
+
 def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames."""
     found = OverlayFound()
     if not frames:
         return found
+    lines: list[Box] = []
+    clock: tuple[Box, ...] | None = None
+    for _t, g in frames[:2]:  # the second frame only when the first shows no clock
+        lines = detect_lines(g)
+        clock = _find_clock_rapid(g, lines)
+        if clock is not None:
+            break
+    if clock is not None:
+        others = [b for b in lines if b not in clock]
+        for t, g in frames:
+            crops = _clock_crops(g, clock, others)
+            text = " ".join(text for text, _ in recognise(g, crops))
+            parsed = parse_clock_text(text)
+            if parsed is not None:
+                found.clocks.append((t, parsed[0], parsed[1]))
+        found.engine = "rapidocr"
+    else:
+        clock = _read_clocks_tesseract(frames, lines, found)
+        found.engine = "tesseract" if clock else None
+    found.clocks, found.date_ambiguous = resolve_date_order(found.clocks)
+    clock_lines: tuple[Box, ...] = clock or ()
+    if clock_lines:
+        found.clock_box = _union(clock_lines)
+    _read_label(frames, [b for b in lines if not any(_overlap(b, c) for c in clock_lines)],
+                clock_lines, found)
+    return found
+
+
+def _read_clocks_tesseract(frames: list[tuple[float, Gray]], detected: list[Box],
+                           found: OverlayFound) -> tuple[Box, ...] | None:
+    """The fallback: tesseract on the detected lines and the stroke lines, two agreeing reads
+    per frame (`read_clock`)."""
     clock_api, label_api = _engines()
     lines = find_lines([g for _, g in frames])
-    clock: tuple[Box, ...] | None = None
-    # The clock may be unreadable on one frame (a digit mid-change): a second pass tries more.
-    # A clock on two lines (date above time) is a pair of lines, one below the other.
+    lines += [b for b in detected if _in_band(b, frames[0][1].shape[0])
+              and not any(_overlap(b, o) for o in lines)]
     candidates = [(line,) for line in lines] + [(a, b) for a, b in _stacked(lines)]
     engines = (clock_api, label_api)
+    clock: tuple[Box, ...] | None = None
     for tries in (frames[:1], frames[1:3]):
         clock = next((c for c in candidates
                       if any(read_clock(engines, g, c, min_digits=6) for _, g in tries)),
                      None)
         if clock is not None:
             break
-    clock_lines: tuple[Box, ...] = ()
     if clock is not None:
         for t, g in frames:
             parsed = read_clock(engines, g, clock)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
-        clock_lines = clock
-        found.clock_box = _union(clock)
+    return clock
+
+
+def _in_band(box: Box, height: int) -> bool:
+    band = height * BAND
+    return box[3] <= band or box[1] >= height - band
+
+
+def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
+                clock_lines: tuple[Box, ...], found: OverlayFound) -> None:
+    """The camera label: the other text lines in the top and bottom quarters, read on a few
+    frames; a line counts when two reads agree."""
+    _clock_api, label_api = _engines()
+    h = frames[0][1].shape[0]
+    lines = [b for b in detected if _in_band(b, h)]
+    lines += [b for b in find_lines([g for _, g in frames])
+              if b not in clock_lines and not any(_overlap(b, c) for c in clock_lines)
+              and not any(_overlap(b, o) for o in lines)]
     step = max(1, len(frames) // LABEL_READS)
     sample = [g for _, g in frames[::step][:LABEL_READS]]
     kept: list[tuple[Box, str]] = []
-    for line in (b for b in lines if b not in clock_lines):
+    for line in lines:
         reads = []
         for g in sample:
             text, conf = _read_conf(label_api, g, _margin(g, line))
@@ -129,7 +295,6 @@ def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
         kept.sort(key=lambda k: (k[0][1], k[0][0]))
         found.label = " ".join(text for _, text in kept)
         found.label_box = _union(tuple(b for b, _ in kept))
-    return found
 
 
 def _text_mask(g: Gray) -> npt.NDArray[np.bool_]:

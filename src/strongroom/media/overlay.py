@@ -61,6 +61,56 @@ def _month(word: str) -> int | None:
     return _MONTHS.get(w) or _MONTHS.get(w.translate(_TO_CYRILLIC))
 
 
+#: Marks a format whose day and month could be either way round (both ≤ 12, slashes).
+AMBIGUOUS = " day/month?"
+#: Letters next to digits (`24Aug2018`, `07:24:38PM`): RapidOCR's recogniser drops spaces.
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+#: Short tokens with a letter between the date and the time: a weekday read as junk ("Чт" →
+#: "4T"). Never a token of digits alone: that may be part of the hour.
+_SHORT = r"(?=\S{0,2}[^\W\d_])\S{1,3}"
+_BETWEEN = re.compile(r"(?<=\d) +" + _SHORT + r"(?: +" + _SHORT + r")? +(?=\d{1,2}\s*[:.;]\s*"
+                      r"\d{2}\s*[:.;]\s*\d{2})")
+
+
+def parse_clock_text(text: str) -> tuple[datetime, str] | None:
+    """`parse_clock` on the text as read, then with letters split from digits (an engine
+    that drops spaces: `24Aug201807:24:38PM`), then with a short token before the time
+    dropped (a weekday read as junk). NFKC first: full-width digits and colons."""
+    import unicodedata
+
+    raw = unicodedata.normalize("NFKC", text)
+    split = _LETTER_DIGIT.sub(" ", re.sub(r"(?<![^\W\d_])0(?=ct)", "O", raw))
+    for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split)):
+        parsed = parse_clock(variant)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def resolve_date_order(readings: list[tuple[float, datetime, str]]
+                       ) -> tuple[list[tuple[float, datetime, str]], bool]:
+    """Readings whose day and month could be either way round take the order the clip's
+    other readings show (a day above 12, read the same way); with none to tell, they are
+    dropped — a date a month off is worse than none. Returns the readings kept and whether
+    some were dropped as ambiguous."""
+    ambiguous = [r for r in readings if AMBIGUOUS in r[2]]
+    if not ambiguous:
+        return readings, False
+    sure = {r[2][:2] for r in readings if AMBIGUOUS not in r[2] and "/" in r[2][:6]}
+    if len(sure) != 1:
+        return [r for r in readings if AMBIGUOUS not in r[2]], True
+    us = sure == {"MM"}
+    out = []
+    for t, when, fmt in readings:
+        if AMBIGUOUS in fmt:
+            fmt = fmt.replace(AMBIGUOUS, "")
+            if us:
+                when = when.replace(month=when.day, day=when.month)
+                fmt = "MM" + fmt[2:3] + "DD" + fmt[5:]
+        out.append((t, when, fmt))
+    return out, False
+
+
 @dataclass(frozen=True)
 class ClockReading:
     t: float  # video time (s)
@@ -88,6 +138,10 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
             fmt = f"DD{s1}MM{s2}YYYY"
             if int(mo) > 12 >= int(d) and s1 == "/":
                 d, mo, fmt = mo, d, f"MM{s1}DD{s2}YYYY"
+            elif s1 == "/" and int(d) <= 12 and int(mo) <= 12 and d != mo:
+                # 06/12/2021: the 6th of December, or June the 12th? Slashes are the US
+                # order as often as the European one; the clip's other readings may tell.
+                fmt += AMBIGUOUS
         if s1 != s2:
             continue
         hour = int(hh)
@@ -157,6 +211,9 @@ class FittedSegment:
     fmt: str
     readings: int
     confidence: float
+    #: where within its second the clock was at start_s (0 ≤ phase < 1): the clock shows
+    #: clock_start + floor(phase + t − start_s) at video time t
+    phase: float = 0.0
 
 
 def fit_segments(readings: list[ClockReading], duration: float, *,
@@ -182,22 +239,38 @@ def fit_segments(readings: list[ClockReading], duration: float, *,
             merged[-1].extend(g)
         else:
             merged.append(g)
+    merged = [g for g in (_consistent(g) for g in merged) if len(g) >= 2]
     rejected = len(rs) - sum(len(g) for g in merged)
     segments = []
     for i, g in enumerate(merged):
         start = 0.0 if i == 0 else g[0].t
         end = merged[i + 1][0].t if i + 1 < len(merged) else duration
-        # clock(t) = floor(c0 + t): each reading bounds c0 to [clock - t, clock - t + 1).
+        # clock(t) = floor(c0 + t): each reading bounds c0 to [clock - t, clock - t + 1); the
+        # middle of what all of them leave is at most half a second from the truth.
         lo = max(_offset(r) for r in g)
         hi = min(_offset(r) + 1 for r in g)
-        c0 = lo if lo < hi else statistics.median(map(_offset, g))
+        c0 = (lo + hi) / 2
         fmt = statistics.mode(r.fmt for r in g)
         covered = sum(1 for r in rs if start <= r.t <= end)
+        at_start = c0 + start
         segments.append(FittedSegment(
             start_s=round(start, 3), end_s=round(end, 3),
-            clock_start=_at(c0 + start), clock_end=_at(c0 + max(start, end - 1e-6)),
-            fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3)))
+            clock_start=_at(at_start), clock_end=_at(c0 + max(start, end - 1e-6)),
+            fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3),
+            phase=round(at_start - at_start // 1, 3) % 1.0))
     return segments, rejected
+
+
+def _consistent(group: list[ClockReading]) -> list[ClockReading]:
+    """The most readings of a group that one clock can explain: those whose one-second
+    windows for c0 share a point (a second misread by one is dropped, not averaged in)."""
+    best: list[ClockReading] = []
+    for r in group:  # the shared point, if any, is one of the windows' left ends
+        c0 = _offset(r)
+        fits = [x for x in group if _offset(x) <= c0 + 1e-9 < _offset(x) + 1]
+        if len(fits) > len(best):
+            best = fits
+    return best
 
 
 _EPOCH = datetime(1970, 1, 1)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from typing import Any
+
+from sqlalchemy import Connection, create_engine
 
 from strongroom.catalogue.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+
+def _driver(connection: Connection) -> Any:
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    return raw
+
 
 engine = config.attributes.get("engine")
 if engine is None:
@@ -21,7 +31,7 @@ with engine.connect() as connection:
         # enforced, dropping a table other rows refer to (camera, by segment) fails. The pragma
         # is a no-op inside a transaction, so it is set before the migration's.
         # (on the driver's connection: SQLAlchemy's would start our BEGIN first)
-        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        _driver(connection).execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -31,7 +41,7 @@ with engine.connect() as connection:
         context.run_migrations()
     connection.commit()
     if sqlite:
-        raw = connection.connection.driver_connection
+        raw = _driver(connection)
         broken = raw.execute("PRAGMA foreign_key_check").fetchall()
         raw.execute("PRAGMA foreign_keys=ON")
         if broken:

@@ -74,6 +74,7 @@ class _OverlayJob(Job):
                 "clock_start": s.clock_start.isoformat(sep=" "),
                 "clock_end": s.clock_end.isoformat(sep=" "),
                 "format": s.fmt, "readings": s.readings, "confidence": s.confidence,
+                "phase": s.phase,
             } for s in segments],
         }
         if not segments and label:
@@ -83,7 +84,7 @@ class _OverlayJob(Job):
 
 class OverlayOcrStep(Step):
     name: ClassVar[str] = "overlay_ocr"
-    version: ClassVar[str] = "2"  # 2: decoded, not declared, duration (truncated clips)
+    version: ClassVar[str] = "3"  # 2: decoded duration (truncated clips); 3: RapidOCR, phase
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
@@ -113,7 +114,7 @@ class OverlayOcrStep(Step):
                 original_sha256=sha256, start_s=s["start_s"], end_s=s["end_s"],
                 camera_id=camera_id, clock_start=datetime.fromisoformat(s["clock_start"]),
                 clock_end=datetime.fromisoformat(s["clock_end"]), confidence=s["confidence"],
-                clock_format=s["format"], readings=s["readings"]))
+                clock_format=s["format"], readings=s["readings"], clock_phase=s.get("phase")))
         if not segs and label:
             # where, but not when: still worth a segment so the clip shows under its camera
             session.add(Segment(original_sha256=sha256, start_s=0.0,

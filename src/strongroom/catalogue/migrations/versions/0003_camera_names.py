@@ -1,4 +1,4 @@
-"""camera names people correct: the label OCR read, and merges
+"""camera names people correct: the label OCR read, and merges; a segment's clock phase
 
 Revision ID: 0003
 Revises: 0002
@@ -24,9 +24,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('merged_into', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_camera_merged_into_camera'), 'camera',
                                     ['merged_into'], ['id'])
+    op.add_column('segment', sa.Column('clock_phase', sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('segment', schema=None) as batch_op:
+        batch_op.drop_column('clock_phase')
     # lossy: renamed and merged cameras keep their new label, but not what OCR read nor the
     # merge; `verify` names each camera whose latest custody event says otherwise
     with op.batch_alter_table('camera', schema=None) as batch_op:
