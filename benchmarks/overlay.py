@@ -26,7 +26,7 @@ One scenario, `corpus`, run as a user runs it, with whole commands:
    video: clock(t) = floor(c0 + t), with clock_start = floor(c0 + start_s) and clock_end =
    floor(c0 + max(start_s, end_s − 1e-6)) (`fit_segments`). Whole-second fields leave c0 known
    only to an interval [lo, hi) of width ≤ 1 (the intersection of what both fields allow;
-   a clock_start with a fraction of a second pins c0 exactly). The predicted clock at t is
+   a clock_start with a fraction of a second, or the segment's `phase`, pins c0). The predicted clock at t is
    floor(ĉ0 + t), ĉ0 = the middle of [lo, hi) (ties to the earlier second), from the segment
    with start_s ≤ t < end_s (the last one also at t = end_s). It is evaluated once per truth
    reading, at the middle of the interval that value is on screen, (t0 + t1) / 2, and compared
@@ -138,6 +138,9 @@ class Seg:
             return None
         start, end = float(seg["start_s"]), float(seg["end_s"])
         lo = _seconds(cs) - start
+        phase = seg.get("phase")
+        if isinstance(phase, int | float):  # where in its second the clock was at start_s
+            return cls(start, end, lo + float(phase), lo + float(phase))
         if "." in str(cs):  # a fraction of a second given: c0 exactly
             return cls(start, end, lo, lo)
         hi = lo + 1.0

@@ -19,14 +19,12 @@ from __future__ import annotations
 import glob
 import itertools
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import MediaError
 from strongroom.media.overlay import (
-    normalise_label,
     parse_clock,
     parse_clock_text,
     resolve_date_order,
@@ -36,12 +34,13 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from strongroom.media.labels import LabelRead
+
     Gray = npt.NDArray[np.uint8]
 
 BAND = 0.25  # overlays live in the top or bottom quarter
 BRIGHT = 170
 CONTRAST = 100
-LABEL_READS = 3
 #: A text stroke: brighter than this, with pixels darker by STROKE_CONTRAST within STROKE
 #: pixels on both sides (strokes up to ~2×STROKE wide: 32 px DVR fonts).
 STROKE = 5
@@ -60,6 +59,9 @@ class OverlayFound:
     clock_box: Box | None = None
     label_box: Box | None = None
     engine: str | None = None  # which engine read the clock
+    label_confidence: float | None = None  # 0–1: how far the reads agreed, per character
+    label_uncertain: bool = False  # kept, but a person should check it
+    label_corrected: list[list[str]] = field(default_factory=list)  # [word read, vocabulary]
     date_ambiguous: bool = False  # readings dropped: day and month could be either way round
 
 
@@ -265,36 +267,86 @@ def _in_band(box: Box, height: int) -> bool:
     return box[3] <= band or box[1] >= height - band
 
 
+#: Frames whose label is read (tesseract, and the recogniser): enough for a per-character vote.
+LABEL_FRAMES = 4
+#: A line whose reads agree less than this is picture, not a label (static background that
+#: happens to look like letters reads differently on every frame). Between this and
+#: `labels.UNCERTAIN_BELOW` a label is kept and marked uncertain.
+MIN_LABEL_AGREEMENT = 0.3
+#: Cyrillic letters with no Latin look-alike: a label holding one is read by tesseract's
+#: Russian model, whatever the recogniser (which has no Cyrillic) made of it.
+_ONLY_CYRILLIC = set("БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ")
+
+
 def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
                 clock_lines: tuple[Box, ...], found: OverlayFound) -> None:
-    """The camera label: the other text lines in the top and bottom quarters, read on a few
-    frames; a line counts when two reads agree."""
+    """The camera label: the other text lines in the top and bottom quarters, each read on a
+    few frames by tesseract (Russian+English) and by the recogniser, and voted on character by
+    character (`labels.consensus`). A Latin label is the recogniser's (it reads Latin better);
+    anything with Cyrillic is tesseract's. Raw reads are kept; a label read with low agreement
+    is kept as uncertain."""
+    from strongroom.media.labels import consensus
+
     _clock_api, label_api = _engines()
     h = frames[0][1].shape[0]
     lines = [b for b in detected if _in_band(b, h)]
-    lines += [b for b in find_lines([g for _, g in frames])
-              if b not in clock_lines and not any(_overlap(b, c) for c in clock_lines)
-              and not any(_overlap(b, o) for o in lines)]
-    step = max(1, len(frames) // LABEL_READS)
-    sample = [g for _, g in frames[::step][:LABEL_READS]]
-    kept: list[tuple[Box, str]] = []
+    if not lines:  # the detector found nothing beside the clock: thin bright strokes
+        lines = [b for b in find_lines([g for _, g in frames])
+                 if not any(_touch(b, c) for c in clock_lines)]
+    step = max(1, len(frames) // LABEL_FRAMES)
+    sample = [g for _, g in frames[::step][:LABEL_FRAMES]]
+    kept: list[tuple[Box, str, LabelRead]] = []
     for line in lines:
-        reads = []
-        for g in sample:
-            text, conf = _read_conf(label_api, g, _margin(g, line))
-            text = normalise_label(text)
-            if conf >= MIN_LABEL_CONFIDENCE and sum(c.isalnum() for c in text) >= 3:
-                reads.append(text)
-            found.label_reads.append(text)
-        if reads:
-            text, votes = Counter(reads).most_common(1)[0]
-            # background that happens to look like letters does not read the same twice
-            if votes >= min(2, len(sample)):
-                kept.append((line, text))
+        tess = [_read_conf(label_api, g, _margin(g, line)) for g in sample]
+        rapid = [(text, 100 * score) for g in sample for text, score in recognise(g, [line])]
+        found.label_reads += [text for text, _ in tess]
+        t_read, r_read = consensus(tess), consensus(rapid)
+        read = t_read or r_read
+        if read is None or read.confidence < MIN_LABEL_AGREEMENT:
+            continue
+        text = _merge_words(t_read, r_read)
+        if sum(c.isdigit() for c in text) >= 6 and ":" in text:
+            continue  # a clock (or part of one) that did not parse is no label
+        if text:
+            kept.append((line, text, read))
+    if any(not read.uncertain for _, _, read in kept):
+        kept = [k for k in kept if not k[2].uncertain]  # background read as letters
+    elif kept:
+        kept = [max(kept, key=lambda k: k[2].confidence)]
     if kept:
         kept.sort(key=lambda k: (k[0][1], k[0][0]))
-        found.label = " ".join(text for _, text in kept)
-        found.label_box = _union(tuple(b for b, _ in kept))
+        found.label = " ".join(text for _, text, _ in kept)
+        found.label_box = _union(tuple(b for b, _, _ in kept))
+        found.label_confidence = round(min(read.confidence for _, _, read in kept), 3)
+        found.label_uncertain = any(read.uncertain for _, _, read in kept)
+        found.label_corrected = [list(c) for _, _, read in kept for c in read.corrected]
+
+
+def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
+    """Tesseract's label (it reads Cyrillic), with each word the recogniser read differently
+    in plain ASCII taken from the recogniser (it reads Latin letters and digits better: "D15",
+    not "015"), unless tesseract's word has a letter only Cyrillic has. Words with no letter
+    or digit (a stray "^", "°") are dropped."""
+    from strongroom.media.labels import canonical
+
+    if t_read is None or r_read is None:
+        words = (t_read or r_read).text.split() if (t_read or r_read) else []
+    else:
+        t_words, r_words = t_read.text.split(), r_read.text.split()
+        words = t_words
+        if len(t_words) == len(r_words):
+            words = [r if (r.isascii() and canonical(r) != canonical(t)
+                           and not _ONLY_CYRILLIC & set(t) and not r_read.uncertain) else t
+                     for t, r in zip(t_words, r_words, strict=True)]
+        elif r_read.text.isascii() and not r_read.uncertain \
+                and not _ONLY_CYRILLIC & set(t_read.text):
+            words = r_words
+    words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
+    return canonical(" ".join(w for w in words if any(c.isalnum() for c in w)))
+
+
+def _touch(a: Box, b: Box) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 def _text_mask(g: Gray) -> npt.NDArray[np.bool_]:
