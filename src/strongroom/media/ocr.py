@@ -20,7 +20,7 @@ import glob
 import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import MediaError
@@ -204,8 +204,48 @@ def _find_clock_rapid(g: Gray, lines: list[Box]) -> tuple[Box, ...] | None:
     return None
 
 
-def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
-    """Clock readings (video time, clock, format) and the label from greyscale frames."""
+def _tick(dense: list[tuple[float, Gray]], clock: tuple[Box, ...], others: list[Box],
+          first: tuple[float, datetime, str]) -> list[tuple[float, datetime, str]]:
+    """Two readings on consecutive frames either side of the clock's first tick after
+    `first`, found by bisection over `dense` (every frame of the first second or so): they
+    pin where in its second the clock is to one frame, so that the partial seconds at a clip's
+    ends are placed right too. Nothing when a probe does not read as `first` or one second
+    later: a misread never moves the tick."""
+    # in any second of video the clock ticks exactly once
+    seq = sorted((f for f in dense if first[0] < f[0] <= first[0] + 1.0), key=lambda f: f[0])
+
+    def read(i: int) -> datetime | None:
+        _t, g = seq[i]
+        text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
+        parsed = parse_clock_text(text)
+        return parsed[0] if parsed is not None else None
+
+    if not seq:
+        return []
+    after = first[1] + timedelta(seconds=1)
+    last = read(len(seq) - 1)
+    if last == first[1]:  # the tick falls after the last frame: that still bounds it
+        return [(seq[-1][0], first[1], first[2])]
+    if last != after:
+        return []
+    lo, hi = -1, len(seq) - 1  # seq[lo] shows `first` (lo = -1: `first` itself), seq[hi] one later
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        value = read(mid)
+        if value == first[1]:
+            lo = mid
+        elif value == after:
+            hi = mid
+        else:
+            return []
+    before = first if lo < 0 else (seq[lo][0], first[1], first[2])
+    return [before, (seq[hi][0], after, first[2])]
+
+
+def read_overlay(frames: list[tuple[float, Gray]],
+                 dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
+    """Clock readings (video time, clock, format) and the label from greyscale frames;
+    `dense`, every frame of the first second or so, pins the clock's tick to a frame."""
     found = OverlayFound()
     if not frames:
         return found
@@ -224,6 +264,10 @@ def read_overlay(frames: list[tuple[float, Gray]]) -> OverlayFound:
             parsed = parse_clock_text(text)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
+        if dense and found.clocks:
+            found.clocks += [r for r in _tick(dense, clock, others, found.clocks[0])
+                             if r not in found.clocks]
+            found.clocks.sort(key=lambda r: r[0])
         found.engine = "rapidocr"
     else:
         clock = _read_clocks_tesseract(frames, lines, found)
@@ -330,7 +374,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
     from strongroom.media.labels import canonical
 
     if t_read is None or r_read is None:
-        words = (t_read or r_read).text.split() if (t_read or r_read) else []
+        only = t_read or r_read
+        words = only.text.split() if only is not None else []
     else:
         t_words, r_words = t_read.text.split(), r_read.text.split()
         words = t_words

@@ -202,6 +202,10 @@ def normalise_label(text: str) -> str:
     return t
 
 
+#: A clock pinned to within this (seconds) was pinned by readings either side of a tick.
+FRAME_EXACT = 0.21
+
+
 @dataclass
 class FittedSegment:
     start_s: float
@@ -246,10 +250,12 @@ def fit_segments(readings: list[ClockReading], duration: float, *,
         start = 0.0 if i == 0 else g[0].t
         end = merged[i + 1][0].t if i + 1 < len(merged) else duration
         # clock(t) = floor(c0 + t): each reading bounds c0 to [clock - t, clock - t + 1); the
-        # middle of what all of them leave is at most half a second from the truth.
+        # middle of what all of them leave is at most half a second from the truth. Readings
+        # on two frames either side of a tick (`ocr._tick`) narrow it to a frame: then the
+        # tick is put on the first frame that shows the new second, as a viewer sees it.
         lo = max(_offset(r) for r in g)
         hi = min(_offset(r) + 1 for r in g)
-        c0 = (lo + hi) / 2
+        c0 = lo + 1e-6 if hi - lo <= FRAME_EXACT else (lo + hi) / 2
         fmt = statistics.mode(r.fmt for r in g)
         covered = sum(1 for r in rs if start <= r.t <= end)
         at_start = c0 + start

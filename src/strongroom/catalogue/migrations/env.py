@@ -16,7 +16,8 @@ target_metadata = Base.metadata
 
 def _driver(connection: Connection) -> Any:
     raw = connection.connection.driver_connection
-    assert raw is not None
+    if raw is None:
+        raise RuntimeError("the database connection is closed")
     return raw
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 MAX_READINGS = 12
 EVERY = 2.0  # seconds between readings in short clips; long clips spread MAX_READINGS
+DENSE_S = 1.2  # every frame of the first second and a bit: where the clock ticks
 
 
 def reading_times(duration: float) -> list[float]:
@@ -41,7 +42,9 @@ class _OverlayJob(Job):
         self.frames: list[tuple[float, npt.NDArray[np.uint8]]] = []
 
     def wanted_times(self, duration: float) -> list[float]:
-        return reading_times(duration)
+        # and every frame of the first DENSE_S seconds, to pin the clock's tick to a frame
+        dense = [round(i / 25, 3) for i in range(1, int(DENSE_S * 25))]
+        return sorted(set(reading_times(duration)) | {t for t in dense if t < duration})
 
     def take(self, t: float, frame: Any) -> None:
         if self.frames and abs(self.frames[-1][0] - t) < 1e-3:
@@ -55,7 +58,11 @@ class _OverlayJob(Job):
         from strongroom.media.ocr import read_overlay
 
         duration = self.ctx.duration()
-        found = read_overlay(self.frames)
+        nearest = {min(range(len(self.frames)), key=lambda i: abs(self.frames[i][0] - want))
+                   for want in reading_times(duration)} if self.frames else set()
+        regular = [self.frames[i] for i in sorted(nearest)]  # the frame nearest each time
+        dense = [f for f in self.frames if f[0] <= DENSE_S]
+        found = read_overlay(regular, dense)
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
         segments, rejected = fit_segments(readings, duration)
         label = found.label
