@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -201,3 +202,57 @@ def test_fit_segments_places_nothing_on_a_single_unconfirmed_reading() -> None:
     segments, rejected = fit_segments(
         [ClockReading(1.3, datetime(2078, 4, 27, 7, 16, 10), "MM/DD/YYYY")], 6.0)
     assert segments == [] and rejected == 1
+
+
+def test_a_slashed_date_that_could_be_either_way_round_is_never_guessed() -> None:
+    """06/12/2021: the 6th of December or June the 12th. A reading of the same clip with a
+    day above 12 settles it; with none, the readings are dropped (no time is better than a
+    time a month off)."""
+    from strongroom.media.overlay import parse_clock_text, resolve_date_order
+
+    a = parse_clock_text("06/12/2021 02:44:36 PM")
+    b = parse_clock_text("06/13/2021 02:44:37 PM")
+    assert a is not None and b is not None and b[1] == "MM/DD/YYYY 12h"
+    kept, dropped = resolve_date_order([(0.0, *a), (1.0, *b)])
+    assert not dropped and [w for _, w, _ in kept] == [
+        datetime(2021, 6, 12, 14, 44, 36), datetime(2021, 6, 13, 14, 44, 37)]
+    assert resolve_date_order([(0.0, *a), (1.0, *a)]) == ([], True)
+    # dots and dashes are the day-first order Russian recorders use
+    assert parse_clock_text("06.12.2021 14:44:36") == (datetime(2021, 12, 6, 14, 44, 36),
+                                                       "DD.MM.YYYY")
+
+
+def test_what_an_engine_that_drops_spaces_reads_still_parses() -> None:
+    from strongroom.media.overlay import parse_clock_text
+
+    assert parse_clock_text("Fri 24Aug201807:24:38PM") == (
+        datetime(2018, 8, 24, 19, 24, 38), "DD Mon YYYY 12h")
+    assert parse_clock_text("2021-03-04 4T 10:11:12") == (
+        datetime(2021, 3, 4, 10, 11, 12), "YYYY-MM-DD")
+    assert parse_clock_text("2021-03-04 1 0:11:12") is None  # never drop a digit of the hour
+
+
+def test_readings_either_side_of_a_tick_put_it_on_the_frame_that_shows_it() -> None:
+    """A clock that ticks 1/6 s into a 6 fps clip: two readings on consecutive frames either
+    side of the tick pin it, so the first, partial second is placed right too."""
+    from datetime import timedelta
+
+    start = datetime(2022, 7, 21, 1, 57, 43)
+    shown = [(t, start + timedelta(seconds=math.floor(t + 5 / 6 + 1e-9)))
+             for t in (0.0, 1 / 6, 4 / 3, 8 / 3, 25 / 6, 5.5)]
+    segs, rejected = fit_segments([_r(t, c) for t, c in shown], duration=6.0)
+    assert rejected == 0 and len(segs) == 1
+    s = segs[0]
+    for t in (0.0, 0.08, 1 / 6, 0.5, 1.1, 1.2, 5.9):
+        got = s.clock_start + timedelta(seconds=math.floor(s.phase + t - s.start_s))
+        assert got == start + timedelta(seconds=math.floor(t + 5 / 6 + 1e-9)), t
+
+
+def test_a_second_misread_by_one_does_not_shift_the_segment() -> None:
+    from datetime import timedelta
+
+    start = datetime(2020, 1, 1, 10, 0, 0)
+    rs = [_r(t, start + timedelta(seconds=math.floor(t + 0.3))) for t in (0, 1.5, 3, 4.5, 6)]
+    rs.append(_r(2.2, start + timedelta(seconds=4)))  # 2.5 on screen read as one more
+    segs, rejected = fit_segments(rs, duration=7.0)
+    assert rejected == 1 and segs[0].clock_start == start and 0 <= segs[0].phase < 0.5

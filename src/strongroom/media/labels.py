@@ -301,7 +301,8 @@ def _correct(word: str) -> str | None:
 
 _VOCAB_BY_KEY = {_keys(v): v for v in VOCABULARY}
 _VOCAB_SCRIPT = {k: _CYR if any(map(_is_cyrillic, v)) else _LAT for k, v in _VOCAB_BY_KEY.items()}
-assert len(_VOCAB_BY_KEY) == len(VOCABULARY), "two vocabulary words are look-alikes"
+if len(_VOCAB_BY_KEY) != len(VOCABULARY):
+    raise RuntimeError("two vocabulary words are look-alikes")
 
 
 def _label(columns: list[_Column], voters: list[_Read], *,

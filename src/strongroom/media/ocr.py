@@ -334,14 +334,20 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
     _clock_api, label_api = _engines()
     h = frames[0][1].shape[0]
     lines = [b for b in detected if _in_band(b, h)]
+    # the detector's two passes may each find part of one line: the widest box stands for it
+    lines = [b for b in lines if not any(o is not b and _touch(b, o) and o[2] - o[0] > b[2] - b[0]
+                                         for o in lines)]
+    strokes = [b for b in find_lines([g for _, g in frames])
+               if not any(_touch(b, c) for c in clock_lines)]
     if not lines:  # the detector found nothing beside the clock: thin bright strokes
-        lines = [b for b in find_lines([g for _, g in frames])
-                 if not any(_touch(b, c) for c in clock_lines)]
+        lines = strokes
     step = max(1, len(frames) // LABEL_FRAMES)
     sample = [g for _, g in frames[::step][:LABEL_FRAMES]]
     kept: list[tuple[Box, str, LabelRead]] = []
     for line in lines:
-        tess = [_read_conf(label_api, g, _margin(g, line)) for g in sample]
+        # tesseract reads small text best in a tight box: the stroke line inside the detector's
+        tight = next((b for b in strokes if _overlap(b, line)), line)
+        tess = [_read_conf(label_api, g, _margin(g, tight)) for g in sample]
         rapid = [(text, 100 * score) for g in sample for text, score in recognise(g, [line])]
         found.label_reads += [text for text, _ in tess]
         t_read, r_read = consensus(tess), consensus(rapid)
@@ -368,10 +374,11 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
 
 def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
     """Tesseract's label (it reads Cyrillic), with each word the recogniser read differently
-    in plain ASCII taken from the recogniser (it reads Latin letters and digits better: "D15",
-    not "015"), unless tesseract's word has a letter only Cyrillic has. Words with no letter
-    or digit (a stray "^", "°") are dropped."""
-    from strongroom.media.labels import canonical
+    in plain ASCII with a digit, or as a vocabulary word, taken from the recogniser (it reads
+    Latin letters and digits better: "D15", not "015"; "CAMERA", not "САТЕГА"), unless
+    tesseract's word has a letter only Cyrillic has. Words with no letter or digit (a stray
+    "^", "°") are dropped."""
+    from strongroom.media.labels import VOCABULARY, canonical
 
     if t_read is None or r_read is None:
         only = t_read or r_read
@@ -381,7 +388,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
         words = t_words
         if len(t_words) == len(r_words):
             words = [r if (r.isascii() and canonical(r) != canonical(t)
-                           and not _ONLY_CYRILLIC & set(t) and not r_read.uncertain) else t
+                           and not _ONLY_CYRILLIC & set(t) and not r_read.uncertain
+                           and (any(c.isdigit() for c in r) or r in VOCABULARY)) else t
                      for t, r in zip(t_words, r_words, strict=True)]
         elif r_read.text.isascii() and not r_read.uncertain \
                 and not _ONLY_CYRILLIC & set(t_read.text):

@@ -261,9 +261,9 @@ def fit_segments(readings: list[ClockReading], duration: float, *,
         at_start = c0 + start
         segments.append(FittedSegment(
             start_s=round(start, 3), end_s=round(end, 3),
-            clock_start=_at(at_start), clock_end=_at(c0 + max(start, end - 1e-6)),
+            clock_start=_at(at_start), clock_end=_at(c0 + max(start, end - 1e-3)),
             fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3),
-            phase=round(at_start - at_start // 1, 3) % 1.0))
+            phase=round(at_start - at_start // 1, 6) % 1.0))
     return segments, rejected
 
 

@@ -70,8 +70,14 @@ class _OverlayJob(Job):
             "overlay": bool(segments),
             "label": label,
             "label_reads": found.label_reads,
+            "label_confidence": found.label_confidence,
+            "label_uncertain": found.label_uncertain,
+            "label_corrected": found.label_corrected,
+            "clock_engine": found.engine,
+            "status": _status(found, segments),
             "readings": [[t, c.isoformat(sep=" "), f] for t, c, f in found.clocks],
-            "frames_read": len(self.frames),
+            "frames_read": len(regular),
+            "tick_frames": len(dense),
             "duration": duration,
             "rejected": rejected,
             "clock_box": found.clock_box,
@@ -87,6 +93,20 @@ class _OverlayJob(Job):
         if not segments and label:
             data["note"] = "camera label read, but no DVR clock"
         return StepResult(data=data)
+
+
+def _status(found: Any, segments: list[Any]) -> str:
+    """One word for what the clip's overlay gave: `placed` (segments with a DVR clock),
+    `date_ambiguous` (a clock whose day and month could be either way round, and nothing in
+    the clip to tell), `clock_unconfirmed` (readings that never agreed with each other),
+    `label_only`, or `no_overlay`."""
+    if segments:
+        return "placed"
+    if found.date_ambiguous:
+        return "date_ambiguous"
+    if found.clocks:
+        return "clock_unconfirmed"
+    return "label_only" if found.label else "no_overlay"
 
 
 class OverlayOcrStep(Step):
