@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -204,7 +205,7 @@ def _find_clock_rapid(g: Gray, lines: list[Box]) -> tuple[Box, ...] | None:
     return None
 
 
-def _tick(dense: list[tuple[float, Gray]], clock: tuple[Box, ...], others: list[Box],
+def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | None],
           first: tuple[float, datetime, str]) -> list[tuple[float, datetime, str]]:
     """Two readings on consecutive frames either side of the clock's first tick after
     `first`, found by bisection over `dense` (every frame of the first second or so): they
@@ -215,10 +216,7 @@ def _tick(dense: list[tuple[float, Gray]], clock: tuple[Box, ...], others: list[
     seq = sorted((f for f in dense if first[0] < f[0] <= first[0] + 1.0), key=lambda f: f[0])
 
     def read(i: int) -> datetime | None:
-        _t, g = seq[i]
-        text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
-        parsed = parse_clock_text(text)
-        return parsed[0] if parsed is not None else None
+        return reader(seq[i][1])
 
     if not seq:
         return []
@@ -242,6 +240,77 @@ def _tick(dense: list[tuple[float, Gray]], clock: tuple[Box, ...], others: list[
     return [before, (seq[hi][0], after, first[2])]
 
 
+def _when(reader: Callable[[Gray], tuple[datetime, str] | None], g: Gray) -> datetime | None:
+    parsed = reader(g)
+    return parsed[0] if parsed is not None else None
+
+
+def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
+                  ) -> Callable[[Gray], tuple[datetime, str] | None]:
+    """The recogniser on the clock's crops of a frame, parsed."""
+    def read(g: Gray) -> tuple[datetime, str] | None:
+        text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
+        return parse_clock_text(text)
+    return read
+
+
+def _find_clock_hybrid(frames: list[tuple[float, Gray]], lines: list[Box]
+                       ) -> tuple[str, tuple[Box, ...]] | None:
+    """A clock with a spelt-out Russian month (`18 апр 2023 22:39:34`, or the date above the
+    time), whose month the recogniser cannot read (its alphabet has no Cyrillic): the date as
+    tesseract reads it — the same on two reads, its digits the recogniser's — and the line
+    whose time of day the recogniser reads."""
+    from strongroom.media.overlay import spelt_date, time_of_day
+
+    _clock_api, label_api = _engines()
+    g = frames[0][1]
+    texts = [text for text, _ in recognise(g, lines)]
+    for box, text in zip(lines, texts, strict=True):
+        if time_of_day(text) is None:
+            continue
+        dated = [(box, text)] + [(a, ta) for a, ta in zip(lines, texts, strict=True)
+                                 if _below(a, box)]
+        for date_box, digits in dated:
+            # two reads must give the same date; tesseract reads outlined text in some
+            # preparations and not others, so each is tried, with and without a margin
+            dates: list[str] = []
+            for (_t, f), how, margin in itertools.product(frames[:2], PREPARATIONS,
+                                                         (False, True)):
+                crop = _margin(f, date_box) if margin else date_box
+                date = spelt_date(_read(label_api, f, crop, how), digits)
+                if date is not None:
+                    if dates and " ".join(date.split()) != " ".join(dates[0].split()):
+                        break  # two different dates: no date
+                    dates.append(date)
+                    if len(dates) == 2:
+                        return dates[0], ((box,) if date_box == box else (date_box, box))
+    return None
+
+
+def _hybrid_reader(date: str, clock: tuple[Box, ...], others: list[Box]
+                   ) -> Callable[[Gray], tuple[datetime, str] | None]:
+    """The clip's date (read once) with the time of day the recogniser reads on a frame; a
+    time more than 12 hours before the first one read is the next day (midnight passed)."""
+    from strongroom.media.overlay import time_of_day
+
+    first: list[datetime] = []
+    time_box = clock[-1]
+
+    def read(g: Gray) -> tuple[datetime, str] | None:
+        crops = _clock_crops(g, (time_box,), others)
+        tod = time_of_day(" ".join(text for text, _ in recognise(g, crops)))
+        parsed = parse_clock_text(f"{date} {tod}") if tod is not None else None
+        if parsed is None:
+            return None
+        when, fmt = parsed
+        if not first:
+            first.append(when)
+        elif (first[0] - when).total_seconds() > 12 * 3600:
+            when += timedelta(days=1)
+        return when, fmt
+    return read
+
+
 def read_overlay(frames: list[tuple[float, Gray]],
                  dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames;
@@ -256,19 +325,27 @@ def read_overlay(frames: list[tuple[float, Gray]],
         clock = _find_clock_rapid(g, lines)
         if clock is not None:
             break
+    reader: Callable[[Gray], tuple[datetime, str] | None] | None = None
     if clock is not None:
         others = [b for b in lines if b not in clock]
+        reader = _rapid_reader(clock, others)
+        found.engine = "rapidocr"
+    else:
+        hybrid = _find_clock_hybrid(frames, lines)
+        if hybrid is not None:
+            date, clock = hybrid
+            reader = _hybrid_reader(date, clock, [b for b in lines if b not in clock])
+            found.engine = "tesseract date + rapidocr time"
+    if reader is not None and clock is not None:
         for t, g in frames:
-            crops = _clock_crops(g, clock, others)
-            text = " ".join(text for text, _ in recognise(g, crops))
-            parsed = parse_clock_text(text)
+            parsed = reader(g)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
         if dense and found.clocks:
-            found.clocks += [r for r in _tick(dense, clock, others, found.clocks[0])
+            first = found.clocks[0]
+            found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first)
                              if r not in found.clocks]
             found.clocks.sort(key=lambda r: r[0])
-        found.engine = "rapidocr"
     else:
         clock = _read_clocks_tesseract(frames, lines, found)
         found.engine = "tesseract" if clock else None

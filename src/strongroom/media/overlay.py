@@ -87,6 +87,38 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     return None
 
 
+#: A date with its month spelt out, as tesseract reads it (`18 апр 2023`, `Mar 14, 2020`).
+_SPELT_DATE = re.compile(r"(?<!\d)\d{1,2}\s*[^\W\d_]{3,9}\.?\s*\d{4}(?!\d)|"
+                         r"[^\W\d_]{3,9}\.?\s*\d{1,2},?\s*\d{4}(?!\d)")
+#: A time of day as the recogniser reads it, with AM/PM if any.
+_TIME_OF_DAY = re.compile(r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})(\s*[AaPp]\.?\s?[Mm])?")
+
+
+def spelt_date(text: str, digits_read: str) -> str | None:
+    """The spelt-out date in a line tesseract read, when its month is a month name and its
+    day and year are the digits another engine read on the same line (`digits_read`: one
+    engine misreading a year the same way on every frame would place a clip years off)."""
+    other = re.findall(r"\d+", _LETTER_DIGIT.sub(" ", digits_read))
+    for m in _SPELT_DATE.finditer(text):
+        if not any(_month(w) for w in re.findall(r"[^\W\d_]{3,9}", m.group(0))):
+            continue
+        digits = re.findall(r"\d+", m.group(0))
+        if any(other[i:i + len(digits)] == digits for i in range(len(other))):
+            return m.group(0)
+    return None
+
+
+def time_of_day(text: str) -> str | None:
+    """`HH:MM:SS` (and AM/PM) in what the recogniser read, or None."""
+    import unicodedata
+
+    m = _TIME_OF_DAY.search(_LETTER_DIGIT.sub(" ", unicodedata.normalize("NFKC", text)))
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3)) > 59:
+        return None
+    ampm = (m.group(4) or "").replace(" ", "").replace(".", "").upper()
+    return f"{int(m.group(1)):02d}:{m.group(2)}:{m.group(3)}" + (f" {ampm}" if ampm else "")
+
+
 def resolve_date_order(readings: list[tuple[float, datetime, str]]
                        ) -> tuple[list[tuple[float, datetime, str]], bool]:
     """Readings whose day and month could be either way round take the order the clip's
