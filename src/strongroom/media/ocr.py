@@ -60,6 +60,8 @@ class OverlayFound:
     clock_box: Box | None = None
     label_box: Box | None = None
     engine: str | None = None  # which engine read the clock
+    flags: list[str] = field(default_factory=list)  # multiple_clocks, style_changed
+    other_clocks: list[list[str]] = field(default_factory=list)  # two clocks: what each said
     label_confidence: float | None = None  # 0–1: how far the reads agreed, per character
     label_uncertain: bool = False  # kept, but a person should check it
     label_corrected: list[list[str]] = field(default_factory=list)  # [word read, vocabulary]
@@ -195,14 +197,27 @@ def _clock_crops(g: Gray, clock: tuple[Box, ...], others: list[Box]) -> list[Box
 
 def _find_clock_rapid(g: Gray, lines: list[Box]) -> tuple[Box, ...] | None:
     """The line, or the pair of lines (date above time), whose recognised text parses."""
+    clocks = _clocks_rapid(g, lines)
+    return clocks[0][0] if clocks else None
+
+
+def _clocks_rapid(g: Gray, lines: list[Box]
+                  ) -> list[tuple[tuple[Box, ...], tuple[datetime, str]]]:
+    """Every line, or else every pair of lines (date above time), whose recognised text
+    parses, with what it says: a recorder that stamps two clocks shows two."""
     texts = recognise(g, lines)
+    out: list[tuple[tuple[Box, ...], tuple[datetime, str]]] = []
     for box, (text, _score) in zip(lines, texts, strict=True):
-        if parse_clock_text(text) is not None:
-            return (box,)
+        parsed = parse_clock_text(text)
+        if parsed is not None:
+            out.append(((box,), parsed))
+    if out:
+        return out
     for (a, (ta, _)), (b, (tb, _)) in itertools.permutations(zip(lines, texts, strict=True), 2):
-        if _below(a, b) and parse_clock_text(ta + " " + tb) is not None:
-            return (a, b)
-    return None
+        parsed = parse_clock_text(ta + " " + tb) if _below(a, b) else None
+        if parsed is not None:
+            out.append(((a, b), parsed))
+    return out
 
 
 def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | None],
@@ -238,6 +253,32 @@ def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | N
             return []
     before = first if lo < 0 else (seq[lo][0], first[1], first[2])
     return [before, (seq[hi][0], after, first[2])]
+
+
+def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
+                   reader: Callable[[Gray], tuple[datetime, str] | None]) -> bool:
+    """Whether another line of the frame shows a time of day more than a second away from
+    the clock's (a second clock whose date did not read is still a second clock)."""
+    from strongroom.media.overlay import time_of_day
+
+    mine = reader(g)
+    rest = [b for b in lines if not any(_touch(b, c) for c in clock)]
+    if mine is None or not rest:
+        return False
+    at = mine[0].hour * 3600 + mine[0].minute * 60 + mine[0].second
+    for text, _ in recognise(g, rest):
+        tod = time_of_day(text)
+        if tod is None:
+            continue
+        h, m, sec = (int(x) for x in tod[:8].split(":"))
+        if tod.endswith("PM") and h < 12:
+            h += 12
+        elif tod.endswith("AM") and h == 12:
+            h = 0
+        apart = abs(h * 3600 + m * 60 + sec - at) % 86400
+        if min(apart, 86400 - apart) > 1:
+            return True
+    return False
 
 
 def _when(reader: Callable[[Gray], tuple[datetime, str] | None], g: Gray) -> datetime | None:
@@ -322,8 +363,17 @@ def read_overlay(frames: list[tuple[float, Gray]],
     clock: tuple[Box, ...] | None = None
     for _t, g in frames[:2]:  # the second frame only when the first shows no clock
         lines = detect_lines(g)
-        clock = _find_clock_rapid(g, lines)
-        if clock is not None:
+        clocks = _clocks_rapid(g, lines)
+        if clocks:
+            clock = clocks[0][0]
+            if any(abs((c[1][0] - clocks[0][1][0]).total_seconds()) > 1 for c in clocks):
+                # two clocks that disagree: which one is the recorder's is for a person
+                found.flags.append("multiple_clocks")
+                found.other_clocks = [[c[1][0].isoformat(sep=" "), c[1][1]] for c in clocks]
+                found.clock_box = _union(clock)
+                _read_label(frames, [b for b in lines if not any(
+                    _overlap(b, c) for cl, _ in clocks for c in cl)], clock, found)
+                return found
             break
     reader: Callable[[Gray], tuple[datetime, str] | None] | None = None
     if clock is not None:
@@ -336,11 +386,32 @@ def read_overlay(frames: list[tuple[float, Gray]],
             date, clock = hybrid
             reader = _hybrid_reader(date, clock, [b for b in lines if b not in clock])
             found.engine = "tesseract date + rapidocr time"
+    if reader is not None and clock is not None and _another_clock(frames[0][1], lines, clock,
+                                                                   reader):
+        found.flags.append("multiple_clocks")
+        found.clock_box = _union(clock)
+        _read_label(frames, [b for b in lines if not any(_overlap(b, c) for c in clock)],
+                    clock, found)
+        return found
     if reader is not None and clock is not None:
-        for t, g in frames:
+        last_read = -1
+        for i, (t, g) in enumerate(frames):
             parsed = reader(g)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
+                last_read = i
+        if 0 <= last_read < len(frames) - 2:
+            # the clock stopped reading for the rest of the clip: the recorder's overlay
+            # may have changed style or place; look for it again there
+            moved = _find_clock_rapid(frames[last_read + 1][1],
+                                      detect_lines(frames[last_read + 1][1]))
+            if moved is not None and not any(_overlap(a, b) for a in moved for b in clock):
+                found.flags.append("style_changed")
+                again = _rapid_reader(moved, [])
+                for t, g in frames[last_read + 1:]:
+                    parsed = again(g)
+                    if parsed is not None:
+                        found.clocks.append((t, parsed[0], parsed[1]))
         if dense and found.clocks:
             first = found.clocks[0]
             found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first)

@@ -252,9 +252,10 @@ class FittedSegment:
     phase: float = 0.0
 
 
-def fit_segments(readings: list[ClockReading], duration: float, *,
-                 tolerance: float = 1.5) -> tuple[list[FittedSegment], int]:
-    """Segments of constant clock offset, and how many readings were rejected as outliers."""
+def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: float = 1.5,
+                 read_at: list[float] | None = None) -> tuple[list[FittedSegment], int]:
+    """Segments of constant clock offset, and how many readings were rejected as outliers.
+    `read_at`: the video times of every frame read (with a reading or not)."""
     if not readings:
         return [], 0
     rs = sorted(readings, key=lambda r: r.t)
@@ -277,10 +278,23 @@ def fit_segments(readings: list[ClockReading], duration: float, *,
             merged.append(g)
     merged = [g for g in (_consistent(g) for g in merged) if len(g) >= 2]
     rejected = len(rs) - sum(len(g) for g in merged)
+    # A segment reaches no further than the frames read either side of its readings: where
+    # readings stop (the overlay moved, the recorder was reset), the rest of the clip is not
+    # assumed to carry on the same clock.
+    # A frame whose reading was rejected said something else: the segment stops at its own
+    # readings there; a frame with no reading at all bounds it.
+    tried = sorted(read_at) if read_at else []
+    read = [r.t for r in rs]
     segments = []
     for i, g in enumerate(merged):
         start = 0.0 if i == 0 else g[0].t
         end = merged[i + 1][0].t if i + 1 < len(merged) else duration
+        if i == 0 and tried and g[0].t > tried[0] + 1e-6:
+            prev = max(t for t in tried if t < g[0].t - 1e-6)
+            start = g[0].t if any(r <= prev + 1e-6 for r in read) else prev
+        if i + 1 == len(merged) and tried and g[-1].t < tried[-1] - 1e-6:
+            nxt = min(t for t in tried if t > g[-1].t + 1e-6)
+            end = g[-1].t if any(r >= nxt - 1e-6 for r in read) else nxt
         # clock(t) = floor(c0 + t): each reading bounds c0 to [clock - t, clock - t + 1); the
         # middle of what all of them leave is at most half a second from the truth. Readings
         # on two frames either side of a tick (`ocr._tick`) narrow it to a frame: then the

@@ -64,7 +64,8 @@ class _OverlayJob(Job):
         dense = [f for f in self.frames if f[0] <= DENSE_S]
         found = read_overlay(regular, dense)
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
-        segments, rejected = fit_segments(readings, duration)
+        segments, rejected = fit_segments(readings, duration,
+                                          read_at=[t for t, _ in regular])
         label = found.label
         data: dict[str, Any] = {
             "overlay": bool(segments),
@@ -75,6 +76,8 @@ class _OverlayJob(Job):
             "label_corrected": found.label_corrected,
             "clock_engine": found.engine,
             "status": _status(found, segments),
+            "flags": found.flags + (["clock_jumped"] if len(segments) > 1 else []),
+            "other_clocks": found.other_clocks,
             "readings": [[t, c.isoformat(sep=" "), f] for t, c, f in found.clocks],
             "frames_read": len(regular),
             "tick_frames": len(dense),
@@ -97,11 +100,14 @@ class _OverlayJob(Job):
 
 def _status(found: Any, segments: list[Any]) -> str:
     """One word for what the clip's overlay gave: `placed` (segments with a DVR clock),
+    `multiple_clocks` (two clocks that disagree: none is chosen),
     `date_ambiguous` (a clock whose day and month could be either way round, and nothing in
     the clip to tell), `clock_unconfirmed` (readings that never agreed with each other),
     `label_only`, or `no_overlay`."""
     if segments:
         return "placed"
+    if "multiple_clocks" in found.flags:
+        return "multiple_clocks"
     if found.date_ambiguous:
         return "date_ambiguous"
     if found.clocks:
