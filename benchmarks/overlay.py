@@ -27,8 +27,8 @@ One scenario, `corpus`, run as a user runs it, with whole commands:
    floor(c0 + max(start_s, end_s − 1e-6)) (`fit_segments`). Whole-second fields leave c0 known
    only to an interval [lo, hi) of width ≤ 1 (the intersection of what both fields allow;
    a clock_start with a fraction of a second, or the segment's `phase`, pins c0). The
-   predicted clock at t is floor(ĉ0 + t), ĉ0 = the middle of [lo, hi) (ties to the earlier second), from the segment
-   with start_s ≤ t < end_s (the last one also at t = end_s). It is evaluated once per truth
+   predicted clock at t is floor(ĉ0 + t), ĉ0 = the middle of [lo, hi) (ties to the earlier
+   second), from the segment with start_s ≤ t < end_s (the last one also at t = end_s). It is evaluated once per truth
    reading, at the middle of the interval that value is on screen, (t0 + t1) / 2, and compared
    with the truth clock:
    - readable seconds = truth readings of status-ok clips (one per clock value on screen);
