@@ -28,9 +28,9 @@ One scenario, `corpus`, run as a user runs it, with whole commands:
    only to an interval [lo, hi) of width ≤ 1 (the intersection of what both fields allow;
    a clock_start with a fraction of a second, or the segment's `phase`, pins c0). The
    predicted clock at t is floor(ĉ0 + t), ĉ0 = the middle of [lo, hi) (ties to the earlier
-   second), from the segment with start_s ≤ t < end_s (the last one also at t = end_s). It is evaluated once per truth
-   reading, at the middle of the interval that value is on screen, (t0 + t1) / 2, and compared
-   with the truth clock:
+   second), from the segment with start_s ≤ t < end_s (the last one also at t = end_s). It is
+   evaluated once per truth reading, at the middle of the interval that value is on screen,
+   (t0 + t1) / 2, and compared with the truth clock:
    - readable seconds = truth readings of status-ok clips (one per clock value on screen);
      clock seconds exact = share of them predicted exactly (not covered = not exact); goal
      ≥ 99 %. Also within 1 s, not covered, and "ambiguous" (the segment's whole-second
