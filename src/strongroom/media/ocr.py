@@ -122,16 +122,16 @@ def _rapid() -> Any:
 DETECT_PASSES = (("whole", 1.0), ("bands", 2.0))
 
 
-def detect_lines(g: Gray) -> list[Box]:
+def detect_lines(g: Gray, passes: tuple[tuple[str, float], ...] = DETECT_PASSES) -> list[Box]:
     """Text line boxes the detector finds on one frame, top to bottom; near-duplicates from
-    the two passes merged (the wider kept)."""
+    the passes merged (the wider kept)."""
     import cv2
 
     engine = _rapid()
     h, w = g.shape
     band = int(h * BAND)
     boxes: list[Box] = []
-    for where, scale in DETECT_PASSES:
+    for where, scale in passes:
         parts = [(0, g)] if where == "whole" else [(0, g[:band]), (h - band, g[h - band:])]
         for y_off, part in parts:
             img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
@@ -161,15 +161,26 @@ def _iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
+class _Seen(threading.local):
+    reads: dict[tuple[int, Box], tuple[str, float]] | None = None
+
+
+_SEEN = _Seen()
+
+
 def recognise(g: Gray, boxes: list[Box]) -> list[tuple[str, float]]:
-    """The recogniser's (text, score) for each crop of `g`, in order."""
+    """The recogniser's (text, score) for each crop of `g`, in order (a crop already read
+    during this `read_overlay` is not read again)."""
     import cv2
 
-    if not boxes:
-        return []
-    crops = [cv2.cvtColor(g[b[1]:b[3], b[0]:b[2]], cv2.COLOR_GRAY2BGR) for b in boxes]
-    res, _ = _rapid().text_rec(crops)
-    return [(str(text), float(score)) for text, score in res]
+    seen = _SEEN.reads if _SEEN.reads is not None else {}
+    todo = [b for b in dict.fromkeys(boxes) if (id(g), b) not in seen]
+    if todo:
+        crops = [cv2.cvtColor(g[b[1]:b[3], b[0]:b[2]], cv2.COLOR_GRAY2BGR) for b in todo]
+        res, _ = _rapid().text_rec(crops)
+        for b, (text, score) in zip(todo, res, strict=True):
+            seen[(id(g), b)] = (str(text), float(score))
+    return [seen[(id(g), b)] for b in boxes]
 
 
 def _below(a: Box, b: Box) -> bool:
@@ -221,38 +232,48 @@ def _clocks_rapid(g: Gray, lines: list[Box]
 
 
 def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | None],
-          first: tuple[float, datetime, str]) -> list[tuple[float, datetime, str]]:
+          first: tuple[float, datetime, str], box: Box) -> list[tuple[float, datetime, str]]:
     """Two readings on consecutive frames either side of the clock's first tick after
-    `first`, found by bisection over `dense` (every frame of the first second or so): they
-    pin where in its second the clock is to one frame, so that the partial seconds at a clip's
-    ends are placed right too. Nothing when a probe does not read as `first` or one second
-    later: a misread never moves the tick."""
-    # in any second of video the clock ticks exactly once
+    `first`, among `dense` (every frame of the first second or so): they pin where in its
+    second the clock is to one frame, so that the partial seconds at a clip's ends are placed
+    right too. The tick is where the clock's pixels (`box`) change most from the first frame
+    (in any second of video the clock ticks exactly once); the recogniser then confirms the
+    frames either side read `first` and one second later, or nothing is added: a misread
+    never moves the tick."""
+    import numpy as np
+
     seq = sorted((f for f in dense if first[0] < f[0] <= first[0] + 1.0), key=lambda f: f[0])
-
-    def read(i: int) -> datetime | None:
-        return reader(seq[i][1])
-
-    if not seq:
+    start = next((g for t, g in dense if abs(t - first[0]) < 1e-6), None)
+    if not seq or start is None:
         return []
+    x0, y0, x1, y1 = box
+    ref = start[y0:y1, x0:x1].astype(np.int16)
+    change = [float(np.abs(g[y0:y1, x0:x1].astype(np.int16) - ref).mean()) for _, g in seq]
+    lo, hi = min(change), max(change)
     after = first[1] + timedelta(seconds=1)
-    last = read(len(seq) - 1)
+    k = next(i for i, c in enumerate(change) if c > (lo + hi) / 2)
+    if hi - lo >= 2.0 and reader(seq[k][1]) == after and (
+            k == 0 or reader(seq[k - 1][1]) == first[1]):
+        before = first if k == 0 else (seq[k - 1][0], first[1], first[2])
+        return [before, (seq[k][0], after, first[2])]
+    # the pixels did not tell (noise, a figure behind the clock): bisect by reading
+    last = reader(seq[-1][1])
     if last == first[1]:  # the tick falls after the last frame: that still bounds it
         return [(seq[-1][0], first[1], first[2])]
     if last != after:
         return []
-    lo, hi = -1, len(seq) - 1  # seq[lo] shows `first` (lo = -1: `first` itself), seq[hi] one later
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        value = read(mid)
+    a, b = -1, len(seq) - 1  # seq[a] shows `first` (a = -1: `first` itself), seq[b] one later
+    while b - a > 1:
+        mid = (a + b) // 2
+        value = reader(seq[mid][1])
         if value == first[1]:
-            lo = mid
+            a = mid
         elif value == after:
-            hi = mid
+            b = mid
         else:
             return []
-    before = first if lo < 0 else (seq[lo][0], first[1], first[2])
-    return [before, (seq[hi][0], after, first[2])]
+    before = first if a < 0 else (seq[a][0], first[1], first[2])
+    return [before, (seq[b][0], after, first[2])]
 
 
 def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
@@ -356,14 +377,27 @@ def read_overlay(frames: list[tuple[float, Gray]],
                  dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames;
     `dense`, every frame of the first second or so, pins the clock's tick to a frame."""
+    _SEEN.reads = {}
+    try:
+        return _read_overlay(frames, dense)
+    finally:
+        _SEEN.reads = None
+
+
+def _read_overlay(frames: list[tuple[float, Gray]],
+                  dense: list[tuple[float, Gray]] | None) -> OverlayFound:
     found = OverlayFound()
     if not frames:
         return found
     lines: list[Box] = []
     clock: tuple[Box, ...] | None = None
     for _t, g in frames[:2]:  # the second frame only when the first shows no clock
-        lines = detect_lines(g)
+        # the bands at 2× first (where overlays are); the whole frame only when they show none
+        lines = detect_lines(g, DETECT_PASSES[1:])
         clocks = _clocks_rapid(g, lines)
+        if not clocks:
+            lines = detect_lines(g)
+            clocks = _clocks_rapid(g, lines)
         if clocks:
             clock = clocks[0][0]
             if any(abs((c[1][0] - clocks[0][1][0]).total_seconds()) > 1 for c in clocks):
@@ -414,7 +448,8 @@ def read_overlay(frames: list[tuple[float, Gray]],
                         found.clocks.append((t, parsed[0], parsed[1]))
         if dense and found.clocks:
             first = found.clocks[0]
-            found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first)
+            found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first,
+                                              _union(clock))
                              if r not in found.clocks]
             found.clocks.sort(key=lambda r: r[0])
     else:
@@ -539,8 +574,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
                            and not _ONLY_CYRILLIC & set(t) and not r_read.uncertain
                            and (any(c.isdigit() for c in r) or r in VOCABULARY)) else t
                      for t, r in zip(t_words, r_words, strict=True)]
-        elif r_read.text.isascii() and not r_read.uncertain \
-                and not _ONLY_CYRILLIC & set(t_read.text):
+        elif r_read.text.isascii() and not r_read.uncertain and len(r_words) > len(t_words) \
+                and not _ONLY_CYRILLIC & set(t_read.text):  # (the recogniser drops spaces)
             words = r_words
     words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
     return canonical(" ".join(w for w in words if any(c.isalnum() for c in w)))
