@@ -86,6 +86,10 @@ def _key(c: str) -> str:
     return _DIGIT_OF.get(c) or c.translate(_TO_CYRILLIC)
 
 
+#: The class a character is compared by (look-alikes share one), for aligning reads.
+key = _key
+
+
 def _keys(text: str) -> str:
     return "".join(_key(c) for c in text)
 

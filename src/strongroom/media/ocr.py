@@ -556,29 +556,52 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
 
 
 def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
-    """Tesseract's label (it reads Cyrillic), with each word the recogniser read differently
-    in plain ASCII with a digit, or as a vocabulary word, taken from the recogniser (it reads
-    Latin letters and digits better: "D15", not "015"; "CAMERA", not "САТЕГА"), unless
-    tesseract's word has a letter only Cyrillic has. Words with no letter or digit (a stray
-    "^", "°") are dropped."""
-    from strongroom.media.labels import VOCABULARY, canonical
+    """Tesseract's label (it reads Cyrillic), each word checked against what the recogniser
+    read at the same place (the two aligned character by character, look-alikes equal; the
+    recogniser drops spaces, so its words are found through the alignment). The
+    recogniser's word is taken when it is plain ASCII with a digit and tesseract's word has no
+    letter only Cyrillic has ("D15", not "015"), or when it is a vocabulary word and
+    tesseract's is not ("CAMERA", not "САТЕГА"); a word of an uncertain tesseract read that
+    the certain recogniser saw nothing of is dropped (a box edge read as letters). Words with
+    no letter or digit (a stray "^", "°") are dropped."""
+    from difflib import SequenceMatcher
+
+    from strongroom.media.labels import VOCABULARY, canonical, key
 
     if t_read is None or r_read is None:
         only = t_read or r_read
         words = only.text.split() if only is not None else []
     else:
         t_words, r_words = t_read.text.split(), r_read.text.split()
-        words = t_words
-        if len(t_words) == len(r_words):
-            words = [r if (r.isascii() and canonical(r) != canonical(t)
-                           and not _ONLY_CYRILLIC & set(t) and not r_read.uncertain
-                           and (any(c.isdigit() for c in r) or r in VOCABULARY)) else t
-                     for t, r in zip(t_words, r_words, strict=True)]
-        elif r_read.text.isascii() and not r_read.uncertain and len(r_words) > len(t_words) \
-                and not _ONLY_CYRILLIC & set(t_read.text):  # (the recogniser drops spaces)
-            words = r_words
+        if len(t_words) != len(r_words):  # pair the words through a character alignment
+            t_flat, r_flat = "".join(t_words), "".join(r_words)
+            where = _aligned(SequenceMatcher(None, [key(c) for c in t_flat],
+                                             [key(c) for c in r_flat], autojunk=False),
+                             len(t_flat))
+            ends = list(itertools.accumulate(len(t) for t in t_words))
+            r_words = [r_flat[where[e - len(t)]:where[e]] for t, e in zip(t_words, ends,
+                                                                          strict=True)]
+        words = []
+        for t, r in zip(t_words, r_words, strict=True):
+            if (not r and t_read.uncertain and not r_read.uncertain
+                    and not any(c.isdigit() for c in t)):
+                continue
+            take = (r.isascii() and canonical(r) != canonical(t) and not r_read.uncertain
+                    and ((any(c.isdigit() for c in r) and not _ONLY_CYRILLIC & set(t))
+                         or (r in VOCABULARY and canonical(t) not in VOCABULARY)))
+            words.append(r if take else t)
     words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
     return canonical(" ".join(w for w in words if any(c.isalnum() for c in w)))
+
+
+def _aligned(matcher: Any, n: int) -> list[int]:
+    """For each position 0..n of the first sequence, the position in the second that lines
+    up with it (monotone; replaced runs share out their length, deleted runs take none)."""
+    where = [0] * (n + 1)
+    for _tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for i in range(i1, i2 + 1):
+            where[i] = j1 + (round((i - i1) * (j2 - j1) / (i2 - i1)) if i2 > i1 else j2 - j1)
+    return where
 
 
 def _touch(a: Box, b: Box) -> bool:
