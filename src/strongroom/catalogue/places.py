@@ -20,6 +20,10 @@ from strongroom.custody import events
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
+#: The longest label, facility name, type or region a person may give (DVR labels are short;
+#: the same bound as STRONGROOM_ACTOR).
+MAX_TEXT = 200
+
 
 def canonical() -> tuple[Any, ColumnElement[bool]]:
     """An alias of Camera for the camera a segment's camera stands under (itself, or the one
@@ -72,6 +76,33 @@ def _not_merged(s: Session, cam: Camera, what: str) -> None:
                               f"{into.label if into else cam.merged_into!r}: {what} that one")
 
 
+def _text(value: str, what: str) -> str:
+    """What a person typed, as it is kept: single spaces, printable (no control characters,
+    bidi overrides or zero-width characters, which would make one label look like another or
+    rewrite the terminal that shows it), not empty, at most MAX_TEXT characters."""
+    text = " ".join(value.split())
+    if not text or not text.isprintable():
+        raise StrongroomError(f"the {what} must be printable and not empty")
+    if len(text) > MAX_TEXT:
+        raise StrongroomError(f"the {what} is {len(text)} characters long; at most {MAX_TEXT}")
+    return text
+
+
+def _look_alike(s: Session, cam: Camera, new: str) -> Camera | None:
+    """Another camera whose label reads the same as `new` once look-alike letters, case and
+    spacing are folded (labels.canonical: Latin K = Cyrillic К …): two cameras a person cannot
+    tell apart in `cameras list`, the timeline or a report."""
+    from strongroom.media.labels import canonical as fold
+
+    key = fold(new)
+    if not key:
+        return None
+    for other in s.scalars(select(Camera).where(Camera.id != cam.id).order_by(Camera.id)):
+        if fold(other.label) == key:
+            return other
+    return None
+
+
 def _facility(s: Session, cam: Camera) -> Facility | None:
     return s.get(Facility, cam.facility_id) if cam.facility_id is not None else None
 
@@ -84,6 +115,9 @@ def _state(cam: Camera) -> dict[str, Any]:
 def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | None = None,
                region: str | None = None) -> dict[str, Any]:
     """Attach a camera to a facility; an analyst's judgement, so it goes on the record."""
+    facility = _text(facility, "facility name")
+    facility_type = None if facility_type is None else _text(facility_type, "facility type")
+    region = None if region is None else _text(region, "region")
     with vault.write() as s:
         cam = _camera(s, label)
         _not_merged(s, cam, "map")
@@ -104,9 +138,7 @@ def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | 
 def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
     """Give a camera the label a person read (OCR misread it); what OCR read stays on record,
     and clips read later with either label land on this camera."""
-    new = " ".join(new.split())
-    if not new or not new.isprintable():
-        raise StrongroomError("the new camera label must be printable and not empty")
+    new = _text(new, "new camera label")
     with vault.write() as s:
         cam = _camera(s, old)
         _not_merged(s, cam, "rename")
@@ -117,6 +149,12 @@ def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
             raise StrongroomError(
                 f"there is already a camera {new!r}: to say both are one camera, run "
                 f"`strongroom cameras merge VAULT {old!r} {new!r}`")
+        twin = _look_alike(s, cam, new)
+        if twin is not None:
+            raise StrongroomError(
+                f"{new!r} reads the same as camera {twin.label!r} (look-alike letters, case "
+                f"or spacing): to say both are one camera, run `strongroom cameras merge "
+                f"VAULT {old!r} {twin.label!r}`")
         previous = _state(cam)
         cam.read_as = cam.ocr_label
         cam.label = new

@@ -105,9 +105,33 @@ class Timeline:
 
 
 def timeline(session: Session, camera: str | None = None) -> Timeline:
-    """`timelines`, and (for the whole vault) the clips no DVR clock was found on."""
+    """`timelines`, and (for the whole vault) the clips no DVR clock was found on. A camera
+    asked for by a label it no longer stands under (merged into another, or what OCR read
+    before a rename) is refused with the label its segments are under."""
+    if camera is not None and camera != UNKNOWN_CAMERA:
+        _stands_under(session, camera)
     return Timeline(timelines(session, camera),
                     no_clock=unplaced(session) if camera is None else [])
+
+
+def _stands_under(session: Session, label: str) -> None:
+    from strongroom.catalogue.places import canonical
+    from strongroom.errors import StrongroomError
+
+    canon, to_canon = canonical()
+    cam = session.execute(select(Camera, canon.label).join(canon, to_canon)
+                          .where(Camera.label == label)).first()
+    if cam is None:
+        cam = session.execute(select(Camera, canon.label).join(canon, to_canon)
+                              .where(Camera.read_as == label).order_by(Camera.id)).first()
+        if cam is not None:
+            raise StrongroomError(
+                f"OCR read {label!r} for camera {cam[0].label!r}, renamed since: its segments "
+                f"are under --camera {cam[1]!r}")
+        return
+    if cam[0].merged_into is not None:
+        raise StrongroomError(f"camera {label!r} is merged into {cam[1]!r}: its segments are "
+                              f"under --camera {cam[1]!r}")
 
 
 def timelines(session: Session, camera: str | None = None) -> dict[str, list[Entry]]:

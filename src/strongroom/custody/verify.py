@@ -681,7 +681,14 @@ def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> No
     from strongroom.catalogue.models import Camera, Facility
 
     facilities = {f.id: f for f in s.scalars(select(Facility))}
-    for cam in s.scalars(select(Camera).order_by(Camera.id)):
+    cameras = list(s.scalars(select(Camera).order_by(Camera.id)))
+    present = {cam.id for cam in cameras}
+    for cam_id, recorded in sorted(log.mapped.items()):
+        if cam_id not in present:
+            report.problem("catalogue", f"camera {recorded.details.get('camera')!r}", (
+                f"recorded by custody event {recorded.seq} (camera:{cam_id}) but missing from "
+                "the catalogue (deleted)"))
+    for cam in cameras:
         subject = f"camera {cam.label!r}"
         ev = log.mapped.get(cam.id)
         if ev is None:

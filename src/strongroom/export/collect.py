@@ -235,7 +235,21 @@ CSV_COLUMNS = ["sha256", "md5", "size", "file", "first_path", "ingested_at", "du
                "resolution", "cameras", "facilities", "dvr_clock_start", "dvr_clock_end"]
 
 
+#: What a spreadsheet takes for the start of a formula in a cell it opens.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: one that would start a formula (a camera label
+    or facility a person typed, a path on the leaked stick, `=HYPERLINK(...)`) gets a leading
+    `'`. The exact values are in originals.json."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def originals_csv(records: list[dict[str, Any]]) -> bytes:
+    """The originals as spreadsheet rows; text that would start a formula begins with `'`."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
@@ -244,7 +258,7 @@ def originals_csv(records: list[dict[str, Any]]) -> bytes:
         m = r["media"] or {}
         starts = [s["dvr_clock_start"] for s in segs if s["dvr_clock_start"]]
         ends = [s["dvr_clock_end"] for s in segs if s["dvr_clock_end"]]
-        w.writerow([
+        w.writerow([_cell(v) for v in [
             r["sha256"], r["md5"], r["size"], r["file"],
             r["sightings"][0]["path"] if r["sightings"] else "", r["ingested_at"],
             m.get("duration") or "",
@@ -252,5 +266,5 @@ def originals_csv(records: list[dict[str, Any]]) -> bytes:
             "; ".join(sorted({s["camera"] for s in segs if s["camera"]})),
             "; ".join(sorted({s["facility"] for s in segs if s["facility"]})),
             min(starts) if starts else "", max(ends) if ends else "",
-        ])
+        ]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: spreadsheets read UTF-8 right
