@@ -287,8 +287,10 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
     read = [r.t for r in rs]
     segments = []
     for i, g in enumerate(merged):
+        # where the clock jumped between two readings is not known: the time between the
+        # last reading before the jump and the first after it belongs to neither segment
         start = 0.0 if i == 0 else g[0].t
-        end = merged[i + 1][0].t if i + 1 < len(merged) else duration
+        end = g[-1].t if i + 1 < len(merged) else duration
         if i == 0 and tried and g[0].t > tried[0] + 1e-6:
             prev = max(t for t in tried if t < g[0].t - 1e-6)
             start = g[0].t if any(r <= prev + 1e-6 for r in read) else prev
