@@ -495,7 +495,8 @@ def _place(blocks: list[_Block], frame: tuple[int, int]) -> None:
         pos: Position = (b.style.label_position if b.role == "label"
                          else b.style.clock_position)
         groups.setdefault((pos, b.first_frame), []).append(b)
-    for (where, _), members in groups.items():
+    placed: list[_Block] = []
+    for (where, first), members in groups.items():
         style = members[0].style
         if style.label_first:
             members.sort(key=lambda b: b.role != "label")
@@ -503,6 +504,16 @@ def _place(blocks: list[_Block], frame: tuple[int, int]) -> None:
         width = max(b.size[0] for b in members)
         height = sum(b.size[1] for b in members) + gap * (len(members) - 1)
         x0, y0 = _anchor(where, (width, height), frame, style.margin)
+        # a recorder lays its texts out apart: a group that would cover one already placed
+        # (a wide label in one top corner, the clock in the other) moves away from its edge
+        down = 1 if where.startswith("top") else -1
+        for _ in range(len(placed)):
+            box = (x0, y0, x0 + width, y0 + height)
+            hit = [o for o in placed if o.first_frame == first and _intersects(box, o)]
+            if not hit:
+                break
+            y0 = (max(o.xy[1] + o.size[1] for o in hit) + gap if down > 0
+                  else min(o.xy[1] for o in hit) - gap - height)
         y = y0
         for b in members:
             bx = x0 + (width - b.size[0]) if where.endswith("right") else x0
@@ -510,6 +521,13 @@ def _place(blocks: list[_Block], frame: tuple[int, int]) -> None:
                 bx = x0 + (width - b.size[0]) // 2
             b.xy = (bx, y)
             y += b.size[1] + gap
+        placed += members
+
+
+def _intersects(box: tuple[int, int, int, int], b: _Block) -> bool:
+    x0, y0 = b.xy
+    return (min(box[2], x0 + b.size[0]) > max(box[0], x0)
+            and min(box[3], y0 + b.size[1]) > max(box[1], y0))
 
 
 def _plan(spec: ClipSpec) -> list[_Block]:
