@@ -168,6 +168,20 @@ class _Seen(threading.local):
 _SEEN = _Seen()
 
 
+#: Crops lower than this are enlarged before the recogniser sees them (a 9 px CIF font).
+SMALL_CROP = 24
+
+
+def _upscaled(crop: Gray) -> Gray:
+    import cv2
+
+    if 0 < crop.shape[0] < SMALL_CROP:
+        f = SMALL_CROP * 2 / crop.shape[0]
+        return cv2.resize(crop, None, fx=f, fy=f,  # type: ignore[return-value]
+                          interpolation=cv2.INTER_CUBIC)
+    return crop
+
+
 def recognise(g: Gray, boxes: list[Box]) -> list[tuple[str, float]]:
     """The recogniser's (text, score) for each crop of `g`, in order (a crop already read
     during this `read_overlay` is not read again)."""
@@ -176,7 +190,8 @@ def recognise(g: Gray, boxes: list[Box]) -> list[tuple[str, float]]:
     seen = _SEEN.reads if _SEEN.reads is not None else {}
     todo = [b for b in dict.fromkeys(boxes) if (id(g), b) not in seen]
     if todo:
-        crops = [cv2.cvtColor(g[b[1]:b[3], b[0]:b[2]], cv2.COLOR_GRAY2BGR) for b in todo]
+        crops = [cv2.cvtColor(_upscaled(g[b[1]:b[3], b[0]:b[2]]), cv2.COLOR_GRAY2BGR)
+                 for b in todo]
         res, _ = _rapid().text_rec(crops)
         for b, (text, score) in zip(todo, res, strict=True):
             seen[(id(g), b)] = (str(text), float(score))
