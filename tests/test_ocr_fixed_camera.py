@@ -124,9 +124,10 @@ def test_the_timeline_shows_unlabelled_clips_and_lists_clips_with_no_clock(
                       clock_start=datetime(2020, 3, 14, 2, 17, 0),
                       clock_end=datetime(2020, 3, 14, 2, 17, 5), confidence=1.0,
                       clock_format="DD-MM-YYYY", readings=4))
-        for sha, result in ((a, {"label": None, "label_reads": ["", "К"], "duration": 6.0}),
+        for sha, result in ((a, {"label": None, "label_reads": ["", "К"], "duration": 6.0,
+                                 "label_uncertain": True, "label_confidence": 0.4}),
                             (b, {"label": "КАМ 5", "label_reads": ["КАМ 5", "КАМ 5"],
-                                 "duration": 4.0})):
+                                 "duration": 4.0, "status": "date_ambiguous"})):
             s.add(StepRun(original_sha256=sha, step="overlay_ocr", version="2", status="ok",
                           result=result, finished_at=datetime.now(UTC)))
     with vault.catalogue.read() as s:
@@ -139,6 +140,11 @@ def test_the_timeline_shows_unlabelled_clips_and_lists_clips_with_no_clock(
     data = json.loads(out.stdout)
     assert list(data["cameras"]) == [UNKNOWN_CAMERA]
     assert data["no_clock"][0]["original"] == b and data["no_clock"][0]["camera"] == "КАМ 5"
+    assert data["no_clock"][0]["status"] == "date_ambiguous"
+    entry = data["cameras"][UNKNOWN_CAMERA][0]
+    assert (entry["label_reads"], entry["label_confidence"], entry["label_uncertain"]) == (
+        ["", "К"], 0.4, True)
     text = cli("timeline", vault_path).stdout
     assert UNKNOWN_CAMERA in text and "no DVR clock found  (1 clip(s)" in text
+    assert "(date ambiguous)" in text and "label read uncertainly on 1" in text
     assert cli("timeline", vault_path, "--camera", UNKNOWN_CAMERA).returncode == 0

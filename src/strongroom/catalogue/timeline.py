@@ -39,6 +39,7 @@ class Entry:
     read_as: str | None = None  # the camera label OCR read (before any rename or merge)
     label_reads: list[str] = field(default_factory=list)  # raw reads, one per frame read
     label_confidence: float | None = None  # share of characters the reads agreed on
+    label_uncertain: bool = False  # the label was kept, but should be checked by a person
 
     def to_json(self) -> dict[str, Any]:
         return {"segment": self.segment, "original": self.original,
@@ -48,7 +49,8 @@ class Entry:
                 "confidence": self.confidence, "gap_before_s": self.gap_before_s,
                 "overlaps": self.overlaps, "partial": self.partial,
                 "read_as": self.read_as, "label_reads": self.label_reads,
-                "label_confidence": self.label_confidence}
+                "label_confidence": self.label_confidence,
+                "label_uncertain": self.label_uncertain}
 
     def to_text(self) -> str:
         """One line of `strongroom timeline`: clock range, original, seconds, then any flags."""
@@ -79,14 +81,18 @@ class Unplaced:
     camera: str | None
     label_reads: list[str]
     duration_s: float | None
+    status: str | None = None  # the overlay step's: no_overlay, date_ambiguous, …
+    label_confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"original": self.original, "camera": self.camera,
-                "label_reads": self.label_reads, "duration_s": self.duration_s}
+                "label_reads": self.label_reads, "duration_s": self.duration_s,
+                "status": self.status, "label_confidence": self.label_confidence}
 
     def to_text(self) -> str:
         return (f"{self.original[:16]}…" + (f"  camera {self.camera}" if self.camera else "")
-                + (f"  [{self.duration_s:.1f} s]" if self.duration_s is not None else ""))
+                + (f"  [{self.duration_s:.1f} s]" if self.duration_s is not None else "")
+                + (f"  ({self.status.replace('_', ' ')})" if self.status else ""))
 
 
 @dataclass
@@ -178,6 +184,7 @@ def _label_reads(session: Session, cameras: dict[str, list[Entry]]) -> None:
             conf = data.get("label_confidence")
             e.label_reads = [str(r) for r in reads] if isinstance(reads, list) else []
             e.label_confidence = float(conf) if isinstance(conf, int | float) else None
+            e.label_uncertain = data.get("label_uncertain") is True
 
 
 def unplaced(session: Session) -> list[Unplaced]:
@@ -193,10 +200,13 @@ def unplaced(session: Session) -> list[Unplaced]:
         reads = data.get("label_reads")
         duration = data.get("duration")
         label = data.get("label")
+        status, conf = data.get("status"), data.get("label_confidence")
         out.append(Unplaced(
             original=run.original_sha256, camera=label if isinstance(label, str) else None,
             label_reads=[str(r) for r in reads] if isinstance(reads, list) else [],
-            duration_s=float(duration) if isinstance(duration, int | float) else None))
+            duration_s=float(duration) if isinstance(duration, int | float) else None,
+            status=status if isinstance(status, str) else None,
+            label_confidence=float(conf) if isinstance(conf, int | float) else None))
     return out
 
 
@@ -206,7 +216,10 @@ def timelines_text(data: dict[str, list[Entry]], no_clock: list[Unplaced] | None
     the clips with no DVR clock found."""
     lines = []
     for label, entries in data.items():
-        lines.append(f"{label}  ({len(entries)} segment(s))")
+        uncertain = sum(e.label_uncertain for e in entries)
+        lines.append(f"{label}  ({len(entries)} segment(s))" + (
+            f"  — label read uncertainly on {uncertain}: check it (`cameras rename`)"
+            if uncertain else ""))
         lines += [f"  {e.to_text()}" for e in entries]
     if no_clock:
         lines.append(f"no DVR clock found  ({len(no_clock)} clip(s), not on the timeline)")
