@@ -284,6 +284,11 @@ def _shape(word: list[_Column], voters: list[_Read], context: dict[str, float]) 
     return "".join(out)
 
 
+def correct(word: str) -> str | None:
+    """The vocabulary word `word` is a misread of, or None (see `_correct`)."""
+    return _correct(word)
+
+
 def _correct(word: str) -> str | None:
     """The vocabulary word `word` is a misread of, or None.
 

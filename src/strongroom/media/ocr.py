@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -518,6 +519,9 @@ MIN_LABEL_AGREEMENT = 0.3
 #: Cyrillic letters with no Latin look-alike: a label holding one is read by tesseract's
 #: Russian model, whatever the recogniser (which has no Cyrillic) made of it.
 _ONLY_CYRILLIC = set("БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ")
+#: A camera number as the recogniser reads it best: digits, or a short prefix and digits
+#: ("15", "D15", "CH26", "10-2").
+_NUMBERED = re.compile(r"[A-Z]{0,3}\d+(?:-\d+)?")
 
 
 def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
@@ -574,14 +578,15 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
     """Tesseract's label (it reads Cyrillic), each word checked against what the recogniser
     read at the same place (the two aligned character by character, look-alikes equal; the
     recogniser drops spaces, so its words are found through the alignment). The
-    recogniser's word is taken when it is plain ASCII with a digit and tesseract's word has no
-    letter only Cyrillic has ("D15", not "015"), or when it is a vocabulary word and
+    recogniser's word is taken when it is a camera number (`_NUMBERED`) and tesseract's word
+    has no letter only Cyrillic has ("D15", not "015"), or when it is a vocabulary word and
     tesseract's is not ("CAMERA", not "САТЕГА"); a word of an uncertain tesseract read that
     the certain recogniser saw nothing of is dropped (a box edge read as letters). Words with
-    no letter or digit (a stray "^", "°") are dropped."""
+    no letter or digit (a stray "^", "°") are dropped; the others are checked against the
+    vocabulary ("FL00R" is FLOOR)."""
     from difflib import SequenceMatcher
 
-    from strongroom.media.labels import VOCABULARY, canonical, key
+    from strongroom.media.labels import VOCABULARY, canonical, correct, key
 
     if t_read is None or r_read is None:
         only = t_read or r_read
@@ -602,11 +607,11 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
                     and not any(c.isdigit() for c in t)):
                 continue
             take = (r.isascii() and canonical(r) != canonical(t) and not r_read.uncertain
-                    and ((any(c.isdigit() for c in r) and not _ONLY_CYRILLIC & set(t))
+                    and ((_NUMBERED.fullmatch(r) is not None and not _ONLY_CYRILLIC & set(t))
                          or (r in VOCABULARY and canonical(t) not in VOCABULARY)))
             words.append(r if take else t)
     words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
-    return canonical(" ".join(w for w in words if any(c.isalnum() for c in w)))
+    return canonical(" ".join(correct(w) or w for w in words if any(c.isalnum() for c in w)))
 
 
 def _aligned(matcher: Any, n: int) -> list[int]:
