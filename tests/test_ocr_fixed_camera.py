@@ -148,3 +148,41 @@ def test_the_timeline_shows_unlabelled_clips_and_lists_clips_with_no_clock(
     assert UNKNOWN_CAMERA in text and "no DVR clock found  (1 clip(s)" in text
     assert "(date ambiguous)" in text and "label read uncertainly on 1" in text
     assert cli("timeline", vault_path, "--camera", UNKNOWN_CAMERA).returncode == 0
+
+
+def bad_clip(index: int, status: str, tmp_path: Path) -> tuple[cctv.Truth,
+                                                                list[tuple[float, object]]]:
+    spec = cctv.random_spec(SEED, index)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    assert truth.status == status
+    return truth, sampled_frames(tmp_path / spec.name)
+
+
+@pytest.mark.parametrize("index", [33, 52])
+def test_two_clocks_that_disagree_place_nothing(index: int, tmp_path: Path) -> None:
+    """Clip 33: a second clock three hours off, whose date reads and whose primary clock's
+    Russian month does not; 52: two clocks in two formats. Which is the recorder's is for a
+    person: the clip is flagged and given no time."""
+    _truth, frames = bad_clip(index, "multiple_clocks", tmp_path)
+    found = read_overlay(frames)  # type: ignore[arg-type]
+    assert "multiple_clocks" in found.flags and found.clocks == []
+
+
+def test_a_clock_that_jumps_back_never_places_a_second_at_the_wrong_time(
+        tmp_path: Path) -> None:
+    """Clip 37 of the seed: the recorder's clock is set back 13 minutes one second in."""
+    from strongroom.media.overlay import ClockReading, fit_segments
+
+    truth, frames = bad_clip(37, "clock_backwards", tmp_path)
+    found = read_overlay(frames)  # type: ignore[arg-type]
+    segs, _ = fit_segments([ClockReading(*c) for c in found.clocks], float(truth.spec["duration"]),
+                           read_at=[t for t, _ in frames])
+    assert segs, "the clock after the jump reads"
+    for r in truth.readings:
+        t = (r.t0 + r.t1) / 2
+        for s in segs:
+            if s.start_s <= t <= s.end_s:
+                from datetime import timedelta
+
+                got = s.clock_start + timedelta(seconds=int(s.phase + t - s.start_s))
+                assert got == datetime.fromisoformat(r.clock), (t, got, r.clock)

@@ -295,7 +295,8 @@ def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | N
 def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
                    reader: Callable[[Gray], tuple[datetime, str] | None]) -> bool:
     """Whether another line of the frame shows a time of day more than a second away from
-    the clock's (a second clock whose date did not read is still a second clock)."""
+    the clock's (a second clock whose date did not read is still a second clock), or part of
+    one whose hours did not read (then nothing says the two agree)."""
     from strongroom.media.overlay import time_of_day
 
     mine = reader(g)
@@ -306,6 +307,8 @@ def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
     for text, _ in recognise(g, rest):
         tod = time_of_day(text)
         if tod is None:
+            if _PART_OF_TIME.search(text):  # "26:28": a clock whose hours did not read
+                return True
             continue
         h, m, sec = (int(x) for x in tod[:8].split(":"))
         if tod.endswith("PM") and h < 12:
@@ -521,6 +524,7 @@ MIN_LABEL_AGREEMENT = 0.3
 _ONLY_CYRILLIC = set("БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ")
 #: A camera number as the recogniser reads it best: digits, or a short prefix and digits
 #: ("15", "D15", "CH26", "10-2").
+_PART_OF_TIME = re.compile(r"\d{1,2}\s*:\s*\d{2}")
 _NUMBERED = re.compile(r"[A-Z]{0,3}\d+(?:-\d+)?")
 
 
