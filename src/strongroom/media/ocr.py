@@ -355,7 +355,7 @@ def _find_clock_hybrid(frames: list[tuple[float, Gray]], lines: list[Box]
             # two reads must give the same date; tesseract reads outlined text in some
             # preparations and not others, so each is tried, with and without a margin
             dates: list[str] = []
-            for (_t, f), how, margin in itertools.product(frames[:2], PREPARATIONS,
+            for (_t, f), how, margin in itertools.product(frames[:4], PREPARATIONS,
                                                          (False, True)):
                 crop = _margin(f, date_box) if margin else date_box
                 date = spelt_date(_read(label_api, f, crop, how), digits)
