@@ -524,6 +524,8 @@ MIN_LABEL_AGREEMENT = 0.3
 _ONLY_CYRILLIC = set("БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ")
 #: A camera number as the recogniser reads it best: digits, or a short prefix and digits
 #: ("15", "D15", "CH26", "10-2").
+_YEAR = re.compile(r"(?<!\d)(?:19[89]\d|20\d\d)(?!\d)")
+_INNER_PUNCTUATION = re.compile(r"(?<=\w)[:.`'’,;](?=\w)")
 _PART_OF_TIME = re.compile(r"\d{1,2}\s*:\s*\d{2}")
 _NUMBERED = re.compile(r"[A-Z]{0,3}\d+(?:-\d+)?")
 
@@ -561,8 +563,8 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
         if read is None or read.confidence < MIN_LABEL_AGREEMENT:
             continue
         text = _merge_words(t_read, r_read)
-        if sum(c.isdigit() for c in text) >= 6 and ":" in text:
-            continue  # a clock (or part of one) that did not parse is no label
+        if (sum(c.isdigit() for c in text) >= 6 and ":" in text) or _YEAR.search(text):
+            continue  # a clock or a date (or part of one) that did not parse is no label
         if text:
             kept.append((line, text, read))
     if any(not read.uncertain for _, _, read in kept):
@@ -614,6 +616,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
                     and ((_NUMBERED.fullmatch(r) is not None and not _ONLY_CYRILLIC & set(t))
                          or (r in VOCABULARY and canonical(t) not in VOCABULARY)))
             words.append(r if take else t)
+    # punctuation between two words read as one ("КАМЕРА:21", "КАМ.05") parts them
+    words = [p for w in words for p in _INNER_PUNCTUATION.sub(" ", w).split()]
     words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
     return canonical(" ".join(correct(w) or w for w in words if any(c.isalnum() for c in w)))
 
