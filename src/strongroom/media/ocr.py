@@ -164,6 +164,7 @@ def _iou(a: Box, b: Box) -> float:
 
 class _Seen(threading.local):
     reads: dict[tuple[int, Box], tuple[str, float]] | None = None
+    strokes: list[Box] | None = None  # find_lines of this read_overlay's frames
 
 
 _SEEN = _Seen()
@@ -396,11 +397,19 @@ def read_overlay(frames: list[tuple[float, Gray]],
                  dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames;
     `dense`, every frame of the first second or so, pins the clock's tick to a frame."""
-    _SEEN.reads = {}
+    _SEEN.reads, _SEEN.strokes = {}, None
     try:
         return _read_overlay(frames, dense)
     finally:
-        _SEEN.reads = None
+        _SEEN.reads, _SEEN.strokes = None, None
+
+
+def _stroke_lines(frames: list[tuple[float, Gray]]) -> list[Box]:
+    """`find_lines` of the frames, once per `read_overlay` (the clock's fallback and the
+    label both use them)."""
+    if _SEEN.strokes is None:
+        _SEEN.strokes = find_lines([g for _, g in frames])
+    return list(_SEEN.strokes)
 
 
 def _read_overlay(frames: list[tuple[float, Gray]],
@@ -488,7 +497,7 @@ def _read_clocks_tesseract(frames: list[tuple[float, Gray]], detected: list[Box]
     """The fallback: tesseract on the detected lines and the stroke lines, two agreeing reads
     per frame (`read_clock`)."""
     clock_api, label_api = _engines()
-    lines = find_lines([g for _, g in frames])
+    lines = _stroke_lines(frames)
     lines += [b for b in detected if _in_band(b, frames[0][1].shape[0])
               and not any(_overlap(b, o) for o in lines)]
     candidates = [(line,) for line in lines] + [(a, b) for a, b in _stacked(lines)]
@@ -545,7 +554,7 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
     # the detector's two passes may each find part of one line: the widest box stands for it
     lines = [b for b in lines if not any(o is not b and _touch(b, o) and o[2] - o[0] > b[2] - b[0]
                                          for o in lines)]
-    strokes = [b for b in find_lines([g for _, g in frames])
+    strokes = [b for b in _stroke_lines(frames)
                if not any(_touch(b, c) for c in clock_lines)]
     if not lines:  # the detector found nothing beside the clock: thin bright strokes
         lines = strokes
