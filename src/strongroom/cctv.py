@@ -60,11 +60,14 @@ __all__ = [
 ]
 
 #: Bumped whenever the same spec would draw different pixels; written into truth.json.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: Liberation and Terminus fonts; texts laid out apart
 
 _FONT_DIR = "/usr/share/fonts/truetype/dejavu"
-#: Fonts of Debian's fonts-dejavu-core (what `make apt` installs); all carry Cyrillic,
-#: Georgian and Armenian. Liberation (fonts-liberation) is not installed here.
+_LIBERATION = "/usr/share/fonts/truetype/liberation2"
+_TERMINUS = "/usr/share/fonts/opentype/terminus"
+#: Fonts of Debian packages `make apt` installs: fonts-dejavu-core (Cyrillic, Georgian,
+#: Armenian), fonts-liberation2 (Cyrillic) and fonts-terminus-otb, a bitmap font like the
+#: ones cheap recorders draw with (Cyrillic; no Georgian or Armenian glyphs).
 FONTS: dict[str, str] = {
     "DejaVuSans": f"{_FONT_DIR}/DejaVuSans.ttf",
     "DejaVuSans-Bold": f"{_FONT_DIR}/DejaVuSans-Bold.ttf",
@@ -72,7 +75,17 @@ FONTS: dict[str, str] = {
     "DejaVuSansMono-Bold": f"{_FONT_DIR}/DejaVuSansMono-Bold.ttf",
     "DejaVuSerif": f"{_FONT_DIR}/DejaVuSerif.ttf",
     "DejaVuSerif-Bold": f"{_FONT_DIR}/DejaVuSerif-Bold.ttf",
+    "LiberationSans": f"{_LIBERATION}/LiberationSans-Regular.ttf",
+    "LiberationSans-Bold": f"{_LIBERATION}/LiberationSans-Bold.ttf",
+    "LiberationMono": f"{_LIBERATION}/LiberationMono-Regular.ttf",
+    "LiberationSerif": f"{_LIBERATION}/LiberationSerif-Regular.ttf",
+    "Terminus": f"{_TERMINUS}/terminus-normal.otb",
+    "Terminus-Bold": f"{_TERMINUS}/terminus-bold.otb",
 }
+#: The first draw picks among these (as generator version 1 did, so most clips stay as they
+#: were); a second stream of the clip's own swaps a third of them to the others.
+_BASE_FONTS = tuple(FONTS)[:6]
+_MORE_FONTS = tuple(FONTS)[6:]
 
 #: Photographs inside the scikit-image wheel (checked to load with the network cut off). Some
 #: `skimage.data` images are fetched with pooch on first use: those must never be listed here.
@@ -364,7 +377,15 @@ def _spec_json(spec: ClipSpec) -> dict[str, Any]:
 
 @cache
 def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(FONTS[name], size)
+    """The font at `size` px; a bitmap font (Terminus) has a few sizes only: the nearest."""
+    if not FONTS[name].endswith(".otb"):
+        return ImageFont.truetype(FONTS[name], size)
+    for near in sorted(range(8, 40), key=lambda n: (abs(n - size), n)):
+        try:
+            return ImageFont.truetype(FONTS[name], near)
+        except OSError:  # "invalid pixel size": no strike of that size
+            continue
+    raise ValueError(f"no size of {name} near {size} px")
 
 
 def _pads(style: Style) -> tuple[int, int]:
@@ -821,7 +842,7 @@ def _style(rng: np.random.Generator, height: int) -> Style:
     return Style(
         clock_format=CLOCK_FORMATS[int(rng.integers(len(CLOCK_FORMATS)))],
         two_lines=bool(rng.random() < 0.25),
-        font=list(FONTS)[int(rng.integers(len(FONTS)))],
+        font=_BASE_FONTS[int(rng.integers(len(_BASE_FONTS)))],
         size=int(rng.integers(lo, hi + 1)),
         fill=fills[int(rng.integers(len(fills)))],
         decoration=decorations[int(rng.integers(len(decorations)))],
@@ -886,7 +907,7 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
         second = _style(rng, size[1])
         second = replace(second, clock_position=_other_position(rng, style.clock_position))
         offset = int(rng.choice([3 * 3600, -3600, int(rng.integers(-600, 600))]))
-    return ClipSpec(
+    spec = ClipSpec(
         name=f"cctv_{index:04d}.mp4",
         seed=int(rng.integers(2**31)),
         size=size,
@@ -913,6 +934,13 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
         second_clock=second,
         second_clock_offset=offset,
     )
+    # a third of the clips in a Liberation or the bitmap Terminus font (which lack Georgian
+    # and Armenian: those labels keep DejaVu), from a stream of their own
+    more = np.random.default_rng([seed, index, 1])
+    if more.random() < 0.35 and all(ord(c) < 0x0530 for c in spec.label):
+        font = _MORE_FONTS[int(more.integers(len(_MORE_FONTS)))]
+        spec = replace(spec, style=replace(spec.style, font=font))
+    return spec
 
 
 def _other_position(rng: np.random.Generator, taken: Position) -> Position:
