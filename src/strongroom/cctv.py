@@ -430,6 +430,14 @@ def render_block(lines: Sequence[str], style: Style, size: tuple[int, int]
         if style.decoration == "shadow":
             draw.text((xy[0] + shadow, xy[1] + shadow), line, font=font, fill=(0, 0, 0, 255))
             draw.text(xy, line, font=font, fill=fill)
+        elif style.decoration == "outline" and FONTS[style.font].endswith(".otb"):
+            # a bitmap font cannot be stroked: the outline is the glyphs drawn around them
+            for dx in range(-pad, pad + 1):
+                for dy in range(-pad, pad + 1):
+                    if dx or dy:
+                        draw.text((xy[0] + dx, xy[1] + dy), line, font=font,
+                                  fill=(0, 0, 0, 255))
+            draw.text(xy, line, font=font, fill=fill)
         elif style.decoration == "outline":
             draw.text(xy, line, font=font, fill=fill, stroke_width=pad,
                       stroke_fill=(0, 0, 0, 255))
