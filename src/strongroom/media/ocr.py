@@ -63,6 +63,7 @@ class OverlayFound:
     engine: str | None = None  # which engine read the clock
     flags: list[str] = field(default_factory=list)  # multiple_clocks, style_changed
     other_clocks: list[list[str]] = field(default_factory=list)  # two clocks: what each said
+    vetoed: list[float] = field(default_factory=list)  # times of readings dropped as unconfirmed
     label_confidence: float | None = None  # 0–1: how far the reads agreed, per character
     label_uncertain: bool = False  # kept, but a person should check it
     label_corrected: list[list[str]] = field(default_factory=list)  # [word read, vocabulary]
@@ -293,6 +294,33 @@ def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | N
     return [before, (seq[b][0], after, first[2])]
 
 
+def _confirm_jumps(frames: list[tuple[float, Gray]], clock: tuple[Box, ...],
+                   found: OverlayFound) -> None:
+    """Readings that put the clock on another offset than most of the clip's (a recorder
+    set back, or one digit misread the same way on several frames: "03:28:31" for
+    "03:26:31") stand only if tesseract reads the same on one of their frames; otherwise
+    they are dropped and the clip flagged `jump_unconfirmed`."""
+    from strongroom.media.overlay import ClockReading, offset_groups
+
+    groups = offset_groups([ClockReading(*c) for c in found.clocks])
+    if len(groups) < 2:
+        return
+    main = max(groups, key=len)
+    engines = _engines()
+    by_t = dict(frames)
+    for group in groups:
+        if group is main:
+            continue
+        probe = next((r for r in group if r.t in by_t), None)
+        seen = read_clock(engines, by_t[probe.t], clock) if probe is not None else None
+        if probe is None or seen is None or seen[0] != probe.clock:
+            drop = {(r.t, r.clock) for r in group}
+            found.clocks = [c for c in found.clocks if (c[0], c[1]) not in drop]
+            found.vetoed += sorted(t for t, _ in drop)  # frames that read otherwise
+            if "jump_unconfirmed" not in found.flags:
+                found.flags.append("jump_unconfirmed")
+
+
 def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
                    reader: Callable[[Gray], tuple[datetime, str] | None]) -> bool:
     """Whether another line of the frame shows a time of day more than a second away from
@@ -474,6 +502,7 @@ def _read_overlay(frames: list[tuple[float, Gray]],
                     parsed = again(g)
                     if parsed is not None:
                         found.clocks.append((t, parsed[0], parsed[1]))
+        _confirm_jumps(frames, clock, found)
         if dense and found.clocks:
             first = found.clocks[0]
             found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first,

@@ -252,20 +252,31 @@ class FittedSegment:
     phase: float = 0.0
 
 
-def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: float = 1.5,
-                 read_at: list[float] | None = None) -> tuple[list[FittedSegment], int]:
-    """Segments of constant clock offset, and how many readings were rejected as outliers.
-    `read_at`: the video times of every frame read (with a reading or not)."""
-    if not readings:
-        return [], 0
-    rs = sorted(readings, key=lambda r: r.t)
+def offset_groups(readings: list[ClockReading], tolerance: float = 1.5
+                  ) -> list[list[ClockReading]]:
+    """Readings in video-time order, cut where the clock's offset from video time moves by
+    more than `tolerance` (the groups `fit_segments` starts from)."""
     groups: list[list[ClockReading]] = []
-    for r in rs:
+    for r in sorted(readings, key=lambda r: r.t):
         off = _offset(r)
         if groups and abs(off - statistics.median(_offset(x) for x in groups[-1])) <= tolerance:
             groups[-1].append(r)
         else:
             groups.append([r])
+    return groups
+
+
+def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: float = 1.5,
+                 read_at: list[float] | None = None, read_otherwise: list[float] | None = None
+                 ) -> tuple[list[FittedSegment], int]:
+    """Segments of constant clock offset, and how many readings were rejected as outliers.
+    `read_at`: the video times of every frame read (with a reading or not);
+    `read_otherwise`: times of frames whose reading was set aside before (a segment never
+    reaches over them)."""
+    if not readings:
+        return [], 0
+    rs = sorted(readings, key=lambda r: r.t)
+    groups = offset_groups(rs, tolerance)
     # A lone reading between agreeing neighbours is a misread, not a jump; and a clip with a
     # single reading in all has nothing to confirm it: no time is better than a wrong one.
     kept = [g for g in groups if len(g) >= 2]
@@ -284,7 +295,7 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
     # A frame whose reading was rejected said something else: the segment stops at its own
     # readings there; a frame with no reading at all bounds it.
     tried = sorted(read_at) if read_at else []
-    read = [r.t for r in rs]
+    read = [r.t for r in rs] + list(read_otherwise or [])
     segments = []
     for i, g in enumerate(merged):
         # where the clock jumped between two readings is not known: the time between the

@@ -64,8 +64,8 @@ class _OverlayJob(Job):
         dense = [f for f in self.frames if f[0] <= DENSE_S]
         found = read_overlay(regular, dense)
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
-        segments, rejected = fit_segments(readings, duration,
-                                          read_at=[t for t, _ in regular])
+        segments, rejected = fit_segments(readings, duration, read_at=[t for t, _ in regular],
+                                          read_otherwise=found.vetoed)
         label = found.label
         data: dict[str, Any] = {
             "overlay": bool(segments),
