@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.errors import MediaError
-from strongroom.media.overlay import ClockReading, fit_segments, normalise_label, parse_clock
+from strongroom.media.overlay import ClockReading, fit_segments, parse_clock
 from strongroom.media.probe import probe
 from strongroom.media.run import run_tool
 from strongroom.testmedia import ClipSpec, generate_clip, truncate_copy
@@ -161,10 +161,13 @@ def test_fit_segments_without_readings_is_no_overlay_not_a_guess() -> None:
     assert segs == [] and rejected == 2
 
 
-def test_normalise_label_merges_ocr_variants() -> None:
-    assert normalise_label(" KAM 03  ПФРСИ ") == "КАМ 03 ПФРСИ"
-    assert normalise_label("кам 07 отб-1 саратов") == "КАМ 07 ОТБ-1 САРАТОВ"
-    assert normalise_label("CAM 5 ENTRANCE") == "CAM 5 ENTRANCE"
+def test_canonical_merges_ocr_variants_of_a_label() -> None:
+    """What `overlay.normalise_label` did, now `labels.canonical` (which replaced it)."""
+    from strongroom.media.labels import canonical
+
+    assert canonical(" KAM 03  ПФРСИ ") == "КАМ 03 ПФРСИ"
+    assert canonical("кам 07 отб-1 саратов") == "КАМ 07 ОТБ-1 САРАТОВ"
+    assert canonical("CAM 5 ENTRANCE") == "CAM 5 ENTRANCE"
 
 
 def test_scene_cut_is_found_at_a_splice_and_kept_as_a_frame(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: A label whose confidence is below this is marked uncertain (the same 0.6 as ocr.py's
-#: MIN_LABEL_CONFIDENCE, which today drops such reads).
+#: MIN_LABEL_CONFIDENCE, below which a read is tried again on its strokes).
 UNCERTAIN_BELOW = 0.6
 #: A read with fewer letters/digits than this is not a label (a box edge, a bar, noise).
 MIN_ALNUM = 3
@@ -59,7 +59,7 @@ VOCABULARY: frozenset[str] = frozenset({
     "CELL", "HALL", "DOOR", "ROOM",
 })
 
-#: Box edges and OCR noise at either end of a line (overlay.normalise_label's set, plus dashes).
+#: Box edges and OCR noise at either end of a line, and dashes.
 _EDGE = " .,:;!?|_-[](){}'\"‘’`—–«»"
 _SPACES = re.compile(r"\s+")
 _LATIN = "ABCEHKMOPTXY"

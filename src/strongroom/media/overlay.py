@@ -218,22 +218,6 @@ def _parse_named(fixed: str) -> tuple[datetime, str] | None:
     return None
 
 
-_LATIN_TO_CYRILLIC = str.maketrans("ABCEHKMOPTXY", "АВСЕНКМОРТХУ")
-_SPACES = re.compile(r"\s+")
-
-
-def normalise_label(text: str) -> str:
-    """Camera labels compare equal across OCR runs: upper case, single spaces, and — in a label
-    that is mostly Cyrillic — Latin look-alike capitals turned Cyrillic (OCR mixes them)."""
-    # box edges read as brackets or bars at either end
-    t = _SPACES.sub(" ", text.strip().upper()).strip(" .,:;!?|_-[](){}'\"‘’`")
-    letters = [c for c in t if c.isalpha()]
-    cyr = sum(1 for c in letters if "\u0400" <= c <= "\u04ff")
-    if letters and cyr * 2 >= len(letters):
-        t = t.translate(_LATIN_TO_CYRILLIC)
-    return t
-
-
 #: A clock pinned to within this (seconds) was pinned by readings either side of a tick.
 FRAME_EXACT = 0.21
 
