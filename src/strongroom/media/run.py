@@ -209,6 +209,24 @@ def _setpriv() -> str | None:
     return shutil.which("setpriv")
 
 
+def _await_exec(pid: int, setpriv: str, timeout: float = 2.0) -> None:
+    """Return once `setpriv` has set the parent-death signal and exec'd the tool (the child's
+    executable is no longer setpriv), or the child is gone. Until then a caller killed (a
+    worker the OOM killer picks, the moment after starting a tool) would leave the tool
+    running with no one to stop it."""
+    import time
+
+    own = os.path.realpath(setpriv)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != own:
+                return
+        except OSError:  # exited (or a zombie): nothing left running
+            return
+        time.sleep(0.0005)
+
+
 def _set_limits(pid: int, cpu_seconds: int | None, memory: int | None) -> None:
     """The same limits as `_limits`, applied from outside with prlimit(2) (the child is
     already running: the caller must not hand it anything secret before this returns)."""
@@ -453,6 +471,7 @@ def start_tool(
         _RUNNING.add(proc)
     try:
         if setpriv is not None:
+            _await_exec(proc.pid, setpriv)
             _set_limits(proc.pid, cpu_seconds, memory)
         return ToolStream(proc, label, stall=stall, timeout=timeout)
     except BaseException:
