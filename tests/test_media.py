@@ -260,3 +260,60 @@ def test_a_second_misread_by_one_does_not_shift_the_segment() -> None:
     rs.append(_r(2.2, start + timedelta(seconds=4)))  # 2.5 on screen read as one more
     segs, rejected = fit_segments(rs, duration=7.0)
     assert rejected == 1 and segs[0].clock_start == start and 0 <= segs[0].phase < 0.5
+
+
+def test_a_month_read_in_latin_look_alikes_names_one_month_at_most() -> None:
+    """The recogniser has no Cyrillic: "AHB" is янв, "uon" июл, "MI0H" июн, "0kr" окт. Every
+    string the look-alike patterns allow for one month is checked against the others."""
+    import itertools
+    import re
+
+    from strongroom.media.overlay import _LOOKALIKES, _RUSSIAN_MONTHS, lookalike_month
+
+    assert [lookalike_month(w) for w in ("AHB", "uon", "MI0H", "0kr", "nek", "Map", "anp")] \
+        == [1, 7, 6, 10, 12, 3, 4]
+    assert lookalike_month("o") is None and lookalike_month("01") is None
+
+    def spellings(name: str) -> list[str]:
+        options = [re.findall(r"[^\[\]()?:|]+|\[[^\]]+\]", _LOOKALIKES[c]) for c in name]
+        flat = [[x for part in opts for x in (part[1:-1] if part.startswith("[") else [part])]
+                for opts in options]
+        return ["".join(p) for p in itertools.product(*flat)]
+
+    for number, name in enumerate(_RUSSIAN_MONTHS, 1):
+        words = spellings(name)
+        assert words and all(lookalike_month(w) == number for w in words), name
+
+
+def test_a_spelt_date_stands_only_where_both_engines_agree() -> None:
+    """Reads taken from generated clips: the recogniser gets the digits, tesseract the
+    Cyrillic month; what either alone says, or what they disagree on, gives no date."""
+    from strongroom.media.overlay import spelt_date
+
+    recognised = ["It 28 uon 2023 06:57:17", "IT 28 uon 2023 06:57:19",
+                  "IT 28 u0n 2023 06:57:20", "IT 28 uon 2023 06:57:22"]
+    tesseract = ["Пт 28 июл 2823 86:57:19", "Пт 28 uno 2823 96:57:19", "", "fr Wing 2623)"]
+    assert spelt_date(recognised, tesseract) == "28 июл 2023"
+    # one frame's year misread (2029): the others outvote it
+    assert spelt_date(["HT 08 01 2029 03:28:48", "4T 08 M10H 2023 03:28:47",
+                       "4T 08 MI0H 2023 03:28:49", "4T 08 MI0H 2023 03:28:50"],
+                      ["Чт 03 июн 2923", "чт GS июн 2023 03:28:47", "ЕЕК"]) == "08 июн 2023"
+    # tesseract says another month than the recogniser's look-alikes
+    assert spelt_date(recognised, ["Пт 28 июн 2023"]) is None
+    # the recogniser alone, with no tesseract read of a month
+    assert spelt_date(recognised, ["", "fr Wing 2623)"]) is None
+    # tesseract alone twice, the recogniser's month word unreadable
+    assert spelt_date(["06 o 2018", "06 o 2018"], ["[061июл{2018]", "[061июл [2018]"]) is None
+    # the two engines' digits never meet (day and year both differ)
+    assert spelt_date(recognised, ["Пт 29 июл 2024", "Пт 29 июл 2024", "Пт 29 июл 2024"]) \
+        is None
+    # frames disagree on the day: no majority
+    assert spelt_date(["It 28 uon 2023", "It 29 uon 2023"], tesseract) is None
+
+
+def test_a_weekday_glued_to_the_year_is_not_taken_for_the_hour() -> None:
+    from strongroom.media.overlay import parse_clock_text
+
+    assert parse_clock_text("29-01-2022C6 09:52:47") == (datetime(2022, 1, 29, 9, 52, 47),
+                                                         "DD-MM-YYYY")
+    assert parse_clock_text("29-01-2022 6 09:52:47") is None  # digits alone may be the hour

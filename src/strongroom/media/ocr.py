@@ -122,6 +122,8 @@ def _rapid() -> Any:
 #: The detector's passes: the whole frame at its size, then the top and bottom quarters at 2×
 #: (a 12 px DVR font is below what it finds at 1×, and at 2× a whole frame is slow).
 DETECT_PASSES = (("whole", 1.0), ("bands", 2.0))
+#: The width the top and bottom quarters are enlarged to at least (3× a 352 px CIF frame).
+BAND_WIDTH = 1056
 
 
 def detect_lines(g: Gray, passes: tuple[tuple[str, float], ...] = DETECT_PASSES) -> list[Box]:
@@ -135,6 +137,8 @@ def detect_lines(g: Gray, passes: tuple[tuple[str, float], ...] = DETECT_PASSES)
     boxes: list[Box] = []
     for where, scale in passes:
         parts = [(0, g)] if where == "whole" else [(0, g[:band]), (h - band, g[h - band:])]
+        if where == "bands":  # a CIF frame's 7 px font: enlarged to a 1056 px wide band
+            scale = max(scale, BAND_WIDTH / w)
         for y_off, part in parts:
             img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
             if scale != 1.0:
@@ -364,12 +368,16 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
     return read
 
 
+#: Frames whose spelt-out date is read by both engines (`_find_clock_hybrid`).
+HYBRID_FRAMES = 4
+
+
 def _find_clock_hybrid(frames: list[tuple[float, Gray]], lines: list[Box]
                        ) -> tuple[str, tuple[Box, ...]] | None:
     """A clock with a spelt-out Russian month (`18 апр 2023 22:39:34`, or the date above the
     time), whose month the recogniser cannot read (its alphabet has no Cyrillic): the date as
-    tesseract reads it — the same on two reads, its digits the recogniser's — and the line
-    whose time of day the recogniser reads."""
+    the recogniser and tesseract together read it on the first frames (`spelt_date`), and
+    the line whose time of day the recogniser reads."""
     from strongroom.media.overlay import spelt_date, time_of_day
 
     _clock_api, label_api = _engines()
@@ -378,22 +386,16 @@ def _find_clock_hybrid(frames: list[tuple[float, Gray]], lines: list[Box]
     for box, text in zip(lines, texts, strict=True):
         if time_of_day(text) is None:
             continue
-        dated = [(box, text)] + [(a, ta) for a, ta in zip(lines, texts, strict=True)
-                                 if _below(a, box)]
-        for date_box, digits in dated:
-            # two reads must give the same date; tesseract reads outlined text in some
-            # preparations and not others, so each is tried, with and without a margin
-            dates: list[str] = []
-            for (_t, f), how, margin in itertools.product(frames[:4], PREPARATIONS,
-                                                         (False, True)):
-                crop = _margin(f, date_box) if margin else date_box
-                date = spelt_date(_read(label_api, f, crop, how), digits)
-                if date is not None:
-                    if dates and " ".join(date.split()) != " ".join(dates[0].split()):
-                        break  # two different dates: no date
-                    dates.append(date)
-                    if len(dates) == 2:
-                        return dates[0], ((box,) if date_box == box else (date_box, box))
+        for date_box in [box] + [a for a in lines if _below(a, box)]:
+            recognised = [recognise(f, [date_box])[0][0] for _t, f in frames[:HYBRID_FRAMES]]
+            # tesseract reads outlined text in some preparations and not others: all are
+            # tried, with and without a margin
+            tesseract = [_read(label_api, f, _margin(f, date_box) if margin else date_box, how)
+                         for (_t, f), how, margin in itertools.product(
+                             frames[:HYBRID_FRAMES], PREPARATIONS, (False, True))]
+            date = spelt_date(recognised, tesseract)
+            if date is not None:
+                return date, ((box,) if date_box == box else (date_box, box))
     return None
 
 
@@ -466,6 +468,7 @@ def _read_overlay(frames: list[tuple[float, Gray]],
                 return found
             break
     reader: Callable[[Gray], tuple[datetime, str] | None] | None = None
+    others: list[Box] = []
     if clock is not None:
         others = [b for b in lines if b not in clock]
         reader = _rapid_reader(clock, others)
@@ -484,12 +487,18 @@ def _read_overlay(frames: list[tuple[float, Gray]],
                     clock, found)
         return found
     if reader is not None and clock is not None:
-        last_read = -1
+        unread = []
         for i, (t, g) in enumerate(frames):
             parsed = reader(g)
             if parsed is not None:
                 found.clocks.append((t, parsed[0], parsed[1]))
-                last_read = i
+            else:
+                unread.append(i)
+        if found.engine == "rapidocr":
+            _times_on_the_clips_date(frames, unread, _clock_crops(frames[0][1], clock, others),
+                                     found)
+        read_at = {c[0] for c in found.clocks}
+        last_read = max((i for i, (t, _) in enumerate(frames) if t in read_at), default=-1)
         if 0 <= last_read < len(frames) - 2:
             # the clock stopped reading for the rest of the clip: the recorder's overlay
             # may have changed style or place; look for it again there
@@ -519,6 +528,44 @@ def _read_overlay(frames: list[tuple[float, Gray]],
     _read_label(frames, [b for b in lines if not any(_overlap(b, c) for c in clock_lines)],
                 clock_lines, found)
     return found
+
+
+def _times_on_the_clips_date(frames: list[tuple[float, Gray]], unread: list[int],
+                             crops: list[Box], found: OverlayFound) -> None:
+    """Frames whose clock did not parse as a whole (a digit of its date misread: "08-61"),
+    but whose time of day reads: that time on the date most of the clip's readings agree on
+    (two at least), on the day that puts it nearest them (a clip may pass midnight).
+    `fit_segments` still checks each against the others; a 12-hour clock whose AM/PM did
+    not read gives nothing."""
+    import statistics
+    from collections import Counter
+    from datetime import time
+
+    from strongroom.media.overlay import time_of_day
+
+    dates = Counter(c[1].date() for c in found.clocks)
+    if not unread or not dates:
+        return
+    date, n = dates.most_common(1)[0]
+    if n < 2 or 2 * n <= len(found.clocks):
+        return
+    fmt = Counter(c[2] for c in found.clocks if c[1].date() == date).most_common(1)[0][0]
+    offset = statistics.median((c[1] - datetime.min).total_seconds() - c[0]
+                               for c in found.clocks)
+    for i in unread:
+        t, g = frames[i]
+        tod = time_of_day(" ".join(text for text, _ in recognise(g, crops)))
+        if tod is None or (fmt.endswith("12h") and not tod.endswith("M")):
+            continue
+        h, m, sec = (int(x) for x in tod[:8].split(":"))
+        if tod.endswith("M"):
+            if h == 0 or h > 12:
+                continue
+            h = h % 12 + (12 if tod.endswith("PM") else 0)
+        days = [datetime.combine(date + timedelta(days=d), time(h, m, sec)) for d in (-1, 0, 1)]
+        when = min(days, key=lambda w: abs((w - datetime.min).total_seconds() - t - offset))
+        found.clocks.append((t, when, fmt))
+    found.clocks.sort(key=lambda c: c[0])
 
 
 def _read_clocks_tesseract(frames: list[tuple[float, Gray]], detected: list[Box],

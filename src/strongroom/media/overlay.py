@@ -71,6 +71,10 @@ _SHORT = r"(?=\S{0,2}[^\W\d_])\S{1,3}"
 _BETWEEN = re.compile(r"(?<=\d) +" + _SHORT + r"(?: +" + _SHORT + r")? +(?=\d{1,2}\s*[:.;]\s*"
                       r"\d{2}\s*[:.;]\s*\d{2})")
 
+#: A weekday read as junk and glued to the year ("29-01-2022C6 09:52:47" for "… Сб …"): it
+#: has a letter, and the year's four digits end before it, so it is no part of the hour.
+_GLUED = re.compile(r"(?<=\d{4})(?=\S{0,2}[^\W\d_])\S{1,3}(?=\s+\d{1,2}\s*[:.;]\s*\d{2})")
+
 
 def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     """`parse_clock` on the text as read, then with letters split from digits (an engine
@@ -80,32 +84,97 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
 
     raw = unicodedata.normalize("NFKC", text)
     split = _LETTER_DIGIT.sub(" ", re.sub(r"(?<![^\W\d_])0(?=ct)", "O", raw))
-    for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split)):
+    for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split),
+                    _GLUED.sub(" ", raw)):
         parsed = parse_clock(variant)
         if parsed is not None:
             return parsed
     return None
 
 
-#: A date with its month spelt out, as tesseract reads it (`18 апр 2023`, `Mar 14, 2020`).
-_SPELT_DATE = re.compile(r"(?<!\d)\d{1,2}\s*[^\W\d_]{3,9}\.?\s*\d{4}(?!\d)|"
-                         r"[^\W\d_]{3,9}\.?\s*\d{1,2},?\s*\d{4}(?!\d)")
 #: A time of day as the recogniser reads it, with AM/PM if any.
 _TIME_OF_DAY = re.compile(r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})(\s*[AaPp]\.?\s?[Mm])?")
 
 
-def spelt_date(text: str, digits_read: str) -> str | None:
-    """The spelt-out date in a line tesseract read, when its month is a month name and its
-    day and year are the digits another engine read on the same line (`digits_read`: one
-    engine misreading a year the same way on every frame would place a clip years off)."""
-    other = re.findall(r"\d+", _LETTER_DIGIT.sub(" ", digits_read))
-    for m in _SPELT_DATE.finditer(text):
-        if not any(_month(w) for w in re.findall(r"[^\W\d_]{3,9}", m.group(0))):
+#: How the recogniser, which has Latin letters and digits only, writes the Cyrillic letters of
+#: the month names (seen on generated clips: "AHB" янв, "uon" июл, "MI0H" июн, "0kr" окт,
+#: "nek" дек). No string fits two months (tested), so a word names one month at most.
+_LOOKALIKES = {
+    "а": "[aA]", "в": "[bB8]", "г": "[rF]", "д": "(?:[nAgD]|Д)", "е": "[eE]",
+    "и": "(?:[uUNMI]|И)", "й": "(?:[uUN]|И|Й)", "к": "[kK]", "л": "(?:[nJ]|JI|Л)",
+    "м": "[mM]", "н": "[hH]", "о": "[oO0]", "п": "(?:[nN]|TI|П)", "р": "[pP]", "с": "[cC]",
+    "т": "[tTr]", "ф": "(?:Φ|cp|qp|F)", "ю": "(?:I0|IO|10|lO|[oO0]|Ю)", "я": "(?:[aA9R]|Я)",
+}
+_RUSSIAN_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт",
+                   "ноя", "дек")
+_LOOKALIKE_MONTHS = [
+    (re.compile("".join(_LOOKALIKES[c] for c in name) + r"\.?"), number)
+    for number, name in enumerate(_RUSSIAN_MONTHS, 1)] + [
+    (re.compile("".join(_LOOKALIKES[c] for c in "мая") + r"\.?"), 5)]
+
+
+def lookalike_month(word: str) -> int | None:
+    """The Russian month whose name the recogniser read as `word` in Latin look-alikes."""
+    return next((n for pattern, n in _LOOKALIKE_MONTHS if pattern.fullmatch(word)), None)
+
+
+#: Day, month word and year as the recogniser reads a spelt-out date ("23 0kr 2022").
+_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})\s+(\S{1,6}?)\s*((?:19|20)\d\d)(?!\d)")
+
+
+def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
+    """The date of a clock whose month is a Russian word (`23 окт 2022`), from what the
+    recogniser read on a few frames (digits right, the month in Latin look-alikes) and what
+    tesseract read in several preparations (Cyrillic right, digits often not). It stands only
+    when the evidence agrees:
+
+    - day and year: the same on most of the recogniser's reads (at least two), and one of
+      the two also in some tesseract read;
+    - month: read by tesseract at least once, and by the recogniser's look-alikes on two
+      frames or by tesseract three times, with any other month read a third as often at most.
+
+    A date a month or a year off would place the whole clip there: rather none."""
+    import unicodedata
+    from collections import Counter
+
+    days_years: Counter[tuple[int, int]] = Counter()
+    by_recogniser: Counter[int] = Counter()
+    parsed = 0
+    for text in recognised:
+        m = _DAY_WORD_YEAR.search(unicodedata.normalize("NFKC", text))
+        if m is None:
             continue
-        digits = re.findall(r"\d+", m.group(0))
-        if any(other[i:i + len(digits)] == digits for i in range(len(other))):
-            return m.group(0)
-    return None
+        parsed += 1
+        days_years[(int(m.group(1)), int(m.group(3)))] += 1
+        month = lookalike_month(m.group(2))
+        if month is not None:
+            by_recogniser[month] += 1
+    if not days_years:
+        return None
+    (day, year), n = days_years.most_common(1)[0]
+    if n < 2 or 2 * n <= parsed:
+        return None
+    by_tesseract: Counter[int] = Counter()
+    confirmed = False
+    for text in tesseract:
+        words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
+        months = {month for _, w in words if (month := _month(w)) is not None}
+        by_tesseract.update(months)
+        numbers = {int(x) for x in re.findall(r"\d+", text)}
+        confirmed = confirmed or year in numbers or any(
+            d and int(d) == day and _month(w) is not None for d, w in words)
+    support = by_tesseract + by_recogniser
+    if not support or not confirmed:
+        return None
+    (month, best), *rest = support.most_common()
+    if (by_tesseract[month] < 1 or (by_recogniser[month] < 2 and by_tesseract[month] < 3)
+            or any(3 * other > best for _, other in rest)):
+        return None
+    try:
+        datetime(year, month, day)
+    except ValueError:
+        return None
+    return f"{day:02d} {_RUSSIAN_MONTHS[month - 1]} {year}"
 
 
 def time_of_day(text: str) -> str | None:
