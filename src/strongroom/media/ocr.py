@@ -129,34 +129,43 @@ BAND_WIDTH = 1056
 def detect_lines(g: Gray, passes: tuple[tuple[str, float], ...] = DETECT_PASSES) -> list[Box]:
     """Text line boxes the detector finds on one frame, top to bottom; near-duplicates from
     the passes merged (the wider kept)."""
-    import cv2
-
-    engine = _rapid()
-    h, w = g.shape
-    band = int(h * BAND)
-    boxes: list[Box] = []
-    for where, scale in passes:
-        parts = [(0, g)] if where == "whole" else [(0, g[:band]), (h - band, g[h - band:])]
-        if where == "bands":  # a CIF frame's 7 px font: enlarged to a 1056 px wide band
-            scale = max(scale, BAND_WIDTH / w)
-        for y_off, part in parts:
-            img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
-            if scale != 1.0:
-                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-            quads, _ = engine.text_det(img)
-            for q in quads if quads is not None else []:
-                x0, y0 = q[:, 0].min() / scale, q[:, 1].min() / scale
-                x1, y1 = q[:, 0].max() / scale, q[:, 1].max() / scale
-                pad = 0.1 * (y1 - y0)
-                box = (int(max(0, x0 - pad)), int(max(0, y0 - pad)) + y_off,
-                       int(min(w, x1 + pad)), int(min(part.shape[0], y1 + pad)) + y_off)
-                if box[2] - box[0] >= 4 and box[3] - box[1] >= 4:
-                    boxes.append(box)
+    boxes = [box for where, scale in passes for box in _detect_pass(g, where, scale)]
     kept: list[Box] = []
     for box in sorted(boxes, key=lambda b: b[0] - b[2]):
         if all(_iou(box, k) < 0.4 for k in kept):
             kept.append(box)
     return sorted(kept, key=lambda b: (b[1], b[0]))
+
+
+def _detect_pass(g: Gray, where: str, scale: float) -> list[Box]:
+    """One detector pass (a pass already made on this frame during this `read_overlay` is
+    not made again)."""
+    import cv2
+
+    seen = _SEEN.passes if _SEEN.passes is not None else {}
+    if (id(g), where, scale) in seen:
+        return seen[(id(g), where, scale)]
+    engine = _rapid()
+    h, w = g.shape
+    band = int(h * BAND)
+    parts = [(0, g)] if where == "whole" else [(0, g[:band]), (h - band, g[h - band:])]
+    enlarge = max(scale, BAND_WIDTH / w) if where == "bands" else scale  # a CIF frame's 7 px
+    boxes: list[Box] = []
+    for y_off, part in parts:
+        img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
+        if enlarge != 1.0:
+            img = cv2.resize(img, None, fx=enlarge, fy=enlarge, interpolation=cv2.INTER_CUBIC)
+        quads, _ = engine.text_det(img)
+        for q in quads if quads is not None else []:
+            x0, y0 = q[:, 0].min() / enlarge, q[:, 1].min() / enlarge
+            x1, y1 = q[:, 0].max() / enlarge, q[:, 1].max() / enlarge
+            pad = 0.1 * (y1 - y0)
+            box = (int(max(0, x0 - pad)), int(max(0, y0 - pad)) + y_off,
+                   int(min(w, x1 + pad)), int(min(part.shape[0], y1 + pad)) + y_off)
+            if box[2] - box[0] >= 4 and box[3] - box[1] >= 4:
+                boxes.append(box)
+    seen[(id(g), where, scale)] = boxes
+    return boxes
 
 
 def _iou(a: Box, b: Box) -> float:
@@ -170,6 +179,7 @@ def _iou(a: Box, b: Box) -> float:
 class _Seen(threading.local):
     reads: dict[tuple[int, Box], tuple[str, float]] | None = None
     strokes: list[Box] | None = None  # find_lines of this read_overlay's frames
+    passes: dict[tuple[int, str, float], list[Box]] | None = None  # detector boxes
 
 
 _SEEN = _Seen()
@@ -427,11 +437,11 @@ def read_overlay(frames: list[tuple[float, Gray]],
                  dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames;
     `dense`, every frame of the first second or so, pins the clock's tick to a frame."""
-    _SEEN.reads, _SEEN.strokes = {}, None
+    _SEEN.reads, _SEEN.strokes, _SEEN.passes = {}, None, {}
     try:
         return _read_overlay(frames, dense)
     finally:
-        _SEEN.reads, _SEEN.strokes = None, None
+        _SEEN.reads, _SEEN.strokes, _SEEN.passes = None, None, None
 
 
 def _stroke_lines(frames: list[tuple[float, Gray]]) -> list[Box]:
