@@ -217,10 +217,39 @@ def test_a_slashed_date_that_could_be_either_way_round_is_never_guessed() -> Non
     a = parse_clock_text("06/12/2021 02:44:36 PM")
     b = parse_clock_text("06/13/2021 02:44:37 PM")
     assert a is not None and b is not None and b[1] == "MM/DD/YYYY 12h"
-    kept, dropped = resolve_date_order([(0.0, *a), (1.0, *b)])
-    assert not dropped and [w for _, w, _ in kept] == [
+    kept, dropped, from_vault = resolve_date_order([(0.0, *a), (1.0, *b)])
+    assert not dropped and from_vault is None and [w for _, w, _ in kept] == [
         datetime(2021, 6, 12, 14, 44, 36), datetime(2021, 6, 13, 14, 44, 37)]
-    assert resolve_date_order([(0.0, *a), (1.0, *a)]) == ([], True)
+    assert resolve_date_order([(0.0, *a), (1.0, *a)]) == ([], True, None)
+    # 05/05 reads the same either way round: it shows no order for 05/06 after midnight
+    same = parse_clock_text("05/05/2021 11:59:59 PM")
+    after = parse_clock_text("05/06/2021 12:00:00 AM")
+    assert same is not None and after is not None
+    assert resolve_date_order([(0.0, *same), (1.0, *after)])[1:] == (True, None)
+
+
+def test_a_slashed_date_takes_the_order_the_vaults_other_clips_all_show() -> None:
+    """No reading of the clip settles its order: the order other clips of the same shape
+    (slashes) showed beyond doubt does, and is said to have been taken from them; an order
+    known for another shape does not apply."""
+    from strongroom.media.overlay import (
+        date_order_shown,
+        date_shape,
+        parse_clock_text,
+        resolve_date_order,
+    )
+
+    a = parse_clock_text("06/12/2021 02:44:36 PM")
+    assert a is not None and date_shape(a[1]) == "??/??/YYYY"
+    kept, dropped, from_vault = resolve_date_order([(0.0, *a)], {"??/??/YYYY": "MM/DD"})
+    assert (kept, dropped, from_vault) == (
+        [(0.0, datetime(2021, 6, 12, 14, 44, 36), "MM/DD/YYYY 12h")], False, "MM/DD")
+    kept, _, _ = resolve_date_order([(0.0, *a)], {"??/??/YYYY": "DD/MM"})
+    assert kept == [(0.0, datetime(2021, 12, 6, 14, 44, 36), "DD/MM/YYYY 12h")]
+    assert resolve_date_order([(0.0, *a)], {"YYYY/MM/DD": "MM/DD"}) == ([], True, None)
+    b = parse_clock_text("06/13/2021 02:44:37 PM")
+    assert b is not None and date_order_shown(*b) == "MM/DD"
+    assert date_order_shown(*a) is None and date_shape("DD.MM.YYYY") is None
     # dots and dashes are the day-first order Russian recorders use
     assert parse_clock_text("06.12.2021 14:44:36") == (datetime(2021, 12, 6, 14, 44, 36),
                                                        "DD.MM.YYYY")
@@ -317,3 +346,19 @@ def test_a_weekday_glued_to_the_year_is_not_taken_for_the_hour() -> None:
     assert parse_clock_text("29-01-2022C6 09:52:47") == (datetime(2022, 1, 29, 9, 52, 47),
                                                          "DD-MM-YYYY")
     assert parse_clock_text("29-01-2022 6 09:52:47") is None  # digits alone may be the hour
+
+
+def test_a_time_whose_colon_did_not_read_still_parses() -> None:
+    """"07:5619" (CIF frames, 9 px digits): four digits after the hour's colon can only be
+    minutes and seconds; three or five are a misread and give nothing."""
+    from strongroom.media.overlay import parse_clock_text, time_of_day
+
+    assert parse_clock_text("2022-03-08 07:5619 AM") == (datetime(2022, 3, 8, 7, 56, 19),
+                                                         "YYYY-MM-DD 12h")
+    assert parse_clock_text("08.03.2022 0756:19") == (datetime(2022, 3, 8, 7, 56, 19),
+                                                      "DD.MM.YYYY")
+    assert time_of_day("07:5619 PM") == "07:56:19 PM"
+    assert parse_clock_text("2022-03-08 07:561") is None
+    assert parse_clock_text("2022-03-08 07:56191") is None
+    assert parse_clock_text("2020.03.14 12:34:56") == (datetime(2020, 3, 14, 12, 34, 56),
+                                                       "YYYY.MM.DD")

@@ -40,6 +40,8 @@ class Entry:
     label_reads: list[str] = field(default_factory=list)  # raw reads, one per frame read
     label_confidence: float | None = None  # share of characters the reads agreed on
     label_uncertain: bool = False  # the label was kept, but should be checked by a person
+    #: a slashed date that could be day or month first, put in the order other clips show
+    date_order: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"segment": self.segment, "original": self.original,
@@ -50,7 +52,7 @@ class Entry:
                 "overlaps": self.overlaps, "partial": self.partial,
                 "read_as": self.read_as, "label_reads": self.label_reads,
                 "label_confidence": self.label_confidence,
-                "label_uncertain": self.label_uncertain}
+                "label_uncertain": self.label_uncertain, "date_order": self.date_order}
 
     def to_text(self) -> str:
         """One line of `strongroom timeline`: clock range, original, seconds, then any flags."""
@@ -62,6 +64,8 @@ class Entry:
                          + " (possible duplicate)")
         if self.partial:
             flags.append(f"PARTIAL clip ({self.partial})")
+        if self.date_order:
+            flags.append(f"date order {self.date_order}")
         return (f"{self.clock_start:%Y-%m-%d %H:%M:%S} → {self.clock_end:%H:%M:%S}  "
                 f"{self.original[:16]}…  [{self.start_s:.1f}–{self.end_s:.1f} s]"
                 + (f"  {'; '.join(flags)}" if flags else ""))
@@ -185,6 +189,10 @@ def _label_reads(session: Session, cameras: dict[str, list[Entry]]) -> None:
             e.label_reads = [str(r) for r in reads] if isinstance(reads, list) else []
             e.label_confidence = float(conf) if isinstance(conf, int | float) else None
             e.label_uncertain = data.get("label_uncertain") is True
+            order = data.get("date_order")
+            if isinstance(order, dict):
+                e.date_order = (f"{order.get('order')} as {order.get('clips')} other clips "
+                                "show it (their day is above 12)")
 
 
 def unplaced(session: Session) -> list[Unplaced]:

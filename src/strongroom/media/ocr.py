@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import MediaError
 from strongroom.media.overlay import (
+    AMBIGUOUS,
+    date_shape,
     parse_clock,
     parse_clock_text,
     resolve_date_order,
@@ -68,6 +70,8 @@ class OverlayFound:
     label_uncertain: bool = False  # kept, but a person should check it
     label_corrected: list[list[str]] = field(default_factory=list)  # [word read, vocabulary]
     date_ambiguous: bool = False  # readings dropped: day and month could be either way round
+    date_shape: str | None = None  # such a clock's shape (`overlay.date_shape`)
+    date_order: str | None = None  # the order the vault's other clips of that shape showed
 
 
 def tessdata() -> str:
@@ -434,12 +438,15 @@ def _hybrid_reader(date: str, clock: tuple[Box, ...], others: list[Box]
 
 
 def read_overlay(frames: list[tuple[float, Gray]],
-                 dense: list[tuple[float, Gray]] | None = None) -> OverlayFound:
+                 dense: list[tuple[float, Gray]] | None = None, *,
+                 date_orders: dict[str, str] | None = None) -> OverlayFound:
     """Clock readings (video time, clock, format) and the label from greyscale frames;
-    `dense`, every frame of the first second or so, pins the clock's tick to a frame."""
+    `dense`, every frame of the first second or so, pins the clock's tick to a frame;
+    `date_orders`, the day/month order of slashed dates that the vault's other clips showed,
+    by shape (`overlay.resolve_date_order`)."""
     _SEEN.reads, _SEEN.strokes, _SEEN.passes = {}, None, {}
     try:
-        return _read_overlay(frames, dense)
+        return _read_overlay(frames, dense, date_orders)
     finally:
         _SEEN.reads, _SEEN.strokes, _SEEN.passes = None, None, None
 
@@ -452,8 +459,8 @@ def _stroke_lines(frames: list[tuple[float, Gray]]) -> list[Box]:
     return list(_SEEN.strokes)
 
 
-def _read_overlay(frames: list[tuple[float, Gray]],
-                  dense: list[tuple[float, Gray]] | None) -> OverlayFound:
+def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gray]] | None,
+                  date_orders: dict[str, str] | None) -> OverlayFound:
     found = OverlayFound()
     if not frames:
         return found
@@ -531,7 +538,9 @@ def _read_overlay(frames: list[tuple[float, Gray]],
     else:
         clock = _read_clocks_tesseract(frames, lines, found)
         found.engine = "tesseract" if clock else None
-    found.clocks, found.date_ambiguous = resolve_date_order(found.clocks)
+    found.date_shape = next((date_shape(c[2]) for c in found.clocks if AMBIGUOUS in c[2]), None)
+    found.clocks, found.date_ambiguous, found.date_order = resolve_date_order(found.clocks,
+                                                                              date_orders)
     clock_lines: tuple[Box, ...] = clock or ()
     if clock_lines:
         found.clock_box = _union(clock_lines)

@@ -75,6 +75,15 @@ _BETWEEN = re.compile(r"(?<=\d) +" + _SHORT + r"(?: +" + _SHORT + r")? +(?=\d{1,
 #: has a letter, and the year's four digits end before it, so it is no part of the hour.
 _GLUED = re.compile(r"(?<=\d{4})(?=\S{0,2}[^\W\d_])\S{1,3}(?=\s+\d{1,2}\s*[:.;]\s*\d{2})")
 
+#: A time whose second colon did not read ("07:5619"): two digits after the minutes' colon
+#: and two more, nothing else, can only be minutes and seconds. Likewise "0756:19".
+_NO_SECOND_COLON = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(\d{2})(?![\d:])")
+_NO_FIRST_COLON = re.compile(r"(?<![\d:])(\d{2})(\d{2}):(\d{2})(?![\d:])")
+
+
+def colons_restored(text: str) -> str:
+    return _NO_FIRST_COLON.sub(r"\1:\2:\3", _NO_SECOND_COLON.sub(r"\1:\2:\3", text))
+
 
 def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     """`parse_clock` on the text as read, then with letters split from digits (an engine
@@ -82,7 +91,7 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     dropped (a weekday read as junk). NFKC first: full-width digits and colons."""
     import unicodedata
 
-    raw = unicodedata.normalize("NFKC", text)
+    raw = colons_restored(unicodedata.normalize("NFKC", text))
     split = _LETTER_DIGIT.sub(" ", re.sub(r"(?<![^\W\d_])0(?=ct)", "O", raw))
     for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split),
                     _GLUED.sub(" ", raw)):
@@ -181,26 +190,52 @@ def time_of_day(text: str) -> str | None:
     """`HH:MM:SS` (and AM/PM) in what the recogniser read, or None."""
     import unicodedata
 
-    m = _TIME_OF_DAY.search(_LETTER_DIGIT.sub(" ", unicodedata.normalize("NFKC", text)))
+    m = _TIME_OF_DAY.search(_LETTER_DIGIT.sub(" ", colons_restored(
+        unicodedata.normalize("NFKC", text))))
     if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3)) > 59:
         return None
     ampm = (m.group(4) or "").replace(" ", "").replace(".", "").upper()
     return f"{int(m.group(1)):02d}:{m.group(2)}:{m.group(3)}" + (f" {ampm}" if ampm else "")
 
 
-def resolve_date_order(readings: list[tuple[float, datetime, str]]
-                       ) -> tuple[list[tuple[float, datetime, str]], bool]:
+def date_shape(fmt: str) -> str | None:
+    """What a day/month order is decided for: slashed dates with the day and the month first
+    (`??/??/YYYY`); None for every other format, whose order is never in doubt. 12- and
+    24-hour clocks are one shape: OCR often misses an "AM" (a 24-hour reading of 09:30 AM is
+    the same time), and a vault whose recorders use both orders shows both, so then none is
+    taken."""
+    return "??/??/YYYY" if re.match(r"(DD/MM|MM/DD)/YYYY", fmt) else None
+
+
+def date_order_shown(when: datetime, fmt: str) -> str | None:
+    """The order ("DD/MM" or "MM/DD") a slashed reading shows beyond doubt: only a day above
+    12 does (05/05 is either way round, and a reading put in order by other readings or
+    clips is no evidence of its own)."""
+    if AMBIGUOUS in fmt or date_shape(fmt) is None or when.day <= 12:
+        return None
+    return fmt[:5]
+
+
+def resolve_date_order(readings: list[tuple[float, datetime, str]],
+                       orders: dict[str, str] | None = None,
+                       ) -> tuple[list[tuple[float, datetime, str]], bool, str | None]:
     """Readings whose day and month could be either way round take the order the clip's
-    other readings show (a day above 12, read the same way); with none to tell, they are
-    dropped — a date a month off is worse than none. Returns the readings kept and whether
-    some were dropped as ambiguous."""
+    other readings show (a day above 12); with none, the order `orders` gives for their
+    shape (`date_shape`: what the vault's other clips of that shape all show); with neither,
+    they are dropped — a date a month off is worse than none. Returns the readings kept,
+    whether some were dropped as ambiguous, and the order taken from `orders`, if any."""
     ambiguous = [r for r in readings if AMBIGUOUS in r[2]]
     if not ambiguous:
-        return readings, False
-    sure = {r[2][:2] for r in readings if AMBIGUOUS not in r[2] and "/" in r[2][:6]}
+        return readings, False, None
+    sure = {order for r in readings if (order := date_order_shown(r[1], r[2])) is not None}
+    shape = date_shape(ambiguous[0][2])
+    from_vault = None
     if len(sure) != 1:
-        return [r for r in readings if AMBIGUOUS not in r[2]], True
-    us = sure == {"MM"}
+        from_vault = (orders or {}).get(shape or "") if not sure else None
+        if from_vault not in ("DD/MM", "MM/DD"):
+            return [r for r in readings if AMBIGUOUS not in r[2]], True, None
+        sure = {from_vault}
+    us = sure == {"MM/DD"}
     out = []
     for t, when, fmt in readings:
         if AMBIGUOUS in fmt:
@@ -209,7 +244,7 @@ def resolve_date_order(readings: list[tuple[float, datetime, str]]
                 when = when.replace(month=when.day, day=when.month)
                 fmt = "MM" + fmt[2:3] + "DD" + fmt[5:]
         out.append((t, when, fmt))
-    return out, False
+    return out, False, from_vault
 
 
 @dataclass(frozen=True)

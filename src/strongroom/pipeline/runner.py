@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
+from strongroom.catalogue import date_order
 from strongroom.catalogue.evidence import rows_digest
 from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
 from strongroom.custody import events
@@ -72,12 +73,17 @@ class ProcessReport:
     derivatives: int = 0
     seconds: float = 0.0
     worker_deaths: int = 0  # pools broken by a worker that died (killed, out of memory)
+    #: slashed-date shape → the day/month order the vault's clips show (`date_order`)
+    date_orders: dict[str, str] = field(default_factory=dict)
+    read_again_for_date_order: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"originals": self.originals, "tasks": self.tasks, "ran": self.ran,
                 "skipped": self.skipped, "off": self.off, "errors": len(self.errors),
                 "error_list": self.errors, "derivatives": self.derivatives,
-                "worker_deaths": self.worker_deaths, "seconds": round(self.seconds, 3)}
+                "worker_deaths": self.worker_deaths, "date_orders": self.date_orders,
+                "read_again_for_date_order": self.read_again_for_date_order,
+                "seconds": round(self.seconds, 3)}
 
     def to_text(self) -> str:
         """What `strongroom process` prints: what ran, then what was skipped, off or failed."""
@@ -89,6 +95,11 @@ class ProcessReport:
             lines.append("  skipped: " + ", ".join(f"{k} {n}" for k, n in
                                                    sorted(self.skipped.items())))
         lines += [f"  off: {k}: {why}" for k, why in self.off.items()]
+        if self.read_again_for_date_order:
+            lines.append(f"  read again: {self.read_again_for_date_order} clip(s) whose "
+                         "slashed dates could be day or month first, in the order the "
+                         "vault's other clips show: " + "; ".join(
+                             f"{shape} {order}" for shape, order in self.date_orders.items()))
         if self.worker_deaths:
             lines.append(f"  {self.worker_deaths} worker(s) died; their work dirs were removed")
         lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
@@ -125,8 +136,9 @@ def choose_steps(registry: dict[str, Step], names: Iterable[str] | None) -> list
 
 
 def pending_tasks(vault: Vault, steps: list[Step], *, retry_errors: bool = False,
-                  only: Iterable[str] | None = None) -> list[Task]:
-    """One task per original that has at least one step to (re-)run."""
+                  only: Iterable[str] | None = None, force: bool = False) -> list[Task]:
+    """One task per original that has at least one step to (re-)run (`force`: all of
+    `steps`, run already or not)."""
     by_name = {s.name: s for s in steps}
     probe_version = _probe_version()
     with vault.catalogue.read() as s:
@@ -148,7 +160,8 @@ def pending_tasks(vault: Vault, steps: list[Step], *, retry_errors: bool = False
         todo = []
         for name, step in by_name.items():
             have = done.get(name)
-            if have is None or have[0] != step.version or (retry_errors and have[1] == "error"):
+            if (force or have is None or have[0] != step.version
+                    or (retry_errors and have[1] == "error")):
                 todo.append(name)
         if not todo:
             continue
@@ -213,6 +226,7 @@ def process(
 
     progress = progress or _NoProgress()
     started = time.perf_counter()
+    only = list(only) if only is not None else None  # read twice: pending work, date orders
     reg = registry()
     settings = vault.settings
     n = workers if workers is not None else settings.workers
@@ -224,6 +238,9 @@ def process(
         raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
     env = worker_env(vault)
     wanted = choose_steps(reg, steps)
+    reading_clocks = any(s.name == "overlay_ocr" for s in wanted)
+    if reading_clocks:  # the day/month orders the vault's clips have shown so far
+        env.options["date_orders"] = date_order.infer(vault)
     off = {s.name: why for s in wanted if (why := s.unavailable(env.options)) is not None}
     chosen = [s for s in wanted if s.name not in off]
     cleanup_workdirs(settings.work_dir)
@@ -232,21 +249,35 @@ def process(
     with vault.catalogue.read() as s:
         report.originals = s.scalar(select(func.count()).select_from(Original)) or 0
     progress.start(len(tasks))
-    if not tasks:
-        report.seconds = time.perf_counter() - started
-        return report
 
-    def new_pool() -> Executor:
-        return make_executor(kind, min(n, len(tasks)), env)
+    def run(tasks: list[Task]) -> None:
+        def new_pool() -> Executor:
+            return make_executor(kind, min(n, len(tasks)), env)
 
-    # closing(): an exception or Ctrl-C here must shut the pool down now, not when the
-    # traceback that keeps the generator alive is finally dropped
-    with contextlib.closing(_run_all(new_pool, tasks, reg, window=2 * n,
-                                     work_dir=settings.work_dir, report=report)) as results:
-        for task, outcomes in results:
-            for outcome in outcomes:
-                _persist(vault, reg, task.sha256, outcome, report)
-            progress.task_done(task.sha256, outcomes)
+        # closing(): an exception or Ctrl-C here must shut the pool down now, not when the
+        # traceback that keeps the generator alive is finally dropped
+        with contextlib.closing(_run_all(new_pool, tasks, reg, window=2 * n,
+                                         work_dir=settings.work_dir, report=report)) as results:
+            for task, outcomes in results:
+                for outcome in outcomes:
+                    _persist(vault, reg, task.sha256, outcome, report)
+                progress.task_done(task.sha256, outcomes)
+
+    if tasks:
+        run(tasks)
+    if reading_clocks and "overlay_ocr" not in off:
+        # the clips just read may show an order that other clips were waiting for
+        env.options["date_orders"] = known = date_order.infer(vault)
+        again = date_order.waiting(vault, known)
+        if only is not None:  # `only` is kept to, even for this
+            again = sorted(set(again) & set(only))
+        if again:
+            redo = pending_tasks(vault, [reg["overlay_ocr"]], only=again, force=True)
+            report.read_again_for_date_order = len(redo)
+            progress.start(len(tasks) + len(redo))  # the bar grows by the clips read again
+            run(redo)
+        report.date_orders = {shape: f"{d['order']} (shown by {d['clips']} clips)"
+                              for shape, d in known.items()}
     _name_errors(vault, report)
     report.seconds = time.perf_counter() - started
     return report

@@ -62,7 +62,11 @@ class _OverlayJob(Job):
                    for want in reading_times(duration)} if self.frames else set()
         regular = [self.frames[i] for i in sorted(nearest)]  # the frame nearest each time
         dense = [f for f in self.frames if f[0] <= DENSE_S]
-        found = read_overlay(regular, dense)
+        # the day/month order the vault's other clips showed, for slashed dates that could be
+        # either way round (`strongroom.catalogue.date_order`, passed on by the runner)
+        known: dict[str, dict[str, Any]] = self.ctx.options.get("date_orders") or {}
+        found = read_overlay(regular, dense,
+                             date_orders={shape: d["order"] for shape, d in known.items()})
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
         segments, rejected = fit_segments(readings, duration, read_at=[t for t, _ in regular],
                                           read_otherwise=found.vetoed)
@@ -76,7 +80,12 @@ class _OverlayJob(Job):
             "label_corrected": found.label_corrected,
             "clock_engine": found.engine,
             "status": _status(found, segments),
-            "flags": found.flags + (["clock_jumped"] if len(segments) > 1 else []),
+            "flags": found.flags + (["clock_jumped"] if len(segments) > 1 else [])
+            + (["date_order_from_other_clips"] if found.date_order else []),
+            "date_shape": found.date_shape,
+            # why this order: the clips that showed it beyond doubt (a day above 12)
+            "date_order": ({"shape": found.date_shape, **known[found.date_shape]}
+                           if found.date_order and found.date_shape else None),
             "other_clocks": found.other_clocks,
             "readings": [[t, c.isoformat(sep=" "), f] for t, c, f in found.clocks],
             "frames_read": len(regular),
@@ -117,7 +126,9 @@ def _status(found: Any, segments: list[Any]) -> str:
 
 class OverlayOcrStep(Step):
     name: ClassVar[str] = "overlay_ocr"
-    version: ClassVar[str] = "3"  # 2: decoded duration (truncated clips); 3: RapidOCR, phase
+    # 2: decoded duration (truncated clips); 3: RapidOCR, phase; 4: Russian months read by
+    # both engines, dates from other frames and clips
+    version: ClassVar[str] = "4"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)

@@ -1,0 +1,100 @@
+"""Slashed dates whose day and month could be either way round (issue 12): 06/05/2021 is the
+6th of May or June the 5th, and a clip whose readings are all like it cannot tell. The
+recorder prints every date the same way: its clips with a day above 12 show the order, and
+`process` reads the waiting clips again in that order — never when the vault's clips show
+both orders."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from strongroom import cctv
+from strongroom.catalogue import date_order
+from strongroom.catalogue.models import Original, Segment, StepRun
+from strongroom.catalogue.timeline import timeline, timelines_text
+from strongroom.ingest import ingest
+from strongroom.pipeline.runner import process
+from strongroom.vault import Vault
+
+STYLE = cctv.Style(clock_format="MM/DD/YYYY hh:mm:ss AM/PM", size=24, font="DejaVuSans",
+                   decoration="box", clock_position="top-left", label_position="bottom-left")
+CLIPS = {"a.mp4": datetime(2021, 6, 13, 14, 0, 5),  # day 13: month first, beyond doubt
+         "b.mp4": datetime(2021, 6, 14, 9, 30, 0),
+         "c.mp4": datetime(2021, 6, 5, 16, 44, 36)}  # 06/05: either way round
+
+
+def _shas(vault: Vault) -> dict[str, str]:
+    from strongroom.catalogue.models import Sighting
+
+    with vault.catalogue.read() as s:
+        return {Path(path).name: sha for path, sha in s.execute(
+            select(Sighting.rel_path, Sighting.original_sha256))}
+
+
+def _clock_start(vault: Vault, sha: str) -> datetime | None:
+    with vault.catalogue.read() as s:
+        return s.scalar(select(Segment.clock_start).where(Segment.original_sha256 == sha,
+                                                          Segment.clock_start.is_not(None)))
+
+
+def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
+        vault: Vault, tmp_path: Path) -> None:
+    source = tmp_path / "usb"
+    source.mkdir()
+    for name, start in CLIPS.items():
+        cctv.make_clip(cctv.ClipSpec(name=name, duration=4.0, clock_start=start, style=STYLE,
+                                     label="CAM 1", size=(704, 576), figures=()),
+                       source / name)
+    ingest(vault, source, "USB stick 3")
+    shas = _shas(vault)
+
+    report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert report.read_again_for_date_order == 1, report.to_text()
+    assert report.date_orders == {"??/??/YYYY": "MM/DD (shown by 2 clips)"}
+    assert "read again: 1 clip(s)" in report.to_text()
+    start = _clock_start(vault, shas["c.mp4"])
+    assert start is not None and start.date() == date(2021, 6, 5), start
+    with vault.catalogue.read() as s:
+        data = s.get(StepRun, (shas["c.mp4"], "overlay_ocr")).result  # type: ignore[union-attr]
+        assert data["status"] == "placed" and "date_order_from_other_clips" in data["flags"]
+        assert data["date_order"] == {"shape": "??/??/YYYY", "order": "MM/DD", "clips": 2,
+                                      "shown_by": sorted([shas["a.mp4"], shas["b.mp4"]])}
+        assert "date order MM/DD as 2 other clips show it" in timelines_text(
+            timeline(s).cameras)
+
+    # nothing waits any more: a second run reads nothing again
+    again = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert again.tasks == 0 and again.read_again_for_date_order == 0
+
+    # a clip turns up that shows the other order (14/06): the order is no longer known, and
+    # the clip placed by it is read again and left unplaced — no date a month off
+    with vault.catalogue.write() as s:
+        run = s.get(StepRun, (shas["b.mp4"], "overlay_ocr"))
+        assert run is not None and run.result is not None
+        run.result = {**run.result, "readings": [[0.0, "2021-06-14 09:30:00",
+                                                  "DD/MM/YYYY 12h"]]}
+    assert date_order.infer(vault) == {}
+    assert date_order.waiting(vault, {}) == [shas["c.mp4"]]
+    third = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert third.read_again_for_date_order == 1
+    assert _clock_start(vault, shas["c.mp4"]) is None
+    with vault.catalogue.read() as s:
+        data = s.get(StepRun, (shas["c.mp4"], "overlay_ocr")).result  # type: ignore[union-attr]
+        assert data["status"] == "date_ambiguous" and data["date_order"] is None
+        assert s.scalar(select(Original.sha256).where(Original.sha256 == shas["c.mp4"]))
+
+
+def test_one_clip_is_not_enough_to_decide_an_order(vault: Vault, tmp_path: Path) -> None:
+    source = tmp_path / "usb"
+    source.mkdir()
+    for name in ("a.mp4", "c.mp4"):
+        cctv.make_clip(cctv.ClipSpec(name=name, duration=3.0, clock_start=CLIPS[name],
+                                     style=STYLE, label="CAM 1", size=(704, 576), figures=()),
+                       source / name)
+    ingest(vault, source, "USB stick 4")
+    report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert report.read_again_for_date_order == 0 and report.date_orders == {}
+    assert _clock_start(vault, _shas(vault)["c.mp4"]) is None
