@@ -15,6 +15,7 @@ from strongroom import cctv
 from strongroom.catalogue import date_order
 from strongroom.catalogue.models import Original, Segment, StepRun
 from strongroom.catalogue.timeline import timeline, timelines_text
+from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
 from strongroom.pipeline.runner import process
 from strongroom.vault import Vault
@@ -68,6 +69,9 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
     # nothing waits any more: a second run reads nothing again
     again = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
     assert again.tasks == 0 and again.read_again_for_date_order == 0
+    # the clip read again is an analysis like any other: logged, and the log verifies
+    report_verify = verify(vault, fixity=False)
+    assert report_verify.ok, report_verify.problems
 
     # a clip turns up that shows the other order (14/06): the order is no longer known, and
     # the clip placed by it is read again and left unplaced — no date a month off
