@@ -87,6 +87,19 @@ def test_rename_to_a_look_alike_of_another_camera_is_refused(vault: Path) -> Non
     assert problems(vault) == []
 
 
+def test_rename_to_what_ocr_reads_on_another_renamed_camera_is_refused(vault: Path) -> None:
+    """Camera 03 renamed by a person: clips whose overlay OCR reads its old label still land
+    on it. Another camera given that old label would stand for clips it never gets."""
+    assert cli("cameras", "rename", vault, C03, "Прогулочный двор 1").returncode == 0
+    for twin in (C03, "KAM 03 ПФРСИ"):
+        r = cli("cameras", "rename", vault, C11, twin)
+        assert r.returncode == 2, (twin, r.stdout)
+        assert "is what OCR read on the clips of camera 'Прогулочный двор 1'" in r.stderr, \
+            r.stderr
+    assert [e["details"]["change"] for e in annotated(vault)] == ["renamed"]
+    assert problems(vault) == []
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("rename", C11, "X" * 201), "at most 200"),
     (("rename", C11, "K\u202e11"), "printable"),

@@ -103,6 +103,20 @@ def _look_alike(s: Session, cam: Camera, new: str) -> Camera | None:
     return None
 
 
+def _read_as_elsewhere(s: Session, cam: Camera, new: str) -> Camera | None:
+    """Another camera renamed from what OCR reads as `new` (look-alikes folded): new clips
+    read so are put on it, so `new` on this camera would name two cameras' clips."""
+    from strongroom.media.labels import canonical as fold
+
+    key = fold(new)
+    for other in s.scalars(select(Camera).where(Camera.id != cam.id,
+                                                Camera.read_as.is_not(None))
+                           .order_by(Camera.id)):
+        if key and fold(other.read_as or "") == key:
+            return other
+    return None
+
+
 def _facility(s: Session, cam: Camera) -> Facility | None:
     return s.get(Facility, cam.facility_id) if cam.facility_id is not None else None
 
@@ -155,6 +169,12 @@ def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
                 f"{new!r} reads the same as camera {twin.label!r} (look-alike letters, case "
                 f"or spacing): to say both are one camera, run `strongroom cameras merge "
                 f"VAULT {old!r} {twin.label!r}`")
+        reader = _read_as_elsewhere(s, cam, new)
+        if reader is not None:
+            raise StrongroomError(
+                f"{new!r} is what OCR read on the clips of camera {reader.label!r} (renamed "
+                f"from it): clips read so land there, not on {old!r}; to say both are one "
+                f"camera, run `strongroom cameras merge VAULT {old!r} {reader.label!r}`")
         previous = _state(cam)
         cam.read_as = cam.ocr_label
         cam.label = new
