@@ -289,7 +289,18 @@ def style_keys(truth: Mapping[str, Any]) -> dict[str, str]:
         "clock_format": str(st.get("clock_format")), "two_lines": str(st.get("two_lines")),
         "antialias": str(st.get("antialias")), "night": str(spec.get("night")),
         "output": output, "fps": str(spec.get("fps")), "codec": str(spec.get("codec")),
+        "clock_font_out": clock_font_bucket(truth),
     }
+
+
+def clock_font_bucket(truth: Mapping[str, Any]) -> str:
+    """The clock's font size in the clip as written (a 16 px font of a 704×576 recording is
+    8 px in its 352×288 re-encode: digits about 6 px tall, a blur to a person too)."""
+    px = next((o.get("output_font_px") for o in truth.get("overlays") or []
+               if o.get("role") == "clock" and o.get("output_font_px")), None)
+    if px is None:
+        return "no clock"
+    return "< 9 px" if px < 9 else "9–13 px" if px < 14 else "≥ 14 px"
 
 
 def style_summary(truth: Mapping[str, Any]) -> str:
