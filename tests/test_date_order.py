@@ -6,6 +6,7 @@ both orders."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -102,3 +103,8 @@ def test_one_clip_is_not_enough_to_decide_an_order(vault: Vault, tmp_path: Path)
     report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
     assert report.read_again_for_date_order == 0 and report.date_orders == {}
     assert _clock_start(vault, _shas(vault)["c.mp4"]) is None
+    # the timeline lists it unplaced, with both dates it could be, for a person to decide
+    with vault.catalogue.read() as s:
+        text = timelines_text(timeline(s).cameras, timeline(s).no_clock)
+    assert re.search(r"\(date ambiguous: 2021-05-06 16:44:3\d or 2021-06-05 16:44:3\d, and no "
+                     r"other clip shows which\)", text), text

@@ -87,16 +87,21 @@ class Unplaced:
     duration_s: float | None
     status: str | None = None  # the overlay step's: no_overlay, date_ambiguous, …
     label_confidence: float | None = None
+    #: date_ambiguous: the first reading's clock day first, then month first
+    either_way: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"original": self.original, "camera": self.camera,
                 "label_reads": self.label_reads, "duration_s": self.duration_s,
-                "status": self.status, "label_confidence": self.label_confidence}
+                "status": self.status, "label_confidence": self.label_confidence,
+                "either_way": self.either_way}
 
     def to_text(self) -> str:
+        either = (f": {self.either_way[0]} or {self.either_way[1]}, and no other clip shows "
+                  "which" if len(self.either_way) == 2 else "")
         return (f"{self.original[:16]}…" + (f"  camera {self.camera}" if self.camera else "")
                 + (f"  [{self.duration_s:.1f} s]" if self.duration_s is not None else "")
-                + (f"  ({self.status.replace('_', ' ')})" if self.status else ""))
+                + (f"  ({self.status.replace('_', ' ')}{either})" if self.status else ""))
 
 
 @dataclass
@@ -214,7 +219,9 @@ def unplaced(session: Session) -> list[Unplaced]:
             label_reads=[str(r) for r in reads] if isinstance(reads, list) else [],
             duration_s=float(duration) if isinstance(duration, int | float) else None,
             status=status if isinstance(status, str) else None,
-            label_confidence=float(conf) if isinstance(conf, int | float) else None))
+            label_confidence=float(conf) if isinstance(conf, int | float) else None,
+            either_way=[str(w) for w in either][:2] if isinstance(
+                either := data.get("date_either_way"), list) else []))
     return out
 
 

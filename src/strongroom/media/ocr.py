@@ -72,6 +72,8 @@ class OverlayFound:
     date_ambiguous: bool = False  # readings dropped: day and month could be either way round
     date_shape: str | None = None  # such a clock's shape (`overlay.date_shape`)
     date_order: str | None = None  # the order the vault's other clips of that shape showed
+    #: an ambiguous reading's clock both ways round, day first then month first
+    date_either_way: list[str] = field(default_factory=list)
 
 
 def tessdata() -> str:
@@ -538,7 +540,11 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     else:
         clock = _read_clocks_tesseract(frames, lines, found)
         found.engine = "tesseract" if clock else None
-    found.date_shape = next((date_shape(c[2]) for c in found.clocks if AMBIGUOUS in c[2]), None)
+    either = next((c for c in found.clocks if AMBIGUOUS in c[2]), None)
+    if either is not None:
+        found.date_shape = date_shape(either[2])
+        swapped = either[1].replace(month=either[1].day, day=either[1].month)
+        found.date_either_way = [either[1].isoformat(sep=" "), swapped.isoformat(sep=" ")]
     found.clocks, found.date_ambiguous, found.date_order = resolve_date_order(found.clocks,
                                                                               date_orders)
     clock_lines: tuple[Box, ...] = clock or ()

@@ -83,6 +83,7 @@ class _OverlayJob(Job):
             "flags": found.flags + (["clock_jumped"] if len(segments) > 1 else [])
             + (["date_order_from_other_clips"] if found.date_order else []),
             "date_shape": found.date_shape,
+            "date_either_way": found.date_either_way if found.date_ambiguous else [],
             # why this order: the clips that showed it beyond doubt (a day above 12)
             "date_order": ({"shape": found.date_shape, **known[found.date_shape]}
                            if found.date_order and found.date_shape else None),
