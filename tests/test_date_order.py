@@ -6,12 +6,14 @@ both orders."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
+from conftest import cli
 from strongroom import cctv
 from strongroom.catalogue import date_order
 from strongroom.catalogue.models import Original, Segment, StepRun
@@ -92,7 +94,8 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
         assert s.scalar(select(Original.sha256).where(Original.sha256 == shas["c.mp4"]))
 
 
-def test_one_clip_is_not_enough_to_decide_an_order(vault: Vault, tmp_path: Path) -> None:
+def test_one_clip_is_not_enough_to_decide_an_order_but_a_person_can_say_it(
+        vault: Vault, vault_path: Path, tmp_path: Path) -> None:
     source = tmp_path / "usb"
     source.mkdir()
     for name in ("a.mp4", "c.mp4"):
@@ -108,3 +111,34 @@ def test_one_clip_is_not_enough_to_decide_an_order(vault: Vault, tmp_path: Path)
         text = timelines_text(timeline(s).cameras, timeline(s).no_clock)
     assert re.search(r"\(date ambiguous: 2021-05-06 16:44:3\d or 2021-06-05 16:44:3\d, and no "
                      r"other clip shows which\)", text), text
+
+    # `clocks orders` says what is known; a person who knows the recorder says the order
+    r = cli("clocks", "orders", vault_path)
+    assert r.returncode == 0, r.stderr
+    assert ("??/??/YYYY: 0 clip(s) show DD/MM, 1 clip(s) show MM/DD; order ? (not known" in
+            r.stdout and "1 clip(s) unplaced for want of it" in r.stdout), r.stdout
+    r = cli("clocks", "order", vault_path, "DD/MM")  # a clip shows the other order
+    assert r.returncode == 2 and "1 clip(s) of this vault show MM/DD" in r.stderr, r.stderr
+    r = cli("clocks", "order", vault_path, "sideways")
+    assert r.returncode == 2 and "DD/MM, MM/DD or auto" in r.stderr, r.stderr
+    r = cli("clocks", "order", vault_path, "MM/DD")
+    assert r.returncode == 0, r.stderr
+    report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert report.read_again_for_date_order == 1
+    start = _clock_start(vault, _shas(vault)["c.mp4"])
+    assert start is not None and start.date() == date(2021, 6, 5), start
+    with vault.catalogue.read() as s:
+        data = s.get(StepRun, (_shas(vault)["c.mp4"], "overlay_ocr")).result  # type: ignore
+        assert data["date_order"]["set_by"] and data["date_order"]["event"]
+        assert re.search(r"date order MM/DD as .+ said \(custody event \d+\)",
+                         timelines_text(timeline(s).cameras))
+    annotated = json.loads(cli("log", vault_path, "--action", "annotated", "--json").stdout)
+    assert [(e["subject"], e["details"]["order"]) for e in annotated] == [
+        ("date_order:??/??/YYYY", "MM/DD")]
+    # taken back: one clip is not enough for the clips to decide, so it is unplaced again
+    assert cli("clocks", "order", vault_path, "auto").returncode == 0
+    assert cli("clocks", "order", vault_path, "auto").returncode == 2  # already so
+    assert process(vault, steps=["probe", "overlay_ocr"],
+                   executor="inline").read_again_for_date_order == 1
+    assert _clock_start(vault, _shas(vault)["c.mp4"]) is None
+    assert verify(vault, fixity=False).ok

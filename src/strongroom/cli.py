@@ -371,6 +371,43 @@ def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None
           "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)) or "(no near-duplicates)")
 
 
+clocks_app = typer.Typer(
+    help="DVR clocks: which way round the vault's slashed dates are (06/05: 6 May or 5 June).",
+    no_args_is_help=True)
+app.add_typer(clocks_app, name="clocks")
+
+
+@clocks_app.command("orders")
+def clocks_orders(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+    """How many clips show each day/month order, the order in force and why, and how many
+    clips are unplaced for want of one."""
+    from strongroom.catalogue.date_order import summary, summary_text
+
+    with _open(ctx, vault, unseal=False) as v:
+        rows = summary(v)
+    _emit(as_json, rows, summary_text(rows))
+
+
+@clocks_app.command("order")
+def clocks_order(
+    ctx: typer.Context,
+    vault: VaultArg,
+    order: Annotated[str, typer.Argument(
+        help="DD/MM or MM/DD: how the recorder writes dates; auto: the clips decide again.")],
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Say which way round the vault's slashed dates are (logged); `process` then places the
+    clips that waited for it."""
+    from strongroom.catalogue.date_order import set_order
+
+    with _open(ctx, vault, passphrase_file) as v:
+        data = set_order(v, None if order == "auto" else order)
+    _emit(as_json, data, f"{data['shape']} dates: {data['order'] or 'decided by the clips'} "
+                         f"(was {data['previous'] or 'decided by the clips'}); run `strongroom "
+                         "process` to read the clips it concerns again")
+
+
 cameras_app = typer.Typer(
     help="Cameras read from overlays: list them, map one to a facility, correct a label "
          "OCR misread, or say that two cameras are one (each change logged).",

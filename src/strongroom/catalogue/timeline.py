@@ -196,7 +196,9 @@ def _label_reads(session: Session, cameras: dict[str, list[Entry]]) -> None:
             e.label_uncertain = data.get("label_uncertain") is True
             order = data.get("date_order")
             if isinstance(order, dict):
-                e.date_order = (f"{order.get('order')} as {order.get('clips')} other clips "
+                e.date_order = (f"{order.get('order')} as {order.get('set_by')} said (custody "
+                                f"event {order.get('event')})" if order.get("set_by") else
+                                f"{order.get('order')} as {order.get('clips')} other clips "
                                 "show it (their day is above 12)")
 
 

@@ -85,6 +85,15 @@ def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,
         **({"previous": previous} if previous else {})})
 
 
+def date_order_set(vault: Vault, s: Session, *, shape: str, order: str | None,
+                   previous: dict[str, Any] | None) -> CustodyEvent:
+    """A person said which way round the vault's slashed dates of `shape` are (`order`
+    "DD/MM" or "MM/DD"), or took that back (`order` None: the clips decide again)."""
+    return vault.record(s, "annotated", f"date_order:{shape}", {
+        "change": "date_order", "shape": shape, "order": order,
+        **({"previous": previous} if previous else {})})
+
+
 def received(vault: Vault, s: Session, bag_id: str, body: dict[str, Any], signature: str,
              export_event: int) -> CustodyEvent:
     """A recipient's signed receipt for an export, checked before this is called."""
