@@ -88,31 +88,19 @@ def _text(value: str, what: str) -> str:
     return text
 
 
-def _look_alike(s: Session, cam: Camera, new: str) -> Camera | None:
-    """Another camera whose label reads the same as `new` once look-alike letters, case and
-    spacing are folded (labels.canonical: Latin K = Cyrillic К …): two cameras a person cannot
-    tell apart in `cameras list`, the timeline or a report."""
+def _look_alike(s: Session, cam: Camera, new: str, what: str = "label") -> Camera | None:
+    """Another camera whose label (`what`: or what OCR read before a person renamed it,
+    `read_as`) reads the same as `new` once look-alike letters, case and spacing are folded
+    (labels.canonical: Latin K = Cyrillic К …): two cameras a person cannot tell apart in
+    `cameras list`, the timeline or a report — or, for `read_as`, a camera whose new clips
+    read as `new` keep landing on, so `new` elsewhere would name clips it never gets."""
     from strongroom.media.labels import canonical as fold
 
     key = fold(new)
     if not key:
         return None
     for other in s.scalars(select(Camera).where(Camera.id != cam.id).order_by(Camera.id)):
-        if fold(other.label) == key:
-            return other
-    return None
-
-
-def _read_as_elsewhere(s: Session, cam: Camera, new: str) -> Camera | None:
-    """Another camera renamed from what OCR reads as `new` (look-alikes folded): new clips
-    read so are put on it, so `new` on this camera would name two cameras' clips."""
-    from strongroom.media.labels import canonical as fold
-
-    key = fold(new)
-    for other in s.scalars(select(Camera).where(Camera.id != cam.id,
-                                                Camera.read_as.is_not(None))
-                           .order_by(Camera.id)):
-        if key and fold(other.read_as or "") == key:
+        if fold(getattr(other, what) or "") == key:
             return other
     return None
 
@@ -169,7 +157,7 @@ def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
                 f"{new!r} reads the same as camera {twin.label!r} (look-alike letters, case "
                 f"or spacing): to say both are one camera, run `strongroom cameras merge "
                 f"VAULT {old!r} {twin.label!r}`")
-        reader = _read_as_elsewhere(s, cam, new)
+        reader = _look_alike(s, cam, new, "read_as")
         if reader is not None:
             raise StrongroomError(
                 f"{new!r} is what OCR read on the clips of camera {reader.label!r} (renamed "
