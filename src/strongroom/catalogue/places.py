@@ -92,27 +92,43 @@ def _look_alike(s: Session, cam: Camera, new: str) -> Camera | None:
     """Another camera whose label reads the same as `new` once look-alike letters, case and
     spacing are folded (labels.canonical: Latin K = Cyrillic К …): two cameras a person cannot
     tell apart in `cameras list`, the timeline or a report."""
-    from strongroom.media.labels import canonical as fold
-
-    key = fold(new)
+    key = _confusable(new)
     if not key:
         return None
     for other in s.scalars(select(Camera).where(Camera.id != cam.id).order_by(Camera.id)):
-        if fold(other.label) == key:
+        if _confusable(other.label) == key:
             return other
     return None
 
 
-def _read_as_elsewhere(s: Session, cam: Camera, new: str) -> Camera | None:
-    """Another camera renamed from what OCR reads as `new` (look-alikes folded): new clips
-    read so are put on it, so `new` on this camera would name two cameras' clips."""
+#: Letters a reader takes for digits in a label ("CAM l", "CAM I" for "CAM 1").
+_AS_DIGITS = str.maketrans({"L": "1", "I": "1", "|": "1", "!": "1", "O": "0", "О": "0"})
+
+
+def _confusable(label: str) -> str:
+    """`labels.canonical` of the label's compatibility form (mathematical and full-width
+    digits are digits: "CAM 𝟏"), without spaces, letters that pass for digits as digits: two
+    labels with one key look the same to a person reading a list."""
+    import unicodedata
+
     from strongroom.media.labels import canonical as fold
 
-    key = fold(new)
+    key = fold(unicodedata.normalize("NFKC", label))
+    return key.translate(_AS_DIGITS).replace(" ", "")
+
+
+def _read_as_elsewhere(s: Session, cam: Camera, new: str) -> Camera | None:
+    """Another camera renamed from what OCR reads as `new` (look-alikes, case, spacing and
+    letters that pass for digits folded): new clips read so are put on it, so `new` on this
+    camera would name two cameras' clips. One merged into this camera is not another: its
+    clips show under this camera's label anyway."""
+    key = _confusable(new)
     for other in s.scalars(select(Camera).where(Camera.id != cam.id,
                                                 Camera.read_as.is_not(None))
                            .order_by(Camera.id)):
-        if key and fold(other.read_as or "") == key:
+        if other.merged_into == cam.id:
+            continue
+        if key and _confusable(other.read_as or "") == key:
             return other
     return None
 
