@@ -54,7 +54,7 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
 
     report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
     assert report.read_again_for_date_order == 1, report.to_text()
-    assert report.date_orders == {"??/??/YYYY": "MM/DD (shown by 2 clips)"}
+    assert report.date_orders == {"??/??/YYYY on CAM 1": "MM/DD (shown by 2 clips)"}
     assert "read again: 1 clip(s)" in report.to_text()
     start = _clock_start(vault, shas["c.mp4"])
     assert start is not None and start.date() == date(2021, 6, 5), start
@@ -62,6 +62,7 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
         data = s.get(StepRun, (shas["c.mp4"], "overlay_ocr")).result  # type: ignore[union-attr]
         assert data["status"] == "placed" and "date_order_from_other_clips" in data["flags"]
         assert data["date_order"] == {"shape": "??/??/YYYY", "order": "MM/DD", "clips": 2,
+                                      "key": "??/??/YYYY on CAM 1",
                                       "shown_by": sorted([shas["a.mp4"], shas["b.mp4"]])}
         assert "date order MM/DD as 2 other clips show it" in timelines_text(
             timeline(s).cameras)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from strongroom.catalogue.models import StepRun
-from strongroom.media.overlay import date_order_shown, date_shape
+from strongroom.media.overlay import date_shape, order_key, orders_shown
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -38,23 +38,36 @@ def _overlay_results(vault: Vault) -> list[tuple[str, dict[str, Any]]]:
 
 
 def infer(vault: Vault) -> dict[str, dict[str, Any]]:
-    """{shape: {"order": "MM/DD" | "DD/MM", "clips": n, "shown_by": [sha256, …]}} for every
-    shape whose order the clips show without contradiction."""
+    """{key: {"order": "MM/DD" | "DD/MM", "clips": n, "shown_by": [sha256, …]}} for every
+    shape of clock on one camera label (`overlay.order_key`) whose order its clips show
+    without contradiction. A clip shows an order on two readings of one clock at least
+    (`overlay.orders_shown`: one reading may be a misread); any clip whose readings show the
+    other order, even once and on any camera, leaves the shape's order unknown everywhere:
+    a vault whose recorders use both orders must not lend one's to the other."""
     shown: dict[str, dict[str, set[str]]] = {}
+    doubted: dict[str, set[str]] = {}
     for sha, data in _overlay_results(vault):
-        for _t, clock, fmt in data.get("readings") or []:
-            order = date_order_shown(datetime.fromisoformat(clock), fmt)
-            shape = date_shape(fmt)
-            if order is not None and shape is not None:
-                shown.setdefault(shape, {}).setdefault(order, set()).add(sha)
+        readings = [(float(t), datetime.fromisoformat(clock), fmt)
+                    for t, clock, fmt in data.get("readings") or []]
+        confirmed, seen = orders_shown(readings)
+        shape = next((s for r in readings if (s := date_shape(r[2])) is not None), None)
+        if shape is None:
+            continue
+        doubted.setdefault(shape, set()).update(seen)
+        key = order_key(shape, data.get("label"))
+        if key is None or len(seen) != 1 or confirmed != seen:
+            continue
+        (order,) = confirmed
+        shown.setdefault(key, {}).setdefault(order, set()).add(sha)
     known = {}
-    for shape, by_order in sorted(shown.items()):
-        if len(by_order) != 1:
+    for key, by_order in sorted(shown.items()):
+        shape = key.split(" on ", 1)[0]
+        if len(by_order) != 1 or len(doubted.get(shape, set())) != 1:
             continue  # the vault holds recorders of both orders: none is known
         ((order, clips),) = by_order.items()
         if len(clips) >= MIN_CLIPS:
-            known[shape] = {"order": order, "clips": len(clips),
-                            "shown_by": sorted(clips)[:SHOWN_BY_KEPT]}
+            known[key] = {"order": order, "clips": len(clips),
+                          "shown_by": sorted(clips)[:SHOWN_BY_KEPT]}
     return known
 
 
@@ -64,8 +77,10 @@ def waiting(vault: Vault, known: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     for sha, data in _overlay_results(vault):
         used = data.get("date_order")
-        if ((data.get("status") == "date_ambiguous" and data.get("date_shape") in known)
-                or (used and (known.get(used.get("shape")) or {}).get("order")
+        shape = data.get("date_shape")
+        key = order_key(shape, data.get("label")) if shape else None
+        if ((data.get("status") == "date_ambiguous" and key in known)
+                or (used and (known.get(used.get("key") or "") or {}).get("order")
                     != used.get("order"))):
             out.append(sha)
     return sorted(out)
