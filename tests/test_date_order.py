@@ -57,7 +57,7 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
 
     report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
     assert report.read_again_for_date_order == 1, report.to_text()
-    assert report.date_orders == {"??/??/YYYY": "MM/DD (shown by 2 clips)"}
+    assert report.date_orders == {"??/??/YYYY on CAM 1": "MM/DD (shown by 2 clips)"}
     assert "read again: 1 clip(s)" in report.to_text()
     start = _clock_start(vault, shas["c.mp4"])
     assert start is not None and start.date() == date(2021, 6, 5), start
@@ -65,6 +65,7 @@ def test_a_date_either_way_round_takes_the_order_the_vaults_other_clips_show(
         data = s.get(StepRun, (shas["c.mp4"], "overlay_ocr")).result  # type: ignore[union-attr]
         assert data["status"] == "placed" and "date_order_from_other_clips" in data["flags"]
         assert data["date_order"] == {"shape": "??/??/YYYY", "order": "MM/DD", "clips": 2,
+                                      "key": "??/??/YYYY on CAM 1",
                                       "shown_by": sorted([shas["a.mp4"], shas["b.mp4"]])}
         assert "date order MM/DD as 2 other clips show it" in timelines_text(
             timeline(s).cameras)
@@ -116,7 +117,7 @@ def test_one_clip_is_not_enough_to_decide_an_order_but_a_person_can_say_it(
     r = cli("clocks", "orders", vault_path)
     assert r.returncode == 0, r.stderr
     assert ("??/??/YYYY: 0 clip(s) show DD/MM, 1 clip(s) show MM/DD; order ? (not known" in
-            r.stdout and "1 clip(s) unplaced for want of it" in r.stdout), r.stdout
+            r.stdout and "1 clip(s) unplaced for want of one" in r.stdout), r.stdout
     r = cli("clocks", "order", vault_path, "DD/MM")  # a clip shows the other order
     assert r.returncode == 2 and "1 clip(s) of this vault show MM/DD" in r.stderr, r.stderr
     r = cli("clocks", "order", vault_path, "sideways")

@@ -217,9 +217,14 @@ def test_a_slashed_date_that_could_be_either_way_round_is_never_guessed() -> Non
     a = parse_clock_text("06/12/2021 02:44:36 PM")
     b = parse_clock_text("06/13/2021 02:44:37 PM")
     assert a is not None and b is not None and b[1] == "MM/DD/YYYY 12h"
-    kept, dropped, from_vault = resolve_date_order([(0.0, *a), (1.0, *b)])
+    c = parse_clock_text("06/13/2021 02:44:38 PM")
+    assert c is not None
+    kept, dropped, from_vault = resolve_date_order([(0.0, *a), (1.0, *b), (2.0, *c)])
     assert not dropped and from_vault is None and [w for _, w, _ in kept] == [
-        datetime(2021, 6, 12, 14, 44, 36), datetime(2021, 6, 13, 14, 44, 37)]
+        datetime(2021, 6, 12, 14, 44, 36), datetime(2021, 6, 13, 14, 44, 37),
+        datetime(2021, 6, 13, 14, 44, 38)]
+    # one reading alone may be a misread ("16" for "06"): it settles nothing
+    assert resolve_date_order([(0.0, *a), (1.0, *b)])[1] is True
     assert resolve_date_order([(0.0, *a), (1.0, *a)]) == ([], True, None)
     # 05/05 reads the same either way round: it shows no order for 05/06 after midnight
     same = parse_clock_text("05/05/2021 11:59:59 PM")
@@ -241,12 +246,17 @@ def test_a_slashed_date_takes_the_order_the_vaults_other_clips_all_show() -> Non
 
     a = parse_clock_text("06/12/2021 02:44:36 PM")
     assert a is not None and date_shape(a[1]) == "??/??/YYYY"
-    kept, dropped, from_vault = resolve_date_order([(0.0, *a)], {"??/??/YYYY": "MM/DD"})
+    # known per camera label (`order_key`): another camera's order does not apply
+    kept, dropped, from_vault = resolve_date_order([(0.0, *a)], {"??/??/YYYY on K1": "MM/DD"},
+                                                   "K1")
     assert (kept, dropped, from_vault) == (
         [(0.0, datetime(2021, 6, 12, 14, 44, 36), "MM/DD/YYYY 12h")], False, "MM/DD")
-    kept, _, _ = resolve_date_order([(0.0, *a)], {"??/??/YYYY": "DD/MM"})
+    kept, _, _ = resolve_date_order([(0.0, *a)], {"??/??/YYYY on K1": "DD/MM"}, "K1")
     assert kept == [(0.0, datetime(2021, 12, 6, 14, 44, 36), "DD/MM/YYYY 12h")]
-    assert resolve_date_order([(0.0, *a)], {"YYYY/MM/DD": "MM/DD"}) == ([], True, None)
+    assert resolve_date_order([(0.0, *a)], {"??/??/YYYY on K1": "DD/MM"}, "K2") == (
+        [], True, None)
+    assert resolve_date_order([(0.0, *a)], {"YYYY/MM/DD on K1": "MM/DD"}, "K1") == (
+        [], True, None)
     b = parse_clock_text("06/13/2021 02:44:37 PM")
     assert b is not None and date_order_shown(*b) == "MM/DD"
     assert date_order_shown(*a) is None and date_shape("DD.MM.YYYY") is None

@@ -1,17 +1,21 @@
 """The day/month order of slashed DVR dates, from what the vault's clips show.
 
 06/12/2021 is the 6th of December or June the 12th, and a clip whose readings are all like
-it cannot tell. But the recorder that made it prints every date the same way, and an archive
-holds many of its clips: a clip whose clock shows a day above 12 (06/13/2021) shows the order
-beyond doubt. `infer` gathers what the `overlay_ocr` results show, per shape of clock
-(`overlay.date_shape`: slashes, 12- or 24-hour); an order is known when at least `MIN_CLIPS`
-clips show it and none shows the other. The runner passes the known orders to the step and
-reads the clips that were waiting for one again; each result names the clips that showed its
-order. Should a clip processed later show the other order, the order is no longer known, and
-the next `process` reads the clips placed by it again, which leaves them unplaced.
+it cannot tell. But a recorder prints every date the same way, and an archive holds many of
+its clips: a clip whose clock shows a day above 12 (06/13/2021) on two readings at least
+shows the order beyond doubt (`overlay.orders_shown`; one reading may be a misread). `infer`
+gathers what the `overlay_ocr` results show, per shape of clock and camera label as OCR read
+it (`overlay.order_key`: a vault may hold two recorders whose orders differ, one of which
+never shows a day above 12); an order is known for a camera when at least `MIN_CLIPS` of its
+clips show it and no clip of the vault, on any camera, shows the other. The runner passes the
+known orders to the step and reads the clips that were waiting for one again; each result
+names the clips that showed its order. Should a clip processed later show the other order,
+the order is no longer known, and the next `process` reads the clips placed by it again,
+which leaves them unplaced.
 
-A person who knows the recorder can say the order (`strongroom clocks order`, a custody event):
-that stands over what the clips show, and the results it places name the event.
+A person who knows the recorders can say the order for the whole vault (`strongroom clocks
+order`, a custody event): it stands while no clip shows the other order, and the results it
+places name the event.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy import select
 
 from strongroom.catalogue.models import StepRun
 from strongroom.errors import StrongroomError
-from strongroom.media.overlay import date_order_shown, date_shape
+from strongroom.media.overlay import date_shape, in_force, order_key, orders_shown
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 MIN_CLIPS = 2
 #: How many of those clips each placed result names (sorted SHA-256s; `clips` counts all).
 SHOWN_BY_KEPT = 20
+ORDERS = ("DD/MM", "MM/DD")
+#: The one shape there is (`overlay.date_shape`): slashed dates, day and month first.
+SHAPE = "??/??/YYYY"
 
 
 def _overlay_results(vault: Vault) -> list[tuple[str, dict[str, Any]]]:
@@ -42,21 +49,27 @@ def _overlay_results(vault: Vault) -> list[tuple[str, dict[str, Any]]]:
                 StepRun.step == "overlay_ocr", StepRun.status == "ok"))]
 
 
-ORDERS = ("DD/MM", "MM/DD")
-#: The one shape there is (`overlay.date_shape`): slashed dates, day and month first.
-SHAPE = "??/??/YYYY"
-
-
-def _shown(vault: Vault) -> dict[str, dict[str, set[str]]]:
-    """{shape: {order: clips whose readings show it beyond doubt}}."""
-    shown: dict[str, dict[str, set[str]]] = {}
+def _evidence(vault: Vault) -> tuple[dict[str, dict[str, set[str]]],
+                                      dict[str, dict[str, set[str]]]]:
+    """({camera key: {order: clips that show it beyond doubt}},
+    {shape: {order: clips any of whose readings show it, doubts too}})."""
+    per_camera: dict[str, dict[str, set[str]]] = {}
+    per_shape: dict[str, dict[str, set[str]]] = {}
     for sha, data in _overlay_results(vault):
-        for _t, clock, fmt in data.get("readings") or []:
-            order = date_order_shown(datetime.fromisoformat(clock), fmt)
-            shape = date_shape(fmt)
-            if order is not None and shape is not None:
-                shown.setdefault(shape, {}).setdefault(order, set()).add(sha)
-    return shown
+        readings = [(float(t), datetime.fromisoformat(clock), fmt)
+                    for t, clock, fmt in data.get("readings") or []]
+        confirmed, seen = orders_shown(readings)
+        shape = next((s for r in readings if (s := date_shape(r[2])) is not None), None)
+        if shape is None:
+            continue
+        for order in seen:
+            per_shape.setdefault(shape, {}).setdefault(order, set()).add(sha)
+        key = order_key(shape, data.get("label"))
+        if key is None or len(seen) != 1 or confirmed != seen:
+            continue
+        (order,) = confirmed
+        per_camera.setdefault(key, {}).setdefault(order, set()).add(sha)
+    return per_camera, per_shape
 
 
 def decisions(vault: Vault) -> dict[str, dict[str, Any]]:
@@ -77,25 +90,42 @@ def decisions(vault: Vault) -> dict[str, dict[str, Any]]:
 
 
 def infer(vault: Vault) -> dict[str, dict[str, Any]]:
-    """{shape: {"order": "MM/DD" | "DD/MM", "clips": n, "shown_by": [sha256, …]}} for every
-    shape whose order the clips show without contradiction, or a person said (then with
-    "set_by", "at" and "event")."""
-    shown = _shown(vault)
+    """{key: {"order": "MM/DD" | "DD/MM", "clips": n, "shown_by": [sha256, …]}}: per camera
+    key (`overlay.order_key`) the order its clips show, and per shape the order a person
+    said (then with "set_by", "at" and "event"); none while any clip of the vault shows the
+    other order."""
+    per_camera, per_shape = _evidence(vault)
     known = {}
-    for shape, by_order in sorted(shown.items()):
-        if len(by_order) != 1:
+    for key, by_order in sorted(per_camera.items()):
+        shape = key.split(" on ", 1)[0]
+        if len(by_order) != 1 or len(per_shape.get(shape, {})) != 1:
             continue  # the vault holds recorders of both orders: none is known
         ((order, clips),) = by_order.items()
         if len(clips) >= MIN_CLIPS:
-            known[shape] = {"order": order, "clips": len(clips),
-                            "shown_by": sorted(clips)[:SHOWN_BY_KEPT]}
+            known[key] = {"order": order, "clips": len(clips),
+                          "shown_by": sorted(clips)[:SHOWN_BY_KEPT]}
     for shape, said in decisions(vault).items():
-        if said["order"] in ORDERS:
-            clips = shown.get(shape, {}).get(said["order"], set())
-            known[shape] = {"order": said["order"], "clips": len(clips),
-                            "shown_by": sorted(clips)[:SHOWN_BY_KEPT], "set_by": said["set_by"],
-                            "at": said["at"], "event": said["event"]}
+        if said["order"] not in ORDERS or set(per_shape.get(shape, {})) - {said["order"]}:
+            continue  # taken back, or a clip shows the other order since it was said
+        clips = per_shape.get(shape, {}).get(said["order"], set())
+        known[shape] = {"order": said["order"], "clips": len(clips),
+                        "shown_by": sorted(clips)[:SHOWN_BY_KEPT], "set_by": said["set_by"],
+                        "at": said["at"], "event": said["event"]}
     return known
+
+
+def waiting(vault: Vault, known: dict[str, dict[str, Any]]) -> list[str]:
+    """Clips to read again: unplaced for want of an order that is known now, and placed by
+    an order that is no longer the one known."""
+    out = []
+    for sha, data in _overlay_results(vault):
+        used = data.get("date_order")
+        if ((data.get("status") == "date_ambiguous"
+             and in_force(known, data.get("date_shape"), data.get("label")))
+                or (used and (known.get(used.get("key") or "") or {}).get("order")
+                    != used.get("order"))):
+            out.append(sha)
+    return sorted(out)
 
 
 def set_order(vault: Vault, order: str | None, shape: str = SHAPE) -> dict[str, Any]:
@@ -107,12 +137,12 @@ def set_order(vault: Vault, order: str | None, shape: str = SHAPE) -> dict[str, 
         raise StrongroomError(f"the order must be DD/MM, MM/DD or auto, not {order!r}")
     previous = decisions(vault).get(shape)
     other = {"DD/MM": "MM/DD", "MM/DD": "DD/MM"}.get(order or "")
-    against = len(_shown(vault).get(shape, {}).get(other or "", ()))
+    against = len(_evidence(vault)[1].get(shape, {}).get(other or "", ()))
     if against:
         raise StrongroomError(
-            f"{against} clip(s) of this vault show {other} beyond doubt (a day above 12): "
-            f"its recorders do not all write {order}, and one order for the whole vault would "
-            f"put some clips a month off")
+            f"{against} clip(s) of this vault show {other} (a day above 12): its recorders "
+            f"do not all write {order}, and one order for the whole vault would put some "
+            "clips a month off")
     if (previous or {}).get("order") == order:
         raise StrongroomError(f"the order of {shape} dates is already "
                               f"{order or 'decided by the clips'}")
@@ -123,22 +153,23 @@ def set_order(vault: Vault, order: str | None, shape: str = SHAPE) -> dict[str, 
 
 def summary(vault: Vault) -> list[dict[str, Any]]:
     """`strongroom clocks orders`: per shape, how many clips show each order, what a person
-    said, the order in force, and how many clips wait for one."""
-    shown, said, known = _shown(vault), decisions(vault), infer(vault)
-    waiting_clips: dict[str, int] = {}
+    said, the orders in force (the person's, or per camera), and how many clips wait."""
+    _per_camera, per_shape = _evidence(vault)
+    said, known = decisions(vault), infer(vault)
+    unplaced: dict[str, int] = {}
     for _sha, data in _overlay_results(vault):
         if data.get("status") == "date_ambiguous" and data.get("date_shape"):
-            waiting_clips[data["date_shape"]] = waiting_clips.get(data["date_shape"], 0) + 1
+            unplaced[data["date_shape"]] = unplaced.get(data["date_shape"], 0) + 1
     rows = []
-    for shape in sorted(set(shown) | set(said) | set(waiting_clips) | {SHAPE}):
-        k = known.get(shape) or {}
+    for shape in sorted(set(per_shape) | set(said) | set(unplaced) | {SHAPE}):
         rows.append({
             "shape": shape,
-            "clips_showing": {o: len(shown.get(shape, {}).get(o, ())) for o in ORDERS},
+            "clips_showing": {o: len(per_shape.get(shape, {}).get(o, ())) for o in ORDERS},
             "said": (said.get(shape) or {}).get("order"),
-            "order": k.get("order"),
-            "from": ("person" if "set_by" in k else "clips") if k else None,
-            "unplaced": waiting_clips.get(shape, 0),
+            "order": (known.get(shape) or {}).get("order"),
+            "cameras": {key.split(" on ", 1)[1]: k["order"] for key, k in known.items()
+                        if key.startswith(shape + " on ")},
+            "unplaced": unplaced.get(shape, 0),
         })
     return rows
 
@@ -147,22 +178,15 @@ def summary_text(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         seen = ", ".join(f"{n} clip(s) show {o}" for o, n in r["clips_showing"].items())
-        why = {"person": "as a person said", "clips": f"as {MIN_CLIPS}+ clips show, none the "
-               "other"}.get(r["from"] or "", "not known: `strongroom clocks order VAULT "
-                                            "DD/MM|MM/DD` to say it")
-        lines.append(f"{r['shape']}: {seen}; order {r['order'] or '?'} ({why}); "
-                     f"{r['unplaced']} clip(s) unplaced for want of it")
+        if r["order"]:
+            why = f"{r['order']} for every camera, as a person said"
+        elif r["cameras"]:
+            why = "per camera, as its clips show: " + ", ".join(
+                f"{cam} {order}" for cam, order in sorted(r["cameras"].items()))
+        else:
+            why = "? (not known: `strongroom clocks order VAULT DD/MM|MM/DD` to say it)"
+        if r["said"] and not r["order"]:
+            why += f"; a person said {r['said']}, but a clip shows the other order since"
+        lines.append(f"{r['shape']}: {seen}; order {why}; {r['unplaced']} clip(s) unplaced "
+                     "for want of one")
     return "\n".join(lines)
-
-
-def waiting(vault: Vault, known: dict[str, dict[str, Any]]) -> list[str]:
-    """Clips to read again: unplaced for want of an order that is known now, and placed by
-    an order that is no longer the one known."""
-    out = []
-    for sha, data in _overlay_results(vault):
-        used = data.get("date_order")
-        if ((data.get("status") == "date_ambiguous" and data.get("date_shape") in known)
-                or (used and (known.get(used.get("shape")) or {}).get("order")
-                    != used.get("order"))):
-            out.append(sha)
-    return sorted(out)

@@ -90,19 +90,35 @@ def _text(value: str, what: str) -> str:
 
 def _look_alike(s: Session, cam: Camera, new: str, what: str = "label") -> Camera | None:
     """Another camera whose label (`what`: or what OCR read before a person renamed it,
-    `read_as`) reads the same as `new` once look-alike letters, case and spacing are folded
-    (labels.canonical: Latin K = Cyrillic К …): two cameras a person cannot tell apart in
-    `cameras list`, the timeline or a report — or, for `read_as`, a camera whose new clips
-    read as `new` keep landing on, so `new` elsewhere would name clips it never gets."""
-    from strongroom.media.labels import canonical as fold
-
-    key = fold(new)
+    `read_as`) looks the same as `new` (`_confusable`): two cameras a person cannot tell
+    apart in `cameras list`, the timeline or a report — or, for `read_as`, a camera whose new
+    clips read as `new` keep landing on, so `new` elsewhere would name clips it never gets
+    (one merged into this camera is not another: its clips show under this label anyway)."""
+    key = _confusable(new)
     if not key:
         return None
     for other in s.scalars(select(Camera).where(Camera.id != cam.id).order_by(Camera.id)):
-        if fold(getattr(other, what) or "") == key:
+        if what == "read_as" and other.merged_into == cam.id:
+            continue
+        if _confusable(getattr(other, what) or "") == key:
             return other
     return None
+
+
+#: Letters a reader takes for digits in a label ("CAM l", "CAM I" for "CAM 1").
+_AS_DIGITS = str.maketrans({"L": "1", "I": "1", "|": "1", "!": "1", "O": "0", "О": "0"})
+
+
+def _confusable(label: str) -> str:
+    """`labels.canonical` of the label's compatibility form (mathematical and full-width
+    digits are digits: "CAM 𝟏"), without spaces, letters that pass for digits as digits: two
+    labels with one key look the same to a person reading a list."""
+    import unicodedata
+
+    from strongroom.media.labels import canonical as fold
+
+    key = fold(unicodedata.normalize("NFKC", label))
+    return key.translate(_AS_DIGITS).replace(" ", "")
 
 
 def _facility(s: Session, cam: Camera) -> Facility | None:

@@ -20,6 +20,7 @@ import glob
 import itertools
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -540,18 +541,20 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     else:
         clock = _read_clocks_tesseract(frames, lines, found)
         found.engine = "tesseract" if clock else None
-    either = next((c for c in found.clocks if AMBIGUOUS in c[2]), None)
-    if either is not None:
-        found.date_shape = date_shape(either[2])
-        swapped = either[1].replace(month=either[1].day, day=either[1].month)
-        found.date_either_way = [either[1].isoformat(sep=" "), swapped.isoformat(sep=" ")]
-    found.clocks, found.date_ambiguous, found.date_order = resolve_date_order(found.clocks,
-                                                                              date_orders)
     clock_lines: tuple[Box, ...] = clock or ()
     if clock_lines:
         found.clock_box = _union(clock_lines)
     _read_label(frames, [b for b in lines if not any(_overlap(b, c) for c in clock_lines)],
                 clock_lines, found)
+    # the order other clips showed is taken only from clips of this camera label
+    shapes = Counter(date_shape(c[2]) for c in found.clocks if AMBIGUOUS in c[2])
+    found.date_shape = shapes.most_common(1)[0][0] if shapes else None
+    either = next((c for c in found.clocks if AMBIGUOUS in c[2]), None)
+    if either is not None:
+        swapped = either[1].replace(month=either[1].day, day=either[1].month)
+        found.date_either_way = [either[1].isoformat(sep=" "), swapped.isoformat(sep=" ")]
+    found.clocks, found.date_ambiguous, found.date_order = resolve_date_order(
+        found.clocks, date_orders, found.label)
     return found
 
 
@@ -587,7 +590,10 @@ def _times_on_the_clips_date(frames: list[tuple[float, Gray]], unread: list[int]
             if h == 0 or h > 12:
                 continue
             h = h % 12 + (12 if tod.endswith("PM") else 0)
-        days = [datetime.combine(date + timedelta(days=d), time(h, m, sec)) for d in (-1, 0, 1)]
+        # a date whose day and month could be either way round is not known to be the next
+        # day's neighbour: 12/11 + 1 is 13/11 read one way and nothing the other
+        days = [datetime.combine(date + timedelta(days=d), time(h, m, sec))
+                for d in ((0,) if AMBIGUOUS in fmt else (-1, 0, 1))]
         when = min(days, key=lambda w: abs((w - datetime.min).total_seconds() - t - offset))
         found.clocks.append((t, when, fmt))
     found.clocks.sort(key=lambda c: c[0])

@@ -14,6 +14,10 @@ import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: OCR look-alikes inside the digit positions of a clock.
 _DIGIT_FIXES = str.maketrans({
@@ -81,6 +85,9 @@ _NO_SECOND_COLON = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(\d{2})(?![\d:])")
 _NO_FIRST_COLON = re.compile(r"(?<![\d:])(\d{2})(\d{2}):(\d{2})(?![\d:])")
 
 
+_GLUED_AMPM = re.compile(r"(?<=\d)(?=[AaPpАаРр]\.?\s?[MmМм](?![^\W\d_]))")
+
+
 def colons_restored(text: str) -> str:
     return _NO_FIRST_COLON.sub(r"\1:\2:\3", _NO_SECOND_COLON.sub(r"\1:\2:\3", text))
 
@@ -92,6 +99,9 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     import unicodedata
 
     raw = colons_restored(unicodedata.normalize("NFKC", text))
+    # "12:30:00AM": an AM glued to the seconds would become "4M" with the digits' look-alikes
+    # fixed, and 12:30 AM be read as noon
+    raw = _GLUED_AMPM.sub(" ", raw)
     split = _LETTER_DIGIT.sub(" ", re.sub(r"(?<![^\W\d_])0(?=ct)", "O", raw))
     for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split),
                     _GLUED.sub(" ", raw)):
@@ -131,6 +141,10 @@ def lookalike_month(word: str) -> int | None:
 _DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})\s+(\S{1,6}?)\s*((?:19|20)\d\d)(?!\d)")
 
 
+_DAY_WORD_YEAR_TESSERACT = re.compile(
+    r"(?<!\d)(\d{1,2})\s*([^\W\d_]{3,9})\.?\s*((?:19|20)\d\d)(?!\d)")
+
+
 def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     """The date of a clock whose month is a Russian word (`23 окт 2022`), from what the
     recogniser read on a few frames (digits right, the month in Latin look-alikes) and what
@@ -138,7 +152,8 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     when the evidence agrees:
 
     - day and year: the same on most of the recogniser's reads (at least two), and one of
-      the two also in some tesseract read;
+      the two also in some tesseract read; when tesseract reads a whole date (day, month
+      word, year), one of its reads must be this day and year;
     - month: read by tesseract at least once, and by the recogniser's look-alikes on two
       frames or by tesseract three times, with any other month read a third as often at most.
 
@@ -165,6 +180,13 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
         return None
     by_tesseract: Counter[int] = Counter()
     confirmed = False
+    # whole dates tesseract read (day, a month word, year): one of them must be this day and
+    # year if any is read at all — 23 read by tesseract against 28 read twice by the
+    # recogniser is a doubt, not a confirmation of the year
+    whole = {(int(m.group(1)), int(m.group(3))) for text in tesseract
+             for m in _DAY_WORD_YEAR_TESSERACT.finditer(text) if _month(m.group(2))}
+    if whole and (day, year) not in whole:
+        return None
     for text in tesseract:
         words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
         months = {month for _, w in words if (month := _month(w)) is not None}
@@ -202,9 +224,44 @@ def date_shape(fmt: str) -> str | None:
     """What a day/month order is decided for: slashed dates with the day and the month first
     (`??/??/YYYY`); None for every other format, whose order is never in doubt. 12- and
     24-hour clocks are one shape: OCR often misses an "AM" (a 24-hour reading of 09:30 AM is
-    the same time), and a vault whose recorders use both orders shows both, so then none is
-    taken."""
+    the same time). Orders are decided per camera label too (`order_key`): a vault may hold
+    clips of two recorders whose orders differ, and one of them may show no day above 12."""
     return "??/??/YYYY" if re.match(r"(DD/MM|MM/DD)/YYYY", fmt) else None
+
+
+def order_key(shape: str, label: str | None) -> str | None:
+    """What an order shown by clips is known for: a shape of clock on one camera label (as
+    OCR read it). A clip without a label takes no order from other clips."""
+    return f"{shape} on {label}" if label else None
+
+
+def in_force(known: Mapping[str, object], shape: str | None, label: str | None) -> str | None:
+    """The key of `known` (orders by `order_key`, and by shape: what a person said for every
+    camera) that decides a clip's order: its camera's, else its shape's."""
+    if not shape:
+        return None
+    key = order_key(shape, label)
+    return key if key in known else shape if shape in known else None
+
+
+#: Seconds two readings' offsets (clock − video time) may differ and still be one clock.
+SAME_CLOCK_S = 1.5
+
+
+def orders_shown(readings: list[tuple[float, datetime, str]]) -> tuple[set[str], set[str]]:
+    """The orders a clip's readings show (`date_order_shown`): those shown by at least two
+    readings of one clock (their offsets agree), and those shown by any reading at all. A
+    single reading with a day above 12 may be a misread ("16/05" for "06/05"): it is no
+    evidence of an order, but it is a doubt."""
+    shown: dict[str, list[float]] = {}
+    for t, when, fmt in readings:
+        order = date_order_shown(when, fmt)
+        if order is not None:
+            shown.setdefault(order, []).append((when - _EPOCH).total_seconds() - t)
+    confirmed = {order for order, offsets in shown.items()
+                 if any(abs(a - b) <= SAME_CLOCK_S
+                        for i, a in enumerate(offsets) for b in offsets[i + 1:])}
+    return confirmed, set(shown)
 
 
 def date_order_shown(when: datetime, fmt: str) -> str | None:
@@ -217,24 +274,32 @@ def date_order_shown(when: datetime, fmt: str) -> str | None:
 
 
 def resolve_date_order(readings: list[tuple[float, datetime, str]],
-                       orders: dict[str, str] | None = None,
+                       orders: dict[str, str] | None = None, label: str | None = None,
                        ) -> tuple[list[tuple[float, datetime, str]], bool, str | None]:
     """Readings whose day and month could be either way round take the order the clip's
-    other readings show (a day above 12); with none, the order `orders` gives for their
-    shape (`date_shape`: what the vault's other clips of that shape all show); with neither,
-    they are dropped — a date a month off is worse than none. Returns the readings kept,
-    whether some were dropped as ambiguous, and the order taken from `orders`, if any."""
+    other readings show (a day above 12, on two readings of one clock at least:
+    `orders_shown`); with none, the order `orders` gives for their shape on the clip's camera
+    label (`order_key`: what the vault's other clips of that camera and shape all show); with
+    neither, or with readings that show both orders or an order only once, they are dropped —
+    a date a month off is worse than none. Returns the readings kept, whether some were
+    dropped as ambiguous, and the order taken from `orders`, if any."""
+    from collections import Counter
+
     ambiguous = [r for r in readings if AMBIGUOUS in r[2]]
     if not ambiguous:
         return readings, False, None
-    sure = {order for r in readings if (order := date_order_shown(r[1], r[2])) is not None}
-    shape = date_shape(ambiguous[0][2])
+    confirmed, shown = orders_shown(readings)
+    shape = Counter(date_shape(r[2]) for r in ambiguous).most_common(1)[0][0]
+    key = order_key(shape, label) if shape else None
+    # the clip's camera's order, else the order a person said for every camera
+    vault_order = ((orders or {}).get(key) if key else None) or (orders or {}).get(shape or "")
     from_vault = None
-    if len(sure) != 1:
-        from_vault = (orders or {}).get(shape or "") if not sure else None
-        if from_vault not in ("DD/MM", "MM/DD"):
-            return [r for r in readings if AMBIGUOUS not in r[2]], True, None
-        sure = {from_vault}
+    if len(shown) == 1 and confirmed == shown:
+        sure = shown
+    elif len(shown) <= 1 and vault_order in ("DD/MM", "MM/DD") and shown <= {vault_order}:
+        sure, from_vault = {vault_order}, vault_order
+    else:
+        return [r for r in readings if AMBIGUOUS not in r[2]], True, None
     us = sure == {"MM/DD"}
     out = []
     for t, when, fmt in readings:

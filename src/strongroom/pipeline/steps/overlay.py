@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from strongroom.media import overlay
 from strongroom.media.overlay import ClockReading, fit_segments
 from strongroom.pipeline.step import Context, Job, Step, StepResult
 
@@ -64,9 +65,11 @@ class _OverlayJob(Job):
         dense = [f for f in self.frames if f[0] <= DENSE_S]
         # the day/month order the vault's other clips showed, for slashed dates that could be
         # either way round (`strongroom.catalogue.date_order`, passed on by the runner)
+        # (by `overlay.order_key`: shape of clock and camera label)
         known: dict[str, dict[str, Any]] = self.ctx.options.get("date_orders") or {}
         found = read_overlay(regular, dense,
-                             date_orders={shape: d["order"] for shape, d in known.items()})
+                             date_orders={key: d["order"] for key, d in known.items()})
+        order_key = overlay.in_force(known, found.date_shape, found.label)
         readings = [ClockReading(t, clock, fmt) for t, clock, fmt in found.clocks]
         segments, rejected = fit_segments(readings, duration, read_at=[t for t, _ in regular],
                                           read_otherwise=found.vetoed)
@@ -85,8 +88,8 @@ class _OverlayJob(Job):
             "date_shape": found.date_shape,
             "date_either_way": found.date_either_way if found.date_ambiguous else [],
             # why this order: the clips that showed it beyond doubt (a day above 12)
-            "date_order": ({"shape": found.date_shape, **known[found.date_shape]}
-                           if found.date_order and found.date_shape else None),
+            "date_order": ({"shape": found.date_shape, "key": order_key, **known[order_key]}
+                           if found.date_order and order_key in known else None),
             "other_clocks": found.other_clocks,
             "readings": [[t, c.isoformat(sep=" "), f] for t, c, f in found.clocks],
             "frames_read": len(regular),
@@ -128,8 +131,9 @@ def _status(found: Any, segments: list[Any]) -> str:
 class OverlayOcrStep(Step):
     name: ClassVar[str] = "overlay_ocr"
     # 2: decoded duration (truncated clips); 3: RapidOCR, phase; 4: Russian months read by
-    # both engines, dates from other frames and clips
-    version: ClassVar[str] = "4"
+    # both engines, dates from other frames and clips; 5: a date order from other clips of
+    # the same camera label and hour style only, and from two readings of a clip at least
+    version: ClassVar[str] = "5"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)

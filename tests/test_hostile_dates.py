@@ -1,0 +1,190 @@
+"""Hostile tests of dates read across clips (day/month order), Russian month dates and camera
+renames: no clip may be placed at a wrong time, and no rename may make two cameras read the
+same. Real ffmpeg clips (`strongroom.cctv`, and ffmpeg's own drawtext for a day-first slashed
+clock, which cctv does not draw), real SQLite, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from tests.conftest import cli
+
+from strongroom import cctv
+from strongroom.catalogue.models import Segment, Sighting, StepRun
+from strongroom.custody.verify import verify
+from strongroom.ingest import ingest
+from strongroom.media.overlay import orders_shown, parse_clock, resolve_date_order, spelt_date
+from strongroom.pipeline.runner import process
+from strongroom.vault import Vault
+
+US = cctv.Style(clock_format="MM/DD/YYYY hh:mm:ss AM/PM", size=24, font="DejaVuSans",
+                decoration="box", clock_position="top-left", label_position="bottom-left")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _us_clip(folder: Path, name: str, start: datetime, label: str = "CAM 1") -> None:
+    cctv.make_clip(cctv.ClipSpec(name=name, duration=4.0, clock_start=start, style=US,
+                                 label=label, size=(704, 576), figures=()), folder / name)
+
+
+def _day_first_clip(path: Path, start: datetime, label: str) -> None:
+    """A 4 s clip whose ticking clock reads DD/MM/YYYY HH:MM:SS (24-hour), as a European
+    recorder prints it, and a camera label at the bottom."""
+    epoch = int(start.replace(tzinfo=UTC).timestamp())
+    clock = f"%{{pts\\:gmtime\\:{epoch}\\:%d/%m/%Y %H\\\\\\:%M\\\\\\:%S}}"
+    draw = (f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
+            f"x=12:y=12:text='{clock}',"
+            f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
+            f"x=12:y=540:text='{label}'")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t", "-t", "4",
+                    "-vf", draw, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True, timeout=60)
+
+
+def _shas(vault: Vault) -> dict[str, str]:
+    with vault.catalogue.read() as s:
+        return {Path(p).name: sha for p, sha in s.execute(
+            select(Sighting.rel_path, Sighting.original_sha256))}
+
+
+def _start(vault: Vault, sha: str) -> datetime | None:
+    with vault.catalogue.read() as s:
+        return s.scalar(select(Segment.clock_start).where(Segment.original_sha256 == sha,
+                                                          Segment.clock_start.is_not(None)))
+
+
+def test_a_recorder_of_the_other_order_never_takes_the_order_of_another_cameras_clips(
+        vault: Vault, vault_path: Path, tmp_path: Path) -> None:
+    """Two recorders in one leak: an American one (CAM 1, MM/DD, 12-hour) whose clips show a
+    day above 12, and a European one (CAM 2, DD/MM, 24-hour) whose only clip reads 05/06/2021
+    (the 5th of June). Before: CAM 2's clip was placed on the 6th of May, a month off."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    _us_clip(usb, "a.mp4", datetime(2021, 6, 13, 14, 0, 5))
+    _us_clip(usb, "b.mp4", datetime(2021, 6, 14, 9, 30, 0))
+    _us_clip(usb, "c.mp4", datetime(2021, 6, 5, 16, 44, 36))  # 06/05: either way round
+    _day_first_clip(usb / "e.mp4", datetime(2021, 6, 5, 10, 0, 0), "CAM 2")  # 05/06
+    ingest(vault, usb, "USB stick, two recorders")
+    shas = _shas(vault)
+    report = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert report.date_orders == {"??/??/YYYY on CAM 1": "MM/DD (shown by 2 clips)"}
+    start_c = _start(vault, shas["c.mp4"])
+    assert start_c is not None and start_c.date() == date(2021, 6, 5)  # same camera: placed
+    assert _start(vault, shas["e.mp4"]) is None  # never the 6th of May
+
+    # the European recorder's clip of the 13th turns up: the vault now shows both orders,
+    # and nothing is placed by an order any more
+    more = tmp_path / "usb2"
+    more.mkdir()
+    _day_first_clip(more / "d.mp4", datetime(2021, 6, 13, 14, 0, 5), "CAM 2")  # 13/06
+    ingest(vault, more, "USB stick, more")
+    again = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert again.date_orders == {} and again.read_again_for_date_order == 1
+    assert _start(vault, shas["c.mp4"]) is None and _start(vault, shas["e.mp4"]) is None
+    assert verify(vault, fixity=False).ok
+    r = cli("timeline", vault_path, "--json")
+    placed = json.loads(r.stdout)["cameras"]
+    assert r.returncode == 0 and "2021-05-06" not in json.dumps(placed)
+    third = process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert third.tasks == 0 and third.read_again_for_date_order == 0
+
+
+def test_one_misread_reading_shows_no_order() -> None:
+    """A month-first clip of 06/05/2021 (June the 5th) whose one frame misreads "06" as "16":
+    that reading alone "showed" day-first, and the clip was placed on the 6th of May."""
+    texts = ["06/05/2021 04:44:36 PM", "06/05/2021 04:44:37 PM", "16/05/2021 04:44:38 PM",
+             "06/05/2021 04:44:39 PM"]
+    readings = []
+    for t, text in enumerate(texts):
+        parsed = parse_clock(text)
+        assert parsed is not None
+        readings.append((float(t), *parsed))
+    assert orders_shown(readings) == (set(), {"DD/MM"})
+    kept, dropped, from_vault = resolve_date_order(readings)
+    assert dropped and from_vault is None
+    assert all(when.date() != date(2021, 5, 6) for _t, when, _f in kept)
+    # nor does the vault's order stand against the clip's own doubt
+    kept, dropped, _ = resolve_date_order(readings, {"??/??/YYYY on CAM 1": "MM/DD"},
+                                          "CAM 1")
+    assert dropped and all(when.date() != date(2021, 6, 16) for _t, when, _f in kept)
+    # two readings of one clock do show it
+    sure = [(0.0, datetime(2021, 6, 13, 10, 0, 0), "MM/DD/YYYY"),
+            (1.0, datetime(2021, 6, 13, 10, 0, 1), "MM/DD/YYYY")]
+    assert orders_shown(sure) == ({"MM/DD"}, {"MM/DD"})
+    # an order from other clips is for their camera label only, and never for no label
+    amb = [r for r in readings if r[1].day != 16]
+    orders = {"??/??/YYYY on CAM 1": "MM/DD"}
+    assert resolve_date_order(amb, orders, "CAM 2")[1] is True
+    assert resolve_date_order(amb, orders, None)[1] is True
+    kept, dropped, from_vault = resolve_date_order(amb, orders, "CAM 1")
+    assert not dropped and from_vault == "MM/DD"
+    assert {when.date() for _t, when, _f in kept} == {date(2021, 6, 5)}
+
+
+def test_a_spelt_date_that_tesseract_reads_otherwise_does_not_stand() -> None:
+    """The recogniser reads the day (or the year) one way on two frames and tesseract reads
+    the whole date another way: the evidence disagrees, and a day or a year off places the
+    clip at a wrong time."""
+    assert spelt_date(["28 0kr 2022 10:00:00", "28 0kr 2022 10:00:01"],
+                      ["23 окт 2022 10:00:00", "23 окт 2022"]) is None
+    assert spelt_date(["23 0kr 2021 10:00:00", "23 0kr 2021 10:00:01"],
+                      ["23 окт 2022 10:00:00", "23 окт 2022"]) is None
+    # what held: agreement stands, a lone other month a third as often does not overturn it
+    assert spelt_date(["23 0kr 2022 10:00:00", "23 0kr 2022 10:00:01"],
+                      ["23 окт 2022 10:00:00"]) == "23 окт 2022"
+    assert spelt_date(["23 uon 2022", "23 uon 2022"], ["23 июн 2022"]) is None
+    assert spelt_date(["03 Ma9 2022", "03 Ma9 2022"], ["КАМ 03 мая"]) == "03 май 2022"
+
+
+def test_a_rename_cannot_take_what_ocr_reads_on_another_camera_by_a_look_alike(
+        vault: Vault, vault_path: Path, tmp_path: Path) -> None:
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    style = cctv.Style(clock_format="DD-MM-YYYY HH:MM:SS", size=24, font="DejaVuSans",
+                       decoration="box", clock_position="top-left",
+                       label_position="bottom-left")
+    for i, label in enumerate(("CAM 1", "CAM 2", "CAM 3")):
+        cctv.make_clip(cctv.ClipSpec(name=f"r{i}.mp4", duration=3.0, style=style, seed=i,
+                                     clock_start=datetime(2021, 3, 1, 10, i, 0), label=label,
+                                     size=(704, 576), figures=()), usb / f"r{i}.mp4")
+    ingest(vault, usb, "USB stick, three cameras")
+    process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    assert cli("cameras", "rename", vault_path, "CAM 1", "CAM 10").returncode == 0
+    # what OCR reads on CAM 10's clips ("CAM 1") may not name CAM 2, however it is written
+    for lookalike in ("CAM 1", "cam  1", "САМ 1", "CAM l", "CAM1", "CAM 𝟏", "CAM I"):
+        r = cli("cameras", "rename", vault_path, "CAM 2", lookalike)
+        assert r.returncode == 2, (lookalike, r.stdout, r.stderr)
+        assert "what OCR read on the clips of camera 'CAM 10'" in r.stderr, r.stderr
+    # once CAM 10 is merged into CAM 3, CAM 3 may well be called what OCR reads on it
+    assert cli("cameras", "merge", vault_path, "CAM 10", "CAM 3").returncode == 0
+    r = cli("cameras", "rename", vault_path, "CAM 3", "CAM 1")
+    assert r.returncode == 0, r.stderr
+    log = cli("log", vault_path, "--action", "annotated", "--json")
+    changes = [(e["details"]["change"], e["details"]["camera"]) for e in json.loads(log.stdout)]
+    assert changes[-1] == ("renamed", "CAM 1"), changes
+    assert verify(vault, fixity=False).ok
+    with vault.catalogue.read() as s:
+        assert s.scalar(select(StepRun.version).where(StepRun.step == "overlay_ocr")) == "5"
+
+
+def test_half_past_midnight_on_a_12_hour_clock_is_not_noon(vault: Vault, tmp_path: Path) -> None:
+    """The recogniser drops spaces ("12:30:05AM"); the digits' look-alike fixes made the glued
+    "AM" "4M", and 12:30 AM was read as 12:30 in 24-hour time: noon, twelve hours off."""
+    from strongroom.media.overlay import parse_clock_text
+
+    assert parse_clock_text("06/14/2021 12:30:05AM") == (datetime(2021, 6, 14, 0, 30, 5),
+                                                         "MM/DD/YYYY 12h")
+    assert parse_clock_text("2021-06-14 09:30:05AM") == (datetime(2021, 6, 14, 9, 30, 5),
+                                                         "YYYY-MM-DD 12h")
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    _us_clip(usb, "m.mp4", datetime(2021, 6, 14, 0, 30, 5))  # 06/14/2021 12:30:05 AM
+    ingest(vault, usb, "USB stick, midnight")
+    process(vault, steps=["probe", "overlay_ocr"], executor="inline")
+    start = _start(vault, _shas(vault)["m.mp4"])
+    assert start is None or start == datetime(2021, 6, 14, 0, 30, 5), start
