@@ -152,8 +152,8 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     when the evidence agrees:
 
     - day and year: the same on most of the recogniser's reads (at least two), and one of
-      the two also in some tesseract read; when tesseract reads a whole date (day, month
-      word, year), one of its reads must be this day and year;
+      the two also in some tesseract read; when tesseract reads whole dates (day, month
+      word, year), the day must be one of theirs, and the year too if they agree on one;
     - month: read by tesseract at least once, and by the recogniser's look-alikes on two
       frames or by tesseract three times, with any other month read a third as often at most.
 
@@ -180,12 +180,14 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
         return None
     by_tesseract: Counter[int] = Counter()
     confirmed = False
-    # whole dates tesseract read (day, a month word, year): one of them must be this day and
-    # year if any is read at all — 23 read by tesseract against 28 read twice by the
-    # recogniser is a doubt, not a confirmation of the year
+    # whole dates tesseract read (day, a month word, year): the day must be one of theirs —
+    # 23 read by tesseract against 28 read twice by the recogniser is a doubt, not a
+    # confirmation of the year — and so must the year, unless tesseract's years disagree
+    # among themselves (2020, 2024 for 2022 in a serif font: noise, not another year)
     whole = {(int(m.group(1)), int(m.group(3))) for text in tesseract
              for m in _DAY_WORD_YEAR_TESSERACT.finditer(text) if _month(m.group(2))}
-    if whole and (day, year) not in whole:
+    years = {y for _d, y in whole}
+    if whole and (day not in {d for d, _y in whole} or (len(years) == 1 and year not in years)):
         return None
     for text in tesseract:
         words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
