@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from tests.conftest import cli
 
+from conftest import cli
 from strongroom import cctv
 from strongroom.catalogue.models import Segment, Sighting, StepRun
 from strongroom.custody.verify import verify

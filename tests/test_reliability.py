@@ -203,6 +203,25 @@ def test_a_missing_or_shortened_checkpoint_file_is_a_problem(filled: Vault, how:
     assert not verify(filled, fixity=False).ok
 
 
+def test_a_checkpoint_a_kill_kept_from_the_file_is_published_by_the_next_write(
+        filled: Vault, source: Path) -> None:
+    """`process` killed between committing a checkpoint and appending it to the file (seen
+    under kill -9 in test_process_resumes_after_sigkill): the file lacks the catalogue's last
+    checkpoint, and `verify` took it for a file shortened by hand. The next command that
+    writes appends what the file's tail lacks, in order, before its own."""
+    f = filled.checkpoint_file
+    lines = f.read_bytes().splitlines(keepends=True)
+    f.write_bytes(b"".join(lines[:-1]))  # the state such a kill leaves
+    missing = json.loads(lines[-1])["seq"]
+    write(source / "later.h264", b"recorded later" * 1000)
+    ingest(filled, source, "USB stick 1", received_by="A.B.")
+    seqs = [json.loads(x)["seq"] for x in f.read_bytes().splitlines()]
+    assert missing in seqs and seqs == sorted(set(seqs)), seqs
+    with filled.catalogue.read() as s:
+        assert seqs[-1] == s.scalar(select(func.max(CustodyCheckpoint.seq)))
+    assert problems(filled) == []
+
+
 @pytest.mark.parametrize("line", [b"{}", b'{"seq":"abc"}', b"[1,2]", b"5", b"\xff\xfe{",
                                   b'{"seq":3,"head_hash":"zz","time":"t","signature":"s"}',
                                   b"[" * 200_000 + b"]" * 200_000, b"[" * 3000 + b"]" * 3000,

@@ -100,14 +100,44 @@ class CustodyLog:
         session.add(cp)
         return cp
 
-    def publish(self, cp: CustodyCheckpoint) -> None:
-        line = canonical_json(checkpoint_json(cp)) + "\n"
-        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    def publish(self, session: Session, upto: int) -> None:
+        """Append to the checkpoint file every committed checkpoint up to `upto` that its tail
+        lacks: the new one, and any whose publication a kill cut off between the commit and
+        the write (else `verify` took the file for one shortened by hand). Under an exclusive
+        lock, so that two commands publishing at once never append one twice or out of
+        order. A checkpoint the file lacks before its last one stays missing: that is no
+        crash, and `verify` reports it."""
+        import fcntl
+
+        fd = os.open(self.checkpoint_file, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            last = _last_published(fd, upto)
+            lines = "".join(canonical_json(checkpoint_json(cp)) + "\n" for cp in session.scalars(
+                select(CustodyCheckpoint).where(CustodyCheckpoint.seq > last,
+                                                CustodyCheckpoint.seq <= upto)
+                .order_by(CustodyCheckpoint.seq)))
+            if lines:
+                os.write(fd, lines.encode("utf-8"))
+                os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _last_published(fd: int, upto: int) -> int:
+    """The seq of the checkpoint file's last line; `upto` − 1 when it has none that parses
+    (then only the new checkpoint is appended, as before: `verify` reports the file)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    tail = os.pread(fd, min(size, 8192), max(0, size - 8192))
+    for line in reversed(tail.split(b"\n")):
+        if line.strip():
+            try:
+                return int(parse_checkpoint(line)["seq"])
+            except (ValueError, KeyError, TypeError):
+                break
+    return upto - 1
 
 
 def acquisition_commitment(acq: Acquisition) -> str:

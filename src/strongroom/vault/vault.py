@@ -267,9 +267,9 @@ class Vault:
                     published.append(cp)
         if checkpoint:
             self._unsigned_events = False
-        if self._custody is not None:
-            for cp in published:
-                self._custody.publish(cp)
+        if self._custody is not None and published:
+            with self.catalogue.read() as session:
+                self._custody.publish(session, published[-1].seq)
 
     def record(self, session: Session, action: str, subject: str,
                details: dict[str, Any]) -> CustodyEvent:
