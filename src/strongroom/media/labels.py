@@ -308,8 +308,71 @@ def _correct(word: str) -> str | None:
     return near[0] if len(near) == 1 else None
 
 
+#: What a reader with no Cyrillic (the recogniser: Latin, digits, some Greek and CJK) gives for
+#: each Cyrillic capital, upper-cased as `consensus` leaves it: "KAMEPA" is КАМЕРА,
+#: "KIII" or "KNN" КПП, "XHNA9" ЖИЛАЯ. Besides these, a letter stands for its look-alikes.
+LOOKS: dict[str, tuple[str, ...]] = {
+    "А": ("A",), "Б": ("6", "B"), "В": ("B", "8"), "Г": ("R", "F", "P", "「", "T"),
+    "Д": ("A", "D", "J", "Q", "I", "1"), "Е": ("E",), "Ж": ("X", "K", "XK", ")K", "KV"),
+    "З": ("3",), "И": ("U", "H", "N", "V", "W", "M", "И"), "Й": ("N", "M", "H", "Y", "И"),
+    "Л": ("N", "J", "JI", "I", "U"), "Н": ("H",), "О": ("0",),
+    "П": ("N", "I", "II", "TI", "1I", "T", "H", "7", "1", "III", "M"), "У": ("Y", "V", "4", "9"),
+    "Ф": ("Φ", "O"), "Ц": ("U", "L", "LI", "LL"), "Ч": ("4", "Y", "H"),
+    "Ш": ("III", "II", "W", "LV", "LU", "V", "N", "IH"), "Щ": ("W", "III"), "Ъ": ("B",),
+    "Ы": ("BI", "BL", "B"), "Ь": ("B", "6"), "Э": ("3",), "Ю": ("IO",), "Я": ("9", "A", "R", "H"),
+}
+
+
+def _look_cost(read: str, word: str) -> int:
+    """Edit distance from a Latin read to the Cyrillic `word`, a letter matching for free the
+    strings `LOOKS` lists for it (1–3 characters of the read) and its look-alikes."""
+    read = read.translate(_TO_LATIN)
+    inf = len(read) + len(word) + 1
+    n, m = len(word), len(read)
+    d = [[inf] * (m + 1) for _ in range(n + 1)]
+    d[0] = list(range(m + 1))
+    for i in range(1, n + 1):
+        c = word[i - 1]
+        looks = LOOKS.get(c, ())
+        for j in range(m + 1):
+            best = d[i - 1][j] + 1  # the read lacks this letter
+            if j:
+                best = min(best, d[i][j - 1] + 1,  # the read has a letter too many
+                           d[i - 1][j - 1] + (_key(read[j - 1]) != _key(c)))
+            for look in looks:
+                k = len(look)
+                if k <= j and read[j - k:j] == look:
+                    best = min(best, d[i - 1][j - k])
+            d[i][j] = best
+    return d[n][m]
+
+
+def correct_look(read: str) -> str | None:
+    """The Cyrillic vocabulary word a read by a reader with no Cyrillic stands for, or None:
+    the one vocabulary word within `_look_cost` 0 (1 for words of ≥4 letters, 2 for ≥7) when
+    no other word is as near. A read with no Latin letter, or of fewer than 2 characters, or
+    that is a number, stands for none."""
+    if len(read) < 2 or not any(c.isascii() and c.isalpha() for c in read) \
+            or any(_is_cyrillic(c) and c not in LOOKS.get(c, ()) and c not in _CYRILLIC
+                   for c in read):
+        return None
+    costs: dict[int, list[str]] = {}
+    for v in _CYRILLIC_VOCAB:
+        if abs(len(v) - len(read)) <= 3:
+            costs.setdefault(_look_cost(read, v), []).append(v)
+    if not costs:
+        return None
+    best = min(costs)
+    near = costs[best]
+    if len(near) != 1:
+        return None
+    limit = 0 if len(near[0]) < 4 else 1 if len(near[0]) < 7 else 2
+    return near[0] if best <= limit else None
+
+
 _VOCAB_BY_KEY = {_keys(v): v for v in VOCABULARY}
 _VOCAB_SCRIPT = {k: _CYR if any(map(_is_cyrillic, v)) else _LAT for k, v in _VOCAB_BY_KEY.items()}
+_CYRILLIC_VOCAB = tuple(sorted(v for v in VOCABULARY if any(map(_is_cyrillic, v))))
 if len(_VOCAB_BY_KEY) != len(VOCABULARY):
     raise RuntimeError("two vocabulary words are look-alikes")
 

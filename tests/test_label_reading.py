@@ -1,0 +1,118 @@
+"""Reading a camera label with both engines (strongroom.media.ocr's label part): tesseract
+reads Cyrillic, the recogniser reads Latin and digits better and Cyrillic as Latin
+look-alikes; the label is certain only where the two agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strongroom import cctv
+from strongroom.media import ocr
+from strongroom.media.labels import LabelRead, canonical, consensus, correct_look
+
+
+def both(tess: list[tuple[str, float]], rapid: list[tuple[str, float]]) -> tuple[str, bool]:
+    return ocr._merge_words(consensus(tess), consensus(rapid))
+
+
+@pytest.mark.parametrize(("read", "word"), [
+    ("KAMEPA", "КАМЕРА"), ("KIII", "КПП"), ("KNN", "КПП"), ("XHNA9", "ЖИЛАЯ"),
+    ("0TP9A", "ОТРЯД"), ("IEPNMETP", "ПЕРИМЕТР"), ("AEXYPHAA", "ДЕЖУРНАЯ"), ("4ACTB", "ЧАСТЬ"),
+    ("IIIPCH", "ПФРСИ"), ("JB0P", "ДВОР"),
+])
+def test_a_latin_read_of_a_cyrillic_vocabulary_word_is_that_word(read: str, word: str) -> None:
+    assert correct_look(read) == word
+
+
+@pytest.mark.parametrize("read", [
+    "V30",  # СИЗО or ШИЗО: as near to both, neither
+    "AL", "KT",  # too little left of ПЛАЦ, ПКТ
+    "CAM", "YARD", "28", "BANYA",  # Latin words, numbers, words far from all
+])
+def test_a_latin_read_is_no_cyrillic_word_unless_it_is_near_exactly_one(read: str) -> None:
+    assert correct_look(read) is None
+
+
+def test_garbage_from_tesseract_leaves_the_recogniser_s_label_but_uncertain() -> None:
+    text, uncertain = both([("arate)", 32), ("arate)", 50), ("arene)", 51), ("АЕТИЕТЯ", 4)],
+                           [("KaMepa 31", 98), ("KaMepa 31", 99), ("KaMepa 31", 99)])
+    assert text == "КАМЕРА 31"
+    assert uncertain  # the number was read by one engine only
+
+
+def test_the_engines_agreeing_through_look_alikes_make_a_certain_label() -> None:
+    text, uncertain = both([("КАМЕРА 11 КПП", 90)] * 3, [("KAMEPA 11 KIII", 90)] * 3)
+    assert (text, uncertain) == ("КАМЕРА 11 КПП", False)
+    # tesseract's 0 for a camera number's D is a confusion, not a disagreement
+    text, uncertain = both([("022 КАРАНТИН", 95)] * 3, [("D22 KAPAHTUH", 88)] * 3)
+    assert (text, uncertain) == ("D22 КАРАНТИН", False)
+
+
+def test_the_recogniser_s_run_together_words_are_parted_at_a_vocabulary_word() -> None:
+    text, uncertain = both([("2 FLOOR 3]", 89)] * 3, [("CAM12FL00R3", 99)] * 3)
+    assert "FLOOR 3" in text
+    assert uncertain  # "2" against "CAM12"
+    text, _ = both([("р15 КАМЕРА 1.4", 84), ("pis АМЕР US:", 37)],
+                   [("D15KAMEPA 14", 96)] * 3)
+    assert text == "D15 КАМЕРА 14"
+
+
+def test_different_numbers_make_the_label_uncertain() -> None:
+    text, uncertain = both([("КАМЕРА 19", 80)] * 3, [("KaMepa 16", 99)] * 3)
+    assert text == "КАМЕРА 16"  # the recogniser reads digits better
+    assert uncertain
+
+
+def test_a_word_one_engine_read_and_the_other_did_not_makes_it_uncertain() -> None:
+    text, uncertain = both([("CAMERA) É", 70)] * 3, [("CAMERA", 100)] * 3)
+    assert text == "CAMERA" and uncertain
+    text, uncertain = both([("GAM 28 GAME", 83), ("GAM 28 САЩЕ", 71), ("GAM 28 САЩЕ", 78),
+                            ("GAM 28 САМЕ", 76)], [("CAM 28 GATE", 96)] * 3)
+    assert text == "CAM 28 GATE"  # the recogniser reads Latin better
+    assert uncertain  # tesseract: САМЕ, corrected to CAM
+
+
+def test_one_engine_alone_is_uncertain() -> None:
+    r = consensus([("Camera 1", 90)] * 3)
+    assert r is not None
+    text, uncertain = ocr._merge_words(None, r)
+    assert (text, uncertain) == ("CAMERA 1", True)
+    assert ocr._merge_words(None, None) == ("", True)
+
+
+def test_dates_that_did_not_parse_are_no_label() -> None:
+    assert ocr._clock_like("4T 08 MOH 2023 03:28:49")
+    assert ocr._clock_like("2819-11-77")
+    assert ocr._clock_like("82-85-2828")
+    assert not ocr._clock_like("КАМЕРА 25 ПКТ")
+    assert not ocr._clock_like("D28 ИК-10")
+
+
+def test_parts_of_one_line_are_merged_and_lines_apart_are_not() -> None:
+    # the detector cut "CAM 28" | "YARD"; a date line below the label stays apart
+    assert ocr._rows([(224, 259, 298, 281), (288, 262, 346, 280)]) == [(224, 259, 346, 281)]
+    assert sorted(ocr._rows([(11, 426, 123, 450), (12, 445, 199, 469)])) == [
+        (11, 426, 123, 450), (12, 445, 199, 469)]
+    assert ocr._rows([(297, 270, 338, 287), (341, 273, 349, 282)]) == [(297, 270, 349, 287)]
+
+
+@pytest.mark.parametrize("index", [
+    71,  # "CAM 28 YARD": the detector cut the line in two, the label lost its last word
+    122,  # "КАМЕРА 25 ПКТ": a date line was taken for the label
+    28,  # "Камера 4": 13 px text tesseract reads as garbage, the recogniser as "KaMepa 4"
+])
+def test_labels_of_corpus_clips_once_misread(index: int, tmp_path: Path) -> None:
+    from tests.test_ocr_fixed_camera import sampled_frames
+
+    spec = cctv.random_spec(7, index)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = ocr.read_overlay(sampled_frames(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert found.label is not None and canonical(found.label) == canonical(truth.label), \
+        (found.label, found.label_reads)
+
+
+def test_label_read_type_is_unchanged() -> None:
+    r = consensus([("КАМ 01", 90)] * 2)
+    assert isinstance(r, LabelRead) and not r.uncertain
