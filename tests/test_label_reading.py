@@ -59,6 +59,21 @@ def test_the_recogniser_s_run_together_words_are_parted_at_a_vocabulary_word() -
     assert text == "D15 КАМЕРА 14"
 
 
+def test_a_vocabulary_word_is_the_one_of_the_engine_whose_reads_agreed() -> None:
+    # tesseract's reads disagree (DE КАМ, D3 КАТ …), the recogniser's do (D3 KNN: КПП)
+    text, uncertain = both([("De xan.", 32), ("D3 Kat.", 26), ("оз.", 1), ("De Kain.", 42)],
+                           [(" D3 Knn", 85), (" D3 Knn", 84), (" D3 Kn", 91), (" D3 Knn", 86)])
+    assert (text, uncertain) == ("D3 КПП", True)
+
+
+def test_a_channel_number_read_with_letters_for_digits_is_digits() -> None:
+    assert canonical("CHO4 ЖИЛАЯ ЗОНА") == "CH04 ЖИЛАЯ ЗОНА"
+    assert canonical("СНО1 ИК-10") == "CH01 ИК-10"
+    assert canonical("DO3") == "D03"
+    assert canonical("ШИЗО1") == "ШИЗО1"  # a word, not a prefix: left as read
+    assert canonical("КАМ01") == "КАМ01"
+
+
 def test_different_numbers_make_the_label_uncertain() -> None:
     text, uncertain = both([("КАМЕРА 19", 80)] * 3, [("KaMepa 16", 99)] * 3)
     assert text == "КАМЕРА 16"  # the recogniser reads digits better

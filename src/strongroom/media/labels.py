@@ -23,8 +23,9 @@ Cyrillic letter for another, a stray "!" or "|", two words run together, a digit
    reads, each read voting with the letters only one script has (Д, Я …; D, R …). A word spelt
    only with look-alikes ("КАМ"/"KAM") takes the script of the vocabulary word it spells, else
    that of the rest of the label, else Cyrillic, so that one camera's label always comes out in
-   one form. A look-alike digit between letters is a letter ("КОРИД0Р" → "КОРИДОР"). Words in
-   other scripts are left as read.
+   one form. A look-alike digit between letters is a letter ("КОРИД0Р" → "КОРИДОР"); after
+   a prefix of one or two letters, a number at least half of whose characters are digits is
+   digits ("CHO4" → "CH04"). Words in other scripts are left as read.
 6. Vocabulary correction (`VOCABULARY`): see `_correct`.
 
 Confidence is the mean, over the label's non-space characters, of the support of the winning
@@ -70,6 +71,8 @@ _TO_LATIN = str.maketrans(_CYRILLIC, _LATIN)
 _DIGIT_OF = {"O": "0", "О": "0", "З": "3", "I": "1"}
 
 _CYR, _LAT = "cyrillic", "latin"
+#: One or two letters, then a number some of whose digits read as letters ("CHO4").
+_CHANNEL = re.compile(r"([^\W\d_]{1,2}?)([0-9OОЗI]*\d[0-9OОЗI]*)")
 
 
 @dataclass(frozen=True)
@@ -233,9 +236,10 @@ def _script_of(counts: dict[str, float]) -> str | None:
     return None if cyr == lat else _CYR if cyr > lat else _LAT
 
 
-def _script(word: list[_Column], voters: list[_Read], context: dict[str, float]) -> str | None:
-    """Cyrillic or Latin for a word (None: neither, leave its letters as read)."""
-    chars = "".join(c.char for c in word)
+def _script(word: list[_Column], voters: list[_Read], context: dict[str, float],
+            chars: str) -> str | None:
+    """Cyrillic or Latin for a word, spelt `chars` (None: neither, leave its letters as
+    read)."""
     # the reads vote, each by the letters only one script has
     votes: dict[str, float] = {}
     for n, read in enumerate(voters):
@@ -264,10 +268,14 @@ def _script(word: list[_Column], voters: list[_Read], context: dict[str, float])
 def _shape(word: list[_Column], voters: list[_Read], context: dict[str, float]) -> str:
     """The word in one script, digits in numbers and letters in words."""
     chars = [c.char for c in word]
+    channel = _CHANNEL.fullmatch("".join(chars))
+    if channel is not None and 2 * sum(c.isdigit() for c in channel[2]) >= len(channel[2]):
+        # a channel prefix and its number: "CHO4" is CH04, "СНО1" CH01
+        chars = list(channel[1]) + [_DIGIT_OF.get(c, c) for c in channel[2]]
     digits = sum(c.isdigit() for c in chars)
     if digits and digits * 2 >= len(chars) and all(c.isdigit() or c in _DIGIT_OF for c in chars):
         return "".join(_DIGIT_OF.get(c, c) for c in chars)
-    script = _script(word, voters, context)
+    script = _script(word, voters, context, "".join(chars))
     out = []
     for i, c in enumerate(chars):
         between_letters = 0 < i < len(chars) - 1 and chars[i - 1].isalpha() \

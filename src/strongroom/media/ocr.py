@@ -754,21 +754,22 @@ def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
     (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has a letter only
     Cyrillic has ("D15", not "015"); a Latin vocabulary word is a certain recogniser's
     ("GATE", not "CAME"); a vocabulary word beats a word that is none (the recogniser's read
-    through its look-alikes: "KIII" is КПП); a word with a letter only Cyrillic has is
+    through its look-alikes: "KIII" is КПП), and of two vocabulary words the one of the
+    engine whose reads agreed (tesseract's when both did); a word with a letter only Cyrillic has is
     tesseract's; otherwise a certain recogniser's Latin word."""
-    from strongroom.media.labels import VOCABULARY, canonical
-
     if not r:
         return t
     if not t:
-        return r
+        return _vocabulary_word(r) or r
     t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
     if (r_sure and r.isascii() and _NUMBERED.fullmatch(r) is not None
             and not (t_sure and _ONLY_CYRILLIC & set(t))):
         return r
     if r_sure and r_word is not None and r_word.isascii():
         return r_word  # a Latin word, the recogniser's
-    if t_word is not None and canonical(t_word) in VOCABULARY:
+    if t_word is not None and r_word is not None and t_word != r_word:
+        return r_word if r_sure and not t_sure else t_word
+    if t_word is not None:
         return t_word
     if r_word is not None:
         return r_word
