@@ -74,6 +74,22 @@ def test_a_channel_number_read_with_letters_for_digits_is_digits() -> None:
     assert canonical("КАМ01") == "КАМ01"
 
 
+def test_words_are_chosen_part_by_part_and_runs_parted_at_every_number() -> None:
+    text, uncertain = both([("228 ИК-10", 41), ("02$ ИК-13", 45), ("928 ИК-13", 63),
+                            ("028 MK-19", 57)],
+                           [("D28 VK-10", 91), ("D28 WK-10", 93), ("D28 WK-10", 94)])
+    assert (text, uncertain) == ("D28 ИК-10", True)
+    # tesseract's ТIКТ is П as TI; the recogniser ran CAM, 3 and KT together
+    text, _ = both([("CAM 3 ТIКТ", 70)] * 3, [("CAM3KT", 97)] * 3)
+    assert text == "CAM 3 ПКТ"
+
+
+def test_a_camera_number_is_not_tesseract_s_cyrillic_word_with_other_digits() -> None:
+    text, uncertain = both([("СНМДЛОКАЛЬНЫЙ УЧАСТОК", 62)] * 3,
+                           [("CH17 JIOKAJIbHbIH yHACTOK", 92)] * 3)
+    assert text.startswith("CH17 ") and uncertain
+
+
 def test_different_numbers_make_the_label_uncertain() -> None:
     text, uncertain = both([("КАМЕРА 19", 80)] * 3, [("KaMepa 16", 99)] * 3)
     assert text == "КАМЕРА 16"  # the recogniser reads digits better

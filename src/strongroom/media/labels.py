@@ -360,9 +360,9 @@ def correct_look(read: str) -> str | None:
     the one vocabulary word within `_look_cost` 0 (1 for words of ≥4 letters, 2 for ≥7) when
     no other word is as near. A read with no Latin letter, or of fewer than 2 characters, or
     that is a number, stands for none."""
+    read = read.translate(_TO_LATIN)  # the recogniser's look-alikes may be folded already
     if len(read) < 2 or not any(c.isascii() and c.isalpha() for c in read) \
-            or any(_is_cyrillic(c) and c not in LOOKS.get(c, ()) and c not in _CYRILLIC
-                   for c in read):
+            or any(_is_cyrillic(c) and c != "И" for c in read):
         return None
     costs: dict[int, list[str]] = {}
     for v in _CYRILLIC_VOCAB:

@@ -703,6 +703,7 @@ def _finish(words: list[str]) -> str:
 #: Marks OCR leaves at either end of a word.
 _WORD_EDGE = "^°”“\"'‚‘’`,.;:«»<>‹›|!?()[]{}"
 _LETTERS_NUMBER = re.compile(r"(.*[^\W\d_])(\d+)")
+_RUNS = re.compile(r"\d+|[^\W\d_]+")
 _NUMBER_LETTERS = re.compile(r"([^\W\d_]{0,2}\d+)([^\W\d_].*)")
 
 
@@ -713,22 +714,30 @@ def _vocabulary_word(word: str) -> str | None:
     return correct(word) or correct_look(word)
 
 
+def _digits(word: str) -> str:
+    return "".join(c for c in word if c.isdigit())
+
+
 def _split_runs(words: list[str]) -> list[str]:
-    """A vocabulary word run into a number ("CAMERA6", "FL00R3", "KOPMIOP2", "D15KAMEPA")
-    parted (not a word that is a vocabulary word whole: "AEX4PHA9" is ДЕЖУРНАЯ)."""
+    """A vocabulary word run into a number ("CAMERA6", "FL00R3", "KOPMIOP2", "D15KAMEPA",
+    "CAM3KT") parted, not a word that is a vocabulary word whole ("AEX4PHA9" is ДЕЖУРНАЯ):
+    first at the last number, then at the first, then at every number, the first way that
+    leaves a vocabulary word of 3 letters or more whole."""
     out = []
     for w in words:
+        parts: list[str] = [w]
         if _vocabulary_word(w) is None:
             for m in (_LETTERS_NUMBER.fullmatch(w), _NUMBER_LETTERS.fullmatch(w)):
                 word = m.group(1) if m and m.re is _LETTERS_NUMBER else m.group(2) if m else ""
                 spelt = _vocabulary_word(word) if word else None
                 if m and spelt is not None and len(spelt) >= 3:
-                    out += [m.group(1), m.group(2)]
+                    parts = [m.group(1), m.group(2)]
                     break
             else:
-                out.append(w)
-        else:
-            out.append(w)
+                runs = _RUNS.findall(w)
+                if any(len(p) >= 3 and len(_vocabulary_word(p) or "") >= 3 for p in runs):
+                    parts = runs
+        out += parts
     return out
 
 
@@ -751,8 +760,8 @@ def _pair(base: list[str], other: list[str]) -> list[str]:
 
 def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
     """Tesseract's word `t` or the recogniser's `r` (either may be ""): a camera number
-    (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has a letter only
-    Cyrillic has ("D15", not "015"); a Latin vocabulary word is a certain recogniser's
+    (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has its digits and a
+    letter only Cyrillic has ("D15", not "015"); a Latin vocabulary word is a certain recogniser's
     ("GATE", not "CAME"); a vocabulary word beats a word that is none (the recogniser's read
     through its look-alikes: "KIII" is КПП), and of two vocabulary words the one of the
     engine whose reads agreed (tesseract's when both did); a word with a letter only Cyrillic has is
@@ -761,9 +770,12 @@ def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
         return t
     if not t:
         return _vocabulary_word(r) or r
+    if "-" in t and t.count("-") == r.count("-"):  # "ИК-13" and "WK-10": part by part
+        return "-".join(_choose(a, b, t_sure=t_sure, r_sure=r_sure)
+                        for a, b in zip(t.split("-"), r.split("-"), strict=True))
     t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
     if (r_sure and r.isascii() and _NUMBERED.fullmatch(r) is not None
-            and not (t_sure and _ONLY_CYRILLIC & set(t))):
+            and not (t_sure and _ONLY_CYRILLIC & set(t) and _digits(t) == _digits(r))):
         return r
     if r_sure and r_word is not None and r_word.isascii():
         return r_word  # a Latin word, the recogniser's
@@ -784,6 +796,10 @@ def _confirmed(word: str, t: str, r: str, *, t_sure: bool, r_sure: bool) -> bool
     ("KIII" for "КПП"). A vocabulary word one engine read with certainty stands unless the
     other read another vocabulary word there or nothing at all (a number always needs both)."""
     from strongroom.media.labels import VOCABULARY, _look_cost, canonical
+
+    if "-" in word and word.count("-") == t.count("-") == r.count("-"):
+        return all(_confirmed(*parts, t_sure=t_sure, r_sure=r_sure) for parts in zip(
+            word.split("-"), t.split("-"), r.split("-"), strict=True))
 
     def same(read: str, *, look: bool) -> bool:
         read = "".join(c for c in read if c.isalnum())
