@@ -84,6 +84,23 @@ def test_words_are_chosen_part_by_part_and_runs_parted_at_every_number() -> None
     assert text == "CAM 3 ПКТ"
 
 
+def test_a_number_the_recogniser_read_after_tesseract_s_last_word_is_kept() -> None:
+    # tesseract's box was cut short ("КОРИД"); the recogniser ran КОРИДОР into its 2
+    text, uncertain = both([("227 КОРИД!", 84)] * 4, [("D27 KOPMIOP2", 86)] * 4)
+    assert (text, uncertain) == ("D27 КОРИДОР 2", True)
+
+
+def test_a_number_from_the_recogniser_s_run_on_does_not_beat_tesseract_s_number() -> None:
+    # П read "1I" and run into the number: the 1 is not the number's
+    text, _ = both([("КАМ 10 ПЕРИМЕТР", 94)] * 3, [("KAM101IEPHMETP", 90)] * 3)
+    assert text == "КАМ 10 ПЕРИМЕТР"
+    # but it beats a number tesseract did not read as one
+    text, _ = both([("CAM $2 FLOOR 3", 79)] * 3, [("CAM02FLOOR3", 91)] * 3)
+    assert text == "CAM 02 FLOOR 3"
+    assert ocr._split_runs(["AEX4PHA9", "XHNA9", "KOPMIOP2"]) == (
+        ["AEX4PHA9", "XHNA9", "KOPMIOP", "2"], set())
+
+
 def test_a_camera_number_is_not_tesseract_s_cyrillic_word_with_other_digits() -> None:
     text, uncertain = both([("СНМДЛОКАЛЬНЫЙ УЧАСТОК", 62)] * 3,
                            [("CH17 JIOKAJIbHbIH yHACTOK", 92)] * 3)

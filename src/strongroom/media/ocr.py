@@ -663,28 +663,38 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
         only = t_read or r_read
         if only is None:
             return "", True
-        words = only.text.split() if only is t_read else _split_runs(only.text.split())
+        words = only.text.split() if only is t_read else _split_runs(only.text.split())[0]
         words = [w for w in words if any(c.isalnum() for c in w)]
         return _finish(words), True  # the other engine read nothing like a label
-    t_words, r_words = t_read.text.split(), _split_runs(r_read.text.split())
+    t_words = t_read.text.split()
+    r_words, loose = _split_runs(r_read.text.split())
     r_base = not r_read.uncertain and (
         t_read.uncertain or r_read.confidence > t_read.confidence + 0.25)
     base, other = (r_words, t_words) if r_base else (t_words, r_words)
     paired = _pair(base, other)
     uncertain = (r_read if r_base else t_read).uncertain
     words = []
-    for b, o in zip(base, paired, strict=True):
+    for n, (b, o) in enumerate(zip(base, paired, strict=True)):
         t, r = (o, b) if r_base else (b, o)
         if not any(c.isalnum() for c in b):
             continue
         if (not o and not r_base and t_read.uncertain and not r_read.uncertain
                 and not any(c.isdigit() for c in t)):
             continue  # an uncertain tesseract word the certain recogniser saw nothing of
-        t_sure, r_sure = not t_read.uncertain, not r_read.uncertain
+        t_sure = not t_read.uncertain
+        r_sure = not r_read.uncertain and not (
+            n in loose if r_base else r in {r_words[i] for i in loose})
         word = _choose(t, r, t_sure=t_sure, r_sure=r_sure)
         if not _confirmed(word, t, r, t_sure=t_sure, r_sure=r_sure):
             uncertain = True  # the engines disagree on it
         words.append(word)
+    if not r_base and paired and not r_read.uncertain:
+        # a number the certain recogniser read after tesseract's last word ("КОРИД" of a box
+        # cut short, "KOPMIOP2"): the label's too
+        tail = _split_runs([paired[-1]])[0][1:]
+        if tail and all(w.isdigit() for w in tail):
+            words += tail
+            uncertain = True
     text = _finish(words)
     if len(_finish(other).split()) > len(text.split()):
         uncertain = True  # the other engine read a word more
@@ -714,31 +724,47 @@ def _vocabulary_word(word: str) -> str | None:
     return correct(word) or correct_look(word)
 
 
+def _look_distance(read: str, word: str) -> int:
+    from strongroom.media.labels import _look_cost, key
+
+    if "".join(map(key, read)) == "".join(map(key, word)):
+        return 0
+    return _look_cost(read, word)
+
+
 def _digits(word: str) -> str:
     return "".join(c for c in word if c.isdigit())
 
 
-def _split_runs(words: list[str]) -> list[str]:
+def _split_runs(words: list[str]) -> tuple[list[str], set[int]]:
     """A vocabulary word run into a number ("CAMERA6", "FL00R3", "KOPMIOP2", "D15KAMEPA",
-    "CAM3KT") parted, not a word that is a vocabulary word whole ("AEX4PHA9" is ДЕЖУРНАЯ):
-    first at the last number, then at the first, then at every number, the first way that
-    leaves a vocabulary word of 3 letters or more whole."""
-    out = []
+    "CAM3KT") parted, and which of the words came from a run of three or more: the words
+    and the numbers the recogniser runs together (its "KAM101IEPHMETP" is КАМ 10 ПЕРИМЕТР,
+    П read "1I") are less sure than those it spaced. A word is parted at its last number, or
+    else at its first, when that leaves a vocabulary word of 3 letters or more nearer than
+    the whole word is to one ("AEX4PHA9" is ДЕЖУРНАЯ whole, Я read "9"); a word that is no
+    vocabulary word whole, at every number when a part of 3 letters is one."""
+    out: list[str] = []
+    loose: set[int] = set()
     for w in words:
-        parts: list[str] = [w]
-        if _vocabulary_word(w) is None:
+        whole = _vocabulary_word(w)
+        parts = [w]
+        if whole is None or w[-1:].isdigit():
             for m in (_LETTERS_NUMBER.fullmatch(w), _NUMBER_LETTERS.fullmatch(w)):
                 word = m.group(1) if m and m.re is _LETTERS_NUMBER else m.group(2) if m else ""
                 spelt = _vocabulary_word(word) if word else None
-                if m and spelt is not None and len(spelt) >= 3:
+                if m and spelt is not None and len(spelt) >= 3 and (
+                        whole is None or _look_distance(word, spelt) < _look_distance(w, whole)):
                     parts = [m.group(1), m.group(2)]
                     break
             else:
                 runs = _RUNS.findall(w)
-                if any(len(p) >= 3 and len(_vocabulary_word(p) or "") >= 3 for p in runs):
+                if whole is None and any(len(_vocabulary_word(p) or "") >= 3 for p in runs
+                                         if len(p) >= 3):
                     parts = runs
+                    loose |= set(range(len(out), len(out) + len(parts)))
         out += parts
-    return out
+    return out, loose
 
 
 def _pair(base: list[str], other: list[str]) -> list[str]:
@@ -761,7 +787,8 @@ def _pair(base: list[str], other: list[str]) -> list[str]:
 def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
     """Tesseract's word `t` or the recogniser's `r` (either may be ""): a camera number
     (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has its digits and a
-    letter only Cyrillic has ("D15", not "015"); a Latin vocabulary word is a certain recogniser's
+    letter only Cyrillic has ("D15", not "015"), or the recogniser is unsure of it and
+    tesseract read a number too; a Latin vocabulary word is a certain recogniser's
     ("GATE", not "CAME"); a vocabulary word beats a word that is none (the recogniser's read
     through its look-alikes: "KIII" is КПП), and of two vocabulary words the one of the
     engine whose reads agreed (tesseract's when both did); a word with a letter only Cyrillic has is
@@ -774,7 +801,8 @@ def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
         return "-".join(_choose(a, b, t_sure=t_sure, r_sure=r_sure)
                         for a, b in zip(t.split("-"), r.split("-"), strict=True))
     t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
-    if (r_sure and r.isascii() and _NUMBERED.fullmatch(r) is not None
+    if ((r_sure or _NUMBERED.fullmatch(t) is None) and r.isascii()
+            and _NUMBERED.fullmatch(r) is not None
             and not (t_sure and _ONLY_CYRILLIC & set(t) and _digits(t) == _digits(r))):
         return r
     if r_sure and r_word is not None and r_word.isascii():
