@@ -38,6 +38,7 @@ returned all the same.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -355,6 +356,7 @@ def _look_cost(read: str, word: str) -> int:
     return d[n][m]
 
 
+@functools.lru_cache(maxsize=4096)
 def correct_look(read: str) -> str | None:
     """The Cyrillic vocabulary word a read by a reader with no Cyrillic stands for, or None:
     the one vocabulary word within `_look_cost` 0 (1 for words of ≥4 letters, 2 for ≥7) when
