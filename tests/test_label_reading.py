@@ -164,3 +164,7 @@ def test_labels_of_corpus_clips_once_misread(index: int, tmp_path: Path) -> None
 def test_label_read_type_is_unchanged() -> None:
     r = consensus([("КАМ 01", 90)] * 2)
     assert isinstance(r, LabelRead) and not r.uncertain
+
+
+def test_the_second_look_uses_known_preparations() -> None:
+    assert all(how in ocr.PREPARATIONS and on in ("tight", "line") for how, on in ocr.SECOND_LOOK)

@@ -553,6 +553,9 @@ def _in_band(box: Box, height: int) -> bool:
 
 #: Frames whose label is read (tesseract, and the recogniser): enough for a per-character vote.
 LABEL_FRAMES = 4
+#: When the engines disagree on a label, tesseract reads it again on these preparations
+#: (`PREPARATIONS`) of the tight box ("tight") or of the detector's ("line").
+SECOND_LOOK = (("boost", "tight"), ("plain", "line"), ("strokes", "line"))
 #: A line whose reads agree less than this is picture, not a label (static background that
 #: happens to look like letters reads differently on every frame). Between this and
 #: `labels.UNCERTAIN_BELOW` a label is kept and marked uncertain.
@@ -573,9 +576,10 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
                 clock_lines: tuple[Box, ...], found: OverlayFound) -> None:
     """The camera label: the other text lines in the top and bottom quarters, each read on a
     few frames by tesseract (Russian+English) and by the recogniser, and voted on character by
-    character (`labels.consensus`). A Latin label is the recogniser's (it reads Latin better);
-    anything with Cyrillic is tesseract's. Raw reads are kept; a label read with low agreement
-    is kept as uncertain."""
+    character (`labels.consensus`), then word by word across the engines (`_merge_words`):
+    tesseract reads Cyrillic, the recogniser Latin and digits. When the engines disagree,
+    tesseract reads the line again on more preparations (`SECOND_LOOK`). Raw reads are kept;
+    a label the engines disagree on, or whose reads agree little, is kept as uncertain."""
     from strongroom.media.labels import consensus
 
     _clock_api, label_api = _engines()
@@ -601,6 +605,17 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
         text, uncertain = _merge_words(t_read, r_read)
         if any(_clock_like(r.text) for r in reads) or _clock_like(text):
             continue  # a clock or a date (or part of one) that did not parse is no label
+        if uncertain and r_read is not None:
+            # the engines disagree: tesseract again, on more preparations of the crop; the
+            # pooled reads replace its first ones only if the engines then agree
+            more = [(_read(label_api, g, _margin(g, tight if on == "tight" else line), how),
+                     float(label_api.MeanTextConf()))
+                    for how, on in SECOND_LOOK for g in sample]
+            again = consensus(tess + more)
+            text2, uncertain2 = _merge_words(again, r_read)
+            if text2 and not uncertain2:
+                text, uncertain, t_read = text2, False, again
+                reads = [r for r in (t_read, r_read) if r is not None]
         if text:
             best = max(reads, key=lambda r: r.confidence)
             kept.append((line, text, best.confidence, uncertain,
