@@ -30,6 +30,7 @@ def test_a_latin_read_of_a_cyrillic_vocabulary_word_is_that_word(read: str, word
     "V30",  # СИЗО or ШИЗО: as near to both, neither
     "AL", "KT",  # too little left of ПЛАЦ, ПКТ
     "CAM", "YARD", "28", "BANYA",  # Latin words, numbers, words far from all
+    "CH31", "D15",  # camera numbers: not СИЗО, not a word
 ])
 def test_a_latin_read_is_no_cyrillic_word_unless_it_is_near_exactly_one(read: str) -> None:
     assert correct_look(read) is None
@@ -105,6 +106,13 @@ def test_a_camera_number_is_not_tesseract_s_cyrillic_word_with_other_digits() ->
     text, uncertain = both([("СНМДЛОКАЛЬНЫЙ УЧАСТОК", 62)] * 3,
                            [("CH17 JIOKAJIbHbIH yHACTOK", 92)] * 3)
     assert text.startswith("CH17 ") and uncertain
+
+
+def test_the_same_read_by_both_engines_is_certain() -> None:
+    assert both([("CH31 ИК-10", 90)] * 3, [("CH31 ИК-10", 91)] * 3) == ("CH31 ИК-10", False)
+    # the recogniser's run-on has more pieces than words: no word more
+    assert both([("029 ЛОКАЛЬНЫЙ УЧАСТОК", 92)] * 3, [("D29JOKAJBHBINY4ACTOK", 87)] * 3) == (
+        "D29 ЛОКАЛЬНЫЙ УЧАСТОК", False)
 
 
 def test_different_numbers_make_the_label_uncertain() -> None:

@@ -332,6 +332,10 @@ LOOKS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: A camera number, maybe after a short prefix ("CH31", "D15", "10-2"): never a word's letters.
+_PREFIXED_NUMBER = re.compile(r"[^\W\d_]{0,3}\d+(?:[-/]\d+)?")
+
+
 def _look_cost(read: str, word: str) -> int:
     """Edit distance from a Latin read to the Cyrillic `word`, a letter matching for free the
     strings `LOOKS` lists for it (1–3 characters of the read) and its look-alikes."""
@@ -361,10 +365,10 @@ def correct_look(read: str) -> str | None:
     """The Cyrillic vocabulary word a read by a reader with no Cyrillic stands for, or None:
     the one vocabulary word within `_look_cost` 0 (1 for words of ≥4 letters, 2 for ≥7) when
     no other word is as near. A read with no Latin letter, or of fewer than 2 characters, or
-    that is a number, stands for none."""
+    that is a number, maybe after a prefix ("CH31" is no СИЗО), stands for none."""
     read = read.translate(_TO_LATIN)  # the recogniser's look-alikes may be folded already
     if len(read) < 2 or not any(c.isascii() and c.isalpha() for c in read) \
-            or any(_is_cyrillic(c) and c != "И" for c in read):
+            or any(_is_cyrillic(c) and c != "И" for c in read) or _PREFIXED_NUMBER.fullmatch(read):
         return None
     costs: dict[int, list[str]] = {}
     for v in _CYRILLIC_VOCAB:

@@ -711,7 +711,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
             words += tail
             uncertain = True
     text = _finish(words)
-    if len(_finish(other).split()) > len(text.split()):
+    if len(_finish((r_read if not r_base else t_read).text.split()).split()) \
+            > len(text.split()):
         uncertain = True  # the other engine read a word more
     return text, uncertain or not text or canonical(text) != text
 
