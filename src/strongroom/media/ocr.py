@@ -580,7 +580,7 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
     tesseract reads Cyrillic, the recogniser Latin and digits. When the engines disagree,
     tesseract reads the line again on more preparations (`SECOND_LOOK`). Raw reads are kept;
     a label the engines disagree on, or whose reads agree little, is kept as uncertain."""
-    from strongroom.media.labels import consensus
+    from strongroom.media.labels import UNCERTAIN_BELOW, consensus
 
     _clock_api, label_api = _engines()
     h = frames[0][1].shape[0]
@@ -621,7 +621,9 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
             kept.append((line, text, best.confidence, uncertain,
                          tuple(c for r in reads for c in r.corrected)))
     if any(not k[3] for k in kept):
-        kept = [k for k in kept if not k[3]]  # background read as letters
+        # background read as letters: reads that agree little (a label line the engines
+        # read alike on every frame but not alike each other stays, uncertain)
+        kept = [k for k in kept if not k[3] or k[2] >= UNCERTAIN_BELOW]
     elif kept:
         kept = [max(kept, key=lambda k: k[2])]
     if kept:
