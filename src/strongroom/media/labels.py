@@ -28,6 +28,10 @@ Cyrillic letter for another, a stray "!" or "|", two words run together, a digit
    digits ("CHO4" → "CH04"). Words in other scripts are left as read.
 6. Vocabulary correction (`VOCABULARY`): see `_correct`.
 
+`correct_look` is the vocabulary for a reader with no Cyrillic (ocr.py's recogniser): the
+Cyrillic word its Latin read stands for, through the strings it gives for each letter
+(`LOOKS`: "KIII" is КПП, "XHNA9" ЖИЛАЯ), when exactly one word is that near.
+
 Confidence is the mean, over the label's non-space characters, of the support of the winning
 character: the summed confidence (0–1) of the reads that voted for it divided by the number of
 reads that looked like a label (outliers included, garbage reads not). So 3 reads that agree at

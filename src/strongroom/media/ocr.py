@@ -666,14 +666,16 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
     it is uncertain.
 
     The words of the read that agreed better across frames are the base (tesseract's unless
-    its reads disagree and the recogniser's do not); the other read's words are paired with
-    them through a character alignment (look-alikes equal; the recogniser drops spaces, and a
-    word it runs into a number, "FL00R3", is parted when the letters spell a vocabulary word:
-    `_split_runs`).
-    For each pair `_choose` picks the word. The label is uncertain when the base read is, or
-    when a word is contradicted by the other engine's certain read: a different word, a
-    different number, or nothing there at all. Punctuation between two words read as one
-    parts them; words with no letter or digit are dropped."""
+    its reads disagree and the recogniser's do not, or the recogniser's agree much better);
+    the other read's words are paired with them through a character alignment (look-alikes
+    equal; the recogniser drops spaces, and a word it runs into a number, "FL00R3", is parted
+    when the letters spell a vocabulary word: `_split_runs`). For each pair `_choose` picks
+    the word; a number the recogniser read after tesseract's last word is added.
+
+    The label is uncertain when only one engine read it, when the base read is uncertain,
+    when a word is not `_confirmed` by both engines (a different word, a different number,
+    nothing there), or when the other engine read more words. Punctuation between two words
+    read as one parts them; words with no letter or digit are dropped."""
     from strongroom.media.labels import canonical
 
     if t_read is None or r_read is None:
@@ -695,9 +697,6 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
         t, r = (o, b) if r_base else (b, o)
         if not any(c.isalnum() for c in b):
             continue
-        if (not o and not r_base and t_read.uncertain and not r_read.uncertain
-                and not any(c.isdigit() for c in t)):
-            continue  # an uncertain tesseract word the certain recogniser saw nothing of
         t_sure = not t_read.uncertain
         r_sure = not r_read.uncertain and not (
             n in loose if r_base else r in {r_words[i] for i in loose})
