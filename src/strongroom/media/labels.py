@@ -23,9 +23,14 @@ Cyrillic letter for another, a stray "!" or "|", two words run together, a digit
    reads, each read voting with the letters only one script has (Д, Я …; D, R …). A word spelt
    only with look-alikes ("КАМ"/"KAM") takes the script of the vocabulary word it spells, else
    that of the rest of the label, else Cyrillic, so that one camera's label always comes out in
-   one form. A look-alike digit between letters is a letter ("КОРИД0Р" → "КОРИДОР"). Words in
-   other scripts are left as read.
+   one form. A look-alike digit between letters is a letter ("КОРИД0Р" → "КОРИДОР"); after
+   a prefix of one or two letters, a number at least half of whose characters are digits is
+   digits ("CHO4" → "CH04"). Words in other scripts are left as read.
 6. Vocabulary correction (`VOCABULARY`): see `_correct`.
+
+`correct_look` is the vocabulary for a reader with no Cyrillic (ocr.py's recogniser): the
+Cyrillic word its Latin read stands for, through the strings it gives for each letter
+(`LOOKS`: "KIII" is КПП, "XHNA9" ЖИЛАЯ), when exactly one word is that near.
 
 Confidence is the mean, over the label's non-space characters, of the support of the winning
 character: the summed confidence (0–1) of the reads that voted for it divided by the number of
@@ -37,6 +42,7 @@ returned all the same.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +76,8 @@ _TO_LATIN = str.maketrans(_CYRILLIC, _LATIN)
 _DIGIT_OF = {"O": "0", "О": "0", "З": "3", "I": "1"}
 
 _CYR, _LAT = "cyrillic", "latin"
+#: One or two letters, then a number some of whose digits read as letters ("CHO4").
+_CHANNEL = re.compile(r"([^\W\d_]{1,2}?)([0-9OОЗI]*\d[0-9OОЗI]*)")
 
 
 @dataclass(frozen=True)
@@ -233,9 +241,10 @@ def _script_of(counts: dict[str, float]) -> str | None:
     return None if cyr == lat else _CYR if cyr > lat else _LAT
 
 
-def _script(word: list[_Column], voters: list[_Read], context: dict[str, float]) -> str | None:
-    """Cyrillic or Latin for a word (None: neither, leave its letters as read)."""
-    chars = "".join(c.char for c in word)
+def _script(word: list[_Column], voters: list[_Read], context: dict[str, float],
+            chars: str) -> str | None:
+    """Cyrillic or Latin for a word, spelt `chars` (None: neither, leave its letters as
+    read)."""
     # the reads vote, each by the letters only one script has
     votes: dict[str, float] = {}
     for n, read in enumerate(voters):
@@ -264,10 +273,14 @@ def _script(word: list[_Column], voters: list[_Read], context: dict[str, float])
 def _shape(word: list[_Column], voters: list[_Read], context: dict[str, float]) -> str:
     """The word in one script, digits in numbers and letters in words."""
     chars = [c.char for c in word]
+    channel = _CHANNEL.fullmatch("".join(chars))
+    if channel is not None and 2 * sum(c.isdigit() for c in channel[2]) >= len(channel[2]):
+        # a channel prefix and its number: "CHO4" is CH04, "СНО1" CH01
+        chars = list(channel[1]) + [_DIGIT_OF.get(c, c) for c in channel[2]]
     digits = sum(c.isdigit() for c in chars)
     if digits and digits * 2 >= len(chars) and all(c.isdigit() or c in _DIGIT_OF for c in chars):
         return "".join(_DIGIT_OF.get(c, c) for c in chars)
-    script = _script(word, voters, context)
+    script = _script(word, voters, context, "".join(chars))
     out = []
     for i, c in enumerate(chars):
         between_letters = 0 < i < len(chars) - 1 and chars[i - 1].isalpha() \
@@ -308,8 +321,76 @@ def _correct(word: str) -> str | None:
     return near[0] if len(near) == 1 else None
 
 
+#: What a reader with no Cyrillic (the recogniser: Latin, digits, some Greek and CJK) gives for
+#: each Cyrillic capital, upper-cased as `consensus` leaves it: "KAMEPA" is КАМЕРА,
+#: "KIII" or "KNN" КПП, "XHNA9" ЖИЛАЯ. Besides these, a letter stands for its look-alikes.
+LOOKS: dict[str, tuple[str, ...]] = {
+    "А": ("A",), "Б": ("6", "B"), "В": ("B", "8"), "Г": ("R", "F", "P", "「", "T"),
+    "Д": ("A", "D", "J", "Q", "I", "1"), "Е": ("E",), "Ж": ("X", "K", "XK", ")K", "KV"),
+    "З": ("3",), "И": ("U", "H", "N", "V", "W", "M", "И"), "Й": ("N", "M", "H", "Y", "И"),
+    "Л": ("N", "J", "JI", "I", "U"), "Н": ("H",), "О": ("0",),
+    "П": ("N", "I", "II", "TI", "1I", "T", "H", "7", "1", "III", "M"), "У": ("Y", "V", "4", "9"),
+    "Ф": ("Φ", "O"), "Ц": ("U", "L", "LI", "LL"), "Ч": ("4", "Y", "H"),
+    "Ш": ("III", "II", "W", "LV", "LU", "V", "N", "IH"), "Щ": ("W", "III"), "Ъ": ("B",),
+    "Ы": ("BI", "BL", "B"), "Ь": ("B", "6"), "Э": ("3",), "Ю": ("IO",), "Я": ("9", "A", "R", "H"),
+}
+
+
+#: A camera number, maybe after a short prefix ("CH31", "D15", "10-2"): never a word's letters.
+_PREFIXED_NUMBER = re.compile(r"[^\W\d_]{0,3}\d+(?:[-/]\d+)?")
+
+
+def _look_cost(read: str, word: str) -> int:
+    """Edit distance from a Latin read to the Cyrillic `word`, a letter matching for free the
+    strings `LOOKS` lists for it (1–3 characters of the read) and its look-alikes."""
+    read = read.translate(_TO_LATIN)
+    inf = len(read) + len(word) + 1
+    n, m = len(word), len(read)
+    d = [[inf] * (m + 1) for _ in range(n + 1)]
+    d[0] = list(range(m + 1))
+    for i in range(1, n + 1):
+        c = word[i - 1]
+        looks = LOOKS.get(c, ())
+        for j in range(m + 1):
+            best = d[i - 1][j] + 1  # the read lacks this letter
+            if j:
+                best = min(best, d[i][j - 1] + 1,  # the read has a letter too many
+                           d[i - 1][j - 1] + (_key(read[j - 1]) != _key(c)))
+            for look in looks:
+                k = len(look)
+                if k <= j and read[j - k:j] == look:
+                    best = min(best, d[i - 1][j - k])
+            d[i][j] = best
+    return d[n][m]
+
+
+@functools.lru_cache(maxsize=4096)
+def correct_look(read: str) -> str | None:
+    """The Cyrillic vocabulary word a read by a reader with no Cyrillic stands for, or None:
+    the one vocabulary word within `_look_cost` 0 (1 for words of ≥4 letters, 2 for ≥7) when
+    no other word is as near. A read with no Latin letter, or of fewer than 2 characters, or
+    that is a number, maybe after a prefix ("CH31" is no СИЗО), stands for none."""
+    read = read.translate(_TO_LATIN)  # the recogniser's look-alikes may be folded already
+    if len(read) < 2 or not any(c.isascii() and c.isalpha() for c in read) \
+            or any(_is_cyrillic(c) and c != "И" for c in read) or _PREFIXED_NUMBER.fullmatch(read):
+        return None
+    costs: dict[int, list[str]] = {}
+    for v in _CYRILLIC_VOCAB:
+        if abs(len(v) - len(read)) <= 3:
+            costs.setdefault(_look_cost(read, v), []).append(v)
+    if not costs:
+        return None
+    best = min(costs)
+    near = costs[best]
+    if len(near) != 1:
+        return None
+    limit = 0 if len(near[0]) < 4 else 1 if len(near[0]) < 7 else 2
+    return near[0] if best <= limit else None
+
+
 _VOCAB_BY_KEY = {_keys(v): v for v in VOCABULARY}
 _VOCAB_SCRIPT = {k: _CYR if any(map(_is_cyrillic, v)) else _LAT for k, v in _VOCAB_BY_KEY.items()}
+_CYRILLIC_VOCAB = tuple(sorted(v for v in VOCABULARY if any(map(_is_cyrillic, v))))
 if len(_VOCAB_BY_KEY) != len(VOCABULARY):
     raise RuntimeError("two vocabulary words are look-alikes")
 

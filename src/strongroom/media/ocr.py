@@ -631,6 +631,9 @@ def _in_band(box: Box, height: int) -> bool:
 
 #: Frames whose label is read (tesseract, and the recogniser): enough for a per-character vote.
 LABEL_FRAMES = 4
+#: When the engines disagree on a label, tesseract reads it again on these preparations
+#: (`PREPARATIONS`) of the tight box ("tight") or of the detector's ("line").
+SECOND_LOOK = (("boost", "tight"), ("plain", "line"), ("strokes", "line"))
 #: A line whose reads agree less than this is picture, not a label (static background that
 #: happens to look like letters reads differently on every frame). Between this and
 #: `labels.UNCERTAIN_BELOW` a label is kept and marked uncertain.
@@ -642,6 +645,7 @@ _ONLY_CYRILLIC = set("БГДЖЗИЙЛПФЦЧШЩЪЫЬЭЮЯ")
 #: ("15", "D15", "CH26", "10-2").
 _YEAR = re.compile(r"(?<!\d)(?:19[89]\d|20\d\d)(?!\d)")
 _INNER_PUNCTUATION = re.compile(r"(?<=\w)[:.`'’,;](?=\w)")
+_DATE = re.compile(r"(?<!\d)\d{1,4}([-./])\d{1,2}\1\d{2,4}(?!\d)")
 _PART_OF_TIME = re.compile(r"\d{1,2}\s*:\s*\d{2}")
 _NUMBERED = re.compile(r"[A-Z]{0,3}\d+(?:-\d+)?")
 
@@ -650,24 +654,22 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
                 clock_lines: tuple[Box, ...], found: OverlayFound) -> None:
     """The camera label: the other text lines in the top and bottom quarters, each read on a
     few frames by tesseract (Russian+English) and by the recogniser, and voted on character by
-    character (`labels.consensus`). A Latin label is the recogniser's (it reads Latin better);
-    anything with Cyrillic is tesseract's. Raw reads are kept; a label read with low agreement
-    is kept as uncertain."""
-    from strongroom.media.labels import consensus
+    character (`labels.consensus`), then word by word across the engines (`_merge_words`):
+    tesseract reads Cyrillic, the recogniser Latin and digits. When the engines disagree,
+    tesseract reads the line again on more preparations (`SECOND_LOOK`). Raw reads are kept;
+    a label the engines disagree on, or whose reads agree little, is kept as uncertain."""
+    from strongroom.media.labels import UNCERTAIN_BELOW, consensus
 
     _clock_api, label_api = _engines()
     h = frames[0][1].shape[0]
-    lines = [b for b in detected if _in_band(b, h)]
-    # the detector's two passes may each find part of one line: the widest box stands for it
-    lines = [b for b in lines if not any(o is not b and _touch(b, o) and o[2] - o[0] > b[2] - b[0]
-                                         for o in lines)]
+    lines = _rows([b for b in detected if _in_band(b, h)])
     strokes = [b for b in _stroke_lines(frames)
                if not any(_touch(b, c) for c in clock_lines)]
     if not lines:  # the detector found nothing beside the clock: thin bright strokes
         lines = strokes
     step = max(1, len(frames) // LABEL_FRAMES)
     sample = [g for _, g in frames[::step][:LABEL_FRAMES]]
-    kept: list[tuple[Box, str, LabelRead]] = []
+    kept: list[tuple[Box, str, float, bool, tuple[tuple[str, str], ...]]] = []
     for line in lines:
         # tesseract reads small text best in a tight box: the stroke line inside the detector's
         tight = next((b for b in strokes if _overlap(b, line)), line)
@@ -675,67 +677,275 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
         rapid = [(text, 100 * score) for g in sample for text, score in recognise(g, [line])]
         found.label_reads += [text for text, _ in tess]
         t_read, r_read = consensus(tess), consensus(rapid)
-        read = t_read or r_read
-        if read is None or read.confidence < MIN_LABEL_AGREEMENT:
+        reads = [r for r in (t_read, r_read) if r is not None]
+        if not reads or max(r.confidence for r in reads) < MIN_LABEL_AGREEMENT:
             continue
-        text = _merge_words(t_read, r_read)
-        if (sum(c.isdigit() for c in text) >= 6 and ":" in text) or _YEAR.search(text):
+        text, uncertain = _merge_words(t_read, r_read)
+        if any(_clock_like(r.text) for r in reads) or _clock_like(text):
             continue  # a clock or a date (or part of one) that did not parse is no label
+        if uncertain and r_read is not None:
+            # the engines disagree: tesseract again, on more preparations of the crop; the
+            # pooled reads replace its first ones only if the engines then agree
+            more = [(_read(label_api, g, _margin(g, tight if on == "tight" else line), how),
+                     float(label_api.MeanTextConf()))
+                    for how, on in SECOND_LOOK for g in sample]
+            again = consensus(tess + more)
+            text2, uncertain2 = _merge_words(again, r_read)
+            if text2 and not uncertain2:
+                text, uncertain, t_read = text2, False, again
+                reads = [r for r in (t_read, r_read) if r is not None]
         if text:
-            kept.append((line, text, read))
-    if any(not read.uncertain for _, _, read in kept):
-        kept = [k for k in kept if not k[2].uncertain]  # background read as letters
+            best = max(reads, key=lambda r: r.confidence)
+            kept.append((line, text, best.confidence, uncertain,
+                         tuple(c for r in reads for c in r.corrected)))
+    if any(not k[3] for k in kept):
+        # background read as letters: reads that agree little (a label line the engines
+        # read alike on every frame but not alike each other stays, uncertain)
+        kept = [k for k in kept if not k[3] or k[2] >= UNCERTAIN_BELOW]
     elif kept:
-        kept = [max(kept, key=lambda k: k[2].confidence)]
+        kept = [max(kept, key=lambda k: k[2])]
     if kept:
         kept.sort(key=lambda k: (k[0][1], k[0][0]))
-        found.label = " ".join(text for _, text, _ in kept)
-        found.label_box = _union(tuple(b for b, _, _ in kept))
-        found.label_confidence = round(min(read.confidence for _, _, read in kept), 3)
-        found.label_uncertain = any(read.uncertain for _, _, read in kept)
-        found.label_corrected = [list(c) for _, _, read in kept for c in read.corrected]
+        found.label = " ".join(k[1] for k in kept)
+        found.label_box = _union(tuple(k[0] for k in kept))
+        found.label_confidence = round(min(k[2] for k in kept), 3)
+        found.label_uncertain = any(k[3] for k in kept)
+        found.label_corrected = [list(c) for k in kept for c in k[4]]
 
 
-def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> str:
-    """Tesseract's label (it reads Cyrillic), each word checked against what the recogniser
-    read at the same place (the two aligned character by character, look-alikes equal; the
-    recogniser drops spaces, so its words are found through the alignment). The
-    recogniser's word is taken when it is a camera number (`_NUMBERED`) and tesseract's word
-    has no letter only Cyrillic has ("D15", not "015"), or when it is a vocabulary word and
-    tesseract's is not ("CAMERA", not "САТЕГА"); a word of an uncertain tesseract read that
-    the certain recogniser saw nothing of is dropped (a box edge read as letters). Words with
-    no letter or digit (a stray "^", "°") are dropped; the others are checked against the
-    vocabulary ("FL00R" is FLOOR)."""
-    from difflib import SequenceMatcher
+def _clock_like(text: str) -> bool:
+    """A clock or a date (or part of one): a time of day, a year, or three numbers with date
+    separators (a year misread: "2819-11-27")."""
+    return ((sum(c.isdigit() for c in text) >= 6 and ":" in text)
+            or _YEAR.search(text) is not None or _DATE.search(text) is not None)
 
-    from strongroom.media.labels import VOCABULARY, canonical, correct, key
+
+def _rows(boxes: list[Box]) -> list[Box]:
+    """Line boxes on one row that overlap or nearly touch, merged into one: the detector's two
+    passes may each find part of a line, or cut it at a wide space ("CAM 28" | "YARD")."""
+    out = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for a, b in itertools.combinations(out, 2):
+            ha, hb = a[3] - a[1], b[3] - b[1]
+            rows = min(a[3], b[3]) - max(a[1], b[1])
+            gap = max(a[0], b[0]) - min(a[2], b[2])
+            if rows >= 0.6 * min(ha, hb) and gap <= max(ha, hb) and 0.5 <= ha / max(1, hb) <= 2:
+                out = [o for o in out if o is not a and o is not b] + [_union((a, b))]
+                merged = True
+                break
+    return out
+
+
+def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[str, bool]:
+    """One label from tesseract's read (it reads Cyrillic) and the recogniser's (it reads
+    Latin and digits better, and Cyrillic as Latin look-alikes: "KAMEPA", "KIII"), and whether
+    it is uncertain.
+
+    The words of the read that agreed better across frames are the base (tesseract's unless
+    its reads disagree and the recogniser's do not, or the recogniser's agree much better);
+    the other read's words are paired with them through a character alignment (look-alikes
+    equal; the recogniser drops spaces, and a word it runs into a number, "FL00R3", is parted
+    when the letters spell a vocabulary word: `_split_runs`). For each pair `_choose` picks
+    the word; a number the recogniser read after tesseract's last word is added.
+
+    The label is uncertain when only one engine read it, when the base read is uncertain,
+    when a word is not `_confirmed` by both engines (a different word, a different number,
+    nothing there), or when the other engine read more words. Punctuation between two words
+    read as one parts them; words with no letter or digit are dropped."""
+    from strongroom.media.labels import canonical
 
     if t_read is None or r_read is None:
         only = t_read or r_read
-        words = only.text.split() if only is not None else []
-    else:
-        t_words, r_words = t_read.text.split(), r_read.text.split()
-        if len(t_words) != len(r_words):  # pair the words through a character alignment
-            t_flat, r_flat = "".join(t_words), "".join(r_words)
-            where = _aligned(SequenceMatcher(None, [key(c) for c in t_flat],
-                                             [key(c) for c in r_flat], autojunk=False),
-                             len(t_flat))
-            ends = list(itertools.accumulate(len(t) for t in t_words))
-            r_words = [r_flat[where[e - len(t)]:where[e]] for t, e in zip(t_words, ends,
-                                                                          strict=True)]
-        words = []
-        for t, r in zip(t_words, r_words, strict=True):
-            if (not r and t_read.uncertain and not r_read.uncertain
-                    and not any(c.isdigit() for c in t)):
-                continue
-            take = (r.isascii() and canonical(r) != canonical(t) and not r_read.uncertain
-                    and ((_NUMBERED.fullmatch(r) is not None and not _ONLY_CYRILLIC & set(t))
-                         or (r in VOCABULARY and canonical(t) not in VOCABULARY)))
-            words.append(r if take else t)
+        if only is None:
+            return "", True
+        words = only.text.split() if only is t_read else _split_runs(only.text.split())[0]
+        words = [w for w in words if any(c.isalnum() for c in w)]
+        return _finish(words), True  # the other engine read nothing like a label
+    t_words = t_read.text.split()
+    r_words, loose = _split_runs(r_read.text.split())
+    r_base = not r_read.uncertain and (
+        t_read.uncertain or r_read.confidence > t_read.confidence + 0.25)
+    base, other = (r_words, t_words) if r_base else (t_words, r_words)
+    paired = _pair(base, other)
+    uncertain = (r_read if r_base else t_read).uncertain
+    words = []
+    for n, (b, o) in enumerate(zip(base, paired, strict=True)):
+        t, r = (o, b) if r_base else (b, o)
+        if not any(c.isalnum() for c in b):
+            continue
+        t_sure = not t_read.uncertain
+        r_sure = not r_read.uncertain and not (
+            n in loose if r_base else r in {r_words[i] for i in loose})
+        word = _choose(t, r, t_sure=t_sure, r_sure=r_sure)
+        if not _confirmed(word, t, r, t_sure=t_sure, r_sure=r_sure):
+            uncertain = True  # the engines disagree on it
+        words.append(word)
+    if not r_base and paired and not r_read.uncertain:
+        # a number the certain recogniser read after tesseract's last word ("КОРИД" of a box
+        # cut short, "KOPMIOP2"): the label's too
+        tail = _split_runs([paired[-1]])[0][1:]
+        if tail and all(w.isdigit() for w in tail):
+            words += tail
+            uncertain = True
+    text = _finish(words)
+    if len(_finish((r_read if not r_base else t_read).text.split()).split()) \
+            > len(text.split()):
+        uncertain = True  # the other engine read a word more
+    return text, uncertain or not text or canonical(text) != text
+
+
+def _finish(words: list[str]) -> str:
+    from strongroom.media.labels import canonical, correct
+
     # punctuation between two words read as one ("КАМЕРА:21", "КАМ.05") parts them
     words = [p for w in words for p in _INNER_PUNCTUATION.sub(" ", w).split()]
-    words = [w.strip("^°”“\"'‚,.;:«»<>‹›|!?()[]{}") for w in words]
+    words = [w.strip(_WORD_EDGE) for w in words]
     return canonical(" ".join(correct(w) or w for w in words if any(c.isalnum() for c in w)))
+
+
+#: Marks OCR leaves at either end of a word.
+_WORD_EDGE = "^°”“\"'‚‘’`,.;:«»<>‹›|!?()[]{}"
+_LETTERS_NUMBER = re.compile(r"(.*[^\W\d_])(\d+)")
+_RUNS = re.compile(r"\d+|[^\W\d_]+")
+_NUMBER_LETTERS = re.compile(r"([^\W\d_]{0,2}\d+)([^\W\d_].*)")
+
+
+def _vocabulary_word(word: str) -> str | None:
+    """The vocabulary word `word` is, as read by either engine."""
+    from strongroom.media.labels import correct, correct_look
+
+    return correct(word) or correct_look(word)
+
+
+def _look_distance(read: str, word: str) -> int:
+    from strongroom.media.labels import _look_cost, key
+
+    if "".join(map(key, read)) == "".join(map(key, word)):
+        return 0
+    return _look_cost(read, word)
+
+
+def _digits(word: str) -> str:
+    return "".join(c for c in word if c.isdigit())
+
+
+def _split_runs(words: list[str]) -> tuple[list[str], set[int]]:
+    """A vocabulary word run into a number ("CAMERA6", "FL00R3", "KOPMIOP2", "D15KAMEPA",
+    "CAM3KT") parted, and which of the words came from a run of three or more: the words
+    and the numbers the recogniser runs together (its "KAM101IEPHMETP" is КАМ 10 ПЕРИМЕТР,
+    П read "1I") are less sure than those it spaced. A word is parted at its last number, or
+    else at its first, when that leaves a vocabulary word of 3 letters or more nearer than
+    the whole word is to one ("AEX4PHA9" is ДЕЖУРНАЯ whole, Я read "9"); a word that is no
+    vocabulary word whole, at every number when a part of 3 letters is one."""
+    out: list[str] = []
+    loose: set[int] = set()
+    for w in words:
+        whole = _vocabulary_word(w)
+        parts = [w]
+        if whole is None or w[-1:].isdigit():
+            for m in (_LETTERS_NUMBER.fullmatch(w), _NUMBER_LETTERS.fullmatch(w)):
+                word = m.group(1) if m and m.re is _LETTERS_NUMBER else m.group(2) if m else ""
+                spelt = _vocabulary_word(word) if word else None
+                if m and spelt is not None and len(spelt) >= 3 and (
+                        whole is None or _look_distance(word, spelt) < _look_distance(w, whole)):
+                    parts = [m.group(1), m.group(2)]
+                    break
+            else:
+                runs = _RUNS.findall(w)
+                if whole is None and any(len(_vocabulary_word(p) or "") >= 3 for p in runs
+                                         if len(p) >= 3):
+                    parts = runs
+                    loose |= set(range(len(out), len(out) + len(parts)))
+        out += parts
+    return out, loose
+
+
+def _pair(base: list[str], other: list[str]) -> list[str]:
+    """For each word of `base`, what `other` read at its place ("" when nothing; what it read
+    before the first word or after the last goes with that word)."""
+    from difflib import SequenceMatcher
+
+    from strongroom.media.labels import key
+
+    if len(base) == len(other):
+        return list(other)
+    b_flat, o_flat = "".join(base), "".join(other)
+    where = _aligned(SequenceMatcher(None, [key(c) for c in b_flat], [key(c) for c in o_flat],
+                                     autojunk=False), len(b_flat))
+    where[0], where[-1] = 0, len(o_flat)  # what `other` has before or after: the ends' words
+    ends = list(itertools.accumulate(len(b) for b in base))
+    return [o_flat[where[e - len(b)]:where[e]] for b, e in zip(base, ends, strict=True)]
+
+
+def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
+    """Tesseract's word `t` or the recogniser's `r` (either may be ""): a camera number
+    (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has its digits and a
+    letter only Cyrillic has ("D15", not "015"), or the recogniser is unsure of it and
+    tesseract read a number too; a Latin vocabulary word is a certain recogniser's
+    ("GATE", not "CAME"); a vocabulary word beats a word that is none (the recogniser's read
+    through its look-alikes: "KIII" is КПП), and of two vocabulary words the one of the
+    engine whose reads agreed (tesseract's when both did); a word with a letter only Cyrillic has is
+    tesseract's; otherwise a certain recogniser's Latin word."""
+    if not r:
+        return t
+    if not t:
+        return _vocabulary_word(r) or r
+    if "-" in t and t.count("-") == r.count("-"):  # "ИК-13" and "WK-10": part by part
+        return "-".join(_choose(a, b, t_sure=t_sure, r_sure=r_sure)
+                        for a, b in zip(t.split("-"), r.split("-"), strict=True))
+    t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
+    if ((r_sure or _NUMBERED.fullmatch(t) is None) and r.isascii()
+            and _NUMBERED.fullmatch(r) is not None
+            and not (t_sure and _ONLY_CYRILLIC & set(t) and _digits(t) == _digits(r))):
+        return r
+    if r_sure and r_word is not None and r_word.isascii():
+        return r_word  # a Latin word, the recogniser's
+    if t_word is not None and r_word is not None and t_word != r_word:
+        return r_word if r_sure and not t_sure else t_word
+    if t_word is not None:
+        return t_word
+    if r_word is not None:
+        return r_word
+    if _ONLY_CYRILLIC & set(t):
+        return t
+    return r if r_sure and r.isascii() else t
+
+
+def _confirmed(word: str, t: str, r: str, *, t_sure: bool, r_sure: bool) -> bool:
+    """Whether both engines read `word`: tesseract's `t` is it, digits and letters it confuses
+    aside ("022" for "D22"), and the recogniser's `r` is it or a read of it through look-alikes
+    ("KIII" for "КПП"). A vocabulary word one engine read with certainty stands unless the
+    other read another vocabulary word there or nothing at all (a number always needs both)."""
+    from strongroom.media.labels import VOCABULARY, _look_cost, canonical
+
+    if "-" in word and word.count("-") == t.count("-") == r.count("-"):
+        return all(_confirmed(*parts, t_sure=t_sure, r_sure=r_sure) for parts in zip(
+            word.split("-"), t.split("-"), r.split("-"), strict=True))
+
+    def same(read: str, *, look: bool) -> bool:
+        read = "".join(c for c in read if c.isalnum())
+        if not read:
+            return False
+        if canonical(_vocabulary_word(read) or read) == word:
+            return True
+        if not look:
+            return len(read) == len(word) and all(
+                a == b or {a, b} in _TESSERACT_CONFUSES for a, b in zip(read, word, strict=True))
+        return not any(c.isdigit() for c in word) and _look_cost(read, word) <= len(word) // 4
+
+    if same(t, look=False) and same(r, look=True):
+        return True
+    if word not in VOCABULARY or not t or not r:
+        return False
+    t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
+    return ((t_sure and same(t, look=False) and (r_word is None or r_word == word))
+            or (r_sure and same(r, look=True) and (t_word is None or t_word == word)))
+
+
+#: Characters tesseract reads for one another in labels (a camera number's "D" as "0").
+_TESSERACT_CONFUSES = [{"D", "0"}, {"O", "0"}, {"О", "0"}, {"I", "1"}, {"З", "3"}]
 
 
 def _aligned(matcher: Any, n: int) -> list[int]:
