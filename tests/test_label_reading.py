@@ -160,7 +160,7 @@ def test_parts_of_one_line_are_merged_and_lines_apart_are_not() -> None:
     28,  # "Камера 4": 13 px text tesseract reads as garbage, the recogniser as "KaMepa 4"
 ])
 def test_labels_of_corpus_clips_once_misread(index: int, tmp_path: Path) -> None:
-    from tests.test_ocr_fixed_camera import sampled_frames
+    from test_ocr_fixed_camera import sampled_frames
 
     spec = cctv.random_spec(7, index)
     truth = cctv.make_clip(spec, tmp_path / spec.name)
