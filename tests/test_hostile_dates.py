@@ -14,12 +14,14 @@ from sqlalchemy import select
 
 from conftest import cli
 from strongroom import cctv
-from strongroom.catalogue.models import Segment, Sighting, StepRun
+from strongroom.catalogue.models import StepRun
 from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
 from strongroom.media.overlay import orders_shown, parse_clock, resolve_date_order, spelt_date
 from strongroom.pipeline.runner import process
 from strongroom.vault import Vault
+from test_date_order import _clock_start as _start
+from test_date_order import _shas
 
 US = cctv.Style(clock_format="MM/DD/YYYY hh:mm:ss AM/PM", size=24, font="DejaVuSans",
                 decoration="box", clock_position="top-left", label_position="bottom-left")
@@ -44,18 +46,6 @@ def _day_first_clip(path: Path, start: datetime, label: str) -> None:
                     "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t", "-t", "4",
                     "-vf", draw, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
                    check=True, timeout=60)
-
-
-def _shas(vault: Vault) -> dict[str, str]:
-    with vault.catalogue.read() as s:
-        return {Path(p).name: sha for p, sha in s.execute(
-            select(Sighting.rel_path, Sighting.original_sha256))}
-
-
-def _start(vault: Vault, sha: str) -> datetime | None:
-    with vault.catalogue.read() as s:
-        return s.scalar(select(Segment.clock_start).where(Segment.original_sha256 == sha,
-                                                          Segment.clock_start.is_not(None)))
 
 
 def test_a_recorder_of_the_other_order_never_takes_the_order_of_another_cameras_clips(
