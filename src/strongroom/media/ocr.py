@@ -709,8 +709,14 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
         found.label = " ".join(k[1] for k in kept)
         found.label_box = _union(tuple(k[0] for k in kept))
         found.label_confidence = round(min(k[2] for k in kept), 3)
-        found.label_uncertain = any(k[3] for k in kept)
+        # "CAMERA" alone names no camera: its number was most likely not read
+        found.label_uncertain = (any(k[3] for k in kept)
+                                 or set(found.label.split()) <= _NAMES_NO_CAMERA)
         found.label_corrected = [list(c) for k in kept for c in k[4]]
+
+
+#: Words that name no camera by themselves (a label of only these lost its number or name).
+_NAMES_NO_CAMERA = frozenset({"CAM", "CAMERA", "КАМ", "КАМЕРА", "CH", "КАНАЛ", "CHANNEL"})
 
 
 def _clock_like(text: str) -> bool:
