@@ -87,7 +87,12 @@ class DirSink:
 
             def write(data: bytes) -> None:
                 nonlocal pending
-                f.write(data)
+                view = memoryview(data)
+                while view:  # an unbuffered write may write part: a filling disk does
+                    n = f.write(view)
+                    if not n:
+                        raise OSError(errno.ENOSPC, "no space left on device")
+                    view = view[n:]
                 pending += len(data)
                 if pending >= WRITEBACK_EVERY:  # let the disk start now, not at fdatasync
                     start_writeback(fd)
