@@ -97,7 +97,13 @@ class Vault:
             if not path.exists():
                 _make_dirs(path, created)
             # Two `init`s of one new folder: the second must fail, not replace the first's keys.
-            lock = _lock_folder(path)
+            try:
+                lock = _lock_folder(path)
+            except VaultExists:
+                # the other `init` holds the folder now, even one this call made: removing it
+                # would pull the other's vault from under it (its keys.age.tmp vanished)
+                created.clear()
+                raise
             _check_new_vault_folder(path)
             keys = VaultKeys.generate()
             sealed = keys.seal(passphrase)
