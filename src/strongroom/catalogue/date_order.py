@@ -89,12 +89,14 @@ def decisions(vault: Vault) -> dict[str, dict[str, Any]]:
     return out
 
 
-def infer(vault: Vault) -> dict[str, dict[str, Any]]:
+def infer(vault: Vault, *, evidence: tuple[dict[str, dict[str, set[str]]],
+                                            dict[str, dict[str, set[str]]]] | None = None,
+          said: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """{key: {"order": "MM/DD" | "DD/MM", "clips": n, "shown_by": [sha256, …]}}: per camera
     key (`overlay.order_key`) the order its clips show, and per shape the order a person
     said (then with "set_by", "at" and "event"); none while any clip of the vault shows the
     other order."""
-    per_camera, per_shape = _evidence(vault)
+    per_camera, per_shape = evidence if evidence is not None else _evidence(vault)
     known = {}
     for key, by_order in sorted(per_camera.items()):
         shape = key.split(" on ", 1)[0]
@@ -104,13 +106,13 @@ def infer(vault: Vault) -> dict[str, dict[str, Any]]:
         if len(clips) >= MIN_CLIPS:
             known[key] = {"order": order, "clips": len(clips),
                           "shown_by": sorted(clips)[:SHOWN_BY_KEPT]}
-    for shape, said in decisions(vault).items():
-        if said["order"] not in ORDERS or set(per_shape.get(shape, {})) - {said["order"]}:
+    for shape, word in (said if said is not None else decisions(vault)).items():
+        if word["order"] not in ORDERS or set(per_shape.get(shape, {})) - {word["order"]}:
             continue  # taken back, or a clip shows the other order since it was said
-        clips = per_shape.get(shape, {}).get(said["order"], set())
-        known[shape] = {"order": said["order"], "clips": len(clips),
-                        "shown_by": sorted(clips)[:SHOWN_BY_KEPT], "set_by": said["set_by"],
-                        "at": said["at"], "event": said["event"]}
+        clips = per_shape.get(shape, {}).get(word["order"], set())
+        known[shape] = {"order": word["order"], "clips": len(clips),
+                        "shown_by": sorted(clips)[:SHOWN_BY_KEPT], "set_by": word["set_by"],
+                        "at": word["at"], "event": word["event"]}
     return known
 
 
@@ -154,8 +156,10 @@ def set_order(vault: Vault, order: str | None, shape: str = SHAPE) -> dict[str, 
 def summary(vault: Vault) -> list[dict[str, Any]]:
     """`strongroom clocks orders`: per shape, how many clips show each order, what a person
     said, the orders in force (the person's, or per camera), and how many clips wait."""
-    _per_camera, per_shape = _evidence(vault)
-    said, known = decisions(vault), infer(vault)
+    evidence = _evidence(vault)
+    per_shape = evidence[1]
+    said = decisions(vault)
+    known = infer(vault, evidence=evidence, said=said)
     unplaced: dict[str, int] = {}
     for _sha, data in _overlay_results(vault):
         if data.get("status") == "date_ambiguous" and data.get("date_shape"):
