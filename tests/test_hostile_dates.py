@@ -185,3 +185,23 @@ def test_half_past_midnight_on_a_12_hour_clock_is_not_noon(vault: Vault, tmp_pat
     process(vault, steps=["probe", "overlay_ocr"], executor="inline")
     start = _start(vault, _shas(vault)["m.mp4"])
     assert start is None or start == datetime(2021, 6, 14, 0, 30, 5), start
+
+
+def test_a_month_whose_first_letter_tesseract_lost_is_read_from_its_last_two() -> None:
+    """Clip 59 (`18 апр 2023` in yellow LiberationSans with a shadow): tesseract reads the а
+    as %, # or 7 and the recogniser reads "1p". The two letters left name one month only,
+    when they stand between the day and the year both engines read; fewer than three such
+    reads, or letters between other numbers, are not enough."""
+    recognised = ["181p202322:39:34", "18有p202322:39:35", "181p202322:39:35"]
+    tesseract = ["18%пр 2023 22:39:34", "18#пр 2023 22:39:36.", "18 пр 2023 22:39:34.",
+                 "| аж р 2023 22:39:86. о", "18% pp 2023 22:30:34 2"]
+    assert spelt_date(recognised, tesseract) == "18 апр 2023"
+    assert spelt_date(["18 1p 2023 22:39:34"] * 3, tesseract) == "18 апр 2023"
+    assert spelt_date(recognised, tesseract[3:]) is None  # tesseract read no "пр" there
+    assert spelt_date(recognised, tesseract[:2]) is None  # two reads: not enough
+    # the same letters between other numbers than the recogniser's day and year: nothing
+    assert spelt_date(recognised, ["13 пр 2023", "13%пр 2023", "18 пр 2028", "18 пр 2028"]
+                      ) is None
+    assert len({name[1:] for name in
+                ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт",
+                 "ноя", "дек")}) == 12  # no two months end alike

@@ -102,6 +102,15 @@ def test_a_number_from_the_recogniser_s_run_on_does_not_beat_tesseract_s_number(
         ["AEX4PHA9", "XHNA9", "KOPMIOP", "2"], set())
 
 
+def test_a_camera_number_s_prefix_stays_on_it_in_a_run_and_beats_an_unsure_tesseract() -> None:
+    assert ocr._split_runs(["D15KAMEPA14"])[0] == ["D15", "KAMEPA", "14"]
+    assert ocr._split_runs(["CH26KIII"])[0] == ["CH26", "KIII"]
+    # tesseract unsure of its "P15": the recogniser's D15 (the label stays uncertain)
+    text, uncertain = both([("P15 КАМЕРА 1.4", 31), ("PIS КАМЕРА 14", 40)],
+                           [("D15KAMEPA14", 97)] * 3)
+    assert (text, uncertain) == ("D15 КАМЕРА 14", True)
+
+
 def test_a_camera_number_is_not_tesseract_s_cyrillic_word_with_other_digits() -> None:
     text, uncertain = both([("СНМДЛОКАЛЬНЫЙ УЧАСТОК", 62)] * 3,
                            [("CH17 JIOKAJIbHbIH yHACTOK", 92)] * 3)
@@ -156,6 +165,8 @@ def test_parts_of_one_line_are_merged_and_lines_apart_are_not() -> None:
 
 @pytest.mark.parametrize("index", [
     71,  # "CAM 28 YARD": the detector cut the line in two, the label lost its last word
+    18,  # "Camera 6": the detector's box ended before the 6
+    146,  # "Camera 1": a lone 1 the detector did not box, in a 352×288 clip
     122,  # "КАМЕРА 25 ПКТ": a date line was taken for the label
     28,  # "Камера 4": 13 px text tesseract reads as garbage, the recogniser as "KaMepa 4"
 ])

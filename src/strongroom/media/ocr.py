@@ -671,6 +671,7 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
     sample = [g for _, g in frames[::step][:LABEL_FRAMES]]
     kept: list[tuple[Box, str, float, bool, tuple[tuple[str, str], ...]]] = []
     for line in lines:
+        line = _with_number_after(sample[0], line, [*clock_lines, *detected])
         # tesseract reads small text best in a tight box: the stroke line inside the detector's
         tight = next((b for b in strokes if _overlap(b, line)), line)
         tess = [_read_conf(label_api, g, _margin(g, tight)) for g in sample]
@@ -713,6 +714,32 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
         found.label_uncertain = (any(k[3] for k in kept)
                                  or set(found.label.split()) <= _NAMES_NO_CAMERA)
         found.label_corrected = [list(c) for k in kept for c in k[4]]
+
+
+def _with_number_after(g: Gray, line: Box, others: list[Box]) -> Box:
+    """`line` grown to the right over a short number the detector left out ("Camera" of
+    "Camera 1": a lone narrow digit a space away is often not boxed), when the recogniser
+    reads the grown box as the line's text and a number more, surely; else `line`."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", recognise(g, [line])[0][0]).replace(" ", "")
+    if not text or not text[-1].isalpha():
+        return line  # (the line's own read is wanted anyway: `_read_label` reads it too)
+    h = line[3] - line[1]
+    right = min(g.shape[1], line[2] + round(1.6 * h))
+    for o in others:  # never into the next text on the row
+        if o[0] >= line[2] and min(o[3], line[3]) > max(o[1], line[1]):
+            right = min(right, o[0] - 1)
+    if right - line[2] < h // 3:
+        return line
+    grown = (line[0], line[1], right, line[3])
+    more, score = recognise(g, [grown])[0]
+    more = unicodedata.normalize("NFKC", more).replace(" ", "")
+    head, extra = more[:len(text)], more[len(text):]
+    if (1 <= len(extra) <= 3 and extra.isdigit()
+            and sum(a != b for a, b in zip(head, text, strict=True)) <= 1 and score >= 0.8):
+        return grown  # (one letter read otherwise in the grown box: "Canera 1", "Camera")
+    return line
 
 
 #: Words that name no camera by themselves (a label of only these lost its number or name).
@@ -860,10 +887,19 @@ def _split_runs(words: list[str]) -> tuple[list[str], set[int]]:
                     break
             else:
                 runs = _RUNS.findall(w)
+                if (len(runs) > 2 and runs[1].isdigit() and len(runs[0]) <= 2
+                        and runs[0].isascii() and runs[0].isupper()
+                        and _vocabulary_word(runs[0]) is None):
+                    # a camera number with its prefix ("D15", "CH26"), read as sure as if
+                    # spaced: a letter and digits are no run of words
+                    runs[:2] = [runs[0] + runs[1]]
+                    first = 1
+                else:
+                    first = 0
                 if whole is None and any(len(_vocabulary_word(p) or "") >= 3 for p in runs
                                          if len(p) >= 3):
                     parts = runs
-                    loose |= set(range(len(out), len(out) + len(parts)))
+                    loose |= set(range(len(out) + first, len(out) + len(parts)))
         out += parts
     return out, loose
 
@@ -902,7 +938,7 @@ def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
         return "-".join(_choose(a, b, t_sure=t_sure, r_sure=r_sure)
                         for a, b in zip(t.split("-"), r.split("-"), strict=True))
     t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
-    if ((r_sure or _NUMBERED.fullmatch(t) is None) and r.isascii()
+    if ((r_sure or not t_sure or _NUMBERED.fullmatch(t) is None) and r.isascii()
             and _NUMBERED.fullmatch(r) is not None
             and not (t_sure and _ONLY_CYRILLIC & set(t) and _digits(t) == _digits(r))):
         return r

@@ -119,7 +119,7 @@ _TIME_OF_DAY = re.compile(r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})(\s*[Aa
 #: the month names (seen on generated clips: "AHB" янв, "uon" июл, "MI0H" июн, "0kr" окт,
 #: "nek" дек). No string fits two months (tested), so a word names one month at most.
 _LOOKALIKES = {
-    "а": "[aA]", "в": "[bB8]", "г": "[rF]", "д": "(?:[nAgD]|Д)", "е": "[eE]",
+    "а": "[aA]", "в": "[bB8]", "г": "[rF]", "д": "(?:[nAgDH]|Д)", "е": "[eE]",
     "и": "(?:[uUNMI]|И)", "й": "(?:[uUN]|И|Й)", "к": "[kK]", "л": "(?:[nJ]|JI|Л)",
     "м": "[mM]", "н": "[hH]", "о": "[oO0]", "п": "(?:[nN]|TI|П)", "р": "[pP]", "с": "[cC]",
     "т": "[tTr]", "ф": "(?:Φ|cp|qp|F)", "ю": "(?:I0|IO|10|lO|[oO0]|Ю)", "я": "(?:[aA9R]|Я)",
@@ -137,8 +137,13 @@ def lookalike_month(word: str) -> int | None:
     return next((n for pattern, n in _LOOKALIKE_MONTHS if pattern.fullmatch(word)), None)
 
 
+#: The last two letters of each Russian month's short name: no two months share them.
+_MONTH_ENDINGS = {name[1:]: number for number, name in enumerate(_RUSSIAN_MONTHS, 1)}
+
 #: Day, month word and year as the recogniser reads a spelt-out date ("23 0kr 2022").
-_DAY_WORD_YEAR = re.compile(r"(?<!\d)(\d{1,2})\s+(\S{1,6}?)\s*((?:19|20)\d\d)(?!\d)")
+#: The recogniser may run them together, and the time into the year ("181p202322:39:34").
+_DAY_WORD_YEAR = re.compile(
+    r"(?<!\d)(\d{1,2})\s*(\S{1,6}?)\s*((?:19|20)\d\d)(?:(?!\d)|(?=\d{1,2}\s*:))")
 
 
 _DAY_WORD_YEAR_TESSERACT = re.compile(
@@ -189,9 +194,15 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     years = {y for _d, y in whole}
     if whole and (day not in {d for d, _y in whole} or (len(years) == 1 and year not in years)):
         return None
+    # a month whose first letter tesseract lost ("18 пр 2023" for "18 апр 2023"): its last
+    # two letters name one month only, when they stand between the day and the year read
+    clipped = re.compile(rf"(?<!\d)0?{day}\S?\s*([^\W\d_]{{2}})\.?\s*{year}(?!\d)")
     for text in tesseract:
         words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
         months = {month for _, w in words if (month := _month(w)) is not None}
+        if not months and (m := clipped.search(text)) is not None:
+            ending = _MONTH_ENDINGS.get(m.group(1).lower().translate(_TO_CYRILLIC))
+            months = {ending} if ending is not None else set()
         by_tesseract.update(months)
         numbers = {int(x) for x in re.findall(r"\d+", text)}
         confirmed = confirmed or year in numbers or any(
