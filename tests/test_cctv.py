@@ -4,9 +4,12 @@ real fixed camera is static, and with a truth that says exactly what the clip sh
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import socket
+import statistics
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -59,9 +62,11 @@ def _digest(spec: cctv.ClipSpec) -> str:
 
 
 def test_same_seed_gives_the_same_spec_frames_and_file_bytes(tmp_path: Path) -> None:
-    assert cctv.corpus_specs(7, 5) == cctv.corpus_specs(7, 5)
-    assert cctv.random_spec(7, 3) == cctv.corpus_specs(7, 5)[3]  # index, not order, decides
-    assert cctv.corpus_specs(7, 5) != cctv.corpus_specs(8, 5)
+    for version in cctv.VERSIONS:
+        assert cctv.corpus_specs(7, 30, version) == cctv.corpus_specs(7, 30, version)
+        assert cctv.corpus_specs(7, 30, version) != cctv.corpus_specs(8, 30, version)
+    # version 2: index, not order, decides
+    assert cctv.random_spec(7, 3) == cctv.corpus_specs(7, 5, version=2)[3]
     spec = replace(cctv.random_spec(7, 0, duration=2.0), interlaced=True, noise=5.0)
     assert _digest(spec) == _digest(spec)
     assert _digest(spec) != _digest(replace(spec, seed=spec.seed + 1))
@@ -248,27 +253,33 @@ def test_overlays_sit_inside_the_frame_without_overlapping(made: list[Any]) -> N
 
 def test_corpus_writes_truth_json_that_round_trips(tmp_path: Path) -> None:
     specs = [cctv.random_spec(3, i, duration=2.0) for i in range(3)]
-    truths = cctv.corpus(3, 3, tmp_path, specs=specs)
+    truths = cctv.corpus(3, 3, tmp_path, specs=specs, version=2)
     doc = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
-    assert doc["seed"] == 3 and doc["version"] == cctv.GENERATOR_VERSION
+    assert doc["seed"] == 3 and doc["version"] == 2
     assert doc["clips"] == [json.loads(json.dumps(t.to_json())) for t in truths]
+    assert [c["camera"] for c in doc["clips"]] == ["cctv_0000", "cctv_0001", "cctv_0002"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [s.name for s in specs] + ["truth.json"])
 
 
 def test_clips_made_in_parallel_are_the_bytes_made_one_by_one(tmp_path: Path) -> None:
-    specs = [replace(cctv.random_spec(5, i, duration=2.0), output_size=None, encoder_threads=1)
-             for i in (0, 1)]
+    specs = [replace(s, duration=2.0, figures=s.figures[:1])
+             for s in cctv.corpus_specs(5, 40) if s.bad == "ok"][:2]
     one = cctv.corpus(5, 2, tmp_path / "one", specs=specs, workers=1)
     two = cctv.corpus(5, 2, tmp_path / "two", specs=specs, workers=2)
     assert one == two and [t.name for t in two] == [s.name for s in specs]
+    assert [t.camera for t in two] == [s.camera for s in specs] and specs[0].camera
     for spec in specs:
         assert (tmp_path / "one" / spec.name).read_bytes() == (
             tmp_path / "two" / spec.name).read_bytes()
+    doc = json.loads((tmp_path / "two" / "truth.json").read_text(encoding="utf-8"))
+    assert doc["version"] == cctv.GENERATOR_VERSION == 3
 
 
-def test_corpus_varies_every_style_axis() -> None:
-    specs = cctv.corpus_specs(0, 200)
+@pytest.mark.parametrize("version", [2, 3])
+def test_corpus_varies_every_style_axis(version: int) -> None:
+    # version 3's 200 clips come from ~50 cameras: the benchmark's seed is the one checked
+    specs = cctv.corpus_specs(0 if version == 2 else 7, 200, version)
     styles = [s.style for s in specs]
     assert {s.clock_format for s in styles} == set(cctv.CLOCK_FORMATS)
     assert {s.font for s in styles} == set(cctv.FONTS)
@@ -282,7 +293,156 @@ def test_corpus_varies_every_style_axis() -> None:
     assert any(s.night for s in specs) and any(s.interlaced for s in specs)
     assert any(s.two_lines for s in styles) and any(not s.antialias for s in styles)
     sizes = {s.size for s in styles}
-    assert min(sizes) == 12 and max(sizes) == 32
+    assert min(sizes) <= 13 and max(sizes) == 32
+
+
+# --- generator version 3: a DVR export ------------------------------------------------------
+
+
+def test_version_2_is_the_corpus_drawn_before_cameras() -> None:
+    """Values of `corpus_specs(7, 200)` as generator version 2 drew them: the cached corpus
+    benchmarks/work/overlay/corpus-7-200 must still be what its truth.json says."""
+    specs = cctv.corpus_specs(7, 200, version=2)
+    got = [(s.name, s.seed, s.size, s.fps, s.duration, s.background, s.label, s.bad,
+            s.style.font, s.clock_start.isoformat(), s.camera)
+           for s in (specs[0], specs[1], specs[57], specs[199])]
+    assert got == [
+        ("cctv_0000.mp4", 1734444721, (704, 576), "25", 6.0, "hubble_deep_field",
+         "КАМ 17 КАМЕРА 14", "ok", "DejaVuSansMono", "2023-12-21T03:29:41", ""),
+        ("cctv_0001.mp4", 1983599313, (352, 288), "25/2", 5.0, "grass", "Камера 27", "ok",
+         "DejaVuSans-Bold", "2023-01-27T10:38:08", ""),
+        ("cctv_0057.mp4", 1740083802, (768, 576), "25/2", 6.0, "clock", "Camera 2", "ok",
+         "DejaVuSans-Bold", "2019-12-02T13:04:56", ""),
+        ("cctv_0199.mp4", 1473157440, (704, 576), "25/2", 5.0, "coffee", "D1 ЖИЛАЯ ЗОНА",
+         "ok", "LiberationSerif", "2022-10-23T08:49:47", ""),
+    ]
+    assert cctv.truth_for(specs[1]).camera == "cctv_0001"  # its own camera
+    # every field of every spec, as repr'd before the fields version 3 added
+    old = repr(specs).replace(", encoder_threads=None", "").replace(", camera=''", "")
+    digest = hashlib.sha256(old.encode()).hexdigest()
+    assert digest == "bb7dcf6a6462cc89c211a70d37b189605e2999c269c6ed1f99da4245ce17671e"
+
+
+def _by_camera(specs: list[cctv.ClipSpec]) -> dict[str, list[cctv.ClipSpec]]:
+    out: dict[str, list[cctv.ClipSpec]] = defaultdict(list)
+    for s in specs:
+        out[s.camera].append(s)
+    return out
+
+
+def test_clips_of_one_camera_share_what_its_recorder_fixes() -> None:
+    specs = cctv.corpus_specs(7, 200)
+    cams = {c.id: c for c in cctv.cameras(7, 200)}
+    groups = _by_camera(specs)
+    assert set(groups) == set(cams) and sum(c.clips for c in cams.values()) == 200
+    for cam_id, clips in groups.items():
+        cam = cams[cam_id]
+        assert len(clips) == cam.clips
+        for s in clips:
+            assert (s.size, s.fps, s.codec, s.style, s.label, s.background, s.crop, s.night,
+                    s.interlaced, s.second_clock, s.second_clock_offset) == (
+                cam.size, cam.fps, cam.codec, cam.style, cam.label, cam.background, cam.crop,
+                cam.night, cam.interlaced, cam.second_clock, cam.second_clock_offset)
+            assert cam.first_day <= s.clock_start < cam.first_day + timedelta(days=90)
+        # recorded on different days and times, every clip its own noise
+        assert len({s.clock_start for s in clips}) == len(clips)
+        assert len({s.seed for s in clips}) == len(clips)
+    # on one DVR no two cameras share a label
+    assert len({c.label for c in cams.values()}) == len(cams)
+    # a name does not tell the camera: names are numbered 0..n-1 across the cameras
+    assert [s.name for s in specs] == [f"cctv_{i:04d}.mp4" for i in range(200)]
+    changes = sum(a.camera != b.camera for a, b in itertools.pairwise(specs))
+    assert changes > 150
+    short = next(s for s in specs if s.duration < 10)
+    assert cctv.truth_for(short).camera == short.camera
+
+
+def test_adding_clips_changes_no_earlier_camera_or_clip_but_the_names() -> None:
+    """What holds as n grows: the cameras of the smaller corpus come first in the larger one
+    (the last perhaps with more clips), and every clip of the smaller corpus is in the larger
+    one with the same content; only the names are shuffled anew."""
+    small, big = cctv.cameras(7, 40), cctv.cameras(7, 120)
+    assert small[:-1] == big[:len(small) - 1]
+    assert replace(small[-1], clips=0) == replace(big[len(small) - 1], clips=0)
+    assert small[-1].clips <= big[len(small) - 1].clips
+
+    def content(n: int) -> Counter[cctv.ClipSpec]:
+        return Counter(replace(s, name="x.mp4") for s in cctv.corpus_specs(7, n))
+
+    assert not content(40) - content(120)
+    assert content(40) != content(120)
+
+
+def test_durations_are_mostly_short_some_half_a_minute_some_minutes() -> None:
+    specs = cctv.corpus_specs(0, 3000)
+    durations = [s.duration for s in specs]
+    assert all(d == int(d) and (5 <= d <= 8 or 15 <= d <= 40 or 60 <= d <= 120)
+               for d in durations)
+    share = Counter("short" if d <= 8 else "half" if d <= 40 else "long" for d in durations)
+    assert share["short"] / 3000 == pytest.approx(0.55, abs=0.04)
+    assert share["half"] / 3000 == pytest.approx(0.30, abs=0.04)
+    assert share["long"] / 3000 == pytest.approx(0.15, abs=0.03)
+    cams = cctv.cameras(0, 3000)
+    assert 3.0 <= 3000 / len(cams) <= 4.0
+    assert {c.clips for c in cams[:-1]} == {1, 2, 3, 4, 5, 6, 8}
+    native = [s for s in specs if s.size != (352, 288)]
+    copies = [s for s in native if s.output_size is not None]
+    assert len(copies) / len(native) == pytest.approx(0.3, abs=0.04)
+    assert {s.output_size for s in copies} == {(640, 480), (352, 288)}
+    assert max(s.bitrate for s in copies) < 500_000
+    cif = sum(c.size == (352, 288) for c in cams) / len(cams)
+    assert cif == pytest.approx(0.12, abs=0.04)
+
+
+def test_bad_inputs_are_whole_cameras_or_single_clips() -> None:
+    """`no_overlay` and `multiple_clocks` are a camera's settings (every clip of it), about
+    5 % of cameras each; `clock_backwards` and `style_changed` are single clips of cameras that
+    are otherwise fine, about 5 % each of those clips."""
+    specs = cctv.corpus_specs(0, 3000)
+    cams = {c.id: c for c in cctv.cameras(0, 3000)}
+    by_cam: Counter[str] = Counter(c.bad for c in cams.values())
+    for kind in ("no_overlay", "multiple_clocks"):
+        assert by_cam[kind] / len(cams) == pytest.approx(0.05, abs=0.02)
+    for cam_id, clips in _by_camera(specs).items():
+        if cams[cam_id].bad != "ok":
+            assert {s.bad for s in clips} == {cams[cam_id].bad}
+    single = [s for s in specs if cams[s.camera].bad == "ok"]
+    kinds: Counter[str] = Counter(s.bad for s in single)
+    assert set(kinds) == {"ok", "clock_backwards", "style_changed"}
+    for kind in ("clock_backwards", "style_changed"):
+        assert kinds[kind] / len(single) == pytest.approx(0.05, abs=0.015)
+    for s in specs:
+        assert (s.second_clock is not None) == (s.bad == "multiple_clocks")
+        assert (s.style2 is not None) == (s.bad == "style_changed")
+        if s.style2 is not None:
+            assert s.style2 != s.style
+    # the events fall inside their clips, and the truth shows them
+    for s in [s for s in specs if s.bad in ("clock_backwards", "style_changed")][:40]:
+        truth = cctv.truth_for(s)
+        if s.bad == "style_changed":
+            assert len([o for o in truth.overlays if o.role == "clock"]) == 2
+        else:
+            steps = [(datetime.fromisoformat(b.clock) - datetime.fromisoformat(a.clock))
+                     .total_seconds() for a, b in zip(truth.readings, truth.readings[1:],
+                                                      strict=False)]
+            assert steps.count(1 - s.jump_seconds) == 1
+
+
+def test_camera_fonts_follow_version_2s_rules() -> None:
+    """A third of the cameras draw in Liberation or Terminus; Georgian and Armenian labels
+    keep DejaVu (the others lack their glyphs)."""
+    cams = cctv.cameras(0, 3000)
+    more = [c for c in cams if not c.style.font.startswith("DejaVu")]
+    assert len(more) / len(cams) == pytest.approx(0.35, abs=0.06)
+    for c in cams:
+        if any(ord(ch) >= 0x0530 for ch in c.label):
+            assert c.style.font.startswith("DejaVu"), c.label
+    assert statistics.fmean(c.night for c in cams) == pytest.approx(0.35, abs=0.06)
+
+
+def test_unknown_generator_version_raises() -> None:
+    with pytest.raises(ValueError, match="generator version 4"):
+        cctv.corpus_specs(7, 3, version=4)
 
 
 def test_backgrounds_load_without_the_network(monkeypatch: pytest.MonkeyPatch) -> None:

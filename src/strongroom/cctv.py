@@ -16,10 +16,18 @@ and the status a reader should report (`ok`, or one of the bad inputs: `no_overl
 `clock_backwards`, `multiple_clocks`, `style_changed`). `corpus(seed, n, out_dir)` builds many
 varied clips; `slice_specs()` is the small set the unit tests use.
 
+Generator version 3 (the default) shapes the corpus like a DVR export: a few clips per
+`Camera`, which fixes what a recorder fixes (resolution, fps, codec, overlay style and place,
+label, the view), recorded on different days over ~90 days, 5 s to 2 min long, some of them
+re-encoded copies. The pipeline needs that shape: an MM/DD/YYYY clock whose day is ≤ 12 is
+ambiguous in one clip and is settled by another clip of the same camera, and per-clip fixed
+costs weigh on 5–8 s clips as they never do on a real export. Version 2 (one camera per clip,
+5–8 s) stays reproducible: `corpus_specs(seed, n, version=2)`.
+
 Same spec, same frames, byte for byte (`frames(spec)`); the encoded files are byte-identical
-too with the same ffmpeg/x264 build when the spec pins `encoder_threads=1` (without it the
-encoders keep the threads they had, and x264 then writes a different file on most runs: the
-same frames and truth, other compression noise).
+too with the same ffmpeg/x264 build when the spec pins `encoder_threads=1`, as every clip of
+generator 3 does (generator 2's clips keep the encoder threads they had, and x264 then
+writes a different file on most runs: the same frames and truth, other compression noise).
 """
 
 from __future__ import annotations
@@ -47,11 +55,14 @@ __all__ = [
     "CLOCK_FORMATS",
     "FONTS",
     "POSITIONS",
+    "Camera",
     "ClipSpec",
     "Figure",
     "Reading",
     "Style",
     "Truth",
+    "camera_clip",
+    "cameras",
     "corpus",
     "corpus_specs",
     "frames",
@@ -62,8 +73,11 @@ __all__ = [
     "truth_for",
 ]
 
-#: Bumped whenever the same spec would draw different pixels; written into truth.json.
-GENERATOR_VERSION = 2  # 2: Liberation and Terminus fonts; texts laid out apart
+#: Bumped whenever the same spec would draw different pixels or a seed draws another corpus;
+#: written into truth.json.
+GENERATOR_VERSION = 3  # 2: Liberation and Terminus fonts; texts laid out apart
+#                        3: clips grouped by camera, 5 s to 2 min (version 2 still drawable)
+VERSIONS = (2, 3)
 
 _FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 _LIBERATION = "/usr/share/fonts/truetype/liberation2"
@@ -264,10 +278,12 @@ class ClipSpec:
     bitrate: int = 1_000_000
     #: scale to this size while encoding: a re-encoded copy (640×480, 352×288); None = native
     output_size: tuple[int, int] | None = None
-    #: 1: both encoders in one thread, the same bytes on every run. None: as generator 2
-    #: encoded, x264 in 2 threads (a new file on most runs, the same truth) and mpeg4 in as
-    #: many as ffmpeg picks for the machine
+    #: 1: both encoders in one thread, the same bytes on every run (generator 3). None: as
+    #: generator 2 encoded, x264 in 2 threads (a new file on most runs, the same truth) and
+    #: mpeg4 in as many as ffmpeg picks for the machine
     encoder_threads: int | None = None
+    #: the camera that recorded it (a `Camera` id such as "cam07"); "" = a camera of its own
+    camera: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
@@ -353,6 +369,8 @@ class Truth:
     """What a perfect reader would report for one clip; `asdict` gives its JSON."""
 
     name: str
+    #: the camera id; a clip without one (generator version 2) is its own camera, by name
+    camera: str
     status: Status
     width: int
     height: int
@@ -777,8 +795,9 @@ def truth_for(spec: ClipSpec) -> Truth:
             timespec="milliseconds")
     width, height = spec.out_size
     return Truth(
-        name=spec.name, status=spec.bad, width=width, height=height, fps=spec.fps,
-        frames=spec.frame_count, duration=float(spec.frame_count / spec.fps_fraction),
+        name=spec.name, camera=spec.camera or Path(spec.name).stem, status=spec.bad,
+        width=width, height=height, fps=spec.fps, frames=spec.frame_count,
+        duration=float(spec.frame_count / spec.fps_fraction),
         clock_at_zero=at_zero, clock_format=clocks[0].clock_format if clocks else None,
         readings=readings, label=spec.label if blocks else None, overlays=overlays,
         moving_box=_moving_box(spec), spec=_spec_json(spec),
@@ -957,13 +976,16 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
         second_clock=second,
         second_clock_offset=offset,
     )
-    # a third of the clips in a Liberation or the bitmap Terminus font (which lack Georgian
-    # and Armenian: those labels keep DejaVu), from a stream of their own
-    more = np.random.default_rng([seed, index, 1])
-    if more.random() < 0.35 and all(ord(c) < 0x0530 for c in spec.label):
-        font = _MORE_FONTS[int(more.integers(len(_MORE_FONTS)))]
-        spec = replace(spec, style=replace(spec.style, font=font))
-    return spec
+    return replace(spec, style=_more_fonts(np.random.default_rng([seed, index, 1]), spec.style,
+                                           spec.label))
+
+
+def _more_fonts(more: np.random.Generator, style: Style, label: str) -> Style:
+    """A third of the styles in a Liberation or the bitmap Terminus font (which lack Georgian
+    and Armenian: those labels keep DejaVu), drawn from `more`, a stream of their own."""
+    if more.random() < 0.35 and all(ord(c) < 0x0530 for c in label):
+        return replace(style, font=_MORE_FONTS[int(more.integers(len(_MORE_FONTS)))])
+    return style
 
 
 def _other_position(rng: np.random.Generator, taken: Position) -> Position:
@@ -971,8 +993,169 @@ def _other_position(rng: np.random.Generator, taken: Position) -> Position:
     return rest[int(rng.integers(len(rest)))]
 
 
-def corpus_specs(seed: int, n: int) -> list[ClipSpec]:
-    return [random_spec(seed, i) for i in range(n)]
+# --- version 3: a DVR export, a few clips per camera -----------------------------------------
+
+#: Clips of one camera in an export, and how often (mean 3.55).
+_CLIPS_PER_CAMERA = (1, 2, 3, 4, 5, 6, 8)
+_CLIPS_WEIGHTS = (0.2, 0.2, 0.15, 0.15, 0.1, 0.1, 0.1)
+#: Clip lengths in whole seconds (both ends included), with their shares: real exports run for
+#: minutes; two minutes at most keeps the corpus and its benchmark to minutes too.
+_DURATIONS: tuple[tuple[int, int, float], ...] = ((5, 8, 0.55), (15, 40, 0.30), (60, 120, 0.15))
+#: A camera's clips fall on days within this many days of its first.
+_SPAN_DAYS = 90
+_CIF = (352, 288)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """One camera of a DVR: what every clip it recorded shares (generator version 3).
+
+    `bad` is a camera's own: `no_overlay` (its OSD switched off) or `multiple_clocks` (a
+    second clock on every clip, `second_clock` drawn `second_clock_offset` seconds apart)."""
+
+    id: str
+    index: int
+    size: tuple[int, int]
+    fps: str
+    codec: Codec
+    background: str
+    crop: tuple[float, float, float, float]
+    night: bool
+    interlaced: bool
+    style: Style
+    label: str
+    bad: Literal["ok", "no_overlay", "multiple_clocks"]
+    second_clock: Style | None
+    second_clock_offset: int
+    #: midnight of the first day its clips can fall on
+    first_day: datetime
+    #: its clips in the corpus (the last camera of a corpus may hold fewer than it drew)
+    clips: int
+
+
+def _camera(seed: int, index: int, taken: set[str]) -> Camera:
+    """Camera number `index` of the corpus of `seed`, from a stream of its own. Its label is
+    redrawn while one of `taken` (the earlier cameras') has it: on one DVR no two cameras share
+    a label, and the pipeline groups a camera's clips by label."""
+    rng = np.random.default_rng([seed, 3, index])
+    roll = float(rng.random())
+    bad: Literal["ok", "no_overlay", "multiple_clocks"] = (
+        "no_overlay" if roll < 0.05 else "multiple_clocks" if roll < 0.10 else "ok")
+    cif = rng.random() < 0.12
+    size = _CIF if cif else ((768, 576), (704, 576), (720, 576))[int(rng.integers(3))]
+    fps = ("25", "25/2", "10", "15", "6")[int(rng.integers(5))]
+    codec: Codec = "mpeg4" if rng.random() < 0.15 else "h264"
+    night = bool(rng.random() < 0.35)
+    interlaced = bool(rng.random() < 0.25)
+    background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    scale = float(rng.uniform(0.55, 1.0))
+    crop = (float(rng.uniform(0, 1 - scale)), float(rng.uniform(0, 1 - scale)), scale, scale)
+    style = _style(rng, size[1])
+    label = _label(rng)
+    clips = int(rng.choice(_CLIPS_PER_CAMERA, p=_CLIPS_WEIGHTS))
+    first_day = datetime(2018, 1, 1) + timedelta(
+        days=int(rng.integers(0, 6 * 365 - _SPAN_DAYS)))
+    second: Style | None = None
+    offset = 0
+    if bad == "multiple_clocks":
+        second = _style(rng, size[1])
+        second = replace(second, clock_position=_other_position(rng, style.clock_position))
+        offset = int(rng.choice([3 * 3600, -3600, int(rng.integers(-600, 600))]))
+    attempt = 0
+    while label in taken:
+        label = _label(np.random.default_rng([seed, 3, index, 2, attempt]))
+        attempt += 1
+    style = _more_fonts(np.random.default_rng([seed, 3, index, 1]), style, label)
+    return Camera(id=f"cam{index:02d}", index=index, size=size, fps=fps, codec=codec,
+                  background=background, crop=crop, night=night, interlaced=interlaced,
+                  style=style, label=label, bad=bad, second_clock=second,
+                  second_clock_offset=offset, first_day=first_day, clips=clips)
+
+
+def cameras(seed: int, n: int) -> list[Camera]:
+    """The cameras of a version-3 corpus of `n` clips, in order. A camera never depends on
+    `n` or on later cameras: a larger corpus has the same cameras first, the last one of the
+    smaller corpus perhaps with more clips."""
+    out: list[Camera] = []
+    taken: set[str] = set()
+    total = 0
+    while total < n:
+        camera = _camera(seed, len(out), taken)
+        camera = replace(camera, clips=min(camera.clips, n - total))
+        taken.add(camera.label)
+        total += camera.clips
+        out.append(camera)
+    return out
+
+
+def camera_clip(seed: int, camera: Camera, take: int, name: str) -> ClipSpec:
+    """Clip number `take` of `camera`, named `name`; its own stream, so that neither `n` nor
+    the other clips change it. Per clip: the day and time, length, noise, figures, a
+    re-encoded copy or not, the bitrate, and the bad inputs of one clip (`clock_backwards`,
+    `style_changed`, ~5 % each of the clips of a camera that is otherwise fine)."""
+    rng = np.random.default_rng([seed, 3, camera.index, 3, take])
+    roll = float(rng.random())
+    bad: Status = camera.bad
+    if bad == "ok" and roll < 0.10:
+        bad = "clock_backwards" if roll < 0.05 else "style_changed"
+    pick = float(rng.random())
+    lo, hi = next(((a, b) for a, b, share in _accumulate(_DURATIONS) if pick < share),
+                  _DURATIONS[-1][:2])
+    duration = float(rng.integers(lo, hi + 1))
+    cif = camera.size == _CIF
+    reencode = not cif and rng.random() < 0.3
+    output_size = ((640, 480), _CIF)[int(rng.integers(2))] if reencode else None
+    bitrate = int(rng.integers(150, 500) if (cif or reencode) else rng.integers(400, 1500))
+    phase = round(float(rng.uniform(0, 1)), 1) % 1.0
+    frame_count = max(1, round(duration * Fraction(camera.fps)))
+    last_tick = math.floor(Fraction(phase).limit_denominator(1000)
+                           + Fraction(frame_count - 1) / Fraction(camera.fps))
+    first = max(1, last_tick // 3)
+    event_tick = int(rng.integers(first, max(first, last_tick - 1) + 1))
+    jump = int(rng.choice([3600, 3600, int(rng.integers(2, 900))]))
+    start = camera.first_day + timedelta(days=int(rng.integers(0, _SPAN_DAYS)),
+                                         seconds=int(rng.integers(0, 86400)))
+    noise = float(rng.uniform(4, 10) if camera.night else rng.uniform(1, 4))
+    figures = _figures(rng, camera.size, duration)
+    style2 = _style(rng, camera.size[1]) if bad == "style_changed" else None
+    return ClipSpec(
+        name=name, seed=int(rng.integers(2**31)), size=camera.size, fps=camera.fps,
+        duration=duration, background=camera.background, crop=camera.crop,
+        night=camera.night, noise=noise, interlaced=camera.interlaced, figures=figures,
+        clock_start=start, clock_phase=phase, label=camera.label, style=camera.style,
+        bad=bad, event_tick=event_tick, jump_seconds=jump, style2=style2,
+        second_clock=camera.second_clock, second_clock_offset=camera.second_clock_offset,
+        codec=camera.codec, bitrate=bitrate * 1000, output_size=output_size,
+        encoder_threads=1, camera=camera.id)
+
+
+def _accumulate(buckets: Sequence[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    """(lo, hi, share) → (lo, hi, cumulative share)."""
+    out, total = [], 0.0
+    for lo, hi, share in buckets:
+        total += share
+        out.append((lo, hi, total))
+    return out
+
+
+def corpus_specs(seed: int, n: int, version: int = GENERATOR_VERSION) -> list[ClipSpec]:
+    """The `n` clips of the corpus of `seed`, in name order (cctv_0000.mp4, ...).
+
+    Version 2: clip i is `random_spec(seed, i)`, each its own camera. Version 3: the clips of
+    `cameras(seed, n)`, their names shuffled over the cameras (seeded by `seed` and `n`), so
+    that a name does not tell the camera. What stays when `n` grows: in version 2 every clip;
+    in version 3 every clip's content (all of it but its name), not its name."""
+    if version == 2:
+        return [random_spec(seed, i) for i in range(n)]
+    if version != 3:
+        raise ValueError(f"unknown generator version {version} (known: {VERSIONS})")
+    order = np.random.default_rng([seed, 3]).permutation(n)
+    specs: list[ClipSpec] = []
+    for camera in cameras(seed, n):
+        for take in range(camera.clips):
+            name = f"cctv_{int(order[len(specs)]):04d}.mp4"
+            specs.append(camera_clip(seed, camera, take, name))
+    return sorted(specs, key=lambda s: s.name)
 
 
 def slice_specs(seed: int = 12) -> list[ClipSpec]:
@@ -1010,10 +1193,12 @@ def slice_specs(seed: int = 12) -> list[ClipSpec]:
 
 
 def corpus(seed: int, n: int, out_dir: Path, *, specs: Sequence[ClipSpec] | None = None,
-           workers: int | None = None) -> list[Truth]:
-    """Write `n` clips of `corpus_specs(seed, n)` (or `specs`) and `truth.json` into `out_dir`,
-    `workers` clips at a time (default: one per CPU); truths in spec order."""
-    plan = list(specs) if specs is not None else corpus_specs(seed, n)
+           version: int = GENERATOR_VERSION, workers: int | None = None) -> list[Truth]:
+    """Write `n` clips of `corpus_specs(seed, n, version)` (or `specs`) and `truth.json` into
+    `out_dir`, `workers` clips at a time (default: one per CPU); truths in spec order."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown generator version {version} (known: {VERSIONS})")
+    plan = list(specs) if specs is not None else corpus_specs(seed, n, version)
     paths = [out_dir / spec.name for spec in plan]
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = min(workers or os.cpu_count() or 1, len(plan))
@@ -1021,7 +1206,7 @@ def corpus(seed: int, n: int, out_dir: Path, *, specs: Sequence[ClipSpec] | None
         truths = [make_clip(spec, path) for spec, path in zip(plan, paths, strict=True)]
     else:
         truths = _make_clips(plan, paths, workers)
-    doc = {"generator": "strongroom.cctv", "version": GENERATOR_VERSION, "seed": seed,
+    doc = {"generator": "strongroom.cctv", "version": version, "seed": seed,
            "clips": [t.to_json() for t in truths]}
     tmp = out_dir / ".partial-truth.json"
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
