@@ -2,13 +2,17 @@
 
 One scenario, `corpus`, run as a user runs it, with whole commands:
 
-1. **Corpus.** `strongroom.cctv.corpus(seed, n, dir)` (default seed 7, n = 200; `--quick`:
-   n = 12): fixed-camera clips `cctv_NNNN.mp4` with burnt-in clock and camera label in many
-   DVR styles, and `truth.json` holding, per clip, its status (`ok` or a bad input:
-   `no_overlay`, `clock_backwards`, `multiple_clocks`, `style_changed`), the label, the style,
-   and every clock value with the video time [t0, t1) it is on screen. Cached in
-   benchmarks/work/overlay/corpus-SEED-N/ (kept between runs, reused when its truth.json
-   exists: 200 clips take ~100 s to generate).
+1. **Corpus.** `strongroom.cctv.corpus(seed, n, dir, version=G)` (default seed 7, n = 200;
+   `--quick`: n = 12; `--generator G`, default 3): fixed-camera clips `cctv_NNNN.mp4` with
+   burnt-in clock and camera label in many DVR styles, and `truth.json` holding, per clip, its
+   camera, its status (`ok` or a bad input: `no_overlay`, `clock_backwards`,
+   `multiple_clocks`, `style_changed`), the label, the style, and every clock value with the
+   video time [t0, t1) it is on screen. Generator 3 is shaped like a DVR export: a few clips
+   per camera (one style, label and view; 49 cameras for seed 7), on different days, 5 s to
+   2 min long (4744 s of video for seed 7); generator 2 gives every clip a camera of its own
+   and 5–8 s. Cached in benchmarks/work/overlay/corpus-v3-SEED-N/ (generator 2:
+   corpus-SEED-N/), kept between runs and reused when its truth.json exists (generator 3,
+   200 clips: 294 s to generate on 2 busy cores; generator 2: ~100 s).
 2. **Commands.** `strongroom init` a vault (passphrase from STRONGROOM_PASSPHRASE), `strongroom
    ingest VAULT CORPUS -a corpus` (both untimed), then the timed command: `strongroom process
    VAULT --steps probe,overlay_ocr --workers W` (W = os.cpu_count() unless `--workers`): wall
@@ -18,7 +22,13 @@ One scenario, `corpus`, run as a user runs it, with whole commands:
    wall time), inputs in the page cache for both. Ratio = ffmpeg seconds / process seconds;
    goal ≥ 0.5. Per-clip OCR seconds come from the catalogue (`step_run.seconds` of
    overlay_ocr). With `--repeat N` every run uses a fresh copy of the ingested vault and the
-   fastest run counts (its catalogue is the one scored).
+   fastest run counts (its catalogue is the one scored). Per duration bucket (< 10 s,
+   10–60 s, ≥ 60 s: where per-clip fixed costs show) the anchor is the ffmpeg seconds of the
+   bucket's clips, timed one by one, and the ratio is ffmpeg seconds ÷ (the bucket's
+   overlay_ocr step seconds ÷ W): the command's own costs (start-up, unseal, pool, probe,
+   persisting) belong to no bucket, so these ratios sit above the whole command's (a first
+   `--quick` run on 2 busy cores: 0.12 under 10 s, 0.26 for 10–60 s, 0.78 for the one clip
+   of 106 s; 0.25 for the whole command).
 3. **Results** are read from VAULT/catalogue.db (SQLite, table step_run), matched to the
    corpus by the SHA-256 of each clip file.
 4. **Scoring** (`score_corpus`, pure, unit-tested in tests/test_bench_overlay.py). A segment
@@ -47,7 +57,10 @@ One scenario, `corpus`, run as a user runs it, with whole commands:
      "status", "label_confidence", "label_uncertain" are reported when present.
    - per bad-input status: what came out (result "status" if any, number of segments).
    - breakdown by style: decoration, font, fill, size bucket, clock position, clock format,
-     two lines, antialias, night, output size (native or re-encode), fps, codec.
+     two lines, antialias, night, output size (native or re-encode), fps, codec; and by the
+     clips of the clip's camera in the corpus (1, 2–3, 4+: what settling an ambiguous date
+     from the camera's other clips needs) and by duration (< 10 s, 10–60 s, ≥ 60 s).
+   - cameras: how many, and clips per camera (a clip without a camera is its own).
 5. Writes benchmarks/results/overlay.json (overlay.quick.json with --quick; overlay.corpus.json
    with --only): every number, the goals with PASS/FAIL, per-clip records and the failing clips
    with what failed and a style summary; prints a compact table. The vault is removed afterwards
@@ -104,6 +117,10 @@ _EPOCH = datetime(1970, 1, 1)
 #: the truth label's letters a Russian/English DVR font and OCR are built for
 _PLAIN_LETTERS = set("АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯабвгдеёжзийклмнопрстуфхцчшщъыьэюя")
 SIZE_BUCKETS = ((12, 15), (16, 20), (21, 26), (27, 32))
+#: upper ends (exclusive) of the duration buckets, in seconds
+DURATION_BUCKETS: tuple[tuple[float, str], ...] = (
+    (10.0, "< 10 s"), (60.0, "10–60 s"), (math.inf, "≥ 60 s"))
+GENERATORS = (2, 3)
 
 
 # -- scoring (pure) --------------------------------------------------------------------------
@@ -303,6 +320,59 @@ def clock_font_bucket(truth: Mapping[str, Any]) -> str:
     return "< 9 px" if px < 9 else "9–13 px" if px < 14 else "≥ 14 px"
 
 
+def duration_bucket(seconds: float) -> str:
+    return next(name for upper, name in DURATION_BUCKETS if seconds < upper)
+
+
+def camera_of(truth: Mapping[str, Any]) -> str:
+    """The clip's camera id; a truth without one (generator 2 before cameras) is its own."""
+    return str(truth.get("camera") or Path(str(truth["name"])).stem)
+
+
+def camera_clips_bucket(clips: int) -> str:
+    """How many clips its camera has in the corpus: 1 (nothing to settle a date from), 2–3, 4+."""
+    return "1" if clips <= 1 else "2–3" if clips <= 3 else "4+"
+
+
+def clip_keys(truth: Mapping[str, Any], camera_clips: Mapping[str, int]) -> dict[str, str]:
+    """`style_keys` and the two keys that depend on the corpus or the clip's length."""
+    return style_keys(truth) | {
+        "camera_clips": camera_clips_bucket(camera_clips[camera_of(truth)]),
+        "duration": duration_bucket(float(truth["duration"])),
+    }
+
+
+def camera_summary(truths: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    counts = Counter(camera_of(t) for t in truths)
+    return {"cameras": len(counts),
+            "clips_per_camera_mean": round(len(truths) / len(counts), 2) if counts else None,
+            "clips_per_camera": {str(k): v for k, v in sorted(Counter(counts.values()).items())}}
+
+
+def speed_by_duration(truths: Sequence[Mapping[str, Any]], ffmpeg_seconds: Mapping[str, float],
+                      step_seconds: Mapping[str, float | None], workers: int
+                      ) -> dict[str, dict[str, Any]]:
+    """Per duration bucket: clips, video seconds, the anchor's seconds (ffmpeg, clip by clip),
+    the overlay_ocr step seconds, and ratio = ffmpeg s ÷ (step s ÷ `workers`) — the steps of
+    W workers run side by side. A clip with no step time counts in neither sum (`missing`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, name in DURATION_BUCKETS:
+        group = [t for t in truths if duration_bucket(float(t["duration"])) == name]
+        if not group:
+            continue
+        timed = [t for t in group if step_seconds.get(str(t["name"])) is not None
+                 and str(t["name"]) in ffmpeg_seconds]
+        ff = sum(ffmpeg_seconds[str(t["name"])] for t in timed)
+        step = sum(float(step_seconds[str(t["name"])] or 0.0) for t in timed)
+        out[name] = {
+            "clips": len(group),
+            "video_seconds": round(sum(float(t["duration"]) for t in group), 1),
+            "ffmpeg_seconds": round(ff, 3), "ocr_step_seconds": round(step, 3),
+            "ratio": round(ff / (step / workers), 3) if step else None,
+            "missing": len(group) - len(timed)}
+    return out
+
+
 def style_summary(truth: Mapping[str, Any]) -> str:
     k = style_keys(truth)
     st = (truth.get("spec") or {}).get("style") or {}
@@ -363,13 +433,16 @@ def score_corpus(truths: Sequence[Mapping[str, Any]],
                    "wrong_time": v["wrong_time"]} for k, v in sorted(bad.items())}
     by_name = {str(t["name"]): t for t in truths}
     breakdown: dict[str, dict[str, Any]] = {}
-    keyed = [(style_keys(by_name[s.name]), s) for s in scores]
+    counts = Counter(camera_of(t) for t in truths)
+    keyed = [(clip_keys(by_name[s.name], counts), s) for s in scores]
+    rank = {name: i for i, (_, name) in enumerate(DURATION_BUCKETS)}  # shortest first
     for dim in keyed[0][0] if keyed else []:
-        values = sorted({k[dim] for k, _ in keyed})
+        values = sorted({k[dim] for k, _ in keyed}, key=lambda v: (rank.get(v, -1), v))
         breakdown[dim] = {v: _group([s for k, s in keyed if k[dim] == v]) for v in values}
     secs = [s.ocr_seconds for s in scores if s.ocr_seconds is not None]
     return {
         "clips": len(scores),
+        "cameras": camera_summary(truths),
         "by_status": dict(Counter(s.status for s in scores)),
         "clock": {
             "readable_seconds": readable, "exact": exact, "exact_pct": _pct(exact, readable),
@@ -426,19 +499,25 @@ def ideal_results(truths: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, An
 
 
 # -- corpus, commands, catalogue ------------------------------------------------------------
-def corpus_dir(seed: int, n: int) -> tuple[Path, float]:
+def corpus_path(seed: int, n: int, generator: int) -> Path:
+    """Where the corpus is cached: generator 2 keeps the name it had before generator 3."""
+    return WORK / (f"corpus-{seed}-{n}" if generator == 2 else f"corpus-v{generator}-{seed}-{n}")
+
+
+def corpus_dir(seed: int, n: int, generator: int) -> tuple[Path, float]:
     """The cached corpus (generated now if its truth.json is missing) and the seconds spent
     generating it now (0 when cached)."""
-    where = WORK / f"corpus-{seed}-{n}"
+    where = corpus_path(seed, n, generator)
     if (where / "truth.json").is_file():
         return where, 0.0
     from strongroom.cctv import corpus
 
-    print(f"generating the corpus (seed {seed}, {n} clips) in {where} ...", flush=True)
+    print(f"generating the corpus (generator {generator}, seed {seed}, {n} clips) in {where}"
+          " ...", flush=True)
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
     started = time.perf_counter()
-    corpus(seed, n, where)
+    corpus(seed, n, where, version=generator)
     return where, time.perf_counter() - started
 
 
@@ -455,12 +534,16 @@ def cli(*args: str | Path, check: bool = True) -> Timed:
     return run_command([strongroom_cli(), *map(str, args)], env=passphrase_env(), check=check)
 
 
-def ffmpeg_decode(files: Sequence[Path]) -> Timed:
+def ffmpeg_decode(files: Sequence[Path]) -> tuple[Timed, dict[str, float]]:
+    """The anchor over all files, and each file's own wall seconds (by file name)."""
+    each: dict[str, float] = {}
     with CpuWatch() as cpu:
         for f in files:
+            started = time.perf_counter()
             subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(f), "-f", "null",
                             "-"], check=True)
-    return cpu.timed()
+            each[f.name] = time.perf_counter() - started
+    return cpu.timed(), each
 
 
 def step_rows(vault: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -498,6 +581,17 @@ def table(acc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def speed_table(speed: Mapping[str, Mapping[str, Any]], workers: int) -> list[str]:
+    """`speed_by_duration` as compact text lines."""
+    lines = [f"   {'duration':<9} {'clips':>5} {'video s':>8} {'ffmpeg s':>9}"
+             f" {'ocr step s':>10} {f'ratio (÷{workers})':>12}"]
+    for name, g in speed.items():
+        ratio = "—" if g["ratio"] is None else f"{g['ratio']:.2f}"
+        lines.append(f"   {name:<9} {g['clips']:>5} {g['video_seconds']:>8.0f} "
+                     f"{g['ffmpeg_seconds']:>9.2f} {g['ocr_step_seconds']:>10.2f} {ratio:>12}")
+    return lines
+
+
 @dataclass
 class Ctx:
     args: argparse.Namespace
@@ -508,7 +602,7 @@ class Ctx:
 
 def scenario_corpus(ctx: Ctx) -> dict[str, Any]:
     args, say = ctx.args, ctx.say
-    where, ctx.gen_seconds = corpus_dir(args.seed, args.n)
+    where, ctx.gen_seconds = corpus_dir(args.seed, args.n, args.generator)
     doc = json.loads((where / "truth.json").read_text(encoding="utf-8"))
     truths: list[dict[str, Any]] = doc["clips"]
     files = [where / str(t["name"]) for t in truths]
@@ -527,9 +621,12 @@ def scenario_corpus(ctx: Ctx) -> dict[str, Any]:
     print(f"vault: init {init.seconds:.1f} s, ingest {ingest.seconds:.1f} s", flush=True)
     tries: dict[str, list[Timed]] = {"ffmpeg": [], "process": []}
     rows_by_try: list[dict[str, dict[str, dict[str, Any]]]] = []
+    ffmpeg_each: list[dict[str, float]] = []
     for i in range(args.repeat):
         warm(files)
-        tries["ffmpeg"].append(ffmpeg_decode(files))
+        anchor, each = ffmpeg_decode(files)
+        tries["ffmpeg"].append(anchor)
+        ffmpeg_each.append(each)
         vault = WORK / "vault"
         shutil.rmtree(vault, ignore_errors=True)
         shutil.copytree(template, vault)
@@ -543,6 +640,8 @@ def scenario_corpus(ctx: Ctx) -> dict[str, Any]:
             shutil.rmtree(vault, ignore_errors=True)
     times = [t.seconds for t in tries["process"]]
     rows = rows_by_try[times.index(min(times))]
+    ffmpeg_times = [t.seconds for t in tries["ffmpeg"]]
+    ffmpeg_clip_s = ffmpeg_each[ffmpeg_times.index(min(ffmpeg_times))]
     runs = {k: best(v) for k, v in tries.items()}
     ratio = runs["ffmpeg"].seconds / runs["process"].seconds
 
@@ -561,19 +660,27 @@ def scenario_corpus(ctx: Ctx) -> dict[str, Any]:
         seconds[name] = ocr["seconds"] if ocr else None
     acc = score_corpus(truths, results, status, seconds)
     ceiling = score_corpus(truths, ideal_results(truths))
+    speed = speed_by_duration(truths, ffmpeg_clip_s, seconds, workers)
     probe_s = sum(float(r.get("probe", {}).get("seconds") or 0) for r in rows.values())
 
     # -- print
     c, lab, other = acc["clock"], acc["labels"], acc["labels_other_scripts"]
     ps = acc["ocr_seconds_per_clip"]
     mix = ", ".join(f"{k} {v}" for k, v in sorted(acc["by_status"].items()))
-    say(f"corpus: seed {args.seed}, {len(truths)} clips ({mix}), "
-        f"{video_s:.0f} s of video, {nbytes / 1e6:.1f} MB, in {where}")
+    cams = acc["cameras"]
+    say(f"corpus: generator {doc.get('version')}, seed {args.seed}, {len(truths)} clips ({mix}),"
+        f" {video_s:.0f} s of video, {nbytes / 1e6:.1f} MB, in {where}")
+    say(f"cameras: {cams['cameras']}, clips per camera mean {cams['clips_per_camera_mean']}"
+        f" (cameras by clips: {cams['clips_per_camera']})")
     say(f"speed: ffmpeg -f null {runs['ffmpeg'].seconds:.2f} s | strongroom process "
         f"--steps {STEPS} --workers {workers} {runs['process'].seconds:.2f} s (exit "
         f"{runs['process'].extra['exit_code']}) → ratio {ratio:.2f}; overlay_ocr step_run "
         f"per clip mean {_f(ps['mean'], ' s')}, median {_f(ps['median'], ' s')}, max "
         f"{_f(ps['max'], ' s')} (total {ps['total']:.1f} s; probe {probe_s:.1f} s)")
+    say("speed by duration (ffmpeg clip by clip; ratio = ffmpeg s ÷ (ocr step s ÷ workers),"
+        " without the command's own costs):")
+    for line in speed_table(speed, workers):
+        say(line)
     say(f"clock: {c['readable_seconds']} readable seconds in ok clips: exact {c['exact']} "
         f"({_f(c['exact_pct'])}), within 1 s {_f(c['within_1s_pct'])}, not covered "
         f"{c['not_covered']}, ambiguous in whole seconds {c['ambiguous']}; off by "
@@ -607,11 +714,13 @@ def scenario_corpus(ctx: Ctx) -> dict[str, Any]:
     return {
         "corpus": {"dir": str(where), "seed": args.seed, "n": len(truths),
                    "generator_version": doc.get("version"), "video_seconds": video_s,
-                   "bytes": nbytes, "generate_seconds": round(ctx.gen_seconds, 1)},
+                   "bytes": nbytes, "generate_seconds": round(ctx.gen_seconds, 1),
+                   "cameras": acc["cameras"]},
         "workers": workers,
         "vault": {"init": init.to_json(), "ingest": ingest.to_json()},
         "runs": {k: t.to_json() for k, t in runs.items()},
         "ratio_ffmpeg_vs_process": round(ratio, 3),
+        "speed_by_duration": speed,
         "probe_step_seconds_total": round(probe_s, 3),
         "step_errors": errors,
         "accuracy": acc,
@@ -630,6 +739,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"corpus clips (default {N_FULL}, with --quick {N_QUICK})")
     ap.add_argument("--workers", type=int, default=None,
                     help="strongroom process --workers (default: os.cpu_count())")
+    ap.add_argument("--generator", type=int, choices=GENERATORS, default=GENERATORS[-1],
+                    help="strongroom.cctv corpus version: 3, clips grouped by camera and 5 s "
+                         "to 2 min long (default); 2, one camera per clip, 5–8 s")
     args = parse_bench_args(ap, argv)
     if args.n is None:
         args.n = N_QUICK if args.quick else N_FULL

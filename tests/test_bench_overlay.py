@@ -35,8 +35,9 @@ def reading(clock: str, t0: float, t1: float) -> dict[str, Any]:
 
 def truth(name: str, status: str, readings: list[dict[str, Any]], label: str | None,
           *, overlays: list[dict[str, Any]] | None = None, at_zero: str | None = None,
-          duration: float = 4.0) -> dict[str, Any]:
-    return {"name": name, "status": status, "readings": readings, "label": label,
+          duration: float = 4.0, camera: str | None = None) -> dict[str, Any]:
+    extra = {"camera": camera} if camera else {}
+    return {"name": name, "status": status, "readings": readings, "label": label, **extra,
             "duration": duration, "clock_at_zero": at_zero, "overlays": overlays or [],
             "width": 768, "height": 576,
             "spec": {"style": STYLE, "night": False, "fps": "10", "codec": "h264",
@@ -92,8 +93,9 @@ def test_a_second_clock_on_screen_is_a_right_time(overlay: ModuleType) -> None:
         {"clock": "2020-03-14T13:00:01", "t0": 1, "t1": 2}]}
     t = truth("two.mp4", "multiple_clocks", [reading("00", 0, 1), reading("01", 1, 2)],
               "CAM 1", overlays=[second], duration=2.0)
-    res = {"segments": [{"start_s": 0.0, "end_s": 2.0, "clock_start": "2020-03-14 13:00:00",
-                         "clock_end": "2020-03-14 13:00:01"}], "label": "CAM 1"}
+    res: dict[str, Any] = {
+        "segments": [{"start_s": 0.0, "end_s": 2.0, "clock_start": "2020-03-14 13:00:00",
+                      "clock_end": "2020-03-14 13:00:01"}], "label": "CAM 1"}
     sc = overlay.score_clip(t, res)
     assert (sc.exact, sc.wrong_time) == (2, False)
     wrong = {**res, "segments": [{**res["segments"][0], "clock_start": "2020-03-14 12:00:00",
@@ -122,3 +124,55 @@ def test_other_scripts_and_size_buckets(overlay: ModuleType) -> None:
     assert not overlay.other_script("CAM 02 YARD")
     assert [overlay.size_bucket(s) for s in (12, 15, 16, 21, 32)] == [
         "12–15", "12–15", "16–20", "21–26", "27–32"]
+
+
+def test_breakdown_by_clips_of_the_camera_and_by_duration(overlay: ModuleType) -> None:
+    """A clip without a camera (a generator-2 truth.json) is a camera of its own; the
+    breakdown counts each clip under its camera's number of clips in the corpus."""
+    one = [reading("00", 0, 1)]
+    truths = [
+        *(truth(f"a{i}.mp4", "ok", one, "CAM 1", camera="cam00", duration=d)
+          for i, d in enumerate((5.0, 9.96, 10.0, 120.0))),
+        *(truth(f"b{i}.mp4", "ok", one, "CAM 2", camera="cam01", duration=59.9)
+          for i in range(2)),
+        truth("cctv_0007.mp4", "ok", one, "CAM 3", duration=60.0),
+    ]
+    results = {t["name"]: {"segments": [seg(0, 1, "00", "00")], "label": t["label"]}
+               for t in truths}
+    results["b0.mp4"] = {"segments": [], "label": None}
+    acc = overlay.score_corpus(truths, results)
+    assert acc["cameras"] == {"cameras": 3, "clips_per_camera_mean": 2.33,
+                              "clips_per_camera": {"1": 1, "2": 1, "4": 1}}
+    by_camera = acc["breakdown"]["camera_clips"]
+    assert {k: g["clips"] for k, g in by_camera.items()} == {"1": 1, "2–3": 2, "4+": 4}
+    assert by_camera["2–3"]["exact_pct"] == 50.0 and by_camera["4+"]["exact_pct"] == 100.0
+    by_duration = acc["breakdown"]["duration"]
+    assert [(k, g["clips"]) for k, g in by_duration.items()] == [
+        ("< 10 s", 2), ("10–60 s", 3), ("≥ 60 s", 2)]
+    assert overlay.camera_clips_bucket(3) == "2–3" and overlay.camera_clips_bucket(5) == "4+"
+
+
+def test_speed_by_duration_sets_the_anchor_against_the_steps_of_all_workers(
+        overlay: ModuleType) -> None:
+    truths = [truth("short.mp4", "ok", [], None, duration=6.0),
+              truth("mid.mp4", "ok", [], None, duration=30.0),
+              truth("long1.mp4", "ok", [], None, duration=90.0),
+              truth("long2.mp4", "ok", [], None, duration=60.0)]
+    ffmpeg = {"short.mp4": 0.2, "mid.mp4": 1.0, "long1.mp4": 3.0, "long2.mp4": 2.0}
+    steps = {"short.mp4": 0.8, "mid.mp4": 2.0, "long1.mp4": 4.0, "long2.mp4": None}
+    speed = overlay.speed_by_duration(truths, ffmpeg, steps, workers=2)
+    assert list(speed) == ["< 10 s", "10–60 s", "≥ 60 s"]
+    assert speed["< 10 s"] == {"clips": 1, "video_seconds": 6.0, "ffmpeg_seconds": 0.2,
+                               "ocr_step_seconds": 0.8, "ratio": 0.5, "missing": 0}
+    assert speed["10–60 s"]["ratio"] == 1.0
+    # a clip without a step time counts in neither sum
+    long = speed["≥ 60 s"]
+    assert (long["clips"], long["missing"], long["ffmpeg_seconds"], long["ratio"]) == (
+        2, 1, 3.0, 1.5)
+    assert overlay.speed_by_duration(truths[:1], ffmpeg, {}, workers=2)["< 10 s"]["ratio"] is None
+
+
+def test_generator_2_keeps_its_cached_corpus_name(overlay: ModuleType) -> None:
+    assert overlay.corpus_path(7, 200, 2).name == "corpus-7-200"
+    assert overlay.corpus_path(7, 200, 3).name == "corpus-v3-7-200"
+    assert overlay.corpus_path(7, 200, 2).parent == overlay.WORK
