@@ -187,3 +187,17 @@ def test_label_read_type_is_unchanged() -> None:
 
 def test_the_second_look_uses_known_preparations() -> None:
     assert all(how in ocr.PREPARATIONS and on in ("tight", "line") for how, on in ocr.SECOND_LOOK)
+
+
+def test_a_label_that_names_a_camera_is_not_grown_over_the_picture(tmp_path: Path) -> None:
+    """Clip 8 of the 12-clip version-3 corpus: "CAM 6 КАРАНТИН" in a box, and beside the box
+    a background the recogniser reads as "4". Only a label naming no camera ("Camera")
+    is grown to find its lost number; this one stays as read."""
+    from test_ocr_fixed_camera import sampled_frames
+
+    spec = next(s for s in cctv.corpus_specs(7, 12, version=3) if s.name == "cctv_0008.mp4")
+    assert spec.label == "CAM 6 КАРАНТИН"
+    cctv.make_clip(spec, tmp_path / spec.name)
+    found = ocr.read_overlay(sampled_frames(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert found.label is not None and canonical(found.label) == canonical(spec.label), \
+        (found.label, found.label_reads)

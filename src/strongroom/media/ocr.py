@@ -723,7 +723,9 @@ def _with_number_after(g: Gray, line: Box, others: list[Box]) -> Box:
     import unicodedata
 
     text = unicodedata.normalize("NFKC", recognise(g, [line])[0][0]).replace(" ", "")
-    if not text or not text[-1].isalpha():
+    if text.upper() not in _CAMERA_WORDS_READ:
+        # only a label that names no camera lost its number: beside a label that does
+        # ("CAM 6 КАРАНТИН"), the picture may read as one (a "4" in the background)
         return line  # (the line's own read is wanted anyway: `_read_label` reads it too)
     h = line[3] - line[1]
     right = min(g.shape[1], line[2] + round(1.6 * h))
@@ -744,6 +746,9 @@ def _with_number_after(g: Gray, line: Box, others: list[Box]) -> Box:
 
 #: Words that name no camera by themselves (a label of only these lost its number or name).
 _NAMES_NO_CAMERA = frozenset({"CAM", "CAMERA", "КАМ", "КАМЕРА", "CH", "КАНАЛ", "CHANNEL"})
+#: The same as the recogniser reads them (no Cyrillic: Latin look-alikes), without spaces.
+_CAMERA_WORDS_READ = frozenset({"CAM", "CAMERA", "CANERA", "KAM", "KAMEPA", "KAMERA", "CH",
+                                "CHANNEL"})
 
 
 def _clock_like(text: str) -> bool:
