@@ -205,3 +205,26 @@ def test_a_month_whose_first_letter_tesseract_lost_is_read_from_its_last_two() -
     assert len({name[1:] for name in
                 ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт",
                  "ноя", "дек")}) == 12  # no two months end alike
+
+
+def test_a_russian_month_tesseract_misread_by_a_letter_is_the_one_month_that_near() -> None:
+    from strongroom.media.overlay import _month_near
+
+    assert _month_near("пюл") == 7  # И read as п (clip 69 of the v3 corpus)
+    assert _month_near("МЕЙ") == 5
+    assert _month_near("ПЕЛапр") == 4  # the day's digits read as letters, run into it
+    assert _month_near("janp") == 4  # апр in Latin look-alikes, not January
+    assert _month_near("мад") is None  # as near мар as май
+    assert _month_near("jan") is None and _month_near("Mar") is None  # English: never
+    assert _month_near("ол") is None
+
+
+def test_tesseract_s_impossible_day_is_a_misread_not_a_doubt() -> None:
+    """Clip 40 of the v3 corpus, the bitmap Terminus-Bold in a box: tesseract reads every 0
+    as 8 ("89 авг 2819"); the recogniser reads "09 aBr 2019". A day of 89 casts no doubt on
+    the recogniser's 09; a valid other day would."""
+    recognised = ["nT 09 a8r 2019 11:51:04", "nT 09 a8r 2019 11:51:07", "nT 09 aBr 2019 11:51:12"]
+    tesseract = ["[Пт 89 авг 2819 11:51:84]", "Пт 89 авг 2019 11:51:89]",
+                 "[Пт 89 авг 2019 11:51:07]", "Мп. 09 авг 2819 11:51: :2]"]
+    assert spelt_date(recognised, tesseract) == "09 авг 2019"
+    assert spelt_date(recognised, [*tesseract, "Пт 19 авг 2019"]) is None

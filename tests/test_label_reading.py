@@ -102,6 +102,13 @@ def test_a_number_from_the_recogniser_s_run_on_does_not_beat_tesseract_s_number(
         ["AEX4PHA9", "XHNA9", "KOPMIOP", "2"], set())
 
 
+def test_a_word_read_in_two_is_one_word_again() -> None:
+    # clips 145 and 179 of the v3 corpus (LiberationSerif re-encoded to 352×288)
+    assert ocr._finish(["D14", "ПРОГ", "УЛОЧНЫЙ", "ДВОР"]) == "D14 ПРОГУЛОЧНЫЙ ДВОР"
+    assert ocr._finish(["КАМ", "03", "ДВОР"]) == "КАМ 03 ДВОР"  # words stay words
+    assert ocr._finish(["GATE", "A"]) == "GATE A"
+
+
 def test_a_camera_number_s_prefix_stays_on_it_in_a_run_and_beats_an_unsure_tesseract() -> None:
     assert ocr._split_runs(["D15KAMEPA14"])[0] == ["D15", "KAMEPA", "14"]
     assert ocr._split_runs(["CH26KIII"])[0] == ["CH26", "KIII"]

@@ -291,6 +291,23 @@ def test_readings_either_side_of_a_tick_put_it_on_the_frame_that_shows_it() -> N
         assert got == start + timedelta(seconds=math.floor(t + 5 / 6 + 1e-9)), t
 
 
+def test_a_segment_narrowed_by_readings_far_apart_is_placed_at_the_middle() -> None:
+    """Clip 29 of the v3 corpus: after the clock jumped back an hour, readings every 3.2 s
+    pin its offset to 0.2 s, as a tick between two frames would. But no two frames either side
+    of a tick say where it is: the middle is the nearest, and the first frame that could show
+    a new second (the left end) put the clip's last tenth of a second one second early."""
+    from datetime import timedelta
+
+    start = datetime(2018, 5, 10, 4, 49, 11)  # c0 = 11.1 s past the minute
+    shown = [(t, start + timedelta(seconds=math.floor(t + 0.1 + 1e-9)))
+             for t in (22.6, 25.8, 29.0, 32.3, 35.5)]
+    segs, _ = fit_segments([_r(t, c) for t, c in shown], duration=36.0)
+    s = segs[0]
+    for t in (23.0, 29.95, 35.95):
+        got = s.clock_start + timedelta(seconds=math.floor(s.phase + t - s.start_s))
+        assert got == start + timedelta(seconds=math.floor(t + 0.1 + 1e-9)), t
+
+
 def test_a_second_misread_by_one_does_not_shift_the_segment() -> None:
     from datetime import timedelta
 

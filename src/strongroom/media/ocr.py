@@ -840,7 +840,17 @@ def _finish(words: list[str]) -> str:
     # punctuation between two words read as one ("КАМЕРА:21", "КАМ.05") parts them
     words = [p for w in words for p in _INNER_PUNCTUATION.sub(" ", w).split()]
     words = [w.strip(_WORD_EDGE) for w in words]
-    return canonical(" ".join(correct(w) or w for w in words if any(c.isalnum() for c in w)))
+    words = [w for w in words if any(c.isalnum() for c in w)]
+    # a word read in two ("ПРОГ УЛОЧНЫЙ"): two parts that are no words, together one
+    i = 0
+    while i + 1 < len(words):
+        a, b = words[i], words[i + 1]
+        if (a.isalpha() and b.isalpha() and correct(a) is None and correct(b) is None
+                and correct(a + b) is not None):
+            words[i:i + 2] = [a + b]
+        else:
+            i += 1
+    return canonical(" ".join(correct(w) or w for w in words))
 
 
 #: Marks OCR leaves at either end of a word.

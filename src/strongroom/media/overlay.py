@@ -50,7 +50,7 @@ _MONTHS = {
                                    "sep", "oct", "nov", "dec"), 1)},
 }
 #: Latin letters OCR gives for Cyrillic ones in a Russian month name ("MAP" for "МАР").
-_TO_CYRILLIC = str.maketrans("abcehkmoptxy", "авсенкмортху")
+_TO_CYRILLIC = str.maketrans("abcehkmnoptxy", "авсенкмпортху")
 _WORD = r"([^\W\d_]{3,9})\.?"
 _NAMED = [
     # 14 мар 2020, 14 March 2020, Сб 14 мар 2020 (a weekday before is skipped)
@@ -63,6 +63,24 @@ _NAMED = [
 def _month(word: str) -> int | None:
     w = word.lower()[:3]
     return _MONTHS.get(w) or _MONTHS.get(w.translate(_TO_CYRILLIC))
+
+
+def _month_near(word: str) -> int | None:
+    """The Russian month tesseract read as `word`, one letter misread at most ("пюл" for
+    "июл", "МЕЙ" for "май"): the one month within that distance, never one of two ("мад" is
+    as near "мар" as "май": neither); or the month a longer word ends in, exactly, where junk
+    ran into it ("ПЕЛапр"). Never an English month: "janp" is "апр" misread, not January."""
+    w = word.lower().translate(_TO_CYRILLIC)
+    russian = {name: number for number, name in enumerate(_RUSSIAN_MONTHS, 1)} | {"мая": 5}
+    if w[:3] in russian:
+        return russian[w[:3]]
+    if len(w) < 3:
+        return None
+    near = {number for number, name in enumerate(_RUSSIAN_MONTHS, 1)
+            if sum(a != b for a, b in zip(w[:3], name, strict=True)) <= 1}
+    if len(near) == 1:
+        return near.pop()
+    return russian.get(w[-3:]) if len(w) > 3 else None
 
 
 #: Marks a format whose day and month could be either way round (both ≤ 12, slashes).
@@ -120,9 +138,9 @@ _TIME_OF_DAY = re.compile(r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})(\s*[Aa
 #: "nek" дек). No string fits two months (tested), so a word names one month at most.
 _LOOKALIKES = {
     "а": "[aA]", "в": "[bB8]", "г": "[rF]", "д": "(?:[nAgDH]|Д)", "е": "[eE]",
-    "и": "(?:[uUNMI]|И)", "й": "(?:[uUN]|И|Й)", "к": "[kK]", "л": "(?:[nJ]|JI|Л)",
+    "и": "(?:[uUNMIm]|И)", "й": "(?:[uUNn]|И|Й)", "к": "[kK]", "л": "(?:[nJ]|JI|Л)",
     "м": "[mM]", "н": "[hH]", "о": "[oO0]", "п": "(?:[nN]|TI|П)", "р": "[pP]", "с": "[cC]",
-    "т": "[tTr]", "ф": "(?:Φ|cp|qp|F)", "ю": "(?:I0|IO|10|lO|[oO0]|Ю)", "я": "(?:[aA9R]|Я)",
+    "т": "[tTr]", "ф": "(?:Φ|cp|qp|F)", "ю": "(?:I0|IO|10|lO|io|[oO0]|Ю)", "я": "(?:[aA9R]|Я)",
 }
 _RUSSIAN_MONTHS = ("янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт",
                    "ноя", "дек")
@@ -189,8 +207,10 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     # 23 read by tesseract against 28 read twice by the recogniser is a doubt, not a
     # confirmation of the year — and so must the year, unless tesseract's years disagree
     # among themselves (2020, 2024 for 2022 in a serif font: noise, not another year)
+    # (a day no month has is a misread, no doubt: the bitmap Terminus's 0 read as 8, "89")
     whole = {(int(m.group(1)), int(m.group(3))) for text in tesseract
-             for m in _DAY_WORD_YEAR_TESSERACT.finditer(text) if _month(m.group(2))}
+             for m in _DAY_WORD_YEAR_TESSERACT.finditer(text)
+             if _month(m.group(2)) and 1 <= int(m.group(1)) <= 31}
     years = {y for _d, y in whole}
     if whole and (day not in {d for d, _y in whole} or (len(years) == 1 and year not in years)):
         return None
@@ -199,14 +219,14 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     clipped = re.compile(rf"(?<!\d)0?{day}\S?\s*([^\W\d_]{{2}})\.?\s*{year}(?!\d)")
     for text in tesseract:
         words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
-        months = {month for _, w in words if (month := _month(w)) is not None}
+        months = {month for _, w in words if (month := _month_near(w)) is not None}
         if not months and (m := clipped.search(text)) is not None:
             ending = _MONTH_ENDINGS.get(m.group(1).lower().translate(_TO_CYRILLIC))
             months = {ending} if ending is not None else set()
         by_tesseract.update(months)
         numbers = {int(x) for x in re.findall(r"\d+", text)}
         confirmed = confirmed or year in numbers or any(
-            d and int(d) == day and _month(w) is not None for d, w in words)
+            d and int(d) == day and _month_near(w) is not None for d, w in words)
     support = by_tesseract + by_recogniser
     if not support or not confirmed:
         return None
@@ -478,9 +498,14 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
         # middle of what all of them leave is at most half a second from the truth. Readings
         # on two frames either side of a tick (`ocr._tick`) narrow it to a frame: then the
         # tick is put on the first frame that shows the new second, as a viewer sees it.
+        # Readings far apart can narrow it as much (a segment after a jump, read every 3 s):
+        # then no frame pair shows where the tick is, and the middle is nearest the truth.
         lo = max(_offset(r) for r in g)
         hi = min(_offset(r) + 1 for r in g)
-        c0 = lo + 1e-6 if hi - lo <= FRAME_EXACT else (lo + hi) / 2
+        pinned = hi - lo <= FRAME_EXACT and any(
+            abs(a.t - b.t) <= FRAME_EXACT for a in g if _offset(a) >= lo - 1e-9
+            for b in g if _offset(b) + 1 <= hi + 1e-9)
+        c0 = lo + 1e-6 if pinned else (lo + hi) / 2
         fmt = statistics.mode(r.fmt for r in g)
         covered = sum(1 for r in rs if start <= r.t <= end)
         at_start = c0 + start
