@@ -102,6 +102,13 @@ def test_a_number_from_the_recogniser_s_run_on_does_not_beat_tesseract_s_number(
         ["AEX4PHA9", "XHNA9", "KOPMIOP", "2"], set())
 
 
+def test_ocr_leaves_at_a_word_s_edge_do_not_hide_the_vocabulary_word() -> None:
+    # clip 1 of the v3 corpus: ЖИЛАЯ in 1-bit DejaVuSans-Bold, a ">" before it
+    text, _ = both([("СЛУГА 4 AMSA SONS", 21), ("CAM 4KU ASS ЗОНА", 10)],
+                   [("CAM 4 >XKN[AA ЗОНА", 65)] * 3)
+    assert text == "CAM 4 ЖИЛАЯ ЗОНА"
+
+
 def test_a_word_read_in_two_is_one_word_again() -> None:
     # clips 145 and 179 of the v3 corpus (LiberationSerif re-encoded to 352×288)
     assert ocr._finish(["D14", "ПРОГ", "УЛОЧНЫЙ", "ДВОР"]) == "D14 ПРОГУЛОЧНЫЙ ДВОР"

@@ -864,6 +864,7 @@ def _vocabulary_word(word: str) -> str | None:
     """The vocabulary word `word` is, as read by either engine."""
     from strongroom.media.labels import correct, correct_look
 
+    word = word.strip(_WORD_EDGE) or word  # OCR's leaves at the edges (">XKN[AA")
     return correct(word) or correct_look(word)
 
 
