@@ -228,3 +228,20 @@ def test_tesseract_s_impossible_day_is_a_misread_not_a_doubt() -> None:
                  "[Пт 89 авг 2019 11:51:07]", "Мп. 09 авг 2819 11:51: :2]"]
     assert spelt_date(recognised, tesseract) == "09 авг 2019"
     assert spelt_date(recognised, [*tesseract, "Пт 19 авг 2019"]) is None
+
+
+def test_an_am_pm_that_did_not_read_is_no_24_hour_time() -> None:
+    from strongroom.media.overlay import half_unread, parse_clock_text, time_of_day, with_half
+
+    for text in ("2023-08-31 05:01:22 RM", "2023-08-31 05:01:22 PN", "05:01:22 A",
+                 "2023-08-31 05:01:22M"):
+        assert half_unread(text), text
+        assert parse_clock_text(text) is None, text
+        assert time_of_day(text) is None and time_of_day(text, unknown_half=True) == \
+            "05:01:22 ?M", text
+    # no half to misread: an hour past 12, nothing after, junk that is no AM/PM, a weekday
+    for text in ("2023-08-31 17:01:22 PN", "2023-08-31 05:01:22", "2023-08-31 05:01:22 |",
+                 "2023-08-31 05:01:22 l", "2023-08-31 05:01:22 Thu", "12:30:05AM"):
+        assert not half_unread(text), text
+    assert parse_clock_text(with_half("2023-08-31 05:01:22 RM", "PM")) == (
+        datetime(2023, 8, 31, 17, 1, 22), "YYYY-MM-DD 12h")

@@ -8,6 +8,7 @@ is as still as the overlay, so no clock line or no label came out.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +37,25 @@ def sampled_frames(path: Path) -> list[tuple[float, object]]:
                 out.append((t, f.to_ndarray(format="gray")))
                 want.pop(0)
     return out
+
+
+def sampled_and_dense(path: Path) -> tuple[list[tuple[float, object]],
+                                          list[tuple[float, object]]]:
+    """The frames the overlay_ocr step takes: `sampled_frames` and every frame of its first
+    `DENSE_S` seconds."""
+    import av
+
+    from strongroom.pipeline.steps.overlay import DENSE_S
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        dense = []
+        for f in c.decode(stream):
+            t = float(f.pts * stream.time_base)
+            if t > DENSE_S:
+                break
+            dense.append((t, f.to_ndarray(format="gray")))
+    return sampled_frames(path), dense
 
 
 def clip(index: int, tmp_path: Path) -> tuple[cctv.Truth, list[tuple[float, object]]]:
@@ -109,10 +129,14 @@ def test_a_clock_with_the_month_spelled_out_is_read(index: int, tmp_path: Path) 
 def test_a_frame_whose_date_misreads_is_still_placed_by_its_time_of_day(
         index: int, tmp_path: Path) -> None:
     """68: the weekday after the date ("Сб", read "C6") glued to the year; 126: "08-31"
-    read as "08-61" on the later frames. Either way the frame's time of day reads, and the
-    clip's other frames agree on the date: every sampled frame gets its reading."""
-    truth, frames = clip(index, tmp_path)
-    found = read_overlay(frames)  # type: ignore[arg-type]
+    read as "08-61" on the later frames, and its AM as "RM". Either way the frame's time of
+    day reads, and the clip's other frames (the first second's too, as the pipeline hands
+    them over) agree on the date and the half of the day: every sampled frame gets its
+    reading."""
+    spec = cctv.random_spec(SEED, index)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    frames, dense = sampled_and_dense(tmp_path / spec.name)
+    found = read_overlay(frames, dense)  # type: ignore[arg-type]
     assert {t for t, _, _ in found.clocks} >= {t for t, _ in frames}, found.clocks
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
 
@@ -215,3 +239,18 @@ def test_a_clock_that_jumps_back_never_places_a_second_at_the_wrong_time(
 
                 got = s.clock_start + timedelta(seconds=int(s.phase + t - s.start_s))
                 assert got == datetime.fromisoformat(r.clock), (t, got, r.clock)
+
+
+@pytest.mark.parametrize("hour", [5, 17])
+def test_an_am_pm_the_recogniser_misreads_is_never_taken_for_a_24_hour_clock(
+        hour: int, tmp_path: Path) -> None:
+    """Clip 126's bitmap Terminus: the recogniser reads its AM as "RM" on every frame. Read
+    as a 24-hour 05:01:21 that was right for AM and twelve hours early for PM; now the half
+    of the day is tesseract's, where it reads one twice and never the other, or nothing."""
+    spec = cctv.random_spec(SEED, 126)
+    start = spec.clock_start.replace(hour=hour)
+    spec = dataclasses.replace(spec, clock_start=start)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    frames, dense = sampled_and_dense(tmp_path / spec.name)
+    found = read_overlay(frames, dense)  # type: ignore[arg-type]
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks

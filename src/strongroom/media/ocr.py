@@ -378,13 +378,46 @@ def _when(reader: Callable[[Gray], tuple[datetime, str] | None], g: Gray) -> dat
 
 def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
                   ) -> Callable[[Gray], tuple[datetime, str] | None]:
-    """The recogniser on the clock's crops of a frame, parsed."""
+    """The recogniser on the clock's crops of a frame, parsed. An AM/PM it misreads ("RM":
+    the bitmap Terminus's A) is tesseract's, when tesseract reads the same half of the day
+    twice and never the other (`_halves`; asked on `HALF_FRAMES` frames at most)."""
+    from strongroom.media.overlay import half_unread, with_half
+
+    votes: Counter[str] = Counter()
+    asked: list[int] = []
+
     def read(g: Gray) -> tuple[datetime, str] | None:
         text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
-        return parse_clock_text(text)
+        parsed = parse_clock_text(text)
+        if parsed is None and half_unread(text):
+            if len(asked) < HALF_FRAMES and not (sum(votes.values()) >= 2 and len(votes) == 1):
+                asked.append(1)
+                votes.update(_halves(g, clock))
+            if sum(votes.values()) >= 2 and len(votes) == 1:
+                parsed = parse_clock_text(with_half(text, next(iter(votes))))
+        return parsed
     return read
 
 
+#: Frames on which tesseract is asked for an AM/PM the recogniser misread.
+HALF_FRAMES = 2
+
+
+def _halves(g: Gray, clock: tuple[Box, ...]) -> list[str]:
+    """The AM/PM tesseract reads in the clock's last line: one per engine, preparation and
+    crop (with and without a margin) that shows one."""
+    from strongroom.media.overlay import _AMPM
+
+    box = clock[-1]
+    return [("AM" if m.group(1) in "AaАа" else "PM")
+            for api, how, crop in itertools.product(_engines(), PREPARATIONS,
+                                                     (box, _margin(g, box)))
+            for m in _AMPM.finditer(_read(api, g, crop, how))]
+
+
+#: Frames of the first second read whole when the sampled frames give too few readings to
+#: agree on the clip's date (`_times_on_the_clips_date`).
+DENSE_EVIDENCE = 4
 #: Frames whose spelt-out date is read by both engines (`_find_clock_hybrid`).
 HYBRID_FRAMES = 4
 
@@ -515,6 +548,14 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
             else:
                 unread.append(i)
         if found.engine == "rapidocr":
+            if unread and len(found.clocks) < 2 and dense:
+                # too few whole readings to agree on a date: the first second's frames, read
+                # whole, are readings too (a low-bitrate clip's keyframe reads best)
+                for t, g in dense[::max(1, len(dense) // DENSE_EVIDENCE)][:DENSE_EVIDENCE]:
+                    parsed = reader(g)
+                    if parsed is not None and all(abs(c[0] - t) > 1e-6 for c in found.clocks):
+                        found.clocks.append((t, parsed[0], parsed[1]))
+                found.clocks.sort(key=lambda c: c[0])
             _times_on_the_clips_date(frames, unread, _clock_crops(frames[0][1], clock, others),
                                      found)
         read_at = {c[0] for c in found.clocks}
@@ -558,13 +599,19 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     return found
 
 
+#: A time of day whose AM/PM did not read is put in the half of the day that places it
+#: within this many seconds of the clip's other readings, or nowhere.
+SAME_HALF_S = 1800
+
+
 def _times_on_the_clips_date(frames: list[tuple[float, Gray]], unread: list[int],
                              crops: list[Box], found: OverlayFound) -> None:
     """Frames whose clock did not parse as a whole (a digit of its date misread: "08-61"),
     but whose time of day reads: that time on the date most of the clip's readings agree on
-    (two at least), on the day that puts it nearest them (a clip may pass midnight).
-    `fit_segments` still checks each against the others; a 12-hour clock whose AM/PM did
-    not read gives nothing."""
+    (two at least), on the day that puts it nearest them (a clip may pass midnight). A
+    12-hour clock whose AM/PM did not read ("RM": A or P?) takes the half of the day that
+    puts it within `SAME_HALF_S` of the readings, when they agree on it; else nothing.
+    `fit_segments` still checks each against the others."""
     import statistics
     from collections import Counter
     from datetime import time
@@ -580,21 +627,31 @@ def _times_on_the_clips_date(frames: list[tuple[float, Gray]], unread: list[int]
     fmt = Counter(c[2] for c in found.clocks if c[1].date() == date).most_common(1)[0][0]
     offset = statistics.median((c[1] - datetime.min).total_seconds() - c[0]
                                for c in found.clocks)
+    halves = {c[1].hour >= 12 for c in found.clocks if c[1].date() == date}
     for i in unread:
         t, g = frames[i]
-        tod = time_of_day(" ".join(text for text, _ in recognise(g, crops)))
-        if tod is None or (fmt.endswith("12h") and not tod.endswith("M")):
+        tod = time_of_day(" ".join(text for text, _ in recognise(g, crops)), unknown_half=True)
+        if tod is None:
             continue
         h, m, sec = (int(x) for x in tod[:8].split(":"))
-        if tod.endswith("M"):
+        if tod.endswith(("AM", "PM")):
             if h == 0 or h > 12:
                 continue
-            h = h % 12 + (12 if tod.endswith("PM") else 0)
+            hours = [h % 12 + (12 if tod.endswith("PM") else 0)]
+        elif tod.endswith("?M") or fmt.endswith("12h"):
+            if h == 0 or h > 12 or len(halves) != 1:
+                continue
+            hours = [h % 12, h % 12 + 12]  # which half: the one near the readings
+        else:
+            hours = [h]
         # a date whose day and month could be either way round is not known to be the next
         # day's neighbour: 12/11 + 1 is 13/11 read one way and nothing the other
-        days = [datetime.combine(date + timedelta(days=d), time(h, m, sec))
-                for d in ((0,) if AMBIGUOUS in fmt else (-1, 0, 1))]
+        days = [datetime.combine(date + timedelta(days=d), time(hour, m, sec))
+                for d in ((0,) if AMBIGUOUS in fmt else (-1, 0, 1)) for hour in hours]
         when = min(days, key=lambda w: abs((w - datetime.min).total_seconds() - t - offset))
+        if len(hours) == 2 and abs((when - datetime.min).total_seconds() - t - offset
+                                   ) > SAME_HALF_S:
+            continue
         found.clocks.append((t, when, fmt))
     found.clocks.sort(key=lambda c: c[0])
 

@@ -125,12 +125,30 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
                     _GLUED.sub(" ", raw)):
         parsed = parse_clock(variant)
         if parsed is not None:
+            if not parsed[1].endswith("12h") and half_unread(raw):
+                return None  # "05:01:22 RM": AM or PM? As a 24-hour time it may be 12 h off
             return parsed
     return None
 
 
 #: A time of day as the recogniser reads it, with AM/PM if any.
 _TIME_OF_DAY = re.compile(r"(\d{1,2})\s*[:.;]\s*(\d{2})\s*[:.;]\s*(\d{2})(\s*[AaPp]\.?\s?[Mm])?")
+#: A time followed by what may be an AM/PM misread ("RM", "PN", "A", "M"): one or two letters,
+#: the first like A or P, or the last like M.
+_TIME_THEN_HALF = re.compile(
+    r"(\d{1,2})\s*[:.;]\s*\d{2}\s*[:.;]\s*\d{2}\s*"
+    r"((?:[AaPpRrАаРр][^\W\d_]?|[^\W\d_]?[MmNnМмИи])\.?)(?![^\W\d_])")
+
+
+def half_unread(text: str) -> bool:
+    """Whether a 12-hour time's AM/PM is there but did not read: an hour of 1–12 followed by
+    one or two letters that may be a misread AM or PM, and are not one ("05:01:22 RM")."""
+    import unicodedata
+
+    text = _LETTER_DIGIT.sub(" ", unicodedata.normalize("NFKC", text))
+    m = _TIME_THEN_HALF.search(text)
+    return (m is not None and 1 <= int(m.group(1)) <= 12
+            and _AMPM.fullmatch(m.group(2).rstrip(".")) is None)
 
 
 #: How the recogniser, which has Latin letters and digits only, writes the Cyrillic letters of
@@ -241,14 +259,26 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     return f"{day:02d} {_RUSSIAN_MONTHS[month - 1]} {year}"
 
 
-def time_of_day(text: str) -> str | None:
-    """`HH:MM:SS` (and AM/PM) in what the recogniser read, or None."""
+def with_half(text: str, half: str) -> str:
+    """`text` with the AM/PM that did not read (`half_unread`) replaced by `half`."""
     import unicodedata
 
-    m = _TIME_OF_DAY.search(_LETTER_DIGIT.sub(" ", colons_restored(
-        unicodedata.normalize("NFKC", text))))
+    text = _LETTER_DIGIT.sub(" ", unicodedata.normalize("NFKC", text))
+    m = _TIME_THEN_HALF.search(text)
+    return text if m is None else text[:m.start(2)] + half + text[m.end(2):]
+
+
+def time_of_day(text: str, *, unknown_half: bool = False) -> str | None:
+    """`HH:MM:SS` (and AM/PM) in what the recogniser read, or None. An AM/PM that did not
+    read (`half_unread`) makes it None, or with `unknown_half` "HH:MM:SS ?M"."""
+    import unicodedata
+
+    normal = colons_restored(unicodedata.normalize("NFKC", text))
+    m = _TIME_OF_DAY.search(_LETTER_DIGIT.sub(" ", normal))
     if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3)) > 59:
         return None
+    if not m.group(4) and half_unread(normal):
+        return f"{int(m.group(1)):02d}:{m.group(2)}:{m.group(3)} ?M" if unknown_half else None
     ampm = (m.group(4) or "").replace(" ", "").replace(".", "").upper()
     return f"{int(m.group(1)):02d}:{m.group(2)}:{m.group(3)}" + (f" {ampm}" if ampm else "")
 
