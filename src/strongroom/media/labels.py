@@ -297,6 +297,11 @@ def _shape(word: list[_Column], voters: list[_Read], context: dict[str, float]) 
     return "".join(out)
 
 
+def spelt_as(word: str) -> str | None:
+    """The vocabulary word `word` spells, look-alikes aside (no letter misread), or None."""
+    return _VOCAB_BY_KEY.get(_keys(word))
+
+
 def correct(word: str) -> str | None:
     """The vocabulary word `word` is a misread of, or None (see `_correct`)."""
     return _correct(word)

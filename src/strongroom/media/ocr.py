@@ -892,18 +892,19 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
 
 
 def _finish(words: list[str]) -> str:
-    from strongroom.media.labels import canonical, correct
+    from strongroom.media.labels import canonical, correct, spelt_as
 
     # punctuation between two words read as one ("КАМЕРА:21", "КАМ.05") parts them
     words = [p for w in words for p in _INNER_PUNCTUATION.sub(" ", w).split()]
     words = [w.strip(_WORD_EDGE) for w in words]
     words = [w for w in words if any(c.isalnum() for c in w)]
-    # a word read in two ("ПРОГ УЛОЧНЫЙ"): two parts that are no words, together one
+    # a word read in two ("ПРОГ УЛОЧНЫЙ"): two parts that are no words, together exactly
+    # one (look-alikes aside: "УЧ ВОСТОК" is two words, not a misread УЧАСТОК)
     i = 0
     while i + 1 < len(words):
         a, b = words[i], words[i + 1]
         if (a.isalpha() and b.isalpha() and correct(a) is None and correct(b) is None
-                and correct(a + b) is not None):
+                and spelt_as(a + b) is not None):
             words[i:i + 2] = [a + b]
         else:
             i += 1
@@ -1046,8 +1047,11 @@ def _confirmed(word: str, t: str, r: str, *, t_sure: bool, r_sure: bool) -> bool
         if canonical(_vocabulary_word(read) or read) == word:
             return True
         if not look:
+            # confusions count as the same ("022" for "D22"), but not all of a word ("D"
+            # for "0": the camera's letter or its number?)
             return len(read) == len(word) and all(
-                a == b or {a, b} in _TESSERACT_CONFUSES for a, b in zip(read, word, strict=True))
+                a == b or {a, b} in _TESSERACT_CONFUSES for a, b in zip(read, word, strict=True)
+            ) and any(a == b for a, b in zip(read, word, strict=True))
         return not any(c.isdigit() for c in word) and _look_cost(read, word) <= len(word) // 4
 
     if same(t, look=False) and same(r, look=True):

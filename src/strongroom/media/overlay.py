@@ -65,6 +65,13 @@ def _month(word: str) -> int | None:
     return _MONTHS.get(w) or _MONTHS.get(w.translate(_TO_CYRILLIC))
 
 
+def _month_exact(word: str) -> int | None:
+    """The Russian month `word` starts with, look-alikes aside, or None."""
+    w = word.lower().translate(_TO_CYRILLIC)[:3]
+    return 5 if w == "мая" else next(
+        (n for n, name in enumerate(_RUSSIAN_MONTHS, 1) if name == w), None)
+
+
 def _month_near(word: str) -> int | None:
     """The Russian month tesseract read as `word`, one letter misread at most ("пюл" for
     "июл", "МЕЙ" for "май"): the one month within that distance, never one of two ("мад" is
@@ -173,13 +180,28 @@ def lookalike_month(word: str) -> int | None:
     return next((n for pattern, n in _LOOKALIKE_MONTHS if pattern.fullmatch(word)), None)
 
 
-#: The last two letters of each Russian month's short name: no two months share them.
-_MONTH_ENDINGS = {name[1:]: number for number, name in enumerate(_RUSSIAN_MONTHS, 1)}
+def _endings() -> dict[str, int]:
+    """Each Russian month's last two letters, where no month with a letter lost gives them
+    too: "пр" is апр's alone; "ар" is мар's ending and апр without its п, so neither's."""
+    gives: dict[str, set[int]] = {}
+    for number, name in enumerate(_RUSSIAN_MONTHS, 1):
+        for two in (name[1:], name[0] + name[2], name[:2]):
+            gives.setdefault(two, set()).add(number)
+    return {name[1:]: number for number, name in enumerate(_RUSSIAN_MONTHS, 1)
+            if gives[name[1:]] == {number}}
+
+
+_MONTH_ENDINGS = _endings()
 
 #: Day, month word and year as the recogniser reads a spelt-out date ("23 0kr 2022").
 #: The recogniser may run them together, and the time into the year ("181p202322:39:34").
 _DAY_WORD_YEAR = re.compile(
     r"(?<!\d)(\d{1,2})\s*(\S{1,6}?)\s*((?:19|20)\d\d)(?:(?!\d)|(?=\d{1,2}\s*:))")
+#: The same with a word that starts with no digit, tried first: a weekday read with a digit
+#: ("C6 09a8r2019") must not give its 6 as the day.
+_DAY_WORD_YEAR_STRICT = re.compile(
+    r"(?<!\d)(0?[1-9]|[12]\d|3[01])\s*([^\d\s]\S{0,5}?)\s*((?:19|20)\d\d)"
+    r"(?:(?!\d)|(?=\d{1,2}\s*:))")
 
 
 _DAY_WORD_YEAR_TESSERACT = re.compile(
@@ -205,8 +227,16 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     days_years: Counter[tuple[int, int]] = Counter()
     by_recogniser: Counter[int] = Counter()
     parsed = 0
+    # where the recogniser's text allows two days ("C6 09a8r2019": 6 of the weekday, or 09;
+    # "18 1p 2023": 18, or the 1 of a misread а), the one tesseract reads too
+    tesseract_numbers = {int(x) for text in tesseract for x in re.findall(r"\d+", text)}
     for text in recognised:
-        m = _DAY_WORD_YEAR.search(unicodedata.normalize("NFKC", text))
+        text = unicodedata.normalize("NFKC", text)
+        found = [m for m in (_DAY_WORD_YEAR_STRICT.search(text), _DAY_WORD_YEAR.search(text))
+                 if m is not None]
+        days = {int(m.group(1)) for m in found}
+        m = next((m for m in found if len(days) == 1 or int(m.group(1)) in tesseract_numbers),
+                 None)  # two days, neither read by tesseract: this read gives none
         if m is None:
             continue
         parsed += 1
@@ -220,7 +250,6 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     if n < 2 or 2 * n <= parsed:
         return None
     by_tesseract: Counter[int] = Counter()
-    confirmed = False
     # whole dates tesseract read (day, a month word, year): the day must be one of theirs —
     # 23 read by tesseract against 28 read twice by the recogniser is a doubt, not a
     # confirmation of the year — and so must the year, unless tesseract's years disagree
@@ -235,18 +264,25 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     # a month whose first letter tesseract lost ("18 пр 2023" for "18 апр 2023"): its last
     # two letters name one month only, when they stand between the day and the year read
     clipped = re.compile(rf"(?<!\d)0?{day}\S?\s*([^\W\d_]{{2}})\.?\s*{year}(?!\d)")
+    year_read = day_month = False
     for text in tesseract:
-        words = re.findall(r"(\d*)\s*([^\W\d_]{3,9})", text)
-        months = {month for _, w in words if (month := _month_near(w)) is not None}
+        # a misread month (`_month_near`) only after the day or before the year: another
+        # word on the clock's line ("ДЕЖУРНАЯ") is no month one letter off ("дек")
+        words = [(d, w, _month_near(w) if (d and int(d) == day) or nxt == str(year)
+                  else _month_exact(w))
+                 for d, w, nxt in re.findall(r"(\d*)\s*([^\W\d_]{3,9})\.?\s*(\d{4})?", text)]
+        months = {month for _, _, month in words if month is not None}
         if not months and (m := clipped.search(text)) is not None:
             ending = _MONTH_ENDINGS.get(m.group(1).lower().translate(_TO_CYRILLIC))
             months = {ending} if ending is not None else set()
         by_tesseract.update(months)
         numbers = {int(x) for x in re.findall(r"\d+", text)}
-        confirmed = confirmed or year in numbers or any(
-            d and int(d) == day and _month_near(w) is not None for d, w in words)
+        year_read = year_read or year in numbers
+        day_month = day_month or any(d and int(d) == day and month is not None
+                                     for d, _, month in words)
     support = by_tesseract + by_recogniser
-    if not support or not confirmed:
+    # tesseract read the year, or the day beside a month word
+    if not support or not (year_read or day_month):
         return None
     (month, best), *rest = support.most_common()
     if (by_tesseract[month] < 1 or (by_recogniser[month] < 2 and by_tesseract[month] < 3)
@@ -503,6 +539,7 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
             merged[-1].extend(g)
         else:
             merged.append(g)
+    merged = [part for g in merged for part in _split_at_step(g)]
     merged = [g for g in (_consistent(g) for g in merged) if len(g) >= 2]
     rejected = len(rs) - sum(len(g) for g in merged)
     # A segment reaches no further than the frames read either side of its readings: where
@@ -545,6 +582,26 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
             fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3),
             phase=round(at_start - at_start // 1, 6) % 1.0))
     return segments, rejected
+
+
+#: Readings either side of a step of the clock too small to part offset groups (a clock set
+#: back or on by a second: a time server's correction) needed to split there.
+STEP_SIDE = 3
+
+
+def _split_at_step(group: list[ClockReading]) -> list[list[ClockReading]]:
+    """`group` (in time order) as one list, or as two at the first point where the readings
+    before and the readings after are each explained by one clock and all of them are not:
+    the clock stepped by about a second there. Without it, as many readings from both sides
+    as from one side alone could be kept as one clock, a second off over half the clip."""
+    group = sorted(group, key=lambda r: r.t)
+    if len(group) < 2 * STEP_SIDE or len(_consistent(group)) == len(group):
+        return [group]
+    for k in range(STEP_SIDE, len(group) - STEP_SIDE + 1):
+        before, after = group[:k], group[k:]
+        if len(_consistent(before)) == k and len(_consistent(after)) == len(after):
+            return [before, after]
+    return [group]
 
 
 def _consistent(group: list[ClockReading]) -> list[ClockReading]:
