@@ -109,6 +109,16 @@ def test_ocr_leaves_at_a_word_s_edge_do_not_hide_the_vocabulary_word() -> None:
     assert text == "CAM 4 ЖИЛАЯ ЗОНА"
 
 
+def test_a_word_neither_engine_spelt_is_not_certain() -> None:
+    # clip 75 of the v3 corpus: the Ukrainian ДВІР, tesseract "Двр" (corrected to ДВОР),
+    # the recogniser "BIP"; both made ДВОР, neither read it
+    text, uncertain = both([("Камера 7 Двр", 90)] * 4, [("KAMEPA 7 BIP", 92)] * 4)
+    assert uncertain, text
+    # one engine's exact read makes it certain again
+    assert both([("Камера 7 Двр", 90)] * 4, [("KAMEPA 7 JBOP", 92)] * 4) == (
+        "КАМЕРА 7 ДВОР", False)
+
+
 def test_a_word_read_in_two_is_one_word_again() -> None:
     # clips 145 and 179 of the v3 corpus (LiberationSerif re-encoded to 352×288)
     assert ocr._finish(["D14", "ПРОГ", "УЛОЧНЫЙ", "ДВОР"]) == "D14 ПРОГУЛОЧНЫЙ ДВОР"

@@ -876,6 +876,8 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
         word = _choose(t, r, t_sure=t_sure, r_sure=r_sure)
         if not _confirmed(word, t, r, t_sure=t_sure, r_sure=r_sure):
             uncertain = True  # the engines disagree on it
+        elif _corrected_by_both(word, t_read, r_read, r):
+            uncertain = True
         words.append(word)
     if not r_base and paired and not r_read.uncertain:
         # a number the certain recogniser read after tesseract's last word ("КОРИД" of a box
@@ -889,6 +891,17 @@ def _merge_words(t_read: LabelRead | None, r_read: LabelRead | None) -> tuple[st
             > len(text.split()):
         uncertain = True  # the other engine read a word more
     return text, uncertain or not text or canonical(text) != text
+
+
+def _corrected_by_both(word: str, t_read: LabelRead, r_read: LabelRead, r: str) -> bool:
+    """Whether neither engine spelt `word`: tesseract's read was corrected to it (its
+    `corrected` pairs: "ДВР" → ДВОР) and the recogniser's is no exact look-alike of it
+    ("BIP"): the Ukrainian ДВІР, no Russian word, read as one."""
+    from strongroom.media.labels import _look_cost
+
+    fixed = {v for _, v in t_read.corrected} | {v for _, v in r_read.corrected}
+    r_alnum = "".join(c for c in r if c.isalnum())
+    return word in fixed and not (r_alnum and _look_cost(r_alnum, word) == 0)
 
 
 def _finish(words: list[str]) -> str:
