@@ -157,13 +157,6 @@ def test_exact_readings_put_every_read_frame_at_its_own_second() -> None:
                     assert _predicted(s, t) == clock(t), (trial, fps, t, s)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fit_segments pins the tick to the first frame showing the new second whenever two "
-    "frames ≤0.21 s apart bound it; at 12.5 fps a second is 12.5 frames, so the tick's frame "
-    "alternates and the next second's first frame (1.12 s) is predicted a second early. "
-    "The middle of [lo, hi) is right here (seen on a 45 s clock_backwards clip, 12.5 fps, "
-    "phase 0.9: every odd second's first frame one second early). One frame, not a wrong "
-    "day, but the documented 'tick pinned to a frame' is off by one frame."))
 def test_a_tick_pinned_at_12_5_fps_holds_in_the_next_second() -> None:
     c0 = 1_600_000_000.9
 

@@ -569,9 +569,11 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
         # then no frame pair shows where the tick is, and the middle is nearest the truth.
         lo = max(_offset(r) for r in g)
         hi = min(_offset(r) + 1 for r in g)
+        # Only at a whole number of frames a second does the tick fall on the same frame of
+        # every second (at 12.5 fps it alternates: the middle is right then too).
         pinned = hi - lo <= FRAME_EXACT and any(
-            abs(a.t - b.t) <= FRAME_EXACT for a in g if _offset(a) >= lo - 1e-9
-            for b in g if _offset(b) + 1 <= hi + 1e-9)
+            0 < abs(a.t - b.t) <= FRAME_EXACT and _whole_rate(abs(a.t - b.t))
+            for a in g if _offset(a) >= lo - 1e-9 for b in g if _offset(b) + 1 <= hi + 1e-9)
         c0 = lo + 1e-6 if pinned else (lo + hi) / 2
         fmt = statistics.mode(r.fmt for r in g)
         covered = sum(1 for r in rs if start <= r.t <= end)
@@ -582,6 +584,13 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
             fmt=fmt, readings=len(g), confidence=round(len(g) / max(1, covered), 3),
             phase=round(at_start - at_start // 1, 6) % 1.0))
     return segments, rejected
+
+
+def _whole_rate(frame_s: float) -> bool:
+    """Whether frames `frame_s` apart come a whole number of times a second (6, 10, 25 fps;
+    not 12.5), within the rounding of the frame times."""
+    rate = 1 / frame_s
+    return abs(rate - round(rate)) < 0.02 * rate
 
 
 #: Readings either side of a step of the clock too small to part offset groups (a clock set
