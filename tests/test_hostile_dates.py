@@ -245,3 +245,13 @@ def test_an_am_pm_that_did_not_read_is_no_24_hour_time() -> None:
         assert not half_unread(text), text
     assert parse_clock_text(with_half("2023-08-31 05:01:22 RM", "PM")) == (
         datetime(2023, 8, 31, 17, 1, 22), "YYYY-MM-DD 12h")
+
+
+def test_a_month_s_first_letter_read_as_a_digit_is_not_the_day() -> None:
+    """Clip 181 of the v2 corpus: "Пн 21 янв 2019", the recogniser reads янв as "9HB". The
+    day is 21 (before the word that reads as a month), not the 9 of "9HB"; tesseract's "9"
+    of a garbled time ("99:9:") is no day."""
+    recognised = ["TH 21 9HB 2019 00:09:12", "IH 21 9HB 2019 00:09:13", "TH 21 9HB 2019 00:09:15"]
+    tesseract = ["ПРА ЯНВ 2019) ОВ: BSF 12", "lif) Za) янв 2919 990:", "ПН 2a) янв) 2019) 98:89:15",
+                 "ПВ Za) янв’ 7019 99:09:18", "fly 20 ane 2014 99:9: WD"]
+    assert spelt_date(recognised, tesseract) in (None, "21 янв 2019")

@@ -308,6 +308,18 @@ def test_a_segment_narrowed_by_readings_far_apart_is_placed_at_the_middle() -> N
         assert got == start + timedelta(seconds=math.floor(t + 0.1 + 1e-9)), t
 
 
+def test_readings_a_hair_either_side_of_a_tick_do_not_split_a_segment() -> None:
+    """Clip 176 of the v3 corpus (25 fps): the tick pair at 0.24/0.28 s and a reading at
+    3.24 s touch at one point only (frame times rounded): one clock, no step of a second."""
+    from datetime import timedelta
+
+    base = datetime(2022, 3, 18, 8, 9, 0)
+    read = [(0.0, 23), (0.24, 23), (0.28, 24), (3.24, 27), (6.44, 30), (9.68, 33),
+            (12.92, 36), (16.12, 39), (19.36, 43), (22.6, 46)]
+    segs, _ = fit_segments([_r(t, base + timedelta(seconds=c)) for t, c in read], duration=23.0)
+    assert len(segs) == 1 and segs[0].start_s == 0.0
+
+
 def test_a_second_misread_by_one_does_not_shift_the_segment() -> None:
     from datetime import timedelta
 

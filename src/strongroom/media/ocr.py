@@ -233,13 +233,18 @@ def _below(a: Box, b: Box) -> bool:
 
 def _clock_crops(g: Gray, clock: tuple[Box, ...], others: list[Box]) -> list[Box]:
     """The clock's boxes grown a little to the right (the seconds' width changes from frame to
-    frame: "11" is narrower than "48"), never into the next text on the same row."""
+    frame: "11" is narrower than "48"), never into the next text on the same row, and over a
+    box of the row that starts inside the clock's (the detector's "2AM" of "06:30:42 AM")."""
     out = []
     for b in clock:
         th = b[3] - b[1]
         x1 = b[2] + int(0.8 * th)
-        for o in others:
-            if o[0] >= b[2] and min(o[3], b[3]) - max(o[1], b[1]) > 0.5 * th:
+        row = [o for o in others if min(o[3], b[3]) - max(o[1], b[1]) > 0.5 * th]
+        for o in row:
+            if b[0] < o[0] < b[2] < o[2]:
+                x1 = max(x1, o[2])
+        for o in row:
+            if o[0] >= b[2]:
                 x1 = min(x1, o[0] - 1)
         out.append((max(0, b[0] - int(0.2 * th)), b[1], min(g.shape[1], max(x1, b[2])), b[3]))
     return out
@@ -258,16 +263,35 @@ def _clocks_rapid(g: Gray, lines: list[Box]
     texts = recognise(g, lines)
     out: list[tuple[tuple[Box, ...], tuple[datetime, str]]] = []
     for box, (text, _score) in zip(lines, texts, strict=True):
-        parsed = parse_clock_text(text)
+        parsed = parse_clock_text(text) or _with_tesseract_half(g, (box,), text, Counter())
         if parsed is not None:
             out.append(((box,), parsed))
     if out:
         return out
     for (a, (ta, _)), (b, (tb, _)) in itertools.permutations(zip(lines, texts, strict=True), 2):
-        parsed = parse_clock_text(ta + " " + tb) if _below(a, b) else None
+        if not _below(a, b):
+            continue
+        text = ta + " " + tb
+        parsed = parse_clock_text(text) or _with_tesseract_half(g, (a, b), text, Counter())
         if parsed is not None:
             out.append(((a, b), parsed))
     return out
+
+
+def _with_tesseract_half(g: Gray, clock: tuple[Box, ...], text: str, votes: Counter[str]
+                         ) -> tuple[datetime, str] | None:
+    """`text` parsed with the AM/PM tesseract reads in the clock (`_halves`, added to
+    `votes`), when the recogniser's did not read ("RM") and tesseract read one half of the
+    day twice and never the other; else None."""
+    from strongroom.media.overlay import half_unread, with_half
+
+    if not half_unread(text):
+        return None
+    if not (sum(votes.values()) >= 2 and len(votes) == 1):
+        votes.update(_halves(g, clock))
+    if sum(votes.values()) >= 2 and len(votes) == 1:
+        return parse_clock_text(with_half(text, next(iter(votes))))
+    return None
 
 
 def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | None],
@@ -390,11 +414,11 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
         text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
         parsed = parse_clock_text(text)
         if parsed is None and half_unread(text):
-            if len(asked) < HALF_FRAMES and not (sum(votes.values()) >= 2 and len(votes) == 1):
-                asked.append(1)
-                votes.update(_halves(g, clock))
             if sum(votes.values()) >= 2 and len(votes) == 1:
                 parsed = parse_clock_text(with_half(text, next(iter(votes))))
+            elif len(asked) < HALF_FRAMES:
+                asked.append(1)
+                parsed = _with_tesseract_half(g, clock, text, votes)
         return parsed
     return read
 

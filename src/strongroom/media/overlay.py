@@ -228,15 +228,20 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     by_recogniser: Counter[int] = Counter()
     parsed = 0
     # where the recogniser's text allows two days ("C6 09a8r2019": 6 of the weekday, or 09;
-    # "18 1p 2023": 18, or the 1 of a misread а), the one tesseract reads too
-    tesseract_numbers = {int(x) for text in tesseract for x in re.findall(r"\d+", text)}
+    # "18 1p 2023": 18, or the 1 of a misread а; "21 9HB 2019": 21, or 9 of я read "9"),
+    # the one before a word that reads as a month, else the one tesseract reads as a number
+    # of its own (not a time's: "99:9:" is no day)
+    tesseract_days = {int(x) for text in tesseract
+                      for x in re.findall(r"(?<![\d:])\d{1,2}(?![\d:])", text)}
     for text in recognised:
         text = unicodedata.normalize("NFKC", text)
         found = [m for m in (_DAY_WORD_YEAR_STRICT.search(text), _DAY_WORD_YEAR.search(text))
                  if m is not None]
         days = {int(m.group(1)) for m in found}
-        m = next((m for m in found if len(days) == 1 or int(m.group(1)) in tesseract_numbers),
-                 None)  # two days, neither read by tesseract: this read gives none
+        named = [m for m in found if lookalike_month(m.group(2)) is not None]
+        read = [m for m in found if int(m.group(1)) in tesseract_days]
+        m = (found[0] if len(days) == 1 else named[0] if len({int(x.group(1)) for x in named})
+             == 1 else read[0] if len({int(x.group(1)) for x in read}) == 1 else None)
         if m is None:
             continue
         parsed += 1
@@ -266,11 +271,13 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     clipped = re.compile(rf"(?<!\d)0?{day}\S?\s*([^\W\d_]{{2}})\.?\s*{year}(?!\d)")
     year_read = day_month = False
     for text in tesseract:
-        # a misread month (`_month_near`) only after the day or before the year: another
-        # word on the clock's line ("ДЕЖУРНАЯ") is no month one letter off ("дек")
-        words = [(d, w, _month_near(w) if (d and int(d) == day) or nxt == str(year)
-                  else _month_exact(w))
-                 for d, w, nxt in re.findall(r"(\d*)\s*([^\W\d_]{3,9})\.?\s*(\d{4})?", text)]
+        # a misread month (`_month_near`) only where a month stands: after a day (a number
+        # of one or two digits, not a time's) or before a year (as tesseract read them:
+        # "МЕЙ 2025"); another word on the clock's line ("10:00:00 ДЕЖУРНАЯ") is no month
+        # one letter off ("дек")
+        words = [(d, w, _month_near(w) if d or nxt else _month_exact(w))
+                 for d, w, nxt in re.findall(
+                     r"(?:(?<![:.\d])(\d{1,2})\s*)?([^\W\d_]{3,9})\.?\s*(\d{3,4}(?!\d))?", text)]
         months = {month for _, _, month in words if month is not None}
         if not months and (m := clipped.search(text)) is not None:
             ending = _MONTH_ENDINGS.get(m.group(1).lower().translate(_TO_CYRILLIC))
@@ -609,8 +616,16 @@ def _split_at_step(group: list[ClockReading]) -> list[list[ClockReading]]:
     for k in range(STEP_SIDE, len(group) - STEP_SIDE + 1):
         before, after = group[:k], group[k:]
         if len(_consistent(before)) == k and len(_consistent(after)) == len(after):
-            return [before, after]
+            # a step, not two readings a hair either side of a tick (frame times rounded)
+            lo_b, hi_b = max(map(_offset, before)), min(_offset(r) + 1 for r in before)
+            lo_a, hi_a = max(map(_offset, after)), min(_offset(r) + 1 for r in after)
+            if max(lo_b - hi_a, lo_a - hi_b) >= STEP_MIN_S:
+                return [before, after]
     return [group]
+
+
+#: The least step of a clock that splits a segment (`_split_at_step`), in seconds.
+STEP_MIN_S = 0.5
 
 
 def _consistent(group: list[ClockReading]) -> list[ClockReading]:
