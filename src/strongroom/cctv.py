@@ -943,12 +943,8 @@ def random_spec(seed: int, index: int, *, bad: Status | None = None,
     event_tick = int(rng.integers(lo, max(lo, last_tick - 1) + 1))
     start = datetime(2018, 1, 1) + timedelta(seconds=int(rng.integers(0, 6 * 365 * 86400)))
     style2 = _style(rng, size[1]) if bad == "style_changed" else None
-    second: Style | None = None
-    offset = 0
-    if bad == "multiple_clocks":
-        second = _style(rng, size[1])
-        second = replace(second, clock_position=_other_position(rng, style.clock_position))
-        offset = int(rng.choice([3 * 3600, -3600, int(rng.integers(-600, 600))]))
+    second, offset = (_second_clock(rng, style, size[1]) if bad == "multiple_clocks"
+                      else (None, 0))
     spec = ClipSpec(
         name=f"cctv_{index:04d}.mp4",
         seed=int(rng.integers(2**31)),
@@ -986,6 +982,15 @@ def _more_fonts(more: np.random.Generator, style: Style, label: str) -> Style:
     if more.random() < 0.35 and all(ord(c) < 0x0530 for c in label):
         return replace(style, font=_MORE_FONTS[int(more.integers(len(_MORE_FONTS)))])
     return style
+
+
+def _second_clock(rng: np.random.Generator, style: Style, height: int
+                  ) -> tuple[Style, int]:
+    """A second clock for `multiple_clocks`: its own style in another corner, and how many
+    seconds it is off the first."""
+    second = _style(rng, height)
+    second = replace(second, clock_position=_other_position(rng, style.clock_position))
+    return second, int(rng.choice([3 * 3600, -3600, int(rng.integers(-600, 600))]))
 
 
 def _other_position(rng: np.random.Generator, taken: Position) -> Position:
@@ -1055,12 +1060,8 @@ def _camera(seed: int, index: int, taken: set[str]) -> Camera:
     clips = int(rng.choice(_CLIPS_PER_CAMERA, p=_CLIPS_WEIGHTS))
     first_day = datetime(2018, 1, 1) + timedelta(
         days=int(rng.integers(0, 6 * 365 - _SPAN_DAYS)))
-    second: Style | None = None
-    offset = 0
-    if bad == "multiple_clocks":
-        second = _style(rng, size[1])
-        second = replace(second, clock_position=_other_position(rng, style.clock_position))
-        offset = int(rng.choice([3 * 3600, -3600, int(rng.integers(-600, 600))]))
+    second, offset = (_second_clock(rng, style, size[1]) if bad == "multiple_clocks"
+                      else (None, 0))
     attempt = 0
     while label in taken:
         label = _label(np.random.default_rng([seed, 3, index, 2, attempt]))
