@@ -244,9 +244,11 @@ def test_a_clock_that_jumps_back_never_places_a_second_at_the_wrong_time(
 @pytest.mark.parametrize("hour", [5, 17])
 def test_an_am_pm_the_recogniser_misreads_is_never_taken_for_a_24_hour_clock(
         hour: int, tmp_path: Path) -> None:
-    """Clip 126's bitmap Terminus: the recogniser reads its AM as "RM" on every frame. Read
-    as a 24-hour 05:01:21 that was right for AM and twelve hours early for PM; now the half
-    of the day is tesseract's, where it reads one twice and never the other, or nothing."""
+    """Clip 126's bitmap Terminus: the recogniser reads its AM as "RM" on every frame, and
+    "RM" was read as a 24-hour 05:01:21 — right for this AM clock by luck; a PM misread the
+    same way would have been twelve hours early (`test_hostile_dates`). Now the half of the
+    day is tesseract's, where it reads one twice and never the other, or nothing. (At 17:01
+    the recogniser reads its PM: both hours are checked against the truth.)"""
     spec = cctv.random_spec(SEED, 126)
     start = spec.clock_start.replace(hour=hour)
     spec = dataclasses.replace(spec, clock_start=start)
