@@ -77,17 +77,15 @@ def _month_near(word: str) -> int | None:
     "июл", "МЕЙ" for "май"): the one month within that distance, never one of two ("мад" is
     as near "мар" as "май": neither); or the month a longer word ends in, exactly, where junk
     ran into it ("ПЕЛапр"). Never an English month: "janp" is "апр" misread, not January."""
+    exact = _month_exact(word)
     w = word.lower().translate(_TO_CYRILLIC)
-    russian = {name: number for number, name in enumerate(_RUSSIAN_MONTHS, 1)} | {"мая": 5}
-    if w[:3] in russian:
-        return russian[w[:3]]
-    if len(w) < 3:
-        return None
+    if exact is not None or len(w) < 3:
+        return exact
     near = {number for number, name in enumerate(_RUSSIAN_MONTHS, 1)
             if sum(a != b for a, b in zip(w[:3], name, strict=True)) <= 1}
     if len(near) == 1:
         return near.pop()
-    return russian.get(w[-3:]) if len(w) > 3 else None
+    return _month_exact(w[-3:]) if len(w) > 3 else None
 
 
 #: Marks a format whose day and month could be either way round (both ≤ 12, slashes).
