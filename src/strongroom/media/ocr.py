@@ -287,11 +287,15 @@ def _with_tesseract_half(g: Gray, clock: tuple[Box, ...], text: str, votes: Coun
 
     if not half_unread(text):
         return None
-    if not (sum(votes.values()) >= 2 and len(votes) == 1):
+    if _decided_half(votes) is None:
         votes.update(_halves(g, clock))
-    if sum(votes.values()) >= 2 and len(votes) == 1:
-        return parse_clock_text(with_half(text, next(iter(votes))))
-    return None
+    half = _decided_half(votes)
+    return parse_clock_text(with_half(text, half)) if half is not None else None
+
+
+def _decided_half(votes: Counter[str]) -> str | None:
+    """The half of the day tesseract read at least twice and the other never, or None."""
+    return next(iter(votes)) if sum(votes.values()) >= 2 and len(votes) == 1 else None
 
 
 def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | None],
@@ -414,8 +418,8 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
         text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
         parsed = parse_clock_text(text)
         if parsed is None and half_unread(text):
-            if sum(votes.values()) >= 2 and len(votes) == 1:
-                parsed = parse_clock_text(with_half(text, next(iter(votes))))
+            if (half := _decided_half(votes)) is not None:
+                parsed = parse_clock_text(with_half(text, half))
             elif len(asked) < HALF_FRAMES:
                 asked.append(1)
                 parsed = _with_tesseract_half(g, clock, text, votes)
