@@ -19,6 +19,7 @@ from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
 from strongroom.media.overlay import orders_shown, parse_clock, resolve_date_order, spelt_date
 from strongroom.pipeline.runner import process
+from strongroom.pipeline.steps.overlay import OverlayOcrStep
 from strongroom.vault import Vault
 from test_date_order import _clock_start as _start
 from test_date_order import _shas
@@ -166,7 +167,8 @@ def test_a_rename_cannot_take_what_ocr_reads_on_another_camera_by_a_look_alike(
     assert changes[-1] == ("renamed", "CAM 1"), changes
     assert verify(vault, fixity=False).ok
     with vault.catalogue.read() as s:
-        assert s.scalar(select(StepRun.version).where(StepRun.step == "overlay_ocr")) == "5"
+        assert s.scalar(select(StepRun.version).where(StepRun.step == "overlay_ocr")) == \
+            OverlayOcrStep.version
 
 
 def test_half_past_midnight_on_a_12_hour_clock_is_not_noon(vault: Vault, tmp_path: Path) -> None:

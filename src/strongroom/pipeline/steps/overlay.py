@@ -132,8 +132,10 @@ class OverlayOcrStep(Step):
     name: ClassVar[str] = "overlay_ocr"
     # 2: decoded duration (truncated clips); 3: RapidOCR, phase; 4: Russian months read by
     # both engines, dates from other frames and clips; 5: a date order from other clips of
-    # the same camera label and hour style only, and from two readings of a clip at least
-    version: ClassVar[str] = "5"
+    # the same camera label and hour style only, and from two readings of a clip at least;
+    # 6: a misread AM/PM is no 24-hour time, Russian months misread by a letter, a clock
+    # stepped by a second splits, labels' lost numbers (clips read by 5 are read again)
+    version: ClassVar[str] = "6"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
