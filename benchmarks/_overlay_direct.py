@@ -1,5 +1,6 @@
 """The overlay reader on the benchmark's corpus, clip by clip, in this process: a developer's
-loop, not a benchmark (no anchor, no vault, no commands).
+loop, not a benchmark (no anchor, no vault, no commands; hence the "_", which keeps
+`run.py` and `make bench` from running it).
 
 `benchmarks/overlay.py` times whole commands; this reads each corpus clip's frames once (the
 frames the `overlay_ocr` step takes: `reading_times` and every frame of the first `DENSE_S`
@@ -11,7 +12,7 @@ change to the reader, and compare the failing clips with the last run's (`--save
 What it does not do: date orders from other clips (each clip is read alone, so an ambiguous
 slashed date stays unplaced here where `process` may place it).
 
-    .venv/bin/python benchmarks/overlay_direct.py [--generator 2|3] [--workers 2]
+    .venv/bin/python benchmarks/_overlay_direct.py [--generator 2|3] [--workers 2]
         [--save runs/now.json] [--diff runs/before.json] [cctv_0007.mp4 ...]
 """
 
