@@ -65,7 +65,7 @@ def read(corpus: Path, name: str, duration: float) -> tuple[str, dict[str, Any],
     """One clip's result, in the shape the overlay_ocr step stores (the keys scoring reads)."""
     from strongroom.media.ocr import read_overlay
     from strongroom.media.overlay import ClockReading, fit_segments
-    from strongroom.pipeline.steps.overlay import _status
+    from strongroom.pipeline.steps.overlay import _status, segment_rows
 
     regular, dense = frames(corpus, name)
     start = time.perf_counter()
@@ -76,10 +76,7 @@ def read(corpus: Path, name: str, duration: float) -> tuple[str, dict[str, Any],
     return name, {
         "label": found.label, "label_uncertain": found.label_uncertain,
         "label_confidence": found.label_confidence, "status": _status(found, segments),
-        "segments": [{"start_s": s.start_s, "end_s": s.end_s,
-                      "clock_start": s.clock_start.isoformat(sep=" "),
-                      "clock_end": s.clock_end.isoformat(sep=" "), "phase": s.phase}
-                     for s in segments]}, seconds
+        "segments": segment_rows(segments)}, seconds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,17 +98,22 @@ class _OverlayJob(Job):
             "rejected": rejected,
             "clock_box": found.clock_box,
             "label_box": found.label_box,
-            "segments": [{
-                "start_s": s.start_s, "end_s": s.end_s,
-                "clock_start": s.clock_start.isoformat(sep=" "),
-                "clock_end": s.clock_end.isoformat(sep=" "),
-                "format": s.fmt, "readings": s.readings, "confidence": s.confidence,
-                "phase": s.phase,
-            } for s in segments],
+            "segments": segment_rows(segments),
         }
         if not segments and label:
             data["note"] = "camera label read, but no DVR clock"
         return StepResult(data=data)
+
+
+def segment_rows(segments: list[Any]) -> list[dict[str, Any]]:
+    """Fitted segments as the step's result stores them."""
+    return [{
+        "start_s": s.start_s, "end_s": s.end_s,
+        "clock_start": s.clock_start.isoformat(sep=" "),
+        "clock_end": s.clock_end.isoformat(sep=" "),
+        "format": s.fmt, "readings": s.readings, "confidence": s.confidence,
+        "phase": s.phase,
+    } for s in segments]
 
 
 def _status(found: Any, segments: list[Any]) -> str:
