@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     clock, labels = acc["clock"], acc["labels"]
     figures = {"clock_exact_pct": clock["exact_pct"], "clock_exact": clock["exact"],
                "readable_seconds": clock["readable_seconds"],
-               "wrong_time_clips": acc["wrong_time_clip_names"], "labels": labels}
+               "wrong_time_clips": acc["wrong_time_clip_names"], "labels": labels,
+               "ocr_seconds": round(sum(s for _, _, s in done), 1)}
     print(json.dumps(figures, ensure_ascii=False))
     if args.diff is not None:
         before = json.loads(args.diff.read_text(encoding="utf-8"))["failing"]

@@ -256,3 +256,25 @@ def test_an_am_pm_the_recogniser_misreads_is_never_taken_for_a_24_hour_clock(
     frames, dense = sampled_and_dense(tmp_path / spec.name)
     found = read_overlay(frames, dense)  # type: ignore[arg-type]
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
+def test_the_recogniser_runs_with_onnxruntimes_memory_arena_and_leaves_rapidocr_as_it_was() -> None:
+    """RapidOCR turns the arena off; ours has it on (the detector ~25 % faster, outputs the
+    same), and RapidOCR's own session options are put back for anyone else."""
+    import threading
+
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    from strongroom.media.ocr import _rapid
+
+    before = infer_engine.OrtInferSession.__dict__["_init_sess_opts"]
+    engines: list[object] = []
+    thread = threading.Thread(target=lambda: engines.append(_rapid()))  # a fresh engine
+    thread.start()
+    thread.join()
+    engine = engines[0]
+    for session in (engine.text_det.infer.session,  # type: ignore[attr-defined]
+                    engine.text_rec.session.session):  # type: ignore[attr-defined]
+        assert session.get_session_options().enable_cpu_mem_arena
+    assert infer_engine.OrtInferSession.__dict__["_init_sess_opts"] is before
+    assert not infer_engine.OrtInferSession._init_sess_opts({}).enable_cpu_mem_arena

@@ -16,12 +16,13 @@ Reading labels: the other lines in the top and bottom quarters are read by tesse
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -121,9 +122,41 @@ def _rapid() -> Any:
     if _RAPID.engine is None:
         from rapidocr_onnxruntime import RapidOCR
 
-        _RAPID.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1,
-                                 det_limit_type="max", det_limit_side_len=4000, use_cls=False)
+        with _with_memory_arena():
+            _RAPID.engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1,
+                                     det_limit_type="max", det_limit_side_len=4000,
+                                     use_cls=False)
     return _RAPID.engine
+
+
+_ARENA_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _with_memory_arena() -> Iterator[None]:
+    """RapidOCR's ONNX sessions made with onnxruntime's CPU memory arena, which RapidOCR
+    turns off: with it the detector runs ~25 % faster on a band (memory is reused across
+    runs instead of allocated per operator), and every output is the same. Sessions are made
+    by `OrtInferSession._init_sess_opts`; a RapidOCR without it is used as it comes."""
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    cls = infer_engine.OrtInferSession
+    plain = cls.__dict__.get("_init_sess_opts")
+    if not isinstance(plain, staticmethod):
+        yield
+        return
+
+    def with_arena(config: dict[str, Any]) -> Any:
+        opts = plain.__func__(config)
+        opts.enable_cpu_mem_arena = True
+        return opts
+
+    with _ARENA_LOCK:
+        cls._init_sess_opts = staticmethod(with_arena)
+        try:
+            yield
+        finally:
+            cls._init_sess_opts = plain
 
 
 #: The detector's passes: the whole frame at its size, then the top and bottom quarters at 2×
