@@ -446,8 +446,11 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
 
     votes: Counter[str] = Counter()
     asked: list[int] = []
+    whole: list[tuple[datetime, str]] = []  # what the whole clock read, until settled
+    settled: list[tuple[datetime, str, Box]] = []
+    tries: list[int] = []
 
-    def read(g: Gray) -> tuple[datetime, str] | None:
+    def read_whole(g: Gray) -> tuple[datetime, str] | None:
         text = " ".join(text for text, _ in recognise(g, _clock_crops(g, clock, others)))
         parsed = parse_clock_text(text)
         if parsed is None and half_unread(text):
@@ -457,7 +460,94 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
                 asked.append(1)
                 parsed = _with_tesseract_half(g, clock, text, votes)
         return parsed
+
+    def read(g: Gray) -> tuple[datetime, str] | None:
+        if settled:
+            quick = _time_only(g, *settled[0])
+            if quick is not None:
+                return quick
+        parsed = read_whole(g)
+        if parsed is not None and not settled and len(tries) < TIME_BOX_TRIES:
+            if any(w[0].date() == parsed[0].date() and w[1] == parsed[1] for w in whole):
+                tries.append(1)
+                box = _time_box(g, _clock_crops(g, clock, others)[-1], parsed)
+                if box is not None:
+                    settled.append((*parsed, box))
+            whole.append(parsed)
+        return parsed
     return read
+
+
+#: A time of day (and its AM/PM) as the recogniser's raw text holds it.
+_TIME_SPAN = re.compile(r"\d{1,2}\s*:\s*\d{2}\s*:\s*\d{2}(?:\s*[AaPp]\.?\s?[Mm])?")
+#: Whole readings that agree on the date at which the time's box is looked for, at most.
+TIME_BOX_TRIES = 2
+
+
+def _time_box(g: Gray, crop: Box, parsed: tuple[datetime, str]) -> Box | None:
+    """The part of the clock's (last) crop that holds the time of day, where the recogniser
+    puts its characters (`_char_positions`), a character and a half wider each side; None
+    unless that box alone reads the time `parsed` holds on this frame. Once two whole
+    readings agree on the date, the clip's other frames read only this box (`_time_only`):
+    a third to half of the clock's width, and the recogniser's time grows with the width."""
+    text, xs = _char_positions(g, crop)
+    m = next(reversed(list(_TIME_SPAN.finditer(text))), None)
+    if m is None or m.end() - m.start() < 6:
+        return None
+    first, last = m.start(), m.end() - 1
+    pitch = (xs[last] - xs[first]) / (last - first)
+    x0 = max(crop[0], int(xs[first] - 1.5 * pitch))
+    x1 = crop[2] if not text[m.end():].strip() else min(crop[2], int(xs[last] + 1.5 * pitch))
+    box = (x0, crop[1], x1, crop[3])
+    again = _time_only(g, parsed[0], parsed[1], box)
+    return box if again is not None and again[0] == parsed[0] else None
+
+
+def _time_only(g: Gray, when: datetime, fmt: str, box: Box) -> tuple[datetime, str] | None:
+    """The time of day in `box` on the date of `when` (a settled whole reading of format
+    `fmt`), the day before or after when that is nearer (midnight passed); None when the
+    time does not read, or its AM/PM does not match the format's (the whole clock is read
+    then)."""
+    from strongroom.media.overlay import time_of_day
+
+    tod = time_of_day(recognise(g, [box])[0][0])
+    if tod is None or fmt.endswith("12h") != tod.endswith(("AM", "PM")):
+        return None
+    h, m, sec = (int(x) for x in tod[:8].split(":"))
+    if fmt.endswith("12h") and not 1 <= h <= 12:
+        return None
+    if tod.endswith("PM") and h < 12:
+        h += 12
+    elif tod.endswith("AM") and h == 12:
+        h = 0
+    got = datetime.combine(when.date(), datetime.min.time()).replace(
+        hour=h, minute=m, second=sec)
+    if (when - got).total_seconds() > 12 * 3600:
+        got += timedelta(days=1)
+    elif (got - when).total_seconds() > 12 * 3600:
+        got -= timedelta(days=1)
+    return got, fmt
+
+
+def _char_positions(g: Gray, box: Box) -> tuple[str, list[float]]:
+    """The recogniser's text of one crop, and for each character the x in `g` of the column
+    of the recogniser's output that wrote it (its greedy CTC decoding, as RapidOCR's own)."""
+    import cv2
+    import numpy as np
+
+    rec = _rapid().text_rec
+    crop = _upscaled(g[box[1]:box[3], box[0]:box[2]])
+    img = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    norm = rec.resize_norm_img(img, img.shape[1] / max(1, img.shape[0]))
+    idx = rec.session(norm[np.newaxis].astype(np.float32))[0][0].argmax(axis=1)
+    chars = rec.postprocess_op.character
+    per_step = norm.shape[2] / len(idx) * (box[2] - box[0]) / norm.shape[2]
+    text, xs = [], []
+    for t, i in enumerate(idx.tolist()):
+        if i != 0 and (t == 0 or i != idx[t - 1]):
+            text.append(chars[i])
+            xs.append(box[0] + (t + 0.5) * per_step)
+    return "".join(text), xs
 
 
 #: Frames on which tesseract is asked for an AM/PM the recogniser misread.
