@@ -1161,13 +1161,16 @@ def _pair(base: list[str], other: list[str]) -> list[str]:
 
 def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
     """Tesseract's word `t` or the recogniser's `r` (either may be ""): a camera number
-    (`_NUMBERED`) is the recogniser's unless tesseract's word, certain, has its digits and a
-    letter only Cyrillic has ("D15", not "015"), or the recogniser is unsure of it and
-    tesseract read a number too; a Latin vocabulary word is a certain recogniser's
-    ("GATE", not "CAME"); a vocabulary word beats a word that is none (the recogniser's read
-    through its look-alikes: "KIII" is КПП), and of two vocabulary words the one of the
-    engine whose reads agreed (tesseract's when both did); a word with a letter only Cyrillic has is
-    tesseract's; otherwise a certain recogniser's Latin word."""
+    (`_NUMBERED`) is the recogniser's unless it is tesseract's vocabulary word through the
+    recogniser's look-alikes ("WV30" for ШИЗО, whose letters it has not), or tesseract's
+    word, certain, has its digits and a letter only Cyrillic has ("D15", not "015"), or the
+    recogniser is unsure of it and tesseract read a number too; a Latin vocabulary word is
+    a certain recogniser's ("GATE", not "CAME"); a vocabulary word beats a word that is none
+    (the recogniser's read through its look-alikes: "KIII" is КПП), and of two vocabulary
+    words the one of the engine whose reads agreed (tesseract's when both did); a word with
+    a letter only Cyrillic has is tesseract's; otherwise a certain recogniser's Latin word."""
+    from strongroom.media.labels import _look_cost
+
     if not r:
         return t
     if not t:
@@ -1176,6 +1179,9 @@ def _choose(t: str, r: str, *, t_sure: bool, r_sure: bool) -> str:
         return "-".join(_choose(a, b, t_sure=t_sure, r_sure=r_sure)
                         for a, b in zip(t.split("-"), r.split("-"), strict=True))
     t_word, r_word = _vocabulary_word(t), _vocabulary_word(r)
+    if (t_word is not None and not any(c.isdigit() for c in t_word) and r.isascii()
+            and _look_cost(r, t_word) == 0):
+        return t_word  # the recogniser's look-alikes of a word it has no letters for (ШИЗО)
     if ((r_sure or not t_sure or _NUMBERED.fullmatch(t) is None) and r.isascii()
             and _NUMBERED.fullmatch(r) is not None
             and not (t_sure and _ONLY_CYRILLIC & set(t) and _digits(t) == _digits(r))):
