@@ -258,6 +258,19 @@ def test_an_am_pm_the_recogniser_misreads_is_never_taken_for_a_24_hour_clock(
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
 
 
+def test_a_label_beside_a_clock_that_does_not_read_is_still_read(tmp_path: Path) -> None:
+    """Clip 7 of the v3 corpus (bitmap Terminus in boxes, a 352×288 re-encode): its month
+    does not read, so no clock is found, and the detector's whole-frame pass boxes clock and
+    label so wide that they merged into one row, which read as a clock and was dropped with
+    the label in it. A row that reads as a clock has its boxes read one by one."""
+    spec = cctv.corpus_specs(SEED, 200, version=3)[7]
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = read_overlay(*sampled_and_dense(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert found.label is not None and canonical(found.label) == canonical(truth.label), \
+        found.label_reads
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
 def test_the_recogniser_runs_with_onnxruntimes_memory_arena_and_leaves_rapidocr_as_it_was() -> None:
     """RapidOCR turns the arena off; ours has it on (the detector ~25 % faster, outputs the
     same), and RapidOCR's own session options are put back for anyone else."""

@@ -870,7 +870,8 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
 
     _clock_api, label_api = _engines()
     h = frames[0][1].shape[0]
-    lines = _rows([b for b in detected if _in_band(b, h)])
+    rows = _rows([b for b in detected if _in_band(b, h)])
+    lines = list(rows)
     strokes = [b for b in _stroke_lines(frames)
                if not any(_touch(b, c) for c in clock_lines)]
     if not lines:  # the detector found nothing beside the clock: thin bright strokes
@@ -878,8 +879,8 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
     step = max(1, len(frames) // LABEL_FRAMES)
     sample = [g for _, g in frames[::step][:LABEL_FRAMES]]
     kept: list[tuple[Box, str, float, bool, tuple[tuple[str, str], ...]]] = []
-    for line in lines:
-        line = _with_number_after(sample[0], line, [*clock_lines, *detected])
+    for row in lines:  # grows: the parts of a row that read as a clock
+        line = _with_number_after(sample[0], row, [*clock_lines, *detected])
         # tesseract reads small text best in a tight box: the stroke line inside the detector's
         tight = next((b for b in strokes if _overlap(b, line)), line)
         tess = [_read_conf(label_api, g, _margin(g, tight)) for g in sample]
@@ -891,7 +892,11 @@ def _read_label(frames: list[tuple[float, Gray]], detected: list[Box],
             continue
         text, uncertain = _merge_words(t_read, r_read)
         if any(_clock_like(r.text) for r in reads) or _clock_like(text):
-            continue  # a clock or a date (or part of one) that did not parse is no label
+            # a clock or a date (or part of one) that did not parse is no label; a row
+            # made of several boxes may be a clock and a label beside it ("Вт 23 июл 2019
+            # 13:58:38  CAM 25 КАМЕРА 14", no clock read): its boxes are read one by one
+            lines += [p for p in rows.get(row, ()) if p != row and p not in lines]
+            continue
         if uncertain and r_read is not None:
             # the engines disagree: tesseract again, on more preparations of the crop; the
             # pooled reads replace its first ones only if the engines then agree
@@ -966,10 +971,11 @@ def _clock_like(text: str) -> bool:
             or _YEAR.search(text) is not None or _DATE.search(text) is not None)
 
 
-def _rows(boxes: list[Box]) -> list[Box]:
+def _rows(boxes: list[Box]) -> dict[Box, tuple[Box, ...]]:
     """Line boxes on one row that overlap or nearly touch, merged into one: the detector's two
-    passes may each find part of a line, or cut it at a wide space ("CAM 28" | "YARD")."""
-    out = list(boxes)
+    passes may each find part of a line, or cut it at a wide space ("CAM 28" | "YARD").
+    Each row with the boxes it was made of."""
+    out: dict[Box, tuple[Box, ...]] = {b: (b,) for b in boxes}
     merged = True
     while merged:
         merged = False
@@ -978,7 +984,8 @@ def _rows(boxes: list[Box]) -> list[Box]:
             rows = min(a[3], b[3]) - max(a[1], b[1])
             gap = max(a[0], b[0]) - min(a[2], b[2])
             if rows >= 0.6 * min(ha, hb) and gap <= max(ha, hb) and 0.5 <= ha / max(1, hb) <= 2:
-                out = [o for o in out if o is not a and o is not b] + [_union((a, b))]
+                parts = out.pop(a) + out.pop(b)
+                out[_union((a, b))] = parts
                 merged = True
                 break
     return out
