@@ -181,10 +181,12 @@ def test_dates_that_did_not_parse_are_no_label() -> None:
 
 def test_parts_of_one_line_are_merged_and_lines_apart_are_not() -> None:
     # the detector cut "CAM 28" | "YARD"; a date line below the label stays apart
-    assert ocr._rows([(224, 259, 298, 281), (288, 262, 346, 280)]) == [(224, 259, 346, 281)]
+    assert ocr._rows([(224, 259, 298, 281), (288, 262, 346, 280)]) == {
+        (224, 259, 346, 281): ((224, 259, 298, 281), (288, 262, 346, 280))}
     assert sorted(ocr._rows([(11, 426, 123, 450), (12, 445, 199, 469)])) == [
         (11, 426, 123, 450), (12, 445, 199, 469)]
-    assert ocr._rows([(297, 270, 338, 287), (341, 273, 349, 282)]) == [(297, 270, 349, 287)]
+    assert list(ocr._rows([(297, 270, 338, 287), (341, 273, 349, 282)])) == [
+        (297, 270, 349, 287)]
 
 
 @pytest.mark.parametrize("index", [
