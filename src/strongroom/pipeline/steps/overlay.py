@@ -139,8 +139,10 @@ class OverlayOcrStep(Step):
     # both engines, dates from other frames and clips; 5: a date order from other clips of
     # the same camera label and hour style only, and from two readings of a clip at least;
     # 6: a misread AM/PM is no 24-hour time, Russian months misread by a letter, a clock
-    # stepped by a second splits, labels' lost numbers (clips read by 5 are read again)
-    version: ClassVar[str] = "6"
+    # stepped by a second splits, labels' lost numbers (clips read by 5 are read again);
+    # 7: a label beside a clock that did not parse, a prison word read as Latin look-alikes
+    # ("WV30": ШИЗО), the time of day read alone once the date is settled
+    version: ClassVar[str] = "7"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
