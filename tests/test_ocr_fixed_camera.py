@@ -271,6 +271,18 @@ def test_a_label_beside_a_clock_that_does_not_read_is_still_read(tmp_path: Path)
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
 
 
+def test_a_first_frame_that_misreads_leaves_the_first_second_to_its_other_frames(
+        tmp_path: Path) -> None:
+    """Clip 82 of the v3 corpus (13 px serif with a shadow, 352×288): the first frame reads
+    another second, is vetoed, and the clip started at its second sampled frame, 2.16 s in.
+    The first second's frames are read then: the clip is placed from 0.4 s."""
+    spec = cctv.corpus_specs(SEED, 200, version=3)[82]
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = read_overlay(*sampled_and_dense(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+    assert found.clocks and found.clocks[0][0] < 1.0, (found.vetoed, found.clocks)
+
+
 def test_the_recogniser_runs_with_onnxruntimes_memory_arena_and_leaves_rapidocr_as_it_was() -> None:
     """RapidOCR turns the arena off; ours has it on (the detector ~25 % faster, outputs the
     same), and RapidOCR's own session options are put back for anyone else."""

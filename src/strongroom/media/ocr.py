@@ -724,6 +724,15 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
                     if parsed is not None:
                         found.clocks.append((t, parsed[0], parsed[1]))
         _confirm_jumps(frames, clock, found)
+        if dense and found.clocks and found.clocks[0][0] > dense[-1][0]:
+            # no reading of the first second stood (the first frame misread, and vetoed):
+            # some of its frames, read, are readings (a misread again is dropped again)
+            for t, g in dense[1::max(1, len(dense) // DENSE_EVIDENCE)][:DENSE_EVIDENCE]:
+                parsed = reader(g)
+                if parsed is not None:
+                    found.clocks.append((t, parsed[0], parsed[1]))
+            found.clocks.sort(key=lambda c: c[0])
+            _confirm_jumps(frames, clock, found)
         if dense and found.clocks:
             first = found.clocks[0]
             found.clocks += [r for r in _tick(dense, lambda g: _when(reader, g), first,
