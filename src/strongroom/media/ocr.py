@@ -220,6 +220,7 @@ class _Seen(threading.local):
     reads: dict[tuple[int, Box], tuple[str, float]] | None = None
     strokes: list[Box] | None = None  # find_lines of this read_overlay's frames
     passes: dict[tuple[int, str, float], list[Box]] | None = None  # detector boxes
+    times: dict[int, float] | None = None  # the video time of each frame, by id
 
 
 _SEEN = _Seen()
@@ -447,7 +448,8 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
     votes: Counter[str] = Counter()
     asked: list[int] = []
     whole: list[tuple[datetime, str]] = []  # what the whole clock read, until settled
-    settled: list[tuple[datetime, str, Box]] = []
+    settled: list[tuple[datetime, str, Box, float]] = []  # and the settled frame's time
+    static: list[list[tuple[Box, Any]]] = []  # the clock's pixels but the time's, then
     tries: list[int] = []
 
     def read_whole(g: Gray) -> tuple[datetime, str] | None:
@@ -462,20 +464,66 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
         return parsed
 
     def read(g: Gray) -> tuple[datetime, str] | None:
-        if settled:
-            quick = _time_only(g, *settled[0])
-            if quick is not None:
+        t = (_SEEN.times or {}).get(id(g))
+        if settled and t is not None:
+            when, fmt, box, t0 = settled[0]
+            quick = None if _date_changed(g, static[0]) else _time_only(g, when, fmt, box)
+            # only a time as far from the settled reading as the video is: a clock set a
+            # day (or 13 hours) off shows the same time of day, and its date is read whole
+            if quick is not None and abs(
+                    (quick[0] - when).total_seconds() - (t - t0)) <= TIME_ONLY_DRIFT_S:
                 return quick
         parsed = read_whole(g)
-        if parsed is not None and not settled and len(tries) < TIME_BOX_TRIES:
+        if parsed is not None and not settled and t is not None \
+                and len(tries) < TIME_BOX_TRIES:
             if any(w[0].date() == parsed[0].date() and w[1] == parsed[1] for w in whole):
                 tries.append(1)
-                box = _time_box(g, _clock_crops(g, clock, others)[-1], parsed)
-                if box is not None:
-                    settled.append((*parsed, box))
+                crops = _clock_crops(g, clock, others)
+                time_box = _time_box(g, crops[-1], parsed)
+                if time_box is not None:
+                    settled.append((*parsed, time_box, t))
+                    static.append(_date_pixels(g, crops, time_box))
             whole.append(parsed)
         return parsed
     return read
+
+
+#: A time read alone stands only while the rest of the clock (its date) looks as it did:
+#: pixels that moved by more than `DATE_PIXEL_STEP` grey levels are at most this share.
+DATE_CHANGED_SHARE = 0.01
+DATE_PIXEL_STEP = 48
+
+
+def _date_pixels(g: Gray, crops: list[Box], time_box: Box) -> list[tuple[Box, Any]]:
+    """The clock's crops without the time's box, as they look on the settled frame: the
+    parts of a line left and right of the time, and the other lines whole."""
+    parts = []
+    for c in crops:
+        if min(c[3], time_box[3]) - max(c[1], time_box[1]) <= 0:
+            parts.append(c)  # the date's own line
+            continue
+        parts += [(c[0], c[1], time_box[0], c[3]), (time_box[2], c[1], c[2], c[3])]
+    return [(b, g[b[1]:b[3], b[0]:b[2]].astype("int16"))
+            for b in parts if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
+
+
+def _date_changed(g: Gray, ref: list[tuple[Box, Any]]) -> bool:
+    """Whether the clock beside its time looks otherwise than on the settled frame (the
+    date changed: a clock set a day off reads the same time of day; or something passed in
+    front of it): then the whole clock is read."""
+    import numpy as np
+
+    changed = total = 0
+    for (x0, y0, x1, y1), before in ref:
+        diff = np.abs(g[y0:y1, x0:x1].astype(np.int16) - before) > DATE_PIXEL_STEP
+        changed, total = changed + int(diff.sum()), total + diff.size
+    return total > 0 and changed > DATE_CHANGED_SHARE * total
+
+
+#: How far (seconds) a time read alone may be from where the video's time puts the settled
+#: reading's clock (its second is a floor: ±1 s, and a little more): further is a jump, or
+#: a recorder whose clock runs at another pace than its video, and the whole clock is read.
+TIME_ONLY_DRIFT_S = 1.5
 
 
 #: A time of day (and its AM/PM) as the recogniser's raw text holds it.
@@ -632,10 +680,11 @@ def read_overlay(frames: list[tuple[float, Gray]],
     `date_orders`, the day/month order of slashed dates that the vault's other clips showed,
     by shape (`overlay.resolve_date_order`)."""
     _SEEN.reads, _SEEN.strokes, _SEEN.passes = {}, None, {}
+    _SEEN.times = {id(g): t for t, g in [*frames, *(dense or [])]}
     try:
         return _read_overlay(frames, dense, date_orders)
     finally:
-        _SEEN.reads, _SEEN.strokes, _SEEN.passes = None, None, None
+        _SEEN.reads, _SEEN.strokes, _SEEN.passes, _SEEN.times = None, None, None, None
 
 
 def _stroke_lines(frames: list[tuple[float, Gray]]) -> list[Box]:
