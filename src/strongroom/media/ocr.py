@@ -397,11 +397,85 @@ def _confirm_jumps(frames: list[tuple[float, Gray]], clock: tuple[Box, ...],
         probe = next((r for r in group if r.t in by_t), None)
         seen = read_clock(engines, by_t[probe.t], clock) if probe is not None else None
         if probe is None or seen is None or seen[0] != probe.clock:
+            if probe is not None and _one_digit_apart(main, probe):
+                # "13:50:41" against "13:58:37" on most frames (a bitmap font's 0 and 8):
+                # the readings of most frames are no likelier right than the others
+                found.vetoed += sorted(c[0] for c in found.clocks)
+                found.clocks = []
+                found.flags.append("digits_disagree")
+                return
             drop = {(r.t, r.clock) for r in group}
             found.clocks = [c for c in found.clocks if (c[0], c[1]) not in drop]
             found.vetoed += sorted(t for t, _ in drop)  # frames that read otherwise
             if "jump_unconfirmed" not in found.flags:
                 found.flags.append("jump_unconfirmed")
+
+
+#: Digits OCR reads for one another on a clock (a bitmap 0 with a dot in it is an 8).
+_LOOKALIKE_DIGITS = [set(p) for p in ("08", "38", "68", "98", "56", "06", "09", "17", "49")]
+
+
+def _one_digit_apart(main: list[Any], other: Any) -> bool:
+    """Whether `other` (a reading) differs from what the `main` group's readings put the
+    clock at, at its video time, in one digit only, one that OCR reads for the other
+    (`_LOOKALIKE_DIGITS`), and the main readings' date, hour or minute hold one of those two
+    digits: the clip shows OCR confusing them, so that digits that never change in the clip
+    may be misread on every frame ("13:58:37" for 13:50:37, its seconds' 40 read "48")."""
+    near = min(main, key=lambda r: abs(r.t - other.t))
+    expected = near.clock + timedelta(seconds=round(other.t - near.t))
+    a, b = (x.strftime("%Y%m%d%H%M%S") for x in (expected, other.clock))
+    apart = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return (len(apart) == 1 and set(apart[0]) in _LOOKALIKE_DIGITS
+            and bool(set(apart[0]) & set(near.clock.strftime("%Y%m%d%H%M"))))
+
+
+#: A clock line lower than this (pixels, as boxed) is read by the recogniser alone only if
+#: tesseract reads the same on one of its frames: digits 6–7 px tall misread the same way on
+#: every frame ("14-09-2020 02:27:05" for 14-03-2020 02:17:05), and nothing else tells.
+SMALL_CLOCK_PX = 14
+#: Frames of a small clock that tesseract is asked to read, at most.
+SMALL_CLOCK_FRAMES = 3
+
+
+def _confirm_small(frames: list[tuple[float, Gray]], clock: tuple[Box, ...],
+                   found: OverlayFound) -> None:
+    """A small clock's readings stand only if tesseract reads one of them the same, on one
+    of `SMALL_CLOCK_FRAMES` of their frames; otherwise none stands (`small_clock_unconfirmed`,
+    the frames vetoed): a misread on every frame would put the whole clip at a wrong time."""
+    if not found.clocks or min(b[3] - b[1] for b in clock) >= SMALL_CLOCK_PX:
+        return
+    engines = _engines()
+    by_t = dict(frames)
+    read = [c for c in found.clocks if c[0] in by_t]
+    for t, when, _fmt in read[::max(1, len(read) // SMALL_CLOCK_FRAMES)][:SMALL_CLOCK_FRAMES]:
+        seen = read_clock(engines, by_t[t], clock)
+        if (seen is not None and seen[0] == when) or _read_alike(by_t[t], clock, when):
+            return
+    found.vetoed += sorted(c[0] for c in found.clocks)
+    found.clocks = []
+    found.flags.append("small_clock_unconfirmed")
+
+
+def _read_alike(g: Gray, clock: tuple[Box, ...], when: datetime) -> bool:
+    """Whether the recogniser reads `when` on two other renderings of the clock's crops too:
+    with a margin, and enlarged 3× by another filter (Lanczos). A small clock's digits that
+    it misreads on every frame read otherwise on one of them (and a right reading does not)."""
+    import cv2
+
+    def text(crops: list[Gray]) -> str:
+        res, _ = _rapid().text_rec([cv2.cvtColor(c, cv2.COLOR_GRAY2BGR) for c in crops])
+        return " ".join(str(t) for t, _ in res)
+
+    h, w = g.shape
+    margin = [_upscaled(g[max(0, b[1] - 4):min(h, b[3] + 4), max(0, b[0] - 4):min(w, b[2] + 4)])
+              for b in clock]
+    lanczos = [cv2.resize(g[b[1]:b[3], b[0]:b[2]], None, fx=3, fy=3,
+                          interpolation=cv2.INTER_LANCZOS4) for b in clock]
+    for crops in (margin, lanczos):
+        parsed = parse_clock_text(text(crops))  # type: ignore[arg-type]
+        if parsed is None or parsed[0] != when:
+            return False
+    return True
 
 
 def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
@@ -773,6 +847,7 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
                     if parsed is not None:
                         found.clocks.append((t, parsed[0], parsed[1]))
         _confirm_jumps(frames, clock, found)
+        _confirm_small(frames, clock, found)
         if dense and found.clocks and found.clocks[0][0] > dense[-1][0]:
             # no reading of the first second stood (the first frame misread, and vetoed):
             # some of its frames, read, are readings (a misread again is dropped again)
@@ -1271,6 +1346,9 @@ def _confirmed(word: str, t: str, r: str, *, t_sure: bool, r_sure: bool) -> bool
     other read another vocabulary word there or nothing at all (a number always needs both)."""
     from strongroom.media.labels import VOCABULARY, _look_cost, canonical
 
+    if (word != r and r.isascii() and _NUMBERED.fullmatch(r) is not None
+            and not any(c.isdigit() for c in word)):
+        return False  # "WV30" for ШИЗО, "CH30" for СИЗО: that word, or a camera's number?
     if "-" in word and word.count("-") == t.count("-") == r.count("-"):
         return all(_confirmed(*parts, t_sure=t_sure, r_sure=r_sure) for parts in zip(
             word.split("-"), t.split("-"), r.split("-"), strict=True))

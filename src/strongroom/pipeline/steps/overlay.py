@@ -128,7 +128,7 @@ def _status(found: Any, segments: list[Any]) -> str:
         return "multiple_clocks"
     if found.date_ambiguous:
         return "date_ambiguous"
-    if found.clocks:
+    if found.clocks or {"small_clock_unconfirmed", "digits_disagree"} & set(found.flags):
         return "clock_unconfirmed"
     return "label_only" if found.label else "no_overlay"
 
