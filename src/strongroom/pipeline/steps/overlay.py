@@ -141,7 +141,8 @@ class OverlayOcrStep(Step):
     # 6: a misread AM/PM is no 24-hour time, Russian months misread by a letter, a clock
     # stepped by a second splits, labels' lost numbers (clips read by 5 are read again);
     # 7: a label beside a clock that did not parse, a prison word read as Latin look-alikes
-    # ("WV30": ШИЗО), the time of day read alone once the date is settled
+    # ("WV30": ШИЗО, uncertain), the time of day read alone once the date is settled, small
+    # clocks confirmed, a clip showing OCR confuse digits its clock holds placed nowhere
     version: ClassVar[str] = "7"
 
     def start(self, ctx: Context) -> Job:
