@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -312,3 +312,19 @@ def postgres_url(postgres_server: str) -> str:
         conn.execute(text(f"CREATE DATABASE {name}"))
     engine.dispose()
     return postgres_server + name
+
+
+@pytest.fixture
+def quick_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """What `ocr._time_only` returned on each call (the real function, watched)."""
+    seen: list[Any] = []
+    from strongroom.media import ocr
+
+    real = ocr._time_only
+
+    def watched(*args: Any) -> Any:
+        got = real(*args)
+        seen.append(got)
+        return got
+    monkeypatch.setattr(ocr, "_time_only", watched)
+    yield seen

@@ -14,7 +14,6 @@ are kept as strict xfails with the reason."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ import pytest
 from strongroom import cctv
 from strongroom.media import ocr
 from strongroom.media.labels import LabelRead, canonical, consensus
-from test_ocr_fixed_camera import sampled_and_dense
+from test_time_only_reads import _read, _truth_at
 
 SEED = 7
 
@@ -30,20 +29,6 @@ SEED = 7
 def _lr(text: str, *, uncertain: bool = False, confidence: float = 0.9) -> LabelRead:
     return LabelRead(text=text, confidence=confidence, uncertain=uncertain, raw=(text,),
                      corrected=())
-
-
-def _truth_at(truth: cctv.Truth, t: float) -> set[datetime]:
-    out = set()
-    for overlay in truth.overlays:
-        for r in overlay.readings or []:
-            if r.t0 - 1e-3 <= t < r.t1 + 1e-3:
-                out.add(datetime.fromisoformat(r.clock))
-    return out
-
-
-def _read(tmp_path: Path, spec: cctv.ClipSpec) -> tuple[ocr.OverlayFound, cctv.Truth]:
-    truth = cctv.make_clip(spec, tmp_path / spec.name)
-    return ocr.read_overlay(*sampled_and_dense(tmp_path / spec.name)), truth  # type: ignore[arg-type]
 
 
 def _label_ok(found: ocr.OverlayFound, truth: cctv.Truth) -> None:

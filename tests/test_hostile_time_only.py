@@ -8,7 +8,6 @@ must equal what the clip's clock shows at that video time. Real ffmpeg clips
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,38 +17,9 @@ import pytest
 from strongroom import cctv
 from strongroom.media import ocr
 from test_ocr_fixed_camera import sampled_and_dense
+from test_time_only_reads import _read, _truth_at
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-
-
-@pytest.fixture
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """What `_time_only` returned on each call (the real function, watched)."""
-    seen: list[Any] = []
-    real = ocr._time_only
-
-    def watched(*args: Any) -> Any:
-        got = real(*args)
-        seen.append(got)
-        return got
-    monkeypatch.setattr(ocr, "_time_only", watched)
-    yield seen
-
-
-def _read(tmp_path: Path, spec: cctv.ClipSpec) -> tuple[ocr.OverlayFound, cctv.Truth]:
-    path = tmp_path / spec.name
-    truth = cctv.make_clip(spec, path)
-    return ocr.read_overlay(*sampled_and_dense(path)), truth
-
-
-def _truth_at(truth: cctv.Truth, t: float) -> set[datetime]:
-    """What the clip's clock(s) show at video time `t` (both sides of a tick within 1 ms)."""
-    out = set()
-    for overlay in truth.overlays:
-        for r in overlay.readings or []:
-            if r.t0 - 1e-3 <= t < r.t1 + 1e-3:
-                out.add(datetime.fromisoformat(r.clock))
-    return out
 
 
 def _wrong(found: ocr.OverlayFound, truth: cctv.Truth) -> list[tuple[float, datetime]]:

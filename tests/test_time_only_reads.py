@@ -7,30 +7,13 @@ the real recogniser; every reading is checked against the clip's truth."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from strongroom import cctv
 from strongroom.media import ocr
 from test_ocr_fixed_camera import sampled_and_dense
-
-
-@pytest.fixture
-def quick_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """What `_time_only` returned on each call (the real function, watched)."""
-    seen: list[Any] = []
-    real = ocr._time_only
-
-    def watched(*args: Any) -> Any:
-        got = real(*args)
-        seen.append(got)
-        return got
-    monkeypatch.setattr(ocr, "_time_only", watched)
-    yield seen
 
 
 def _read(tmp_path: Path, spec: cctv.ClipSpec) -> tuple[ocr.OverlayFound, cctv.Truth]:
