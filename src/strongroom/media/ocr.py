@@ -430,18 +430,19 @@ def _one_digit_apart(main: list[Any], other: Any) -> bool:
 
 
 #: A clock line lower than this (pixels, as boxed) is read by the recogniser alone only if
-#: tesseract reads the same on one of its frames: digits 6–7 px tall misread the same way on
-#: every frame ("14-09-2020 02:27:05" for 14-03-2020 02:17:05), and nothing else tells.
+#: it is confirmed (`_confirm_small`): digits 6–7 px tall misread the same way on every
+#: frame ("14-09-2020 02:27:05" for 14-03-2020 02:17:05), and nothing else tells.
 SMALL_CLOCK_PX = 14
-#: Frames of a small clock that tesseract is asked to read, at most.
+#: Frames of a small clock on which a confirmation is sought, at most.
 SMALL_CLOCK_FRAMES = 3
 
 
 def _confirm_small(frames: list[tuple[float, Gray]], clock: tuple[Box, ...],
                    found: OverlayFound) -> None:
-    """A small clock's readings stand only if tesseract reads one of them the same, on one
-    of `SMALL_CLOCK_FRAMES` of their frames; otherwise none stands (`small_clock_unconfirmed`,
-    the frames vetoed): a misread on every frame would put the whole clip at a wrong time."""
+    """A small clock's readings stand only if tesseract, or the recogniser on two other
+    renderings (`_read_alike`), reads one of them the same, on one of `SMALL_CLOCK_FRAMES`
+    of their frames; otherwise none stands (`small_clock_unconfirmed`, the frames vetoed):
+    a misread on every frame would put the whole clip at a wrong time."""
     if not found.clocks or min(b[3] - b[1] for b in clock) >= SMALL_CLOCK_PX:
         return
     engines = _engines()
@@ -472,7 +473,7 @@ def _read_alike(g: Gray, clock: tuple[Box, ...], when: datetime) -> bool:
     lanczos = [cv2.resize(g[b[1]:b[3], b[0]:b[2]], None, fx=3, fy=3,
                           interpolation=cv2.INTER_LANCZOS4) for b in clock]
     for crops in (margin, lanczos):
-        parsed = parse_clock_text(text(crops))  # type: ignore[arg-type]
+        parsed = parse_clock_text(text(crops))  # type: ignore[arg-type]  # cv2's arrays
         if parsed is None or parsed[0] != when:
             return False
     return True
@@ -522,8 +523,9 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
     votes: Counter[str] = Counter()
     asked: list[int] = []
     whole: list[tuple[datetime, str]] = []  # what the whole clock read, until settled
-    settled: list[tuple[datetime, str, Box, float]] = []  # and the settled frame's time
-    static: list[list[tuple[Box, Any]]] = []  # the clock's pixels but the time's, then
+    # the settled reading, the time's box, the frame's video time, and the clock's pixels
+    # but the time's on it (`_date_pixels`)
+    settled: list[tuple[datetime, str, Box, float, list[tuple[Box, Any]]]] = []
     tries: list[int] = []
 
     def read_whole(g: Gray) -> tuple[datetime, str] | None:
@@ -540,8 +542,8 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
     def read(g: Gray) -> tuple[datetime, str] | None:
         t = (_SEEN.times or {}).get(id(g))
         if settled and t is not None:
-            when, fmt, box, t0 = settled[0]
-            quick = None if _date_changed(g, static[0]) else _time_only(g, when, fmt, box)
+            when, fmt, box, t0, date_pixels = settled[0]
+            quick = None if _date_changed(g, date_pixels) else _time_only(g, when, fmt, box)
             # only a time as far from the settled reading as the video is: a clock set a
             # day (or 13 hours) off shows the same time of day, and its date is read whole
             if quick is not None and abs(
@@ -555,8 +557,7 @@ def _rapid_reader(clock: tuple[Box, ...], others: list[Box]
                 crops = _clock_crops(g, clock, others)
                 time_box = _time_box(g, crops[-1], parsed)
                 if time_box is not None:
-                    settled.append((*parsed, time_box, t))
-                    static.append(_date_pixels(g, crops, time_box))
+                    settled.append((*parsed, time_box, t, _date_pixels(g, crops, time_box)))
             whole.append(parsed)
         return parsed
     return read
