@@ -173,17 +173,11 @@ def test_clip7_with_an_english_clock_that_does_not_parse(tmp_path: Path) -> None
     _clocks_ok(found, truth)
 
 
-def test_a_plain_channel_number_ch30_is_not_read_as_sizo(tmp_path: Path) -> None:
+@pytest.mark.parametrize("label", ["CAM CH30", "K11"], ids=["ch30-not-sizo", "k11-not-kpp"])
+def test_a_plain_camera_number_that_looks_like_a_word_is_not_read_as_it(
+        tmp_path: Path, label: str) -> None:
     found, truth = _read(tmp_path, cctv.ClipSpec(
-        name="ch30.mp4", duration=4.0, label="CAM CH30", style=cctv.Style(size=22),
-        size=(704, 576), figures=(), encoder_threads=1))
-    _label_ok(found, truth)
-    _clocks_ok(found, truth)
-
-
-def test_a_plain_k11_label_is_not_read_as_kpp(tmp_path: Path) -> None:
-    found, truth = _read(tmp_path, cctv.ClipSpec(
-        name="k11.mp4", duration=4.0, label="K11", style=cctv.Style(size=22),
+        name="plain.mp4", duration=4.0, label=label, style=cctv.Style(size=22),
         size=(704, 576), figures=(), encoder_threads=1))
     _label_ok(found, truth)
     _clocks_ok(found, truth)

@@ -497,15 +497,21 @@ def _another_clock(g: Gray, lines: list[Box], clock: tuple[Box, ...],
             if _PART_OF_TIME.search(text):  # "26:28": a clock whose hours did not read
                 return True
             continue
-        h, m, sec = (int(x) for x in tod[:8].split(":"))
-        if tod.endswith("PM") and h < 12:
-            h += 12
-        elif tod.endswith("AM") and h == 12:
-            h = 0
+        h, m, sec = _hms(tod)
         apart = abs(h * 3600 + m * 60 + sec - at) % 86400
         if min(apart, 86400 - apart) > 1:
             return True
     return False
+
+
+def _hms(tod: str) -> tuple[int, int, int]:
+    """The hour (24-hour), minute and second of a `time_of_day` ("HH:MM:SS", "… AM/PM")."""
+    h, m, sec = (int(x) for x in tod[:8].split(":"))
+    if tod.endswith("PM") and h < 12:
+        h += 12
+    elif tod.endswith("AM") and h == 12:
+        h = 0
+    return h, m, sec
 
 
 def _when(reader: Callable[[Gray], tuple[datetime, str] | None], g: Gray) -> datetime | None:
@@ -636,13 +642,9 @@ def _time_only(g: Gray, when: datetime, fmt: str, box: Box) -> tuple[datetime, s
     tod = time_of_day(recognise(g, [box])[0][0])
     if tod is None or fmt.endswith("12h") != tod.endswith(("AM", "PM")):
         return None
-    h, m, sec = (int(x) for x in tod[:8].split(":"))
-    if fmt.endswith("12h") and not 1 <= h <= 12:
+    if fmt.endswith("12h") and not 1 <= int(tod[:2]) <= 12:
         return None
-    if tod.endswith("PM") and h < 12:
-        h += 12
-    elif tod.endswith("AM") and h == 12:
-        h = 0
+    h, m, sec = _hms(tod)
     got = datetime.combine(when.date(), datetime.min.time()).replace(
         hour=h, minute=m, second=sec)
     if (when - got).total_seconds() > 12 * 3600:
