@@ -254,6 +254,24 @@ def passphrase_env(**extra: str) -> dict[str, str]:
     return os.environ | {"STRONGROOM_PASSPHRASE": PASSPHRASE} | extra
 
 
+def open_catalogue(vault: Path) -> Any:
+    """A read connection to a benchmark vault's SQLite catalogue, keyed like the vault opens
+    it (SQLCipher; plain sqlite3 for a catalogue made before encryption)."""
+    import sqlite3
+
+    from strongroom.catalogue import is_plain_sqlite
+    from strongroom.catalogue.db import cipher_module, key_pragma
+    from strongroom.vault.keys import VaultKeys
+
+    db = vault / "catalogue.db"
+    if is_plain_sqlite(db):
+        return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    keys = VaultKeys.unseal((vault / "keys.age").read_bytes(), PASSPHRASE)
+    con = cipher_module().connect(str(db))
+    con.execute(key_pragma(keys.catalogue_key))
+    return con
+
+
 def run_command(argv: Sequence[str], *, nbytes: int = 0, env: Mapping[str, str] | None = None,
                 stdout: IO[bytes] | int | None = subprocess.DEVNULL,
                 stderr: IO[bytes] | int | None = None,

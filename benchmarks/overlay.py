@@ -75,7 +75,6 @@ import json
 import math
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -96,6 +95,7 @@ from _machine import (
     goal,
     machine_facts,
     noise_note,
+    open_catalogue,
     parse_bench_args,
     passphrase_env,
     print_goals,
@@ -548,7 +548,7 @@ def ffmpeg_decode(files: Sequence[Path]) -> tuple[Timed, dict[str, float]]:
 
 def step_rows(vault: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """step_run rows by original SHA-256 and step, from the vault's catalogue (read-only)."""
-    db = sqlite3.connect(f"file:{vault / 'catalogue.db'}?mode=ro", uri=True)
+    db = open_catalogue(vault)
     try:
         rows = db.execute("SELECT original_sha256, step, status, result, seconds, error "
                           "FROM step_run").fetchall()

@@ -244,11 +244,51 @@ def cli_json(*args: str | Path) -> object:
     return json.loads(r.stdout)
 
 
+def catalogue_keys(vault_path: Path) -> VaultKeys:
+    """The keys of a test vault (sealed under PASSPHRASE), unsealed once per run."""
+    return VaultKeys.unseal((vault_path / "keys.age").read_bytes(), PASSPHRASE)
+
+
+def connect_catalogue(vault_path: Path) -> Any:
+    """A raw DB-API connection to a vault's SQLite catalogue, as an insider holding the keys
+    (or anyone, for a plaintext catalogue made before encryption) would open it."""
+    from strongroom.catalogue import is_plain_sqlite
+    from strongroom.catalogue.db import cipher_module, key_pragma
+
+    db = vault_path / "catalogue.db"
+    if is_plain_sqlite(db):
+        return sqlite3.connect(db)
+    con = cipher_module().connect(str(db))
+    con.execute(key_pragma(catalogue_keys(vault_path).catalogue_key))
+    return con
+
+
+def make_plaintext_catalogue(vault_path: Path) -> None:
+    """Turn a test vault into one made before catalogue encryption existed: a plaintext
+    SQLite catalogue and a vault.json that does not mention encryption."""
+    db = vault_path / "catalogue.db"
+    plain = db.with_name("plain.db")
+    con = connect_catalogue(vault_path)
+    try:
+        con.execute(f"ATTACH DATABASE '{plain}' AS plain KEY ''")
+        con.execute("SELECT sqlcipher_export('plain')")
+        con.execute("DETACH DATABASE plain")
+    finally:
+        con.close()
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    os.replace(plain, db)
+    marker = json.loads((vault_path / "vault.json").read_text())
+    marker.pop("catalogue", None)
+    (vault_path / "vault.json").write_text(json.dumps(marker, indent=2) + "\n")
+
+
 def sql(
     vault_path: Path, statement: str, params: tuple[object, ...] = ()
 ) -> list[tuple[object, ...]]:
-    """Raw SQL on the catalogue, as an attacker (or a careless admin) with the file would."""
-    con = sqlite3.connect(vault_path / "catalogue.db")
+    """Raw SQL on the catalogue, as an attacker (or a careless admin) with the file and the
+    keys would."""
+    con = connect_catalogue(vault_path)
     try:
         rows = con.execute(statement, params).fetchall()
         con.commit()

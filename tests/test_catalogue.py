@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from conftest import Template, open_vault
+from conftest import Template, connect_catalogue, open_vault
 from strongroom.catalogue.migrate import HEAD, MIGRATIONS, downgrade, upgrade
 from strongroom.catalogue.models import Acquisition, Base, Original
 from strongroom.custody.verify import verify
@@ -67,9 +67,7 @@ def test_migrations_upgrade_and_downgrade_with_data_on_postgresql(postgres_url: 
 
 
 def test_sqlite_catalogue_runs_in_wal_mode(vault_path: Path) -> None:
-    import sqlite3
-
-    con = sqlite3.connect(vault_path / "catalogue.db")
+    con = connect_catalogue(vault_path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
 

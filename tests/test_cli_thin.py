@@ -270,8 +270,10 @@ def test_verify_prints_its_problems_through_to_text(
 
 def test_timeline_and_dupes_print_what_their_objects_render(
         vault_path: Path, source: Path, template: Template,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from strongroom.catalogue.dupes import near_duplicate_groups
+
+    monkeypatch.setenv("STRONGROOM_PASSPHRASE", PASSPHRASE)  # the catalogue is encrypted
     from strongroom.catalogue.timeline import timeline
 
     v: Vault = open_vault(vault_path, template.keys)

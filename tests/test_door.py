@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from conftest import make_plaintext_catalogue
 from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.custody.verify import verify
 from strongroom.errors import IntegrityError, StrongroomError, VaultSealed
@@ -290,6 +291,11 @@ def test_a_sealed_vault_opens_no_door(filled: Vault, vault_path: Path) -> None:
     from strongroom.settings import Settings
 
     sha = an_original(filled).sha256
+    filled.close()
+    with pytest.raises(VaultSealed, match="catalogue is encrypted"):
+        Vault.open(Settings(vault=vault_path))
+    # An older vault's plaintext catalogue opens without keys, and still no door opens.
+    make_plaintext_catalogue(vault_path)
     with Vault.open(Settings(vault=vault_path)) as sealed:
         with pytest.raises(VaultSealed), sealed.open_original(sha, to="file") as opened:
             opened.copy_to(None)

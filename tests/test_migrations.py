@@ -47,9 +47,13 @@ class Built:
     path: Path
     url: str
     env: dict[str, str]
+    #: SQLCipher key of a SQLite catalogue
+    key: bytes | None = None
 
     def engine(self) -> Engine:
-        return create_engine(self.url)
+        from strongroom.catalogue.db import Catalogue
+
+        return Catalogue(self.url, key=self.key).engine if self.key else create_engine(self.url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,7 +67,8 @@ def new_vault(template: Template, tmp_path: Path, database_url: str) -> Built:
     path = tmp_path / "vault"
     shutil.copytree(template.path, path)
     if not database_url:
-        return Built(path, f"sqlite:///{path / 'catalogue.db'}", {})
+        return Built(path, f"sqlite:///{path / 'catalogue.db'}", {},
+                     key=template.keys.catalogue_key)
     (path / "catalogue.db").unlink()
     (path / "custody-checkpoints.jsonl").unlink()  # the SQLite template's chain, not this one's
     with open_vault(path, template.keys, database_url=database_url) as v, v.write() as s:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import CLI, Template, cli, cli_env, open_vault, poll
+from conftest import CLI, Template, cli, cli_env, connect_catalogue, open_vault, poll
 from strongroom.catalogue.models import (
     Camera,
     CustodyEvent,
@@ -309,13 +309,14 @@ def test_process_resumes_after_sigkill(processed: Processed, tmp_path: Path) -> 
 
 
 def _count_runs(path: Path) -> int:
-    import sqlite3
-
     try:
-        with sqlite3.connect(f"file:{path / 'catalogue.db'}?mode=ro", uri=True,
-                             timeout=0.2) as c:
+        c = connect_catalogue(path)
+        try:
+            c.execute("PRAGMA busy_timeout = 200")
             return int(c.execute("SELECT count(*) FROM step_run").fetchone()[0])
-    except sqlite3.Error:
+        finally:
+            c.close()
+    except Exception:  # busy, or not yet created: nothing counted yet
         return 0
 
 

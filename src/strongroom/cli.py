@@ -91,6 +91,9 @@ def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
 
     settings = _settings(ctx, vault, passphrase_file)
     read_marker(settings.vault)  # "not a vault" before asking for a passphrase
+    # An encrypted catalogue (every vault made since they exist) opens only with the keys;
+    # `unseal=False` commands read a plaintext one (an older vault's) without them.
+    unseal = unseal or _catalogue_needs_keys(settings)
     # scrypt starts now, in the `age` child, while the catalogue code is imported
     unsealing = start_unseal(settings.vault, _passphrase(settings)) if unseal else None
     from strongroom.vault import Vault
@@ -132,6 +135,16 @@ def _unwind_on_termination() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _catalogue_needs_keys(settings: Settings) -> bool:
+    from strongroom.catalogue import is_plain_sqlite
+
+    url = settings.resolved_database_url()
+    if not url.startswith("sqlite:///"):
+        return False
+    db = Path(url.removeprefix("sqlite:///"))
+    return db.is_file() and not is_plain_sqlite(db)
 
 
 def _without_passphrase(settings: Settings) -> Settings:
@@ -228,7 +241,7 @@ def log(
                                        max=2**62)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the custody log (no passphrase needed)."""
+    """Print the custody log."""
     from sqlalchemy import select
 
     from strongroom.catalogue.models import CustodyEvent
@@ -305,7 +318,7 @@ def _check_output_file(output: Path) -> None:
 
 @app.command()
 def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
-    """Counts and sizes (no passphrase needed)."""
+    """Counts and sizes."""
     from strongroom.catalogue.queries import vault_stats
 
     with _open(ctx, vault, unseal=False) as v:
@@ -350,7 +363,7 @@ def timeline(
     as_json: JsonOpt = False,
 ) -> None:
     """Per camera: segments in DVR-clock order, gaps and overlaps flagged; clips with no DVR
-    clock listed apart (no passphrase)."""
+    clock listed apart."""
     from strongroom.catalogue.timeline import timeline as build
 
     with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:

@@ -3,6 +3,15 @@
 Reads run in parallel; every write goes through `Catalogue.write()`, which serialises writers
 (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock), because the custody
 chain's next link depends on the previous one.
+
+A SQLite catalogue is encrypted at rest with SQLCipher 4 (the `sqlcipher3` driver, a build of
+pysqlite against SQLCipher, driven by SQLAlchemy's own pysqlite dialect): every page of the
+database and of its write-ahead log is AES-256 encrypted and HMAC-SHA512 authenticated, and
+temporary tables and indices stay in memory (`temp_store=MEMORY`), so no file in the vault
+folder holds catalogue text in clear. The key is a raw 256-bit key derived from the vault's
+master secret (`VaultKeys.catalogue_key`), set by `PRAGMA key` as the first statement of every
+connection; it never appears in a URL. A catalogue made before encryption existed is plain
+SQLite (its header says so) and opens without a key until `migrate-catalogue --encrypt`.
 """
 
 from __future__ import annotations
@@ -18,18 +27,39 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from strongroom.catalogue import is_plain_sqlite
 from strongroom.errors import StorageFull, StrongroomError
+
+__all__ = ["Catalogue", "is_plain_sqlite", "key_pragma", "sqlite_path"]
 
 _PG_WRITE_LOCK = 0x5354524F4E47  # "STRONG": one advisory lock id for all writers
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60})
+def key_pragma(key: bytes) -> str:
+    """SQLCipher's raw-key form: `x'…'` skips its passphrase KDF (the key is random already)."""
+    if len(key) != 32:
+        raise ValueError("the catalogue key must be 32 bytes")
+    return f"PRAGMA key = \"x'{key.hex()}'\""
+
+
+def cipher_module() -> Any:
+    """The SQLCipher DB-API module (pysqlite's interface)."""
+    from sqlcipher3 import dbapi2
+
+    return dbapi2
+
+
+def _sqlite_engine(url: str, *, immediate: bool, key: bytes | None = None) -> Engine:
+    extra: dict[str, Any] = {"module": cipher_module()} if key is not None else {}
+    engine = create_engine(url, connect_args={"timeout": 60}, **extra)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite quirk)
         cur = dbapi_conn.cursor()
+        if key is not None:
+            cur.execute(key_pragma(key))  # must come first
+            cur.execute("PRAGMA temp_store=MEMORY")  # no plaintext temp files
         cur.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit survives a killed process; after a power cut the last commits may be
         # lost, which ingest repairs on re-run because blobs are durable before rows commit.
@@ -45,12 +75,15 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
 
 
 class Catalogue:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: bytes | None = None) -> None:
+        """`key`: SQLCipher key of a SQLite catalogue (None: plain SQLite, or PostgreSQL,
+        which ignores it)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.encrypted = self.is_sqlite and key is not None
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url, immediate=False)
-            self._write_engine = _sqlite_engine(url, immediate=True)
+            self.engine = _sqlite_engine(url, immediate=False, key=key)
+            self._write_engine = _sqlite_engine(url, immediate=True, key=key)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._write_engine = self.engine

@@ -24,6 +24,7 @@ from strongroom.errors import StrongroomError, UnsealTooCostly, WrongPassphrase
 
 BUNDLE_FORMAT = "strongroom-keys/1"
 _INDEX_KEY_INFO = b"strongroom/index-key/v1"
+_CATALOGUE_KEY_INFO = b"strongroom/catalogue-key/v1"
 
 
 def fingerprint(signing_public: bytes) -> str:
@@ -78,9 +79,10 @@ class VaultKeys:
         self._signing = Ed25519PrivateKey.from_private_bytes(signing_private)
         self._signing_private = signing_private
         self._master = master_secret
-        self.index_key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_KEY_INFO
-        ).derive(master_secret)
+        self.index_key = _derive(master_secret, _INDEX_KEY_INFO)
+        #: SQLCipher's raw key for the SQLite catalogue (never passed through its PBKDF2: it
+        #: is already a uniformly random 256-bit key).
+        self.catalogue_key = _derive(master_secret, _CATALOGUE_KEY_INFO)
         self.public = PublicKeys(
             age_recipient=str(self.age_identity.to_public()),
             signing_public=self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
@@ -142,6 +144,11 @@ class VaultKeys:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StrongroomError(f"keys.age holds no Strongroom key bundle ({exc})") from None
+
+
+def _derive(master_secret: bytes, info: bytes) -> bytes:
+    """One 256-bit key per purpose from the master secret (HKDF-SHA256, RFC 5869)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master_secret)
 
 
 def _unseal_in_process(sealed: bytes, passphrase: str) -> bytes:

@@ -1,8 +1,11 @@
 """`Vault`: the one object that owns a vault's keys, blob store, catalogue and custody log.
 
 Build it with `Vault.create(settings, passphrase)` or `Vault.open(settings, passphrase)` and
-hand it to whatever needs it (datasette's pattern). Opened without a passphrase it is *sealed*:
-catalogue reads work, anything that decrypts, names blobs or signs raises `VaultSealed`.
+hand it to whatever needs it (datasette's pattern). Its SQLite catalogue is encrypted
+(SQLCipher, keyed from the vault's master secret), so it opens only unsealed; a vault made
+before that, whose catalogue is still plain SQLite, can also be opened *sealed* (no
+passphrase): catalogue reads work, anything that decrypts, names blobs or signs raises
+`VaultSealed`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.db import Catalogue, sqlite_path
+from strongroom.catalogue.db import Catalogue, is_plain_sqlite, sqlite_path
 from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.errors import (
     NotAVault,
@@ -45,6 +48,9 @@ from strongroom.vault.opening import (
     read_marker,
     start_unseal,
 )
+
+#: vault.json's "catalogue" value for a SQLCipher 4 catalogue.
+CATALOGUE_CIPHER = "sqlcipher4"
 
 if TYPE_CHECKING:
     from strongroom.custody.verify import VerifyReport
@@ -76,7 +82,8 @@ class Vault:
         self.public = public
         self._keys = keys
         self.actor = actor
-        self.catalogue = Catalogue(settings.resolved_database_url())
+        self.catalogue = Catalogue(settings.resolved_database_url(),
+                                   key=_catalogue_key(settings, keys))
         self.blobs = LocalBlobStore(settings.resolved_blob_root())
         self.checkpoint_file = self.path / CHECKPOINTS
         self._custody = CustodyLog(keys, self.checkpoint_file) if keys is not None else None
@@ -125,11 +132,13 @@ class Vault:
                         "signing_key_fingerprint": keys.public.fingerprint,
                     })
                 created.append(path / CHECKPOINTS)
-                marker = {
+                marker: dict[str, Any] = {
                     "format": VAULT_FORMAT,
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "public": keys.public.to_json(),
                 }
+                if vault.catalogue.encrypted:
+                    marker["catalogue"] = CATALOGUE_CIPHER
                 _write_private(path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
             except BaseException:
                 vault.close()
@@ -160,19 +169,35 @@ class Vault:
         if db is not None and db.stat().st_size == 0:
             raise NotAVault(f"{path}: the catalogue {db.name} is empty: restore it from a "
                             "backup")
-        # scrypt (≈0.7 s of one core in the `age` child) runs while this thread opens and
-        # checks the catalogue; a damaged catalogue is still the error reported first.
+        encrypted = db is not None and not is_plain_sqlite(db)
+        if db is not None and not encrypted and marker_cipher(path) is not None:
+            # A plaintext catalogue where an encrypted one belongs: swapped in so that what
+            # people record next lands on the disk in clear.
+            raise NotAVault(
+                f"{path}: the catalogue {db.name} is not encrypted, but this vault's catalogue "
+                "is: it was replaced; restore it from a backup")
         if unsealing is None and passphrase is not None:
             unsealing = start_unseal(path, passphrase)
-        vault = cls(settings, public, None, actor or default_actor(settings))
+        if encrypted and unsealing is None:
+            raise VaultSealed("this vault's catalogue is encrypted: it opens only with the "
+                              "passphrase (or k of its shares)")
         try:
-            vault.catalogue.upgrade()
-            vault._check_catalogue_is_ours()
-            if unsealing is not None:
-                vault._adopt(unsealing.result())
-        except BaseException:
-            vault.close()
-            raise
+            # An encrypted catalogue opens with a key from the unsealed keys. A plaintext one
+            # (made before encryption) is opened and checked while scrypt (≈0.7 s of one core
+            # in the `age` child) runs; a damaged catalogue is still the error reported first.
+            keys = unsealing.result() if encrypted and unsealing is not None else None
+            if keys is not None and keys.public != public:
+                raise StrongroomError(
+                    f"{path}/{MARKER} does not match the sealed keys (public key replaced?)")
+            vault = cls(settings, public, keys, actor or default_actor(settings))
+            try:
+                vault.catalogue.upgrade()
+                vault._check_catalogue_is_ours()
+                if unsealing is not None and keys is None:
+                    vault._adopt(unsealing.result())
+            except BaseException:
+                vault.close()
+                raise
         finally:
             if unsealing is not None:
                 unsealing.release()
@@ -531,6 +556,26 @@ class _WritebackReader:
 def event_time(event: CustodyEvent) -> datetime:
     """The event's time as a datetime, for the catalogue row it records."""
     return datetime.fromisoformat(event.time)
+
+
+def _catalogue_key(settings: Settings, keys: VaultKeys | None) -> bytes | None:
+    """The SQLCipher key for this vault's SQLite catalogue: new catalogues are encrypted; one
+    that exists as plain SQLite (made before encryption) is opened as it is."""
+    db = sqlite_path(settings.resolved_database_url())
+    if keys is None or db is None:
+        return None
+    if db.is_file() and is_plain_sqlite(db):
+        return None
+    return keys.catalogue_key
+
+
+def marker_cipher(path: Path) -> str | None:
+    """What vault.json says encrypts the catalogue (None: nothing, or an older vault)."""
+    try:
+        value = json.loads((path / MARKER).read_text("utf-8")).get("catalogue")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None
 
 
 def _write_private(path: Path, data: bytes) -> None:
