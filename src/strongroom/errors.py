@@ -58,3 +58,12 @@ class BlobMissing(IntegrityError):
 
 class MediaError(StrongroomError):
     """An external media tool failed on a file (used by the pipeline)."""
+
+
+class WrongShare(StrongroomError):
+    """A SLIP-39 share is mistyped, damaged, repeated, altered or of another share set; the
+    message names it by its position as given ("share 2") wherever that can be told."""
+
+
+class NotEnoughShares(StrongroomError):
+    """Fewer distinct valid shares were given than the share set's threshold."""
