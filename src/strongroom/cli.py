@@ -18,6 +18,8 @@ from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
+    from strongroom.vault.opening import Credential
+    from strongroom.vault.shares import Split
 
 app = typer.Typer(
     name="strongroom",
@@ -34,13 +36,23 @@ PassFileOpt = Annotated[
     typer.Option("--passphrase-file", help="Read the passphrase from this file's first line."),
 ]
 
+SharesFileOpt = Annotated[
+    Path | None,
+    typer.Option("--shares-file", help="Open the vault with k SLIP-39 shares from this file "
+                 "(one per line) instead of the passphrase."),
+]
 
-def _settings(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None) -> Settings:
-    """The Settings `main()` built, for this vault (and --passphrase-file, when given)."""
+
+def _settings(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
+              shares_file: Path | None = None) -> Settings:
+    """The Settings `main()` built, for this vault (and --passphrase-file / --shares-file,
+    when given)."""
     base: Settings = ctx.obj
     update: dict[str, Any] = {"vault": vault}
     if passphrase_file is not None:
         update["passphrase_file"] = passphrase_file
+    if shares_file is not None:
+        update["shares_file"] = shares_file
     return base.model_copy(update=update)
 
 
@@ -86,16 +98,16 @@ def _new_passphrase(text: str) -> str:
 
 
 def _open(ctx: typer.Context, vault: Path, passphrase_file: Path | None = None,
-          *, unseal: bool = True) -> Vault:
+          shares_file: Path | None = None, *, unseal: bool = True) -> Vault:
     from strongroom.vault.opening import read_marker, start_unseal
 
-    settings = _settings(ctx, vault, passphrase_file)
+    settings = _settings(ctx, vault, passphrase_file, shares_file)
     read_marker(settings.vault)  # "not a vault" before asking for a passphrase
     # An encrypted catalogue (every vault made since they exist) opens only with the keys;
     # `unseal=False` commands read a plaintext one (an older vault's) without them.
     unseal = unseal or _catalogue_needs_keys(settings)
     # scrypt starts now, in the `age` child, while the catalogue code is imported
-    unsealing = start_unseal(settings.vault, _passphrase(settings)) if unseal else None
+    unsealing = start_unseal(settings.vault, _credential(settings)) if unseal else None
     from strongroom.vault import Vault
 
     return Vault.open(_without_passphrase(settings), unsealing=unsealing)
@@ -137,6 +149,52 @@ def _unwind_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _open_with(settings: Settings, credential: Credential) -> Vault:
+    from strongroom.vault import Vault
+    from strongroom.vault.opening import read_marker, start_unseal
+
+    read_marker(settings.vault)
+    return Vault.open(_without_passphrase(settings),
+                      unsealing=start_unseal(settings.vault, credential))
+
+
+def _credential(settings: Settings) -> Credential:
+    """What opens the keys: the shares of --shares-file; else the passphrase; else, for a
+    vault that only shares open, k shares typed at the terminal."""
+    from strongroom.vault.opening import Shares, unlocks
+    from strongroom.vault.shares import read_shares_file
+
+    if settings.shares_file is not None:
+        return Shares(tuple(read_shares_file(settings.shares_file)))
+    has_passphrase, has_shares = unlocks(settings.vault)
+    given = settings.passphrase is not None or settings.passphrase_file is not None
+    if has_shares and not has_passphrase and not given:
+        return Shares(tuple(_ask_shares(settings.vault)))
+    return _passphrase(settings)
+
+
+def _ask_shares(vault: Path) -> list[str]:
+    """k shares typed at the terminal, one person after another (not echoed)."""
+    import getpass
+
+    from strongroom.vault.opening import recorded_share_set
+
+    if not sys.stdin.isatty():
+        raise StrongroomError("this vault opens with k of its shares: use --shares-file F "
+                              "(one share per line), or run in a terminal")
+    recorded = recorded_share_set(vault)
+    k = recorded.threshold if recorded is not None else None
+    typed: list[str] = []
+    while k is None or len(typed) < k:
+        label = f"Share {len(typed) + 1}" + (f" of {k}" if k else " (empty line: done)")
+        text = getpass.getpass(f"{label}: ").strip()
+        if not text and k is None:
+            break
+        if text:
+            typed.append(text)
+    return typed
+
+
 def _catalogue_needs_keys(settings: Settings) -> bool:
     from strongroom.catalogue import is_plain_sqlite
 
@@ -149,7 +207,8 @@ def _catalogue_needs_keys(settings: Settings) -> bool:
 
 def _without_passphrase(settings: Settings) -> Settings:
     """What the vault keeps: once the keys are unsealed nothing needs the passphrase again."""
-    return settings.model_copy(update={"passphrase": None, "passphrase_file": None})
+    return settings.model_copy(update={"passphrase": None, "passphrase_file": None,
+                                       "new_passphrase": None, "shares_file": None})
 
 
 def _emit(as_json: bool, data: Any, human: str) -> None:
@@ -165,22 +224,155 @@ def _root(ctx: typer.Context) -> None:
         ctx.obj = load_settings()
 
 
+SharesOpt = Annotated[str | None, typer.Option(
+    "--shares", metavar="K-of-N",
+    help="Also split the keys into N SLIP-39 shares, any K of which open the vault.")]
+
+
 @app.command()
 def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+         shares: SharesOpt = None,
+         no_passphrase: Annotated[bool, typer.Option(
+             "--no-passphrase", help="With --shares: only K shares open the vault.")] = False,
          as_json: JsonOpt = False) -> None:
-    """Create a vault: keys sealed under a passphrase; prints its public key."""
+    """Create a vault: keys sealed under a passphrase and/or K-of-N shares; prints its public
+    key (and the shares, once)."""
     from strongroom.vault import Vault
+    from strongroom.vault.shares import Scheme, split
 
+    if no_passphrase and shares is None:
+        raise StrongroomError("--no-passphrase needs --shares K-of-N: something must open it")
+    scheme = Scheme.parse(shares) if shares is not None else None
     settings = _settings(ctx, vault, passphrase_file)
-    passphrase = _passphrase(settings, confirm=True)
-    with Vault.create(_without_passphrase(settings), passphrase) as v:
-        data = {"vault": str(vault), "age_recipient": v.public.age_recipient,
-                "signing_key_fingerprint": v.public.fingerprint}
+    passphrase = None if no_passphrase else _passphrase(settings, confirm=True)
+    made = split(scheme) if scheme is not None else None
+    with Vault.create(_without_passphrase(settings), passphrase, shares=made) as v:
+        data: dict[str, Any] = {"vault": str(vault), "age_recipient": v.public.age_recipient,
+                                "signing_key_fingerprint": v.public.fingerprint}
+    if made is not None:
+        data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
+                          "mnemonics": made.mnemonics}
     _emit(as_json, data, (
         f"Created vault {vault}\n"
         f"  public key (age):         {data['age_recipient']}\n"
         f"  signing key fingerprint:  {data['signing_key_fingerprint']}\n"
-        "Write the fingerprint down somewhere else: it is how anyone checks the custody log."))
+        "Write the fingerprint down somewhere else: it is how anyone checks the custody log."
+        + (_shares_text(made) if made is not None else "")))
+
+
+def _shares_text(made: Split) -> str:
+    lines = [f"\n\n{made.scheme.count} shares (set {made.identifier}); any "
+             f"{made.scheme.threshold} open the vault. They are shown only now: give each to "
+             "a different person, on paper, and clear this screen."]
+    lines += [f"\n  share {i}: {m}" for i, m in enumerate(made.mnemonics, 1)]
+    return "".join(lines)
+
+
+@app.command()
+def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+           shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Check that k shares (typed one person after another, or --shares-file) or the
+    passphrase open the vault; names a wrong share."""
+    from strongroom.vault.opening import Shares, recorded_share_set
+
+    settings = _settings(ctx, vault, passphrase_file, shares_file)
+    given = settings.passphrase is not None or settings.passphrase_file is not None
+    credential = _credential(settings) if shares_file or given else \
+        Shares(tuple(_ask_shares(settings.vault)))
+    with _open_with(settings, credential) as v:
+        data: dict[str, Any] = {"vault": str(vault), "opened": True,
+                                "signing_key_fingerprint": v.public.fingerprint,
+                                "with": "shares" if isinstance(credential, Shares)
+                                else "passphrase"}
+    recorded = recorded_share_set(settings.vault)
+    if isinstance(credential, Shares) and recorded is not None:
+        data["share_set"] = recorded.identifier
+    _emit(as_json, data, f"The {data['with']} open(s) the vault {vault} "
+                         f"(signing key {data['signing_key_fingerprint']}).")
+
+
+@app.command()
+def rekey(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+          shares_file: SharesFileOpt = None,
+          shares: Annotated[str | None, typer.Option(
+              "--shares", metavar="K-of-N",
+              help="Make a new share set (the old shares stop opening the vault).")] = None,
+          new_passphrase: Annotated[bool, typer.Option(
+              "--new-passphrase", help="Seal the keys under a new passphrase (asked twice, "
+              "or the second line of --passphrase-file).")] = False,
+          drop_passphrase: Annotated[bool, typer.Option(
+              "--drop-passphrase", help="Only the shares open the vault afterwards.")] = False,
+          drop_shares: Annotated[bool, typer.Option(
+              "--drop-shares", help="Only the passphrase opens the vault afterwards.")] = False,
+          as_json: JsonOpt = False) -> None:
+    """Re-wrap the vault's keys (the blobs are not re-encrypted): a new share set, a new
+    passphrase, or one of the two removed. Logged as a custody event."""
+    from strongroom.vault.shares import Scheme, split
+
+    scheme = Scheme.parse(shares) if shares is not None else None
+    settings = _settings(ctx, vault, passphrase_file, shares_file)
+    fresh = _second_passphrase(settings) if new_passphrase else None
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        made = split(scheme) if scheme is not None else None
+        changes = v.rekey(passphrase=fresh, shares=made, drop_passphrase=drop_passphrase,
+                          drop_shares=drop_shares)
+    data: dict[str, Any] = {"vault": str(vault), "changed": changes}
+    if made is not None:
+        data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
+                          "mnemonics": made.mnemonics}
+    _emit(as_json, data, f"Re-wrapped the keys of {vault}: {json.dumps(changes)}"
+          + (_shares_text(made) if made is not None else ""))
+
+
+@app.command("migrate-catalogue")
+def migrate_catalogue(
+    ctx: typer.Context, vault: VaultArg,
+    encrypt: Annotated[bool, typer.Option(
+        "--encrypt", help="Encrypt a plaintext SQLite catalogue in place (SQLCipher 4).")
+    ] = False,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert the catalogue of a vault made before catalogue encryption existed; then checks
+    the custody log and the catalogue (`verify --quick`)."""
+    if not encrypt:
+        raise StrongroomError("say what to do: --encrypt")
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        details = v.encrypt_catalogue()
+        report = v.verify(fixity=False)
+    data = {"vault": str(vault), "encrypted": details, "verify": report.to_json()}
+    _emit(as_json, data, f"The catalogue of {vault} is now encrypted (SQLCipher 4); "
+          f"{sum(details['rows'].values())} rows in {len(details['rows'])} tables carried "
+          "over.\n" + report.to_text() + "\nCopies and backups of the old catalogue.db are "
+          "still in clear: replace them.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _second_passphrase(settings: Settings) -> str:
+    """The new passphrase of `rekey --new-passphrase`: the second line of --passphrase-file,
+    else $STRONGROOM_NEW_PASSPHRASE, else asked twice on the terminal."""
+    import getpass
+
+    from strongroom.smallfiles import read_small
+
+    if settings.passphrase_file is not None:
+        lines = read_small(settings.passphrase_file, "passphrase file", 64 * 1024).decode(
+            "utf-8", "strict").splitlines()
+        if len(lines) < 2 or not lines[1]:
+            raise StrongroomError("rekey --new-passphrase with --passphrase-file reads the new "
+                                  "passphrase from its second line, which is empty")
+        return _new_passphrase(lines[1])
+    if settings.new_passphrase is not None:
+        return _new_passphrase(settings.new_passphrase.get_secret_value())
+    if not sys.stdin.isatty():
+        raise StrongroomError("no new passphrase: put it on the second line of "
+                              "--passphrase-file or in STRONGROOM_NEW_PASSPHRASE")
+    first = _new_passphrase(getpass.getpass("New vault passphrase: "))
+    if getpass.getpass("Repeat new passphrase: ") != first:
+        raise StrongroomError("the passphrases do not match")
+    return first
 
 
 @app.command()
@@ -193,10 +385,11 @@ def ingest(
     received_by: Annotated[str | None, typer.Option(help="Who received the material.")] = None,
     received_at: Annotated[str | None, typer.Option(help="When it was received.")] = None,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture a source: every file hashed, encrypted and recorded, once."""
-    with _open(ctx, vault, passphrase_file) as v, transfer_bar(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file, shares_file) as v, transfer_bar(not as_json) as bar:
         from strongroom.ingest import ingest as run_ingest  # after the unseal has started
 
         report = run_ingest(
@@ -216,10 +409,11 @@ def verify(
         "--checkpoints", help="An off-site copy of custody-checkpoints.jsonl to compare with.")
     ] = None,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the custody chain, checkpoints, catalogue and every blob; exit 1 on any problem."""
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         from strongroom.catalogue.queries import vault_stats  # after the unseal has started
 
         total = vault_stats(v)["original_bytes"]
@@ -239,6 +433,8 @@ def log(
     action: Annotated[str | None, typer.Option(help="Only events of this action.")] = None,
     limit: Annotated[int, typer.Option(help="Last N events (0: all).", min=0,
                                        max=2**62)] = 0,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the custody log."""
@@ -247,7 +443,8 @@ def log(
     from strongroom.catalogue.models import CustodyEvent
     from strongroom.custody.log import event_json
 
-    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
+            v.catalogue.read() as s:
         q = select(CustodyEvent).order_by(CustodyEvent.seq.desc())
         if action:
             q = q.where(CustodyEvent.action == action)
@@ -268,6 +465,7 @@ def cat(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write to this file (checked before it appears).")] = None,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Decrypt one original to stdout or a file; logged as a download."""
@@ -279,7 +477,7 @@ def cat(
         _check_output_file(output)
     elif sys.stdout is None or sys.stdout.closed:
         raise StrongroomError("standard output is closed: give --output FILE")
-    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v:
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file, shares_file) as v:
         # The door records `downloaded` when each block ends: what left and whether it was
         # all of it. For a file that is before it appears under its name, so an access the
         # log does not show never happens, and a failed one is not logged as complete.
@@ -317,11 +515,12 @@ def _check_output_file(output: Path) -> None:
 
 
 @app.command()
-def stats(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+def stats(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+          shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Counts and sizes."""
     from strongroom.catalogue.queries import vault_stats
 
-    with _open(ctx, vault, unseal=False) as v:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v:
         data = vault_stats(v)
     human = "\n".join(f"{k.replace('_', ' '):>22}: {val}" for k, val in data.items())
     _emit(as_json, data, human)
@@ -338,6 +537,7 @@ def process(
     retry_errors: Annotated[bool, typer.Option(
         "--retry-errors", help="Run again the steps that failed last time.")] = False,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every pending analysis step on every original (resumable). Exit 1 when any step
@@ -347,7 +547,7 @@ def process(
     if workers is not None and workers < 1:
         raise StrongroomError(f"--workers must be at least 1, not {workers}")
     names = steps.split(",") if steps else None
-    with _open(ctx, vault, passphrase_file) as v, count_bar(not as_json) as bar:
+    with _open(ctx, vault, passphrase_file, shares_file) as v, count_bar(not as_json) as bar:
         report = run_process(v, steps=names, workers=workers, retry_errors=retry_errors,
                              progress=ProcessBar(bar))
     _emit(as_json, report.to_json(), report.to_text())
@@ -360,13 +560,16 @@ def timeline(
     ctx: typer.Context,
     vault: VaultArg,
     camera: Annotated[str | None, typer.Option(help="Only this camera label.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Per camera: segments in DVR-clock order, gaps and overlaps flagged; clips with no DVR
     clock listed apart."""
     from strongroom.catalogue.timeline import timeline as build
 
-    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
+            v.catalogue.read() as s:
         data = build(s, camera)
     if camera is not None and not data.cameras:
         raise StrongroomError(f"no segments for camera {camera!r}")
@@ -374,11 +577,13 @@ def timeline(
 
 
 @app.command()
-def dupes(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+def dupes(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+          shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Near-duplicate groups (PDQ per second), each with its best-quality member."""
     from strongroom.catalogue.dupes import near_duplicate_groups
 
-    with _open(ctx, vault, unseal=False) as v, v.catalogue.read() as s:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
+            v.catalogue.read() as s:
         groups = near_duplicate_groups(s)
     _emit(as_json, [g.to_json() for g in groups],
           "\n".join(g.to_text(i) for i, g in enumerate(groups, 1)) or "(no near-duplicates)")
@@ -391,12 +596,13 @@ app.add_typer(clocks_app, name="clocks")
 
 
 @clocks_app.command("orders")
-def clocks_orders(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+def clocks_orders(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+                  shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """How many clips show each day/month order, the order in force and why, and how many
     clips are unplaced for want of one."""
     from strongroom.catalogue.date_order import summary, summary_text
 
-    with _open(ctx, vault, unseal=False) as v:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v:
         rows = summary(v)
     _emit(as_json, rows, summary_text(rows))
 
@@ -408,13 +614,14 @@ def clocks_order(
     order: Annotated[str, typer.Argument(
         help="DD/MM or MM/DD: how the recorder writes dates; auto: the clips decide again.")],
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Say which way round the vault's slashed dates are (logged); `process` then places the
     clips that waited for it."""
     from strongroom.catalogue.date_order import set_order
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = set_order(v, None if order == "auto" else order)
     _emit(as_json, data, f"{data['shape']} dates: {data['order'] or 'decided by the clips'} "
                          f"(was {data['previous'] or 'decided by the clips'}); run `strongroom "
@@ -430,11 +637,12 @@ LabelArg = Annotated[str, typer.Argument(help="A camera label, as `cameras list`
 
 
 @cameras_app.command("list")
-def cameras_list(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+def cameras_list(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+                 shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Every camera: segments, facility, what OCR read, what it was merged into."""
     from strongroom.catalogue.places import cameras_text, list_cameras
 
-    with _open(ctx, vault, unseal=False) as v:
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v:
         rows = list_cameras(v)
     _emit(as_json, rows, cameras_text(rows))
 
@@ -450,12 +658,13 @@ def cameras_map(
         "--type", help="Facility type, e.g. СИЗО, ИК, ОТБ.")] = None,
     region: Annotated[str | None, typer.Option(help="Facility region.")] = None,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Map a camera to a facility (logged)."""
     from strongroom.catalogue.places import map_camera
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = map_camera(v, label, facility, facility_type=facility_type, region=region)
     _emit(as_json, data, f"{label} → {facility}")
 
@@ -467,12 +676,13 @@ def cameras_rename(
     old: LabelArg,
     new: Annotated[str, typer.Argument(help="The label as a person reads it.")],
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Correct a camera label OCR misread (logged; what OCR read stays on record)."""
     from strongroom.catalogue.places import rename_camera
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = rename_camera(v, old, new)
     _emit(as_json, data, f"{old} → {data['camera']}  (OCR read {data['ocr_label']})")
 
@@ -484,12 +694,13 @@ def cameras_merge(
     source: Annotated[str, typer.Argument(help="The camera that is really TARGET.")],
     target: Annotated[str, typer.Argument(help="The camera it is; keeps its label.")],
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Say two cameras are one: SOURCE's clips show under TARGET from now on (logged)."""
     from strongroom.catalogue.places import merge_cameras
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = merge_cameras(v, source, target)
     _emit(as_json, data, f"{', '.join(data['merged'])} → {target}")
 
@@ -503,13 +714,14 @@ def contact_sheet(
     reveal: Annotated[bool, typer.Option(
         "--reveal", help="Unblurred, in colour (logged). Default: blurred greyscale.")] = False,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write an original's contact sheet (grid of timestamped thumbnails)."""
     from strongroom.pipeline.views import write_contact_sheet
 
     _check_output_file(output)
-    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v:
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file, shares_file) as v:
         data = write_contact_sheet(v, sha256, output, reveal=reveal)
     _emit(as_json, data, f"wrote {output} ({'revealed' if reveal else 'blurred'})")
 
@@ -561,6 +773,7 @@ def export(
     contact_email: Annotated[str | None, typer.Option(
         "--contact-email", help="Contact-Email (default: STRONGROOM_CONTACT_EMAIL).")] = None,
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a signed BagIt bag of a case, some originals or everything; logged as exported."""
@@ -584,7 +797,7 @@ def export(
         organisation=settings.organisation if organisation is None else organisation,
         contact_name=settings.contact_name if contact_name is None else contact_name,
         contact_email=settings.contact_email if contact_email is None else contact_email)
-    with _unwind_on_termination(), _open(ctx, vault, passphrase_file) as v, \
+    with _unwind_on_termination(), _open(ctx, vault, passphrase_file, shares_file) as v, \
             transfer_bar(not as_json) as bar:
         report = run_export(v, to, opts, ExportBar(bar))
     _emit(as_json, report.to_json(), report.to_text())
@@ -638,12 +851,13 @@ def handed_over(
     to: Annotated[str, typer.Option("--to", help="Who received it (name, institution).")],
     how: Annotated[str, typer.Option("--how", help="How: courier, media serials …")] = "",
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that an export was handed over, to whom and how."""
     from strongroom.export.receipt import record_handover
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         details = record_handover(v, bag_id, to, how)
     _emit(as_json, details, f"recorded: {bag_id} handed over to {to}")
 
@@ -670,12 +884,13 @@ def import_receipt(
     vault: VaultArg,
     receipt_file: Annotated[Path, typer.Argument(help="The receipt JSON the recipient sent.")],
     passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a recipient's signed receipt and record it as `received`."""
     from strongroom.export.receipt import import_receipt as run_import
 
-    with _open(ctx, vault, passphrase_file) as v:
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
         body = run_import(v, receipt_file)
     _emit(as_json, body, f"recorded: {body['bag_id']} received by {body['recipient'] or '?'} "
                          f"at {body['received_at']} (bag verified: {body['bag_verified']})")

@@ -35,7 +35,8 @@ def demo_folders(root: Path) -> list[Path]:
 #: anything more (someone's files beside a marker they copied) is not the demo's to delete.
 _DEMO_WRITES = [
     {"vault.json", "vault.json.tmp", "keys.age", "keys.age.tmp", "catalogue.db",
-     "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs"},
+     "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs",
+     "vault.lock", "keys-shares.age", "keys-shares.age.tmp"},
     {"usb1", "usb2"},
     {"bag", ".bag.incomplete"},
 ]
@@ -85,7 +86,7 @@ def _made_by_demo(folder: Path, writes: set[str]) -> bool:
 
 
 #: files SQLite may add or remove in a finished demo vault without anyone adding evidence
-_VOLATILE = {"catalogue.db-wal", "catalogue.db-shm"}
+_VOLATILE = {"catalogue.db-wal", "catalogue.db-shm", "vault.lock"}
 
 
 def _tree(folder: Path) -> set[str]:

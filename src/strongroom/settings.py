@@ -78,9 +78,15 @@ class Settings(BaseSettings):
     #: The vault passphrase (STRONGROOM_PASSPHRASE). Never shown: SecretStr masks it, and it
     #: is left out of repr and of every dump, so no log or JSON of the settings can carry it.
     passphrase: SecretStr | None = Field(default=None, repr=False, exclude=True)
+    #: `rekey --new-passphrase`'s new passphrase (STRONGROOM_NEW_PASSPHRASE), kept like
+    #: `passphrase`.
+    new_passphrase: SecretStr | None = Field(default=None, repr=False, exclude=True)
     #: A file whose first line is the passphrase; `--passphrase-file` sets it, and it wins
     #: over `passphrase`.
     passphrase_file: Path | None = None
+    #: A file of k SLIP-39 shares, one per line (STRONGROOM_SHARES_FILE; `--shares-file`):
+    #: opens the vault's keys-shares.age instead of keys.age.
+    shares_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod

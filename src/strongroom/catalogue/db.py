@@ -139,6 +139,58 @@ class Catalogue:
             self._write_engine.dispose()
 
 
+def encrypt_sqlite(db: Path, key: bytes) -> dict[str, int]:
+    """Replace the plaintext SQLite database `db` by an SQLCipher copy under `key`; returns the
+    row count of each table, checked equal in both before the swap. The copy is written beside
+    it, fsynced, and renamed over it: a crash leaves either the old file or the new one. The
+    caller holds every other user of `db` off. (The old file's blocks are freed, not wiped:
+    see docs/threat-model.md.)"""
+    import os
+
+    module = cipher_module()
+    tmp = db.with_name(db.name + ".encrypting")
+    tmp.unlink(missing_ok=True)  # a crashed run's
+    con = module.connect(str(db), isolation_level=None)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = _row_counts(con, "main")
+        # empty and 0600 (SQLite keeps the mode of the file it finds; -wal/-shm follow it)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        con.execute(f"ATTACH DATABASE ? AS encrypted KEY \"x'{key.hex()}'\"", (str(tmp),))
+        con.execute("SELECT sqlcipher_export('encrypted')")
+        after = _row_counts(con, "encrypted")
+        version = con.execute("PRAGMA main.user_version").fetchone()[0]
+        con.execute(f"PRAGMA encrypted.user_version = {int(version)}")
+        con.execute("DETACH DATABASE encrypted")
+    finally:
+        con.close()
+    if before != after:
+        tmp.unlink(missing_ok=True)
+        raise StrongroomError(f"the encrypted copy differs from the catalogue ({before} vs "
+                              f"{after}); nothing was changed")
+    with tmp.open("rb+") as f:
+        os.fsync(f.fileno())
+    for suffix in ("-wal", "-shm"):  # the old file's, empty after the checkpoint
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    os.replace(tmp, db)
+    dirfd = os.open(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+    return before
+
+
+def _row_counts(con: Any, schema: str) -> dict[str, int]:
+    """Rows per table of attached database `schema` ("main" or our own alias: never input)."""
+    names = [r[0] for r in con.execute(
+        f"SELECT name FROM {schema}.sqlite_master WHERE type='table' "  # noqa: S608
+        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    quoted = {n: '"' + n.replace('"', '""') + '"' for n in names}
+    return {n: int(con.execute(f"SELECT count(*) FROM {schema}.{q}")  # noqa: S608
+                   .fetchone()[0]) for n, q in quoted.items()}
+
+
 def _catalogue_error(exc: DatabaseError) -> StrongroomError:
     """One line for the user: a full disk, a locked or damaged database, or another error."""
     msg = str(exc.orig).strip() or type(exc.orig).__name__

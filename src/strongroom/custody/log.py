@@ -32,8 +32,7 @@ ACTIONS = frozenset(
     {
         "vault_created", "acquired", "ingested", "sighted", "analysed", "derived", "fixity_checked",
         "verified", "viewed", "revealed", "downloaded", "annotated", "exported", "handed_over",
-        "received",
-        "published",
+        "received", "published", "keys_rewrapped", "catalogue_encrypted",
     }
 )
 

@@ -133,6 +133,11 @@ class VaultKeys:
             plain = pp.unseal(sealed, passphrase)
         else:
             plain = _unseal_in_process(sealed, passphrase)
+        return cls.from_bundle(plain)
+
+    @classmethod
+    def from_bundle(cls, plain: bytes, what: str = "keys.age") -> VaultKeys:
+        """The keys from an unsealed bundle (`bundle()`'s JSON)."""
         try:
             bundle = json.loads(plain)
             if bundle.get("format") != BUNDLE_FORMAT:
@@ -143,7 +148,7 @@ class VaultKeys:
                 base64.b64decode(bundle["master_secret"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StrongroomError(f"keys.age holds no Strongroom key bundle ({exc})") from None
+            raise StrongroomError(f"{what} holds no Strongroom key bundle ({exc})") from None
 
 
 def _derive(master_secret: bytes, info: bytes) -> bytes:

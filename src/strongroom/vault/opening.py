@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from strongroom.errors import NotAVault, StrongroomError
 from strongroom.vault.keys import PublicKeys, VaultKeys
@@ -16,7 +18,34 @@ from strongroom.vault.keys import PublicKeys, VaultKeys
 VAULT_FORMAT = "strongroom-vault/1"
 MARKER = "vault.json"
 SEALED_KEYS = "keys.age"
+#: The same key bundle, sealed for k of n SLIP-39 shares (see `vault/shares.py`).
+SHARES_KEYS = "keys-shares.age"
 CHECKPOINTS = "custody-checkpoints.jsonl"
+
+
+@dataclass(frozen=True)
+class Shares:
+    """k (or more) SLIP-39 mnemonic shares, as people typed or a shares file held them."""
+
+    mnemonics: tuple[str, ...] = field(repr=False)
+
+
+#: What opens the keys: a passphrase (keys.age) or shares (keys-shares.age).
+Credential = str | Shares
+
+
+def read_marker_json(path: Path) -> dict[str, Any]:
+    """vault.json as a dict ({} when unreadable: `read_marker` reports that)."""
+    try:
+        data = json.loads((path / MARKER).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def unlocks(path: Path) -> tuple[bool, bool]:
+    """(the passphrase opens it: keys.age exists, shares open it: keys-shares.age exists)."""
+    return (path / SEALED_KEYS).is_file(), (path / SHARES_KEYS).is_file()
 
 
 def read_marker(path: Path) -> PublicKeys:
@@ -37,9 +66,9 @@ class Unsealing:
     """keys.age being unsealed on a thread (the work is in the `age` child process). Its
     errors (wrong passphrase, missing or damaged keys) are raised by `result()`."""
 
-    def __init__(self, path: Path, passphrase: str) -> None:
+    def __init__(self, path: Path, credential: Credential) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="unseal")
-        self._future: Future[VaultKeys] = self._executor.submit(_unseal, path, passphrase)
+        self._future: Future[VaultKeys] = self._executor.submit(_unseal, path, credential)
 
     def result(self) -> VaultKeys:
         return self._future.result()
@@ -48,15 +77,62 @@ class Unsealing:
         self._executor.shutdown(wait=False)
 
 
-def start_unseal(path: Path, passphrase: str) -> Unsealing:
-    return Unsealing(path, passphrase)
+def start_unseal(path: Path, credential: Credential) -> Unsealing:
+    return Unsealing(path, credential)
 
 
-def _unseal(path: Path, passphrase: str) -> VaultKeys:
+def _unseal(path: Path, credential: Credential) -> VaultKeys:
+    if isinstance(credential, Shares):
+        return _unseal_shares(path, credential)
+    passphrase = credential
     try:
         sealed = (path / SEALED_KEYS).read_bytes()
+    except FileNotFoundError:
+        if (path / SHARES_KEYS).is_file():
+            raise StrongroomError(
+                "this vault opens only with k of its shares, not a passphrase: give them "
+                "with --shares-file F (one per line) or type them at a terminal") from None
+        raise StrongroomError(
+            f"{path}/{SEALED_KEYS} is missing: the vault's keys are gone; restore them from a "
+            "backup") from None
     except OSError as exc:
         raise StrongroomError(
             f"{path}/{SEALED_KEYS} cannot be read ({exc.strerror}): the vault's keys are "
             "missing; restore them from a backup") from None
     return VaultKeys.unseal(sealed, passphrase)
+
+
+def _unseal_shares(path: Path, given: Shares) -> VaultKeys:
+    from strongroom.errors import WrongShare
+    from strongroom.vault import shares as sh
+
+    try:
+        sealed = (path / SHARES_KEYS).read_bytes()
+    except FileNotFoundError:
+        raise StrongroomError(
+            "this vault has no shares: `strongroom rekey VAULT --shares K-of-N` makes them, "
+            "with its passphrase") from None
+    except OSError as exc:
+        raise StrongroomError(f"{path}/{SHARES_KEYS} cannot be read ({exc.strerror}): restore "
+                              "it from a backup") from None
+    secret = sh.combine(given.mnemonics)
+    try:
+        plain = sh.unseal(sealed, secret)
+    except WrongShare:
+        recorded = recorded_share_set(path)
+        if recorded is not None:
+            # Shares of an earlier set (rekey replaced it) or of another vault: name them.
+            sh.combine(given.mnemonics, expected=recorded)
+        raise
+    return VaultKeys.from_bundle(plain, SHARES_KEYS)
+
+
+def recorded_share_set(path: Path) -> Any:
+    """The vault's current share set (`shares.ShareSet`) as vault.json records it, or None."""
+    from strongroom.vault.shares import ShareSet
+
+    info: Any = read_marker_json(path).get("shares")
+    try:
+        return ShareSet(int(info["identifier"]), int(info["threshold"]), int(info["count"]))
+    except (TypeError, KeyError, ValueError):
+        return None

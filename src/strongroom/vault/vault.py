@@ -17,6 +17,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,10 +44,13 @@ from strongroom.vault.opening import (
     CHECKPOINTS,
     MARKER,
     SEALED_KEYS,
+    SHARES_KEYS,
     VAULT_FORMAT,
     Unsealing,
     read_marker,
+    read_marker_json,
     start_unseal,
+    unlocks,
 )
 
 #: vault.json's "catalogue" value for a SQLCipher 4 catalogue.
@@ -54,6 +58,7 @@ CATALOGUE_CIPHER = "sqlcipher4"
 
 if TYPE_CHECKING:
     from strongroom.custody.verify import VerifyReport
+    from strongroom.vault.shares import Split
     from strongroom.vault.worker import Sealed, WorkerKeys
 
 
@@ -61,8 +66,8 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-_OWN_FILES = {MARKER, SEALED_KEYS, CHECKPOINTS, "catalogue.db", "catalogue.db-wal",
-              "catalogue.db-shm", "blobs"}
+_OWN_FILES = {MARKER, SEALED_KEYS, SHARES_KEYS, CHECKPOINTS, "vault.lock", "catalogue.db",
+              "catalogue.db-wal", "catalogue.db-shm", "blobs"}
 
 
 def default_actor(settings: Settings) -> str:
@@ -82,6 +87,8 @@ class Vault:
         self.public = public
         self._keys = keys
         self.actor = actor
+        # Held shared while this object is open; `encrypt_catalogue` needs it alone.
+        self._lock = _hold_vault_lock(self.path)
         self.catalogue = Catalogue(settings.resolved_database_url(),
                                    key=_catalogue_key(settings, keys))
         self.blobs = LocalBlobStore(settings.resolved_blob_root())
@@ -92,10 +99,15 @@ class Vault:
 
     # -- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def create(cls, settings: Settings, passphrase: str, actor: str | None = None) -> Vault:
-        """Make a new vault in a new or empty folder. Never deletes anything it did not create
-        in this same call: a folder holding any vault file (even without `vault.json`, e.g. a
-        vault whose marker was lost) is refused, naming the file."""
+    def create(cls, settings: Settings, passphrase: str | None, actor: str | None = None, *,
+               shares: Split | None = None) -> Vault:
+        """Make a new vault in a new or empty folder, its keys sealed under `passphrase`
+        (keys.age) and/or for `shares` (keys-shares.age: any k of the split's n shares open
+        it). Never deletes anything it did not create in this same call: a folder holding any
+        vault file (even without `vault.json`, e.g. a vault whose marker was lost) is refused,
+        naming the file."""
+        if passphrase is None and shares is None:
+            raise StrongroomError("a vault needs a passphrase, shares, or both")
         path = settings.vault
         _check_new_vault_folder(path)
         created: list[Path] = []
@@ -113,9 +125,12 @@ class Vault:
                 raise
             _check_new_vault_folder(path)
             keys = VaultKeys.generate()
-            sealed = keys.seal(passphrase)
-            _write_private(path / SEALED_KEYS, sealed)
-            created.append(path / SEALED_KEYS)
+            if passphrase is not None:
+                _write_private(path / SEALED_KEYS, keys.seal(passphrase))
+                created.append(path / SEALED_KEYS)
+            if shares is not None:
+                _write_private(path / SHARES_KEYS, _seal_for_shares(keys, shares))
+                created.append(path / SHARES_KEYS)
             blob_root = settings.resolved_blob_root()
             if not blob_root.exists():
                 _make_dirs(blob_root, created)
@@ -123,6 +138,10 @@ class Vault:
             db = sqlite_path(settings.resolved_database_url())
             if db is not None:
                 created += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+                # SQLite makes the file (and its -wal, -shm) with the mode it finds: 0600
+                if not db.exists():
+                    os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            created.append(path / VAULT_LOCK)
             try:
                 vault.catalogue.upgrade()
                 with vault.write() as session:
@@ -130,6 +149,7 @@ class Vault:
                         "format": VAULT_FORMAT,
                         "age_recipient": keys.public.age_recipient,
                         "signing_key_fingerprint": keys.public.fingerprint,
+                        **_unlock_details(passphrase is not None, shares),
                     })
                 created.append(path / CHECKPOINTS)
                 marker: dict[str, Any] = {
@@ -139,6 +159,8 @@ class Vault:
                 }
                 if vault.catalogue.encrypted:
                     marker["catalogue"] = CATALOGUE_CIPHER
+                if shares is not None:
+                    marker["shares"] = asdict(shares.share_set)
                 _write_private(path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
             except BaseException:
                 vault.close()
@@ -239,6 +261,43 @@ class Vault:
         self._keys = keys
         self._custody = CustodyLog(keys, self.checkpoint_file)
 
+    def encrypt_catalogue(self) -> dict[str, Any]:
+        """Convert a plaintext SQLite catalogue (made before encryption existed) in place into
+        an SQLCipher one: exported to a new file, compared table by table, fsynced and renamed
+        over the old one, then vault.json says so and a `catalogue_encrypted` event records
+        it. Needs the vault to itself: any other command holding it open is refused (its
+        later writes would go to the replaced file)."""
+        import fcntl
+
+        from strongroom.catalogue.db import encrypt_sqlite
+
+        keys = self.keys
+        db = sqlite_path(self.catalogue.url)
+        if db is None:
+            raise StrongroomError("this catalogue is PostgreSQL: its encryption at rest is the "
+                                  "server's (see docs/threat-model.md)")
+        if self.catalogue.encrypted or not is_plain_sqlite(db):
+            raise StrongroomError("the catalogue is already encrypted")
+        if self._lock is None:
+            raise StrongroomError(f"cannot lock {self.path / VAULT_LOCK} (read-only folder?)")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StrongroomError("another command has this vault open: let it finish, then "
+                                  "run this again") from None
+        self.checkpoint()
+        self.catalogue.dispose()
+        tables = encrypt_sqlite(db, keys.catalogue_key)
+        marker = read_marker_json(self.path)
+        marker["catalogue"] = CATALOGUE_CIPHER
+        _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+        self.catalogue = Catalogue(self.catalogue.url, key=keys.catalogue_key)
+        details = {"cipher": CATALOGUE_CIPHER, "rows": tables}
+        with self.write() as session:
+            self.record(session, "catalogue_encrypted", "catalogue", details)
+        fcntl.flock(self._lock, fcntl.LOCK_SH)
+        return details
+
     @staticmethod
     def read_marker(path: Path) -> PublicKeys:
         """The vault's public keys from its marker file; raises `NotAVault` (cheaply, before
@@ -257,11 +316,67 @@ class Vault:
         finally:
             self.blobs.close()
             self.catalogue.dispose()
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
     def checkpoint(self) -> None:
         """Sign the chain's current head now (nothing happens when it is already signed)."""
         with self.write():
             pass
+
+    def rekey(self, *, passphrase: str | None = None, shares: Split | None = None,
+              drop_passphrase: bool = False, drop_shares: bool = False) -> dict[str, Any]:
+        """Re-wrap the keys (never the blobs: they stay encrypted to the same age identity):
+        seal them under a new `passphrase`, for a new share set `shares`, or stop one of the
+        two from opening the vault. The old share set stops opening this vault's
+        keys-shares.age (not a backup copy of it: see docs/threat-model.md). Refuses to leave
+        the vault with no way in. Returns and records what changed (never a secret)."""
+        keys = self.keys
+        has_passphrase, has_shares = unlocks(self.path)
+        will_passphrase = (has_passphrase or passphrase is not None) and not drop_passphrase
+        will_shares = (has_shares or shares is not None) and not drop_shares
+        if (passphrase is not None and drop_passphrase) or (shares is not None and drop_shares):
+            raise StrongroomError("give a new passphrase or drop it, not both (same for shares)")
+        if not will_passphrase and not will_shares:
+            raise StrongroomError("that would leave no way to open the vault: keep a "
+                                  "passphrase or a share set")
+        if passphrase is None and shares is None and not drop_passphrase and not drop_shares:
+            raise StrongroomError("nothing to change: give --passphrase, --shares K-of-N, "
+                                  "--drop-passphrase or --drop-shares")
+        with self.write() as session:  # the catalogue's writer lock: one rekey at a time
+            changes = self._rewrap(keys, passphrase, shares, drop_passphrase, drop_shares,
+                                   has_passphrase, has_shares)
+            self.record(session, "keys_rewrapped", f"vault:{self.public.fingerprint}", changes)
+        return changes
+
+    def _rewrap(self, keys: VaultKeys, passphrase: str | None, shares: Split | None,
+                drop_passphrase: bool, drop_shares: bool, has_passphrase: bool,
+                has_shares: bool) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        marker = read_marker_json(self.path)
+        # New seals first (each file replaced atomically), removals last: a crash part-way
+        # leaves every way in that existed before, or the new one, never none.
+        if passphrase is not None:
+            _write_private(self.path / SEALED_KEYS, keys.seal(passphrase))
+            changes["passphrase"] = "replaced" if has_passphrase else "added"
+        if shares is not None:
+            _write_private(self.path / SHARES_KEYS, _seal_for_shares(keys, shares))
+            marker["shares"] = asdict(shares.share_set)
+            changes["shares"] = {"scheme": str(shares.scheme),
+                                 "share_set": shares.identifier,
+                                 "change": "replaced" if has_shares else "added"}
+        if drop_shares and has_shares:
+            marker.pop("shares", None)
+        _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+        if drop_passphrase and has_passphrase:
+            (self.path / SEALED_KEYS).unlink()
+            changes["passphrase"] = "removed"  # noqa: S105 - what happened, not a secret
+        if drop_shares and has_shares:
+            (self.path / SHARES_KEYS).unlink()
+            changes["shares"] = {"change": "removed"}
+        _fsync_dir(self.path)
+        return changes
 
     def __enter__(self) -> Vault:
         return self
@@ -558,6 +673,44 @@ def event_time(event: CustodyEvent) -> datetime:
     return datetime.fromisoformat(event.time)
 
 
+def _seal_for_shares(keys: VaultKeys, split: Split) -> bytes:
+    from strongroom.vault import shares
+
+    return shares.seal(keys.bundle(), split.secret)
+
+
+def _unlock_details(passphrase: bool, split: Split | None) -> dict[str, Any]:
+    """What opens a new vault, for its `vault_created` event (no secret)."""
+    details: dict[str, Any] = {"passphrase": passphrase}
+    if split is not None:
+        details["shares"] = {"scheme": str(split.scheme), "share_set": split.identifier}
+    return details
+
+
+VAULT_LOCK = "vault.lock"
+
+
+def _hold_vault_lock(path: Path) -> int | None:
+    """A shared flock on VAULT/vault.lock, held while a `Vault` is open (None when the folder
+    is not there yet, or read-only)."""
+    import fcntl
+
+    try:
+        fd = os.open(path / VAULT_LOCK, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _catalogue_key(settings: Settings, keys: VaultKeys | None) -> bytes | None:
     """The SQLCipher key for this vault's SQLite catalogue: new catalogues are encrypted; one
     that exists as plain SQLite (made before encryption) is opened as it is."""
@@ -602,7 +755,7 @@ def _check_new_vault_folder(path: Path) -> None:
             names = sorted(p.name for p in path.iterdir())
         except OSError as exc:
             raise VaultExists(f"{path} cannot be read: {exc.strerror}") from None
-        own = [n for n in names if n in _OWN_FILES or n.startswith(SEALED_KEYS)]
+        own = [n for n in names if n in _OWN_FILES or n.startswith((SEALED_KEYS, SHARES_KEYS))]
         if own:
             raise VaultExists(
                 f"{path} holds vault files ({', '.join(own)}): it may be a vault whose "
