@@ -74,6 +74,8 @@ class VerifyReport:
     bytes_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: a scheduled run's cycle and archive size (`verify --schedule`); None for a full run
+    scheduled: dict[str, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,6 +92,7 @@ class VerifyReport:
             "originals": self.originals, "blobs_checked": self.blobs_checked,
             "bytes_checked": self.bytes_checked,
             "problems": [p.to_json() for p in self.problems], "warnings": self.warnings,
+            **({"scheduled": self.scheduled} if self.scheduled is not None else {}),
         }
 
     def to_text(self) -> str:
@@ -100,6 +103,8 @@ class VerifyReport:
             f"(head {self.head_hash[:16]}…, last checkpoint {self.last_checkpoint}), "
             f"{self.originals} originals, {self.blobs_checked} blobs re-hashed "
             f"({self.bytes_checked / 1e6:.1f} MB)"
+            + (f" of {self.scheduled['blobs_total']} (a 1/{self.scheduled['cycle_days']} "
+               "daily share)" if self.scheduled is not None else "")
         ]
         lines += [f"  problem: [{p.check}] {p.subject}: {p.message}" for p in self.problems]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -134,10 +139,11 @@ class LogView:
 
 def verify(
     vault: Vault, *, fixity: bool = True, advance: Callable[[int], None] | None = None,
-    checkpoints_copy: Path | None = None,
+    checkpoints_copy: Path | None = None, only: frozenset[str] | None = None,
 ) -> VerifyReport:
     """What `Vault.verify` runs and then records. Fixity re-hashes through the vault's
-    private blob reader: nothing decrypted here leaves this function."""
+    private blob reader: nothing decrypted here leaves this function. With `only` (blob
+    names), fixity re-hashes just those; the others are checked for presence and size."""
     report = VerifyReport()
     offsite = None
     if checkpoints_copy is not None:
@@ -165,6 +171,11 @@ def verify(
             derivatives = list({d.blob_name: d for d in s.scalars(select(Derivative))}.values())
         except (ValueError, TypeError):
             derivatives = []  # reported by verify_catalogue
+    if fixity and only is not None:
+        verify_presence(vault, [o for o in originals if o.blob_name not in only],
+                        [d for d in derivatives if d.blob_name not in only], report)
+        originals = [o for o in originals if o.blob_name in only]
+        derivatives = [d for d in derivatives if d.blob_name in only]
     if fixity:
         verify_fixity(vault, vault._decrypt_blob, originals, derivatives, report, advance)
     else:

@@ -625,21 +625,39 @@ class Vault:
                           blob_root=str(self.settings.resolved_blob_root().resolve()))
 
     def verify(self, *, fixity: bool = True, checkpoints_copy: Path | None = None,
-               advance: Callable[[int], None] | None = None) -> VerifyReport:
+               advance: Callable[[int], None] | None = None,
+               schedule: int | None = None) -> VerifyReport:
         """Check the custody chain, checkpoints, catalogue and (with `fixity`) every blob,
         and record the check itself: `fixity_checked` (what was re-hashed), then
-        `verified`. Needs the passphrase; nothing here changes what it checks."""
+        `verified`. With `schedule` (a cycle in days), fixity re-hashes only the share of
+        blobs due today (`custody.fixity`), and the event lists them. Needs the keys;
+        nothing here changes what it checks."""
         from strongroom.custody.verify import verify as run_verify
 
         self.keys  # noqa: B018 - sealed vaults fail before the long read, not after it
+        due = None
+        if schedule is not None:
+            from strongroom.custody.fixity import due as due_now
+
+            with self.catalogue.read() as s:
+                due = due_now(s, schedule)
         report = run_verify(self, fixity=fixity, checkpoints_copy=checkpoints_copy,
-                            advance=advance)
+                            advance=advance, only=due.blobs if due is not None else None)
+        if due is not None:
+            report.scheduled = {"cycle_days": due.cycle_days, "blobs_total": due.total,
+                                "overdue_before": due.overdue}
+            if due.overdue:
+                report.warnings.append(
+                    f"{due.overdue} blob(s) had not been re-hashed for {due.cycle_days} days "
+                    "(missed scheduled runs?)")
         with self.write() as s:
             if fixity:
                 self.record(s, "fixity_checked", f"vault:{self.public.fingerprint}", {
                     "originals": report.originals, "blobs_checked": report.blobs_checked,
                     "bytes_checked": report.bytes_checked,
-                    "problems": sum(p.check == "fixity" for p in report.problems)})
+                    "problems": sum(p.check == "fixity" for p in report.problems),
+                    **({"scheduled": report.scheduled, "blobs": sorted(due.blobs)}
+                       if due is not None else {})})
             self.record(s, "verified", f"vault:{self.public.fingerprint}", {
                 "ok": report.ok, "events_checked": report.events,
                 "head_hash": report.head_hash, "originals": report.originals,
