@@ -349,6 +349,11 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
     assert [u["camera"] for u in data["process"]["timelines"]["no_clock"]] == [None]
     assert len(data["process"]["dupes"]) == 1
     assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 6
+    # sealing: reopened with 2 of its 3 shares, a scheduled fixity run, nothing in clear
+    sealing = data["sealing"]
+    assert sealing["opened_with_shares"] and sealing["scheduled_verify"]["ok"]
+    assert sealing["scheduled_verify"]["scheduled"]["cycle_days"] == 7
+    assert sealing["catalogue_text_in_clear"] is False
 
 
 def test_named_steps_only_and_optional_transcribe_says_why_it_is_off(
