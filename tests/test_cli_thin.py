@@ -35,6 +35,8 @@ ASSERTS_ALLOWED_IN: set[str] = set()
 ENVIRON_ALLOWED_IN = {
     "strongroom/settings.py": "the one place settings are read",
     "strongroom/vault/passphrase.py": "PATH for the age subprocess, not a setting",
+    "strongroom/vault/agent.py": "XDG_RUNTIME_DIR (where the user's agent sockets live) and "
+                                 "PATH for the agent process: the session's, not settings",
 }
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +19,7 @@ from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
-    from strongroom.vault.opening import Credential
+    from strongroom.vault.opening import Credential, Held
     from strongroom.vault.shares import Split
 
 app = typer.Typer(
@@ -166,11 +167,25 @@ def _credential(settings: Settings) -> Credential:
 
     if settings.shares_file is not None:
         return Shares(tuple(read_shares_file(settings.shares_file)))
+    given = bool(settings.passphrase and settings.passphrase.get_secret_value()) or \
+        settings.passphrase_file is not None
+    if not given:
+        held = _held(settings.vault)
+        if held is not None:
+            return held
     has_passphrase, has_shares = unlocks(settings.vault)
-    given = settings.passphrase is not None or settings.passphrase_file is not None
     if has_shares and not has_passphrase and not given:
         return Shares(tuple(_ask_shares(settings.vault)))
     return _passphrase(settings)
+
+
+def _held(vault: Path) -> Held | None:
+    """The unseal agent's keys, when one holds this vault's (`unseal --hold`)."""
+    from strongroom.vault import agent
+    from strongroom.vault.opening import Held, read_marker
+
+    fingerprint = read_marker(vault).fingerprint
+    return Held(fingerprint) if agent.holding(fingerprint) else None
 
 
 def _ask_shares(vault: Path) -> list[str]:
@@ -270,25 +285,72 @@ def _shares_text(made: Split) -> str:
 
 @app.command()
 def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
-           shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Check that k shares (typed one person after another, or --shares-file) or the
-    passphrase open the vault; names a wrong share."""
+           shares_file: SharesFileOpt = None,
+           hold: Annotated[str | None, typer.Option(
+               "--hold", metavar="DURATION",
+               help="Keep the keys in an agent's memory for this long (e.g. 8h, 30m; at most "
+                    "24h): this user's commands then need no passphrase or shares until "
+                    "`strongroom seal` or the time runs out.")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Open the vault with k shares (typed one person after another, or --shares-file) or
+    the passphrase, naming a wrong share; with --hold, keep it open for a working day."""
+    from strongroom.vault import agent
     from strongroom.vault.opening import Shares, recorded_share_set
 
+    hold_s = _duration(hold) if hold is not None else None
     settings = _settings(ctx, vault, passphrase_file, shares_file)
-    given = settings.passphrase is not None or settings.passphrase_file is not None
+    given = bool(settings.passphrase and settings.passphrase.get_secret_value()) or \
+        settings.passphrase_file is not None
     credential = _credential(settings) if shares_file or given else \
         Shares(tuple(_ask_shares(settings.vault)))
+    how = "shares" if isinstance(credential, Shares) else "passphrase"
     with _open_with(settings, credential) as v:
-        data: dict[str, Any] = {"vault": str(vault), "opened": True,
-                                "signing_key_fingerprint": v.public.fingerprint,
-                                "with": "shares" if isinstance(credential, Shares)
-                                else "passphrase"}
+        data: dict[str, Any] = {"vault": str(vault), "opened": True, "with": how,
+                                "signing_key_fingerprint": v.public.fingerprint}
+        if hold_s is not None:
+            expires = agent.start(v.public.fingerprint, v.keys.bundle(), hold_s)
+            until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+            data["held_until"] = until
+            with v.write() as s:
+                v.record(s, "unsealed", f"vault:{v.public.fingerprint}",
+                         {"with": how, "held_until": until})
     recorded = recorded_share_set(settings.vault)
     if isinstance(credential, Shares) and recorded is not None:
         data["share_set"] = recorded.identifier
-    _emit(as_json, data, f"The {data['with']} open(s) the vault {vault} "
-                         f"(signing key {data['signing_key_fingerprint']}).")
+    _emit(as_json, data, f"The {how} open(s) the vault {vault} (signing key "
+          f"{data['signing_key_fingerprint']})." + (
+              f" Its keys are held in memory until {data['held_until']} (UTC), or `strongroom "
+              f"seal {vault}`." if hold_s is not None else ""))
+
+
+@app.command()
+def seal(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
+    """Drop the keys an unseal agent holds for this vault (`unseal --hold`); logged."""
+    from strongroom.vault import agent
+
+    settings = _settings(ctx, vault)
+    held = _held(settings.vault)
+    if held is None:
+        _emit(as_json, {"vault": str(vault), "sealed": False},
+              f"No unseal agent holds the keys of {vault}.")
+        return
+    with _open_with(settings, held) as v, v.write() as s:
+        v.record(s, "sealed", f"vault:{v.public.fingerprint}", {"agent": True})
+    agent.seal(held.fingerprint)
+    _emit(as_json, {"vault": str(vault), "sealed": True},
+          f"The unseal agent dropped the keys of {vault}.")
+
+
+def _duration(text: str) -> float:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if m is None:
+        raise StrongroomError(f"a duration such as 8h, 30m or 90s, not {text!r}")
+    seconds = float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    if not 1 <= seconds <= 24 * 3600:
+        raise StrongroomError("hold the keys for 1 s to 24 h")
+    return seconds
 
 
 @app.command()

@@ -30,8 +30,15 @@ class Shares:
     mnemonics: tuple[str, ...] = field(repr=False)
 
 
-#: What opens the keys: a passphrase (keys.age) or shares (keys-shares.age).
-Credential = str | Shares
+@dataclass(frozen=True)
+class Held:
+    """The keys an unseal agent holds for the vault with this signing-key fingerprint."""
+
+    fingerprint: str
+
+
+#: What opens the keys: a passphrase (keys.age), shares (keys-shares.age), or an agent.
+Credential = str | Shares | Held
 
 
 def read_marker_json(path: Path) -> dict[str, Any]:
@@ -84,6 +91,14 @@ def start_unseal(path: Path, credential: Credential) -> Unsealing:
 def _unseal(path: Path, credential: Credential) -> VaultKeys:
     if isinstance(credential, Shares):
         return _unseal_shares(path, credential)
+    if isinstance(credential, Held):
+        from strongroom.vault.agent import held_bundle
+
+        bundle = held_bundle(credential.fingerprint)
+        if bundle is None:
+            raise StrongroomError("the unseal agent stopped (sealed, or its time ran out): "
+                                  "unseal the vault again")
+        return VaultKeys.from_bundle(bundle, "the unseal agent's keys")
     passphrase = credential
     try:
         sealed = (path / SEALED_KEYS).read_bytes()
