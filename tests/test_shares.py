@@ -104,8 +104,9 @@ def test_blank_entries_whitespace_and_case_are_ignored(three_of_five: Split) -> 
 def test_a_wrong_share_is_named_with_its_unknown_word(three_of_five: Split) -> None:
     m = three_of_five.mnemonics
     bad = _swap_word(m[1], 7, "Xyzzy")
-    with pytest.raises(WrongShare, match=r'^share 2: word 7, "xyzzy", is not a SLIP-39 word$'):
+    with pytest.raises(WrongShare, match=r"^share 2: word 7 is not a SLIP-39 word") as caught:
         shares.combine([m[0], bad, m[2]])
+    assert "xyzzy" not in str(caught.value).lower()  # it could be a passphrase given by mistake
 
 
 def test_a_mistyped_but_real_word_fails_the_checksum_and_is_named(three_of_five: Split) -> None:

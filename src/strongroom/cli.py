@@ -19,6 +19,7 @@ from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
+    from strongroom.vault.keys import PublicKeys
     from strongroom.vault.opening import Credential, Held
     from strongroom.vault.shares import Split
 
@@ -261,18 +262,25 @@ def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = Non
     settings = _settings(ctx, vault, passphrase_file)
     passphrase = None if no_passphrase else _passphrase(settings, confirm=True)
     made = split(scheme) if scheme is not None else None
-    with Vault.create(_without_passphrase(settings), passphrase, shares=made) as v:
-        data: dict[str, Any] = {"vault": str(vault), "age_recipient": v.public.age_recipient,
-                                "signing_key_fingerprint": v.public.fingerprint}
-    if made is not None:
-        data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
-                          "mnemonics": made.mnemonics}
-    _emit(as_json, data, (
-        f"Created vault {vault}\n"
-        f"  public key (age):         {data['age_recipient']}\n"
-        f"  signing key fingerprint:  {data['signing_key_fingerprint']}\n"
-        "Write the fingerprint down somewhere else: it is how anyone checks the custody log."
-        + (_shares_text(made) if made is not None else "")))
+
+    def show(public: PublicKeys) -> None:
+        """Printed before the vault exists: when the shares cannot be shown, no vault is
+        left sealed for shares nobody saw."""
+        data: dict[str, Any] = {"vault": str(vault), "age_recipient": public.age_recipient,
+                                "signing_key_fingerprint": public.fingerprint}
+        if made is not None:
+            data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
+                              "mnemonics": made.mnemonics}
+        _emit(as_json, data, (
+            f"Created vault {vault}\n"
+            f"  public key (age):         {data['age_recipient']}\n"
+            f"  signing key fingerprint:  {data['signing_key_fingerprint']}\n"
+            "Write the fingerprint down somewhere else: it is how anyone checks the custody "
+            "log." + (_shares_text(made) if made is not None else "")))
+        sys.stdout.flush()
+
+    with Vault.create(_without_passphrase(settings), passphrase, shares=made, announce=show):
+        pass
 
 
 def _shares_text(made: Split) -> str:
@@ -374,16 +382,28 @@ def rekey(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = No
     scheme = Scheme.parse(shares) if shares is not None else None
     settings = _settings(ctx, vault, passphrase_file, shares_file)
     fresh = _second_passphrase(settings) if new_passphrase else None
+    made = split(scheme) if scheme is not None else None
+
+    def show(changes: dict[str, Any]) -> None:
+        """Printed before anything changes: the old shares stay valid until the new ones
+        have been shown."""
+        data: dict[str, Any] = {"vault": str(vault), "changed": changes}
+        if made is not None:
+            data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
+                              "mnemonics": made.mnemonics}
+        _emit(as_json, data, f"Re-wrapping the keys of {vault}: {json.dumps(changes)}"
+              + (_shares_text(made) if made is not None else ""))
+        sys.stdout.flush()
+
     with _open(ctx, vault, passphrase_file, shares_file) as v:
-        made = split(scheme) if scheme is not None else None
-        changes = v.rekey(passphrase=fresh, shares=made, drop_passphrase=drop_passphrase,
-                          drop_shares=drop_shares)
-    data: dict[str, Any] = {"vault": str(vault), "changed": changes}
-    if made is not None:
-        data["shares"] = {"scheme": str(made.scheme), "share_set": made.identifier,
-                          "mnemonics": made.mnemonics}
-    _emit(as_json, data, f"Re-wrapped the keys of {vault}: {json.dumps(changes)}"
-          + (_shares_text(made) if made is not None else ""))
+        try:
+            v.rekey(passphrase=fresh, shares=made, drop_passphrase=drop_passphrase,
+                    drop_shares=drop_shares, announce=show)
+        except StrongroomError as exc:
+            if made is None:
+                raise
+            raise type(exc)(f"{exc} — the shares printed above may not be in effect: check "
+                            "them with `strongroom unseal VAULT --shares-file F`") from None
 
 
 @app.command("migrate-catalogue")

@@ -207,8 +207,10 @@ def _decode(pos: int, text: str) -> Share:
     words = text.lower().split()
     for number, word in enumerate(words, start=1):
         if word not in WORD_INDEX_MAP:
-            raise WrongShare(f'share {pos}: word {number}, "{_printable(word, 24)}", is not a '
-                             "SLIP-39 word")
+            # the word itself is never shown: a passphrase file given by mistake must not
+            # end up on a terminal, in cron mail or in a CI log
+            raise WrongShare(f"share {pos}: word {number} is not a SLIP-39 word (mistyped, or "
+                             "not a shares file?)")
     if len(words) != SHARE_WORDS:
         raise WrongShare(f"share {pos} has {len(words)} words, a share has {SHARE_WORDS}: a "
                          "word is missing or extra")

@@ -100,12 +100,15 @@ class Vault:
     # -- lifecycle ----------------------------------------------------------------------
     @classmethod
     def create(cls, settings: Settings, passphrase: str | None, actor: str | None = None, *,
-               shares: Split | None = None) -> Vault:
+               shares: Split | None = None,
+               announce: Callable[[PublicKeys], None] | None = None) -> Vault:
         """Make a new vault in a new or empty folder, its keys sealed under `passphrase`
         (keys.age) and/or for `shares` (keys-shares.age: any k of the split's n shares open
         it). Never deletes anything it did not create in this same call: a folder holding any
         vault file (even without `vault.json`, e.g. a vault whose marker was lost) is refused,
-        naming the file."""
+        naming the file. `announce(public)` runs last, before the vault exists (its marker is
+        written): the CLI shows the new shares there, and if that fails, no vault is left
+        sealed for shares nobody saw."""
         if passphrase is None and shares is None:
             raise StrongroomError("a vault needs a passphrase, shares, or both")
         path = settings.vault
@@ -161,6 +164,8 @@ class Vault:
                     marker["catalogue"] = CATALOGUE_CIPHER
                 if shares is not None:
                     marker["shares"] = asdict(shares.share_set)
+                if announce is not None:
+                    announce(keys.public)
                 _write_private(path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
             except BaseException:
                 vault.close()
@@ -326,57 +331,66 @@ class Vault:
             pass
 
     def rekey(self, *, passphrase: str | None = None, shares: Split | None = None,
-              drop_passphrase: bool = False, drop_shares: bool = False) -> dict[str, Any]:
+              drop_passphrase: bool = False, drop_shares: bool = False,
+              announce: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Re-wrap the keys (never the blobs: they stay encrypted to the same age identity):
         seal them under a new `passphrase`, for a new share set `shares`, or stop one of the
         two from opening the vault. The old share set stops opening this vault's
         keys-shares.age (not a backup copy of it: see docs/threat-model.md). Refuses to leave
-        the vault with no way in. Returns and records what changed (never a secret)."""
+        the vault with no way in, checked under the writer lock (two rekeys at once cannot
+        each drop one of the two). `announce(changes)` runs before anything changes — the
+        CLI shows the new shares there — and if it raises, nothing changes. Returns and
+        records what changed (never a secret)."""
         keys = self.keys
-        has_passphrase, has_shares = unlocks(self.path)
-        will_passphrase = (has_passphrase or passphrase is not None) and not drop_passphrase
-        will_shares = (has_shares or shares is not None) and not drop_shares
         if (passphrase is not None and drop_passphrase) or (shares is not None and drop_shares):
             raise StrongroomError("give a new passphrase or drop it, not both (same for shares)")
-        if not will_passphrase and not will_shares:
-            raise StrongroomError("that would leave no way to open the vault: keep a "
-                                  "passphrase or a share set")
         if passphrase is None and shares is None and not drop_passphrase and not drop_shares:
-            raise StrongroomError("nothing to change: give --passphrase, --shares K-of-N, "
+            raise StrongroomError("nothing to change: give --new-passphrase, --shares K-of-N, "
                                   "--drop-passphrase or --drop-shares")
         with self.write() as session:  # the catalogue's writer lock: one rekey at a time
-            changes = self._rewrap(keys, passphrase, shares, drop_passphrase, drop_shares,
-                                   has_passphrase, has_shares)
+            has_passphrase, has_shares = unlocks(self.path)
+            if drop_passphrase and not has_passphrase:
+                raise StrongroomError("this vault has no passphrase to drop")
+            if drop_shares and not has_shares:
+                raise StrongroomError("this vault has no shares to drop")
+            if not ((has_passphrase or passphrase is not None) and not drop_passphrase) and \
+                    not ((has_shares or shares is not None) and not drop_shares):
+                raise StrongroomError("that would leave no way to open the vault: keep a "
+                                      "passphrase or a share set")
+            changes: dict[str, Any] = {}
+            if passphrase is not None or drop_passphrase:
+                changes["passphrase"] = ("removed" if drop_passphrase else
+                                         "replaced" if has_passphrase else "added")
+            if shares is not None:
+                changes["shares"] = {"scheme": str(shares.scheme),
+                                     "share_set": shares.identifier,
+                                     "change": "replaced" if has_shares else "added"}
+            if drop_shares:
+                changes["shares"] = {"change": "removed"}
+            if announce is not None:
+                announce(changes)
+            self._rewrap(keys, passphrase, shares, drop_passphrase, drop_shares)
             self.record(session, "keys_rewrapped", f"vault:{self.public.fingerprint}", changes)
         return changes
 
     def _rewrap(self, keys: VaultKeys, passphrase: str | None, shares: Split | None,
-                drop_passphrase: bool, drop_shares: bool, has_passphrase: bool,
-                has_shares: bool) -> dict[str, Any]:
-        changes: dict[str, Any] = {}
+                drop_passphrase: bool, drop_shares: bool) -> None:
         marker = read_marker_json(self.path)
         # New seals first (each file replaced atomically), removals last: a crash part-way
         # leaves every way in that existed before, or the new one, never none.
         if passphrase is not None:
             _write_private(self.path / SEALED_KEYS, keys.seal(passphrase))
-            changes["passphrase"] = "replaced" if has_passphrase else "added"
         if shares is not None:
             _write_private(self.path / SHARES_KEYS, _seal_for_shares(keys, shares))
             marker["shares"] = asdict(shares.share_set)
-            changes["shares"] = {"scheme": str(shares.scheme),
-                                 "share_set": shares.identifier,
-                                 "change": "replaced" if has_shares else "added"}
-        if drop_shares and has_shares:
+        if drop_shares:
             marker.pop("shares", None)
         _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
-        if drop_passphrase and has_passphrase:
+        if drop_passphrase:
             (self.path / SEALED_KEYS).unlink()
-            changes["passphrase"] = "removed"  # noqa: S105 - what happened, not a secret
-        if drop_shares and has_shares:
+        if drop_shares:
             (self.path / SHARES_KEYS).unlink()
-            changes["shares"] = {"change": "removed"}
         _fsync_dir(self.path)
-        return changes
 
     def __enter__(self) -> Vault:
         return self
@@ -750,14 +764,21 @@ def marker_cipher(path: Path) -> str | None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Replace `path` atomically by a new 0600 file holding `data`. The temporary file is
+    always a new one (a leftover of any mode, or a planted symlink, is removed first, never
+    written through), and it is fsynced before the rename, the folder after."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _check_new_vault_folder(path: Path) -> None:
