@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +18,6 @@ from strongroom.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from strongroom.vault import Vault
-    from strongroom.vault.keys import PublicKeys
     from strongroom.vault.opening import Credential, Held
     from strongroom.vault.shares import Split
 
@@ -263,7 +261,7 @@ def init(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = Non
     passphrase = None if no_passphrase else _passphrase(settings, confirm=True)
     made = split(scheme) if scheme is not None else None
 
-    def show(public: PublicKeys) -> None:
+    def show(public: Any) -> None:  # the new vault's PublicKeys
         """Printed before the vault exists: when the shares cannot be shown, no vault is
         left sealed for shares nobody saw."""
         data: dict[str, Any] = {"vault": str(vault), "age_recipient": public.age_recipient,
@@ -302,7 +300,6 @@ def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = N
            as_json: JsonOpt = False) -> None:
     """Open the vault with k shares (typed one person after another, or --shares-file) or
     the passphrase, naming a wrong share; with --hold, keep it open for a working day."""
-    from strongroom.vault import agent
     from strongroom.vault.opening import Shares, recorded_share_set
 
     hold_s = _duration(hold) if hold is not None else None
@@ -316,12 +313,7 @@ def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = N
         data: dict[str, Any] = {"vault": str(vault), "opened": True, "with": how,
                                 "signing_key_fingerprint": v.public.fingerprint}
         if hold_s is not None:
-            expires = agent.start(v.public.fingerprint, v.keys.bundle(), hold_s)
-            until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
-            data["held_until"] = until
-            with v.write() as s:
-                v.record(s, "unsealed", f"vault:{v.public.fingerprint}",
-                         {"with": how, "held_until": until})
+            data["held_until"] = v.hold(hold_s, how)
     recorded = recorded_share_set(settings.vault)
     if isinstance(credential, Shares) and recorded is not None:
         data["share_set"] = recorded.identifier
@@ -334,7 +326,6 @@ def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = N
 @app.command()
 def seal(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
     """Drop the keys an unseal agent holds for this vault (`unseal --hold`); logged."""
-    from strongroom.vault import agent
 
     settings = _settings(ctx, vault)
     held = _held(settings.vault)
@@ -342,9 +333,8 @@ def seal(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
         _emit(as_json, {"vault": str(vault), "sealed": False},
               f"No unseal agent holds the keys of {vault}.")
         return
-    with _open_with(settings, held) as v, v.write() as s:
-        v.record(s, "sealed", f"vault:{v.public.fingerprint}", {"agent": True})
-    agent.seal(held.fingerprint)
+    with _open_with(settings, held) as v:
+        v.release()
     _emit(as_json, {"vault": str(vault), "sealed": True},
           f"The unseal agent dropped the keys of {vault}.")
 
@@ -499,6 +489,9 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the custody chain, checkpoints, catalogue and every blob; exit 1 on any problem."""
+    if quick and schedule is not None:
+        raise StrongroomError("--quick re-hashes no blob and --schedule re-hashes today's "
+                              "share: choose one")
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         from strongroom.catalogue.queries import vault_stats  # after the unseal has started
 

@@ -36,7 +36,7 @@ def demo_folders(root: Path) -> list[Path]:
 _DEMO_WRITES = [
     {"vault.json", "vault.json.tmp", "keys.age", "keys.age.tmp", "catalogue.db",
      "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs",
-     "vault.lock", "keys-shares.age", "keys-shares.age.tmp"},
+     "keys-shares.age", "keys-shares.age.tmp"},
     {"usb1", "usb2", "shares.txt"},
     {"bag", ".bag.incomplete"},
 ]
@@ -86,7 +86,7 @@ def _made_by_demo(folder: Path, writes: set[str]) -> bool:
 
 
 #: files SQLite may add or remove in a finished demo vault without anyone adding evidence
-_VOLATILE = {"catalogue.db-wal", "catalogue.db-shm", "vault.lock"}
+_VOLATILE = {"catalogue.db-wal", "catalogue.db-shm"}
 
 
 def _tree(folder: Path) -> set[str]:

@@ -145,11 +145,33 @@ def encrypt_sqlite(db: Path, key: bytes) -> dict[str, int]:
     it, fsynced, and renamed over it: a crash leaves either the old file or the new one. The
     caller holds every other user of `db` off. (The old file's blocks are freed, not wiped:
     see docs/threat-model.md.)"""
-    import os
+    import errno
 
     module = cipher_module()
     tmp = db.with_name(db.name + ".encrypting")
     tmp.unlink(missing_ok=True)  # a crashed run's
+    try:
+        return _encrypt_into(module, db, tmp, key)
+    except module.Error as exc:
+        tmp.unlink(missing_ok=True)
+        msg = str(exc)
+        if "full" in msg or "No space" in msg:
+            raise StorageFull("the disk is full: the encrypted copy of the catalogue did not "
+                              "fit; nothing was changed") from None
+        raise StrongroomError(f"could not encrypt the catalogue ({msg}); nothing was "
+                              "changed") from None
+    except OSError as exc:
+        if tmp.exists():  # not yet swapped in
+            tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise StorageFull("the disk is full: the encrypted copy of the catalogue did not "
+                              "fit; nothing was changed") from None
+        raise StrongroomError(f"could not encrypt the catalogue: {exc.strerror}") from None
+
+
+def _encrypt_into(module: Any, db: Path, tmp: Path, key: bytes) -> dict[str, int]:
+    import os
+
     con = module.connect(str(db), isolation_level=None)
     try:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -5,7 +5,9 @@ What was checked when is read back from the custody log itself (no second bookke
 drift from it): a scheduled run's `fixity_checked` event lists the blob names it re-hashed;
 a full run (`verify` without `--quick`) checked every blob that existed then. Each run takes
 the ceil(total / cycle_days) blobs checked least recently (never-checked first), so a blob
-waits at most `cycle_days` runs; a missed day shows up as blobs *overdue*.
+waits at most `cycle_days` runs; a missed day shows up as blobs *overdue*. A blob whose last
+check failed is checked again on every run, beyond that share, until it passes: the alert
+does not clear itself while the damage is there.
 """
 
 from __future__ import annotations
@@ -47,16 +49,21 @@ def due(s: Session, cycle_days: int, now: datetime | None = None) -> Due:
     now = now or datetime.now(UTC)
     last: dict[str, datetime] = {}
     full: list[datetime] = []
+    failing: set[str] = set()
     for time, details in s.execute(select(CustodyEvent.time, CustodyEvent.details)
                                    .where(CustodyEvent.action == "fixity_checked")
                                    .order_by(CustodyEvent.seq)):
         when = _when(time)
-        names = json.loads(details).get("blobs")
+        data = json.loads(details)
+        names = data.get("blobs")
+        failed = {str(n) for n in data.get("failed") or []}
         if isinstance(names, list):
             for name in names:
                 last[str(name)] = when
+            failing = (failing - {str(n) for n in names}) | failed
         else:
             full.append(when)
+            failing = failed  # a full run checked them all
     born: dict[str, datetime] = {}
     for name, at in s.execute(select(Original.blob_name, Original.ingested_at)):
         born[name] = _when(at.isoformat())
@@ -71,4 +78,5 @@ def due(s: Session, cycle_days: int, now: datetime | None = None) -> Due:
     quota = math.ceil(len(order) / cycle_days) if order else 0
     horizon = now - timedelta(days=cycle_days)
     overdue = sum(1 for n in order if checked(n) < horizon and born[n] < horizon)
-    return Due(frozenset(order[:quota]), len(order), overdue, cycle_days)
+    return Due(frozenset(order[:quota]) | (failing & set(born)), len(order), overdue,
+               cycle_days)

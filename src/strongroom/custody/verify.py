@@ -76,6 +76,8 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     #: a scheduled run's cycle and archive size (`verify --schedule`); None for a full run
     scheduled: dict[str, int] | None = None
+    #: names of the blobs whose fixity check failed (scheduled runs check them every day)
+    failed_blobs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -775,12 +777,17 @@ def verify_fixity(
         return []
 
     with ThreadPoolExecutor(2) as pool:
-        for problems in pool.map(check, originals):
+        for o, problems in zip(originals, pool.map(check, originals), strict=True):
             report.problems.extend(problems)
             report.blobs_checked += 1
-        for problems in pool.map(check_derivative, derivatives):
+            if problems:
+                report.failed_blobs.append(o.blob_name)
+        for d, problems in zip(derivatives, pool.map(check_derivative, derivatives),
+                               strict=True):
             report.problems.extend(problems)
             report.blobs_checked += 1
+            if problems:
+                report.failed_blobs.append(d.blob_name)
     report.bytes_checked = sum(o.size for o in originals) + sum(d.size for d in derivatives)
     known = {o.blob_name for o in originals} | {d.blob_name for d in derivatives}
     # Blobs stored after the snapshot began have no row in it yet: a concurrent ingest's.

@@ -61,7 +61,9 @@ class BlobStore(Protocol):
 class _LocalStaged:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.file: BinaryIO = open(path, "xb")  # noqa: SIM115 - lifetime managed by the store
+        # 0600 whatever the umask (a copy that keeps modes must not hand blobs to others)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        self.file: BinaryIO = os.fdopen(fd, "wb")
 
     @property
     def size(self) -> int:

@@ -66,7 +66,7 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-_OWN_FILES = {MARKER, SEALED_KEYS, SHARES_KEYS, CHECKPOINTS, "vault.lock", "catalogue.db",
+_OWN_FILES = {MARKER, SEALED_KEYS, SHARES_KEYS, CHECKPOINTS, "catalogue.db",
               "catalogue.db-wal", "catalogue.db-shm", "blobs"}
 
 
@@ -78,7 +78,8 @@ def default_actor(settings: Settings) -> str:
 
 class Vault:
     def __init__(
-        self, settings: Settings, public: PublicKeys, keys: VaultKeys | None, actor: str
+        self, settings: Settings, public: PublicKeys, keys: VaultKeys | None, actor: str, *,
+        lock: int | None = None,
     ) -> None:
         from strongroom.custody.log import CustodyLog
 
@@ -87,8 +88,9 @@ class Vault:
         self.public = public
         self._keys = keys
         self.actor = actor
-        # Held shared while this object is open; `encrypt_catalogue` needs it alone.
-        self._lock = _hold_vault_lock(self.path)
+        # A flock on the vault folder, held shared while this object is open (`lock`: one
+        # its caller took already); `encrypt_catalogue` needs it alone.
+        self._lock = lock if lock is not None else _hold_vault_lock(self.path)
         self.catalogue = Catalogue(settings.resolved_database_url(),
                                    key=_catalogue_key(settings, keys))
         self.blobs = LocalBlobStore(settings.resolved_blob_root())
@@ -137,14 +139,16 @@ class Vault:
             blob_root = settings.resolved_blob_root()
             if not blob_root.exists():
                 _make_dirs(blob_root, created)
-            vault = cls(settings, keys.public, keys, actor or default_actor(settings))
+            # the folder's lock passes to the vault (shared once it exists)
+            vault = cls(settings, keys.public, keys, actor or default_actor(settings),
+                        lock=lock)
+            lock = None
             db = sqlite_path(settings.resolved_database_url())
             if db is not None:
                 created += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
                 # SQLite makes the file (and its -wal, -shm) with the mode it finds: 0600
                 if not db.exists():
                     os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            created.append(path / VAULT_LOCK)
             try:
                 vault.catalogue.upgrade()
                 with vault.write() as session:
@@ -176,6 +180,7 @@ class Vault:
         finally:
             if lock is not None:
                 os.close(lock)
+        vault._share_lock()
         return vault
 
     @classmethod
@@ -186,6 +191,20 @@ class Vault:
         """Open a vault; with `passphrase` (or an `unsealing` already started with
         `start_unseal`, as the CLI does before its heavy imports) its keys are unsealed."""
         public = cls.read_marker(settings.vault)
+        path = settings.vault
+        # Before looking at the catalogue: a `migrate-catalogue` running now replaces it.
+        lock = _hold_vault_lock(path)
+        try:
+            return cls._open_locked(settings, public, passphrase, actor, unsealing, lock)
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
+
+    @classmethod
+    def _open_locked(cls, settings: Settings, public: PublicKeys, passphrase: str | None,
+                     actor: str | None, unsealing: Unsealing | None, lock: int | None
+                     ) -> Vault:
         path = settings.vault
         db = sqlite_path(settings.resolved_database_url())
         if db is not None and not db.is_file():
@@ -216,13 +235,16 @@ class Vault:
             if keys is not None and keys.public != public:
                 raise StrongroomError(
                     f"{path}/{MARKER} does not match the sealed keys (public key replaced?)")
-            vault = cls(settings, public, keys, actor or default_actor(settings))
+            vault = cls(settings, public, keys, actor or default_actor(settings), lock=lock)
             try:
                 vault.catalogue.upgrade()
                 vault._check_catalogue_is_ours()
                 if unsealing is not None and keys is None:
                     vault._adopt(unsealing.result())
+                if vault._keys is not None:
+                    vault._check_first_event_signed()
             except BaseException:
+                vault._lock = None  # the caller closes it
                 vault.close()
                 raise
         finally:
@@ -254,6 +276,58 @@ class Vault:
                 f"{self.path}: the catalogue holds no custody log of this vault (emptied, "
                 "replaced, or from another vault): restore it from a backup")
 
+    def _check_first_event_signed(self) -> None:
+        """The first event must be signed by these keys: a catalogue forged from public data
+        (the fingerprint) — say a plaintext one planted with vault.json's "catalogue" entry
+        removed, so that what people record next lands on disk in clear — has no valid
+        signature, however it copies the fingerprint."""
+        from strongroom.custody.chain import event_hash, event_signing_input
+
+        with self.catalogue.read() as s:
+            ev = s.scalars(select(CustodyEvent).order_by(CustodyEvent.seq).limit(1)).first()
+        ok = False
+        if ev is not None:
+            try:
+                recomputed = event_hash(seq=ev.seq, time=ev.time, actor=ev.actor,
+                                        action=ev.action, subject=ev.subject,
+                                        details=json.loads(ev.details), prev_hash=ev.prev_hash)
+                import base64
+
+                ok = recomputed == ev.hash and self.keys.public.verify(
+                    base64.b64decode(ev.signature), event_signing_input(ev.hash))
+            except (ValueError, TypeError):
+                ok = False
+        if not ok:
+            raise NotAVault(
+                f"{self.path}: the catalogue's first custody event is not signed by this "
+                "vault's keys: the catalogue was replaced or forged; restore it from a backup")
+
+    def hold(self, seconds: float, how: str) -> str:
+        """Hand the keys to an unseal agent for `seconds` (`unseal --hold`) and record it;
+        returns until when (UTC, ISO 8601)."""
+        from strongroom.vault import agent
+
+        expires = agent.start(self.public.fingerprint, self.keys.bundle(), seconds)
+        until = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+        with self.write() as s:
+            self.record(s, "unsealed", f"vault:{self.public.fingerprint}",
+                        {"with": how, "held_until": until})
+        return until
+
+    def release(self) -> None:
+        """Record `sealed`, then tell the unseal agent to drop the keys (`strongroom seal`)."""
+        from strongroom.vault import agent
+
+        with self.write() as s:
+            self.record(s, "sealed", f"vault:{self.public.fingerprint}", {"agent": True})
+        agent.seal(self.public.fingerprint)
+
+    def _share_lock(self) -> None:
+        import fcntl
+
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+
     def _adopt(self, keys: VaultKeys) -> None:
         from strongroom.custody.log import CustodyLog
 
@@ -282,25 +356,46 @@ class Vault:
             raise StrongroomError("this catalogue is PostgreSQL: its encryption at rest is the "
                                   "server's (see docs/threat-model.md)")
         if self.catalogue.encrypted or not is_plain_sqlite(db):
-            raise StrongroomError("the catalogue is already encrypted")
+            return self._finish_encryption()
         if self._lock is None:
-            raise StrongroomError(f"cannot lock {self.path / VAULT_LOCK} (read-only folder?)")
+            raise StrongroomError(f"cannot lock the vault folder {self.path}")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StrongroomError("another command has this vault open: let it finish, then "
                                   "run this again") from None
-        self.checkpoint()
-        self.catalogue.dispose()
-        tables = encrypt_sqlite(db, keys.catalogue_key)
+        try:
+            self.checkpoint()
+            self.catalogue.dispose()
+            tables = encrypt_sqlite(db, keys.catalogue_key)
+            self.catalogue = Catalogue(self.catalogue.url, key=keys.catalogue_key)
+            return self._finish_encryption(tables)
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    def _finish_encryption(self, tables: dict[str, int] | None = None) -> dict[str, Any]:
+        """vault.json says the catalogue is encrypted, and a `catalogue_encrypted` event says
+        when: done after the swap, or by a re-run when an earlier run stopped between the two
+        (a kill, a full disk)."""
+        from sqlalchemy import func
+
         marker = read_marker_json(self.path)
-        marker["catalogue"] = CATALOGUE_CIPHER
-        _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
-        self.catalogue = Catalogue(self.catalogue.url, key=keys.catalogue_key)
-        details = {"cipher": CATALOGUE_CIPHER, "rows": tables}
-        with self.write() as session:
-            self.record(session, "catalogue_encrypted", "catalogue", details)
-        fcntl.flock(self._lock, fcntl.LOCK_SH)
+        with self.catalogue.read() as s:
+            recorded = s.scalar(select(func.count()).select_from(CustodyEvent)
+                                .where(CustodyEvent.action == "catalogue_encrypted"))
+        if marker.get("catalogue") == CATALOGUE_CIPHER and recorded:
+            raise StrongroomError("the catalogue is already encrypted")
+        if marker.get("catalogue") != CATALOGUE_CIPHER:
+            marker["catalogue"] = CATALOGUE_CIPHER
+            _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+        details: dict[str, Any] = {"cipher": CATALOGUE_CIPHER}
+        if tables is not None:
+            details["rows"] = tables
+        else:
+            details["finished"] = "an earlier run stopped after the swap"
+        if tables is not None or not recorded:
+            with self.write() as session:
+                self.record(session, "catalogue_encrypted", "catalogue", details)
         return details
 
     @staticmethod
@@ -348,6 +443,7 @@ class Vault:
             raise StrongroomError("nothing to change: give --new-passphrase, --shares K-of-N, "
                                   "--drop-passphrase or --drop-shares")
         with self.write() as session:  # the catalogue's writer lock: one rekey at a time
+            session.connection()  # take it now (BEGIN IMMEDIATE), not at the first statement
             has_passphrase, has_shares = unlocks(self.path)
             if drop_passphrase and not has_passphrase:
                 raise StrongroomError("this vault has no passphrase to drop")
@@ -670,6 +766,7 @@ class Vault:
                     "originals": report.originals, "blobs_checked": report.blobs_checked,
                     "bytes_checked": report.bytes_checked,
                     "problems": sum(p.check == "fixity" for p in report.problems),
+                    "failed": sorted(set(report.failed_blobs)),
                     **({"scheduled": report.scheduled, "blobs": sorted(due.blobs)}
                        if due is not None else {})})
             self.record(s, "verified", f"vault:{self.public.fingerprint}", {
@@ -719,19 +816,21 @@ def _unlock_details(passphrase: bool, split: Split | None) -> dict[str, Any]:
     return details
 
 
-VAULT_LOCK = "vault.lock"
-
-
 def _hold_vault_lock(path: Path) -> int | None:
-    """A shared flock on VAULT/vault.lock, held while a `Vault` is open (None when the folder
-    is not there yet, or read-only)."""
+    """A shared flock on the vault folder itself, held while a `Vault` is open (None where
+    the folder cannot be opened or locked). A folder, not a lock file: nobody deletes a
+    vault folder as a "stale lock"."""
     import fcntl
 
     try:
-        fd = os.open(path / VAULT_LOCK, os.O_RDONLY | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return None
-    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
     return fd
 
 
