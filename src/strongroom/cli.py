@@ -414,10 +414,12 @@ def migrate_catalogue(
         details = v.encrypt_catalogue()
         report = v.verify(fixity=False)
     data = {"vault": str(vault), "encrypted": details, "verify": report.to_json()}
-    _emit(as_json, data, f"The catalogue of {vault} is now encrypted (SQLCipher 4); "
-          f"{sum(details['rows'].values())} rows in {len(details['rows'])} tables carried "
-          "over.\n" + report.to_text() + "\nCopies and backups of the old catalogue.db are "
-          "still in clear: replace them.")
+    rows = details.get("rows")
+    done = (f"{sum(rows.values())} rows in {len(rows)} tables carried over" if rows else
+            "finished what an interrupted run had begun")
+    _emit(as_json, data, f"The catalogue of {vault} is now encrypted (SQLCipher 4); {done}.\n"
+          + report.to_text() + "\nCopies and backups of the old catalogue.db are still in "
+          "clear: replace them.")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -374,20 +374,18 @@ class Vault:
             fcntl.flock(self._lock, fcntl.LOCK_SH)
 
     def _finish_encryption(self, tables: dict[str, int] | None = None) -> dict[str, Any]:
-        """vault.json says the catalogue is encrypted, and a `catalogue_encrypted` event says
-        when: done after the swap, or by a re-run when an earlier run stopped between the two
-        (a kill, a full disk)."""
+        """A `catalogue_encrypted` event says when, then vault.json says the catalogue is
+        encrypted (in that order: once vault.json says so, all is done — or the vault was
+        made encrypted). After the swap, or in a re-run when an earlier run stopped between
+        the steps (a kill, a full disk)."""
         from sqlalchemy import func
 
         marker = read_marker_json(self.path)
+        if tables is None and marker.get("catalogue") == CATALOGUE_CIPHER:
+            raise StrongroomError("the catalogue is already encrypted")
         with self.catalogue.read() as s:
             recorded = s.scalar(select(func.count()).select_from(CustodyEvent)
                                 .where(CustodyEvent.action == "catalogue_encrypted"))
-        if marker.get("catalogue") == CATALOGUE_CIPHER and recorded:
-            raise StrongroomError("the catalogue is already encrypted")
-        if marker.get("catalogue") != CATALOGUE_CIPHER:
-            marker["catalogue"] = CATALOGUE_CIPHER
-            _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
         details: dict[str, Any] = {"cipher": CATALOGUE_CIPHER}
         if tables is not None:
             details["rows"] = tables
@@ -396,6 +394,8 @@ class Vault:
         if tables is not None or not recorded:
             with self.write() as session:
                 self.record(session, "catalogue_encrypted", "catalogue", details)
+        marker["catalogue"] = CATALOGUE_CIPHER
+        _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
         return details
 
     @staticmethod
