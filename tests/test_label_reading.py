@@ -4,6 +4,7 @@ look-alikes; the label is certain only where the two agree."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,9 @@ def test_parts_of_one_line_are_merged_and_lines_apart_are_not() -> None:
 def test_labels_of_corpus_clips_once_misread(index: int, tmp_path: Path) -> None:
     from test_ocr_fixed_camera import sampled_frames
 
-    spec = cctv.random_spec(7, index)
+    # one x264 thread: the same bytes on every run (with two, the compression noise differs
+    # from run to run, and once in a while the label with it)
+    spec = replace(cctv.random_spec(7, index), encoder_threads=1)
     truth = cctv.make_clip(spec, tmp_path / spec.name)
     found = ocr.read_overlay(sampled_frames(tmp_path / spec.name))  # type: ignore[arg-type]
     assert found.label is not None and canonical(found.label) == canonical(truth.label), \
