@@ -138,7 +138,7 @@ class LocalBlobStore:
                 except FileExistsError:
                     created.append(False)
             if len(dirs) == 1:
-                _fsync_dir(next(iter(dirs)))
+                fsync_dir(next(iter(dirs)))
             elif dirs:
                 syncfs(items[0][0].file.fileno())
         except OSError as exc:
@@ -210,7 +210,8 @@ class LocalBlobStore:
             self._session = self._lock_fd = None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

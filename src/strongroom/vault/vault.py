@@ -36,7 +36,7 @@ from strongroom.errors import (
     VaultSealed,
 )
 from strongroom.settings import Settings
-from strongroom.vault.blobs import LocalBlobStore, StagedBlob
+from strongroom.vault.blobs import LocalBlobStore, StagedBlob, fsync_dir
 from strongroom.vault.door import Access, Opened, Stored, check_purpose
 from strongroom.vault.hashing import Digests, MultiHash
 from strongroom.vault.keys import PublicKeys, VaultKeys
@@ -486,7 +486,7 @@ class Vault:
             (self.path / SEALED_KEYS).unlink()
         if drop_shares:
             (self.path / SHARES_KEYS).unlink()
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def __enter__(self) -> Vault:
         return self
@@ -834,14 +834,6 @@ def _hold_vault_lock(path: Path) -> int | None:
     return fd
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _catalogue_key(settings: Settings, keys: VaultKeys | None) -> bytes | None:
     """The SQLCipher key for this vault's SQLite catalogue: new catalogues are encrypted; one
     that exists as plain SQLite (made before encryption) is opened as it is."""
@@ -877,7 +869,7 @@ def _write_private(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _check_new_vault_folder(path: Path) -> None:
