@@ -71,13 +71,15 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
 
     The stream's own frame size is checked against `max_pixels` before the first frame is
     decoded, and every frame's after (a stream may change size midway). Running out of memory
-    (the worker's rlimit) is this file's `MediaError`, not the worker's death."""
+    (the sandbox's rlimit) is this file's `MediaError`. The pipeline calls this only inside the
+    decode sandbox (`pipeline/decode.py`): never in a process that holds a key."""
     import av
     import numpy as np
 
     info = PassInfo()
     try:
-        container = av.open(str(path))
+        # local files only: a playlist inside a crafted file may name URLs
+        container = av.open(str(path), options={"protocol_whitelist": "file"})
     except av.FFmpegError as exc:
         raise MediaError(f"cannot open as video: {exc}") from None
     with container:
@@ -120,8 +122,8 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
                             consumer.take(t, frame)
         except MemoryError:  # before FFmpegError: av.error.MemoryError is both
             last_frame = None
-            raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the worker's "
-                             "limit is STRONGROOM_WORKER_MEMORY)") from None
+            raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the decode "
+                             "sandbox's limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.
