@@ -78,8 +78,11 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
 
     info = PassInfo()
     try:
-        # local files only: a playlist inside a crafted file may name URLs
-        container = av.open(str(path), options={"protocol_whitelist": "file"})
+        # local files only: a playlist inside a crafted file may name URLs; and metadata that
+        # is not UTF-8 (PyAV decodes it strictly when it opens the file) is not a reason to
+        # refuse the pictures
+        container = av.open(str(path), options={"protocol_whitelist": "file"},
+                            metadata_errors="replace")
     except av.FFmpegError as exc:
         raise MediaError(f"cannot open as video: {exc}") from None
     with container:
@@ -126,6 +129,9 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
                              "sandbox's limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
+        except IndexError:  # PyAV 18 does not follow a stream that appears midway (MPEG-TS)
+            info.error = (f"decoding stopped at {info.last_t:.1f} s: a new stream appears in "
+                          "the file there, which the decoder library cannot follow")
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.
         if last_frame is not None:
             for consumer, q in zip(consumers, queues, strict=True):

@@ -312,8 +312,8 @@ def _child(fn: Callable[..., Any], args: tuple[Any, ...], limits: Limits, box: s
         out["network"] = network
         try:
             text = json.dumps(out, allow_nan=False)
-        except ValueError as exc:
-            text = json.dumps({"error": f"{what}: the result is not JSON ({exc})",
+        except ValueError as exc:  # NaN or the like in a step's data: a bug, said as one
+            text = json.dumps({"error": f"{what}: the result is not JSON: {describe_bug(exc)}",
                                "kind": "bug", "network": network})
         with open(_RESULT, "w", encoding="utf-8") as f:
             f.write(text)
