@@ -70,6 +70,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mjpeg = root / "mjpeg.avi"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=5", "-t", "0.6", "-c:v", "mjpeg", str(mjpeg))
     (root / "huge.avi").write_bytes(declare_size(mjpeg.read_bytes(), 16000, 16000))
+    (root / "years.avi").write_bytes(declare_years(mjpeg.read_bytes()))
     # 30,000 frames of 64×64 in 0.4 MB: a tiny file that takes seconds to decode
     ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x64:r=1000", "-t", "30", "-c:v", "libx264",
            "-preset", "ultrafast", "-g", "100000", "-bf", "0", "-pix_fmt", "yuv420p",
@@ -92,6 +93,14 @@ def declare_size(avi: bytes, width: int, height: int) -> bytes:
     while (at := b.find(b"\xff\xc0", at)) >= 0:
         struct.pack_into(">HH", b, at + 5, height, width)
         at += 2
+    return bytes(b)
+
+
+def declare_years(avi: bytes) -> bytes:
+    """An AVI whose headers declare ~3·10^9 s: 2^31 µs per frame, a time scale of 2^31."""
+    b = bytearray(avi)
+    struct.pack_into("<I", b, b.find(b"avih") + 8, 2**31)  # dwMicroSecPerFrame
+    struct.pack_into("<I", b, b.find(b"strh") + 8 + 20, 2**31)  # dwScale
     return bytes(b)
 
 
@@ -284,6 +293,24 @@ def test_a_file_that_decodes_for_too_long_is_that_files_timeout(
     for step in ("keyframes", "scenes", "perceptual_hash"):
         assert got[step].status == "error"
         assert got[step].error == "decoding failed: decoding timed out after 0.5 s (killed)"
+
+
+def test_a_clip_declaring_years_gets_clear_answers_from_every_step(
+        tmp_path: Path, clips: dict[str, Path]) -> None:
+    """Timeouts and per-second lists are made from the declared length or the frames' times:
+    ~10^9 s once overflowed the OS's timers in the proxy's ffmpeg call, and made scenes build
+    a list of 10^9 seconds until the sandbox's memory ran out (both found by the fuzz
+    campaign). The frames themselves decode."""
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    shutil.copy(clips["years"], work / "original")
+    ctx = Context(sha256="0" * 64, path=work / "original", workdir=work, facts=None,
+                  options={"max_pixels": 7680 * 4320, "worker_memory": 4 * 1024**3})
+    got = {o.step: o for o in analyse(ctx, [*STEPS.split(","), "proxy"], lambda d: None)}
+    assert got["probe"].status == "ok" and (got["probe"].data or {})["duration"] > 1e9
+    for o in got.values():
+        assert o.status == "ok" or is_clear(o.error), (o.step, o.error)
+    assert {got[s].status for s in ("keyframes", "scenes", "perceptual_hash")} == {"ok"}
 
 
 def test_a_memory_bomb_is_that_files_error_and_a_normal_clip_fits(

@@ -45,6 +45,9 @@ from strongroom.errors import MediaError
 
 #: Defaults for one call; large enough for a multi-hour 1080p clip, small enough to stop a bomb.
 DEFAULT_TIMEOUT = 3600.0
+#: No call waits longer than a week, whatever a caller computed from a header (a timeout of
+#: ~10^10 s overflows the OS's timers: found by the fuzz campaign).
+MAX_TIMEOUT = 7 * 86400.0
 DEFAULT_MEMORY = 4 * 1024**3
 #: A streaming tool that does no I/O for this long, while not waiting on us, is stuck.
 DEFAULT_STALL = 120.0
@@ -213,6 +216,7 @@ def run_tool(
                             cwd=box, what=what, isolate=True, file_size=file_size)
     name = Path(argv[0]).name
     label = f"{name}{f' ({what})' if what else ''}"
+    timeout = min(timeout, MAX_TIMEOUT)  # beyond it the OS's own timers overflow
     if cpu_seconds is None:
         cpu_seconds = int(timeout * (os.cpu_count() or 1)) + 10
     started = time.perf_counter()

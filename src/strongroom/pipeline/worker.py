@@ -297,8 +297,13 @@ def _run_job(name: str, version: str, call: Callable[[], StepResult], shared_sec
 
 
 def _error(name: str, version: str, exc: BaseException, seconds: float) -> Outcome:
-    # a bug, not bad input, keeps where it happened
-    msg = str(exc) if isinstance(exc, StrongroomError) else describe_bug(exc)
+    if isinstance(exc, StrongroomError):
+        msg = str(exc)
+    elif isinstance(exc, MemoryError):  # e.g. OCR on huge frames a crafted file declared
+        msg = (f"out of memory in {name} (the worker's limit is STRONGROOM_WORKER_MEMORY)"
+               + (f": {exc}" if str(exc) else ""))
+    else:  # a bug, not bad input: keep where it happened
+        msg = describe_bug(exc)
     return Outcome(name, version, "error", error=msg, seconds=seconds)
 
 

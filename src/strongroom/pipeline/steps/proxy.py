@@ -23,6 +23,8 @@ from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
 
 MAX_HEIGHT = 720
 POSTER_HEIGHT = 360
+#: The longest declared length a timeout is made from (a DVR file is a day at most).
+DECLARED_CAP_S = 12 * 3600.0
 #: RLIMIT_FSIZE of the poster's ffmpeg (one JPEG of at most 360 lines).
 POSTER_FILE_SIZE = 16 * 1024**2
 
@@ -63,8 +65,9 @@ class _ProxyJob(Job):
         poster = self.ctx.workdir / "poster.jpg"
         mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
         # `tool_timeout` in the options: tests and the fuzz campaign
+        # the declared length counted up to 12 h: a crafted header declares ~10^9 s
         timeout = float(self.ctx.options.get("tool_timeout") or 0) or max(
-            120.0, (facts.duration or 0) * 4)
+            120.0, min(facts.duration or 0.0, DECLARED_CAP_S) * 4)
         run_tool(argv, timeout=timeout, what="proxy", isolate=True,
                  file_size=proxy_file_size(self.ctx.path.stat().st_size))
         if not out.is_file() or out.stat().st_size == 0:
