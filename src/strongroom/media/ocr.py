@@ -352,8 +352,9 @@ def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | N
     change = [float(np.abs(g[y0:y1, x0:x1].astype(np.int16) - ref).mean()) for _, g in seq]
     lo, hi = min(change), max(change)
     after = first[1] + timedelta(seconds=1)
-    k = next(i for i, c in enumerate(change) if c > (lo + hi) / 2)
-    if hi - lo >= 2.0 and reader(seq[k][1]) == after and (
+    # None: every frame changed alike (or the box is empty): the pixels cannot tell
+    k = next((i for i, c in enumerate(change) if c > (lo + hi) / 2), None)
+    if k is not None and hi - lo >= 2.0 and reader(seq[k][1]) == after and (
             k == 0 or reader(seq[k - 1][1]) == first[1]):
         before = first if k == 0 else (seq[k - 1][0], first[1], first[2])
         return [before, (seq[k][0], after, first[2])]
