@@ -1024,7 +1024,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{FULL_SAMPLE}, with --quick {QUICK_SAMPLE})")
     ap.add_argument("--workers", type=int, default=2, help="pool workers (default 2)")
     ap.add_argument("--campaign", type=int, default=13, help="the campaign's seed")
-    ap.add_argument("--ocr-every", type=int, default=10, help="overlay_ocr on every Nth case")
+    ap.add_argument("--ocr-every", type=int, default=5, help="overlay_ocr on every Nth case")
     ap.add_argument("--proxy-every", type=int, default=20, help="proxy on every Nth case")
     ap.add_argument("--decode-timeout", type=float, default=8.0)
     ap.add_argument("--tool-timeout", type=float, default=20.0)

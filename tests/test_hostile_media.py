@@ -230,6 +230,19 @@ def test_a_clock_whose_pixels_never_change_is_read_without_a_crash() -> None:
     assert _tick(dense, lambda g: None, first, (0, 0, 100, 20)) == []
 
 
+def test_frames_too_small_to_hold_an_overlay_are_not_read() -> None:
+    """A crafted MJPEG declaring 16384×2 decodes to frames 2 px high; OCR (in the worker)
+    once handed their empty quarter bands to OpenCV, which asserts (found by the fuzz
+    campaign)."""
+    import numpy as np
+
+    from strongroom.media.ocr import read_overlay
+
+    thin = np.full((2, 16384), 128, np.uint8)
+    found = read_overlay([(0.0, thin), (1.0, thin)], [(0.04, thin)])
+    assert found.clocks == [] and found.label is None
+
+
 # --- the helper itself: crashes, hangs, bombs ------------------------------------------------
 
 def segfault(box: Path) -> None:

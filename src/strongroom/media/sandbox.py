@@ -329,7 +329,8 @@ def describe_bug(exc: BaseException) -> str:
     """An unexpected exception as one line that says where it happened (a bug, not bad
     input: the error names the file and line to fix)."""
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    return f"{type(exc).__name__}: {exc}" + (
+    text = " ".join(str(exc).split())  # one line (OpenCV's messages hold newlines)
+    return f"{type(exc).__name__}: {text}" + (
         f" ({Path(where.filename).name}:{where.lineno})" if where else "")
 
 
