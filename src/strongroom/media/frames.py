@@ -71,13 +71,18 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
 
     The stream's own frame size is checked against `max_pixels` before the first frame is
     decoded, and every frame's after (a stream may change size midway). Running out of memory
-    (the worker's rlimit) is this file's `MediaError`, not the worker's death."""
+    (the sandbox's rlimit) is this file's `MediaError`. The pipeline calls this only inside the
+    decode sandbox (`pipeline/decode.py`): never in a process that holds a key."""
     import av
     import numpy as np
 
     info = PassInfo()
     try:
-        container = av.open(str(path))
+        # local files only: a playlist inside a crafted file may name URLs; and metadata that
+        # is not UTF-8 (PyAV decodes it strictly when it opens the file) is not a reason to
+        # refuse the pictures
+        container = av.open(str(path), options={"protocol_whitelist": "file"},
+                            metadata_errors="replace")
     except av.FFmpegError as exc:
         raise MediaError(f"cannot open as video: {exc}") from None
     with container:
@@ -120,10 +125,13 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
                             consumer.take(t, frame)
         except MemoryError:  # before FFmpegError: av.error.MemoryError is both
             last_frame = None
-            raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the worker's "
-                             "limit is STRONGROOM_WORKER_MEMORY)") from None
+            raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the decode "
+                             "sandbox's limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
+        except IndexError:  # PyAV 18 does not follow a stream that appears midway (MPEG-TS)
+            info.error = (f"decoding stopped at {info.last_t:.1f} s: a new stream appears in "
+                          "the file there, which the decoder library cannot follow")
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.
         if last_frame is not None:
             for consumer, q in zip(consumers, queues, strict=True):

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     Gray = npt.NDArray[np.uint8]
 
 BAND = 0.25  # overlays live in the top or bottom quarter
+#: Frames narrower or lower than this are not read at all: no overlay line fits.
+MIN_FRAME_SIDE = 16
 BRIGHT = 170
 CONTRAST = 100
 #: A text stroke: brighter than this, with pixels darker by STROKE_CONTRAST within STROKE
@@ -192,6 +194,8 @@ def _detect_pass(g: Gray, where: str, scale: float) -> list[Box]:
     enlarge = max(scale, BAND_WIDTH / w) if where == "bands" else scale  # a CIF frame's 7 px
     boxes: list[Box] = []
     for y_off, part in parts:
+        if not part.size:
+            continue
         img = cv2.cvtColor(part, cv2.COLOR_GRAY2BGR)
         if enlarge != 1.0:
             img = cv2.resize(img, None, fx=enlarge, fy=enlarge, interpolation=cv2.INTER_CUBIC)
@@ -352,8 +356,9 @@ def _tick(dense: list[tuple[float, Gray]], reader: Callable[[Gray], datetime | N
     change = [float(np.abs(g[y0:y1, x0:x1].astype(np.int16) - ref).mean()) for _, g in seq]
     lo, hi = min(change), max(change)
     after = first[1] + timedelta(seconds=1)
-    k = next(i for i, c in enumerate(change) if c > (lo + hi) / 2)
-    if hi - lo >= 2.0 and reader(seq[k][1]) == after and (
+    # None: every frame changed alike (or the box is empty): the pixels cannot tell
+    k = next((i for i, c in enumerate(change) if c > (lo + hi) / 2), None)
+    if k is not None and hi - lo >= 2.0 and reader(seq[k][1]) == after and (
             k == 0 or reader(seq[k - 1][1]) == first[1]):
         before = first if k == 0 else (seq[k - 1][0], first[1], first[2])
         return [before, (seq[k][0], after, first[2])]
@@ -756,6 +761,11 @@ def read_overlay(frames: list[tuple[float, Gray]],
     `dense`, every frame of the first second or so, pins the clock's tick to a frame;
     `date_orders`, the day/month order of slashed dates that the vault's other clips showed,
     by shape (`overlay.resolve_date_order`)."""
+    # a frame a crafted file made 16384×2 holds no line of text (its quarter bands would be
+    # empty, and OpenCV asserts on an empty picture: found by the fuzz campaign)
+    frames = [(t, g) for t, g in frames if min(g.shape) >= MIN_FRAME_SIDE]
+    if dense is not None:
+        dense = [(t, g) for t, g in dense if min(g.shape) >= MIN_FRAME_SIDE]
     _SEEN.reads, _SEEN.strokes, _SEEN.passes = {}, None, {}
     _SEEN.times = {id(g): t for t, g in [*frames, *(dense or [])]}
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +11,13 @@ from typing import Any
 
 from strongroom.errors import MediaError
 from strongroom.media.run import run_tool, which
+
+#: Input options of every ffprobe/ffmpeg run on an original: a playlist (HLS, concat) inside a
+#: crafted file may name URLs; only local files are opened (the tool has no network anyway:
+#: `run_tool(isolate=True)`; this holds where the network could not be taken away).
+READ_LOCAL_ONLY = ("-protocol_whitelist", "file")
+#: RLIMIT_FSIZE of ffprobe: it writes no file at all.
+TOOL_FILE_SIZE = 16 * 1024**2
 
 #: Tags worth keeping: they date a file or name the recorder/software that wrote it.
 _TAGS = ("creation_time", "encoder", "handler_name", "major_brand", "com.apple.quicktime.make",
@@ -42,10 +50,11 @@ class MediaFacts:
 def probe(path: Path, *, timeout: float = 120) -> tuple[MediaFacts, list[str]]:
     """Facts about `path` and the ffprobe command used. A file ffprobe cannot read as media
     raises `MediaError` with ffprobe's reason (e.g. "moov atom not found" for a truncated MP4)."""
-    argv = [which("ffprobe"), "-v", "error", "-hide_banner", "-print_format", "json",
-            "-show_format", "-show_streams", str(path)]
+    argv = [which("ffprobe"), "-v", "error", "-hide_banner", *READ_LOCAL_ONLY,
+            "-print_format", "json", "-show_format", "-show_streams", str(path)]
     try:
-        res = run_tool(argv, timeout=timeout, what=path.name)
+        res = run_tool(argv, timeout=timeout, what=path.name, isolate=True,
+                       file_size=TOOL_FILE_SIZE)
     except MediaError:
         if _looks_like_text(path):  # notes.txt on the stick: not media, not damaged
             return MediaFacts(status="not_media", container="text"), argv
@@ -103,10 +112,13 @@ def _looks_like_text(path: Path) -> bool:
 
 
 def _float(v: Any) -> float | None:
+    """A number ffprobe printed; None for N/A and for what is no length or size at all (a
+    crafted header can declare inf, nan or a negative duration)."""
     try:
-        return float(v) if v not in (None, "N/A") else None
+        f = float(v) if v not in (None, "N/A") else None
     except (TypeError, ValueError):
         return None
+    return f if f is not None and math.isfinite(f) and f >= 0 else None
 
 
 def _int(v: Any) -> int | None:

@@ -12,6 +12,10 @@ wall-clock timeout. `stream_tool` is for a tool the caller streams through (age 
 original of any size): its pipes are handed over, and instead of a timeout — wrong for a
 stream of unbounded length — it is killed when it *stalls*: no I/O of its own for `stall`
 seconds while it is not waiting on us (see `ToolStream`).
+
+A tool that parses an original (ffprobe, ffmpeg) is called with `isolate=True`: it also runs in
+a new, empty network namespace (`leave_network`) and a private 0700 dir of its own, with a
+file-size limit. In-process decoders (PyAV) get the same and more from `media/sandbox.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import errno
 import fcntl
 import functools
 import os
@@ -40,6 +45,9 @@ from strongroom.errors import MediaError
 
 #: Defaults for one call; large enough for a multi-hour 1080p clip, small enough to stop a bomb.
 DEFAULT_TIMEOUT = 3600.0
+#: No call waits longer than a week, whatever a caller computed from a header (a timeout of
+#: ~10^10 s overflows the OS's timers: found by the fuzz campaign).
+MAX_TIMEOUT = 7 * 86400.0
 DEFAULT_MEMORY = 4 * 1024**3
 #: A streaming tool that does no I/O for this long, while not waiting on us, is stuck.
 DEFAULT_STALL = 120.0
@@ -47,9 +55,14 @@ _STDERR_TAIL = 4000
 #: How much of a streaming tool's stderr is kept (age writes one line; ffmpeg may write MBs).
 _STDERR_KEEP = 64 * 1024
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PR_SET_NO_NEW_PRIVS = 38
+_CLONE_NEWUSER = 0x10000000  # <linux/sched.h>
+_CLONE_NEWNET = 0x40000000
 
 #: Tools running now, so that a worker told to stop can kill them before it exits.
 _RUNNING: set[subprocess.Popen[bytes]] = set()
+#: Process groups of sandboxed children running now (`media/sandbox.py`), for the same reason.
+_GROUPS: set[int] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -96,21 +109,78 @@ def die_with_parent(sig: int) -> bool:
     return _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
 
 
+def _load_unshare() -> Callable[..., int] | None:
+    """libc's unshare, loaded in the parent like `prctl`. (`os.unshare` is Python 3.12.)"""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).unshare
+    except (OSError, AttributeError):
+        return None
+    return fn
+
+
+_UNSHARE = _load_unshare()
+
+
+def leave_network() -> str:
+    """Move the calling process into a new, empty network namespace (its only interface,
+    loopback, is down: even 127.0.0.1 is unreachable). Returns how: `netns` (root), or
+    `userns+netns` (no root, but unprivileged user namespaces are allowed), or `none: <why>`
+    when the kernel refused both — the process then keeps the network, and callers report it
+    (best effort). For a freshly forked child: a new user namespace needs a single thread."""
+    if _UNSHARE is None:
+        return "none: unshare(2) is not available here"
+    if _UNSHARE(_CLONE_NEWNET) == 0:
+        return "netns"
+    first = ctypes.get_errno()
+    if _UNSHARE(_CLONE_NEWUSER | _CLONE_NEWNET) == 0:
+        return "userns+netns"
+    second = ctypes.get_errno()
+    return (f"none: unshare(CLONE_NEWNET) {errno.errorcode.get(first, first)}, with a user "
+            f"namespace {errno.errorcode.get(second, second)}")
+
+
+def no_new_privileges() -> bool:
+    """No setuid binary, file capability or LSM transition can raise this process's (or its
+    descendants') privileges from now on (Linux `PR_SET_NO_NEW_PRIVS`)."""
+    if _PRCTL is None:
+        return False
+    return _PRCTL(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+
+
 def kill_running_tools() -> None:
-    """SIGKILL every tool this process is running now (a worker that must stop at once)."""
+    """SIGKILL every tool and sandboxed child this process is running now (a worker that must
+    stop at once)."""
     with _RUNNING_LOCK:
-        procs = list(_RUNNING)
-    for proc in procs:
+        groups = [p.pid for p in _RUNNING] + list(_GROUPS)
+    for pid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
 
 
-def _limits(cpu_seconds: int | None, memory: int | None) -> None:  # pragma: no cover - child
+def track_group(pid: int) -> None:
+    """Remember the process group of a child that `kill_running_tools` must kill."""
+    with _RUNNING_LOCK:
+        _GROUPS.add(pid)
+
+
+def untrack_group(pid: int) -> None:
+    with _RUNNING_LOCK:
+        _GROUPS.discard(pid)
+
+
+def _limits(cpu_seconds: int | None, memory: int | None, file_size: int | None = None,
+            isolate: bool = False) -> None:  # pragma: no cover - child
     die_with_parent(signal.SIGKILL)
+    if isolate:
+        leave_network()  # best effort where refused: `sandbox.isolation()` reports it
     if cpu_seconds is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     if memory is not None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if file_size is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump plaintext frames
 
 
@@ -130,10 +200,23 @@ def run_tool(
     memory: int | None = DEFAULT_MEMORY,
     cwd: Path | None = None,
     what: str = "",
+    isolate: bool = False,
+    file_size: int | None = None,
 ) -> ToolResult:
-    """Run `argv`, returning its stdout; any failure is a `MediaError` with stderr's tail."""
+    """Run `argv`, returning its stdout; any failure is a `MediaError` with stderr's tail.
+
+    `isolate` is for a tool that parses an original (ffprobe, ffmpeg): it also runs with no
+    network (`leave_network`) in a private 0700 dir of its own (its cwd unless `cwd` is
+    given), removed afterwards. `file_size` caps every file it writes (RLIMIT_FSIZE)."""
+    if isolate and cwd is None:
+        from strongroom.media.sandbox import private_dir
+
+        with private_dir(None, "strongroom-tool-") as box:
+            return run_tool(argv, timeout=timeout, cpu_seconds=cpu_seconds, memory=memory,
+                            cwd=box, what=what, isolate=True, file_size=file_size)
     name = Path(argv[0]).name
     label = f"{name}{f' ({what})' if what else ''}"
+    timeout = min(timeout, MAX_TIMEOUT)  # beyond it the OS's own timers overflow
     if cpu_seconds is None:
         cpu_seconds = int(timeout * (os.cpu_count() or 1)) + 10
     started = time.perf_counter()
@@ -141,7 +224,7 @@ def run_tool(
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=cwd, start_new_session=True, env=_child_environment(),
-            preexec_fn=lambda: _limits(cpu_seconds, memory),
+            preexec_fn=lambda: _limits(cpu_seconds, memory, file_size, isolate),
         )
     except FileNotFoundError:
         raise MediaError(f"{name} is not installed") from None
@@ -174,6 +257,8 @@ def _why(returncode: int) -> str:
         why = f"killed by signal {-returncode}"
     if returncode == -signal.SIGXCPU:
         why += " (CPU time limit)"
+    elif returncode == -signal.SIGXFSZ:
+        why += " (file size limit)"
     return why
 
 

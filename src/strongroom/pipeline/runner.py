@@ -6,7 +6,12 @@ bumped step version re-runs that step alone. Each original is one task on an exe
 (`concurrent.futures`: a process pool by default); each step's result is persisted in its own
 transaction together with its derivatives' rows and custody events.
 
-A worker that dies mid-task (the OOM killer, an admin's `kill -9`) breaks a whole
+No decoder runs in a worker: each original's decode pass runs in a sandboxed child of its
+worker (`pipeline/decode.py`), so a crafted file that crashes, hangs or bombs libavcodec costs
+that original an error row and nothing else; `worker_deaths` stays 0 (the fuzz campaign,
+`benchmarks/fuzz.py`, counts it). The report says how the sandbox left the network.
+
+A worker that dies mid-task all the same (the OOM killer, an admin's `kill -9`) breaks a whole
 `ProcessPoolExecutor`: every task in flight fails with `BrokenProcessPool`. The runner then
 shuts that pool down, removes the dead worker's work dir at once (its plaintext), records an
 error for the original the dead worker was doing (named by the dir's note), and carries on with
@@ -76,6 +81,9 @@ class ProcessReport:
     #: slashed-date shape → the day/month order the vault's clips show (`date_order`)
     date_orders: dict[str, str] = field(default_factory=dict)
     read_again_for_date_order: int = 0
+    #: how the decoders' sandbox left the network here (`media.sandbox.network_mode`):
+    #: `netns`, `userns+netns`, or `none: why` (best effort: they kept it)
+    sandbox_network: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"originals": self.originals, "tasks": self.tasks, "ran": self.ran,
@@ -83,7 +91,7 @@ class ProcessReport:
                 "error_list": self.errors, "derivatives": self.derivatives,
                 "worker_deaths": self.worker_deaths, "date_orders": self.date_orders,
                 "read_again_for_date_order": self.read_again_for_date_order,
-                "seconds": round(self.seconds, 3)}
+                "sandbox_network": self.sandbox_network, "seconds": round(self.seconds, 3)}
 
     def to_text(self) -> str:
         """What `strongroom process` prints: what ran, then what was skipped, off or failed."""
@@ -102,6 +110,9 @@ class ProcessReport:
                              f"{shape} {order}" for shape, order in self.date_orders.items()))
         if self.worker_deaths:
             lines.append(f"  {self.worker_deaths} worker(s) died; their work dirs were removed")
+        if self.sandbox_network.startswith("none"):
+            lines.append("  warning: decoders ran WITH network access (no root and no user "
+                         f"namespaces here: {self.sandbox_network.removeprefix('none: ')})")
         lines += [f"  error: {e.get('file') or '?'} ({e['original'][:12]}…) {e['step']}: "
                   f"{e['error']}" for e in self.errors]
         if self.errors:
@@ -246,6 +257,10 @@ def process(
     cleanup_workdirs(settings.work_dir)
     tasks = pending_tasks(vault, chosen, retry_errors=retry_errors, only=only) if chosen else []
     report = ProcessReport(tasks=len(tasks), off=off)
+    if tasks:
+        from strongroom.media.sandbox import network_mode
+
+        report.sandbox_network = network_mode()
     with vault.catalogue.read() as s:
         report.originals = s.scalar(select(func.count()).select_from(Original)) or 0
     progress.start(len(tasks))

@@ -19,6 +19,8 @@ from strongroom.errors import MediaError
 from strongroom.media.probe import MediaFacts
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     from sqlalchemy.orm import Session
 
     from strongroom.media.frames import FrameConsumer
@@ -75,11 +77,26 @@ class Context:
 
 
 class Job:
-    """A step's work on one original. `consumer` is set when it wants decoded frames."""
+    """A step's work on one original. `consumer` is set when it wants decoded frames.
+
+    A job with a consumer is sent into the decode sandbox (`pipeline/decode.py`): its `take`
+    and `motion` run beside the decoder, and so does its `finish`, unless it
+    `finishes_in_worker` because it needs what the worker keeps loaded (the OCR engines). Such
+    a job hands its frames back as raw greyscale pixels (`pixels`, `receive_pixels`) — the one
+    thing that crosses from the sandbox besides JSON and the files the steps made."""
 
     consumer: FrameConsumer | None = None
+    finishes_in_worker: ClassVar[bool] = False
 
     def finish(self) -> StepResult:
+        raise NotImplementedError
+
+    def pixels(self) -> list[tuple[float, npt.NDArray[np.uint8]]]:
+        """In the sandbox: the 2-D uint8 frames (with their video times) `finish` needs."""
+        raise NotImplementedError
+
+    def receive_pixels(self, frames: list[tuple[float, npt.NDArray[np.uint8]]]) -> None:
+        """In the worker: the frames `pixels` gave in the sandbox."""
         raise NotImplementedError
 
 

@@ -6,13 +6,19 @@ the original's SHA-256, runs probe first, then all frame-consuming steps in one 
 then the rest. Files the steps made are encrypted to the vault's public key *here*, so only
 ciphertext travels back to the runner. The worker never touches the catalogue.
 
+The worker parses nothing of the original itself: ffprobe and ffmpeg run as tools with no
+network (`run_tool(isolate=True)`), and the decode pass runs in a sandboxed child
+(`pipeline/decode.py`, `media/sandbox.py`) with its own rlimits, timeout and dir, which hands
+back JSON, files to seal and raw pixels. A decoder that crashes, hangs or eats memory costs that
+original an error; the worker, and the identity it holds, are out of its reach.
+
 A worker holds the vault's age identity in memory, so it must not outlive the runner: it asks
 for a parent-death signal (Linux) and also watches its parent from a thread (everywhere). When
 told to stop (SIGTERM: the runner died, or the pool broke and is being torn down) it kills its
 ffmpeg, removes its work dir and exits at once. A SIGKILLed worker cannot clean up; the runner
 notices the broken pool, removes the dead worker's dir itself and learns from the dir's `.task`
-note which original it was working on. Decoding runs under a data-segment rlimit, and frames
-declared bigger than `max_pixels` are never decoded.
+note which original it was working on. The worker itself runs under a data-segment rlimit (OCR
+on the frames handed back), and frames declared bigger than `max_pixels` are never decoded.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import signal
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +38,11 @@ from typing import Any
 
 from strongroom.errors import StrongroomError
 from strongroom.lockdir import hold, remove_if_abandoned
-from strongroom.media.frames import FrameConsumer, check_frame_size, decode_pass
+from strongroom.media.frames import check_frame_size
 from strongroom.media.probe import MediaFacts
 from strongroom.media.run import die_with_parent, kill_running_tools
-from strongroom.pipeline.step import Context, Job, StepResult
+from strongroom.media.sandbox import describe_bug
+from strongroom.pipeline.step import Context, Derived, Job, StepResult
 from strongroom.vault.worker import Sealed, WorkerKeys
 
 WORKDIR_PREFIX = "strongroom-work-"
@@ -169,7 +175,6 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
     if env is None:
         raise StrongroomError("pipeline worker was not initialised")
     steps = registry()
-    outcomes: list[Outcome] = []
     with private_workdir(env.work_dir, task.sha256) as workdir:
         workdirs.append(workdir)
         plain = workdir / "original"
@@ -180,73 +185,110 @@ def _run_task(task: Task, env: WorkerEnv | None, workdirs: list[Path]) -> list[O
         facts = MediaFacts(**task.facts) if task.facts else None
         ctx = Context(sha256=task.sha256, path=plain, workdir=workdir, facts=facts,
                       options=env.options)
-        todo = list(task.steps)
-        if "probe" in todo:
-            todo.remove("probe")
-            outcome = _run_job(steps["probe"].name, steps["probe"].version,
-                               lambda: steps["probe"].start(ctx).finish(), None, env)
-            outcomes.append(outcome)
-            if outcome.status == "error":
-                why = f"probe failed: {outcome.error}"
-                return outcomes + [Outcome(s, steps[s].version, "error", error=why)
-                                   for s in todo]
-        if ctx.facts is None or not ctx.facts.has_video or not ctx.facts.duration:
-            reason = ("not a video" if ctx.facts is None or ctx.facts.status == "not_media"
-                      or not ctx.facts.has_video else "no duration")
-            return outcomes + [Outcome(s, steps[s].version, "skipped", data={"reason": reason})
-                               for s in todo]
-        video = ctx.video_facts()
+        access = env.access
+        return analyse(ctx, task.steps, lambda d: _seal(access, d))
+
+
+#: What the worker does with a file a step made: encrypt it to the vault (`_seal`); the fuzz
+#: campaign passes its own (it has no vault).
+Sealer = Callable[[Derived], "SealedDerivative | None"]
+
+
+def analyse(ctx: Context, names: tuple[str, ...] | list[str], seal: Sealer) -> list[Outcome]:
+    """Every step in `names` on the plaintext at `ctx.path`: probe first (its facts decide
+    the rest), then one sandboxed decode pass for every step that consumes frames, then the
+    others. Every failure is that step's `Outcome`; nothing a crafted file does gets past
+    this function (no decoder runs in this process: see `pipeline/decode.py`)."""
+    from strongroom.pipeline.steps import registry
+
+    steps = registry()
+    outcomes: list[Outcome] = []
+    todo = list(names)
+    if "probe" in todo:
+        todo.remove("probe")
+        outcome = _run_job(steps["probe"].name, steps["probe"].version,
+                           lambda: steps["probe"].start(ctx).finish(), None, seal)
+        outcomes.append(outcome)
+        if outcome.status == "error":
+            why = f"probe failed: {outcome.error}"
+            return outcomes + [Outcome(s, steps[s].version, "error", error=why) for s in todo]
+    if ctx.facts is None or not ctx.facts.has_video or not ctx.facts.duration:
+        reason = ("not a video" if ctx.facts is None or ctx.facts.status == "not_media"
+                  or not ctx.facts.has_video else "no duration")
+        return outcomes + [Outcome(s, steps[s].version, "skipped", data={"reason": reason})
+                           for s in todo]
+    video = ctx.video_facts()
+    max_pixels = int(ctx.options.get("max_pixels") or 0)
+    try:
+        check_frame_size(video.width, video.height, max_pixels)
+    except StrongroomError as exc:
+        refused = [n for n in todo if steps[n].decodes_video]
+        outcomes += [Outcome(n, steps[n].version, "error", error=str(exc)) for n in refused]
+        todo = [n for n in todo if n not in refused]
+    jobs: dict[str, Job] = {}
+    for name in todo:
         try:
-            check_frame_size(video.width, video.height, int(env.options.get("max_pixels") or 0))
-        except StrongroomError as exc:
-            refused = [n for n in todo if steps[n].decodes_video]
-            outcomes += [Outcome(n, steps[n].version, "error", error=str(exc)) for n in refused]
-            todo = [n for n in todo if n not in refused]
-        jobs: dict[str, Job] = {}
-        for name in todo:
-            try:
-                jobs[name] = steps[name].start(ctx)
-            except Exception as exc:
-                outcomes.append(_error(name, steps[name].version, exc, 0.0))
-        consumers: list[FrameConsumer] = [j.consumer for j in jobs.values()
-                                          if j.consumer is not None]
-        partial: str | None = None
-        decoded: float | None = None
-        pass_seconds = 0.0
-        if consumers:
-            started = time.perf_counter()
-            try:
-                info = decode_pass(plain, consumers, video.duration or 0.0,
-                                   max_pixels=int(env.options.get("max_pixels") or 0))
-                decoded = ctx.decoded_duration = info.decoded_s
-                partial = info.error
-                if partial is None and decoded < (video.duration or 0.0) - PARTIAL_SLACK:
-                    partial = (f"decoded {decoded:.2f} s of the {video.duration:.2f} s "
-                               "its header declares")
-            except StrongroomError as exc:
-                pass_error = f"decoding failed: {exc}"
-                for name in [n for n, j in jobs.items() if j.consumer is not None]:
-                    outcomes.append(Outcome(name, steps[name].version, "error",
-                                            error=pass_error))
-                    del jobs[name]
-            pass_seconds = (time.perf_counter() - started) / max(1, len(consumers))
-        for name, job in jobs.items():
-            shared = pass_seconds if job.consumer is not None else 0.0
-            outcome = _run_job(name, steps[name].version, job.finish, shared, env)
-            if job.consumer is not None and outcome.status == "ok" and outcome.data is not None:
-                outcome.data["decoded_s"] = decoded
-                if partial:
-                    outcome.data["partial"] = partial
-            outcomes.append(outcome)
+            jobs[name] = steps[name].start(ctx)
+        except Exception as exc:
+            outcomes.append(_error(name, steps[name].version, exc, 0.0))
+    decoding = {n: j for n, j in jobs.items() if j.consumer is not None}
+    others = {n: j for n, j in jobs.items() if j.consumer is None}
+    if decoding:
+        outcomes += _decoded(ctx, decoding, video.duration or 0.0, max_pixels, seal)
+    for name, job in others.items():
+        outcomes.append(_run_job(name, steps[name].version, job.finish, 0.0, seal))
     return outcomes
 
 
+def _decoded(ctx: Context, jobs: dict[str, Job], duration: float, max_pixels: int,
+             seal: Sealer) -> list[Outcome]:
+    """The frame-consuming jobs: one sandboxed decode pass, then each job's result."""
+    from strongroom.pipeline import decode
+    from strongroom.pipeline.steps import registry
+
+    steps = registry()
+    started = time.perf_counter()
+    outcomes: list[Outcome] = []
+    try:
+        with decode.sandboxed_pass(ctx, jobs, duration, max_pixels=max_pixels,
+                                   limits=decode.decode_limits(duration, ctx.options)) as got:
+            shared = (time.perf_counter() - started) / len(jobs)
+            decoded = ctx.decoded_duration = got.info.decoded_s
+            partial = got.info.error
+            if partial is None and decoded < duration - PARTIAL_SLACK:
+                partial = f"decoded {decoded:.2f} s of the {duration:.2f} s its header declares"
+            for name, job in jobs.items():
+                version = steps[name].version
+                if name in got.errors:
+                    outcomes.append(Outcome(name, version, "error", error=got.errors[name],
+                                            seconds=shared))
+                    continue
+                result = got.results.get(name)
+                outcome = _run_job(name, version, job.finish if result is None
+                                   else _given(result), shared, seal)
+                if outcome.status == "ok" and outcome.data is not None:
+                    outcome.data["decoded_s"] = decoded
+                    if partial:
+                        outcome.data["partial"] = partial
+                outcomes.append(outcome)
+    except StrongroomError as exc:
+        done = {o.step for o in outcomes}
+        why = f"decoding failed: {exc}"
+        outcomes += [Outcome(n, steps[n].version, "error", error=why)
+                     for n in jobs if n not in done]
+    return outcomes
+
+
+def _given(result: StepResult) -> Callable[[], StepResult]:
+    return lambda: result
+
+
 def _run_job(name: str, version: str, call: Callable[[], StepResult], shared_seconds: float | None,
-             env: WorkerEnv) -> Outcome:
+             seal: Sealer) -> Outcome:
     started = time.perf_counter()
     try:
         res: StepResult = call()
-        derived = [_seal(env, d.kind, d.mime, d.path, d.command, d.meta) for d in res.derived]
+        derived = [s for d in res.derived if (s := seal(d)) is not None]
     except Exception as exc:
         return _error(name, version, exc, time.perf_counter() - started)
     seconds = time.perf_counter() - started + (shared_seconds or 0.0)
@@ -257,17 +299,17 @@ def _run_job(name: str, version: str, call: Callable[[], StepResult], shared_sec
 def _error(name: str, version: str, exc: BaseException, seconds: float) -> Outcome:
     if isinstance(exc, StrongroomError):
         msg = str(exc)
+    elif isinstance(exc, MemoryError):  # e.g. OCR on huge frames a crafted file declared
+        msg = (f"out of memory in {name} (the worker's limit is STRONGROOM_WORKER_MEMORY)"
+               + (f": {exc}" if str(exc) else ""))
     else:  # a bug, not bad input: keep where it happened
-        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        msg = f"{type(exc).__name__}: {exc}" + (
-            f" ({Path(where.filename).name}:{where.lineno})" if where else "")
+        msg = describe_bug(exc)
     return Outcome(name, version, "error", error=msg, seconds=seconds)
 
 
-def _seal(env: WorkerEnv, kind: str, mime: str, path: Path, command: list[str] | None,
-          meta: dict[str, Any]) -> SealedDerivative:
-    return SealedDerivative(kind=kind, mime=mime, sealed=env.access.seal(path), command=command,
-                            meta=meta)
+def _seal(access: WorkerKeys, d: Derived) -> SealedDerivative:
+    return SealedDerivative(kind=d.kind, mime=d.mime, sealed=access.seal(d.path),
+                            command=d.command, meta=d.meta)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,16 @@ class _OverlayJob(Job):
     def motion(self, t: float, change: float | None, key: bool) -> None:  # pragma: no cover
         pass  # not wanted
 
+    # OCR runs in the worker, where its engines stay loaded from clip to clip; only these
+    # greyscale frames cross back from the decode sandbox
+    finishes_in_worker = True
+
+    def pixels(self) -> list[tuple[float, npt.NDArray[np.uint8]]]:
+        return self.frames
+
+    def receive_pixels(self, frames: list[tuple[float, npt.NDArray[np.uint8]]]) -> None:
+        self.frames = frames
+
     def finish(self) -> StepResult:
         from strongroom.media.ocr import read_overlay
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 HASH_WIDTH = 512
 EVERY = 1.0  # seconds
+MAX_HASHED_S = 48 * 3600.0
 
 
 def pdq_hex(bits: Any) -> str:
@@ -35,7 +36,10 @@ class _PdqJob(Job):
         self.frames: list[list[Any]] = []
 
     def wanted_times(self, duration: float) -> list[float]:
-        return [i * EVERY for i in range(max(1, int(duration / EVERY + 0.5)))]
+        # a header may declare years: hash at most the first MAX_HASHED_S of them (a DVR
+        # file is a day at most); 86,400 times is a list, 10^9 would be the memory bomb
+        return [i * EVERY for i in range(max(1, int(min(duration, MAX_HASHED_S) / EVERY
+                                                     + 0.5)))]
 
     def take(self, t: float, frame: Any) -> None:
         import numpy as np

@@ -16,7 +16,8 @@ class _ProbeJob(Job):
         self.ctx = ctx
 
     def finish(self) -> StepResult:
-        facts, argv = probe(self.ctx.path)
+        facts, argv = probe(self.ctx.path,
+                            timeout=float(self.ctx.options.get("tool_timeout") or 120))
         self.ctx.facts = facts
         return StepResult(data=facts.to_json(), command=self.ctx.public_command(argv))
 

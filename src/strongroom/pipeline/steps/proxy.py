@@ -17,12 +17,23 @@ from pathlib import Path
 from typing import ClassVar
 
 from strongroom.errors import MediaError
-from strongroom.media.probe import MediaFacts, probe
+from strongroom.media.probe import READ_LOCAL_ONLY, MediaFacts, probe
 from strongroom.media.run import run_tool, which
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
 
 MAX_HEIGHT = 720
 POSTER_HEIGHT = 360
+#: The longest declared length a timeout is made from (a DVR file is a day at most).
+DECLARED_CAP_S = 12 * 3600.0
+#: RLIMIT_FSIZE of the poster's ffmpeg (one JPEG of at most 360 lines).
+POSTER_FILE_SIZE = 16 * 1024**2
+
+
+def proxy_file_size(original: int) -> int:
+    """RLIMIT_FSIZE of the proxy's ffmpeg: a 720p working copy is rarely bigger than its
+    original; 8× and a 1 GiB floor leave room for a tiny, very compressed original, and stop a
+    few KB that declare hours of frames from filling the disk."""
+    return max(1024**3, 8 * original)
 
 
 def can_remux(facts: MediaFacts) -> bool:
@@ -32,7 +43,7 @@ def can_remux(facts: MediaFacts) -> bool:
 
 def proxy_command(facts: MediaFacts, src: str, out: str) -> tuple[str, list[str]]:
     ffmpeg = which("ffmpeg")
-    base = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", src,
+    base = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", *READ_LOCAL_ONLY, "-i", src,
             "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1"]
     if can_remux(facts):
         return "remux", [*base, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", out]
@@ -53,8 +64,12 @@ class _ProxyJob(Job):
         out = self.ctx.workdir / "proxy.mp4"
         poster = self.ctx.workdir / "poster.jpg"
         mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
-        timeout = max(120.0, (facts.duration or 0) * 4)
-        run_tool(argv, timeout=timeout, what="proxy")
+        # `tool_timeout` in the options: tests and the fuzz campaign
+        # the declared length counted up to 12 h: a crafted header declares ~10^9 s
+        timeout = float(self.ctx.options.get("tool_timeout") or 0) or max(
+            120.0, min(facts.duration or 0.0, DECLARED_CAP_S) * 4)
+        run_tool(argv, timeout=timeout, what="proxy", isolate=True,
+                 file_size=proxy_file_size(self.ctx.path.stat().st_size))
         if not out.is_file() or out.stat().st_size == 0:
             raise MediaError("ffmpeg wrote no proxy (no decodable video)")
         made = _duration(out)
@@ -81,10 +96,12 @@ class _ProxyJob(Job):
         """One frame at `t`. A separate run that seeks in the input is cheaper than a second
         output of the transcode (which would filter every frame up to the poster's time)."""
         pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                 *(["-ss", f"{t:.3f}"] if t > 0 else []), "-i", str(self.ctx.path),
+                 *(["-ss", f"{t:.3f}"] if t > 0 else []), *READ_LOCAL_ONLY,
+                 "-i", str(self.ctx.path),
                  "-map", "0:v:0", "-frames:v", "1",
                  "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4", str(poster)]
-        run_tool(pargv, timeout=120, what="poster")
+        run_tool(pargv, timeout=float(self.ctx.options.get("tool_timeout") or 120),
+                 what="poster", isolate=True, file_size=POSTER_FILE_SIZE)
         return pargv
 
 

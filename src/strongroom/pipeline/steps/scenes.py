@@ -14,6 +14,7 @@ from strongroom.pipeline.step import Context, Job, Step, StepResult
 
 CUT_SCORE = 30.0
 MIN_CUT_GAP = 0.5  # seconds
+MAX_CURVE_S = 48 * 3600
 
 
 class _ScenesJob(Job):
@@ -44,7 +45,9 @@ class _ScenesJob(Job):
         return False
 
     def finish(self) -> StepResult:
-        last = max(self.activity, default=-1)
+        # one value per second up to the last frame's: a crafted file's frames may be 2^31 s
+        # apart, so the curve stops at MAX_CURVE_S (a DVR file is a day at most)
+        last = min(max(self.activity, default=-1), MAX_CURVE_S)
         curve = [round(self.activity.get(i, 0.0), 1) for i in range(last + 1)]
         return StepResult(data={"cuts": self.cuts, "keyframes": self.keyframes,
                                 "activity": curve, "frames": self.frames})
