@@ -37,6 +37,8 @@ ENVIRON_ALLOWED_IN = {
     "strongroom/vault/passphrase.py": "PATH for the age subprocess, not a setting",
     "strongroom/vault/agent.py": "XDG_RUNTIME_DIR (where the user's agent sockets live) and "
                                  "PATH for the agent process: the session's, not settings",
+    "strongroom/media/sandbox.py": "TMPDIR set inside the sandboxed child, so decoders write "
+                                   "their temp files into its private box; read nowhere",
 }
 
 

@@ -160,7 +160,8 @@ class _Server:
         return self.proc.poll() is None
 
     def _send(self, data: bytes, *, framed: bool = True) -> None:
-        assert self.proc.stdin is not None
+        if self.proc.stdin is None:  # pragma: no cover - Popen was given stdin=PIPE
+            raise SandboxError("the sandbox's fork server has no stdin", "error")
         self.proc.stdin.write((struct.pack("<I", len(data)) if framed else b"") + data)
         self.proc.stdin.flush()
 
@@ -176,7 +177,8 @@ class _Server:
 
     def read(self, timeout: float | None) -> int | None:
         """The next number from the server; None if none came within `timeout`."""
-        assert self.proc.stdout is not None
+        if self.proc.stdout is None:  # pragma: no cover - Popen was given stdout=PIPE
+            raise SandboxError("the sandbox's fork server has no stdout", "error")
         fd = self.proc.stdout.fileno()
         deadline = None if timeout is None else time.monotonic() + timeout
         buf = b""
