@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -536,3 +537,80 @@ def test_export_never_follows_a_link_at_the_bag_name(handover: Handover, tmp_pat
         export(v, out, ExportOptions(everything=True, pdf=False))
     assert (precious / "file.txt").read_text() == "mine\n"
     assert verify_bag(out / "bag").ok
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL at one instant: nothing after it runs, not even `except`."""
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["folder", "age-volumes"])
+def test_a_bag_under_its_name_is_always_on_the_record(
+        handover: Handover, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        encrypted: bool) -> None:
+    """The export is recorded while the finished bag still has its scratch name, and only
+    then renamed: killed between the two, the log holds the export and no unrecorded bag
+    sits under its real name; the next export of that name clears the scratch and verifies.
+    (The crash campaign found the opposite order: a complete bag with no `exported` event.)"""
+    from strongroom.export.sinks import DirSink, TarAgeSink
+
+    vault = tmp_path / "vault"
+    shutil.copytree(handover.vault_path, vault)
+    out = tmp_path / "out"
+    import pyrage
+
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    opts = ExportOptions(everything=True, pdf=False, recipients=[recipient] if encrypted else [])
+    sink = TarAgeSink if encrypted else DirSink
+
+    def named() -> list[str]:
+        return sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
+                      and not p.name.endswith(".partial")) if out.exists() else []
+
+    seen_at_record: list[list[str]] = []
+    from strongroom.vault.vault import Vault
+
+    record = Vault.record_export
+
+    def spy(self: Vault, *args: Any) -> None:
+        seen_at_record.append(named())
+        record(self, *args)
+
+    def killed(self: object) -> None:
+        raise _Killed
+
+    events = len(_events(vault))
+    with open_vault(vault, handover.template.keys) as v:
+        monkeypatch.setattr(Vault, "record_export", spy)
+        monkeypatch.setattr(sink, "publish", killed)
+        with pytest.raises(_Killed):
+            export(v, out, opts)
+    assert seen_at_record == [[]], "recorded only after the bag had its name"
+    assert named() == [], "no bag under its real name before publish"
+    assert [a for _, a in _events(vault)[events:]] == ["exported"]
+    monkeypatch.undo()
+    with open_vault(vault, handover.template.keys) as v:
+        report = export(v, out, opts)
+    assert named() and all(Path(o).exists() for o in report.output)
+    assert [a for _, a in _events(vault)[events:]] == ["exported", "exported"]
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")
+                 or p.name.endswith(".partial")]
+    assert leftovers == []
+    if not encrypted:
+        assert verify_bag(out / "bag").ok
+
+
+def test_an_export_that_cannot_be_recorded_leaves_no_bag(
+        handover: Handover, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(handover.vault_path, vault)
+    out = tmp_path / "out"
+    from strongroom.errors import StrongroomError
+
+    def refuse(*args: object) -> None:
+        raise StrongroomError("the catalogue is read-only")
+
+    with open_vault(vault, handover.template.keys) as v:
+        monkeypatch.setattr(type(v), "record_export", refuse)
+        with pytest.raises(StrongroomError, match="read-only"):
+            export(v, out, ExportOptions(everything=True, pdf=False))
+    assert not out.exists() or list(out.iterdir()) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -307,3 +308,28 @@ def test_process_refuses_fewer_than_one_worker(vault_path: Path, workers: str) -
     assert r.stderr.strip().splitlines() == [f"error: --workers must be at least 1, not "
                                              f"{workers}"]
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_process_clears_what_a_killed_run_left_staged(vault_path: Path, template: Template,
+                                                      tmp_path: Path) -> None:
+    """A `process` killed while saving derivatives leaves its staging session (ciphertext, and
+    the empty dir) in `blobs/.tmp`; the next `process` removes it, as `ingest` does, and
+    leaves alone a session whose process still holds its lock."""
+    from strongroom.lockdir import hold
+
+    tmp_root = vault_path / "blobs" / ".tmp"
+    tmp_root.mkdir(mode=0o700, exist_ok=True)
+    dead = tmp_root / ("0" * 32)
+    dead.mkdir(mode=0o700)
+    (dead / "lock").touch()
+    (dead / ("1" * 32)).write_bytes(os.urandom(4096))
+    live = tmp_root / ("f" * 32)
+    live.mkdir(mode=0o700)
+    fd = hold(live, "lock")
+    try:
+        r = cli("process", vault_path)
+        assert r.returncode == 0, r.stderr
+        assert not dead.exists()
+        assert live.is_dir(), "a session whose process is alive was removed"
+    finally:
+        os.close(fd)

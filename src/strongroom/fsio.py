@@ -36,6 +36,15 @@ def start_writeback(fd: int) -> None:
         fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def syncfs(fd: int) -> None:
     """Flush every dirty page of the filesystem holding `fd`: one call instead of an fsync per
     file and per directory when a batch of small blobs is committed."""

@@ -315,21 +315,10 @@ def _write_bag(vault: Vault, access: Access, dest: Path, opts: ExportOptions, se
         tag_manifests = _write_tags(writer, vault, sel, opts, bag_id)
         timestamps = _sign(writer, vault, tag_manifests, opts.tsa_urls)
         volumes = sink.finish()
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        if pdf_pool is not None:
-            pdf_pool.shutdown(wait=True, cancel_futures=True)
-    digest = hashlib.sha256(tag_manifests["sha256"]).hexdigest()
-    output = ([str(dest / v.name) for v in volumes] if volumes else [str(dest / opts.name)])
-    report = ExportReport(
-        bag_id=bag_id, description=sel.description, output=output, originals=len(sel.items),
-        derivatives=len(derivs), payload_bytes=writer.payload_bytes,
-        tagmanifest_sha256=digest, signing_key_fingerprint=vault.public.fingerprint,
-        encrypted_to=opts.recipients, volumes=volumes, timestamps=timestamps,
-        seconds=time.perf_counter() - started)
-    vault.record_export(access, bag_id, {
+        digest = hashlib.sha256(tag_manifests["sha256"]).hexdigest()
+        # On the record before anyone can find it under its name: a kill after this leaves
+        # a recorded bag under the scratch name, never an unrecorded one under the real name.
+        vault.record_export(access, bag_id, {
             "bag_id": bag_id, "description": sel.description,
             "case": sel.case.name if sel.case else None,
             "originals": sel.shas, "derivatives": len(derivs),
@@ -339,8 +328,21 @@ def _write_bag(vault: Vault, access: Access, dest: Path, opts: ExportOptions, se
             "stills_revealed": opts.reveal_stills,
             "acquisition_records_revealed": opts.reveal_acquisitions,
             "custody_extract_to_seq": sel.events[-1].seq if sel.events else 0,
-    })
-    return report
+        })
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if pdf_pool is not None:
+            pdf_pool.shutdown(wait=True, cancel_futures=True)
+    sink.publish()
+    output = ([str(dest / v.name) for v in volumes] if volumes else [str(dest / opts.name)])
+    return ExportReport(
+        bag_id=bag_id, description=sel.description, output=output, originals=len(sel.items),
+        derivatives=len(derivs), payload_bytes=writer.payload_bytes,
+        tagmanifest_sha256=digest, signing_key_fingerprint=vault.public.fingerprint,
+        encrypted_to=opts.recipients, volumes=volumes, timestamps=timestamps,
+        seconds=time.perf_counter() - started)
 
 
 def _pdf_pool() -> Executor:

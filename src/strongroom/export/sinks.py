@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import StorageFull, StrongroomError
-from strongroom.fsio import start_writeback
+from strongroom.fsio import fsync_dir, start_writeback
 from strongroom.media.run import PIPE, ToolStream, start_tool
 from strongroom.vault.recipients import encrypt_argv
 
@@ -35,8 +35,15 @@ WRITEBACK_EVERY = 16 * 1024 * 1024
 
 
 class Sink(Protocol):
+    """Where a bag goes. `finish` makes it complete and durable under a scratch name;
+    `publish` gives it its final name. Between the two the caller records the export, so a
+    bag that anyone can find under its name is always on the record (a kill in between
+    leaves a recorded bag under the scratch name, which the next export of that name
+    removes)."""
+
     def open_file(self, relpath: str, size: int) -> contextlib.AbstractContextManager[Write]: ...
     def finish(self) -> list[Volume]: ...
+    def publish(self) -> None: ...
     def abort(self) -> None: ...
 
 
@@ -110,13 +117,12 @@ class DirSink:
     def finish(self) -> list[Volume]:
         for d in sorted({p for p in self.tmp.rglob("*") if p.is_dir()} | {self.tmp},
                         key=lambda p: len(p.parts), reverse=True):
-            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.rename(self.tmp, self.target)
+            fsync_dir(d)
         return []
+
+    def publish(self) -> None:
+        os.rename(self.tmp, self.target)
+        fsync_dir(self.target.parent)
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -170,9 +176,12 @@ class _VolumeWriter:
             f = self._open()  # an empty stream is still one (empty) volume
         if f is not None:
             self._close(f)
+        return self.volumes
+
+    def publish(self) -> None:
         for path, vol in zip(self.partials, self.volumes, strict=True):
             os.rename(path, self.out_dir / vol.name)
-        return self.volumes
+        fsync_dir(self.out_dir)
 
     def abort(self) -> None:
         if self._f is not None:
@@ -267,6 +276,9 @@ class TarAgeSink:
             raise StrongroomError("age failed while encrypting the export: "
                                   + self.age.stderr().strip())
         return self.volumes.finish()
+
+    def publish(self) -> None:
+        self.volumes.publish()
 
     def abort(self) -> None:
         self.age.kill()

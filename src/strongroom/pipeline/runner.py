@@ -255,6 +255,7 @@ def process(
     off = {s.name: why for s in wanted if (why := s.unavailable(env.options)) is not None}
     chosen = [s for s in wanted if s.name not in off]
     cleanup_workdirs(settings.work_dir)
+    vault.cleanup_staging()  # what a killed run (of any command) left half-staged
     tasks = pending_tasks(vault, chosen, retry_errors=retry_errors, only=only) if chosen else []
     report = ProcessReport(tasks=len(tasks), off=off)
     if tasks:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from strongroom.errors import BlobMissing, StorageFull, StrongroomError
-from strongroom.fsio import is_disk_full, start_writeback, syncfs
+from strongroom.fsio import fsync_dir, is_disk_full, start_writeback, syncfs
 from strongroom.lockdir import hold, remove_if_abandoned
 
 _NAME = re.compile(r"[0-9a-f]{64}")
@@ -208,12 +208,3 @@ class LocalBlobStore:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
             self._session = self._lock_fd = None
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

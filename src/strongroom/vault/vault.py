@@ -35,8 +35,9 @@ from strongroom.errors import (
     VaultExists,
     VaultSealed,
 )
+from strongroom.fsio import fsync_dir
 from strongroom.settings import Settings
-from strongroom.vault.blobs import LocalBlobStore, StagedBlob, fsync_dir
+from strongroom.vault.blobs import LocalBlobStore, StagedBlob
 from strongroom.vault.door import Access, Opened, Stored, check_purpose
 from strongroom.vault.hashing import Digests, MultiHash
 from strongroom.vault.keys import PublicKeys, VaultKeys
