@@ -1,6 +1,6 @@
 # Strongroom — `make demo` and `make test` do the whole set-up on a fresh Debian machine.
 SHELL := /bin/bash
-APT_PACKAGES := ffmpeg age fonts-dejavu-core fonts-liberation2 fonts-terminus-otb postgresql tesseract-ocr tesseract-ocr-rus g++ python3-dev openssl openssh-client python3-cryptography libpango-1.0-0 libpangoft2-1.0-0
+APT_PACKAGES := ffmpeg age chromium fonts-dejavu-core fonts-liberation2 fonts-terminus-otb postgresql tesseract-ocr tesseract-ocr-rus g++ python3-dev openssl openssh-client python3-cryptography libpango-1.0-0 libpangoft2-1.0-0
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 PYTEST_ARGS ?=

@@ -339,7 +339,7 @@ def test_verify_rehashes_derivatives_too(processed: Processed, tmp_path: Path) -
 
 
 def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
-    r = cli("demo", tmp_path / "demo-vault", "--json")
+    r = cli("demo", tmp_path / "demo-vault", "--json", "--no-serve")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["verify"]["ok"] and data["process"]["errors"] == 0

@@ -983,21 +983,135 @@ def import_receipt(
 
 
 @app.command()
+def serve(
+    ctx: typer.Context,
+    vault: VaultArg,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        "--ssl-certfile", help="Serve HTTPS with this certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        "--ssl-keyfile", help="... and this private key (PEM).")] = None,
+    hours: Annotated[float, typer.Option(
+        "--hours", min=0.01, max=24, help="Stop serving (and drop the keys) after this "
+                                          "many hours.")] = 12,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+) -> None:
+    """Serve the review app: unseals the vault once, keeps its keys in this process's memory
+    only, and drops them when it stops (Ctrl-C, SIGTERM or after --hours)."""
+    from strongroom.review.serve import serve_app
+
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise StrongroomError("give both --ssl-certfile and --ssl-keyfile, or neither")
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        serve_app(v, host=host,
+                  port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, hours=hours)
+
+
+user_app = typer.Typer(help="Accounts of the review app.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    name: Annotated[str, typer.Argument(help="The user name (letters, digits, . _ -).")],
+    role: Annotated[str, typer.Option(help="admin, investigator, lawyer or reviewer.")],
+    locale: Annotated[str, typer.Option(help="Interface language: en or ru.")] = "en",
+    user_password_file: Annotated[Path | None, typer.Option(
+        "--user-password-file", help="Read the new user's password from this file's first "
+                                     "line (else it is asked for twice).")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make an account; prints its TOTP secret and a QR code for an authenticator app, once."""
+    from strongroom.review.actions import add_user
+    from strongroom.review.security import check_password_rules, totp_uri
+
+    if user_password_file is not None:
+        lines = user_password_file.read_text("utf-8").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = typer.prompt(f"Password for {name}", hide_input=True,
+                                confirmation_prompt=True)
+    check_password_rules(password)
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        secret = add_user(v, name, role, password, locale=locale)
+    uri = totp_uri(secret, name)
+    data = {"username": name, "role": role, "totp_secret": secret, "totp_uri": uri}
+    _emit(as_json, data, f"Made {name} ({role}). Their TOTP secret, shown only now: {secret}\n"
+          f"Scan this with an authenticator app:\n{_qr(uri)}")
+
+
+@user_app.command("totp")
+def user_totp(
+    secret: Annotated[str, typer.Argument(help="A TOTP secret (base32), as `user add` "
+                                               "printed it.")],
+) -> None:
+    """Print the current TOTP code for a secret (for scripts and the demo)."""
+    from strongroom.review.security import current_totp
+
+    try:
+        typer.echo(current_totp(secret.strip().replace(" ", "").upper()))
+    except Exception:  # pyotp raises binascii errors for bad base32
+        raise StrongroomError("that is not a TOTP secret (base32 letters and digits)") \
+            from None
+
+
+def _qr(text: str) -> str:
+    import io
+
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(text)
+    out = io.StringIO()
+    qr.print_ascii(out=out)
+    return out.getvalue()
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     vault: Annotated[Path, typer.Argument(help="Where to build the demo vault.")] = Path(
         "demo-vault"),
     force: Annotated[bool, typer.Option(
         "--force", help="Rebuild a demo vault that an earlier `demo` made there.")] = False,
+    no_serve: Annotated[bool, typer.Option(
+        "--no-serve", help="Build and check the demo vault, then stop (for scripts).")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535,
+                                      help="Port for the review app.")] = 8765,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build a demo vault from generated DVR-style clips and run every capability on it."""
-    from strongroom.demo import run_demo
+    """Build a demo vault from generated DVR-style clips, run every capability on it, then
+    serve the review app on 127.0.0.1 (unless --no-serve)."""
+    from strongroom.demo import DEMO_PASSPHRASE, run_demo
 
-    data = run_demo(_without_passphrase(_settings(ctx, vault)), show_progress=not as_json,
-                    force=force)
+    settings = _without_passphrase(_settings(ctx, vault))
+    data = run_demo(settings, show_progress=not as_json, force=force)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    if no_serve:
+        return
+    from strongroom.review.serve import serve_app
+    from strongroom.vault import Vault
+
+    accounts = data["review"]
+    lines = [f"\nReview app: http://127.0.0.1:{port}/  (sign in with a user name, its password "
+             "and the current TOTP code)"]
+    for name in ("admin", "investigator"):
+        a = accounts[name]
+        lines.append(f"  {name:<13} password: {a['password']!r:<30} TOTP secret: "
+                     f"{a['totp_secret']}")
+    lines.append(f"  current code:  strongroom user totp SECRET   (all four accounts: "
+                 f"{Path(data['vault']).parent / (Path(data['vault']).name + '-media')}"
+                 "/logins.txt)")
+    typer.echo("\n".join(lines), err=True)
+    with Vault.open(settings, DEMO_PASSPHRASE, actor="demo") as v:
+        serve_app(v, host="127.0.0.1", port=port, certfile=None, keyfile=None, hours=12)
 
 
 def main(argv: list[str] | None = None) -> None:

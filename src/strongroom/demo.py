@@ -147,6 +147,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
                       "blob):")
         _show(console, checked.to_text())
         result["export"] = _handover(vault, root, console, show_progress)
+        result["review"] = _review_accounts(vault, media, console)
         result["stats"] = vault_stats(vault)
     result["sealing"] = _sealing(settings, shares.mnemonics[1:], console)
     for folder in demo_folders(root):
@@ -165,6 +166,38 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         f"  strongroom verify {root} --schedule 7\n"
         f"  (cd {result['export']['output'][0]} && python3 verify.py .)")
     return result
+
+
+#: The demo's review app accounts: (user name, role, password). Demo only: real accounts
+#: are made with `strongroom user add`, which asks for the password.
+DEMO_USERS = (("admin", "admin", "demo admin password"),
+              ("investigator", "investigator", "demo investigator password"),
+              ("reviewer", "reviewer", "demo reviewer password"),
+              ("lawyer", "lawyer", "demo lawyer password"))
+
+
+def _review_accounts(vault: Any, media: Path, console: Console) -> dict[str, Any]:
+    """One account per role for the review app; the reviewer gets two clips to review. The
+    TOTP secrets go to `logins.txt` beside the demo clips (a real secret is shown once)."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Original
+    from strongroom.review import actions
+
+    accounts = {name: {"role": role, "password": password,
+                       "totp_secret": actions.add_user(vault, name, role, password)}
+                for name, role, password in DEMO_USERS}
+    with vault.catalogue.read() as s:
+        shas = list(s.scalars(select(Original.sha256).order_by(Original.sha256).limit(2)))
+    admin = actions.Person(0, "admin", "admin", "en", {}, 0, "", None)
+    for sha in shas:
+        actions.update_review(vault, admin, sha, assign_to="reviewer")
+    (media / "logins.txt").write_text("".join(
+        f"{name}\t{a['role']}\tpassword: {a['password']}\tTOTP secret: {a['totp_secret']}\n"
+        for name, a in accounts.items()), "utf-8")
+    console.print(f"[bold]Review app accounts[/]: one per role, in {media / 'logins.txt'}; "
+                  f"the reviewer has {len(shas)} clips assigned.")
+    return accounts
 
 
 def _sealing(settings: Any, two_shares: list[str], console: Console) -> dict[str, Any]:

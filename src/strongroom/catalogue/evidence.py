@@ -104,9 +104,25 @@ def case_view(session: Session, case_id: int) -> Any:
             "incidents": sorted(incidents)}
 
 
+def review_view(session: Session, review_id: int) -> Any:
+    """A clip's review: status, note, content labels and assignee, as recorded."""
+    from strongroom.catalogue.models import Review, User
+
+    r = session.get(Review, review_id)
+    if r is None:
+        return None
+    assignee = session.get(User, r.assigned_to) if r.assigned_to is not None else None
+    return {"original": r.original_sha256, "status": r.status, "note": r.note,
+            "labels": sorted(r.labels or []),
+            "assigned_to": assignee.username if assignee is not None else None}
+
+
 def record_digest(session: Session, kind: str, row_id: int) -> str | None:
-    """SHA-256 of what a case (`kind` "case") or an incident ("incident") now says."""
+    """SHA-256 of what a case (`kind` "case"), an incident ("incident") or a clip's review
+    ("review") now says."""
     from strongroom.custody.chain import result_digest
 
-    view = case_view(session, row_id) if kind == "case" else incident_view(session, row_id)
+    view = (case_view(session, row_id) if kind == "case" else
+            incident_view(session, row_id) if kind == "incident" else
+            review_view(session, row_id))
     return None if view is None else result_digest(view)

@@ -267,17 +267,37 @@ class CaseIncident(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
 
 
-# -- people who use the vault (review issue) -------------------------------------------------
+# -- people who use the vault (the review app) -------------------------------------------------
+#: Roles, weakest first within each line of work: admin > investigator > lawyer; a reviewer
+#: sees only the clips assigned to them.
+ROLES = ("admin", "investigator", "lawyer", "reviewer")
+#: Review statuses of a clip, in the order a review goes.
+REVIEW_STATUSES = ("unreviewed", "in review", "no incident", "incident", "needs second look")
+#: Content labels shown before any player (what a person should expect to see).
+CONTENT_LABELS = ("violence", "sexual violence", "death", "minors", "nudity", "self-harm")
+
+
 class User(Base):
     __tablename__ = "user_account"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(128), unique=True)
     display_name: Mapped[str | None] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text)  # Argon2id
+    #: the TOTP secret, age-encrypted to the vault's key (never in clear, even in the catalogue)
     totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    role: Mapped[str] = mapped_column(String(32))  # admin | investigator | reviewer | auditor
+    role: Mapped[str] = mapped_column(String(32))  # one of ROLES
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: interface language ("en" or "ru")
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    #: {"blur": 0-3, "greyscale": bool, "autoplay": bool, "daily_limit_minutes": int}
+    prefs: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    #: the last TOTP time step accepted: a code is good once
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: "Stop for today": the queue stays hidden until then
+    stopped_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserSession(Base):
@@ -286,11 +306,15 @@ class UserSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the absolute expiry; the idle one runs from `last_seen_at`
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
 
 
 class Exposure(Base):
-    """How long a reviewer looked at graphic material, and whether they revealed it."""
+    """How long a person looked at revealed (unblurred) material: one row per reveal. A row
+    also grants its session the clear video of that clip until `until`."""
 
     __tablename__ = "exposure"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -299,6 +323,25 @@ class Exposure(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     revealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_id: Mapped[int | None] = mapped_column(Integer)
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the clear video was played (the `viewed` custody event is recorded once per reveal)
+    played: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Review(Base):
+    """Where one clip's review stands: status, note, content labels, who it is assigned to.
+    Every change is an `annotated` custody event carrying a digest of the row."""
+
+    __tablename__ = "review"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), unique=True)
+    status: Mapped[str] = mapped_column(String(32), default="unreviewed")
+    note: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[list[str] | None] = mapped_column(JSON)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # -- chain of custody --------------------------------------------------------------------------

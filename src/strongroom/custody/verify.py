@@ -270,7 +270,7 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.derived.append(ev)
     elif action == "analysed":
         log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
-    elif action == "annotated" and ev.subject.startswith(("case:", "incident:")):
+    elif action == "annotated" and ev.subject.startswith(("case:", "incident:", "review:")):
         kind = ev.subject.partition(":")[0]
         log.records[(kind, _int(d.get(kind)))] = ev
     elif action == "annotated" and ev.subject.startswith("camera:"):
@@ -667,9 +667,9 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
 def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
     """Cases and incidents go to prosecutors and into reports: each must be what its latest
     `annotated` event recorded, and none may exist without one."""
-    from strongroom.catalogue.models import CaseFile, Incident
+    from strongroom.catalogue.models import CaseFile, Incident, Review
 
-    for kind, table in (("case", CaseFile), ("incident", Incident)):
+    for kind, table in (("case", CaseFile), ("incident", Incident), ("review", Review)):
         for row_id in s.scalars(select(table.id).order_by(table.id)):
             ev = log.records.get((kind, row_id))
             subject = f"{kind} {row_id}"

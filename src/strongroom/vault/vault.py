@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from strongroom.catalogue.db import Catalogue, is_plain_sqlite, sqlite_path
 from strongroom.catalogue.models import CustodyEvent, Derivative, Original
 from strongroom.errors import (
+    IntegrityError,
     NotAVault,
     StorageFull,
     StrongroomError,
@@ -529,28 +530,58 @@ class Vault:
                 self._custody.publish(session, published[-1].seq)
 
     def record(self, session: Session, action: str, subject: str,
-               details: dict[str, Any]) -> CustodyEvent:
+               details: dict[str, Any], *, actor: str | None = None) -> CustodyEvent:
         """Append one custody event in `session`'s transaction. Rows that carry a time of their
-        own should take it from the returned event (`event_time`), so the log covers it."""
+        own should take it from the returned event (`event_time`), so the log covers it.
+        `actor`: who did it, when not the vault's own actor (a user of the review app)."""
         if self._custody is None:
             raise VaultSealed("recording custody needs the vault's passphrase")
         event = self._custody.append(
-            session, actor=self.actor, action=action, subject=subject, details=details
+            session, actor=actor or self.actor, action=action, subject=subject, details=details
         )
         self._unsigned_events = True
         return event
 
-    def annotate(self, session: Session, kind: str, row_id: int, what: str) -> CustodyEvent:
-        """Record that a case or an incident was made or changed (`what`), with a digest of
-        all it now says: `verify` then catches any later edit made around this door. The
-        details carry only the digest, never the (sensitive) text."""
+    def annotate(self, session: Session, kind: str, row_id: int, what: str, *,
+                 actor: str | None = None, details: dict[str, Any] | None = None
+                 ) -> CustodyEvent:
+        """Record that a case, an incident or a clip's review was made or changed (`what`),
+        with a digest of all it now says: `verify` then catches any later edit made around
+        this door. The details carry only the digest (and `details`), never the (sensitive)
+        text."""
         from strongroom.catalogue.evidence import record_digest
 
-        if kind not in ("case", "incident"):
+        if kind not in ("case", "incident", "review"):
             raise ValueError(f"cannot annotate {kind!r}")
         session.flush()
         return self.record(session, "annotated", f"{kind}:{row_id}", {
-            kind: row_id, "change": what, "row_sha256": record_digest(session, kind, row_id)})
+            **(details or {}), kind: row_id, "change": what,
+            "row_sha256": record_digest(session, kind, row_id)}, actor=actor)
+
+    # -- the review app: what people do with evidence, each on the record ------------------
+    def record_seen(self, action: str, sha256: str, *, actor: str,
+                    details: dict[str, Any]) -> CustodyEvent:
+        """`revealed` (a person chose to see a clip unblurred) or `viewed` (they played it
+        unblurred) on `original:<sha256>`, by `actor`, in its own transaction."""
+        if action not in ("revealed", "viewed"):
+            raise ValueError(f"not a way of seeing: {action!r}")
+        original = self.find_original(sha256)
+        with self.write() as s:
+            return self.record(s, action, f"original:{original.sha256}", details, actor=actor)
+
+    def seal_secret(self, secret: bytes) -> bytes:
+        """`secret` age-encrypted to the vault's key (a user's TOTP secret): the catalogue
+        never holds it in clear, even where the catalogue itself is not encrypted."""
+        import pyrage
+
+        return bytes(pyrage.encrypt(secret, [pyrage.x25519.Recipient.from_str(
+            self.public.age_recipient)]))
+
+    def open_secret(self, sealed: bytes) -> bytes:
+        import pyrage
+
+        return bytes(pyrage.decrypt(sealed, [pyrage.x25519.Identity.from_str(
+            self.keys.identity_text())]))
 
     # -- originals ----------------------------------------------------------------------
     def find_original(self, sha256_prefix: str) -> Original:
@@ -641,7 +672,8 @@ class Vault:
     # -- the door: plaintext out ---------------------------------------------------------
     @contextmanager
     def open_original(self, sha256: str, *, purpose: str = "downloaded", to: str,
-                      details: dict[str, Any] | None = None) -> Iterator[Opened]:
+                      details: dict[str, Any] | None = None, actor: str | None = None
+                      ) -> Iterator[Opened]:
         """Decrypt one original (`opened.copy_to(sink)` checks its digest). When the
         block ends, `purpose` is recorded on `original:<sha256>` with the bytes that left and
         whether they were all of it; nothing is recorded if nothing left. The event is
@@ -649,7 +681,7 @@ class Vault:
         original = self.find_original(sha256)
         with self._access(purpose, to) as access:
             yield Opened(original, access)
-            self._record_access(access, f"original:{original.sha256}", details)
+            self._record_access(access, f"original:{original.sha256}", details, actor=actor)
 
     @contextmanager
     def open_derivative(self, row: Derivative, *, purpose: str = "viewed", to: str,
@@ -697,7 +729,7 @@ class Vault:
             raise
 
     def _record_access(self, access: Access, subject: str | None,
-                       details: dict[str, Any] | None) -> None:
+                       details: dict[str, Any] | None, *, actor: str | None = None) -> None:
         items = access.originals + access.derivatives
         if not items or (access.bytes == 0 and not access.complete()):
             return
@@ -709,7 +741,7 @@ class Vault:
                 **(details or {}), "to": access.to, "bytes": access.bytes,
                 "complete": access.complete(),
                 "read": [{k: e[k] for k in ("sha256", "kind", "decrypted_sha256") if k in e}
-                         for e in items]})
+                         for e in items]}, actor=actor)
 
     def _decrypt_blob(self, name: str, sink: Callable[[bytes], object] | None, *,
                       sha512: bool = False, md5: bool = True, what: str) -> Digests:
@@ -721,6 +753,24 @@ class Vault:
         with self.blobs.open(name) as f:
             decrypt_stream(f, self.keys.identity_text(), sink, hasher, what=what)
         return hasher.digests()
+
+    # -- the review app's reads (replaced by chunked reads with the `review` step) ---------
+    def derivative_size(self, row: Derivative) -> int:
+        return int(row.size)
+
+    def read_range(self, row: Derivative, start: int, end: int) -> Iterator[bytes]:
+        """Plaintext bytes [start, end) of a derivative the catalogue holds. Records no
+        custody event: the review app records reveals and plays itself."""
+        if not 0 <= start <= end <= row.size:
+            raise StrongroomError(f"bytes {start}-{end} are outside this {row.kind} "
+                                  f"({row.size} bytes)")
+        parts: list[bytes] = []
+        got = self._decrypt_blob(row.blob_name, parts.append, md5=False,
+                                 what=f"{row.kind} of {row.original_sha256}")
+        if got.sha256 != row.sha256:
+            raise IntegrityError(f"{row.kind} of {row.original_sha256} decrypted to different "
+                                 "content; run `strongroom verify`")
+        yield b"".join(parts)[start:end]
 
     # -- signing, verifying, workers ------------------------------------------------------
     def sign(self, data: bytes) -> bytes:

@@ -1,0 +1,41 @@
+"""`strongroom serve`: the review app under uvicorn, for one unsealed vault.
+
+The keys live in this process's memory only (core dumps off, like the unseal agent); when the
+server stops — Ctrl-C, SIGTERM, or after its hours — the vault is closed and the keys go with
+the process. Decrypted video never touches the disk: ranges are decrypted chunk by chunk in
+memory (`Vault.read_range`).
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+from pathlib import Path
+
+from strongroom.vault import Vault
+
+
+def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
+              keyfile: Path | None, hours: float, heartbeat: float = 10.0) -> None:
+    import uvicorn
+
+    from strongroom.review.app import create_app
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file holding the keys
+    app = create_app(vault.settings, vault, heartbeat_seconds=heartbeat,
+                     secure_cookies=True if certfile else None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                            ssl_certfile=str(certfile) if certfile else None,
+                            ssl_keyfile=str(keyfile) if keyfile else None,
+                            server_header=False, date_header=False, proxy_headers=False)
+    server = uvicorn.Server(config)
+    timer = threading.Timer(hours * 3600, lambda: setattr(server, "should_exit", True))
+    timer.daemon = True
+    timer.start()
+    scheme = "https" if certfile else "http"
+    print(f"Serving the review app of {vault.settings.vault} on {scheme}://{host}:{port}/ "
+          f"for at most {hours:g} h (Ctrl-C stops it and drops the keys).", flush=True)
+    try:
+        server.run()
+    finally:
+        timer.cancel()
