@@ -71,8 +71,12 @@ class Authenticated:
     async def __call__(self, request: Request) -> Person:
         vault: Vault = request.app.state.vault
         bearer = _bearer(request)
-        token = bearer or request.cookies.get(COOKIE)
-        who = actions.person(vault, token)
+        who: Person | None = getattr(request.state, "gated", None)
+        if who is None:
+            from starlette.concurrency import run_in_threadpool
+
+            who = await run_in_threadpool(actions.person, vault,
+                                          bearer or request.cookies.get(COOKIE))
         if who is None:
             raise HTTPException(401, "sign in first (or your session has ended)")
         i18n.current_locale.set(who.locale)
@@ -169,8 +173,10 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
             **context}, status_code=code)
         return response
 
-    _install_handlers(app, page)
-    _headers(app, secure_cookies)
+    answer = _answerer(page)
+    _install_handlers(app, answer)
+    _gate(app, answer)
+    _headers(app)  # outermost: every answer, the gate's too, carries the headers
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi(who: Annotated[Person, auth()]) -> dict[str, Any]:
@@ -663,13 +669,15 @@ def _download_original(vault: Vault, who: Person, sha256: str, reason: str) -> R
         "Content-Length": str(original.size), "Cache-Control": "private, no-store"})
 
 
-def _install_handlers(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
-    def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/") or \
-            "application/json" in request.headers.get("accept", "")
+Answer = Callable[[Request, int, str], Response]
 
+
+def _answerer(page: Callable[..., HTMLResponse]) -> Answer:
+    """A refusal as JSON (`/api/...`, or when JSON is asked for) or as a page (401: the
+    login form)."""
     def answer(request: Request, status: int, message: str) -> Response:
-        if wants_json(request):
+        if request.url.path.startswith("/api/") or \
+                "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"error": message}, status_code=status)
         if status == 401:
             token = security.new_token()
@@ -677,6 +685,11 @@ def _install_handlers(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
             _cookie(response, request, LOGIN_CSRF_COOKIE, token, None, max_age=3600)
             return response
         return page(request, "error.html", status, message=message, status=status)
+
+    return answer
+
+
+def _install_handlers(app: FastAPI, answer: Answer) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -700,13 +713,55 @@ def _install_handlers(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return answer(request, 500, "something went wrong on the server; it is logged")
 
 
-def _headers(app: FastAPI, secure_cookies: bool | None) -> None:
+def _is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def _gate(app: FastAPI, answer: Answer) -> None:
+    """Deny by default before anything else runs: a request to a route not in the
+    allow-list without a live session gets 401 here, before its body is even parsed (the
+    routes' own `auth` dependencies then check roles and CSRF)."""
     @app.middleware("http")
-    async def security_headers(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def gate(request: Request,
+                   call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_FORM):
             return JSONResponse({"error": "this request is too large"}, status_code=413)
+        if not _is_public(request.method, request.url.path):
+            from starlette.concurrency import run_in_threadpool
+
+            token = _bearer(request) or request.cookies.get(COOKIE)
+            who = await run_in_threadpool(actions.person, request.app.state.vault, token)
+            if who is None:
+                return answer(request, 401, "sign in first (or your session has ended)")
+            roles = _route_roles(request)
+            if roles is not None and who.role not in roles:
+                return answer(request, 403, "your role does not allow this")
+            request.state.gated = who
+        return await call_next(request)
+
+
+def _route_roles(request: Request) -> tuple[str, ...] | None:
+    """The roles the route that will answer this request names (None: no such route, or a
+    route without `auth`, which the enumeration test forbids)."""
+    from fastapi.routing import APIRoute
+    from starlette.routing import Match
+
+    for route in request.app.routes:
+        match, _child = route.matches(request.scope)
+        if match is Match.FULL:
+            if isinstance(route, APIRoute):
+                for dep in route.dependant.dependencies:
+                    if isinstance(dep.call, Authenticated):
+                        return dep.call.roles
+            return None
+    return None
+
+
+def _headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
