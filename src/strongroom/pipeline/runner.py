@@ -59,9 +59,8 @@ from strongroom.pipeline.worker import (
 )
 from strongroom.pipeline.worker import run_task as _run_task
 from strongroom.vault import Vault
-from strongroom.vault.chunks import SealedChunk, SealedChunks
+from strongroom.vault.chunks import SealedChunks
 from strongroom.vault.vault import event_time
-from strongroom.vault.worker import Sealed
 
 
 class Progress(Protocol):
@@ -450,7 +449,7 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
             report.derivatives += 1
 
 
-def _pieces(d: SealedDerivative) -> list[Sealed | SealedChunk]:
+def _pieces(d: SealedDerivative) -> list[Any]:
     """What is stored for a derivative: its one sealed blob, or each of its chunks."""
     return list(d.sealed.chunks) if isinstance(d.sealed, SealedChunks) else [d.sealed]
 

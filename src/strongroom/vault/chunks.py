@@ -21,7 +21,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strongroom.errors import StrongroomError
+from strongroom.errors import IntegrityError, StrongroomError
 
 #: Plaintext bytes per chunk (the last chunk of a derivative may be shorter).
 CHUNK_SIZE = 1024 * 1024
@@ -99,10 +99,10 @@ def covering(chunks: list[ChunkRef], size: int, start: int, end: int) -> list[Ch
     at = 0
     for i, c in enumerate(ordered):
         if c.index != i or c.offset != at or c.size < 0:
-            raise StrongroomError("the derivative's chunk list is damaged (gaps, overlaps or "
+            raise IntegrityError("the derivative's chunk list is damaged (gaps, overlaps or "
                                   "renumbering); run `strongroom verify`")
         at += c.size
     if at != size:
-        raise StrongroomError(f"the derivative's chunks add up to {at} bytes, not its {size}; "
+        raise IntegrityError(f"the derivative's chunks add up to {at} bytes, not its {size}; "
                               "run `strongroom verify`")
     return [c for c in ordered if c.offset < end and c.offset + c.size > start]
