@@ -761,12 +761,15 @@ class Vault:
                         DerivativeChunk.derivative_id == row.id))]
 
     def _read_whole(self, known: Derivative) -> bytes:
-        pieces: list[bytes] = []
-        got = self._decrypt_blob(known.blob_name, pieces.append, md5=False, what=_what(known))
-        if got.sha256 != known.sha256 or got.size != known.size:
+        """A derivative stored as one blob (at most `IN_MEMORY_MAX`), decrypted in memory:
+        a list page's thumbnails start no `age` process each."""
+        import hashlib
+
+        plain = self._decrypt_chunk(known.blob_name, what=_what(known))
+        if len(plain) != known.size or hashlib.sha256(plain).hexdigest() != known.sha256:
             raise IntegrityError(f"{_what(known)} ({known.sha256}) decrypted to different "
                                  "content; run `strongroom verify`")
-        return b"".join(pieces)
+        return plain
 
     def _read_chunks(self, known: Derivative, refs: list[ChunkRef], start: int, end: int
                      ) -> Iterator[bytes]:
