@@ -240,7 +240,10 @@ def test_each_revision_round_trips_with_its_data(template: Template, tmp_path: P
             after = rows(engine)
             check_step(middle, after, f"upgrade {down} -> {revision}")
             touched = {t for t in before if t not in middle or middle[t][0] != before[t][0]}
-            lost = {t for t in before if _lost(before[t], after[t])}
+            # stepping down from above a later revision also drops that one's tables: an
+            # empty one lost nothing
+            lost = {t for t in before if (before[t][1] if t not in after
+                                          else _lost(before[t], after[t]))}
             assert lost <= touched, f"{revision}: rows of untouched tables changed: {lost}"
             engine.dispose()
             report = verify_json(built)

@@ -220,7 +220,8 @@ def test_huge_declared_frame_is_refused_before_decoding(
     report = json.loads(r.stdout)
     errors = {(e["file"], e["step"]): e["error"] for e in report["error_list"]}
     assert set(errors) == {("bomb.mp4", s) for s in
-                           ("keyframes", "scenes", "overlay_ocr", "perceptual_hash", "proxy")}
+                           ("keyframes", "scenes", "overlay_ocr", "perceptual_hash", "proxy",
+                            "review")}
     assert all("16000×16000" in e and "STRONGROOM_MAX_PIXELS" in e for e in errors.values())
     # ffprobe reads it (~650 MB); decoding it to RGB would take 1.5 GB, ffmpeg's proxy more
     assert peak < 1024**3, f"something decoded the bomb: peak RSS {peak / 1024**2:.0f} MB"

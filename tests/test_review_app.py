@@ -21,7 +21,7 @@ from strongroom.catalogue.models import CustodyEvent, Review, User, UserSession
 from strongroom.review import actions, security
 from strongroom.review.app import PUBLIC, PUBLIC_PREFIXES, Authenticated, create_app
 
-STEPS = "probe,overlay_ocr,proxy"  # TEMP until the review step lands
+STEPS = "probe,overlay_ocr,proxy,review"
 
 
 @pytest.fixture(scope="module")
@@ -361,7 +361,8 @@ def test_bad_input_gets_a_clear_4xx_and_no_traceback(app: Any, reviewed: Reviewe
                                                      path: str, body: Any, status: int) -> None:
     c = client(app, reviewed, "admin")
     before = len(events(reviewed))
-    r = c.request(method, path.replace("{sha}", reviewed.clips[1]), json=body)
+    r = c.request(method, path.replace("{sha}", reviewed.clips[1]), json=body,
+                  headers={"Accept": "text/html"} if not path.startswith("/api") else {})
     assert r.status_code == status, r.text
     assert "Traceback" not in r.text
     assert r.json()["error"] if path.startswith("/api") else "<h1>" in r.text

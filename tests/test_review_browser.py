@@ -22,7 +22,7 @@ from strongroom.review import actions, security
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-STEPS = "probe,overlay_ocr,proxy"  # TEMP until the review step lands
+STEPS = "probe,overlay_ocr,proxy,review"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
@@ -80,7 +80,11 @@ def _sign_in(page: Any, base: str, name: str, secret: str) -> None:
     page.fill('input[name="password"]', PASSWORD)
     page.fill('input[name="totp"]', security.current_totp(secret))
     page.click('button[type="submit"]')
-    page.wait_for_url(f"{base}/")
+    try:
+        page.wait_for_url(f"{base}/", timeout=15000)
+    except Exception:
+        print("sign-in did not lead to the queue:", page.url, page.content()[:3000])
+        raise
 
 
 def _shot(page: Any, name: str) -> None:

@@ -56,6 +56,10 @@ class BlobMissing(IntegrityError):
     """A blob the catalogue points to is not in the store."""
 
 
+class RangeNotSatisfiable(StrongroomError):
+    """A byte range outside a derivative's plaintext (the web app answers 416)."""
+
+
 class MediaError(StrongroomError):
     """An external media tool failed on a file (used by the pipeline)."""
 

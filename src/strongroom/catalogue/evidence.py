@@ -126,3 +126,18 @@ def record_digest(session: Session, kind: str, row_id: int) -> str | None:
             incident_view(session, row_id) if kind == "incident" else
             review_view(session, row_id))
     return None if view is None else result_digest(view)
+
+
+# -- chunked derivatives: the chunk list, as recorded ------------------------------------------
+def chunk_list(rows: Any) -> list[list[Any]]:
+    """A chunked derivative's chunks as plain data, in order: [idx, offset, size, sha256,
+    blob name] each (rows of `derivative_chunk`, or anything with those attributes)."""
+    return sorted([_i(r.idx), _i(r.offset), _i(r.size), r.sha256, r.blob_name] for r in rows)
+
+
+def chunks_digest(rows: Any) -> str:
+    """SHA-256 of a chunked derivative's whole chunk list (`chunk_list`): its `derived`
+    event carries it, so `verify` catches an edited, removed or added chunk row."""
+    from strongroom.custody.chain import result_digest
+
+    return result_digest(chunk_list(rows))

@@ -140,6 +140,21 @@ class Derivative(Base):
     meta: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
+class DerivativeChunk(Base):
+    """One separately sealed piece of a chunked derivative (a video proxy the review app
+    streams by byte range: `vault/chunks.py`). The chunks of a derivative tile its plaintext
+    in `idx` order; its row keeps the whole plaintext's SHA-256 and size, and its `blob_name`
+    is its first chunk's blob. Its `derived` event carries a digest of these rows."""
+
+    __tablename__ = "derivative_chunk"
+    derivative_id: Mapped[int] = mapped_column(ForeignKey("derivative.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(SHA256)
+    blob_name: Mapped[str] = mapped_column(String(64), index=True)
+
+
 class StepRun(Base):
     """One pipeline step's outcome for one original: what makes the pipeline resumable.
 

@@ -63,10 +63,13 @@ def analysed(vault: Vault, s: Session, sha256: str, *, step: str, version: str, 
 
 def derived(vault: Vault, s: Session, sha256: str, *, derivative: str, kind: str, size: int,
             blob: str, mime: str, step: str, version: str, command: list[str] | None,
-            meta: dict[str, Any]) -> CustodyEvent:
+            meta: dict[str, Any], chunks: dict[str, Any] | None = None) -> CustodyEvent:
+    """A derivative was made. A chunked one (`chunks`: count, chunk_size and the digest of
+    its chunk list, `catalogue.evidence.chunks_digest`) names its first chunk's blob."""
     return vault.record(s, "derived", f"original:{sha256}", {
         "derivative": derivative, "kind": kind, "size": size, "blob": blob, "mime": mime,
-        "step": step, "version": version, "command": command, "meta": meta})
+        "step": step, "version": version, "command": command, "meta": meta,
+        **({"chunks": chunks} if chunks is not None else {})})
 
 
 def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,

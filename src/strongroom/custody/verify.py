@@ -27,12 +27,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.evidence import STEP_TABLES, record_digest, rows_digest
+from strongroom.catalogue.evidence import (
+    STEP_TABLES,
+    chunks_digest,
+    record_digest,
+    rows_digest,
+)
 from strongroom.catalogue.models import (
     Acquisition,
     CustodyCheckpoint,
     CustodyEvent,
     Derivative,
+    DerivativeChunk,
     Original,
     Sighting,
     StepRun,
@@ -170,23 +176,43 @@ def verify(
                            report)
         originals = verify_catalogue(s, log, report)
         try:
-            derivatives = list({d.blob_name: d for d in s.scalars(select(Derivative))}.values())
+            chunks = chunks_by_derivative(s)
+            # one check per stored content: a chunked row is its chunks, a plain one its blob
+            derivatives = list({(d.blob_name, d.id in chunks): d
+                                for d in s.scalars(select(Derivative))}.values())
         except (ValueError, TypeError):
-            derivatives = []  # reported by verify_catalogue
+            chunks, derivatives = {}, []  # reported by verify_catalogue
+    # A row whose event recorded chunks that the catalogue lost is a catalogue problem
+    # (reported); its first chunk is not the whole plaintext, so no fixity check of it.
+    lost = {(ev.subject.removeprefix("original:"), str(ev.details.get("derivative")),
+             str(ev.details.get("blob"))) for ev in log.derived if "chunks" in ev.details}
+    derivatives = [d for d in derivatives if d.id in chunks
+                   or (d.original_sha256, d.sha256, d.blob_name) not in lost]
     if fixity and only is not None:
         verify_presence(vault, [o for o in originals if o.blob_name not in only],
-                        [d for d in derivatives if d.blob_name not in only], report)
+                        [d for d in derivatives if d.blob_name not in only], report, chunks)
         originals = [o for o in originals if o.blob_name in only]
         derivatives = [d for d in derivatives if d.blob_name in only]
     if fixity:
-        verify_fixity(vault, vault._decrypt_blob, originals, derivatives, report, advance)
+        verify_fixity(vault, vault._decrypt_blob, originals, derivatives, report, advance,
+                      chunks)
     else:
-        verify_presence(vault, originals, derivatives, report)
+        verify_presence(vault, originals, derivatives, report, chunks)
     return report
 
 
+def chunks_by_derivative(s: Session) -> dict[int, list[DerivativeChunk]]:
+    """Every chunked derivative's chunk rows, by derivative id, in order."""
+    out: dict[int, list[DerivativeChunk]] = {}
+    for c in s.scalars(select(DerivativeChunk).order_by(DerivativeChunk.derivative_id,
+                                                        DerivativeChunk.idx)):
+        out.setdefault(c.derivative_id, []).append(c)
+    return out
+
+
 def verify_presence(vault: Vault, originals: list[Original], derivatives: list[Derivative],
-                    report: VerifyReport) -> None:
+                    report: VerifyReport,
+                    chunks: dict[int, list[DerivativeChunk]] | None = None) -> None:
     """Without re-hashing (`--quick`): every blob is still there, at its recorded size."""
     for o in originals:
         try:
@@ -198,11 +224,13 @@ def verify_presence(vault: Vault, originals: list[Original], derivatives: list[D
             report.problem("fixity", f"original {o.sha256}", (
                 f"ciphertext is {size} bytes, {o.blob_size} were stored"))
     for d in derivatives:
-        try:
-            vault.blob_size(d.blob_name)
-        except StrongroomError as exc:
-            report.problem("fixity", f"derivative {d.sha256} ({d.kind} of {d.original_sha256})",
-                           str(exc))
+        for name in [c.blob_name for c in (chunks or {}).get(d.id, [])] or [d.blob_name]:
+            try:
+                vault.blob_size(name)
+            except StrongroomError as exc:
+                report.problem("fixity", f"derivative {d.sha256} ({d.kind} of "
+                               f"{d.original_sha256})", str(exc))
+                break
 
 
 # -- the chain ----------------------------------------------------------------------------------
@@ -606,6 +634,9 @@ def _check_derivatives(s: Session, log: LogView, report: VerifyReport) -> None:
     def recorded_key(ev: Ev) -> str:
         d = ev.details
         extra = [d["mime"], _normal_time(ev.time)] if "mime" in d else []
+        if "chunks" in d:  # a chunked derivative: its chunk list, as recorded
+            chunked = d["chunks"]
+            extra.append(chunked.get("list_sha256") if isinstance(chunked, dict) else None)
         return _derivative_key(ev.subject.removeprefix("original:"), str(d.get("derivative")),
                                str(d.get("kind")), _int(d.get("size")), str(d.get("blob")),
                                str(d.get("step")), str(d.get("version")), d.get("command"),
@@ -614,11 +645,18 @@ def _check_derivatives(s: Session, log: LogView, report: VerifyReport) -> None:
     recorded = Counter(recorded_key(ev) for ev in log.derived)
     new_style = {ev.details.get("derivative") for ev in log.derived if "mime" in ev.details}
     rows = list(s.scalars(select(Derivative)))
+    chunks = chunks_by_derivative(s)
     have = Counter(_derivative_key(
         r.original_sha256, r.sha256, r.kind, r.size, r.blob_name, r.step, r.step_version,
         r.command, r.meta,
-        *([r.mime, _normal_time(r.created_at)] if r.sha256 in new_style else []))
+        *([r.mime, _normal_time(r.created_at)] if r.sha256 in new_style else []),
+        *([chunks_digest(chunks[r.id])] if r.id in chunks else []))
         for r in rows)
+    ids = {r.id for r in rows}
+    for derivative_id in sorted(set(chunks) - ids):
+        report.problem("catalogue", f"derivative chunks of derivative id {derivative_id}", (
+            f"{len(chunks[derivative_id])} chunk row(s) of no derivative (its row was "
+            "deleted, or they were added by hand)"))
     for key, n in sorted((recorded - have).items()):
         original, sha, kind = json.loads(key)[:3]
         report.problem("catalogue", f"derivative {sha} ({kind} of {original})", (
@@ -738,8 +776,11 @@ def verify_fixity(
     derivatives: list[Derivative],
     report: VerifyReport,
     advance: Callable[[int], None] | None = None,
+    chunks: dict[int, list[DerivativeChunk]] | None = None,
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
+
+    chunks = chunks or {}
 
     def check(o: Original) -> list[Problem]:
         subject = f"original {o.sha256}"
@@ -767,6 +808,8 @@ def verify_fixity(
 
     def check_derivative(d: Derivative) -> list[Problem]:
         subject = f"derivative {d.sha256} ({d.kind} of {d.original_sha256})"
+        if d.id in chunks:
+            return check_chunked(d, chunks[d.id], subject)
         try:
             got = decrypt(d.blob_name, None, md5=False, what=subject)
         except StrongroomError as exc:
@@ -775,6 +818,32 @@ def verify_fixity(
             return [Problem("fixity", subject, f"plaintext no longer matches: sha256 "
                                                f"{got.sha256}, size {got.size}")]
         return []
+
+    def check_chunked(d: Derivative, rows: list[DerivativeChunk], subject: str
+                      ) -> list[Problem]:
+        """Each chunk decrypts to its recorded SHA-256 and size (named when not), and the
+        chunks in order still add up to the derivative's own SHA-256 and size."""
+        import hashlib
+
+        found = []
+        whole, at = hashlib.sha256(), 0
+        for c in rows:
+            part = f"{subject}, chunk {c.idx}"
+            try:
+                plain = vault._decrypt_chunk(c.blob_name, what=part)
+            except StrongroomError as exc:
+                found.append(Problem("fixity", part, str(exc)))
+                continue
+            got = hashlib.sha256(plain).hexdigest()
+            if got != c.sha256 or len(plain) != c.size:
+                found.append(Problem("fixity", part, (
+                    f"plaintext no longer matches: sha256 {got}, size {len(plain)}")))
+            whole.update(plain)
+            at += len(plain)
+        if not found and (whole.hexdigest() != d.sha256 or at != d.size):
+            found.append(Problem("fixity", subject, (
+                f"its chunks no longer add up to it: sha256 {whole.hexdigest()}, size {at}")))
+        return found
 
     with ThreadPoolExecutor(2) as pool:
         for o, problems in zip(originals, pool.map(check, originals), strict=True):
@@ -789,7 +858,8 @@ def verify_fixity(
             if problems:
                 report.failed_blobs.append(d.blob_name)
     report.bytes_checked = sum(o.size for o in originals) + sum(d.size for d in derivatives)
-    known = {o.blob_name for o in originals} | {d.blob_name for d in derivatives}
+    known = {o.blob_name for o in originals} | {d.blob_name for d in derivatives} | {
+        c.blob_name for rows in chunks.values() for c in rows}
     # Blobs stored after the snapshot began have no row in it yet: a concurrent ingest's.
     orphans = [n for n in vault.blob_names() if n not in known]
     if orphans:

@@ -35,14 +35,22 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from strongroom.catalogue import date_order
-from strongroom.catalogue.evidence import rows_digest
-from strongroom.catalogue.models import Derivative, MediaInfo, Original, Sighting, StepRun
+from strongroom.catalogue.evidence import chunks_digest, rows_digest
+from strongroom.catalogue.models import (
+    Derivative,
+    DerivativeChunk,
+    MediaInfo,
+    Original,
+    Sighting,
+    StepRun,
+)
 from strongroom.custody import events
 from strongroom.custody.chain import result_digest
 from strongroom.errors import StrongroomError
 from strongroom.pipeline.step import Step, StepResult
 from strongroom.pipeline.worker import (
     Outcome,
+    SealedDerivative,
     Task,
     WorkerEnv,
     cleanup_workdirs,
@@ -51,6 +59,7 @@ from strongroom.pipeline.worker import (
 )
 from strongroom.pipeline.worker import run_task as _run_task
 from strongroom.vault import Vault
+from strongroom.vault.chunks import SealedChunks
 from strongroom.vault.vault import event_time
 
 
@@ -384,10 +393,12 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
              report: ProcessReport) -> None:
     """One transaction: the step_run row, the step's own rows, derivatives and custody."""
     step = reg[outcome.step]
-    names = {}
+    names: dict[str, list[str]] = {}  # derivative sha256 → its blob (or its chunks') names
     if outcome.status == "ok" and outcome.derived:
-        stored = vault.store_sealed([d.sealed for d in outcome.derived])
-        names = {d.sha256: name for d, name in zip(outcome.derived, stored, strict=True)}
+        pieces = [(d.sha256, p) for d in outcome.derived for p in _pieces(d)]
+        stored = vault.store_sealed([p for _, p in pieces])
+        for (sha, _), name in zip(pieces, stored, strict=True):
+            names.setdefault(sha, []).append(name)
     now = datetime.now(UTC)
     with vault.write() as s:
         if outcome.status == "ok":
@@ -414,16 +425,41 @@ def _persist(vault: Vault, reg: dict[str, Step], sha256: str, outcome: Outcome,
                         rows_sha256=rows_digest(s, step.name, sha256), error=outcome.error,
                         command=outcome.command)
         for d in outcome.derived if outcome.status == "ok" else []:
-            blob_name = names[d.sha256]
+            blob_names = names[d.sha256]
+            chunks = _chunk_rows(d, blob_names)
+            summary = ({"count": len(chunks), "chunk_size": d.sealed.chunk_size,
+                        "list_sha256": chunks_digest(chunks)}
+                       if isinstance(d.sealed, SealedChunks) else None)
             event = events.derived(vault, s, sha256, derivative=d.sha256, kind=d.kind,
-                                   size=d.size, blob=blob_name, mime=d.mime, step=step.name,
-                                   version=outcome.version, command=d.command, meta=d.meta)
-            s.add(Derivative(
+                                   size=d.size, blob=blob_names[0], mime=d.mime,
+                                   step=step.name, version=outcome.version, command=d.command,
+                                   meta=d.meta, chunks=summary)
+            made = Derivative(
                 original_sha256=sha256, kind=d.kind, sha256=d.sha256, size=d.size,
-                blob_name=blob_name, mime=d.mime, step=step.name, step_version=outcome.version,
-                command=d.command, created_at=event_time(event), meta=d.meta,
-            ))
+                blob_name=blob_names[0], mime=d.mime, step=step.name,
+                step_version=outcome.version, command=d.command,
+                created_at=event_time(event), meta=d.meta,
+            )
+            s.add(made)
+            if chunks:
+                s.flush()  # the row's id
+                for c in chunks:
+                    c.derivative_id = made.id
+                s.add_all(chunks)
             report.derivatives += 1
+
+
+def _pieces(d: SealedDerivative) -> list[Any]:
+    """What is stored for a derivative: its one sealed blob, or each of its chunks."""
+    return list(d.sealed.chunks) if isinstance(d.sealed, SealedChunks) else [d.sealed]
+
+
+def _chunk_rows(d: SealedDerivative, blob_names: list[str]) -> list[DerivativeChunk]:
+    if not isinstance(d.sealed, SealedChunks):
+        return []
+    return [DerivativeChunk(idx=c.index, offset=c.offset, size=c.size, sha256=c.sha256,
+                            blob_name=name)
+            for c, name in zip(d.sealed.chunks, blob_names, strict=True)]
 
 
 def _mark_unreadable(s: Any, sha256: str) -> None:

@@ -35,6 +35,9 @@ class Derived:
     mime: str
     command: list[str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: sealed as separate chunks (`vault/chunks.py`), for reading by byte range: the video
+    #: proxies the review app streams. Small files (posters, thumbnails) stay one blob.
+    chunked: bool = False
 
 
 @dataclass

@@ -43,6 +43,7 @@ from strongroom.media.probe import MediaFacts
 from strongroom.media.run import die_with_parent, kill_running_tools
 from strongroom.media.sandbox import describe_bug
 from strongroom.pipeline.step import Context, Derived, Job, StepResult
+from strongroom.vault.chunks import SealedChunks
 from strongroom.vault.worker import Sealed, WorkerKeys
 
 WORKDIR_PREFIX = "strongroom-work-"
@@ -76,7 +77,7 @@ class Task:
 class SealedDerivative:
     kind: str
     mime: str
-    sealed: Sealed
+    sealed: Sealed | SealedChunks
     command: list[str] | None
     meta: dict[str, Any]
 
@@ -308,8 +309,9 @@ def _error(name: str, version: str, exc: BaseException, seconds: float) -> Outco
 
 
 def _seal(access: WorkerKeys, d: Derived) -> SealedDerivative:
-    return SealedDerivative(kind=d.kind, mime=d.mime, sealed=access.seal(d.path),
-                            command=d.command, meta=d.meta)
+    sealed = access.seal_chunks(d.path) if d.chunked else access.seal(d.path)
+    return SealedDerivative(kind=d.kind, mime=d.mime, sealed=sealed, command=d.command,
+                            meta=d.meta)
 
 
 @contextlib.contextmanager

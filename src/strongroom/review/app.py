@@ -597,8 +597,7 @@ def _cookie(response: Response, request: Request, name: str, value: str,
 
 
 def _whole(vault: Vault, row: Derivative) -> Response:
-    data = b"".join(vault.read_range(row, 0, vault.derivative_size(row)))
-    return Response(data, media_type=row.mime or "application/octet-stream",
+    return Response(vault.read_derivative_bytes(row), media_type=row.mime or "application/octet-stream",
                     headers={"Cache-Control": "private, no-store"})
 
 
@@ -676,13 +675,18 @@ def _answerer(page: Callable[..., HTMLResponse]) -> Answer:
     """A refusal as JSON (`/api/...`, or when JSON is asked for) or as a page (401: the
     login form)."""
     def answer(request: Request, status: int, message: str) -> Response:
-        if request.url.path.startswith("/api/") or \
-                "application/json" in request.headers.get("accept", ""):
+        accept = request.headers.get("accept", "")
+        if request.url.path.startswith("/api/") or "application/json" in accept or (
+                "text/html" not in accept and request.method == "GET"):
+            # the API, and what a page loads (images, video, a favicon): no page to show
             return JSONResponse({"error": message}, status_code=status)
         if status == 401:
-            token = security.new_token()
+            # keep the sign-in form's token if the browser has one: a 401 for another
+            # request of the same tab must not make the form on screen stale
+            token = request.cookies.get(LOGIN_CSRF_COOKIE) or security.new_token()
             response = page(request, "login.html", 401, login_csrf=token, error=message)
-            _cookie(response, request, LOGIN_CSRF_COOKIE, token, None, max_age=3600)
+            if token != request.cookies.get(LOGIN_CSRF_COOKIE):
+                _cookie(response, request, LOGIN_CSRF_COOKIE, token, None, max_age=3600)
             return response
         return page(request, "error.html", status, message=message, status=status)
 

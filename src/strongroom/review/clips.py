@@ -32,7 +32,7 @@ from strongroom.catalogue.places import canonical
 #: pipeline step makes them). Nothing else is ever served unrevealed.
 SAFE_KINDS = {"video": "safe_proxy", "poster": "safe_poster", "thumb": "safe_thumb"}
 #: What a reveal unlocks.
-CLEAR_KINDS = {"video": "review_proxy", "poster": "poster"}
+CLEAR_KINDS = {"video": "proxy", "poster": "poster"}
 
 
 @dataclass

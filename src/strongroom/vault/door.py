@@ -18,6 +18,7 @@ from strongroom.vault.hashing import Digests
 if TYPE_CHECKING:
     from strongroom.catalogue.models import Derivative, Original
     from strongroom.vault.blobs import StagedBlob
+    from strongroom.vault.chunks import ChunkRef
 
 #: Why plaintext leaves the vault; each is the custody action recorded for it.
 PURPOSES = ("downloaded", "viewed", "revealed", "exported")
@@ -48,6 +49,8 @@ class Access:
     purpose: str
     to: str
     _decrypt: Decrypt
+    #: a derivative's chunks ([]: stored as one blob), from the catalogue
+    _chunks: Callable[[Any], list[ChunkRef]] = lambda _row: []
     originals: list[dict[str, Any]] = field(default_factory=list)
     derivatives: list[dict[str, Any]] = field(default_factory=list)
     #: Set by `Opened`: the one row this access was opened for, and the only one it reads
@@ -82,13 +85,40 @@ class Access:
         entry = {"sha256": d.sha256, "original": d.original_sha256, "kind": d.kind,
                  "bytes": 0, "complete": False}
         self.derivatives.append(entry)
-        got = self._read(d.blob_name, what, sink, entry, sha512=sha512, md5=False)
+        chunks = self._chunks(d)
+        if chunks:
+            got = self._read_chunked(d, chunks, what, sink, entry, sha512=sha512)
+        else:
+            got = self._read(d.blob_name, what, sink, entry, sha512=sha512, md5=False)
         if got.sha256 != d.sha256 or got.size != d.size:
             entry["decrypted_sha256"] = got.sha256
             raise IntegrityError(f"{what} ({d.sha256}) decrypted to different content; run "
                                  "`strongroom verify`")
         entry["complete"] = True
         return got
+
+    def _read_chunked(self, d: Derivative, chunks: list[ChunkRef], what: str,
+                      sink: Sink | None, entry: dict[str, Any], *, sha512: bool) -> Digests:
+        """A chunked derivative whole (an export, a view): each chunk in order, each checked
+        against its own SHA-256; the digests returned are of the whole plaintext."""
+        from strongroom.vault.chunks import covering
+        from strongroom.vault.hashing import MultiHash
+
+        whole = MultiHash(sha512=sha512, md5=False)
+
+        def both(piece: bytes) -> None:
+            whole.update(piece)
+            if sink is not None:
+                sink(piece)
+
+        for c in covering(chunks, d.size, 0, d.size):
+            part = f"{what}, chunk {c.index}"
+            got = self._read(c.blob_name, part, both, entry, sha512=False, md5=False)
+            if got.sha256 != c.sha256 or got.size != c.size:
+                entry["decrypted_sha256"] = got.sha256
+                raise IntegrityError(f"{part} decrypted to different content; run "
+                                     "`strongroom verify`")
+        return whole.digests()
 
     def _read(self, blob_name: str, what: str, sink: Sink | None, entry: dict[str, Any], *,
               sha512: bool, md5: bool) -> Digests:

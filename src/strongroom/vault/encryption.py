@@ -176,3 +176,17 @@ def _decrypt_pyrage(
         raise IntegrityError(
             f"{what}: cannot be decrypted (ciphertext damaged or not for this vault): {exc}"
         ) from None
+
+
+def decrypt_bytes(ciphertext: bytes, identity: object, *, what: str) -> bytes:
+    """Decrypt one small blob in memory (a chunk of a proxy: `vault/chunks.py`) with pyrage:
+    no process to start, no plaintext on any disk. `identity` is a pyrage x25519 identity."""
+    import pyrage
+
+    try:
+        plain: bytes = pyrage.decrypt(ciphertext, [identity])
+    except pyrage.DecryptError as exc:
+        raise IntegrityError(
+            f"{what}: cannot be decrypted (ciphertext damaged or not for this vault): {exc}"
+        ) from None
+    return plain

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from strongroom.errors import IntegrityError, StrongroomError
 from strongroom.vault.blobs import LocalBlobStore
+from strongroom.vault.chunks import CHUNK_SIZE, SealedChunks, seal_chunks
 from strongroom.vault.encryption import decrypt_stream
 from strongroom.vault.hashing import MultiHash
 
@@ -60,3 +61,8 @@ class WorkerKeys:
         except pyrage.EncryptError as exc:
             raise StrongroomError(f"cannot seal {path.name}: {exc}") from None
         return Sealed(sha256=hashlib.sha256(data).hexdigest(), size=len(data), ciphertext=cipher)
+
+    def seal_chunks(self, path: Path, chunk_size: int = CHUNK_SIZE) -> SealedChunks:
+        """Encrypt a step's output as separately sealed chunks (`vault/chunks.py`): what the
+        review app streams by byte range."""
+        return seal_chunks(path, self.recipient, chunk_size)

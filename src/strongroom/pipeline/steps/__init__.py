@@ -8,11 +8,12 @@ from strongroom.pipeline.steps.overlay import OverlayOcrStep
 from strongroom.pipeline.steps.phash import PerceptualHashStep
 from strongroom.pipeline.steps.probe import ProbeStep
 from strongroom.pipeline.steps.proxy import ProxyStep
+from strongroom.pipeline.steps.review import ReviewStep
 from strongroom.pipeline.steps.scenes import ScenesStep
 from strongroom.pipeline.steps.transcribe import TranscribeStep
 
 
 def registry() -> dict[str, Step]:
     steps: list[Step] = [ProbeStep(), KeyframesStep(), ScenesStep(), OverlayOcrStep(),
-                         PerceptualHashStep(), ProxyStep(), TranscribeStep()]
+                         PerceptualHashStep(), ProxyStep(), ReviewStep(), TranscribeStep()]
     return {s.name: s for s in steps}

@@ -1,5 +1,9 @@
 """proxy: the browser-playable working copy the review app streams, plus a poster frame.
 
+It is also the clear video the review app plays after a person's reveal: sealed as separate
+1 MiB chunks (`vault/chunks.py`), so a seek anywhere decrypts only the chunks it reads. What
+plays before a reveal is the `review` step's blurred, greyscale, silent `safe_proxy`.
+
 When the original already is H.264 (yuv420p) with AAC or no audio, the proxy is a remux
 (`-c copy`, no quality loss, seconds even for hours of video); otherwise it is transcoded to
 H.264/AAC at ≤ 720p with `-preset veryfast`. Either way `+faststart` puts the index first so
@@ -85,7 +89,7 @@ class _ProxyJob(Job):
             data={"mode": mode, "size": out.stat().st_size, "duration": made},
             derived=[
                 Derived("proxy", out, "video/mp4", self.ctx.public_command(argv),
-                        meta={"mode": mode}),
+                        meta={"mode": mode}, chunked=True),
                 Derived("poster", poster, "image/jpeg", self.ctx.public_command(pargv),
                         meta={"t": round(mid, 3)}),
             ],
@@ -116,7 +120,8 @@ def _duration(path: Path) -> float | None:
 
 class ProxyStep(Step):
     name: ClassVar[str] = "proxy"
-    version: ClassVar[str] = "1"
+    #: 2: the proxy is sealed as separate chunks, which the review app reads by byte range
+    version: ClassVar[str] = "2"
 
     def start(self, ctx: Context) -> Job:
         return _ProxyJob(ctx)
