@@ -597,7 +597,8 @@ def _cookie(response: Response, request: Request, name: str, value: str,
 
 
 def _whole(vault: Vault, row: Derivative) -> Response:
-    return Response(vault.read_derivative_bytes(row), media_type=row.mime or "application/octet-stream",
+    return Response(vault.read_derivative_bytes(row),
+                    media_type=row.mime or "application/octet-stream",
                     headers={"Cache-Control": "private, no-store"})
 
 
