@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,14 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
 
 
-@pytest.fixture(scope="module")
-def served(template: Template, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[Reviewed, str]]:
+@contextmanager
+def serving(vault: Any, heartbeat: float = 1) -> Iterator[str]:
+    """The app on uvicorn, on a free port of 127.0.0.1, in a thread; yields its base URL."""
     import uvicorn
 
     from strongroom.review.app import create_app
 
-    r = build(template, tmp_path_factory.mktemp("browser"), STEPS)
-    actions.update_review(r.vault, person(r, "admin"), r.clips[0],
-                          labels=["violence"], assign_to="reviewer")
-    app = create_app(r.vault.settings, r.vault, heartbeat_seconds=1)
+    app = create_app(vault.settings, vault, heartbeat_seconds=heartbeat)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -51,9 +49,21 @@ def served(template: Template, tmp_path_factory: pytest.TempPathFactory
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield r, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(template: Template, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Reviewed, str]]:
+    r = build(template, tmp_path_factory.mktemp("browser"), STEPS)
+    actions.update_review(r.vault, person(r, "admin"), r.clips[0],
+                          labels=["violence"], assign_to="reviewer")
+    with serving(r.vault) as base:
+        yield r, base
     r.vault.close()
 
 
@@ -204,3 +214,43 @@ def test_a_reviewer_in_the_browser_meets_only_their_clip(served: tuple[Reviewed,
     assert response is not None and response.status == 403
     assert "Not for this account" in page.content()
     context.close()
+
+
+def test_the_demo_vault_in_chromium(tmp_path: Path, browser: Any) -> None:
+    """The flows on what `make demo` builds: its investigator signs in with the printed
+    password and secret, sees every demo clip (blurred thumbnails; the clip without a clock
+    and the truncated one listed too), opens one, reveals it and sets its status."""
+    from strongroom.demo import DEMO_PASSPHRASE, run_demo
+    from strongroom.settings import Settings
+    from strongroom.vault import Vault
+
+    settings = Settings(vault=tmp_path / "demo-vault")
+    data = run_demo(settings, show_progress=False)
+    login = data["review"]["investigator"]
+    with Vault.open(settings, DEMO_PASSPHRASE, actor="demo") as v, serving(v) as base:
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.fill('input[name="username"]', "investigator")
+        page.fill('input[name="password"]', login["password"])
+        page.fill('input[name="totp"]', security.current_totp(login["totp_secret"]))
+        page.click('button[type="submit"]')
+        page.wait_for_url(f"{base}/")
+        rows = page.locator("table.clips tbody tr")
+        assert rows.count() == data["stats"]["originals"]
+        assert page.locator("img.thumb").count() >= rows.count() - 1
+        text = page.locator("table.clips").inner_text()
+        assert "КАМ 03 ПФРСИ" in text and "no clock read" in text
+        _shot(page, "demo-queue")
+        page.locator("table.clips tbody tr a").first.click()
+        page.wait_for_selector('#video[data-revealed="0"]')
+        assert "/safe.mp4" in (page.locator("#video").get_attribute("src") or "")
+        page.click("#reveal")
+        page.wait_for_selector('#video[data-revealed="1"]')
+        page.select_option("#status", "needs second look")
+        page.click("#save-review")
+        page.wait_for_selector("#review >> text=Saved")
+        _shot(page, "demo-clip-revealed")
+        context.close()
+        report = v.verify(fixity=False)
+    assert report.ok, report.to_text()
