@@ -41,7 +41,7 @@ MAX_REASON = 500
 REVEAL_FOR = timedelta(hours=2)
 #: Most seconds one exposure heartbeat may add (the page sends one every few seconds).
 MAX_HEARTBEAT = 30.0
-DEFAULT_PREFS: dict[str, Any] = {"blur": 2, "greyscale": True, "autoplay": False,
+DEFAULT_PREFS: dict[str, Any] = {"blur": 0, "greyscale": True, "autoplay": False,
                                  "daily_limit_minutes": 60.0}
 LOCALES = ("en", "ru")
 

@@ -76,7 +76,7 @@ class _ProxyJob(Job):
                  file_size=proxy_file_size(self.ctx.path.stat().st_size))
         if not out.is_file() or out.stat().st_size == 0:
             raise MediaError("ffmpeg wrote no proxy (no decodable video)")
-        made = _duration(out)
+        made = made_duration(out)
         known = [d for d in (facts.duration, self.ctx.decoded_duration, made) if d is not None]
         mid = min(known) / 2 if known else 0.0
         pargv = self._poster(mid, poster)
@@ -99,18 +99,23 @@ class _ProxyJob(Job):
     def _poster(self, t: float, poster: Path) -> list[str]:
         """One frame at `t`. A separate run that seeks in the input is cheaper than a second
         output of the transcode (which would filter every frame up to the poster's time)."""
-        pargv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                 *(["-ss", f"{t:.3f}"] if t > 0 else []), *READ_LOCAL_ONLY,
-                 "-i", str(self.ctx.path),
-                 "-map", "0:v:0", "-frames:v", "1",
-                 "-vf", f"scale=-2:'min({POSTER_HEIGHT},ih)'", "-q:v", "4", str(poster)]
-        run_tool(pargv, timeout=float(self.ctx.options.get("tool_timeout") or 120),
-                 what="poster", isolate=True, file_size=POSTER_FILE_SIZE)
-        return pargv
+        return grab_frame(self.ctx, self.ctx.path, poster, t,
+                          f"scale=-2:'min({POSTER_HEIGHT},ih)'", "poster")
 
 
-def _duration(path: Path) -> float | None:
-    """How long the proxy ffmpeg made really is: all of the input it could decode."""
+def grab_frame(ctx: Context, src: Path, dest: Path, t: float, vf: str, what: str) -> list[str]:
+    """One JPEG of `src` at `t` seconds (the first frame for 0) through the filter `vf`, by a
+    sandboxed ffmpeg; returns its command line."""
+    argv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
+            *(["-ss", f"{t:.3f}"] if t > 0 else []), *READ_LOCAL_ONLY, "-i", str(src),
+            "-map", "0:v:0", "-frames:v", "1", "-vf", vf, "-q:v", "4", str(dest)]
+    run_tool(argv, timeout=float(ctx.options.get("tool_timeout") or 120), what=what,
+             isolate=True, file_size=POSTER_FILE_SIZE)
+    return argv
+
+
+def made_duration(path: Path) -> float | None:
+    """How long a file ffmpeg made really is: all of the input it could decode."""
     try:
         facts, _argv = probe(path)
     except MediaError:

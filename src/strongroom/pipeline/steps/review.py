@@ -34,10 +34,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from strongroom.errors import MediaError
-from strongroom.media.probe import READ_LOCAL_ONLY, MediaFacts, probe
+from strongroom.media.probe import READ_LOCAL_ONLY, MediaFacts
 from strongroom.media.run import run_tool, which
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
-from strongroom.pipeline.steps.proxy import DECLARED_CAP_S, POSTER_FILE_SIZE, proxy_file_size
+from strongroom.pipeline.steps.proxy import (
+    DECLARED_CAP_S,
+    grab_frame,
+    made_duration,
+    proxy_file_size,
+)
 
 SAFE_HEIGHT = 480
 SAFE_POSTER_HEIGHT = 360
@@ -91,7 +96,7 @@ class _ReviewJob(Job):
                  file_size=proxy_file_size(self.ctx.path.stat().st_size))
         if not out.is_file() or out.stat().st_size == 0:
             raise MediaError("ffmpeg wrote no safe proxy (no decodable video)")
-        made = _duration(out)
+        made = made_duration(out)
         mid = made / 2 if made else 0.0
         pargv = self._still(out, poster, mid,
                             f"scale=-2:'2*trunc(min({SAFE_POSTER_HEIGHT},ih)/2)'")
@@ -122,21 +127,7 @@ class _ReviewJob(Job):
     def _still(self, src: Path, dest: Path, t: float, scale: str) -> list[str]:
         """One greyscale JPEG from the (already blurred) safe proxy or poster: no still here
         is ever cut from the original's clear pixels."""
-        argv = [which("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                *(["-ss", f"{t:.3f}"] if t > 0 else []), *READ_LOCAL_ONLY, "-i", str(src),
-                "-map", "0:v:0", "-frames:v", "1", "-vf", f"{scale},format=gray",
-                "-q:v", "4", str(dest)]
-        run_tool(argv, timeout=float(self.ctx.options.get("tool_timeout") or 120),
-                 what="safe still", isolate=True, file_size=POSTER_FILE_SIZE)
-        return argv
-
-
-def _duration(path: Path) -> float | None:
-    try:
-        facts, _argv = probe(path)
-    except MediaError:
-        return None
-    return facts.duration
+        return grab_frame(self.ctx, src, dest, t, f"{scale},format=gray", "safe still")
 
 
 class ReviewStep(Step):
