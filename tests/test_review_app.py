@@ -466,3 +466,50 @@ def test_user_add_prints_a_totp_secret_and_qr_code_once(reviewed: Reviewed, tmp_
             row.totp_secret_sealed or b"")
     code = cli("user", "totp", secret.group(1))
     assert re.fullmatch(r"\d{6}\n", code.stdout)
+
+
+def test_serve_unseals_serves_and_drops_the_keys_on_sigterm(reviewed: Reviewed) -> None:
+    """`strongroom serve` as a user runs it: it unseals once, answers on 127.0.0.1, cannot
+    dump core (the keys are in its memory), and a SIGTERM ends it cleanly."""
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from conftest import CLI, cli_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*CLI, "serve", str(reviewed.path), "--port", str(port)],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as r:
+                    assert r.status == 200 and "Sign in" in r.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.2)
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/clips", timeout=2)
+            raise AssertionError("the API answered without a session")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+        core = next(ln for ln in limits.splitlines() if ln.startswith("Max core file size"))
+        assert core.split()[4] == "0", core
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert f"127.0.0.1:{port}" in out and "Traceback" not in err

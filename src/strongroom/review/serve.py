@@ -9,6 +9,7 @@ memory (`Vault.read_range`).
 from __future__ import annotations
 
 import resource
+import signal
 import threading
 from pathlib import Path
 
@@ -35,7 +36,23 @@ def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
     scheme = "https" if certfile else "http"
     print(f"Serving the review app of {vault.settings.vault} on {scheme}://{host}:{port}/ "
           f"for at most {hours:g} h (Ctrl-C stops it and drops the keys).", flush=True)
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again under the
+    # handlers it found: these turn that into a normal return, so the vault closes.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         server.run()
+    except (_Stopped, KeyboardInterrupt):
+        pass
     finally:
         timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("Stopped; the keys are dropped with this process.", flush=True)
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP after uvicorn's graceful shutdown."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
