@@ -468,9 +468,12 @@ def test_user_add_prints_a_totp_secret_and_qr_code_once(reviewed: Reviewed, tmp_
     assert re.fullmatch(r"\d{6}\n", code.stdout)
 
 
-def test_serve_unseals_serves_and_drops_the_keys_on_sigterm(reviewed: Reviewed) -> None:
-    """`strongroom serve` as a user runs it: it unseals once, answers on 127.0.0.1, cannot
-    dump core (the keys are in its memory), and a SIGTERM ends it cleanly."""
+@pytest.mark.parametrize("stop", ["seal", "sigterm"])
+def test_serve_unseals_serves_and_seal_or_sigterm_drop_the_keys(reviewed: Reviewed,
+                                                                stop: str) -> None:
+    """`strongroom serve` as a user runs it: it unseals once (an `unsealed` event), answers
+    on 127.0.0.1, cannot dump core (the keys are in its memory); `strongroom seal` or a
+    SIGTERM ends it cleanly, recorded as `sealed` with why."""
     import signal
     import socket
     import subprocess
@@ -505,7 +508,13 @@ def test_serve_unseals_serves_and_drops_the_keys_on_sigterm(reviewed: Reviewed) 
         limits = Path(f"/proc/{proc.pid}/limits").read_text()
         core = next(ln for ln in limits.splitlines() if ln.startswith("Max core file size"))
         assert core.split()[4] == "0", core
-        proc.send_signal(signal.SIGTERM)
+        if stop == "seal":
+            from conftest import cli
+
+            sealed = cli("seal", reviewed.path, "--json")
+            assert sealed.returncode == 0 and '"server": true' in sealed.stdout, sealed.stdout
+        else:
+            proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -513,3 +522,7 @@ def test_serve_unseals_serves_and_drops_the_keys_on_sigterm(reviewed: Reviewed) 
             proc.wait()
     assert proc.returncode == 0, err
     assert f"127.0.0.1:{port}" in out and "Traceback" not in err
+    ours = [e for e in events(reviewed) if e.subject.startswith("vault:")][-2:]
+    assert [e.action for e in ours] == ["unsealed", "sealed"]
+    assert f"127.0.0.1:{port}" in ours[0].details
+    assert ("strongroom seal" if stop == "seal" else "signal") in ours[1].details

@@ -325,13 +325,21 @@ def unseal(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = N
 
 @app.command()
 def seal(ctx: typer.Context, vault: VaultArg, as_json: JsonOpt = False) -> None:
-    """Drop the keys an unseal agent holds for this vault (`unseal --hold`); logged."""
+    """Drop the keys an unseal agent (`unseal --hold`) or a review server (`serve`) holds for
+    this vault; logged."""
+
+    from strongroom.vault import agent
+    from strongroom.vault.opening import read_marker
 
     settings = _settings(ctx, vault)
+    if agent.seal_server(read_marker(settings.vault).fingerprint):
+        _emit(as_json, {"vault": str(vault), "sealed": True, "server": True},
+              f"The review server of {vault} stopped and dropped its keys.")
+        return
     held = _held(settings.vault)
     if held is None:
         _emit(as_json, {"vault": str(vault), "sealed": False},
-              f"No unseal agent holds the keys of {vault}.")
+              f"No unseal agent or review server holds the keys of {vault}.")
         return
     with _open_with(settings, held) as v:
         v.release()

@@ -30,12 +30,19 @@ def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
                             ssl_keyfile=str(keyfile) if keyfile else None,
                             server_header=False, date_header=False, proxy_headers=False)
     server = uvicorn.Server(config)
-    timer = threading.Timer(hours * 3600, lambda: setattr(server, "should_exit", True))
+    why = ["stopped (signal)"]
+
+    def stop(reason: str) -> None:
+        why[0] = reason
+        server.should_exit = True
+
+    timer = threading.Timer(hours * 3600, stop, args=(f"its {hours:g} h ran out",))
     timer.daemon = True
     timer.start()
-    scheme = "https" if certfile else "http"
-    print(f"Serving the review app of {vault.settings.vault} on {scheme}://{host}:{port}/ "
-          f"for at most {hours:g} h (Ctrl-C stops it and drops the keys).", flush=True)
+    scheme_host = f"{'https' if certfile else 'http'}://{host}:{port}/"
+    stopped = vault.serving(lambda: stop("`strongroom seal`"), hours=hours, where=scheme_host)
+    print(f"Serving the review app of {vault.settings.vault} on {scheme_host} for at most "
+          f"{hours:g} h (Ctrl-C or `strongroom seal` stops it and drops the keys).", flush=True)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again under the
     # handlers it found: these turn that into a normal return, so the vault closes.
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
@@ -47,7 +54,8 @@ def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
         timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("Stopped; the keys are dropped with this process.", flush=True)
+        stopped(why[0])
+    print(f"Stopped ({why[0]}); the keys are dropped with this process.", flush=True)
 
 
 class _Stopped(Exception):

@@ -62,18 +62,19 @@ def _base() -> Path:
     return Path(runtime) / "strongroom" if runtime else fallback
 
 
-def socket_path(fingerprint: str, *, create: bool = False) -> Path:
-    path = agent_dir(create=create) / (fingerprint.replace(":", "")[:16] + ".sock")
+def socket_path(fingerprint: str, *, create: bool = False, suffix: str = ".sock") -> Path:
+    path = agent_dir(create=create) / (fingerprint.replace(":", "")[:16] + suffix)
     if len(os.fsencode(path)) > _SUN_PATH_MAX:
         raise StrongroomError(f"{path.parent} is too deep for a socket path (at most "
                               f"{_SUN_PATH_MAX} bytes): set XDG_RUNTIME_DIR to a shorter one")
     return path
 
 
-def _request(fingerprint: str, op: str, timeout: float = 5.0) -> dict[str, Any] | None:
+def _request(fingerprint: str, op: str, timeout: float = 5.0,
+             suffix: str = ".sock") -> dict[str, Any] | None:
     """One request to the agent of this vault; None when no agent runs."""
     try:
-        path = socket_path(fingerprint)
+        path = socket_path(fingerprint, suffix=suffix)
     except StrongroomError:
         if not (_base().exists() or _base().is_symlink()):
             return None  # no agent ever started here
@@ -132,6 +133,79 @@ def seal(fingerprint: str) -> bool:
     """Tell the agent of this vault to drop its keys and exit; False when none ran."""
     reply = _request(fingerprint, "seal")
     return bool(reply and reply.get("sealed"))
+
+
+#: The socket of a review server (`strongroom serve`) holding this vault's keys: it answers
+#: `seal` (stop serving, dropping the keys) and `status`, never `keys`.
+SERVING = ".serve.sock"
+
+
+def seal_server(fingerprint: str) -> bool:
+    """Tell a review server of this user holding this vault to stop; False when none runs."""
+    reply = _request(fingerprint, "seal", suffix=SERVING)
+    return bool(reply and reply.get("sealed"))
+
+
+def listen_for_seal(fingerprint: str, on_seal: Any) -> Any:
+    """Let `strongroom seal` reach this process (a review server): a thread answers `seal` by
+    calling `on_seal()` and `status` with {"serving": true}, to this user only. Returns a
+    function that stops listening."""
+    import threading
+
+    path = socket_path(fingerprint, create=True, suffix=SERVING)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        server.bind(str(path))
+    finally:
+        os.umask(old)
+    server.listen(4)
+    stopped = threading.Event()
+
+    def loop() -> None:
+        while not stopped.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                if _answer_server(conn):
+                    on_seal()
+
+    threading.Thread(target=loop, daemon=True, name="strongroom-seal-listener").start()
+
+    def stop() -> None:
+        stopped.set()
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+    return stop
+
+
+def _answer_server(conn: socket.socket) -> bool:
+    """One request to a review server's socket; True for `seal` from this user."""
+    conn.settimeout(5.0)
+    try:
+        if _peer_uid(conn) != os.getuid():
+            return False
+        line = b""
+        while not line.endswith(b"\n") and len(line) < 1024:
+            chunk = conn.recv(1024)
+            if not chunk:
+                return False
+            line += chunk
+        op = json.loads(line).get("op")
+        reply = {"sealed": True} if op == "seal" else {"serving": True} if op == "status" \
+            else {"error": "unknown op"}
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(op == "seal")
 
 
 def start(fingerprint: str, bundle: bytes, hold_s: float) -> float:

@@ -326,6 +326,26 @@ class Vault:
             self.record(s, "sealed", f"vault:{self.public.fingerprint}", {"agent": True})
         agent.seal(self.public.fingerprint)
 
+    def serving(self, on_seal: Callable[[], None], *, hours: float, where: str) -> Callable[
+            [str], None]:
+        """A review server holds the keys from now on: record `unsealed`, and let `strongroom
+        seal` reach it (`on_seal`). Returns the function to call when it stops, with why;
+        it records `sealed`."""
+        from strongroom.vault import agent
+
+        with self.write() as s:
+            self.record(s, "unsealed", f"vault:{self.public.fingerprint}",
+                        {"by": "review server", "at": where, "for_hours": hours})
+        stop_listening = agent.listen_for_seal(self.public.fingerprint, on_seal)
+
+        def stopped(why: str) -> None:
+            stop_listening()
+            with self.write() as s:
+                self.record(s, "sealed", f"vault:{self.public.fingerprint}",
+                            {"by": "review server", "why": why})
+
+        return stopped
+
     def _share_lock(self) -> None:
         import fcntl
 
