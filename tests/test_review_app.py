@@ -62,7 +62,7 @@ def events(r: Reviewed, action: str | None = None) -> list[CustodyEvent]:
 
 
 def _fill(path: str, sha: str) -> str:
-    return path.replace("{sha256}", sha).replace("{user_id}", "1")
+    return path.replace("{sha256}", sha).replace("{user_id}", "1").replace("{change}", "unlock")
 
 
 def _routes(app: Any) -> list[tuple[str, str, Authenticated | None]]:
@@ -202,6 +202,16 @@ def test_failed_logins_back_off_then_lock_the_account(reviewed: Reviewed) -> Non
                       security.current_totp(_secret(reviewed, "guessed")))
     with pytest.raises(actions.LoginFailed, match="wrong user name"):
         actions.login(reviewed.vault, "nobody-here", PASSWORD, "123456")
+    # an admin ends the lockout; then the right password and code work again
+    admin = TestClient(create_app(reviewed.vault.settings, reviewed.vault),
+                       headers={"Authorization": f"Bearer {session_for(reviewed, 'admin')}"})
+    users = admin.get("/api/users").json()["users"]
+    guessed = next(u for u in users if u["username"] == "guessed")
+    assert guessed["locked"]
+    assert admin.post(f"/api/users/{guessed['id']}/unlock").status_code == 200
+    assert admin.post(f"/api/users/{guessed['id']}/explode").status_code == 422
+    reviewed.secrets["guessed"] = _secret(reviewed, "guessed")
+    assert session_for(reviewed, "guessed")
 
 
 def test_sessions_end_when_idle_and_log_out_everywhere_ends_them_all(

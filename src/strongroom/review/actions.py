@@ -132,6 +132,7 @@ def list_users(vault: Vault) -> list[dict[str, Any]]:
 
 
 def set_disabled(vault: Vault, user_id: int, disabled: bool) -> None:
+    """Disable an account (its sessions end now) or enable it again."""
     with WRITE_LOCK, vault.write(checkpoint=False) as s:
         u = s.get(User, user_id)
         if u is None:
@@ -139,6 +140,15 @@ def set_disabled(vault: Vault, user_id: int, disabled: bool) -> None:
         u.disabled = disabled
         if disabled:
             s.execute(delete(UserSession).where(UserSession.user_id == user_id))
+
+
+def unlock(vault: Vault, user_id: int) -> None:
+    """End a lockout or back-off now (an admin, after checking with the person)."""
+    with WRITE_LOCK, vault.write(checkpoint=False) as s:
+        u = s.get(User, user_id)
+        if u is None:
+            raise NotFound("no such user")
+        u.failed_logins, u.locked_until = 0, None
 
 
 # -- sessions ---------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, Form, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -43,7 +43,7 @@ from strongroom.settings import Settings
 from strongroom.vault import Vault
 
 log = logging.getLogger("strongroom.review")
-HERE = Path(__file__).parent
+HERE = FilePath(__file__).parent
 COOKIE = "sr_session"
 LOGIN_CSRF_COOKIE = "sr_login"
 #: Routes anyone may reach: the login form and its post, and the static files.
@@ -527,12 +527,31 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
                             locale=_field(form, "locale", 8) or "en"))
         return page(request, "users.html", users=actions.list_users(vault), made=made)
 
-    @app.post("/admin/users/{user_id}/disable", include_in_schema=False)
-    def user_disable(user_id: int, who: Annotated[Person, auth(*ADMIN)]) -> Response:
-        if user_id == who.id:
-            raise StrongroomError("you cannot disable your own account")
-        actions.set_disabled(vault, user_id, True)
+    def account(who: Person, user_id: int, change: str) -> None:
+        if change == "disable":
+            if user_id == who.id:
+                raise StrongroomError("you cannot disable your own account")
+            actions.set_disabled(vault, user_id, True)
+        elif change == "enable":
+            actions.set_disabled(vault, user_id, False)
+        elif change == "unlock":
+            actions.unlock(vault, user_id)
+        else:
+            raise NotFound("no such change")
+
+    @app.post("/admin/users/{user_id}/{change}", include_in_schema=False)
+    def user_change(user_id: int, change: str,
+                    who: Annotated[Person, auth(*ADMIN)]) -> Response:
+        account(who, user_id, change)
         return RedirectResponse("/admin/users", status_code=303)
+
+    @app.post("/api/users/{user_id}/{change}", tags=["admin"])
+    def api_user_change(user_id: int, change: Annotated[str, Path(
+                            pattern="^(disable|enable|unlock)$")],
+                        who: Annotated[Person, auth(*ADMIN)]) -> dict[str, Any]:
+        """Disable an account (its sessions end now), enable it again, or end its lockout."""
+        account(who, user_id, change)
+        return {"users": actions.list_users(vault)}
 
     @app.get("/api/users", tags=["admin"])
     def api_users(who: Annotated[Person, auth(*ADMIN)]) -> dict[str, Any]:
