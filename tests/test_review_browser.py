@@ -35,13 +35,13 @@ def serving(vault: Any, heartbeat: float = 1) -> Iterator[str]:
     import uvicorn
 
     from strongroom.review.app import create_app
+    from strongroom.review.serve import uvicorn_config
 
     app = create_app(vault.settings, vault, heartbeat_seconds=heartbeat)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -296,6 +296,7 @@ def test_an_encrypted_export_decrypts_to_the_tar(key: tuple[str, str], tmp_path:
     with sink.open_file("data/a.bin", len(body)) as write:
         write(body)
     volumes = sink.finish()
+    sink.publish()
     assert len(volumes) > 1
     cipher = b"".join((tmp_path / v.name).read_bytes() for v in volumes)
     plain = bytearray()

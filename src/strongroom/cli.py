@@ -1008,10 +1008,11 @@ def serve(
 ) -> None:
     """Serve the review app: unseals the vault once, keeps its keys in this process's memory
     only, and drops them when it stops (Ctrl-C, SIGTERM or after --hours)."""
-    from strongroom.review.serve import serve_app
+    from strongroom.review.serve import check_address, serve_app
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise StrongroomError("give both --ssl-certfile and --ssl-keyfile, or neither")
+    check_address(host, ssl_certfile is not None)  # before anyone types a passphrase
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         serve_app(v, host=host,
                   port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, hours=hours)

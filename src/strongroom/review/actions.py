@@ -8,12 +8,13 @@ app's own bookkeeping.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import (
@@ -97,10 +98,14 @@ def _text(value: str | None, limit: int, what: str) -> str | None:
 
 # -- accounts ---------------------------------------------------------------------------------
 def check_username(name: str) -> str:
+    """1–64 ASCII letters, digits, '.', '_', '-'; case does not count ("Admin" is "admin").
+    ASCII only: the custody log names people by it, and a Cyrillic "а" or full-width
+    letters would make a second "admin" that reads the same."""
     name = name.strip()
-    if not (1 <= len(name) <= MAX_NAME) or not all(c.isalnum() or c in "._-" for c in name):
-        raise StrongroomError(f"a user name is 1–{MAX_NAME} letters, digits, '.', '_' or '-'")
-    return name
+    if not (1 <= len(name) <= MAX_NAME) or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise StrongroomError(f"a user name is 1–{MAX_NAME} Latin letters, digits, '.', '_' "
+                              "or '-'")
+    return name.lower()
 
 
 def add_user(vault: Vault, username: str, role: str, password: str, *,
@@ -115,7 +120,7 @@ def add_user(vault: Vault, username: str, role: str, password: str, *,
     secret = security.new_totp_secret()
     sealed = vault.seal_secret(secret.encode())
     with WRITE_LOCK, vault.write(checkpoint=False) as s:
-        if s.scalar(select(User.id).where(User.username == username)) is not None:
+        if s.scalar(select(User.id).where(func.lower(User.username) == username)) is not None:
             raise StrongroomError(f"there is already a user {username!r}")
         s.add(User(username=username, password_hash=hashed, totp_secret_sealed=sealed,
                    role=role, disabled=False, created_at=now(), locale=locale,
@@ -131,6 +136,18 @@ def list_users(vault: Vault) -> list[dict[str, Any]]:
                 for u in s.scalars(select(User).order_by(User.username))]
 
 
+def _end_sessions(s: Session, *where: Any) -> int:
+    """Delete the sessions matching `where`, ending their reveals first: a later session
+    may get the same id, and must not inherit a grant."""
+    ids = list(s.scalars(select(UserSession.id).where(*where)))
+    if not ids:
+        return 0
+    s.execute(update(Exposure).where(Exposure.session_id.in_(ids), Exposure.until > now())
+              .values(until=now()))
+    s.execute(delete(UserSession).where(UserSession.id.in_(ids)))
+    return len(ids)
+
+
 def set_disabled(vault: Vault, user_id: int, disabled: bool) -> None:
     """Disable an account (its sessions end now) or enable it again."""
     with WRITE_LOCK, vault.write(checkpoint=False) as s:
@@ -139,7 +156,7 @@ def set_disabled(vault: Vault, user_id: int, disabled: bool) -> None:
             raise NotFound("no such user")
         u.disabled = disabled
         if disabled:
-            s.execute(delete(UserSession).where(UserSession.user_id == user_id))
+            _end_sessions(s, UserSession.user_id == user_id)
 
 
 def unlock(vault: Vault, user_id: int) -> None:
@@ -152,48 +169,79 @@ def unlock(vault: Vault, user_id: int) -> None:
 
 
 # -- sessions ---------------------------------------------------------------------------------
+#: Failed sign-ins for names that do not exist, kept like a real account's (in memory), so
+#: that a locked account and an unknown name answer alike. Bounded: the oldest go first.
+_PHANTOMS: dict[str, tuple[int, datetime | None]] = {}
+_MAX_PHANTOMS = 10_000
+_WRONG = "wrong user name, password or code"
+
+
+def _refusal(gate: security.Gate) -> LoginFailed:
+    return LoginFailed(
+        (f"too many failed attempts: this account is locked for {gate.wait // 60 + 1} more "
+         "minute(s); an admin can unlock it sooner") if gate.locked else
+        f"too many failed attempts: wait {gate.wait} s before the next one", gate.wait)
+
+
+def _phantom_attempt(name: str, at: datetime) -> LoginFailed:
+    """What a real account would answer after the same failures (it never succeeds)."""
+    with WRITE_LOCK:
+        failed, until = _PHANTOMS.pop(name, (0, None))
+        gate = security.gate(failed, until, at)
+        if gate.open:
+            failed += 1
+            until = security.after_failure(failed, at)
+        _PHANTOMS[name] = (failed, until)
+        while len(_PHANTOMS) > _MAX_PHANTOMS:
+            _PHANTOMS.pop(next(iter(_PHANTOMS)))
+    return _wrong() if gate.open else _refusal(gate)
+
+
+def _wrong() -> LoginFailed:
+    return LoginFailed(_WRONG)
+
+
 def login(vault: Vault, username: str, password: str, code: str, *,
           clock: float | None = None) -> str:
-    """A new session's token, or `LoginFailed` (one message for every wrong part, so nobody
-    learns which names exist; the back-off is per account). `clock`: the Unix time the TOTP
-    code is checked at (tests; None is now)."""
+    """A new session's token, or `LoginFailed`. One answer for every wrong part, and the
+    same back-off for a name that does not exist, so nobody learns which names exist.
+
+    Each attempt is counted as a failure *before* the password is checked (and the count
+    reset on success): simultaneous guesses cannot all pass the gate while Argon2 runs, and
+    a TOTP code is accepted once only, checked again in the transaction that starts the
+    session. `clock`: the Unix time the TOTP code is checked at (tests; None is now)."""
     at = now()
-    with vault.catalogue.read() as s:
-        user = s.scalar(select(User).where(User.username == username.strip()[:MAX_NAME]))
-        state = (user.id, user.password_hash, user.totp_secret_sealed, user.failed_logins,
-                 user.locked_until, user.totp_last_step, user.disabled) if user else None
-    if state is None:
+    name = username.strip()[:MAX_NAME].lower()
+    with WRITE_LOCK, vault.write(checkpoint=False) as s:
+        u = s.scalar(select(User).where(func.lower(User.username) == name))
+        if u is not None:
+            gate = security.gate(u.failed_logins or 0, u.locked_until, at)
+            if gate.open:  # reserve the attempt: it is a failure until it succeeds
+                u.failed_logins = (u.failed_logins or 0) + 1
+                u.locked_until = security.after_failure(u.failed_logins, at)
+            state = (u.id, u.password_hash, u.totp_secret_sealed, u.totp_last_step,
+                     u.disabled)
+    if u is None:
         security.verify_password(None, password)  # the same time as a real check
-        raise LoginFailed("wrong user name, password or code")
-    user_id, stored, sealed, failed, locked_until, last_step, disabled = state
-    gate = security.gate(failed, locked_until, at)
+        raise _phantom_attempt(name, at)
     if not gate.open:
-        raise LoginFailed(
-            (f"too many failed attempts: this account is locked for {gate.wait // 60 + 1} "
-             "more minute(s); an admin can unlock it sooner") if gate.locked else
-            f"too many failed attempts: wait {gate.wait} s before the next one", gate.wait)
-    good = security.verify_password(stored, password) and not disabled and sealed is not None
+        raise _refusal(gate)
+    user_id, stored, sealed, last_step, disabled = state
     step = None
-    if good and sealed is not None:
+    if security.verify_password(stored, password) and not disabled and sealed is not None:
         secret = vault.open_secret(sealed).decode()
         step = security.totp_step(secret, code, last_step, at=clock)
+    if step is None:
+        raise _wrong()
+    token = security.new_token()
     with WRITE_LOCK, vault.write(checkpoint=False) as s:
         u = s.get(User, user_id)
-        if u is None:
-            raise LoginFailed("wrong user name, password or code")
-        if step is None:
-            u.failed_logins = (u.failed_logins or 0) + 1
-            u.locked_until = security.after_failure(u.failed_logins, at)
-            raise_after = True
-        else:
-            u.failed_logins, u.locked_until, u.totp_last_step = 0, None, step
-            token = security.new_token()
-            s.add(UserSession(user_id=user_id, token_hash=security.token_hash(token),
-                              created_at=at, expires_at=at + security.ABSOLUTE,
-                              last_seen_at=at, csrf_token=security.new_token()))
-            raise_after = False
-    if raise_after:
-        raise LoginFailed("wrong user name, password or code")
+        if u is None or (u.totp_last_step is not None and step <= u.totp_last_step):
+            raise _wrong()  # this code was used meanwhile
+        u.failed_logins, u.locked_until, u.totp_last_step = 0, None, step
+        s.add(UserSession(user_id=user_id, token_hash=security.token_hash(token),
+                          created_at=at, expires_at=at + security.ABSOLUTE,
+                          last_seen_at=at, csrf_token=security.new_token()))
     return token
 
 
@@ -218,7 +266,7 @@ def person(vault: Vault, token: str | None) -> Person | None:
         stale = seen is None or (at - seen) > timedelta(seconds=30)
     if not alive:
         with WRITE_LOCK, vault.write(checkpoint=False) as s:
-            s.execute(delete(UserSession).where(UserSession.id == who.session_id))
+            _end_sessions(s, UserSession.id == who.session_id)
         return None
     if stale:  # idle expiry runs from the last request (written at most every 30 s)
         with WRITE_LOCK, vault.write(checkpoint=False) as s:
@@ -230,9 +278,8 @@ def person(vault: Vault, token: str | None) -> Person | None:
 
 def logout(vault: Vault, who: Person, *, everywhere: bool = False) -> int:
     with WRITE_LOCK, vault.write(checkpoint=False) as s:
-        q = delete(UserSession).where(UserSession.user_id == who.id) if everywhere else \
-            delete(UserSession).where(UserSession.id == who.session_id)
-        return int(s.execute(q).rowcount or 0)  # type: ignore[attr-defined]
+        return _end_sessions(s, UserSession.user_id == who.id if everywhere
+                             else UserSession.id == who.session_id)
 
 
 # -- preferences --------------------------------------------------------------------------------
@@ -410,8 +457,12 @@ def add_exposure(vault: Vault, who: Person, sha256: str, seconds: float) -> floa
     if row is not None:
         with WRITE_LOCK, vault.write(checkpoint=False) as s:
             live = s.get(Exposure, row.id)
-            if live is not None:
-                live.seconds = (live.seconds or 0.0) + min(seconds, MAX_HEARTBEAT)
+            started = aware(live.started_at) if live is not None else None
+            if live is not None and started is not None:
+                # never more than the time that passed since the reveal (and a little slack)
+                elapsed = (now() - started).total_seconds() + 2.0
+                live.seconds = min((live.seconds or 0.0) + min(seconds, MAX_HEARTBEAT),
+                                   elapsed)
     return exposure_today(vault, who.id)
 
 

@@ -13,6 +13,7 @@ first play after it) is a custody event with the person's name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -46,6 +47,10 @@ log = logging.getLogger("strongroom.review")
 HERE = FilePath(__file__).parent
 COOKIE = "sr_session"
 LOGIN_CSRF_COOKIE = "sr_login"
+#: Over TLS the cookies carry the `__Host-` prefix: the browser then takes them only from
+#: this exact origin over https, with Path=/, so a sibling domain or a plain-http page cannot
+#: plant a session or a sign-in token ("cookie tossing").
+HOST_PREFIX = "__Host-"
 #: Routes anyone may reach: the login form and its post, and the static files.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/api/login")}
 PUBLIC_PREFIXES = ("/static/",)
@@ -76,7 +81,7 @@ class Authenticated:
             from starlette.concurrency import run_in_threadpool
 
             who = await run_in_threadpool(actions.person, vault,
-                                          bearer or request.cookies.get(COOKIE))
+                                          bearer or _read_cookie(request, COOKIE))
         if who is None:
             raise HTTPException(401, "sign in first (or your session has ended)")
         i18n.current_locale.set(who.locale)
@@ -155,6 +160,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
                   description="Everything the review pages do, for scripts. Sign in with "
                               "POST /api/login, then send `Authorization: Bearer <token>`.")
     app.state.vault, app.state.settings = vault, settings
+    app.state.secure_cookies = secure_cookies
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -189,7 +195,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
     def login_form(request: Request) -> HTMLResponse:
         token = security.new_token()
         response = page(request, "login.html", login_csrf=token)
-        _cookie(response, request, LOGIN_CSRF_COOKIE, token, secure_cookies, max_age=3600)
+        _cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return response
 
     @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -198,7 +204,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
                    password: Annotated[str, Form(max_length=security.MAX_PASSWORD)],
                    totp: Annotated[str, Form(max_length=12)],
                    csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-        if not security.same(csrf, request.cookies.get(LOGIN_CSRF_COOKIE)):
+        if not security.same(csrf, _read_cookie(request, LOGIN_CSRF_COOKIE)):
             return page(request, "login.html", 403, login_csrf=csrf,
                         error=i18n._("This form is out of date. Please try again."))
         try:
@@ -206,8 +212,8 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         except LoginFailed as exc:
             return page(request, "login.html", 401, login_csrf=csrf, error=str(exc))
         response = RedirectResponse("/", status_code=303)
-        _cookie(response, request, COOKIE, token, secure_cookies)
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        _cookie(response, request, COOKIE, token)
+        _forget(response, request, LOGIN_CSRF_COOKIE)
         return response
 
     @app.post("/api/login", tags=["session"])
@@ -219,17 +225,17 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
             raise HTTPException(401, str(exc)) from None
 
     @app.post("/logout", include_in_schema=False)
-    def logout(who: Annotated[Person, auth()]) -> Response:
+    def logout(request: Request, who: Annotated[Person, auth()]) -> Response:
         actions.logout(vault, who)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        _forget(response, request, COOKIE)
         return response
 
     @app.post("/logout-everywhere", include_in_schema=False)
-    def logout_everywhere(who: Annotated[Person, auth()]) -> Response:
+    def logout_everywhere(request: Request, who: Annotated[Person, auth()]) -> Response:
         actions.logout(vault, who, everywhere=True)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        _forget(response, request, COOKIE)
         return response
 
     @app.post("/api/logout", tags=["session"])
@@ -608,11 +614,28 @@ def _not_stopped(who: Person) -> None:
         raise Forbidden("you stopped for today; the queue is back tomorrow")
 
 
-def _cookie(response: Response, request: Request, name: str, value: str,
-            secure: bool | None, max_age: int | None = None) -> None:
-    response.set_cookie(name, value, httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https" if secure is None else secure,
-                        max_age=max_age)
+def _secure(request: Request) -> bool:
+    chosen: bool | None = request.app.state.secure_cookies
+    return request.url.scheme == "https" if chosen is None else chosen
+
+
+def _cookie_name(request: Request, base: str) -> str:
+    return HOST_PREFIX + base if _secure(request) else base
+
+
+def _read_cookie(request: Request, base: str) -> str | None:
+    return request.cookies.get(_cookie_name(request, base))
+
+
+def _cookie(response: Response, request: Request, base: str, value: str,
+            max_age: int | None = None) -> None:
+    response.set_cookie(_cookie_name(request, base), value, httponly=True, samesite="strict",
+                        path="/", secure=_secure(request), max_age=max_age)
+
+
+def _forget(response: Response, request: Request, base: str) -> None:
+    response.delete_cookie(_cookie_name(request, base), path="/", secure=_secure(request),
+                           httponly=True, samesite="strict")
 
 
 def _whole(vault: Vault, row: Derivative) -> Response:
@@ -659,33 +682,72 @@ def _ranged(request: Request, vault: Vault, row: Derivative) -> Response:
                              media_type=row.mime or "video/mp4", headers=headers)
 
 
+class _ReaderGone(Exception):
+    """The person's browser stopped reading a download."""
+
+
 def _download_original(vault: Vault, who: Person, sha256: str, reason: str) -> Response:
-    """Stream the original through the door; the `downloaded` event (with the reason and
-    whether all of it left) is appended when the stream ends, before its last byte is sent."""
+    """Stream the original through the door. The `downloaded` event (with the reason and
+    whether all of it left) is appended when the stream ends: before its last byte is sent,
+    or, when the reader hangs up, as soon as the producer notices (marked incomplete, with
+    the bytes that left)."""
     pieces: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+    gone = threading.Event()
     original = vault.find_original(sha256)
+
+    def put(item: bytes | BaseException | None) -> None:
+        while True:
+            if gone.is_set():
+                raise _ReaderGone
+            try:
+                pieces.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def produce() -> None:
         try:
             with vault.open_original(sha256, purpose="downloaded", to="review app download",
                                      details={"reason": reason}, actor=who.actor) as opened:
-                opened.copy_to(pieces.put)
-            pieces.put(None)
+                opened.copy_to(put)
+            put(None)
+        except _ReaderGone:
+            pass  # the door recorded what left, as incomplete
         except BaseException as exc:  # shown to the reader as a broken download
-            pieces.put(exc)
+            with contextlib.suppress(_ReaderGone):
+                put(exc)
 
     def stream() -> Iterator[bytes]:
-        worker = threading.Thread(target=produce, daemon=True)
+        worker = threading.Thread(target=produce, daemon=True, name=f"download-{sha256[:8]}")
         worker.start()
-        while (item := pieces.get()) is not None:
-            if isinstance(item, BaseException):
-                log.error("download of %s failed: %s", sha256, item)
-                return
-            yield item
+        try:
+            while (item := pieces.get()) is not None:
+                if isinstance(item, BaseException):
+                    log.error("download of %s failed: %s", sha256, item)
+                    return
+                yield item
+        finally:
+            gone.set()  # a reader that hung up: the producer stops and the door records it
 
-    return StreamingResponse(stream(), media_type="application/octet-stream", headers={
+    return _Download(gone, stream(), media_type="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{sha256}.bin"',
         "Content-Length": str(original.size), "Cache-Control": "private, no-store"})
+
+
+class _Download(StreamingResponse):
+    """A streamed download that tells its producer when sending ended, however it ended (a
+    reader who hangs up leaves the iterator unclosed: Starlette only cancels the task)."""
+
+    def __init__(self, ended: threading.Event, content: Iterator[bytes],
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._ended = ended
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._ended.set()
 
 
 Answer = Callable[[Request, int, str], Response]
@@ -703,10 +765,10 @@ def _answerer(page: Callable[..., HTMLResponse]) -> Answer:
         if status == 401:
             # keep the sign-in form's token if the browser has one: a 401 for another
             # request of the same tab must not make the form on screen stale
-            token = request.cookies.get(LOGIN_CSRF_COOKIE) or security.new_token()
+            token = _read_cookie(request, LOGIN_CSRF_COOKIE) or security.new_token()
             response = page(request, "login.html", 401, login_csrf=token, error=message)
-            if token != request.cookies.get(LOGIN_CSRF_COOKIE):
-                _cookie(response, request, LOGIN_CSRF_COOKIE, token, None, max_age=3600)
+            if token != _read_cookie(request, LOGIN_CSRF_COOKIE):
+                _cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
             return response
         return page(request, "error.html", status, message=message, status=status)
 
@@ -734,7 +796,9 @@ def _install_handlers(app: FastAPI, answer: Answer) -> None:
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return answer(request, 500, "something went wrong on the server; it is logged")
+        # Starlette answers a 500 outside the middleware that adds the headers: add them here
+        return _with_headers(request, answer(request, 500,
+                                             "something went wrong on the server; it is logged"))
 
 
 def _is_public(method: str, path: str) -> bool:
@@ -749,12 +813,22 @@ def _gate(app: FastAPI, answer: Answer) -> None:
     async def gate(request: Request,
                    call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
+        too_large = JSONResponse({"error": "this request is too large"}, status_code=413)
         if length is not None and (not length.isdigit() or int(length) > MAX_FORM):
-            return JSONResponse({"error": "this request is too large"}, status_code=413)
+            return too_large
+        if length is None and request.method not in SAFE_METHODS:
+            # a chunked body has no length to check: read it here, up to the limit (what is
+            # read is handed on to the route, see starlette's _CachedRequest)
+            body = b""
+            async for piece in request.stream():
+                body += piece
+                if len(body) > MAX_FORM:
+                    return too_large
+            request._body = body
         if not _is_public(request.method, request.url.path):
             from starlette.concurrency import run_in_threadpool
 
-            token = _bearer(request) or request.cookies.get(COOKIE)
+            token = _bearer(request) or _read_cookie(request, COOKIE)
             who = await run_in_threadpool(actions.person, request.app.state.vault, token)
             if who is None:
                 return answer(request, 401, "sign in first (or your session has ended)")
@@ -786,14 +860,18 @@ def _headers(app: FastAPI) -> None:
     @app.middleware("http")
     async def security_headers(request: Request,
                                call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return _with_headers(request, await call_next(request))
+
+
+def _with_headers(request: Request, response: Response) -> Response:
+    """The security headers every answer carries, a 500 page's too."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

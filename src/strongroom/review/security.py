@@ -9,6 +9,7 @@ secrets are sealed to the vault's key by the vault itself (`Vault.seal_secret`).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,12 +40,6 @@ def aware(t: datetime | None) -> datetime | None:
 
 
 # -- passwords -----------------------------------------------------------------------------
-def _hasher() -> object:
-    from argon2 import PasswordHasher
-
-    return PasswordHasher()  # Argon2id, RFC 9106's low-memory profile (64 MiB, t=3, p=4)
-
-
 def hash_password(password: str) -> str:
     from argon2 import PasswordHasher
 
@@ -52,14 +47,25 @@ def hash_password(password: str) -> str:
     return PasswordHasher().hash(password)
 
 
+#: Passwords long enough for the length rule that guessers try first.
+_COMMON = {"123456789012", "1234567890123", "qwertyuiopas", "passwordpassword",
+           "password1234", "iloveyou1234", "adminadminadmin", "qwerty123456",
+           "111111111111", "000000000000", "abcdefghijkl", "123123123123"}
+
+
 def check_password_rules(password: str) -> None:
+    """At least MIN_PASSWORD characters, not blank, not one character repeated, not only
+    digits, not a well-known one (NIST SP 800-63B: length, and a blocklist; no composition
+    rules)."""
     from strongroom.errors import StrongroomError
 
-    if len(password) < MIN_PASSWORD:
-        raise StrongroomError(f"a password needs at least {MIN_PASSWORD} characters "
-                              "(a few words are easier to remember)")
     if len(password) > MAX_PASSWORD:
         raise StrongroomError(f"a password may have at most {MAX_PASSWORD} characters")
+    if len(password.strip()) < MIN_PASSWORD:
+        raise StrongroomError(f"a password needs at least {MIN_PASSWORD} characters "
+                              "(a few words are easier to remember)")
+    if len(set(password)) < 4 or password.isdigit() or password.lower() in _COMMON:
+        raise StrongroomError("that password is too easy to guess: a few words are better")
 
 
 #: Verified against when the user does not exist, so both answers take the same time.
@@ -110,8 +116,8 @@ def totp_step(secret: str, code: str, last_step: int | None,
     import pyotp
 
     code = code.strip().replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
-        return None
+    if not re.fullmatch(r"[0-9]{6}", code, flags=re.ASCII):
+        return None  # ASCII digits only: "١٢٣٤٥٦" passes isdigit() and broke compare_digest
     totp = pyotp.TOTP(secret)
     t = int(at if at is not None else time.time())
     step = t // totp.interval
@@ -133,7 +139,9 @@ def token_hash(token: str) -> str:
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and secrets.compare_digest(str(a), str(b))
+    """Constant-time equality of two tokens; any text (compare_digest refuses non-ASCII str)."""
+    return bool(a) and bool(b) and secrets.compare_digest(
+        str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass"))
 
 
 # -- back-off and lockout --------------------------------------------------------------------

@@ -12,8 +12,65 @@ import resource
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 from strongroom.vault import Vault
+
+#: Seconds a connection may take to send its request line and headers: a client that stalls
+#: inside them (slowloris) is dropped instead of holding a connection as long as it likes.
+HEADER_TIMEOUT = 5.0
+#: Connections served at once; more get 503 (a laptop serves a handful of people).
+MAX_CONNECTIONS = 64
+
+
+def check_address(host: str, tls: bool) -> None:
+    """Refuse to serve anywhere but this machine without TLS: session tokens and footage
+    would cross the network in clear, and the cookies could not be Secure."""
+    import ipaddress
+
+    from strongroom.errors import StrongroomError
+
+    if tls or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise StrongroomError(f"serving on {host} needs TLS (--ssl-certfile and "
+                              "--ssl-keyfile), or serve on 127.0.0.1 behind a TLS proxy")
+
+
+def uvicorn_config(app: Any, host: str, port: int, certfile: Path | None = None,
+                   keyfile: Path | None = None) -> Any:
+    """How Strongroom runs uvicorn: h11 with a deadline for each request's headers, a cap
+    on connections, no server banner, no proxy headers trusted."""
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadline(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._deadline = self.loop.call_later(HEADER_TIMEOUT, self._too_slow)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None:
+                self._deadline.cancel()  # a whole request line and headers arrived
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _too_slow(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.close()
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", http=HeaderDeadline,
+                          ssl_certfile=str(certfile) if certfile else None,
+                          ssl_keyfile=str(keyfile) if keyfile else None,
+                          limit_concurrency=MAX_CONNECTIONS, server_header=False,
+                          date_header=False, proxy_headers=False)
 
 
 def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
@@ -22,14 +79,11 @@ def serve_app(vault: Vault, *, host: str, port: int, certfile: Path | None,
 
     from strongroom.review.app import create_app
 
+    check_address(host, certfile is not None)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file holding the keys
     app = create_app(vault.settings, vault, heartbeat_seconds=heartbeat,
                      secure_cookies=True if certfile else None)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            ssl_certfile=str(certfile) if certfile else None,
-                            ssl_keyfile=str(keyfile) if keyfile else None,
-                            server_header=False, date_header=False, proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, host, port, certfile, keyfile))
     why = ["stopped (signal)"]
 
     def stop(reason: str) -> None:
