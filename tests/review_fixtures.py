@@ -4,9 +4,17 @@ one signed-in account per role (shared by the review tests, in-process and in Ch
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from conftest import Template, open_vault
 from strongroom.ingest import ingest
@@ -16,6 +24,7 @@ from strongroom.vault import Vault
 
 PASSWORD = "correct horse battery staple"
 ROLES = ("admin", "investigator", "lawyer", "reviewer")
+STEPS = "probe,overlay_ocr,proxy,review"
 
 
 @dataclass
@@ -86,3 +95,63 @@ def person(r: Reviewed, username: str) -> actions.Person:
     if who is None:
         raise RuntimeError(f"no session for {username}")
     return who
+
+
+@pytest.fixture(scope="module")
+def reviewed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
+    """Three processed clips, one user per role; the reviewer has the first clip only."""
+    r = build(template, tmp_path_factory.mktemp("review"), STEPS)
+    actions.update_review(r.vault, person(r, "admin"), r.clips[0], assign_to="reviewer")
+    yield r
+    r.vault.close()
+
+
+@pytest.fixture(scope="module")
+def app(reviewed: Reviewed) -> Any:
+    from strongroom.review.app import create_app
+
+    return create_app(reviewed.vault.settings, reviewed.vault, heartbeat_seconds=1)
+
+
+def client(app: Any, r: Reviewed | None = None, role: str | None = None, *,
+           bearer: bool = True) -> Any:
+    """An in-process client, signed in as `role` (a bearer token, or the session cookie)."""
+    from fastapi.testclient import TestClient
+
+    c = TestClient(app, raise_server_exceptions=False)
+    if r is not None and role is not None:
+        token = session_for(r, role)
+        if bearer:
+            c.headers["Authorization"] = f"Bearer {token}"
+        else:
+            c.cookies.set("sr_session", token)
+    return c
+
+
+@contextmanager
+def serving(vault_or_app: Any, heartbeat: float = 1) -> Iterator[str]:
+    """The app on uvicorn as `serve` runs it, on a free port of 127.0.0.1, in a thread;
+    yields its base URL."""
+    import uvicorn
+
+    from strongroom.review.app import create_app
+    from strongroom.review.serve import uvicorn_config
+
+    app = vault_or_app if not isinstance(vault_or_app, Vault) else create_app(
+        vault_or_app.settings, vault_or_app, heartbeat_seconds=heartbeat)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

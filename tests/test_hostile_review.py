@@ -22,60 +22,25 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from conftest import Template
-from review_fixtures import PASSWORD, Reviewed, build, person, session_for
+from review_fixtures import (  # noqa: F401 - fixtures
+    PASSWORD,
+    Reviewed,
+    app,
+    client,
+    reviewed,
+    serving,
+    session_for,
+)
 from strongroom.catalogue.models import CustodyEvent, User
 from strongroom.review import actions, security
 from strongroom.review.app import CSP, MAX_FORM, create_app
 
-STEPS = "probe,overlay_ocr,proxy,review"
-
-
-# -- fixtures -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def reviewed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
-    r = build(template, tmp_path_factory.mktemp("hostile-review"), STEPS)
-    actions.update_review(r.vault, person(r, "admin"), r.clips[0], assign_to="reviewer")
-    yield r
-    r.vault.close()
-
-
-@pytest.fixture(scope="module")
-def app(reviewed: Reviewed) -> Any:
-    return create_app(reviewed.vault.settings, reviewed.vault, heartbeat_seconds=1)
-
 
 @pytest.fixture(scope="module")
 def served(app: Any) -> Iterator[tuple[str, int]]:
-    import uvicorn
-
-    from strongroom.review.serve import uvicorn_config
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def client(app: Any, r: Reviewed | None = None, role: str | None = None, *,
-           bearer: bool = True) -> TestClient:
-    c = TestClient(app, raise_server_exceptions=False)
-    if r is not None and role is not None:
-        token = session_for(r, role)
-        if bearer:
-            c.headers["Authorization"] = f"Bearer {token}"
-        else:
-            c.cookies.set("sr_session", token)
-    return c
+    with serving(app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
 
 
 def cookie_client(app: Any, r: Reviewed, role: str) -> tuple[TestClient, str]:

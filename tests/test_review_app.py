@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,39 +14,18 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from conftest import Template
-from review_fixtures import PASSWORD, ROLES, Reviewed, build, person, session_for
+from review_fixtures import (  # noqa: F401 - fixtures
+    PASSWORD,
+    ROLES,
+    Reviewed,
+    app,
+    client,
+    reviewed,
+    session_for,
+)
 from strongroom.catalogue.models import CustodyEvent, Review, User, UserSession
 from strongroom.review import actions, security
 from strongroom.review.app import PUBLIC, PUBLIC_PREFIXES, Authenticated, create_app
-
-STEPS = "probe,overlay_ocr,proxy,review"
-
-
-@pytest.fixture(scope="module")
-def reviewed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
-    r = build(template, tmp_path_factory.mktemp("review"), STEPS)
-    # the reviewer has the first clip only
-    actions.update_review(r.vault, person(r, "admin"), r.clips[0], assign_to="reviewer")
-    yield r
-    r.vault.close()
-
-
-@pytest.fixture(scope="module")
-def app(reviewed: Reviewed) -> Any:
-    return create_app(reviewed.vault.settings, reviewed.vault, heartbeat_seconds=1)
-
-
-def client(app: Any, r: Reviewed | None = None, role: str | None = None, *,
-           bearer: bool = True) -> TestClient:
-    c = TestClient(app, raise_server_exceptions=False)
-    if r is not None and role is not None:
-        token = session_for(r, role)
-        if bearer:
-            c.headers["Authorization"] = f"Bearer {token}"
-        else:
-            c.cookies.set("sr_session", token)
-    return c
 
 
 def events(r: Reviewed, action: str | None = None) -> list[CustodyEvent]:

@@ -7,53 +7,21 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import Template
-from review_fixtures import PASSWORD, Reviewed, build, person
+from review_fixtures import PASSWORD, STEPS, Reviewed, build, person, serving
 from strongroom.review import actions, security
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-STEPS = "probe,overlay_ocr,proxy,review"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
-
-
-@contextmanager
-def serving(vault: Any, heartbeat: float = 1) -> Iterator[str]:
-    """The app on uvicorn, on a free port of 127.0.0.1, in a thread; yields its base URL."""
-    import uvicorn
-
-    from strongroom.review.app import create_app
-    from strongroom.review.serve import uvicorn_config
-
-    app = create_app(vault.settings, vault, heartbeat_seconds=heartbeat)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
