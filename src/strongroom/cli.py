@@ -1018,6 +1018,94 @@ def serve(
                   port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, hours=hours)
 
 
+incident_app = typer.Typer(help="Incidents: what happened, when on the DVR clock, in which "
+                                "clip.", no_args_is_help=True)
+app.add_typer(incident_app, name="incident")
+case_app = typer.Typer(help="Cases: incidents grouped for a recipient.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+
+@incident_app.command("add")
+def incident_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    sha256: Annotated[str, typer.Argument(help="The clip (at least 8 hex digits of its "
+                                               "SHA-256).")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Start in the clip: HH:MM:SS, MM:SS or seconds.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End in the clip.")] = None,
+    dvr_from: Annotated[str | None, typer.Option(
+        "--dvr-from", help="Start on the DVR clock: 'YYYY-MM-DD HH:MM:SS' (where the clip "
+                           "has segments).")] = None,
+    dvr_to: Annotated[str | None, typer.Option("--dvr-to", help="End on the DVR clock.")
+                      ] = None,
+    kind: Annotated[list[str] | None, typer.Option(
+        "--type", help="An abuse type (repeat for several).")] = None,
+    severity: Annotated[int | None, typer.Option(min=1, max=5, help="1 (lowest) to 5.")] = None,
+    title: Annotated[str | None, typer.Option(help="Short title (default: camera and DVR "
+                                                   "time).")] = None,
+    description: Annotated[str | None, typer.Option(help="What happened.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark an incident on a clip (logged, with a digest of the whole record)."""
+    from strongroom.catalogue.cases import NewIncident, add_incident, parse_dvr, parse_offset
+
+    new = NewIncident(
+        sha256=sha256, start_s=parse_offset(start) if start is not None else None,
+        end_s=parse_offset(end) if end is not None else None,
+        dvr_from=parse_dvr(dvr_from) if dvr_from is not None else None,
+        dvr_to=parse_dvr(dvr_to) if dvr_to is not None else None,
+        title=title, description=description, abuse_types=tuple(kind or ()),
+        severity=severity)
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add_incident(v, new)
+    when = (f"{data['dvr_from']} – {data['dvr_to']} (DVR clock)" if data["dvr_from"]
+            else "no DVR clock read")
+    _emit(as_json, data, f"Incident {data['incident']}: {data['title']}; "
+          f"{data['start_s']:.1f}–{data['end_s']:.1f} s of {data['original'][:12]}; {when}.")
+
+
+@case_app.command("add")
+def case_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    name: Annotated[str, typer.Argument(help="The case's name.")],
+    purpose: Annotated[str, typer.Option(
+        help="prosecution, publication or internal.")] = "prosecution",
+    description: Annotated[str | None, typer.Option(help="Recipient and notes.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a case (logged); `case add-incident` fills it, `export --case` hands it over."""
+    from strongroom.catalogue.cases import add_case
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add_case(v, name, purpose=purpose, description=description)
+    _emit(as_json, data, f"Case {data['case']}: {data['name']} ({data['purpose']}).")
+
+
+@case_app.command("add-incident")
+def case_add_incident(
+    ctx: typer.Context,
+    vault: VaultArg,
+    case: Annotated[str, typer.Argument(help="The case's name.")],
+    incident: Annotated[int, typer.Argument(help="The incident's number.")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put an incident in a case (logged)."""
+    from strongroom.catalogue.cases import add_to_case
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add_to_case(v, case, incident)
+    _emit(as_json, data, f"Incident {incident} is in {data['name']!r} "
+          f"({data['incidents']} incident(s)).")
+
+
 user_app = typer.Typer(help="Accounts of the review app.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 

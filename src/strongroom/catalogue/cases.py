@@ -1,0 +1,224 @@
+"""Incidents and cases, made from the command line (and later the review app): what happened,
+when on the DVR clock, in which clips, and which incidents go to which recipient.
+
+An incident is a stretch of one clip (`--from`/`--to` offsets, or `--dvr-from`/`--dvr-to` DVR
+clock times mapped to offsets through the clip's segments), with abuse types, a severity and a
+description; its DVR time and facility come from the segments it covers. A case groups
+incidents for a recipient. Every change is an `annotated` custody event with a digest of the
+whole record (`Vault.annotate`), so `verify` notices an edit made around this door, and
+`strongroom export --case NAME` hands the case over.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from strongroom.catalogue.models import (
+    Camera,
+    CaseFile,
+    CaseIncident,
+    Incident,
+    IncidentOriginal,
+    MediaInfo,
+    Segment,
+)
+from strongroom.catalogue.places import MAX_TEXT, canonical
+from strongroom.errors import StrongroomError
+from strongroom.vault import Vault
+
+PURPOSES = ("prosecution", "publication", "internal")
+#: The longest description accepted (a report's paragraph, not a document).
+MAX_DESCRIPTION = 20_000
+DVR_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_offset(text: str) -> float:
+    """`HH:MM:SS`, `MM:SS` or seconds (decimals allowed) into seconds."""
+    parts = text.strip().split(":")
+    try:
+        if not 1 <= len(parts) <= 3:
+            raise ValueError
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise StrongroomError(f"{text!r} is not a time in the clip (HH:MM:SS or seconds)") \
+            from None
+    seconds = 0.0
+    for v in values:
+        seconds = seconds * 60 + v
+    if not math.isfinite(seconds) or seconds < 0 or any(v < 0 for v in values):
+        raise StrongroomError(f"{text!r} is not a time in the clip")
+    return seconds
+
+
+def parse_dvr(text: str) -> datetime:
+    try:
+        return datetime.strptime(text.strip(), DVR_FORMAT)
+    except ValueError:
+        raise StrongroomError(f"{text!r} is not a DVR clock time (YYYY-MM-DD HH:MM:SS)") \
+            from None
+
+
+def dvr_at(seg: Segment, t: float) -> datetime | None:
+    """What the DVR clock showed at file time `t` within `seg` (the overlay step's rule)."""
+    if seg.clock_start is None:
+        return None
+    return seg.clock_start + timedelta(seconds=math.floor((seg.clock_phase or 0.0)
+                                                          + t - seg.start_s))
+
+
+def offset_of(segments: list[Segment], when: datetime) -> float:
+    """The file time at which the DVR clock shows `when` (the start of that second)."""
+    for seg in segments:
+        if seg.clock_start is None or seg.clock_end is None:
+            continue
+        if seg.clock_start <= when <= seg.clock_end:
+            t = seg.start_s + (when - seg.clock_start).total_seconds() - (seg.clock_phase or 0.0)
+            return max(seg.start_s, min(t, seg.end_s))
+    shown = ", ".join(f"{s.clock_start:%Y-%m-%d %H:%M:%S}–{s.clock_end:%H:%M:%S}"
+                      for s in segments if s.clock_start and s.clock_end) or "none"
+    raise StrongroomError(f"the clip's DVR clock never shows {when:%Y-%m-%d %H:%M:%S} "
+                          f"(its segments: {shown})")
+
+
+@dataclass
+class NewIncident:
+    sha256: str
+    start_s: float | None = None
+    end_s: float | None = None
+    dvr_from: datetime | None = None
+    dvr_to: datetime | None = None
+    title: str | None = None
+    description: str | None = None
+    abuse_types: tuple[str, ...] = ()
+    severity: int | None = None
+
+
+def _text(value: str | None, limit: int, what: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise StrongroomError(f"the {what} is too long (at most {limit} characters)")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise StrongroomError(f"the {what} holds control characters")
+    return value or None
+
+
+def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) -> dict[str, Any]:
+    """Make an incident on one clip; one `annotated` event. Returns what was recorded."""
+    original = vault.find_original(new.sha256)
+    description = _text(new.description, MAX_DESCRIPTION, "description")
+    title = _text(new.title, MAX_TEXT, "title")
+    types = sorted({t.strip() for t in new.abuse_types if t.strip()})
+    if any(len(t) > 64 for t in types):
+        raise StrongroomError("an abuse type is at most 64 characters")
+    if new.severity is not None and not 1 <= new.severity <= 5:
+        raise StrongroomError("severity is 1 (lowest) to 5 (highest)")
+    with vault.write() as s:
+        segments = list(s.scalars(select(Segment).where(
+            Segment.original_sha256 == original.sha256).order_by(Segment.start_s)))
+        start, end = _range(s, original.sha256, segments, new)
+        covered = [g for g in segments if g.start_s < end and g.end_s > start] or \
+            [g for g in segments if g.start_s <= start <= g.end_s]
+        clocks = [c for g in covered for c in (dvr_at(g, max(start, g.start_s)),
+                                               dvr_at(g, min(end, g.end_s))) if c]
+        incident = Incident(
+            title=title or _default_title(covered, s), description=description,
+            facility_id=_facility(s, covered), abuse_types=types or None,
+            severity=new.severity, created_at=datetime.now(UTC),
+            occurred_from=min(clocks) if clocks else None,
+            occurred_to=max(clocks) if clocks else None)
+        s.add(incident)
+        s.flush()
+        s.add(IncidentOriginal(incident_id=incident.id, original_sha256=original.sha256,
+                               start_s=round(start, 3), end_s=round(end, 3)))
+        vault.annotate(s, "incident", incident.id, "made", actor=actor)
+        return {"incident": incident.id, "title": incident.title, "original": original.sha256,
+                "start_s": round(start, 3), "end_s": round(end, 3),
+                "dvr_from": _fmt(incident.occurred_from), "dvr_to": _fmt(incident.occurred_to),
+                "abuse_types": types, "severity": new.severity}
+
+
+def _range(s: Session, sha256: str, segments: list[Segment], new: NewIncident
+           ) -> tuple[float, float]:
+    if (new.start_s is None) == (new.dvr_from is None) or \
+            (new.end_s is None) == (new.dvr_to is None):
+        raise StrongroomError("give the start and the end, each either as --from/--to (time "
+                              "in the clip) or --dvr-from/--dvr-to (DVR clock)")
+    start = new.start_s if new.dvr_from is None else offset_of(segments, new.dvr_from)
+    end = new.end_s if new.dvr_to is None else offset_of(segments, new.dvr_to) + 1.0
+    if start is None or end is None:  # pragma: no cover - excluded above
+        raise StrongroomError("give the start and the end")
+    duration = s.scalar(select(MediaInfo.duration).where(MediaInfo.original_sha256 == sha256))
+    if end <= start:
+        raise StrongroomError("the end comes before the start")
+    if duration is not None and start >= duration + 0.5:
+        raise StrongroomError(f"the clip is only {duration:.1f} s long")
+    if duration is not None:
+        end = min(end, duration)
+    return start, end
+
+
+def _facility(s: Session, covered: list[Segment]) -> int | None:
+    canon, joined = canonical()
+    ids = {f for f in s.scalars(select(canon.facility_id).select_from(Camera).join(
+        canon, joined).where(Camera.id.in_([g.camera_id for g in covered if g.camera_id])))
+           if f is not None}
+    return ids.pop() if len(ids) == 1 else None
+
+
+def _default_title(covered: list[Segment], s: Session) -> str:
+    canon, joined = canonical()
+    labels = sorted(set(s.scalars(select(canon.label).select_from(Camera).join(
+        canon, joined).where(Camera.id.in_([g.camera_id for g in covered if g.camera_id])))))
+    when = next((dvr_at(g, g.start_s) for g in covered if g.clock_start), None)
+    return " ".join(p for p in (", ".join(labels), _fmt(when)) if p) or "incident"
+
+
+def _fmt(t: datetime | None) -> str | None:
+    return None if t is None else t.strftime(DVR_FORMAT)
+
+
+def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
+             description: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """A new case (a recipient's bundle of incidents); one `annotated` event."""
+    clean = _text(name, MAX_TEXT, "case name")
+    if not clean:
+        raise StrongroomError("name the case")
+    if purpose not in PURPOSES:
+        raise StrongroomError(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})")
+    with vault.write() as s:
+        if s.scalar(select(CaseFile.id).where(CaseFile.name == clean)) is not None:
+            raise StrongroomError(f"there is already a case {clean!r}")
+        case = CaseFile(name=clean, purpose=purpose, created_at=datetime.now(UTC),
+                        description=_text(description, MAX_DESCRIPTION, "description"))
+        s.add(case)
+        s.flush()
+        vault.annotate(s, "case", case.id, "made", actor=actor)
+        return {"case": case.id, "name": clean, "purpose": purpose}
+
+
+def add_to_case(vault: Vault, case_name: str, incident_id: int, *,
+                actor: str | None = None) -> dict[str, Any]:
+    """Put an incident in a case; one `annotated` event on the case."""
+    with vault.write() as s:
+        case = s.scalar(select(CaseFile).where(CaseFile.name == case_name.strip()))
+        if case is None:
+            raise StrongroomError(f"no case {case_name!r} (`strongroom case add` makes one)")
+        if s.get(Incident, incident_id) is None:
+            raise StrongroomError(f"no incident {incident_id}")
+        if s.get(CaseIncident, (case.id, incident_id)) is not None:
+            raise StrongroomError(f"incident {incident_id} is already in {case.name!r}")
+        s.add(CaseIncident(case_id=case.id, incident_id=incident_id))
+        vault.annotate(s, "case", case.id, f"incident {incident_id} added", actor=actor)
+        count = len(s.scalars(select(CaseIncident.incident_id).where(
+            CaseIncident.case_id == case.id)).all())
+        return {"case": case.id, "name": case.name, "incident": incident_id,
+                "incidents": count}
+

@@ -1,0 +1,160 @@
+"""Incidents and cases from the command line (issue 15, point 3): `incident add` by clip offsets
+or DVR clock times, `case add`, `case add-incident`, then `export --case` without the web app.
+Each change is an `annotated` event whose digest `verify` checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from conftest import Template, cli, open_vault
+from review_fixtures import make_clips
+from strongroom.catalogue.models import CustodyEvent, Incident, Original
+from strongroom.export.verifier import verify_bag
+from strongroom.ingest import ingest
+
+
+@dataclass
+class Clips:
+    path: Path
+    template: Template
+    shas: list[str]
+
+
+@pytest.fixture(scope="module")
+def clips(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    """Three clips; clip N's DVR clock starts at 2021-03-14 02:1(6+N):05 (review_fixtures)."""
+    from strongroom.pipeline.runner import process
+
+    root = tmp_path_factory.mktemp("cases")
+    path = root / "vault"
+    shutil.copytree(template.path, path)
+    with open_vault(path, template.keys) as v:
+        ingest(v, make_clips(root / "usb"), "test clips")
+        process(v, steps=["probe", "overlay_ocr"], workers=1)
+        with v.catalogue.read() as s:
+            shas = list(s.scalars(select(Original.sha256).order_by(Original.sha256)))
+    return Clips(path, template, shas)
+
+
+@pytest.fixture
+def vault(clips: Clips, tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "vault"
+    shutil.copytree(clips.path, path)
+    yield path
+
+
+def js(*args: str | Path) -> dict[str, object]:
+    r = cli(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def _clip_with_clock(vault: Path, clips: Clips) -> tuple[str, str]:
+    """A clip and the DVR time its clock shows one second in."""
+    from strongroom.catalogue.models import Segment
+
+    with open_vault(vault, clips.template.keys) as v, v.catalogue.read() as s:
+        seg = s.scalars(select(Segment).where(Segment.clock_start.is_not(None))
+                        .order_by(Segment.original_sha256)).first()
+        assert seg is not None and seg.clock_start is not None
+        return seg.original_sha256, seg.clock_start.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_an_incident_by_clip_offsets_gets_its_dvr_time_and_is_logged(vault: Path,
+                                                                     clips: Clips) -> None:
+    sha, clock = _clip_with_clock(vault, clips)
+    data = js("incident", "add", vault, sha[:12], "--from", "0:00", "--to", "0:02",
+              "--type", "beating", "--type", "humiliation", "--severity", "4",
+              "--description", "Избиение заключённого в коридоре")
+    assert data["original"] == sha and data["start_s"] == 0 and data["end_s"] == 2
+    assert data["dvr_from"] == clock and data["abuse_types"] == ["beating", "humiliation"]
+    assert "КАМ" in str(data["title"])
+    with open_vault(vault, clips.template.keys) as v:
+        with v.catalogue.read() as s:
+            last = s.scalars(select(CustodyEvent).order_by(CustodyEvent.seq.desc())).first()
+            assert last is not None and last.action == "annotated"
+            assert last.subject == f"incident:{data['incident']}"
+            assert "Избиение" not in last.details, "the text stays out of the log"
+        assert v.verify(fixity=False).ok
+        with v.write(checkpoint=False) as s:  # an edit around the door is caught
+            s.execute(update(Incident).values(description="nothing happened"))
+        report = v.verify(fixity=False)
+    assert not report.ok and any("edited by hand" in p.message for p in report.problems)
+
+
+def test_an_incident_by_dvr_clock_times_maps_them_to_the_clip(vault: Path, clips: Clips
+                                                              ) -> None:
+    from datetime import datetime, timedelta
+
+    sha, clock = _clip_with_clock(vault, clips)
+    start = datetime.strptime(clock, "%Y-%m-%d %H:%M:%S")
+    later = (start + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
+    data = js("incident", "add", vault, sha, "--dvr-from", clock, "--dvr-to", later)
+    assert data["dvr_from"] == clock and data["dvr_to"] in (later, clock)
+    assert 0 <= float(str(data["start_s"])) < 1.0 < float(str(data["end_s"])) <= 3.0
+    never = (start - timedelta(hours=5)).strftime("%Y-%m-%d %H:%M:%S")
+    r = cli("incident", "add", vault, sha, "--dvr-from", never, "--dvr-to", clock)
+    assert r.returncode == 2 and "never shows" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "1", "--dvr-from", "2021-03-14 02:17:05", "--to", "2"], "either as"),
+    (["--from", "2", "--to", "1"], "before the start"),
+    (["--from", "abc", "--to", "1"], "not a time"),
+    (["--from", "0", "--to", "-1"], "not a time"),
+    (["--from", "0", "--to", "1", "--dvr-to", "yesterday"], "DVR clock time"),
+    (["--from", "0", "--to", "1", "--severity", "9"], "--severity"),
+])
+def test_bad_incident_input_is_one_clear_error_and_records_nothing(
+        vault: Path, clips: Clips, args: list[str], message: str) -> None:
+    sha, _clock = _clip_with_clock(vault, clips)
+    before = _events(vault, clips)
+    r = cli("incident", "add", vault, sha, *args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and _events(vault, clips) == before
+    unknown = cli("incident", "add", vault, "0" * 12, "--from", "0", "--to", "1")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+
+
+def _events(vault: Path, clips: Clips) -> int:
+    with open_vault(vault, clips.template.keys) as v, v.catalogue.read() as s:
+        return len(s.scalars(select(CustodyEvent.seq)).all())
+
+
+def test_a_case_of_incidents_exports_without_the_web_app(vault: Path, clips: Clips,
+                                                         tmp_path: Path) -> None:
+    sha, _clock = _clip_with_clock(vault, clips)
+    other = next(s for s in clips.shas if s != sha)
+    first = js("incident", "add", vault, sha, "--from", "0", "--to", "2", "--type", "beating",
+               "--description", "Избиение")
+    second = js("incident", "add", vault, other, "--from", "1", "--to", "3",
+                "--description", "Угрозы")
+    case = js("case", "add", vault, "Саратов ОТБ-1", "--description", "for the prosecutor")
+    assert case["purpose"] == "prosecution"
+    for inc in (first, second):
+        added = js("case", "add-incident", vault, "Саратов ОТБ-1", str(inc["incident"]))
+    assert added["incidents"] == 2
+    again = cli("case", "add-incident", vault, "Саратов ОТБ-1", str(first["incident"]))
+    assert again.returncode == 2 and "already in" in again.stderr
+    dup = cli("case", "add", vault, "Саратов ОТБ-1")
+    assert dup.returncode == 2 and "already a case" in dup.stderr
+    out = tmp_path / "handover"
+    r = cli("export", vault, "--case", "Саратов ОТБ-1", "--to", out, "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    bag = next(p for p in out.iterdir() if p.is_dir())
+    assert verify_bag(bag).ok
+    text = "".join(p.read_text("utf-8", "replace") for p in bag.rglob("*.json"))
+    assert "Избиение" in text and "Угрозы" in text
+    assert sorted(p.name.split(".")[0] for p in (bag / "data" / "originals").iterdir()) == \
+        sorted([sha, other])
+    with open_vault(vault, clips.template.keys) as v:
+        assert v.verify(fixity=False).ok
