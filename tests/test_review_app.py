@@ -518,3 +518,29 @@ def test_serve_unseals_serves_and_seal_or_sigterm_drop_the_keys(reviewed: Review
     assert [e.action for e in ours] == ["unsealed", "sealed"]
     assert f"127.0.0.1:{port}" in ours[0].details
     assert ("strongroom seal" if stop == "seal" else "signal") in ours[1].details
+
+
+def test_an_incident_marked_on_a_clip_is_on_the_record_with_its_dvr_time(
+        app: Any, reviewed: Reviewed) -> None:
+    """Investigators mark incidents (offsets in the clip; the DVR time comes from the
+    segments); a reviewer or a lawyer may not; the clip lists them."""
+    sha = reviewed.clips[1]
+    body = {"start_s": 0.5, "end_s": 2.0, "abuse_types": ["beating"], "severity": 3,
+            "description": "Удар дубинкой <b>"}
+    for role in ("reviewer", "lawyer"):
+        assert client(app, reviewed, role).post(f"/api/clips/{sha}/incidents",
+                                                json=body).status_code == 403
+    c = client(app, reviewed, "investigator")
+    made = c.post(f"/api/clips/{sha}/incidents", json=body)
+    assert made.status_code == 200, made.text
+    data = made.json()
+    assert data["dvr_from"] and data["dvr_from"].startswith("2021-03-14 02:")
+    ev = events(reviewed, "annotated")[-1]
+    assert ev.subject == f"incident:{data['incident']}" and ev.actor.startswith("investigator")
+    listed = c.get(f"/api/clips/{sha}").json()["incidents"]
+    assert [i["incident"] for i in listed] == [data["incident"]]
+    page = c.get(f"/clips/{sha}").text
+    assert "Удар дубинкой &lt;b&gt;" in page
+    bad = c.post(f"/api/clips/{sha}/incidents", json={**body, "end_s": 0.1})
+    assert bad.status_code == 400 and "before the start" in bad.json()["error"]
+    assert reviewed.vault.verify(fixity=False).ok

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ def _sign_in(page: Any, base: str, name: str, secret: str) -> None:
         raise
 
 
+def _until(page: Any, check: str, timeout: float = 20) -> None:
+    """Poll `check` on #video (wait_for_function evaluates a string, which the app's CSP
+    forbids, as it should)."""
+    deadline = time.monotonic() + timeout
+    while not page.eval_on_selector("#video", check):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"#video never satisfied {check}")
+        time.sleep(0.1)
+
+
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
@@ -90,7 +101,7 @@ def test_sign_in_queue_clip_reveal_and_status_in_chromium(
     sha = r.clips[0]
     page.click(f'a[href="/clips/{sha}"]')
     page.wait_for_url(f"{base}/clips/{sha}")
-    page.wait_for_function("document.getElementById('video').readyState >= 1")
+    _until(page, "v => v.readyState >= 1")
     # content labels come before the player; the preview is the safe one, muted
     html = page.content()
     assert html.index('id="labels"') < html.index('id="player"')
@@ -127,6 +138,19 @@ def test_sign_in_queue_clip_reveal_and_status_in_chromium(
                          .limit(5)).all()
     assert status == "incident"
     assert any(e.action == "annotated" and e.actor.startswith("browser-inv") for e in last)
+    # an incident, marked with I and O on the playing clip
+    page.eval_on_selector("#video", "v => { v.muted = true; return v.play(); }")
+    page.keyboard.press("i")
+    _until(page, "v => v.currentTime > 1.0")
+    page.keyboard.press("o")
+    page.eval_on_selector("#video", "v => v.pause()")
+    assert page.locator("#mark-in").input_value() and page.locator("#mark-out").input_value()
+    page.check('input[name="abuse_types"][value="beating"]')
+    page.fill('#incident-form textarea[name="description"]', "Удары дубинкой")
+    page.click("#save-incident")
+    page.wait_for_selector("#incidents >> text=Удары дубинкой")
+    assert "2021-03-14" in page.locator("#incidents").inner_text()
+    _shot(page, "clip-incident")
     page.keyboard.press("h")
     page.wait_for_selector('#video[data-revealed="0"]')
     assert not [m for m in console_errors if "Content Security Policy" in m], console_errors

@@ -33,6 +33,10 @@ from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
 PURPOSES = ("prosecution", "publication", "internal")
+#: The default vocabulary of abuse types (after HURIDOCS' "types of acts" micro-thesaurus,
+#: narrowed to what prison CCTV shows); `--type` also takes others.
+ABUSE_TYPES = ("beating", "torture", "rape", "sexual violence", "humiliation", "threats",
+               "restraint", "denial of medical care", "death in custody", "forced labour")
 #: The longest description accepted (a report's paragraph, not a document).
 MAX_DESCRIPTION = 20_000
 DVR_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -183,6 +187,17 @@ def _default_title(covered: list[Segment], s: Session) -> str:
 
 def _fmt(t: datetime | None) -> str | None:
     return None if t is None else t.strftime(DVR_FORMAT)
+
+
+def clip_incidents(s: Session, sha256: str) -> list[dict[str, Any]]:
+    """The incidents marked on one clip, in the clip's order."""
+    rows = s.execute(select(Incident, IncidentOriginal.start_s, IncidentOriginal.end_s).join(
+        IncidentOriginal, IncidentOriginal.incident_id == Incident.id).where(
+        IncidentOriginal.original_sha256 == sha256).order_by(IncidentOriginal.start_s))
+    return [{"incident": inc.id, "title": inc.title, "description": inc.description,
+             "abuse_types": inc.abuse_types or [], "severity": inc.severity,
+             "start_s": a, "end_s": b, "dvr_from": _fmt(inc.occurred_from),
+             "dvr_to": _fmt(inc.occurred_to)} for inc, a, b in rows]
 
 
 def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",

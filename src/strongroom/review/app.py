@@ -127,6 +127,15 @@ class ReviewBody(BaseModel):
     unassign: bool = False
 
 
+class IncidentBody(BaseModel):
+    start_s: float = Field(ge=0, le=48 * 3600)
+    end_s: float = Field(ge=0, le=48 * 3600)
+    abuse_types: list[str] = Field(default_factory=list, max_length=20)
+    severity: int | None = Field(default=None, ge=1, le=5)
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=actions.MAX_NOTE)
+
+
 class ExposureBody(BaseModel):
     seconds: float = Field(ge=0, le=3600)
 
@@ -290,8 +299,12 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
             every = clips.load_clips(s, assigned_to=who.id if who.role == "reviewer" else None)
             found = [c for c in every if c.sha256 == sha256]
             events = clips.history(s, sha256, review.id if review else None)
+            from strongroom.catalogue.cases import clip_incidents
+
+            marked = clip_incidents(s, sha256)
         if not found:
             raise NotFound("no such clip")
+        found[0].incidents = marked
         return found[0], events, clips.neighbours(every, sha256)
 
     @app.get("/clips/{sha256}", response_class=HTMLResponse, include_in_schema=False)
@@ -299,7 +312,10 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         _not_stopped(who)
         clip, events, (prev, nxt) = one(who, sha256)
         revealed = actions.grant(vault, who, sha256) is not None
+        from strongroom.catalogue.cases import ABUSE_TYPES
+
         return page(request, "clip.html", clip=clip, events=events, prev=prev, next=nxt,
+                    abuse_types=ABUSE_TYPES,
                     revealed=revealed, needs_break=actions.needs_break(vault, who),
                     can_edit=who.role in EDITORS, can_assign=who.role in STAFF,
                     users=[u["username"] for u in actions.list_users(vault)
@@ -310,7 +326,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         """One clip: what the queue says, and its custody history."""
         _not_stopped(who)
         clip, events, _n = one(who, sha256)
-        return {**clip.to_json(), "history": events,
+        return {**clip.to_json(), "history": events, "incidents": clip.incidents,
                 "revealed": actions.grant(vault, who, sha256) is not None}
 
     def change(who: Person, sha256: str, body: ReviewBody) -> None:
@@ -346,6 +362,43 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         Each change is a custody event with your name."""
         change(who, sha256, body)
         return api_clip(sha256, who)
+
+    def mark(who: Person, sha256: str, body: IncidentBody) -> dict[str, Any]:
+        from strongroom.catalogue.cases import NewIncident, add_incident
+
+        _check_sha(sha256)
+        _not_stopped(who)
+        actions.may_see(vault, who, sha256)
+        with actions.WRITE_LOCK:
+            return add_incident(vault, NewIncident(
+                sha256=sha256, start_s=body.start_s, end_s=body.end_s, title=body.title,
+                description=body.description, abuse_types=tuple(
+                    t[:64] for t in body.abuse_types), severity=body.severity), actor=who.actor)
+
+    @app.post("/clips/{sha256}/incidents", include_in_schema=False)
+    async def incident_post(request: Request, sha256: str,
+                            who: Annotated[Person, auth(*STAFF)]) -> Response:
+        form = await request.form()
+        try:
+            start, end = float(_field(form, "start_s", 20) or ""), \
+                float(_field(form, "end_s", 20) or "")
+            severity = _field(form, "severity", 2)
+            body = IncidentBody(start_s=start, end_s=end,
+                                abuse_types=[str(v)[:64] for v in form.getlist("abuse_types")],
+                                severity=int(severity) if severity else None,
+                                description=_field(form, "description", actions.MAX_NOTE))
+        except ValueError:
+            raise StrongroomError("mark the start and the end first (keys I and O while "
+                                  "the clip plays)") from None
+        mark(who, sha256, body)
+        return RedirectResponse(f"/clips/{sha256}#incidents", status_code=303)
+
+    @app.post("/api/clips/{sha256}/incidents", tags=["clips"])
+    def api_incident(sha256: str, body: IncidentBody,
+                     who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
+        """Mark an incident on this clip (offsets in the clip; its DVR time comes from the
+        segments). A custody event with your name and a digest of the whole record."""
+        return mark(who, sha256, body)
 
     @app.post("/clips/{sha256}/reveal", include_in_schema=False)
     def reveal_post(sha256: str, who: Annotated[Person, auth()]) -> Response:

@@ -61,6 +61,7 @@ class Clip:
     spans: list[Span] = field(default_factory=list)
     safe: set[str] = field(default_factory=set)
     failed_steps: list[str] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def short(self) -> str:

@@ -28,8 +28,22 @@
       case "r": case "R": click("reveal"); break;
       case "h": case "H": click("hide"); break;
       case "n": case "N": var n = document.getElementById("next"); if (n) { window.location = n.href; } break;
+      case "i": case "I": mark("in", v); break;
+      case "o": case "O": mark("out", v); break;
     }
   });
+
+  // I and O: the in and out points of an incident, in seconds of the clip; shown as m:ss.
+  function mark(which, v) {
+    if (!v) { return; }
+    var field = document.getElementById("mark-" + which);
+    var shown = document.getElementById("mark-" + which + "-shown");
+    if (!field || !shown) { return; }
+    var t = v.currentTime;
+    field.value = t.toFixed(3);
+    var m = Math.floor(t / 60), sec = (t - m * 60).toFixed(1);
+    shown.textContent = m + ":" + (sec < 10 ? "0" : "") + sec;
+  }
 
   // While revealed video is on screen (revealed, and the tab visible), tell the server every
   // few seconds; it answers whether today's limit is reached, and a quiet banner appears.
