@@ -89,6 +89,9 @@ class Catalogue:
             self._write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        from strongroom.catalogue.search_index import install
+
+        install(self._write)  # the search index follows every write, in its transaction
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
