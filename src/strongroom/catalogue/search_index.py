@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, event, insert, null, select, text
+from sqlalchemy import Connection, Select, delete, event, insert, null, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,8 +52,11 @@ from strongroom.catalogue.words import terms
 
 FTS_TABLE = "search_fts"
 #: FTS5 over the normalised words, with the stock tokenizer (any SQLCipher build reads it)
-FTS_DDL = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(terms, content='', "
+FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(terms, content='', "
            "contentless_delete=1, tokenize='unicode61')")
+_INSERT = "INSERT INTO search_fts(rowid, terms) VALUES (:id, :terms)"
+_DROP = "DELETE FROM search_fts WHERE rowid = :id"
+_DROP_ALL = "DELETE FROM search_fts"
 TRANSCRIBE_STEP = "transcribe"
 
 
@@ -173,8 +176,8 @@ def read_docs(conn: Connection | Session, kind: Kind, *, ref: int | None = None,
 
 def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
     """Rewrite the index entries of these documents from the rows as they now are."""
-    fts = text(f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (:id, :terms)")
-    drop = text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :id")
+    fts = text(_INSERT)
+    drop = text(_DROP)
     for key in keys:
         kind, ref, sha = key
         name = doc_key(key)
@@ -191,14 +194,14 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
             existing = conn.execute(insert(SearchDoc).values(
                 key=name, kind=kind, ref=ref, sha256=clip).returning(SearchDoc.id)).scalar_one()
         else:
-            conn.execute(SearchDoc.__table__.update().where(SearchDoc.id == existing)
+            conn.execute(update(SearchDoc).where(SearchDoc.id == existing)
                          .values(sha256=clip))
         conn.execute(fts, {"id": existing, "terms": terms(body)})
 
 
 def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     """Index every document afresh (the migration; a bulk load); returns how many."""
-    conn.execute(text(f"DELETE FROM {FTS_TABLE}"))
+    conn.execute(text(_DROP_ALL))
     conn.execute(delete(SearchDoc))
     next_id = 1
     docs: list[dict[str, Any]] = []
@@ -207,7 +210,7 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     def flush() -> None:
         if docs:
             conn.execute(insert(SearchDoc), docs)
-            conn.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, terms) VALUES (:id, :terms)"),
+            conn.execute(text(_INSERT),
                          words)
             docs.clear()
             words.clear()
