@@ -11,9 +11,11 @@ Where the index lives: `search_doc` (one row per document: kind, id, clip) and t
 `search_fts` (rowid = `search_doc.id`, one column of normalised words, `words.terms`), both
 inside the catalogue database. A SQLite catalogue is SQLCipher-encrypted page by page, so the
 index is exactly as protected as the text it comes from; there is no index file of its own.
-`search_fts` is contentless (`content=''`, `contentless_delete=1`): it keeps the inverted
-index, not a second copy of the words, and the words shown in results are read from the
-catalogue rows themselves.
+`search_fts` is an ordinary FTS5 table (it stores its normalised words as well as the
+inverted index): a contentless one (`content=''`, `contentless_delete=1`) would be smaller,
+but needs SQLite 3.43 (older plaintext catalogues open with the system's SQLite) and
+`sqlcipher_export` (`migrate-catalogue --encrypt`) fails on it. The words shown in results are
+read from the catalogue rows themselves.
 
 How it stays in step: a `after_flush` listener on the catalogue's write sessions
 (`install`, called by `Catalogue`) re-reads every document touched by the flush — added,
@@ -52,8 +54,8 @@ from strongroom.catalogue.words import terms
 
 FTS_TABLE = "search_fts"
 #: FTS5 over the normalised words, with the stock tokenizer (any SQLCipher build reads it)
-FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(terms, content='', "
-           "contentless_delete=1, tokenize='unicode61')")
+FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(terms, "
+           "tokenize='unicode61')")
 _INSERT = "INSERT INTO search_fts(rowid, terms) VALUES (:id, :terms)"
 _DROP = "DELETE FROM search_fts WHERE rowid = :id"
 _DROP_ALL = "DELETE FROM search_fts"
