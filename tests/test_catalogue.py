@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from conftest import Template, connect_catalogue, open_vault
 from strongroom.catalogue.migrate import HEAD, MIGRATIONS, downgrade, upgrade
 from strongroom.catalogue.models import Acquisition, Base, Original
+from strongroom.catalogue.search_index import is_index_table
 from strongroom.custody.verify import verify
 from strongroom.ingest import ingest
 
@@ -34,7 +35,10 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        # the FTS5 table and its shadow tables are SQL Alembic cannot model (search_index.py)
+        context = MigrationContext.configure(conn, opts={"include_name": lambda name, kind, _p: (
+            kind != "table" or name == "search_doc" or not is_index_table(str(name)))})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

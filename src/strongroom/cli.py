@@ -671,6 +671,46 @@ def timeline(
 
 
 @app.command()
+def search(
+    ctx: typer.Context,
+    vault: VaultArg,
+    query: Annotated[str, typer.Argument(help='Words (all must match, any inflection) and '
+                                         '"quoted phrases".')],
+    facility: Annotated[str | None, typer.Option(help="Only this facility.")] = None,
+    region: Annotated[str | None, typer.Option(help="Only facilities of this region.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Only this camera label.")] = None,
+    date_from: Annotated[str | None, typer.Option(
+        "--from", metavar="DATE", help="DVR clock from (YYYY-MM-DD[ HH:MM:SS]).")] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", metavar="DATE", help="DVR clock to (a bare date: to its end).")] = None,
+    abuse_type: Annotated[str | None, typer.Option("--type", help="Only incidents of this "
+                                                   "abuse type (and their clips).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only clips with this review status "
+                                               "(and their incidents).")] = None,
+    case: Annotated[str | None, typer.Option(help="Only this case's incidents and clips.")
+                    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many hits.")] = 50,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search incidents, cases, notes, cameras, transcripts, pseudonyms and facilities
+    (Russian and English, any inflection). Reads the catalogue only: not a custody event."""
+    from strongroom.catalogue.search import Filters, parse_clock
+    from strongroom.catalogue.search import search as find
+
+    filters = Filters(
+        facility=facility, region=region, camera=camera,
+        date_from=None if date_from is None else parse_clock(date_from),
+        date_to=None if date_to is None else parse_clock(date_to, end=True),
+        abuse_type=abuse_type, status=status, case=case)
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
+            v.catalogue.read() as s:
+        results = find(s, query, filters, limit=limit)
+    _emit(as_json, results.to_json(), results.to_text())
+
+
+@app.command()
 def dupes(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
           shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Near-duplicate groups (PDQ per second), each with its best-quality member."""

@@ -89,6 +89,9 @@ class Catalogue:
             self._write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        from strongroom.catalogue.search_index import install
+
+        install(self._write)  # the search index follows every write, in its transaction
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
@@ -204,10 +207,13 @@ def _encrypt_into(module: Any, db: Path, tmp: Path, key: bytes) -> dict[str, int
 
 
 def _row_counts(con: Any, schema: str) -> dict[str, int]:
-    """Rows per table of attached database `schema` ("main" or our own alias: never input)."""
+    """Rows per table of attached database `schema` ("main" or our own alias: never input).
+    Virtual tables (the FTS5 search index) are counted through their shadow tables: one just
+    made by `sqlcipher_export` in an attached database cannot be read on this connection."""
     names = [r[0] for r in con.execute(
         f"SELECT name FROM {schema}.sqlite_master WHERE type='table' "  # noqa: S608
-        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        "AND name NOT LIKE 'sqlite_%' AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL%' "
+        "ORDER BY name")]
     quoted = {n: '"' + n.replace('"', '""') + '"' for n in names}
     return {n: int(con.execute(f"SELECT count(*) FROM {schema}.{q}")  # noqa: S608
                    .fetchone()[0]) for n, q in quoted.items()}

@@ -359,6 +359,22 @@ class Review(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# -- search (catalogue/search_index.py) ---------------------------------------------------------
+class SearchDoc(Base):
+    """One searchable thing (an incident, a case, a clip's review note, a camera, ...): what it
+    is and where it lives. Its words, normalised (lemmas, stems), are in the FTS5 table
+    `search_fts` under rowid = `id`, inside this (encrypted) database; derived data, rebuilt by
+    `search_index.rebuild`."""
+
+    __tablename__ = "search_doc"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: "incident:12:", "review:3:<sha256>", "transcript::<sha256>": one row per thing
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(SHA256)
+
+
 # -- chain of custody --------------------------------------------------------------------------
 class CustodyEvent(Base):
     """One link of the hash chain. `details` holds the canonical JSON exactly as hashed."""

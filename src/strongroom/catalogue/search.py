@@ -1,0 +1,594 @@
+"""One search over the catalogue's words: incidents, cases, notes, cameras, transcripts, people,
+facilities; Russian and English by meaning of the word, not its ending (`words.py`).
+
+`search(session, "пытка", Filters(facility="ОТБ-1"))` → `Results`: each hit says what matched
+(kind, id, the clip's SHA-256 where there is one) and shows the matched words in context,
+marked. The CLI (`strongroom search`) and, later, the review app's search box call it alike;
+the app renders `Hit.parts` (text, is-a-hit pairs) so that it can escape the text and mark
+hits itself.
+
+Backends, behind one `Search` protocol: `Fts5Search` (SQLite; the index of `search_index.py`
+inside the encrypted catalogue) and `LikeSearch` (PostgreSQL until a `to_tsvector('russian',
+…)` backend plugs in: each word's Snowball stem as `ILIKE '%stem%'` over the same text, so
+`пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows). Filters
+are SQL over the live rows, shared by both, so a camera mapped to a facility a minute ago
+filters correctly without re-indexing anything.
+
+A query is words, all of which must match (in any field of one thing), and "quoted phrases".
+Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
+reaching FTS5 is built by us from normalised words, so no syntax error can come from it.
+
+Searching is not a custody event: it reads catalogue text (no evidence bytes, nothing
+decrypted from the blob store) that the same person can read through other commands that are
+not logged either (`timeline`, `cameras list`); and logging queries would write the words
+people search for — names, places, what happened to whom — into the append-only custody log
+that goes into every handover bag. Opening a clip found by a search is logged as always.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Text,
+    and_,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from strongroom.catalogue.models import (
+    REVIEW_STATUSES,
+    Camera,
+    CaseFile,
+    CaseIncident,
+    Facility,
+    Incident,
+    IncidentOriginal,
+    IncidentPerson,
+    Review,
+    SearchDoc,
+    Segment,
+)
+from strongroom.catalogue.search_index import FTS_TABLE, KINDS, has_index, read_docs
+from strongroom.catalogue.words import WORD, normal, stem
+from strongroom.errors import StrongroomError
+
+MAX_QUERY_CHARS = 500
+MAX_QUERY_WORDS = 32
+DEFAULT_LIMIT = 50
+SNIPPET_BEFORE = 60
+SNIPPET_CHARS = 220
+
+Expr = ColumnElement[Any]
+Cond = ColumnElement[bool]
+#: what a backend finds: (kind, id, clip), best first
+Found = tuple[str, int | None, str | None]
+
+
+# -- the query -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Query:
+    """What was asked: groups of words (a lone word, or a quoted phrase), all required."""
+
+    text: str
+    groups: tuple[tuple[str, ...], ...]
+
+    @property
+    def words(self) -> list[str]:
+        return [w for g in self.groups for w in g]
+
+    def terms(self) -> set[str]:
+        return {normal(w) for w in self.words}
+
+    def fts(self) -> str:
+        """The FTS5 expression: each group as a quoted string of normal forms (no operator
+        of the user's can reach FTS5)."""
+        return " ".join('"' + " ".join(normal(w) for w in g) + '"' for g in self.groups)
+
+
+_QUOTED = re.compile(r'"([^"]*)(?:"|$)')
+
+
+def parse_query(text_: str) -> Query:
+    text_ = text_.strip()
+    if len(text_) > MAX_QUERY_CHARS:
+        raise StrongroomError(f"the query is too long (over {MAX_QUERY_CHARS} characters)")
+    groups: list[tuple[str, ...]] = []
+    rest = []
+    pos = 0
+    for m in _QUOTED.finditer(text_):
+        rest.append(text_[pos:m.start()])
+        phrase = tuple(w.group() for w in WORD.finditer(m.group(1)))
+        if phrase:
+            groups.append(phrase)
+        pos = m.end()
+    rest.append(text_[pos:])
+    groups += [(w.group(),) for w in WORD.finditer(" ".join(rest))]
+    if not groups:
+        raise StrongroomError("nothing to search for: give at least one word")
+    if sum(len(g) for g in groups) > MAX_QUERY_WORDS:
+        raise StrongroomError(f"the query has too many words (over {MAX_QUERY_WORDS})")
+    return Query(text_, tuple(dict.fromkeys(groups)))
+
+
+# -- filters -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filters:
+    """What the hits must belong to. Names as people see them; `date_from`/`date_to` on the DVR
+    clock (naive, as segments hold it); `status` a clip review status."""
+
+    facility: str | None = None
+    region: str | None = None
+    camera: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    abuse_type: str | None = None
+    status: str | None = None
+    case: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("facility", "region", "camera", "abuse_type", "status", "case"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.isoformat(sep=" ")
+        return out
+
+
+def parse_clock(value: str, *, end: bool = False) -> datetime:
+    """A DVR clock time `YYYY-MM-DD[ HH:MM[:SS]]`; a bare date is the day's start (or, for
+    the `end` of a range, its last second)."""
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            day = datetime.strptime(value, "%Y-%m-%d")
+            return datetime.combine(day.date(), time(23, 59, 59) if end else time(0))
+        return datetime.fromisoformat(value.replace("T", " "))
+    except ValueError:
+        raise StrongroomError(f"not a date or time: {value!r} (use YYYY-MM-DD or "
+                              "YYYY-MM-DD HH:MM:SS, on the DVR clock)") from None
+
+
+class _Filter:
+    """One filter as predicates on each kind of thing; a kind it does not apply to fails."""
+
+    def incident(self, i: Expr) -> Cond:
+        return false()
+
+    def clip(self, sha: Expr) -> Cond:
+        return false()
+
+    def camera(self, c: Expr) -> Cond:
+        return false()
+
+    def facility(self, f: Expr) -> Cond:
+        return false()
+
+    def case(self, c: Expr) -> Cond:
+        ci = CaseIncident.__table__.alias()
+        return exists(select(1).select_from(ci).where(ci.c.case_id == c,
+                                                      self.incident(ci.c.incident_id)))
+
+    def person(self, p: Expr) -> Cond:
+        ip = IncidentPerson.__table__.alias()
+        return exists(select(1).select_from(ip).where(ip.c.person_id == p,
+                                                      self.incident(ip.c.incident_id)))
+
+    def for_kind(self, kind: str, ref: Expr, sha: Expr) -> Cond:
+        if kind == "incident":
+            return self.incident(ref)
+        if kind == "incident_note":
+            return or_(self.incident(ref), self.clip(sha))
+        if kind in ("review", "transcript"):
+            return self.clip(sha)
+        if kind == "camera":
+            return self.camera(ref)
+        if kind == "facility":
+            return self.facility(ref)
+        if kind == "case":
+            return self.case(ref)
+        if kind == "person":
+            return self.person(ref)
+        return false()
+
+
+def _clip_segments(sha: Expr, *where: Any) -> Cond:
+    seg = Segment.__table__.alias()
+    return exists(select(1).select_from(seg).where(seg.c.original_sha256 == sha,
+                                                   *[w(seg) for w in where]))
+
+
+def _incident_segments(i: Expr, *where: Any) -> Cond:
+    io, seg = IncidentOriginal.__table__.alias(), Segment.__table__.alias()
+    return exists(select(1).select_from(io.join(seg, seg.c.original_sha256
+                                                 == io.c.original_sha256))
+                  .where(io.c.incident_id == i, *[w(seg) for w in where]))
+
+
+class _Place(_Filter):
+    """Facility and/or region: the facility's ids and the cameras mapped to them."""
+
+    def __init__(self, facilities: list[int], cameras: list[int]) -> None:
+        self.f, self.c = facilities, cameras
+
+    def incident(self, i: Expr) -> Cond:
+        inc = Incident.__table__.alias()
+        return or_(exists(select(1).select_from(inc).where(inc.c.id == i,
+                                                           inc.c.facility_id.in_(self.f))),
+                   _incident_segments(i, lambda s: s.c.camera_id.in_(self.c)))
+
+    def clip(self, sha: Expr) -> Cond:
+        return _clip_segments(sha, lambda s: s.c.camera_id.in_(self.c))
+
+    def camera(self, c: Expr) -> Cond:
+        return c.in_(self.c)
+
+    def facility(self, f: Expr) -> Cond:
+        return f.in_(self.f)
+
+
+class _CameraFilter(_Filter):
+    def __init__(self, cameras: list[int]) -> None:
+        self.c = cameras
+
+    def incident(self, i: Expr) -> Cond:
+        return _incident_segments(i, lambda s: s.c.camera_id.in_(self.c))
+
+    def clip(self, sha: Expr) -> Cond:
+        return _clip_segments(sha, lambda s: s.c.camera_id.in_(self.c))
+
+    def camera(self, c: Expr) -> Cond:
+        return c.in_(self.c)
+
+
+class _When(_Filter):
+    def __init__(self, start: datetime | None, end: datetime | None) -> None:
+        self.start, self.end = start, end
+
+    def _overlaps(self, s: Any) -> Cond:
+        conds: list[Cond] = [s.c.clock_start.is_not(None)]
+        if self.start is not None:
+            conds.append(s.c.clock_end >= self.start)
+        if self.end is not None:
+            conds.append(s.c.clock_start <= self.end)
+        return and_(*conds)
+
+    def incident(self, i: Expr) -> Cond:
+        inc = Incident.__table__.alias()
+        conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
+        if self.start is not None:
+            conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from) >= self.start)
+        if self.end is not None:
+            conds.append(inc.c.occurred_from <= self.end)
+        return or_(exists(select(1).select_from(inc).where(*conds)),
+                   _incident_segments(i, self._overlaps))
+
+    def clip(self, sha: Expr) -> Cond:
+        return _clip_segments(sha, self._overlaps)
+
+    def camera(self, c: Expr) -> Cond:
+        seg = Segment.__table__.alias()
+        return exists(select(1).select_from(seg).where(seg.c.camera_id == c,
+                                                       self._overlaps(seg)))
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+class _AbuseType(_Filter):
+    def __init__(self, abuse_type: str) -> None:
+        # the JSON list as stored (json.dumps: non-ASCII as \\u escapes), one quoted element
+        self.pattern = "%" + _like_escape(json.dumps(abuse_type)) + "%"
+
+    def _has(self, inc: Any) -> Cond:
+        return cast(inc.c.abuse_types, Text).like(self.pattern, escape="!")
+
+    def incident(self, i: Expr) -> Cond:
+        inc = Incident.__table__.alias()
+        return exists(select(1).select_from(inc).where(inc.c.id == i, self._has(inc)))
+
+    def clip(self, sha: Expr) -> Cond:
+        io, inc = IncidentOriginal.__table__.alias(), Incident.__table__.alias()
+        return exists(select(1).select_from(io.join(inc, inc.c.id == io.c.incident_id))
+                      .where(io.c.original_sha256 == sha, self._has(inc)))
+
+
+class _Status(_Filter):
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def clip(self, sha: Expr) -> Cond:
+        rv = Review.__table__.alias()
+        if self.status == "unreviewed":  # no review row yet is unreviewed too
+            return ~exists(select(1).select_from(rv).where(rv.c.original_sha256 == sha,
+                                                           rv.c.status != "unreviewed"))
+        return exists(select(1).select_from(rv).where(rv.c.original_sha256 == sha,
+                                                      rv.c.status == self.status))
+
+    def incident(self, i: Expr) -> Cond:
+        io = IncidentOriginal.__table__.alias()
+        return exists(select(1).select_from(io).where(io.c.incident_id == i,
+                                                      self.clip(io.c.original_sha256)))
+
+
+class _Case(_Filter):
+    def __init__(self, cases: list[int]) -> None:
+        self.k = cases
+
+    def incident(self, i: Expr) -> Cond:
+        ci = CaseIncident.__table__.alias()
+        return exists(select(1).select_from(ci).where(ci.c.incident_id == i,
+                                                      ci.c.case_id.in_(self.k)))
+
+    def clip(self, sha: Expr) -> Cond:
+        io, ci = IncidentOriginal.__table__.alias(), CaseIncident.__table__.alias()
+        return exists(select(1).select_from(io.join(ci, ci.c.incident_id == io.c.incident_id))
+                      .where(io.c.original_sha256 == sha, ci.c.case_id.in_(self.k)))
+
+    def case(self, c: Expr) -> Cond:
+        return c.in_(self.k)
+
+
+def _with_merged(session: Session, cameras: list[int]) -> list[int]:
+    """These cameras and every camera merged into them (which they stand for)."""
+    out = list(dict.fromkeys(cameras))
+    frontier = out
+    while frontier:
+        frontier = [c for c in session.scalars(select(Camera.id).where(
+            Camera.merged_into.in_(frontier))) if c not in out]
+        out += frontier
+    return out
+
+
+def resolve(session: Session, filters: Filters) -> list[_Filter]:
+    """The filters as predicates; an unknown facility, region, camera, case or status is an
+    error that names it (never an empty result that looks like "nothing happened there")."""
+    out: list[_Filter] = []
+    if filters.facility is not None or filters.region is not None:
+        q = select(Facility.id)
+        if filters.facility is not None:
+            if session.scalar(select(Facility.id).where(Facility.name == filters.facility)) \
+                    is None:
+                raise StrongroomError(f"no facility {filters.facility!r}")
+            q = q.where(Facility.name == filters.facility)
+        if filters.region is not None:
+            if session.scalar(select(Facility.id).where(Facility.region == filters.region)) \
+                    is None:
+                raise StrongroomError(f"no facility in region {filters.region!r}")
+            q = q.where(Facility.region == filters.region)
+        facilities = list(session.scalars(q))
+        cameras = _with_merged(session, list(session.scalars(
+            select(Camera.id).where(Camera.facility_id.in_(facilities)))))
+        out.append(_Place(facilities, cameras))
+    if filters.camera is not None:
+        cam = session.scalar(select(Camera.id).where(Camera.label == filters.camera))
+        if cam is None:
+            raise StrongroomError(f"no camera {filters.camera!r}")
+        out.append(_CameraFilter(_with_merged(session, [cam])))
+    if filters.date_from is not None or filters.date_to is not None:
+        if (filters.date_from is not None and filters.date_to is not None
+                and filters.date_to < filters.date_from):
+            raise StrongroomError("the date range ends before it starts")
+        out.append(_When(filters.date_from, filters.date_to))
+    if filters.abuse_type is not None:
+        out.append(_AbuseType(filters.abuse_type))
+    if filters.status is not None:
+        if filters.status not in REVIEW_STATUSES:
+            raise StrongroomError(f"no review status {filters.status!r} (one of: "
+                                  f"{', '.join(REVIEW_STATUSES)})")
+        out.append(_Status(filters.status))
+    if filters.case is not None:
+        case = session.scalar(select(CaseFile.id).where(CaseFile.name == filters.case))
+        if case is None:
+            raise StrongroomError(f"no case {filters.case!r}")
+        out.append(_Case([case]))
+    return out
+
+
+def _kind_conditions(kind: str, ref: Expr, sha: Expr, filters: Sequence[_Filter]) -> Cond:
+    return and_(true(), *[f.for_kind(kind, ref, sha) for f in filters])
+
+
+# -- backends ------------------------------------------------------------------------------
+class Search(Protocol):
+    """A way to find things: best first, at most `limit`."""
+
+    name: str
+
+    def find(self, session: Session, query: Query, filters: Sequence[_Filter],
+             limit: int) -> list[Found]: ...
+
+
+class Fts5Search:
+    """SQLite: the FTS5 index inside the catalogue, best match (bm25) first."""
+
+    name = "fts5"
+
+    def find(self, session: Session, query: Query, filters: Sequence[_Filter],
+             limit: int) -> list[Found]:
+        fts = table(FTS_TABLE, column("rowid"), column("rank"))
+        d = SearchDoc.__table__
+        q = (select(d.c.kind, d.c.ref, d.c.sha256)
+             .select_from(fts.join(d, d.c.id == fts.c.rowid))
+             .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()))
+             .order_by(fts.c.rank).limit(limit))
+        if filters:
+            q = q.where(or_(*[and_(d.c.kind == k, _kind_conditions(k, d.c.ref, d.c.sha256,
+                                                                    filters))
+                              for k in KINDS]))
+        return [(r[0], r[1], r[2]) for r in session.execute(q)]
+
+
+class LikeSearch:
+    """No index: each word's Snowball stem as a substring of the same text (PostgreSQL for
+    now, and the benchmark's baseline). Case-blind on PostgreSQL (ILIKE); SQLite's LIKE folds
+    ASCII only, so a capitalised form of each stem is tried too."""
+
+    name = "like"
+
+    def find(self, session: Session, query: Query, filters: Sequence[_Filter],
+             limit: int) -> list[Found]:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        selects = []
+        for kind in KINDS.values():
+            ref = kind.ref if kind.ref is not None else literal(None, type_=Text)
+            sha = kind.sha if kind.sha is not None else literal(None, type_=Text)
+            words = [self._word(w, kind.columns, kind.transcript, postgres)
+                     for w in query.words]
+            selects.append(select(literal(kind.name).label("kind"), ref.label("ref"),
+                                  sha.label("sha256"))
+                           .where(*kind.where, *words,
+                                  _kind_conditions(kind.name, ref, sha, filters)))
+        u = union_all(*selects).subquery()
+        q = select(u.c.kind, u.c.ref, u.c.sha256).limit(limit)
+        return [(r[0], r[1], r[2]) for r in session.execute(q)]
+
+    @staticmethod
+    def _word(word: str, columns: Sequence[Any], transcript: bool, postgres: bool) -> Cond:
+        s = stem(word)
+        forms = [s] if postgres else list(dict.fromkeys([s, s[:1].upper() + s[1:]]))
+        conds = []
+        for col in columns:
+            target = cast(col, Text) if transcript else col
+            for form in forms:
+                shown = json.dumps(form)[1:-1] if transcript else form
+                pattern = "%" + _like_escape(shown) + "%"
+                conds.append(target.ilike(pattern, escape="!") if postgres
+                             else target.like(pattern, escape="!"))
+        return or_(*conds)
+
+
+def backend_for(session: Session) -> Search:
+    """FTS5 where the catalogue has the index (SQLite), else the LIKE fallback."""
+    return Fts5Search() if has_index(session.connection()) else LikeSearch()
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class Hit:
+    kind: str
+    id: int | str  # the row's id; a transcript's is its clip
+    sha256: str | None
+    #: the snippet: (text, is_hit) in order; `snippet()` renders it with brackets
+    parts: list[tuple[str, bool]]
+    #: an incident's (or a case's) clips
+    clips: list[str] = field(default_factory=list)
+
+    def snippet(self, mark: tuple[str, str] = ("[", "]")) -> str:
+        return "".join(f"{mark[0]}{t}{mark[1]}" if hit else t for t, hit in self.parts)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "sha256": self.sha256,
+                               "snippet": self.snippet()}
+        if self.clips:
+            out["clips"] = self.clips
+        return out
+
+    def to_text(self) -> str:
+        where = f"{KINDS[self.kind].label} {self.id}"
+        if self.sha256 and self.sha256 != self.id:
+            where += f" (clip {self.sha256[:12]})"
+        elif self.clips:
+            where += f" (clips {', '.join(c[:12] for c in self.clips)})"
+        return f"{where}: {self.snippet()}"
+
+
+@dataclass
+class Results:
+    query: str
+    filters: Filters
+    backend: str
+    hits: list[Hit]
+    #: more hits than `limit` exist
+    more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "filters": self.filters.to_json(), "backend": self.backend,
+                "hits": [h.to_json() for h in self.hits], "more": self.more}
+
+    def to_text(self) -> str:
+        if not self.hits:
+            return f"no matches for {self.query!r}"
+        lines = [h.to_text() for h in self.hits]
+        if self.more:
+            lines.append(f"(more than {len(self.hits)} matches: narrow the search)")
+        return "\n".join(lines)
+
+
+def highlight(body: str, query: Query, *, stems: bool = False) -> list[tuple[str, bool]]:
+    """A window of `body` around its first matching word, matching words marked. A word
+    matches when its normal form is one the query asked for (with `stems`, also when it holds
+    a query word's stem: what the LIKE fallback matched)."""
+    wanted = query.terms()
+    stemmed = [stem(w) for w in query.words] if stems else []
+    spans = [(m.start(), m.end()) for m in WORD.finditer(body)
+             if normal(m.group()) in wanted
+             or any(s and s in m.group().lower().replace("ё", "е") for s in stemmed)]
+    start = 0
+    if spans and spans[0][0] > SNIPPET_BEFORE:
+        start = body.rfind(" ", 0, spans[0][0] - SNIPPET_BEFORE) + 1
+    end = min(len(body), start + SNIPPET_CHARS)
+    if end < len(body):
+        end = max(body.rfind(" ", start, end), spans[0][1] if spans else start + 1)
+    parts: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
+    pos = start
+    for a, b in spans:
+        if a < start or b > end:
+            continue
+        if a > pos:
+            parts.append((body[pos:a], False))
+        parts.append((body[a:b], True))
+        pos = b
+    if end > pos:
+        parts.append((body[pos:end], False))
+    if end < len(body):
+        parts.append(("…", False))
+    return parts
+
+
+def search(session: Session, query: str, filters: Filters | None = None, *,
+           limit: int = DEFAULT_LIMIT, backend: Search | None = None) -> Results:
+    """Find `query` in the catalogue (see the module docstring). Reads only."""
+    if limit < 1:
+        raise StrongroomError("the limit must be at least 1")
+    filters = filters or Filters()
+    parsed = parse_query(query)
+    predicates = resolve(session, filters)
+    engine = backend or backend_for(session)
+    found = engine.find(session, parsed, predicates, limit + 1)
+    hits = []
+    for kind, ref, sha in found[:limit]:
+        k = KINDS[kind]
+        docs = list(read_docs(session, k, ref=ref, sha=sha))
+        body = docs[0][2] if docs else ""
+        clip = docs[0][1] if docs else sha
+        clips: list[str] = []
+        if kind == "incident" and ref is not None:
+            clips = list(session.scalars(select(IncidentOriginal.original_sha256).where(
+                IncidentOriginal.incident_id == ref).order_by(IncidentOriginal.original_sha256)))
+        hits.append(Hit(kind=kind, id=ref if ref is not None else (clip or ""), sha256=clip,
+                        parts=highlight(body, parsed, stems=engine.name == "like"),
+                        clips=clips))
+    return Results(query=parsed.text, filters=filters, backend=engine.name, hits=hits,
+                   more=len(found) > limit)
