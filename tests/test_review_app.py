@@ -544,3 +544,27 @@ def test_an_incident_marked_on_a_clip_is_on_the_record_with_its_dvr_time(
     bad = c.post(f"/api/clips/{sha}/incidents", json={**body, "end_s": 0.1})
     assert bad.status_code == 400 and "before the start" in bad.json()["error"]
     assert reviewed.vault.verify(fixity=False).ok
+
+
+def test_search_finds_an_incident_by_another_form_of_its_words(app: Any,
+                                                               reviewed: Reviewed) -> None:
+    """The search box: Russian by the word's meaning (избиения finds Избиение), hits marked
+    and escaped, linked to their clips; not for reviewers, who see only their own clips."""
+    sha = reviewed.clips[2]
+    c = client(app, reviewed, "investigator")
+    made = c.post(f"/api/clips/{sha}/incidents", json={
+        "start_s": 0, "end_s": 1, "description": "Избиение заключённого <i>у двери</i>"})
+    assert made.status_code == 200, made.text
+    hits = c.get("/api/search", params={"q": "избиения"}).json()["hits"]
+    assert any(h["kind"] == "incident" and sha in h.get("clips", []) for h in hits), hits
+    page = c.get("/search", params={"q": "избиения"}).text
+    assert "<mark>Избиение</mark>" in page and "&lt;i&gt;у двери&lt;/i&gt;" in page
+    assert f'href="/clips/{sha}"' in page
+    assert "Nothing found." in c.get("/search", params={"q": "жираф"}).text
+    for role in ("reviewer",):
+        r = client(app, reviewed, role)
+        assert r.get("/search", params={"q": "избиения"}).status_code == 403
+        assert r.get("/api/search", params={"q": "избиения"}).status_code == 403
+    assert client(app, reviewed, "lawyer").get("/api/search",
+                                               params={"q": "избиение"}).status_code == 200
+    assert c.get("/api/search", params={"q": ""}).status_code == 422

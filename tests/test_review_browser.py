@@ -195,6 +195,30 @@ def test_the_interface_in_russian(served: tuple[Reviewed, str], browser: Any) ->
     context.close()
 
 
+def test_search_in_russian_in_chromium(served: tuple[Reviewed, str], browser: Any) -> None:
+    """Mark an incident through the API, then find it in the browser by another form of
+    its word; the hit links to its clip."""
+    r, base = served
+    secret = _new_user(r, "browser-search", "investigator")
+    from strongroom.catalogue.cases import NewIncident, add_incident
+
+    add_incident(r.vault, NewIncident(sha256=r.clips[2], start_s=0, end_s=1,
+                                      description="Пытки током в камере"))
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    _sign_in(page, base, "browser-search", secret)
+    page.click('a[href="/search"]')
+    page.fill("#q", "пытка")
+    page.click('#search-form button[type="submit"]')
+    page.wait_for_selector("#hits mark")
+    assert "Пытки" in page.locator("#hits mark").first.inner_text()
+    _shot(page, "search")
+    page.locator(f'#hits a[href="/clips/{r.clips[2]}"]').first.click()
+    page.wait_for_url(f"{base}/clips/{r.clips[2]}")
+    assert "Пытки током" in page.locator("#incidents").inner_text()
+    context.close()
+
+
 def test_a_reviewer_in_the_browser_meets_only_their_clip(served: tuple[Reviewed, str],
                                                          browser: Any) -> None:
     r, base = served

@@ -60,6 +60,8 @@ EVERYONE = ROLES
 EDITORS = ("admin", "investigator", "reviewer")
 STAFF = ("admin", "investigator")
 ADMIN = ("admin",)
+#: Search reads every clip's notes and incidents: not for reviewers, who see only their clips.
+SEARCHERS = ("admin", "investigator", "lawyer")
 MAX_FORM = 64 * 1024
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
@@ -289,6 +291,49 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         _not_stopped(who)
         _every, shown = visible(who, _filters(facility, camera, day, status))
         return {"clips": [c.to_json() for c in shown]}
+
+    # -- search -----------------------------------------------------------------------------------
+    def find(q: str, facility: str | None, camera: str | None, day_from: str | None,
+             day_to: str | None, status: str | None, abuse_type: str | None,
+             case: str | None) -> Any:
+        from strongroom.catalogue.search import Filters, parse_clock, search
+
+        filters = Filters(
+            facility=facility or None, camera=camera or None, status=status or None,
+            abuse_type=abuse_type or None, case=case or None,
+            date_from=parse_clock(day_from) if day_from else None,
+            date_to=parse_clock(day_to, end=True) if day_to else None)
+        with vault.catalogue.read() as s:
+            return search(s, q, filters)
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    def search_page(request: Request, who: Annotated[Person, auth(*SEARCHERS)],
+                    q: F = None, facility: F = None, camera: F = None, day_from: F = None,
+                    day_to: F = None, status: F = None, abuse_type: F = None,
+                    case: F = None) -> HTMLResponse:
+        _not_stopped(who)
+        from strongroom.catalogue.cases import ABUSE_TYPES
+
+        results = find(q, facility, camera, day_from, day_to, status, abuse_type, case) \
+            if q and q.strip() else None
+        with vault.catalogue.read() as s:
+            every = clips.load_clips(s)
+        return page(request, "search.html", q=q or "", results=results,
+                    facets=clips.facets(every), abuse_types=ABUSE_TYPES, args={
+                        "facility": facility, "camera": camera, "day_from": day_from,
+                        "day_to": day_to, "status": status, "abuse_type": abuse_type})
+
+    @app.get("/api/search", tags=["search"])
+    def api_search(who: Annotated[Person, auth(*SEARCHERS)],
+                   q: Annotated[str, Query(min_length=1, max_length=500)], facility: F = None,
+                   camera: F = None, day_from: F = None, day_to: F = None, status: F = None,
+                   abuse_type: F = None, case: F = None) -> dict[str, Any]:
+        """Search incidents, cases, notes, cameras, transcripts, pseudonyms and facilities;
+        Russian and English by the word's meaning, not its ending. Dates are the DVR clock."""
+        _not_stopped(who)
+        result: dict[str, Any] = find(q, facility, camera, day_from, day_to, status,
+                                      abuse_type, case).to_json()
+        return result
 
     # -- one clip ------------------------------------------------------------------------------
     def one(who: Person, sha256: str) -> tuple[clips.Clip, list[dict[str, Any]],
