@@ -103,7 +103,9 @@ class NewIncident:
     severity: int | None = None
 
 
-def _text(value: str | None, limit: int, what: str) -> str | None:
+def clean_text(value: str | None, limit: int, what: str) -> str | None:
+    """`value` stripped (None when empty), refused when longer than `limit` or holding
+    control characters other than newline and tab."""
     if value is None:
         return None
     value = value.strip()
@@ -117,8 +119,8 @@ def _text(value: str | None, limit: int, what: str) -> str | None:
 def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) -> dict[str, Any]:
     """Make an incident on one clip; one `annotated` event. Returns what was recorded."""
     original = vault.find_original(new.sha256)
-    description = _text(new.description, MAX_DESCRIPTION, "description")
-    title = _text(new.title, MAX_TEXT, "title")
+    description = clean_text(new.description, MAX_DESCRIPTION, "description")
+    title = clean_text(new.title, MAX_TEXT, "title")
     types = sorted({t.strip() for t in new.abuse_types if t.strip()})
     if any(len(t) > 64 for t in types):
         raise StrongroomError("an abuse type is at most 64 characters")
@@ -203,7 +205,7 @@ def clip_incidents(s: Session, sha256: str) -> list[dict[str, Any]]:
 def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
              description: str | None = None, actor: str | None = None) -> dict[str, Any]:
     """A new case (a recipient's bundle of incidents); one `annotated` event."""
-    clean = _text(name, MAX_TEXT, "case name")
+    clean = clean_text(name, MAX_TEXT, "case name")
     if not clean:
         raise StrongroomError("name the case")
     if purpose not in PURPOSES:
@@ -212,7 +214,7 @@ def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
         if s.scalar(select(CaseFile.id).where(CaseFile.name == clean)) is not None:
             raise StrongroomError(f"there is already a case {clean!r}")
         case = CaseFile(name=clean, purpose=purpose, created_at=datetime.now(UTC),
-                        description=_text(description, MAX_DESCRIPTION, "description"))
+                        description=clean_text(description, MAX_DESCRIPTION, "description"))
         s.add(case)
         s.flush()
         vault.annotate(s, "case", case.id, "made", actor=actor)

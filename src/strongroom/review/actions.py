@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from strongroom.catalogue.cases import clean_text
 from strongroom.catalogue.models import (
     CONTENT_LABELS,
     REVIEW_STATUSES,
@@ -83,17 +84,6 @@ class Person:
 
     def stopped(self) -> bool:
         return self.stopped_until is not None and self.stopped_until > now()
-
-
-def _text(value: str | None, limit: int, what: str) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise StrongroomError(f"the {what} is too long (at most {limit} characters)")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise StrongroomError(f"the {what} holds control characters")
-    return value or None
 
 
 # -- accounts ---------------------------------------------------------------------------------
@@ -359,7 +349,7 @@ def update_review(vault: Vault, who: Person, sha256: str, *, status: str | None 
         if unknown:
             raise StrongroomError(f"unknown content label(s) {', '.join(unknown)} "
                                   f"(one of {', '.join(CONTENT_LABELS)})")
-    clean_note = _text(note, MAX_NOTE, "note") if note is not None else None
+    clean_note = clean_text(note, MAX_NOTE, "note") if note is not None else None
     changed: list[str] = []
     with WRITE_LOCK, vault.write() as s:
         review = _review_row(s, sha256)
@@ -488,7 +478,7 @@ def needs_break(vault: Vault, who: Person) -> bool:
 
 
 def check_reason(reason: str | None) -> str:
-    clean = _text(reason, MAX_REASON, "reason")
+    clean = clean_text(reason, MAX_REASON, "reason")
     if not clean:
         raise StrongroomError("say why you download the original (it goes in the custody log)")
     return clean

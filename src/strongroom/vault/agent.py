@@ -189,23 +189,33 @@ def listen_for_seal(fingerprint: str, on_seal: Any) -> Any:
 
 def _answer_server(conn: socket.socket) -> bool:
     """One request to a review server's socket; True for `seal` from this user."""
+    op = _read_op(conn)
+    if op is None:
+        return False
+    reply = {"sealed": True} if op == "seal" else {"serving": True} if op == "status" \
+        else {"error": "unknown op"}
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+    return bool(op == "seal")
+
+
+def _read_op(conn: socket.socket) -> str | None:
+    """The `op` of one JSON line from a process of this user; None for anyone else, or for
+    anything that is not such a line."""
     conn.settimeout(5.0)
     try:
         if _peer_uid(conn) != os.getuid():
-            return False
+            return None
         line = b""
         while not line.endswith(b"\n") and len(line) < 1024:
             chunk = conn.recv(1024)
             if not chunk:
-                return False
+                return None
             line += chunk
         op = json.loads(line).get("op")
-        reply = {"sealed": True} if op == "seal" else {"serving": True} if op == "status" \
-            else {"error": "unknown op"}
-        conn.sendall(json.dumps(reply).encode() + b"\n")
     except (OSError, ValueError, AttributeError):
-        return False
-    return bool(op == "seal")
+        return None
+    return op if isinstance(op, str) else None
 
 
 def start(fingerprint: str, bundle: bytes, hold_s: float) -> float:
@@ -296,18 +306,8 @@ def serve(path: Path, hold_s: float) -> None:  # pragma: no cover - runs in the 
 
 def _handle(conn: socket.socket, bundle: bytes, expires: float) -> bool:  # pragma: no cover
     """Answer one request; True when the agent must stop."""
-    conn.settimeout(5.0)
-    try:
-        if _peer_uid(conn) != os.getuid():
-            return False
-        line = b""
-        while not line.endswith(b"\n") and len(line) < 1024:
-            chunk = conn.recv(1024)
-            if not chunk:
-                return False
-            line += chunk
-        op = json.loads(line).get("op")
-    except (OSError, ValueError, AttributeError):
+    op = _read_op(conn)
+    if op is None:
         return False
     reply: dict[str, Any]
     if op == "keys":
