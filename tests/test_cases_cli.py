@@ -158,3 +158,40 @@ def test_a_case_of_incidents_exports_without_the_web_app(vault: Path, clips: Cli
         sorted([sha, other])
     with open_vault(vault, clips.template.keys) as v:
         assert v.verify(fixity=False).ok
+
+
+def test_an_incidents_history_shows_how_its_description_evolved(vault: Path,
+                                                                clips: Clips) -> None:
+    """Each change keeps the version it made, by whom and when, checked against the digest
+    the signed log holds; a version edited by hand no longer matches."""
+    from strongroom.catalogue.models import Revision
+
+    sha, _clock = _clip_with_clock(vault, clips)
+    made = js("incident", "add", vault, sha, "--from", "0", "--to", "1",
+              "--description", "Избиение у двери")
+    n = str(made["incident"])
+    changed = js("incident", "edit", vault, n, "--description",
+                 "Избиение у двери камеры 3, двое сотрудников", "--severity", "4")
+    assert changed["changed"] == ["description", "severity"]
+    nothing = cli("incident", "edit", vault, n, "--severity", "4")
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    versions = js("incident", "history", vault, n)["versions"]
+    assert isinstance(versions, list) and len(versions) == 2
+    assert [v["change"] for v in versions] == ["made", "description+severity"]
+    assert [v["view"]["description"] for v in versions] == [
+        "Избиение у двери", "Избиение у двери камеры 3, двое сотрудников"]
+    assert all(v["matches_log"] for v in versions)
+    text = cli("incident", "history", vault, n).stdout
+    assert "двое сотрудников" in text and "DOES NOT MATCH" not in text
+    with open_vault(vault, clips.template.keys) as v:
+        assert v.verify(fixity=False).ok
+        with v.write(checkpoint=False) as s:
+            first = s.scalars(select(Revision).where(Revision.row_id == made["incident"],
+                                                     Revision.kind == "incident")
+                              .order_by(Revision.event_seq)).first()
+            assert first is not None
+            first.view = {**(first.view or {}), "description": "ничего не было"}
+    assert "DOES NOT MATCH THE LOG" in cli("incident", "history", vault, n).stdout
+    with open_vault(vault, clips.template.keys) as v:
+        report = v.verify(fixity=False)
+    assert not report.ok and any("history was edited" in p.message for p in report.problems)

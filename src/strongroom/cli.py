@@ -1107,6 +1107,52 @@ def incident_add(
           f"{data['start_s']:.1f}–{data['end_s']:.1f} s of {data['original'][:12]}; {when}.")
 
 
+@incident_app.command("edit")
+def incident_edit(
+    ctx: typer.Context,
+    vault: VaultArg,
+    incident: Annotated[int, typer.Argument(help="The incident's number.")],
+    title: Annotated[str | None, typer.Option(help="New title.")] = None,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    kind: Annotated[list[str] | None, typer.Option(
+        "--type", help="The abuse types (repeat; replaces the old list).")] = None,
+    severity: Annotated[int | None, typer.Option(min=1, max=5, help="1 to 5.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change what an incident says (logged; the old version stays in its history)."""
+    from strongroom.catalogue.cases import edit_incident
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = edit_incident(v, incident, title=title, description=description,
+                             abuse_types=tuple(kind) if kind else None, severity=severity)
+    _emit(as_json, data, f"Incident {incident}: changed {', '.join(data['changed'])}.")
+
+
+@incident_app.command("history")
+def incident_history(
+    ctx: typer.Context,
+    vault: VaultArg,
+    incident: Annotated[int, typer.Argument(help="The incident's number.")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every version of an incident: when, by whom, what it said, checked against the log."""
+    from strongroom.catalogue.cases import history
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        versions = history(v, "incident", incident)
+    lines = []
+    for r in versions:
+        view = r["view"] or {}
+        lines.append(f"#{r['seq']} {r['time'][:19]} {r['actor']}: {r['change']}"
+                     f"{'' if r['matches_log'] else '  (DOES NOT MATCH THE LOG)'}")
+        lines.append(f"    {view.get('title')}: {view.get('description') or ''}")
+    _emit(as_json, {"incident": incident, "versions": versions}, "\n".join(lines))
+
+
 @case_app.command("add")
 def case_add(
     ctx: typer.Context,

@@ -191,6 +191,59 @@ def _fmt(t: datetime | None) -> str | None:
     return None if t is None else t.strftime(DVR_FORMAT)
 
 
+def edit_incident(vault: Vault, incident_id: int, *, title: str | None = None,
+                  description: str | None = None, abuse_types: tuple[str, ...] | None = None,
+                  severity: int | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Change what an incident says; one `annotated` event, and its new version kept in its
+    history (`history`)."""
+    if severity is not None and not 1 <= severity <= 5:
+        raise StrongroomError("severity is 1 (lowest) to 5 (highest)")
+    with vault.write() as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None:
+            raise StrongroomError(f"no incident {incident_id}")
+        changed = []
+        for name, value in (("title", clean_text(title, MAX_TEXT, "title")),
+                            ("description", clean_text(description, MAX_DESCRIPTION,
+                                                       "description")),
+                            ("abuse_types", sorted({t.strip() for t in abuse_types if t.strip()})
+                             if abuse_types is not None else None),
+                            ("severity", severity)):
+            if value is not None and value != getattr(inc, name):
+                setattr(inc, name, value)
+                changed.append(name)
+        if not changed:
+            raise StrongroomError("nothing to change (give --title, --description, --type or "
+                                  "--severity with a new value)")
+        vault.annotate(s, "incident", incident_id, "+".join(changed), actor=actor)
+        return {"incident": incident_id, "changed": changed}
+
+
+def history(vault: Vault, kind: str, row_id: int) -> list[dict[str, Any]]:
+    """Every version of a case, an incident or a clip's review, oldest first: when, by whom,
+    what changed, what it then said, and whether that version is the one the signed log's
+    digest names."""
+    import json
+
+    from strongroom.catalogue.models import CustodyEvent, Revision
+    from strongroom.custody.chain import result_digest
+
+    out = []
+    with vault.catalogue.read() as s:
+        rows = s.execute(select(Revision, CustodyEvent).join(
+            CustodyEvent, CustodyEvent.seq == Revision.event_seq).where(
+            Revision.kind == kind, Revision.row_id == row_id).order_by(Revision.event_seq))
+        for rev, ev in rows:
+            details = json.loads(ev.details)
+            out.append({"seq": ev.seq, "time": ev.time, "actor": ev.actor,
+                        "change": details.get("change"), "view": rev.view,
+                        "matches_log": rev.view is not None and
+                        result_digest(rev.view) == details.get("row_sha256")})
+    if not out:
+        raise StrongroomError(f"no history of {kind} {row_id}")
+    return out
+
+
 def clip_incidents(s: Session, sha256: str) -> list[dict[str, Any]]:
     """The incidents marked on one clip, in the clip's order."""
     rows = s.execute(select(Incident, IncidentOriginal.start_s, IncidentOriginal.end_s).join(

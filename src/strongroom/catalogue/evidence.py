@@ -117,14 +117,19 @@ def review_view(session: Session, review_id: int) -> Any:
             "assigned_to": assignee.username if assignee is not None else None}
 
 
-def record_digest(session: Session, kind: str, row_id: int) -> str | None:
-    """SHA-256 of what a case (`kind` "case"), an incident ("incident") or a clip's review
-    ("review") now says."""
-    from strongroom.custody.chain import result_digest
-
-    view = (case_view(session, row_id) if kind == "case" else
+def record_view(session: Session, kind: str, row_id: int) -> Any:
+    """What a case (`kind` "case"), an incident ("incident") or a clip's review ("review")
+    now says, as plain data (None when it does not exist)."""
+    return (case_view(session, row_id) if kind == "case" else
             incident_view(session, row_id) if kind == "incident" else
             review_view(session, row_id))
+
+
+def record_digest(session: Session, kind: str, row_id: int) -> str | None:
+    """SHA-256 of `record_view`."""
+    from strongroom.custody.chain import result_digest
+
+    view = record_view(session, kind, row_id)
     return None if view is None else result_digest(view)
 
 

@@ -359,6 +359,21 @@ class Review(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Revision(Base):
+    """What a case, an incident or a clip's review said after each change, by whom and when:
+    the history a lawyer shows ("how did this description evolve?"). One row per `annotated`
+    event (`event_seq`), holding the very record whose SHA-256 that event carries, so each
+    version can be checked against the signed log."""
+
+    __tablename__ = "revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    row_id: Mapped[int] = mapped_column(Integer)
+    event_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                           unique=True)
+    view: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
 # -- search (catalogue/search_index.py) ---------------------------------------------------------
 class SearchDoc(Base):
     """One searchable thing (an incident, a case, a clip's review note, a camera, ...): what it

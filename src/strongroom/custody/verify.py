@@ -142,6 +142,8 @@ class LogView:
     mapped: dict[int, Ev] = field(default_factory=dict)  # camera id → its latest mapping
     facility: dict[int, Ev] = field(default_factory=dict)  # facility id → its latest mention
     records: dict[tuple[str, int], Ev] = field(default_factory=dict)  # case/incident → latest
+    #: annotations whose version the catalogue keeps (`revision`): each must be there
+    kept: list[Ev] = field(default_factory=list)
     last_seq: int = 0
 
 
@@ -301,6 +303,8 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
     elif action == "annotated" and ev.subject.startswith(("case:", "incident:", "review:")):
         kind = ev.subject.partition(":")[0]
         log.records[(kind, _int(d.get(kind)))] = ev
+        if d.get("version_kept"):
+            log.kept.append(ev)
     elif action == "annotated" and ev.subject.startswith("camera:"):
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
         if d.get("change", "mapped") == "mapped":
@@ -485,7 +489,7 @@ def verify_catalogue(s: Session, log: LogView, report: VerifyReport) -> list[Ori
     of the catalogue has the event that recorded it."""
     originals: list[Original] = []
     for check in (_check_acquisitions, _check_originals, _check_sightings, _check_derivatives,
-                  _check_step_runs, _check_camera_mappings, _check_cases):
+                  _check_step_runs, _check_camera_mappings, _check_cases, _check_revisions):
         try:
             found = check(s, log, report)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -722,6 +726,27 @@ def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
 def _table_of(step: str) -> str:
     table = STEP_TABLES.get(step)
     return table.__tablename__ if table is not None else "its rows"
+
+
+def _check_revisions(s: Session, log: LogView, report: VerifyReport) -> None:
+    """The history of cases, incidents and reviews: every version an `annotated` event says
+    was kept is there, and is the version whose digest that event holds."""
+    from strongroom.catalogue.models import Revision
+    from strongroom.custody.chain import result_digest
+
+    kept = {r.event_seq: r for r in s.scalars(select(Revision))}
+    for ev in log.kept:
+        subject = ev.subject.replace(":", " ", 1)
+        rev = kept.pop(ev.seq, None)
+        if rev is None:
+            report.problem("catalogue", subject, f"the version custody event {ev.seq} "
+                                                 "recorded is missing from its history")
+        elif rev.view is None or result_digest(rev.view) != ev.details.get("row_sha256"):
+            report.problem("catalogue", subject, f"the version of custody event {ev.seq} in "
+                                                 "its history was edited")
+    for seq in sorted(kept):
+        report.problem("catalogue", f"{kept[seq].kind} {kept[seq].row_id}",
+                       f"a version in its history that no custody event records ({seq})")
 
 
 def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> None:

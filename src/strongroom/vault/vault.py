@@ -571,14 +571,21 @@ class Vault:
         with a digest of all it now says: `verify` then catches any later edit made around
         this door. The details carry only the digest (and `details`), never the (sensitive)
         text."""
-        from strongroom.catalogue.evidence import record_digest
+        from strongroom.catalogue.evidence import record_view
+        from strongroom.catalogue.models import Revision
+        from strongroom.custody.chain import result_digest
 
         if kind not in ("case", "incident", "review"):
             raise ValueError(f"cannot annotate {kind!r}")
         session.flush()
-        return self.record(session, "annotated", f"{kind}:{row_id}", {
+        view = record_view(session, kind, row_id)
+        event = self.record(session, "annotated", f"{kind}:{row_id}", {
             **(details or {}), kind: row_id, "change": what,
-            "row_sha256": record_digest(session, kind, row_id)}, actor=actor)
+            "row_sha256": None if view is None else result_digest(view),
+            "version_kept": True}, actor=actor)
+        # the version itself, for its history (the event holds only its digest)
+        session.add(Revision(kind=kind, row_id=row_id, event_seq=event.seq, view=view))
+        return event
 
     # -- the review app: what people do with evidence, each on the record ------------------
     def record_seen(self, action: str, sha256: str, *, actor: str,
