@@ -17,6 +17,7 @@ has no "middle" to seek to).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -68,23 +69,11 @@ class _ProxyJob(Job):
         out = self.ctx.workdir / "proxy.mp4"
         poster = self.ctx.workdir / "poster.jpg"
         mode, argv = proxy_command(facts, str(self.ctx.path), str(out))
-        # `tool_timeout` in the options: tests and the fuzz campaign
-        # the declared length counted up to 12 h: a crafted header declares ~10^9 s
-        timeout = float(self.ctx.options.get("tool_timeout") or 0) or max(
-            120.0, min(facts.duration or 0.0, DECLARED_CAP_S) * 4)
-        run_tool(argv, timeout=timeout, what="proxy", isolate=True,
-                 file_size=proxy_file_size(self.ctx.path.stat().st_size))
-        if not out.is_file() or out.stat().st_size == 0:
-            raise MediaError("ffmpeg wrote no proxy (no decodable video)")
+        transcode(self.ctx, facts, argv, out, "proxy")
         made = made_duration(out)
         known = [d for d in (facts.duration, self.ctx.decoded_duration, made) if d is not None]
-        mid = min(known) / 2 if known else 0.0
-        pargv = self._poster(mid, poster)
-        if not poster.is_file() and mid > 0:
-            mid = 0.0
-            pargv = self._poster(mid, poster)
-        if not poster.is_file():
-            raise MediaError("ffmpeg found no frame for a poster")
+        mid, pargv = still_at(lambda t: self._poster(t, poster), poster,
+                              min(known) / 2 if known else 0.0, "poster")
         return StepResult(
             data={"mode": mode, "size": out.stat().st_size, "duration": made},
             derived=[
@@ -101,6 +90,32 @@ class _ProxyJob(Job):
         output of the transcode (which would filter every frame up to the poster's time)."""
         return grab_frame(self.ctx, self.ctx.path, poster, t,
                           f"scale=-2:'min({POSTER_HEIGHT},ih)'", "poster")
+
+
+def transcode(ctx: Context, facts: MediaFacts, argv: list[str], out: Path, what: str) -> None:
+    """Run ffmpeg's `argv` making `out` from the original, sandboxed; `MediaError` when it
+    wrote nothing. The timeout grows with the declared length, counted up to 12 h (a crafted
+    header declares ~10^9 s); `tool_timeout` in the options overrides it (tests, the fuzz
+    campaign)."""
+    timeout = float(ctx.options.get("tool_timeout") or 0) or max(
+        120.0, min(facts.duration or 0.0, DECLARED_CAP_S) * 4)
+    run_tool(argv, timeout=timeout, what=what, isolate=True,
+             file_size=proxy_file_size(ctx.path.stat().st_size))
+    if not out.is_file() or out.stat().st_size == 0:
+        raise MediaError(f"ffmpeg wrote no {what} (no decodable video)")
+
+
+def still_at(grab: Callable[[float], list[str]], dest: Path, t: float,
+             what: str) -> tuple[float, list[str]]:
+    """A still at `t` by `grab`, else the first frame (a file holds less than it declares);
+    returns where it was taken and its command line."""
+    argv = grab(t)
+    if not dest.is_file() and t > 0:
+        t = 0.0
+        argv = grab(t)
+    if not dest.is_file():
+        raise MediaError(f"ffmpeg found no frame for a {what}")
+    return t, argv
 
 
 def grab_frame(ctx: Context, src: Path, dest: Path, t: float, vf: str, what: str) -> list[str]:

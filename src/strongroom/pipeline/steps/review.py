@@ -35,14 +35,9 @@ from typing import ClassVar
 
 from strongroom.errors import MediaError
 from strongroom.media.probe import READ_LOCAL_ONLY, MediaFacts
-from strongroom.media.run import run_tool, which
+from strongroom.media.run import which
 from strongroom.pipeline.step import Context, Derived, Job, Step, StepResult
-from strongroom.pipeline.steps.proxy import (
-    DECLARED_CAP_S,
-    grab_frame,
-    made_duration,
-    proxy_file_size,
-)
+from strongroom.pipeline.steps.proxy import grab_frame, made_duration, still_at, transcode
 
 SAFE_HEIGHT = 480
 SAFE_POSTER_HEIGHT = 360
@@ -90,22 +85,11 @@ class _ReviewJob(Job):
         work = self.ctx.workdir
         out, poster, thumb = work / "safe.mp4", work / "safe_poster.jpg", work / "safe_thumb.jpg"
         argv = safe_proxy_command(facts, str(self.ctx.path), str(out))
-        timeout = float(self.ctx.options.get("tool_timeout") or 0) or max(
-            120.0, min(facts.duration or 0.0, DECLARED_CAP_S) * 4)
-        run_tool(argv, timeout=timeout, what="safe proxy", isolate=True,
-                 file_size=proxy_file_size(self.ctx.path.stat().st_size))
-        if not out.is_file() or out.stat().st_size == 0:
-            raise MediaError("ffmpeg wrote no safe proxy (no decodable video)")
+        transcode(self.ctx, facts, argv, out, "safe proxy")
         made = made_duration(out)
-        mid = made / 2 if made else 0.0
-        pargv = self._still(out, poster, mid,
-                            f"scale=-2:'2*trunc(min({SAFE_POSTER_HEIGHT},ih)/2)'")
-        if not poster.is_file() and mid > 0:
-            mid = 0.0
-            pargv = self._still(out, poster, mid,
-                                f"scale=-2:'2*trunc(min({SAFE_POSTER_HEIGHT},ih)/2)'")
-        if not poster.is_file():
-            raise MediaError("ffmpeg found no frame for a safe poster")
+        scale = f"scale=-2:'2*trunc(min({SAFE_POSTER_HEIGHT},ih)/2)'"
+        mid, pargv = still_at(lambda t: self._still(out, poster, t, scale), poster,
+                              made / 2 if made else 0.0, "safe poster")
         targv = self._still(poster, thumb, 0.0, f"scale={SAFE_THUMB_WIDTH}:-2")
         if not thumb.is_file():
             raise MediaError("ffmpeg made no safe thumbnail")
