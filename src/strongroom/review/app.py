@@ -63,6 +63,9 @@ ADMIN = ("admin",)
 #: Search reads every clip's notes and incidents: not for reviewers, who see only their clips.
 SEARCHERS = ("admin", "investigator", "lawyer")
 MAX_FORM = 64 * 1024
+#: Modules that add pages to the app, each through `register(app, page)`: people and cases,
+#: timeline pictures, duplicate groups, facilities.
+SECTIONS = ("casework", "timelines", "duplicates", "facilities")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -687,6 +690,12 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
     def api_acquisitions(who: Annotated[Person, auth(*ADMIN)]) -> dict[str, Any]:
         """How the material arrived: these records can identify the source (admins only)."""
         return {"acquisitions": acquisitions()}
+
+    # -- case work (issue 15): each module adds its own pages and API routes ----------------
+    import importlib
+
+    for name in SECTIONS:
+        importlib.import_module(f"strongroom.review.{name}").register(app, page)
 
     return app
 
