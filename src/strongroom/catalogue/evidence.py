@@ -9,6 +9,7 @@ same before and after a round trip through SQLite or PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -117,12 +118,19 @@ def review_view(session: Session, review_id: int) -> Any:
             "assigned_to": assignee.username if assignee is not None else None}
 
 
+def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
+    """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
+    an `annotated` event, `verify` checks) and its view (what the event's digest covers)."""
+    from strongroom.catalogue.models import CaseFile, Incident, Review
+
+    return {"case": (CaseFile, case_view), "incident": (Incident, incident_view),
+            "review": (Review, review_view)}
+
+
 def record_view(session: Session, kind: str, row_id: int) -> Any:
-    """What a case (`kind` "case"), an incident ("incident") or a clip's review ("review")
-    now says, as plain data (None when it does not exist)."""
-    return (case_view(session, row_id) if kind == "case" else
-            incident_view(session, row_id) if kind == "incident" else
-            review_view(session, row_id))
+    """What a record of `kind` (see `annotated_kinds`) now says, as plain data (None when it
+    does not exist)."""
+    return annotated_kinds()[kind][1](session, row_id)
 
 
 def record_digest(session: Session, kind: str, row_id: int) -> str | None:

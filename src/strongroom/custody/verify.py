@@ -709,9 +709,9 @@ def _check_step_runs(s: Session, log: LogView, report: VerifyReport) -> None:
 def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
     """Cases and incidents go to prosecutors and into reports: each must be what its latest
     `annotated` event recorded, and none may exist without one."""
-    from strongroom.catalogue.models import CaseFile, Incident, Review
+    from strongroom.catalogue.evidence import annotated_kinds
 
-    for kind, table in (("case", CaseFile), ("incident", Incident), ("review", Review)):
+    for kind, (table, _view) in annotated_kinds().items():
         for row_id in s.scalars(select(table.id).order_by(table.id)):
             ev = log.records.get((kind, row_id))
             subject = f"{kind} {row_id}"

@@ -571,11 +571,11 @@ class Vault:
         with a digest of all it now says: `verify` then catches any later edit made around
         this door. The details carry only the digest (and `details`), never the (sensitive)
         text."""
-        from strongroom.catalogue.evidence import record_view
+        from strongroom.catalogue.evidence import annotated_kinds, record_view
         from strongroom.catalogue.models import Revision
         from strongroom.custody.chain import result_digest
 
-        if kind not in ("case", "incident", "review"):
+        if kind not in annotated_kinds():
             raise ValueError(f"cannot annotate {kind!r}")
         session.flush()
         view = record_view(session, kind, row_id)
