@@ -82,8 +82,10 @@ def fill_with_secrets(vault_path: Path, template: Template, source: Path) -> Non
             incident = Incident(title=SECRETS["incident"], description=SECRETS["incident"],
                                 created_at=datetime.now(UTC))
             s.add(incident)
-            s.add(Person(pseudonym=SECRETS["pseudonym"], role="victim"))
+            victim = Person(pseudonym=SECRETS["pseudonym"], role="victim")
+            s.add(victim)
             s.flush()
+            v.annotate(s, "person", victim.id, "made")
             s.add(IncidentOriginal(incident_id=incident.id, original_sha256=sha,
                                    note=SECRETS["note"]))
             v.annotate(s, "incident", incident.id, "created")

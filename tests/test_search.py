@@ -334,9 +334,11 @@ def test_the_migration_indexes_an_existing_vault(vault_path: Path, template: Tem
             assert s.execute(text("SELECT count(*) FROM sqlite_master WHERE name LIKE "
                                   "'search%'")).scalar() == 0
         # rows written before the index existed (the listener finds no index: a no-op)
-        with v.write() as s:
-            s.add(Incident(title="Избиения в ПФРСИ", created_at=NOW))
-            s.add(Person(pseudonym="Свидетель 4", role="witness"))
+        with v.write() as s:  # as the code of 0005 wrote them (later columns do not exist)
+            s.execute(text("INSERT INTO incident (title, created_at) VALUES (:t, :c)"),
+                      {"t": "Избиения в ПФРСИ", "c": NOW})
+            s.execute(text("INSERT INTO person (pseudonym, role) VALUES (:p, 'witness')"),
+                      {"p": "Свидетель 4"})
         with v.catalogue.read() as s:
             assert search(s, "избиение").backend == "like"  # no index yet: the fallback
     with open_vault(vault_path, template.keys) as v:  # opening upgrades to 0006

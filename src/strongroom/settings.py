@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     organisation: str = ""
     contact_name: str = ""
     contact_email: str = ""
+    #: Where the review app writes the bags of approved export requests; empty means a folder
+    #: `<vault name>-exports` beside the vault (never inside it).
+    export_dir: str = ""
     #: Print the traceback of an unexpected error (any value but empty, 0, false, no, off).
     debug: bool = False
     #: The vault passphrase (STRONGROOM_PASSPHRASE). Never shown: SecretStr masks it, and it

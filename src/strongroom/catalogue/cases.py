@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import (
+    CASE_STATUSES,
+    INCIDENT_STATUSES,
     Camera,
     CaseFile,
     CaseIncident,
+    Facility,
     Incident,
     IncidentOriginal,
     MediaInfo,
@@ -139,7 +142,7 @@ def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) ->
             facility_id=_facility(s, covered), abuse_types=types or None,
             severity=new.severity, created_at=datetime.now(UTC),
             occurred_from=min(clocks) if clocks else None,
-            occurred_to=max(clocks) if clocks else None)
+            occurred_to=max(clocks) if clocks else None, status="open")
         s.add(incident)
         s.flush()
         s.add(IncidentOriginal(incident_id=incident.id, original_sha256=original.sha256,
@@ -193,28 +196,38 @@ def _fmt(t: datetime | None) -> str | None:
 
 def edit_incident(vault: Vault, incident_id: int, *, title: str | None = None,
                   description: str | None = None, abuse_types: tuple[str, ...] | None = None,
-                  severity: int | None = None, actor: str | None = None) -> dict[str, Any]:
+                  severity: int | None = None, status: str | None = None,
+                  facility: str | None = None, actor: str | None = None) -> dict[str, Any]:
     """Change what an incident says; one `annotated` event, and its new version kept in its
-    history (`history`)."""
+    history (`history`). `facility` is a facility's name."""
     if severity is not None and not 1 <= severity <= 5:
         raise StrongroomError("severity is 1 (lowest) to 5 (highest)")
+    if status is not None and status not in INCIDENT_STATUSES:
+        raise StrongroomError(f"unknown status {status!r} (one of "
+                              f"{', '.join(INCIDENT_STATUSES)})")
     with vault.write() as s:
         inc = s.get(Incident, incident_id)
         if inc is None:
             raise StrongroomError(f"no incident {incident_id}")
+        facility_id = None
+        if facility is not None and facility.strip():
+            facility_id = s.scalar(select(Facility.id).where(Facility.name == facility.strip()))
+            if facility_id is None:
+                raise StrongroomError(f"no facility {facility.strip()!r}")
         changed = []
         for name, value in (("title", clean_text(title, MAX_TEXT, "title")),
                             ("description", clean_text(description, MAX_DESCRIPTION,
                                                        "description")),
                             ("abuse_types", sorted({t.strip() for t in abuse_types if t.strip()})
                              if abuse_types is not None else None),
-                            ("severity", severity)):
+                            ("severity", severity), ("status", status),
+                            ("facility_id", facility_id)):
             if value is not None and value != getattr(inc, name):
                 setattr(inc, name, value)
                 changed.append(name)
         if not changed:
-            raise StrongroomError("nothing to change (give --title, --description, --type or "
-                                  "--severity with a new value)")
+            raise StrongroomError("nothing to change (give --title, --description, --type, "
+                                  "--severity, --status or --facility with a new value)")
         vault.annotate(s, "incident", incident_id, "+".join(changed), actor=actor)
         return {"incident": incident_id, "changed": changed}
 
@@ -251,12 +264,143 @@ def clip_incidents(s: Session, sha256: str) -> list[dict[str, Any]]:
         IncidentOriginal.original_sha256 == sha256).order_by(IncidentOriginal.start_s))
     return [{"incident": inc.id, "title": inc.title, "description": inc.description,
              "abuse_types": inc.abuse_types or [], "severity": inc.severity,
-             "start_s": a, "end_s": b, "dvr_from": _fmt(inc.occurred_from),
-             "dvr_to": _fmt(inc.occurred_to)} for inc, a, b in rows]
+             "status": inc.status or "open", "start_s": a, "end_s": b,
+             "dvr_from": _fmt(inc.occurred_from), "dvr_to": _fmt(inc.occurred_to)}
+            for inc, a, b in rows]
+
+
+def link_clip(vault: Vault, incident_id: int, sha256: str, *, start_s: float | None = None,
+              end_s: float | None = None, note: str | None = None,
+              actor: str | None = None) -> dict[str, Any]:
+    """Show an incident in one more clip (another camera at the same time, a copy). Without
+    `start_s`/`end_s`, the stretch whose DVR clock covers the incident's time when the clip's
+    segments say so, else the whole clip. One `annotated` event on the incident."""
+    original = vault.find_original(sha256)
+    clean_note = clean_text(note, MAX_TEXT, "note")
+    with vault.write() as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None:
+            raise StrongroomError(f"no incident {incident_id}")
+        if s.get(IncidentOriginal, (incident_id, original.sha256)) is not None:
+            raise StrongroomError(f"that clip already shows incident {incident_id}")
+        duration = s.scalar(select(MediaInfo.duration).where(
+            MediaInfo.original_sha256 == original.sha256))
+        if (start_s is None) != (end_s is None):
+            raise StrongroomError("give both the start and the end, or neither")
+        if start_s is None or end_s is None:
+            start_s, end_s = _same_time(s, original.sha256, inc) or (0.0, duration or 0.0)
+        if end_s <= start_s and duration:
+            raise StrongroomError("the end comes before the start")
+        if duration is not None and start_s >= duration + 0.5:
+            raise StrongroomError(f"the clip is only {duration:.1f} s long")
+        s.add(IncidentOriginal(incident_id=incident_id, original_sha256=original.sha256,
+                               start_s=round(start_s, 3), end_s=round(end_s, 3),
+                               note=clean_note))
+        vault.annotate(s, "incident", incident_id, "clip linked", actor=actor)
+        return {"incident": incident_id, "original": original.sha256,
+                "start_s": round(start_s, 3), "end_s": round(end_s, 3)}
+
+
+def _same_time(s: Session, sha256: str, inc: Incident) -> tuple[float, float] | None:
+    """Where in clip `sha256` the DVR clock shows the incident's time, if it does."""
+    if inc.occurred_from is None or inc.occurred_to is None:
+        return None
+    segments = list(s.scalars(select(Segment).where(
+        Segment.original_sha256 == sha256).order_by(Segment.start_s)))
+    spans = []
+    for g in segments:
+        if g.clock_start is None or g.clock_end is None:
+            continue
+        lo, hi = max(g.clock_start, inc.occurred_from), min(g.clock_end, inc.occurred_to)
+        if lo <= hi:
+            spans.append((offset_of([g], lo), offset_of([g], hi) + 1.0))
+    if not spans:
+        return None
+    return min(a for a, _ in spans), min(max(b for _, b in spans),
+                                         max(g.end_s for g in segments))
+
+
+def unlink_clip(vault: Vault, incident_id: int, sha256: str, *,
+                actor: str | None = None) -> dict[str, Any]:
+    with vault.write() as s:
+        rows = s.scalars(select(IncidentOriginal).where(
+            IncidentOriginal.incident_id == incident_id)).all()
+        row = next((r for r in rows if r.original_sha256.startswith(sha256.lower())), None)
+        if row is None:
+            raise StrongroomError(f"that clip does not show incident {incident_id}")
+        if len(rows) == 1:
+            raise StrongroomError("an incident needs at least one clip")
+        s.delete(row)
+        vault.annotate(s, "incident", incident_id, "clip unlinked", actor=actor)
+        return {"incident": incident_id, "original": row.original_sha256, "removed": True}
+
+
+def same_time_clips(s: Session, incident_id: int) -> list[dict[str, Any]]:
+    """Clips not yet linked whose DVR clock covers the incident's time: other cameras that
+    may have filmed the same event, with their camera and the overlap."""
+    canon, joined = canonical()
+    inc = s.get(Incident, incident_id)
+    if inc is None or inc.occurred_from is None or inc.occurred_to is None:
+        return []
+    linked = set(s.scalars(select(IncidentOriginal.original_sha256).where(
+        IncidentOriginal.incident_id == incident_id)))
+    rows = s.execute(select(Segment.original_sha256, canon.label, Segment.clock_start,
+                            Segment.clock_end).outerjoin(Camera, Camera.id == Segment.camera_id)
+                     .outerjoin(canon, joined).where(
+        Segment.clock_start <= inc.occurred_to, Segment.clock_end >= inc.occurred_from)
+        .order_by(Segment.clock_start).limit(200)).all()
+    out: dict[str, dict[str, Any]] = {}
+    for sha, label, a, b in rows:
+        if sha in linked or sha in out:
+            continue
+        out[sha] = {"original": sha, "camera": label, "dvr_from": _fmt(a), "dvr_to": _fmt(b)}
+    return list(out.values())
+
+
+def incident_detail(s: Session, incident_id: int) -> dict[str, Any]:
+    """An incident with its clips (and their cameras), people and cases."""
+    from strongroom.catalogue.people import incident_people
+
+    inc = s.get(Incident, incident_id)
+    if inc is None:
+        raise StrongroomError(f"no incident {incident_id}")
+    canon, joined = canonical()
+    clips: list[dict[str, Any]] = []
+    for row in s.scalars(select(IncidentOriginal).where(
+            IncidentOriginal.incident_id == incident_id).order_by(IncidentOriginal.start_s)):
+        cams = sorted(set(s.scalars(select(canon.label).select_from(Segment).join(
+            Camera, Camera.id == Segment.camera_id).join(canon, joined).where(
+            Segment.original_sha256 == row.original_sha256))))
+        clips.append({"original": row.original_sha256, "start_s": row.start_s,
+                      "end_s": row.end_s, "note": row.note, "cameras": cams})
+    facility = s.get(Facility, inc.facility_id) if inc.facility_id else None
+    cases = s.execute(select(CaseFile.id, CaseFile.name).join(
+        CaseIncident, CaseIncident.case_id == CaseFile.id).where(
+        CaseIncident.incident_id == incident_id).order_by(CaseFile.name)).all()
+    return {"incident": inc.id, "title": inc.title, "description": inc.description,
+            "abuse_types": inc.abuse_types or [], "severity": inc.severity,
+            "status": inc.status or "open", "dvr_from": _fmt(inc.occurred_from),
+            "dvr_to": _fmt(inc.occurred_to),
+            "facility": facility.name if facility else None,
+            "region": facility.region if facility else None,
+            "cameras": sorted({c for clip in clips for c in clip["cameras"]}),
+            "clips": clips, "people": incident_people(s, incident_id),
+            "cases": [{"case": i, "name": n} for i, n in cases]}
+
+
+def list_incidents(s: Session) -> list[dict[str, Any]]:
+    counts = dict(s.execute(select(IncidentOriginal.incident_id, func.count()).group_by(
+        IncidentOriginal.incident_id)).tuples().all())
+    return [{"incident": i.id, "title": i.title, "status": i.status or "open",
+             "severity": i.severity,
+             "abuse_types": i.abuse_types or [], "dvr_from": _fmt(i.occurred_from),
+             "dvr_to": _fmt(i.occurred_to), "clips": counts.get(i.id, 0)}
+            for i in s.scalars(select(Incident).order_by(Incident.occurred_from, Incident.id))]
 
 
 def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
-             description: str | None = None, actor: str | None = None) -> dict[str, Any]:
+             description: str | None = None, recipient: str | None = None,
+             actor: str | None = None) -> dict[str, Any]:
     """A new case (a recipient's bundle of incidents); one `annotated` event."""
     clean = clean_text(name, MAX_TEXT, "case name")
     if not clean:
@@ -267,7 +411,8 @@ def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
         if s.scalar(select(CaseFile.id).where(CaseFile.name == clean)) is not None:
             raise StrongroomError(f"there is already a case {clean!r}")
         case = CaseFile(name=clean, purpose=purpose, created_at=datetime.now(UTC),
-                        description=clean_text(description, MAX_DESCRIPTION, "description"))
+                        description=clean_text(description, MAX_DESCRIPTION, "description"),
+                        recipient=clean_text(recipient, MAX_TEXT, "recipient"), status="open")
         s.add(case)
         s.flush()
         vault.annotate(s, "case", case.id, "made", actor=actor)
@@ -292,3 +437,72 @@ def add_to_case(vault: Vault, case_name: str, incident_id: int, *,
         return {"case": case.id, "name": case.name, "incident": incident_id,
                 "incidents": count}
 
+
+
+def edit_case(vault: Vault, case_id: int, *, recipient: str | None = None,
+              status: str | None = None, notes: str | None = None,
+              description: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Change a case's recipient, status, notes or description; one `annotated` event."""
+    if status is not None and status not in CASE_STATUSES:
+        raise StrongroomError(f"unknown status {status!r} (one of {', '.join(CASE_STATUSES)})")
+    with vault.write() as s:
+        case = s.get(CaseFile, case_id)
+        if case is None:
+            raise StrongroomError(f"no case {case_id}")
+        changed = []
+        for name, value in (("recipient", clean_text(recipient, MAX_TEXT, "recipient")),
+                            ("status", status),
+                            ("notes", clean_text(notes, MAX_DESCRIPTION, "notes")),
+                            ("description", clean_text(description, MAX_DESCRIPTION,
+                                                       "description"))):
+            given = {"recipient": recipient, "status": status, "notes": notes,
+                     "description": description}[name]
+            if given is not None and value != getattr(case, name):
+                setattr(case, name, value)
+                changed.append(name)
+        if not changed:
+            raise StrongroomError("nothing to change")
+        vault.annotate(s, "case", case_id, "+".join(changed), actor=actor)
+        return {"case": case_id, "changed": changed}
+
+
+def remove_from_case(vault: Vault, case_id: int, incident_id: int, *,
+                     actor: str | None = None) -> dict[str, Any]:
+    with vault.write() as s:
+        row = s.get(CaseIncident, (case_id, incident_id))
+        if row is None:
+            raise StrongroomError(f"incident {incident_id} is not in case {case_id}")
+        s.delete(row)
+        vault.annotate(s, "case", case_id, f"incident {incident_id} removed", actor=actor)
+        return {"case": case_id, "incident": incident_id, "removed": True}
+
+
+def list_cases(s: Session) -> list[dict[str, Any]]:
+    counts = dict(s.execute(select(CaseIncident.case_id, func.count()).group_by(
+        CaseIncident.case_id)).tuples().all())
+    return [{"case": c.id, "name": c.name, "purpose": c.purpose, "recipient": c.recipient,
+             "status": c.status or "open", "incidents": counts.get(c.id, 0)}
+            for c in s.scalars(select(CaseFile).order_by(CaseFile.name))]
+
+
+def case_detail(s: Session, case_id: int) -> dict[str, Any]:
+    """A case with its incidents (their DVR times, facility, clips) and export requests."""
+    from strongroom.catalogue.models import ExportRequest
+
+    case = s.get(CaseFile, case_id)
+    if case is None:
+        raise StrongroomError(f"no case {case_id}")
+    ids = s.scalars(select(CaseIncident.incident_id).where(CaseIncident.case_id == case_id))
+    incidents = sorted((incident_detail(s, i) for i in ids),
+                       key=lambda d: (d["dvr_from"] or "", d["incident"]))
+    requests = [{"id": r.id, "status": r.status, "reason": r.reason,
+                 "requested_by": r.requested_by, "requested_at": r.requested_at.isoformat(),
+                 "decided_by": r.decided_by, "bag_id": r.bag_id, "output": r.output,
+                 "error": r.error}
+                for r in s.scalars(select(ExportRequest).where(
+                    ExportRequest.case_id == case_id).order_by(ExportRequest.id.desc()))]
+    return {"case": case.id, "name": case.name, "purpose": case.purpose,
+            "recipient": case.recipient, "status": case.status or "open",
+            "notes": case.notes,
+            "description": case.description, "incidents": incidents,
+            "export_requests": requests}

@@ -90,7 +90,14 @@ def incident_view(session: Session, incident_id: int) -> Any:
         "abuse_types": inc.abuse_types, "severity": _i(inc.severity),
         "clips": sorted([sha, _f(a), _f(b), note] for sha, a, b, note in clips),
         "people": sorted([p, r, ir] for p, r, ir in people),
+        **_unless_default(status=(inc.status or "open", "open")),
     }
+
+
+def _unless_default(**fields: tuple[Any, Any]) -> dict[str, Any]:
+    """Fields added to a record after events were signed over its older view: present only
+    when they differ from what a record without them means, so the older digests still hold."""
+    return {name: value for name, (value, default) in fields.items() if value != default}
 
 
 def case_view(session: Session, case_id: int) -> Any:
@@ -102,7 +109,36 @@ def case_view(session: Session, case_id: int) -> Any:
     incidents = session.scalars(select(CaseIncident.incident_id).where(
         CaseIncident.case_id == case_id)).all()
     return {"name": case.name, "purpose": case.purpose, "description": case.description,
-            "incidents": sorted(incidents)}
+            "incidents": sorted(incidents),
+            **_unless_default(recipient=(case.recipient, None),
+                              status=(case.status or "open", "open"),
+                              notes=(case.notes, None))}
+
+
+def person_view(session: Session, person_id: int) -> Any:
+    """A person by pseudonym, with a digest of the sealed identity (never the identity)."""
+    import hashlib
+
+    from strongroom.catalogue.models import Person
+
+    p = session.get(Person, person_id)
+    if p is None:
+        return None
+    sealed = p.sealed_identity
+    return {"pseudonym": p.pseudonym, "role": p.role, "note": p.note,
+            "sealed_identity_sha256": None if sealed is None
+            else hashlib.sha256(bytes(sealed)).hexdigest()}
+
+
+def export_request_view(session: Session, request_id: int) -> Any:
+    from strongroom.catalogue.models import ExportRequest
+
+    r = session.get(ExportRequest, request_id)
+    if r is None:
+        return None
+    return {"case": r.case_id, "reason": r.reason, "status": r.status,
+            "requested_by": r.requested_by, "decided_by": r.decided_by, "bag_id": r.bag_id,
+            "output": r.output, "error": r.error}
 
 
 def review_view(session: Session, review_id: int) -> Any:
@@ -121,10 +157,11 @@ def review_view(session: Session, review_id: int) -> Any:
 def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
     """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
     an `annotated` event, `verify` checks) and its view (what the event's digest covers)."""
-    from strongroom.catalogue.models import CaseFile, Incident, Review
+    from strongroom.catalogue.models import CaseFile, ExportRequest, Incident, Person, Review
 
     return {"case": (CaseFile, case_view), "incident": (Incident, incident_view),
-            "review": (Review, review_view)}
+            "review": (Review, review_view), "person": (Person, person_view),
+            "export_request": (ExportRequest, export_request_view)}
 
 
 def record_view(session: Session, kind: str, row_id: int) -> Any:

@@ -239,6 +239,8 @@ class Incident(Base):
     abuse_types: Mapped[list[str] | None] = mapped_column(JSON)
     severity: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: one of INCIDENT_STATUSES; NULL (rows from before 0012) means "open"
+    status: Mapped[str | None] = mapped_column(String(32))
 
 
 class IncidentOriginal(Base):
@@ -255,7 +257,10 @@ class Person(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pseudonym: Mapped[str] = mapped_column(Text, unique=True)
     role: Mapped[str] = mapped_column(String(32))  # victim | perpetrator | witness | official
+    #: a real name, if the NGO records one at all: age-encrypted to the vault's key
+    #: (`Vault.seal_secret`), shown to admins only, each view a custody event
     sealed_identity: Mapped[bytes | None] = mapped_column(LargeBinary)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class IncidentPerson(Base):
@@ -274,12 +279,46 @@ class CaseFile(Base):
     purpose: Mapped[str] = mapped_column(String(32))  # prosecution | publication | internal
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: who it goes to (e.g. a prosecutor's office)
+    recipient: Mapped[str | None] = mapped_column(Text)
+    #: one of CASE_STATUSES; NULL (rows from before 0012) means "open"
+    status: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseIncident(Base):
     __tablename__ = "case_incident"
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+
+
+class ExportRequest(Base):
+    """A lawyer asks for a case's export; an admin or investigator approves (and the app runs
+    it) or refuses. Each step is an `annotated` event."""
+
+    __tablename__ = "export_request"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: one of EXPORT_REQUEST_STATUSES
+    status: Mapped[str] = mapped_column(String(32), default="requested")
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the bag's identifier and where it was written, once done; or why it failed
+    bag_id: Mapped[str | None] = mapped_column(String(128))
+    output: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+#: Where an incident's documentation stands.
+INCIDENT_STATUSES = ("open", "verified", "disputed", "closed")
+#: Where a case stands.
+CASE_STATUSES = ("open", "ready", "sent", "closed")
+#: Roles of a person in an incident.
+PERSON_ROLES = ("victim", "perpetrator", "witness", "official")
+EXPORT_REQUEST_STATUSES = ("requested", "approved", "refused", "running", "done", "failed")
 
 
 # -- people who use the vault (the review app) -------------------------------------------------

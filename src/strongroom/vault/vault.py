@@ -598,6 +598,23 @@ class Vault:
         with self.write() as s:
             return self.record(s, action, f"original:{original.sha256}", details, actor=actor)
 
+    def open_identity(self, person_id: int, *, actor: str) -> str | None:
+        """A person's sealed real identity, in clear, for an admin: the view is a `viewed`
+        custody event on `person:<id>` with the admin's name, committed before the name is
+        returned (so no one reads it off the record). None when none was recorded."""
+        from strongroom.catalogue.models import Person
+
+        with self.write() as s:
+            person = s.get(Person, person_id)
+            if person is None:
+                raise StrongroomError(f"no person {person_id}")
+            if person.sealed_identity is None:
+                return None
+            name = self.open_secret(person.sealed_identity).decode("utf-8")
+            self.record(s, "viewed", f"person:{person_id}", {"sealed_identity": True},
+                        actor=actor)
+        return name
+
     def seal_secret(self, secret: bytes) -> bytes:
         """`secret` age-encrypted to the vault's key (a user's TOTP secret): the catalogue
         never holds it in clear, even where the catalogue itself is not encrypted."""
