@@ -195,3 +195,34 @@ def test_an_incidents_history_shows_how_its_description_evolved(vault: Path,
     with open_vault(vault, clips.template.keys) as v:
         report = v.verify(fixity=False)
     assert not report.ok and any("history was edited" in p.message for p in report.problems)
+
+
+def test_people_links_and_status_from_the_command_line(vault: Path, clips: Clips) -> None:
+    """`incident link` (the other camera's stretch at the same DVR time), `incident
+    add-person` (made when new), `person add --identity-stdin` (sealed, never listed),
+    `incident edit --status`, `case add --recipient`: each logged; bad input refused."""
+    made = js("incident", "add", vault, clips.shas[0][:12], "--from", "0", "--to", "2")
+    n = made["incident"]
+    linked = js("incident", "link", vault, str(n), clips.shas[1][:12])
+    assert linked["original"] == clips.shas[1]
+    added = js("incident", "add-person", vault, str(n), "Victim 12", "--role", "victim")
+    assert added["new_person"] is True
+    sealed = cli("person", "add", vault, "Witness 3", "--role", "witness", "--identity-stdin",
+                 "--json", input="Петров Пётр\n")
+    assert sealed.returncode == 0 and json.loads(sealed.stdout)["identity_recorded"] is True
+    listed = cli("person", "list", vault)
+    assert "Victim 12" in listed.stdout and "Witness 3" in listed.stdout
+    assert "Петров" not in listed.stdout and "identity sealed" in listed.stdout
+    assert js("incident", "edit", vault, str(n), "--status", "verified")["changed"] == [
+        "status"]
+    case = js("case", "add", vault, "Handover 1", "--recipient", "Parquet de Paris")
+    assert case["case"]
+    for bad, message in (
+            (("incident", "edit", vault, str(n), "--status", "solved"), "unknown status"),
+            (("incident", "edit", vault, str(n), "--facility", "nowhere"), "no facility"),
+            (("incident", "add-person", vault, str(n), "victim 12"), "already in incident"),
+            (("person", "add", vault, "VICTIM 12"), "taken"),
+            (("incident", "link", vault, str(n), clips.shas[1][:12]), "already shows")):
+        r = cli(*bad)
+        assert r.returncode != 0 and message in r.stderr, (bad, r.stderr)
+    assert json.loads(cli("verify", vault, "--json").stdout)["ok"] is True

@@ -1117,6 +1117,9 @@ def incident_edit(
     kind: Annotated[list[str] | None, typer.Option(
         "--type", help="The abuse types (repeat; replaces the old list).")] = None,
     severity: Annotated[int | None, typer.Option(min=1, max=5, help="1 to 5.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="open, verified, disputed or closed.")] = None,
+    facility: Annotated[str | None, typer.Option(help="The facility's name.")] = None,
     passphrase_file: PassFileOpt = None,
     shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
@@ -1126,8 +1129,56 @@ def incident_edit(
 
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = edit_incident(v, incident, title=title, description=description,
-                             abuse_types=tuple(kind) if kind else None, severity=severity)
+                             abuse_types=tuple(kind) if kind else None, severity=severity,
+                             status=status, facility=facility)
     _emit(as_json, data, f"Incident {incident}: changed {', '.join(data['changed'])}.")
+
+
+@incident_app.command("link")
+def incident_link(
+    ctx: typer.Context,
+    vault: VaultArg,
+    incident: Annotated[int, typer.Argument(help="The incident's number.")],
+    sha256: Annotated[str, typer.Argument(help="Another clip showing it (8+ hex digits).")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Start in that clip (default: where its DVR clock shows the "
+                       "incident's time, else the whole clip).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End in that clip.")] = None,
+    note: Annotated[str | None, typer.Option(help="Why it is linked.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Link one more clip to an incident: another camera at the same time, a copy (logged)."""
+    from strongroom.catalogue.cases import link_clip, parse_offset
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = link_clip(v, incident, sha256,
+                         start_s=parse_offset(start) if start is not None else None,
+                         end_s=parse_offset(end) if end is not None else None, note=note)
+    _emit(as_json, data, f"Incident {incident} is also in {data['original'][:12]} "
+          f"({data['start_s']:.1f}–{data['end_s']:.1f} s).")
+
+
+@incident_app.command("add-person")
+def incident_add_person(
+    ctx: typer.Context,
+    vault: VaultArg,
+    incident: Annotated[int, typer.Argument(help="The incident's number.")],
+    pseudonym: Annotated[str, typer.Argument(help="e.g. 'Victim 12' (made when new).")],
+    role: Annotated[str, typer.Option(help="victim, perpetrator, witness or official.")
+                    ] = "victim",
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a person, by pseudonym, in an incident (logged)."""
+    from strongroom.catalogue.people import involve
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = involve(v, incident, pseudonym, role)
+    _emit(as_json, data, f"{data['pseudonym']} ({role}) is in incident {incident}"
+          f"{' (new person)' if data['new_person'] else ''}.")
 
 
 @incident_app.command("history")
@@ -1160,7 +1211,9 @@ def case_add(
     name: Annotated[str, typer.Argument(help="The case's name.")],
     purpose: Annotated[str, typer.Option(
         help="prosecution, publication or internal.")] = "prosecution",
-    description: Annotated[str | None, typer.Option(help="Recipient and notes.")] = None,
+    description: Annotated[str | None, typer.Option(help="What the case is about.")] = None,
+    recipient: Annotated[str | None, typer.Option(
+        help="Who it goes to (e.g. a prosecutor's office).")] = None,
     passphrase_file: PassFileOpt = None,
     shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
@@ -1169,7 +1222,8 @@ def case_add(
     from strongroom.catalogue.cases import add_case
 
     with _open(ctx, vault, passphrase_file, shares_file) as v:
-        data = add_case(v, name, purpose=purpose, description=description)
+        data = add_case(v, name, purpose=purpose, description=description,
+                        recipient=recipient)
     _emit(as_json, data, f"Case {data['case']}: {data['name']} ({data['purpose']}).")
 
 
@@ -1190,6 +1244,56 @@ def case_add_incident(
         data = add_to_case(v, case, incident)
     _emit(as_json, data, f"Incident {incident} is in {data['name']!r} "
           f"({data['incidents']} incident(s)).")
+
+
+person_app = typer.Typer(help="People in incidents, by pseudonym.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
+
+
+@person_app.command("add")
+def person_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    pseudonym: Annotated[str, typer.Argument(help="e.g. 'Victim 12'.")],
+    role: Annotated[str, typer.Option(help="victim, perpetrator, witness or official.")
+                    ] = "victim",
+    note: Annotated[str | None, typer.Option(help="A note (no real names).")] = None,
+    identity_stdin: Annotated[bool, typer.Option(
+        "--identity-stdin", help="Read a real identity from the first line of standard "
+                                 "input and seal it (only if you must record one).")] = False,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a person by pseudonym (logged); a real identity, if given, is sealed."""
+    from strongroom.catalogue.people import add_person
+
+    identity = sys.stdin.readline().strip() if identity_stdin else None
+    if identity_stdin and not identity:
+        raise StrongroomError("--identity-stdin: nothing on standard input")
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add_person(v, pseudonym, role, identity=identity, note=note)
+    _emit(as_json, data, f"Person {data['person']}: {data['pseudonym']} ({role})"
+          f"{', identity sealed' if data['identity_recorded'] else ''}.")
+
+
+@person_app.command("list")
+def person_list(
+    ctx: typer.Context,
+    vault: VaultArg,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everyone by pseudonym (never a sealed identity)."""
+    from strongroom.catalogue.people import list_people
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v, v.catalogue.read() as s:
+        rows = list_people(s)
+    _emit(as_json, {"people": rows}, "\n".join(
+        f"{r['id']:>4}  {r['pseudonym']}  ({r['role']}, {r['incidents']} incident(s))"
+        f"{'  [identity sealed]' if r['identity_recorded'] else ''}" for r in rows)
+        or "(nobody yet)")
 
 
 user_app = typer.Typer(help="Accounts of the review app.", no_args_is_help=True)
