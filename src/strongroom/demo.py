@@ -146,6 +146,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         console.print("[bold]Vault check[/] (custody chain, checkpoints, catalogue, every "
                       "blob):")
         _show(console, checked.to_text())
+        result["casework"] = _casework(vault, console)
         result["export"] = _handover(vault, root, console, show_progress)
         result["review"] = _review_accounts(vault, media, console)
         result["stats"] = vault_stats(vault)
@@ -245,6 +246,58 @@ def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> 
     console.print("[bold]Checking the bag[/] as its recipient would (no vault needed):")
     _show(console, checked.to_text())
     return {**report.to_json(), "verified": checked.ok}
+
+
+#: The demo's two facilities (name, type, region) and its case.
+DEMO_FACILITIES = (("ОТБ-1 УФСИН по Саратовской области", "prison hospital",
+                    "Саратовская область"),
+                   ("ИК-10 УФСИН по Саратовской области", "penal colony",
+                    "Саратовская область"))
+DEMO_CASE = "Саратов, ОТБ-1: для прокуратуры Франции"
+DEMO_INCIDENTS = (("Избиение заключённого дубинками в коридоре ПФРСИ; пытки продолжались "
+                   "несколько минут.", ("beating", "torture"), "Потерпевший 1"),
+                  ("Заключённого удерживают на полу, угрозы и унижение.",
+                   ("restraint", "humiliation"), "Потерпевший 2"))
+
+
+def _casework(vault: Any, console: Console) -> dict[str, Any]:
+    """What reviewers and investigators then build by hand, made here so the demo shows it:
+    cameras mapped to two facilities, two incidents on clips with a DVR clock, each with a
+    victim by pseudonym, a case for a recipient holding both, and a Russian search that finds
+    them by another form of the word."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.cases import NewIncident, add_case, add_incident, add_to_case
+    from strongroom.catalogue.models import Segment
+    from strongroom.catalogue.people import involve
+    from strongroom.catalogue.places import list_cameras, map_camera
+    from strongroom.catalogue.search import search
+
+    labels = sorted(c["label"] for c in list_cameras(vault) if not c.get("merged_into"))
+    for i, label in enumerate(labels):
+        name, kind, region = DEMO_FACILITIES[0 if i < max(1, len(labels) - 1) else 1]
+        map_camera(vault, label, name, facility_type=kind, region=region)
+    with vault.catalogue.read() as s:
+        clocked = list(dict.fromkeys(s.scalars(select(Segment.original_sha256).where(
+            Segment.clock_start.is_not(None)).order_by(Segment.clock_start))))
+    case = add_case(vault, DEMO_CASE, recipient="Parquet national antiterroriste, Paris",
+                    actor="demo")
+    made = []
+    for sha, (text, types, victim) in zip(clocked, DEMO_INCIDENTS, strict=False):
+        inc = add_incident(vault, NewIncident(sha256=sha, start_s=1.0, end_s=3.0,
+                                              description=text, abuse_types=types,
+                                              severity=4), actor="demo")
+        involve(vault, inc["incident"], victim, "victim", actor="demo")
+        add_to_case(vault, DEMO_CASE, inc["incident"], actor="demo")
+        made.append(inc)
+    with vault.catalogue.read() as s:
+        found = search(s, "пытка")
+    console.print(f"[bold]Case work[/]: {len(labels)} camera(s) mapped to "
+                  f"{len(DEMO_FACILITIES)} facilities; case {DEMO_CASE!r} with "
+                  f"{len(made)} incident(s); searching «пытка» finds "
+                  f"{len(found.hits)} hit(s) (the description says «пытки»).")
+    return {"case": case["case"], "incidents": [m["incident"] for m in made],
+            "search_hits": len(found.hits)}
 
 
 def _fixed_camera_clip(folder: Path) -> Path:
