@@ -220,3 +220,21 @@ def test_verify_catches_a_person_or_request_edited_by_hand(reviewed: Reviewed,
     finally:
         with reviewed.vault.catalogue.write() as s:
             s.execute(text("UPDATE person SET role = 'official' WHERE id = :i"), {"i": pid})
+
+
+def test_an_export_cut_short_by_a_stopped_server_ends_failed_on_the_next_start(
+        reviewed: Reviewed, app: Any) -> None:
+    from strongroom.catalogue import export_requests
+    from strongroom.review.app import create_app
+
+    inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
+    case_id = inv.post("/api/cases", json={"name": "Interrupted"}).json()["case"]
+    inv.post(f"/api/cases/{case_id}/incidents/{mark(inv, reviewed.clips[2], 'Угрозы')}")
+    rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
+    export_requests.decide(reviewed.vault, rid, approve=True, actor="investigator@test")
+    export_requests.start(reviewed.vault, rid, actor="investigator@test")  # then the crash
+    create_app(reviewed.vault.settings, reviewed.vault)  # the next start
+    req = lawyer.get(f"/api/cases/{case_id}").json()["export_requests"][0]
+    assert req["status"] == "failed" and "stopped before the export finished" in req["error"]
+    # and it can be asked for again
+    assert lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).status_code == 200

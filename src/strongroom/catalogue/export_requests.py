@@ -105,3 +105,16 @@ def run(vault: Vault, request_id: int, case_name: str, dest: Path, *, actor: str
          output="\n".join(report.output))
     return {"request": request_id, "status": "done", "bag_id": report.bag_id,
             "output": report.output}
+
+
+def fail_interrupted(vault: Vault, *, actor: str) -> list[int]:
+    """Requests left `running` by a server that stopped mid-export (a crash, `seal`, a
+    reboot) end `failed`, saying so; the half-written bag was never published (exports
+    write under a temporary name and rename when complete). Returns their numbers."""
+    with vault.catalogue.read() as s:
+        stuck = list(s.scalars(select(ExportRequest.id).where(
+            ExportRequest.status == "running")))
+    for request_id in stuck:
+        _set(vault, request_id, "failed", actor=actor,
+             error="the server stopped before the export finished; ask again")
+    return stuck

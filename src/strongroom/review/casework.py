@@ -93,6 +93,8 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
 
     vault: Vault = app.state.vault
     read = vault.catalogue.read
+    with actions.WRITE_LOCK:
+        export_requests.fail_interrupted(vault, actor=vault.actor)
 
     def written(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with actions.WRITE_LOCK:
