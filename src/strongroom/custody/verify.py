@@ -300,7 +300,7 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.derived.append(ev)
     elif action == "analysed":
         log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
-    elif action == "annotated" and ev.subject.startswith(("case:", "incident:", "review:")):
+    elif action == "annotated" and ev.subject.partition(":")[0] in _record_kinds():
         kind = ev.subject.partition(":")[0]
         log.records[(kind, _int(d.get(kind)))] = ev
         if d.get("version_kept"):
@@ -309,6 +309,12 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
         if d.get("change", "mapped") == "mapped":
             log.facility[_int(d.get("facility_id"))] = ev
+
+
+def _record_kinds() -> dict[str, Any]:
+    from strongroom.catalogue.evidence import annotated_kinds
+
+    return annotated_kinds()
 
 
 def _camera_id(subject: str) -> int:
@@ -721,6 +727,11 @@ def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
             elif record_digest(s, kind, row_id) != ev.details.get("row_sha256"):
                 report.problem("catalogue", subject, (
                     f"no longer says what custody event {ev.seq} recorded (edited by hand)"))
+        present = set(s.scalars(select(table.id)))
+        for (k, row_id), ev in sorted(log.records.items()):
+            if k == kind and row_id not in present and ev.details.get("row_sha256"):
+                report.problem("catalogue", f"{kind} {row_id}", (
+                    f"custody event {ev.seq} recorded it, but it is gone (deleted by hand)"))
 
 
 def _table_of(step: str) -> str:
