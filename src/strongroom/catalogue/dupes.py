@@ -95,8 +95,8 @@ class Group:
         with its resolution, length and how well it matches the best."""
         state = (f"confirmed by {self.confirmed_by}" if self.confirmed else
                  "not confirmed")
-        lines = [f"group {number} ({self.key[:16]}…, {state}): best {self.best} "
-                 f"({self.why_best()})"]
+        lines = [f"group {number}: best {self.best} ({self.why_best()}; {state}; "
+                 f"key {self.key[:16]}…)"]
         for m in self.members:
             res = f"{m.width}×{m.height}" if m.width else "?"
             how = ("best" if m.original == self.best else
