@@ -393,3 +393,55 @@ def test_verify_reports_a_decision_edited_or_deleted_by_hand(fresh: tuple[Dupes,
     report = d.r.vault.verify(fixity=False)
     assert any(p.subject == "duplicate 99" and "no custody event records it"
                in p.message for p in report.problems), report.problems
+
+
+# -- in a browser ---------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_in_chromium_the_copies_stand_side_by_side_blurred_and_a_split_is_one_click(
+        fresh: tuple[Dupes, Any]) -> None:
+    """The page in Chromium loads only blurred posters (every image request it makes is a
+    `/poster.jpg` or `/thumb.jpg`), shows the copies in one row, and "Split out" takes the
+    clip out, on the record with the person's name. Screenshot: tests/artifacts/duplicates.png."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from review_fixtures import serving, session_for
+
+    d, app = fresh
+    key, channel = min(d.members), d.sha["channel"]
+    token = session_for(d.r, "investigator")
+    with serving(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        try:
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            context.add_cookies([{"name": "sr_session", "value": token, "url": base}])
+            page = context.new_page()
+            images: list[str] = []
+            page.on("request", lambda req: images.append(req.url)
+                    if req.resource_type == "image" else None)
+            page.goto(f"{base}/duplicates/{key}")
+            page.wait_for_load_state("networkidle")
+            assert sorted(u.removeprefix(base) for u in images) == sorted(
+                f"/clips/{s}/poster.jpg" for s in d.members)
+            loaded = page.eval_on_selector_all(
+                "img.poster", "els => els.map(e => e.complete && e.naturalWidth > 0)")
+            assert loaded == [True, True, True]
+            tops = page.eval_on_selector_all(
+                "article.copy", "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+            assert len(set(tops)) == 1, f"the copies are not side by side: {tops}"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "duplicates.png"), full_page=True)
+            page.click(f'article[data-sha="{channel}"] button.split')
+            page.wait_for_url(f"{base}/duplicates/{key}")
+            assert page.locator("article.copy").count() == 2
+            assert channel[:12] in page.inner_text("#split-out")
+        finally:
+            browser.close()
+    [ev] = annotated(d)
+    assert ev.actor.startswith("investigator (investigator")

@@ -376,6 +376,11 @@ def decide(vault: Vault, what: Decision, *, actor: str | None = None,
         raise StrongroomError(f"unknown decision {what.decision!r} (one of "
                               f"{', '.join(DECISIONS)})")
     note = clean_text(what.note, MAX_NOTE, "note")
+    # the frame matching (seconds for a large archive) runs before the write transaction,
+    # which then finds it cached unless frame hashes changed in between
+    cache = cache or MatchCache()
+    with vault.catalogue.read() as s:
+        cache.get(s)
     with vault.write() as s:
         group = group_of(near_duplicate_groups(s, cache), what.group)
         here = [m.original for m in group.members]
