@@ -371,6 +371,7 @@ def decide(vault: Vault, what: Decision, *, actor: str | None = None,
     nothing: an unknown group (`UnknownGroup`), a best copy or a split member that is not in
     the group, a split that would leave no member behind, a group changed since it was seen."""
     from strongroom.catalogue.cases import clean_text
+    from strongroom.vault.vault import event_time
 
     if what.decision not in DECISIONS:
         raise StrongroomError(f"unknown decision {what.decision!r} (one of "
@@ -384,7 +385,7 @@ def decide(vault: Vault, what: Decision, *, actor: str | None = None,
     with vault.write() as s:
         group = group_of(near_duplicate_groups(s, cache), what.group)
         here = [m.original for m in group.members]
-        if what.seen is not None and set(what.seen) != set(here):
+        if what.seen is not None and {x.strip().lower() for x in what.seen} != set(here):
             raise StrongroomError(
                 f"this group changed since you opened it (it now has {len(here)} members): "
                 "reload it and decide again")
@@ -414,8 +415,9 @@ def decide(vault: Vault, what: Decision, *, actor: str | None = None,
             row.members, row.apart = out, rest
         s.add(row)
         s.flush()
-        vault.annotate(s, "duplicate", row.id, DECISIONS[what.decision], actor=actor,
-                       details={"group": group.key})
+        event = vault.annotate(s, "duplicate", row.id, DECISIONS[what.decision],
+                               actor=actor, details={"group": group.key})
+        row.decided_at = event_time(event)  # the time the log holds (not in the digest)
         recorded = {"id": row.id, "decision": row.decision, "best": row.best_sha256,
                     "members": row.members, "apart": row.apart, "note": row.note,
                     "decided_by": row.decided_by}
