@@ -395,6 +395,38 @@ def test_verify_reports_a_decision_edited_or_deleted_by_hand(fresh: tuple[Dupes,
                in p.message for p in report.problems), report.problems
 
 
+def test_the_command_line_records_the_same_decisions(fresh: tuple[Dupes, Any]) -> None:
+    import json
+
+    d, _app = fresh
+    original, forwarded, channel = (d.sha[k] for k in ("original", "forwarded", "channel"))
+    out = cli("dupes", d.r.path, "--confirm", channel[:12], "--best", forwarded[:12],
+              "--note", "checked", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["group"]["confirmed"] is True and data["group"]["best"] == forwarded
+    assert data["decision"]["decision"] == "confirmed"
+    out = cli("dupes", d.r.path, "--split", channel[:12])
+    assert out.returncode == 0, out.stderr
+    assert "the group now has 2 members" in out.stdout
+    # bad input: one line, exit code 2, nothing stored
+    stored = decisions(d)
+    for args, words in ((["--split", d.sha["other"][:12]], "no near-duplicate group"),
+                        (["--split", channel[:12]], "no near-duplicate group"),
+                        (["--best", "0000000000"], "no original"),
+                        (["--split", original[:12], "--best", forwarded[:12]],
+                         "one decision at a time"),
+                        (["--note", "why"], "--note goes with")):
+        bad = cli("dupes", d.r.path, *args)
+        assert bad.returncode == 2 and words in bad.stderr, (args, bad.stderr)
+    assert decisions(d) == stored == 2
+    text = cli("dupes", d.r.path)
+    assert text.returncode == 0 and f"split out: {channel[:16]}" in text.stdout
+    actors = {e.actor for e in annotated(d)}
+    assert len(actors) == 1 and f"confirmed by {actors.pop()}" in text.stdout
+    assert d.r.vault.verify(fixity=False).ok
+
+
 # -- in a browser ---------------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
