@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from strongroom.catalogue.evidence import (
     STEP_TABLES,
+    annotated_kinds,
     chunks_digest,
     record_digest,
     rows_digest,
@@ -300,7 +301,7 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.derived.append(ev)
     elif action == "analysed":
         log.analysed[(ev.subject.removeprefix("original:"), str(d.get("step")))] = ev
-    elif action == "annotated" and ev.subject.partition(":")[0] in _record_kinds():
+    elif action == "annotated" and ev.subject.partition(":")[0] in annotated_kinds():
         kind = ev.subject.partition(":")[0]
         log.records[(kind, _int(d.get(kind)))] = ev
         if d.get("version_kept"):
@@ -309,12 +310,6 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
         if d.get("change", "mapped") == "mapped":
             log.facility[_int(d.get("facility_id"))] = ev
-
-
-def _record_kinds() -> dict[str, Any]:
-    from strongroom.catalogue.evidence import annotated_kinds
-
-    return annotated_kinds()
 
 
 def _camera_id(subject: str) -> int:
