@@ -711,11 +711,46 @@ def search(
 
 
 @app.command()
-def dupes(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
-          shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Near-duplicate groups (PDQ per second), each with its best-quality member."""
-    from strongroom.catalogue.dupes import near_duplicate_groups
+def dupes(
+    ctx: typer.Context, vault: VaultArg,
+    confirm: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Confirm the group holding this clip: all its members are "
+                               "copies of one recording (logged).")] = None,
+    best: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Make this clip its group's best copy, the one to cite "
+                               "(logged; with --confirm: confirm with it as best).")] = None,
+    split: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Split this clip out of its group: not a copy of the others; "
+                               "never grouped with them again (logged).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Near-duplicate groups (PDQ per second), each with its best-quality member and the
+    decisions people made (confirmed, best copy chosen, clips split out). With --confirm,
+    --best or --split: record one decision (clips by at least 8 hex digits of their
+    SHA-256), then print the group as it now stands."""
+    from strongroom.catalogue.dupes import Decision, decide, near_duplicate_groups
 
+    chosen = [x for x in (confirm, best, split) if x is not None]
+    if split is not None and (confirm is not None or best is not None):
+        raise StrongroomError("one decision at a time: --confirm (with --best), --best or "
+                              "--split")
+    if chosen:
+        with _open(ctx, vault, passphrase_file, shares_file) as v:
+            group, *rest = [v.find_original(x).sha256 for x in chosen]
+            what = (Decision(group, "confirmed", best=rest[0] if rest else None, note=note)
+                    if confirm is not None else
+                    Decision(group, "best", best=group, note=note) if best is not None else
+                    Decision(group, "distinct", members=(group,), note=note))
+            data = decide(v, what)
+        shown = data["group"]
+        _emit(as_json, data, f"recorded: {data['decision']['decision']}" + (
+            f"; the group now has {len(shown['members'])} members, best {shown['best']}"
+            if shown else "; no group remains"))
+        return
+    if note is not None:
+        raise StrongroomError("--note goes with --confirm, --best or --split")
     with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
             v.catalogue.read() as s:
         groups = near_duplicate_groups(s)

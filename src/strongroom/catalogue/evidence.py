@@ -157,11 +157,20 @@ def review_view(session: Session, review_id: int) -> Any:
 def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
     """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
     an `annotated` event, `verify` checks) and its view (what the event's digest covers)."""
-    from strongroom.catalogue.models import CaseFile, ExportRequest, Incident, Person, Review
+    from strongroom.catalogue.dupes import decision_view
+    from strongroom.catalogue.models import (
+        CaseFile,
+        DuplicateDecision,
+        ExportRequest,
+        Incident,
+        Person,
+        Review,
+    )
 
     return {"case": (CaseFile, case_view), "incident": (Incident, incident_view),
             "review": (Review, review_view), "person": (Person, person_view),
-            "export_request": (ExportRequest, export_request_view)}
+            "export_request": (ExportRequest, export_request_view),
+            "duplicate": (DuplicateDecision, decision_view)}
 
 
 def record_view(session: Session, kind: str, row_id: int) -> Any:

@@ -321,6 +321,25 @@ PERSON_ROLES = ("victim", "perpetrator", "witness", "official")
 EXPORT_REQUEST_STATUSES = ("requested", "approved", "refused", "running", "done", "failed")
 
 
+class DuplicateDecision(Base):
+    """A person's judgement on a near-duplicate group, which the grouping then respects
+    (`catalogue/dupes.py`): `confirmed` (these `members` are copies of one recording, `best`
+    the one to cite), `best` (the copy to cite, chosen over the automatic one) or `distinct`
+    (the clips in `members` are not copies of those in `apart`). A split is kept as pairs of
+    SHA-256s, not as a group number, so it holds however the groups are recomputed when new
+    clips arrive. Each row is an `annotated` custody event with the person's name."""
+
+    __tablename__ = "duplicate_decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | best | distinct
+    best_sha256: Mapped[str | None] = mapped_column(ForeignKey("original.sha256"))
+    members: Mapped[list[str]] = mapped_column(JSON)
+    apart: Mapped[list[str] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(128))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # -- people who use the vault (the review app) -------------------------------------------------
 #: Roles, weakest first within each line of work: admin > investigator > lawyer; a reviewer
 #: sees only the clips assigned to them.

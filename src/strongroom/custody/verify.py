@@ -722,6 +722,11 @@ def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
             elif record_digest(s, kind, row_id) != ev.details.get("row_sha256"):
                 report.problem("catalogue", subject, (
                     f"no longer says what custody event {ev.seq} recorded (edited by hand)"))
+        present = set(s.scalars(select(table.id)))
+        for (k, row_id), ev in sorted(log.records.items()):
+            if k == kind and row_id not in present and ev.details.get("row_sha256"):
+                report.problem("catalogue", f"{kind} {row_id}", (
+                    f"custody event {ev.seq} recorded it, but it is gone (deleted by hand)"))
 
 
 def _table_of(step: str) -> str:
