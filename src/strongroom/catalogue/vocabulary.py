@@ -82,7 +82,7 @@ SHIPPED: dict[str, dict[str, Term]] = {
         ("ill-treatment", "Cruel, inhuman or degrading treatment",
          "Жестокое, бесчеловечное или унижающее достоинство обращение"),
         ("forced nudity", "Forced nudity", "Принудительное раздевание"),
-        ("solitary confinement", "Solitary confinement (ШИЗО, ПКТ)",
+        ("solitary confinement", "Solitary confinement (ShIZO, PKT)",
          "Одиночное заключение (ШИЗО, ПКТ)"),
         ("deprivation of food or water", "Deprivation of food, water or sleep",
          "Лишение еды, воды или сна"),
@@ -186,7 +186,7 @@ def check(s: Session, kind: str, code: str, *, allow_retired: bool = False) -> s
         (t for t in known.values() if wanted in _names(t)), None) if wanted else None
     if term is None:
         offered = ", ".join(t.code for t in known.values() if not t.retired)
-        raise StrongroomError(f"unknown {KINDS[kind]} {code!r} (one of: {offered})")
+        raise StrongroomError(f"unknown {KINDS[kind]} {code.strip()!r} (one of: {offered})")
     if term.retired and not allow_retired:
         raise StrongroomError(f"the {KINDS[kind]} {term.code!r} is retired: choose another")
     return term.code
@@ -213,8 +213,8 @@ def add(vault: Vault, kind: str, code: str, *, en: str, ru: str,
     with vault.write() as s:
         known = all_terms(s, kind)
         if code in known:
-            raise StrongroomError(f"there is already a {KINDS[kind]} {code!r}"
-                                  + (" (retired)" if known[code].retired else ""))
+            raise StrongroomError(f"the {KINDS[kind]} {code!r} exists already"
+                                  + (" (retired: restore it)" if known[code].retired else ""))
         _labels_free(known, None, en, ru, kind)
         row = VocabularyTerm(kind=kind, code=code, label_en=en, label_ru=ru, retired=False)
         s.add(row)
