@@ -218,3 +218,32 @@ def test_cli_lists_adds_relabels_and_retires(vault_path: Path) -> None:
     assert "unknown vocabulary 'weapon'" in bad.stderr
     r = cli("verify", vault_path, "--json")
     assert json.loads(r.stdout)["ok"] is True, r.stdout
+
+
+def test_check_many_keeps_a_retired_term_a_record_already_has(vault: Vault) -> None:
+    vocabulary.retire(vault, "abuse", "threats")
+    with vault.catalogue.read() as s:
+        assert vocabulary.check_many(s, "abuse", ["Torture", " ", "beating", "torture"]) == [
+            "beating", "torture"]
+        assert vocabulary.check_many(s, "abuse", ["threats", "beating"],
+                                     keep=["threats"]) == ["beating", "threats"]
+        with pytest.raises(StrongroomError, match="'threats' is retired"):
+            vocabulary.check_many(s, "abuse", ["threats"], keep=["beating"])
+
+
+def test_cameras_map_takes_a_facility_type_from_the_vocabulary(vault: Vault,
+                                                               vault_path: Path) -> None:
+    sql(vault_path, "INSERT INTO camera (id, label) VALUES (1, 'КАМ 03 ПФРСИ')")
+    bad = cli("cameras", "map", vault_path, "КАМ 03 ПФРСИ", "--facility", "СИЗО-2",
+              "--type", "spa")
+    assert bad.returncode == 2 and "unknown facility type 'spa' (one of: penal colony" \
+        in bad.stderr, bad.stderr
+    assert sql(vault_path, "SELECT count(*) FROM facility") == [(0,)]
+    r = cli("cameras", "map", vault_path, "КАМ 03 ПФРСИ", "--facility", "СИЗО-2", "--type",
+            "СИЗО", "--region", "Москва")
+    assert r.returncode == 0, r.stderr
+    assert sql(vault_path, "SELECT name, type, region FROM facility") == [
+        ("СИЗО-2", "pre-trial detention", "Москва")]
+    log = json.loads(cli("log", vault_path, "--action", "annotated", "--json").stdout)
+    assert [e["subject"].split(":")[0] for e in log] == ["facility", "camera"]
+    assert problems(vault) == []

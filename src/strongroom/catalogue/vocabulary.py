@@ -18,6 +18,7 @@ old records must keep meaning what they meant.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +191,16 @@ def check(s: Session, kind: str, code: str, *, allow_retired: bool = False) -> s
     if term.retired and not allow_retired:
         raise StrongroomError(f"the {KINDS[kind]} {term.code!r} is retired: choose another")
     return term.code
+
+
+def check_many(s: Session, kind: str, codes: Iterable[str], *, keep: Iterable[str] = ()
+               ) -> list[str]:
+    """`check` for each of `codes` (blanks dropped), sorted, without repeats; a code in
+    `keep` (what the record already has) may be a retired term. For incidents:
+    `abuse_types = check_many(s, "abuse", new.abuse_types, keep=inc.abuse_types or ())`."""
+    kept = set(keep)
+    return sorted({check(s, kind, c, allow_retired=" ".join(c.split()).casefold() in kept)
+                   for c in codes if c.strip()})
 
 
 def _names(t: Term) -> set[str]:

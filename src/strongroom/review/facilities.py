@@ -9,8 +9,6 @@ the command line calls (`catalogue/places.py`, `catalogue/vocabulary.py`); `/api
 and `/api/vocabularies` do the same for scripts.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Annotated, Any
 
