@@ -142,6 +142,10 @@ def test_the_api_adds_edits_maps_and_renames_each_on_the_record(app: Any, review
     assert [(d["change"], d["facility"]) for d in camera_events] == [
         ("mapped", "ИК-10 Сегежа"), ("renamed", "ИК-10 Сегежа")]
     assert problems(reviewed) == []
+    # renamed after its camera was mapped: the camera's event names the old name, the
+    # facility's later event the new one, and verify takes the later word
+    assert api.post(f"/api/facilities/{fid}", json={"name": "ИК-7 Сегежа"}).status_code == 200
+    assert problems(reviewed) == []
     # a facility edited around the door is named by verify
     sql(reviewed.path, "UPDATE facility SET region = 'Москва' WHERE id = ?", (fid,))
     found = problems(reviewed)

@@ -47,8 +47,6 @@ class Term:
     retired: bool = False
     #: shipped with Strongroom (False: this vault added it)
     shipped: bool = True
-    #: the vault changed a shipped term's labels or retired it
-    changed: bool = False
 
     def label(self, locale: str) -> str:
         return self.ru if locale == "ru" else self.en
@@ -149,9 +147,8 @@ def all_terms(s: Session, kind: str) -> dict[str, Term]:
     """Every term of `kind`, retired ones too: the shipped list with this vault's changes."""
     out = dict(SHIPPED[_kind(kind)])
     for row in s.scalars(select(VocabularyTerm).where(VocabularyTerm.kind == kind)):
-        shipped = row.code in SHIPPED[kind]
         out[row.code] = Term(kind, row.code, row.label_en, row.label_ru, bool(row.retired),
-                             shipped=shipped, changed=shipped)
+                             shipped=row.code in SHIPPED[kind])
     return out
 
 
