@@ -260,15 +260,15 @@ def list_facilities(vault: Vault, locale: str = "en") -> dict[str, Any]:
     with vault.catalogue.read() as s:
         type_labels = labels(s, "facility", locale)
         canon, joined = canonical()
-        per_camera: dict[int, int] = dict(s.execute(
-            select(canon.id, func.count(distinct(Segment.original_sha256))).select_from(Segment)
+        clips = func.count(distinct(Segment.original_sha256))
+        per_camera: dict[int, int] = {cam_id: n for cam_id, n in s.execute(
+            select(canon.id, clips).select_from(Segment)
             .join(Camera, Segment.camera_id == Camera.id).join(canon, joined)
-            .group_by(canon.id)).tuples().all())
-        per_facility: dict[int | None, int] = dict(s.execute(
-            select(canon.facility_id, func.count(distinct(Segment.original_sha256)))
-            .select_from(Segment).join(Camera, Segment.camera_id == Camera.id)
-            .join(canon, joined).where(canon.facility_id.is_not(None))
-            .group_by(canon.facility_id)).tuples().all())
+            .group_by(canon.id))}
+        per_facility: dict[int, int] = {fac_id: n for fac_id, n in s.execute(
+            select(canon.facility_id, clips).select_from(Segment)
+            .join(Camera, Segment.camera_id == Camera.id).join(canon, joined)
+            .where(canon.facility_id.is_not(None)).group_by(canon.facility_id))}
         cameras = list(s.scalars(select(Camera).where(Camera.merged_into.is_(None))
                                  .order_by(Camera.label)))
         facilities = []
