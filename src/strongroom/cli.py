@@ -824,7 +824,8 @@ def cameras_map(
     facility: Annotated[str, typer.Option(
         help="Map the camera to this facility (created if new).")],
     facility_type: Annotated[str | None, typer.Option(
-        "--type", help="Facility type, e.g. СИЗО, ИК, ОТБ.")] = None,
+        "--type", help="Facility type: a code of `vocabulary list --kind facility`, or its "
+                       "abbreviation, e.g. СИЗО, ИК, ОТБ.")] = None,
     region: Annotated[str | None, typer.Option(help="Facility region.")] = None,
     passphrase_file: PassFileOpt = None,
     shares_file: SharesFileOpt = None,
@@ -872,6 +873,94 @@ def cameras_merge(
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = merge_cameras(v, source, target)
     _emit(as_json, data, f"{', '.join(data['merged'])} → {target}")
+
+
+vocabulary_app = typer.Typer(
+    help="Abuse types and facility types: the shipped terms and this vault's own (each change "
+         "logged).", no_args_is_help=True)
+app.add_typer(vocabulary_app, name="vocabulary")
+KindArg = Annotated[str, typer.Argument(help="abuse or facility.")]
+CodeArg = Annotated[str, typer.Argument(help="The term's code, as `vocabulary list` shows it.")]
+
+
+@vocabulary_app.command("list")
+def vocabulary_list(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: Annotated[str | None, typer.Option(help="abuse or facility (default: both).")
+                    ] = None,
+    retired: Annotated[bool, typer.Option("--retired", help="Show retired terms too.")
+                       ] = False,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The terms offered for new records: code, English and Russian label."""
+    from strongroom.catalogue.vocabulary import listing, terms_text
+
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v:
+        rows = listing(v, kind, retired=retired)
+    _emit(as_json, rows, terms_text(rows))
+
+
+@vocabulary_app.command("add")
+def vocabulary_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: Annotated[str, typer.Argument(help="A new code: lower-case words, e.g. 'mock "
+                                             "execution'.")],
+    en: Annotated[str, typer.Option("--en", help="English label.")],
+    ru: Annotated[str, typer.Option("--ru", help="Russian label.")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a term to a vocabulary (logged)."""
+    from strongroom.catalogue.vocabulary import add
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add(v, kind, code, en=en, ru=ru)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r}: {data['en']} / {data['ru']}")
+
+
+@vocabulary_app.command("relabel")
+def vocabulary_relabel(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: CodeArg,
+    en: Annotated[str | None, typer.Option("--en", help="New English label.")] = None,
+    ru: Annotated[str | None, typer.Option("--ru", help="New Russian label.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a term new labels (logged); records keep its code."""
+    from strongroom.catalogue.vocabulary import relabel
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = relabel(v, kind, code, en=en, ru=ru)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r}: {data['en']} / {data['ru']}")
+
+
+@vocabulary_app.command("retire")
+def vocabulary_retire(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: CodeArg,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop offering a term (logged); records that have it keep it."""
+    from strongroom.catalogue.vocabulary import retire
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = retire(v, kind, code)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r} retired: no longer offered; "
+                         "records that have it keep it")
 
 
 @app.command("contact-sheet")

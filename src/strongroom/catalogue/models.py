@@ -191,6 +191,22 @@ class Facility(Base):
     region: Mapped[str | None] = mapped_column(Text)
 
 
+class VocabularyTerm(Base):
+    """A term this vault added to a vocabulary (abuse types, facility types), or a shipped
+    term (`catalogue/vocabulary.py`) it relabelled or retired: the shipped list lives in code,
+    this table holds the vault's own changes, each an `annotated` custody event. Records keep
+    the term's `code`; a retired term stays valid on them but is no longer offered."""
+
+    __tablename__ = "vocabulary_term"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # abuse | facility
+    code: Mapped[str] = mapped_column(String(64))
+    label_en: Mapped[str] = mapped_column(Text)
+    label_ru: Mapped[str] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("kind", "code", name="uq_vocabulary_term_kind_code"),)
+
+
 class Camera(Base):
     """A camera, created by the overlay step from the label it read. People correct it: a
     rename keeps what OCR read in `read_as`; a merge points one camera at another, which then

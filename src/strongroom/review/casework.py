@@ -29,7 +29,15 @@ from strongroom.catalogue.models import (
 from strongroom.errors import StrongroomError
 from strongroom.review import actions
 from strongroom.review.actions import Forbidden, Person
-from strongroom.review.app import ADMIN, SEARCHERS, STAFF, _field, _not_stopped, auth
+from strongroom.review.app import (
+    ADMIN,
+    SEARCHERS,
+    STAFF,
+    _field,
+    _not_stopped,
+    abuse_codes,
+    auth,
+)
 from strongroom.vault import Vault
 
 MAX = actions.MAX_NOTE
@@ -144,13 +152,11 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     def incident_page(request: Request, incident_id: int,
                       who: Annotated[Person, auth(*SEARCHERS)]) -> HTMLResponse:
         _not_stopped(who)
-        from strongroom.catalogue.cases import ABUSE_TYPES
-
         detail = incident(incident_id)
         with read() as s:
             every_case = cases.list_cases(s)
         return page(request, "incident.html", inc=detail, history=versions(
-            "incident", incident_id), can_change=can_change(who), abuse_types=ABUSE_TYPES,
+            "incident", incident_id), can_change=can_change(who), abuse_types=abuse_codes(vault),
             statuses=INCIDENT_STATUSES, roles=PERSON_ROLES, facilities=facilities(),
             cases=[c for c in every_case
                    if c["case"] not in {x["case"] for x in detail["cases"]}])
