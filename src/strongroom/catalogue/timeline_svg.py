@@ -35,11 +35,11 @@ SVG_NS = "http://www.w3.org/2000/svg"
 #: The picture's user units: 1000 wide, so one unit is about one pixel on a laptop screen.
 WIDTH = 1000.0
 LABEL_W = 180.0
-RIGHT_PAD = 14.0
+RIGHT_PAD = 28.0
 PLOT_W = WIDTH - LABEL_W - RIGHT_PAD
 TOP = 8.0
 STRIP_H = 6.0  # above a row's lanes: incidents and overlaps are marked here
-LANE_H = 14.0
+LANE_H = 18.0
 LANE_GAP = 3.0
 ROW_PAD = 10.0
 AXIS_H = 38.0
@@ -215,6 +215,7 @@ def around(centre: datetime, span: timedelta) -> Window:
 
 
 _UNITS: list[tuple[str, int, float]] = [
+    ("second", 5, 5), ("second", 10, 10), ("second", 15, 15), ("second", 30, 30),
     ("minute", 1, 60), ("minute", 2, 120), ("minute", 5, 300), ("minute", 10, 600),
     ("minute", 15, 900), ("minute", 30, 1800), ("hour", 1, 3600), ("hour", 2, 7200),
     ("hour", 3, 10800), ("hour", 6, 21600), ("hour", 12, 43200), ("day", 1, 86400),
@@ -224,13 +225,15 @@ _UNITS: list[tuple[str, int, float]] = [
 
 
 def ticks(w: Window, width: float = PLOT_W) -> tuple[str, list[Tick]]:
-    """The tick unit for this window (minute, hour, day, month or year) and the ticks inside
+    """The tick unit for this window (second, minute, hour, day, month or year) and the ticks inside
     it, at round times, at least `TICK_SPACING` apart."""
     most = max(2, int(width // TICK_SPACING))
     unit, step, _sec = next((u for u in _UNITS if w.seconds / u[2] <= most), _UNITS[-1])
     out: list[Tick] = []
     for at in _tick_times(w, unit, step):
-        if unit in ("minute", "hour"):
+        if unit == "second":
+            out.append(Tick(at, f"{at:%H:%M:%S}", f"{at:%Y-%m-%d}"))
+        elif unit in ("minute", "hour"):
             out.append(Tick(at, f"{at:%H:%M}", f"{at:%Y-%m-%d}"))
         elif unit == "day":
             out.append(Tick(at, f"{at:%d}", f"{at:%Y-%m}"))
@@ -248,8 +251,8 @@ def ticks(w: Window, width: float = PLOT_W) -> tuple[str, list[Tick]]:
 
 
 def _tick_times(w: Window, unit: str, step: int) -> Iterable[datetime]:
-    if unit in ("minute", "hour", "day"):
-        seconds = {"minute": 60, "hour": 3600, "day": 86400}[unit] * step
+    if unit in ("second", "minute", "hour", "day"):
+        seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit] * step
         day0 = datetime(w.start.year, w.start.month, w.start.day)
         if unit == "day":
             day0 -= timedelta(days=day0.toordinal() % step)
@@ -375,6 +378,16 @@ def render(rows: Sequence[Row], w: Window, *, label: str, href: Href = clip_href
         ends = {id(e): end_of(e) for e in row.entries if e.clock_start <= w.end}
         visible = sorted((e for e in row.entries if id(e) in ends and ends[id(e)] >= w.start),
                          key=lambda e: (e.clock_start, e.original))
+        # the recordings either side of the window, so a gap the window lies in shows
+        before = max((e for e in row.entries if id(e) in ends and ends[id(e)] < w.start),
+                     key=lambda e: ends[id(e)], default=None)
+        after = min((e for e in row.entries if e.clock_start > w.end),
+                    key=lambda e: e.clock_start, default=None)
+        if before is not None:
+            ends[id(before)] = end_of(before)
+        if after is not None:
+            ends[id(after)] = end_of(after)
+        neighbours = ([before] if before else []) + visible + ([after] if after else [])
         clips.update(e.original for e in visible)
         end = _Ends(ends)
         lanes, extra = _lanes(visible, end)
@@ -382,7 +395,8 @@ def render(rows: Sequence[Row], w: Window, *, label: str, href: Href = clip_href
         h = STRIP_H + n_lanes * (LANE_H + LANE_GAP) + ROW_PAD
         heights.append((y, h))
         body.append(_row(row, visible, lanes, extra, y, h, w, x_of, href, zoom_href,
-                         [m for m in marks if m.row == row.label], words, ident, end))
+                         [m for m in marks if m.row == row.label], words, ident, end,
+                         neighbours))
         y += h
     plot_h = y - TOP
     total_h = y + AXIS_H
@@ -394,7 +408,7 @@ def render(rows: Sequence[Row], w: Window, *, label: str, href: Href = clip_href
         "class": "timeline", "role": "group", "aria-labelledby": f"{ident}-title",
         "data-clips": len(clips), "data-unit": unit,
         "data-from": f"{w.start:%Y-%m-%dT%H:%M:%S}", "data-to": f"{w.end:%Y-%m-%dT%H:%M:%S}",
-        "font-family": "DejaVu Sans, sans-serif", "font-size": "11"})
+        "font-family": "DejaVu Sans, sans-serif", "font-size": "12"})
     root.append(_el("title", {"id": f"{ident}-title"}, title))
     root.append(defs)
     root.append(_grid(tick_list, x_of, TOP, plot_h))
@@ -490,8 +504,8 @@ def _groups(lane: list[Entry], x_of: Callable[[datetime], float],
 def _row(row: Row, visible: list[Entry], lanes: list[list[Entry]], extra: int, y: float,
          h: float, w: Window, x_of: Callable[[datetime], float], href: Href,
          zoom_href: Callable[[Window], str | None] | None, marks: list[Mark],
-         words: Mapping[str, str], ident: str, end_of: Callable[[Entry], datetime]
-         ) -> ET.Element:
+         words: Mapping[str, str], ident: str, end_of: Callable[[Entry], datetime],
+         neighbours: list[Entry]) -> ET.Element:
     g = _el("g", {"class": "row", "data-camera": row.label})
     name = _el("text", {"x": 6, "y": y + STRIP_H + LANE_H - 2, "fill": FILL["text"],
                         "class": "camera"}, _short(row.label))
@@ -501,21 +515,20 @@ def _row(row: Row, visible: list[Entry], lanes: list[list[Entry]], extra: int, y
                           "y2": y + h - ROW_PAD / 2, "stroke": FILL["grid"]}))
     lanes_h = max(1, len(lanes)) * (LANE_H + LANE_GAP)
     top = y + STRIP_H
-    for start, end in _gaps(visible, w, end_of):
+    for start, end in _gaps(neighbours, end_of):
         x0, x1 = _clip_x(x_of(start)), _clip_x(x_of(end))
         if x1 - x0 < 1.0:
             continue
-        tip = words["gap"].format(length=length_text((end - start).total_seconds(), words),
-                                  start=_fmt(start, w), end=_fmt(end, w))
+        length = length_text((end - start).total_seconds(), words)
+        tip = words["gap"].format(length=length, start=_fmt(start, w), end=_fmt(end, w))
         gap = _titled("rect", {"x": x0, "y": top, "width": x1 - x0, "height": lanes_h,
                                "fill": f"url(#{ident}-gap)", "class": "gap",
                                "data-seconds": int((end - start).total_seconds())}, tip)
         g.append(gap)
         if x1 - x0 > 70:
-            g.append(_el("text", {"x": (x0 + x1) / 2, "y": top + LANE_H - 3,
+            g.append(_el("text", {"x": (x0 + x1) / 2, "y": top + LANE_H - 4,
                                   "text-anchor": "middle", "fill": FILL["muted"],
-                                  "font-size": "10", "class": "gap-length"},
-                         length_text((end - start).total_seconds(), words)))
+                                  "font-size": "10", "class": "gap-length"}, length))
     merged: list[tuple[float, float, datetime, datetime, set[str]]] = []
     for start, end, shas in _overlaps(visible, end_of):
         x0, x1 = _clip_x(x_of(start)), _clip_x(x_of(end))
@@ -590,16 +603,15 @@ def _bar(grp: _Group, y: float, w: Window, href: Href,
     return _link(zoom_href(zoom) if zoom_href is not None else None, rect, "cluster-link")
 
 
-def _gaps(entries: list[Entry], w: Window, end_of: Callable[[Entry], datetime]
+def _gaps(entries: list[Entry], end_of: Callable[[Entry], datetime]
           ) -> list[tuple[datetime, datetime]]:
-    """Stretches between recordings of this row (longer than GAP_SECONDS) in the window."""
+    """Stretches between recordings of this row longer than GAP_SECONDS (whole: the picture
+    clips them to its window, their title keeps their length)."""
     out = []
     covered: datetime | None = None
     for e in entries:  # in clock order
         if covered is not None and (e.clock_start - covered).total_seconds() > GAP_SECONDS:
-            start, end = max(covered, w.start), min(e.clock_start, w.end)
-            if end > start:
-                out.append((start, end))
+            out.append((covered, e.clock_start))
         covered = end_of(e) if covered is None else max(covered, end_of(e))
     return out
 
