@@ -90,7 +90,7 @@ def test_open_the_timeline_and_click_a_segment_into_the_player(
     page.wait_for_selector("svg.timeline")
     assert page.locator("svg.timeline rect.segment").count() == 0
     assert page.locator("svg.timeline rect.gap").count() == 1, "a window inside a gap shows it"
-    page.click("a.preset:text-is('day')")
+    page.click("a.preset:text-is('a day')")
     page.wait_for_selector('svg.timeline[data-unit="hour"]')
 
     # the first minute: the two overlapping clips, the incident, the gap starting

@@ -208,8 +208,12 @@ def test_a_window_that_makes_no_sense_is_refused_with_a_message(placed: Placed,
     assert r.status_code == 400 and "ends before it starts" in r.json()["error"]
     r = c.get(url, params={"from": "yesterday"})
     assert r.status_code == 400 and "not a DVR clock time" in r.json()["error"]
-    r = c.get(url, params={"from": "0001-01-01", "to": "9999-01-01"})
+    r = c.get(url, params={"from": "1990-01-01", "to": "2100-01-01"})
     assert r.status_code == 400 and "50 years" in r.json()["error"]
+    for edge in ("0001-01-01", "9999-12-31T23:59:59"):
+        r = c.get(url, params={"from": edge})
+        assert r.status_code == 400 and "outside the years" in r.json()["error"], edge
+    assert c.get("/api/timelines/camera/99999999999999999999.svg").status_code == 422
     # a tiny window is widened to a minute rather than refused
     svg = svg_of(c, url + "?from=2021-03-14T02:17:06&to=2021-03-14T02:17:07")
     start = datetime.fromisoformat(svg.get("data-from") or "")
@@ -299,3 +303,17 @@ def _entry(i: int, start: datetime, seconds: int = 4) -> Entry:
     return Entry(segment=i, original=f"{i:064x}", start_s=0.0, end_s=float(seconds),
                  clock_start=start, clock_end=start + timedelta(seconds=seconds - 1),
                  confidence=1.0)
+
+
+def test_the_timeline_in_russian(placed: Placed, app: Any) -> None:
+    from review_fixtures import PASSWORD
+    from strongroom.review import actions
+
+    placed.r.secrets["sledovatel"] = actions.add_user(placed.r.vault, "sledovatel",
+                                                      "investigator", PASSWORD, locale="ru")
+    c = client(app, placed.r, "sledovatel")
+    cam = camera_ids(placed)[CAM]
+    page = c.get(f"/timelines/camera/{cam}").text
+    assert "Вне хронологии камер" in page and "крупнее" in page
+    assert "часы регистратора" in page and "записей: 3" in page
+    assert "пропуск 12 мин 49 с" in page

@@ -51,6 +51,9 @@ MIN_BAR = 2.0
 TICK_SPACING = 80.0
 MAX_LABEL = 26
 MIN_WINDOW = timedelta(minutes=1)
+#: Times asked for lie in these years (a reset DVR shows 1970 or 2000): a window's zoom and
+#: pan stay far inside what `datetime` can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 MAX_WINDOW = timedelta(days=366 * 50)
 
 FILL = {"segment": "#35586b", "partial": "#8aa3b0", "cluster": "#4d6f80", "gap": "#b9b9b9",
@@ -69,7 +72,7 @@ WORDS: dict[str, str] = {
     "incident": "incident #{id}: {title} ({start} – {end})",
     "empty": "no clips in this window",
     "more": "{n} more overlapping clips drawn in the last lane",
-    "s": "s", "min": "min", "h": "h", "d": "d",
+    "s": "{n} s", "min": "{n} min", "h": "{n} h", "d": "{n} d",
 }
 
 
@@ -149,6 +152,9 @@ def parse_when(text: str | None, what: str) -> datetime | None:
                               "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)") from None
     if when.tzinfo is not None:
         raise StrongroomError(f"{what} {text!r} has a time zone; the DVR clock has none")
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise StrongroomError(f"{what} {text!r} is outside the years a DVR clock shows "
+                              f"({FIRST_YEAR}–{LAST_YEAR})")
     return when.replace(microsecond=0)
 
 
@@ -333,8 +339,8 @@ def length_text(seconds: float, words: Mapping[str, str] = WORDS) -> str:
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
     parts = [(d, words["d"]), (h, words["h"]), (m, words["min"]), (s, words["s"])]
-    shown = [f"{n} {u}" for n, u in parts if n][:2]
-    return " ".join(shown) or f"0 {words['s']}"
+    shown = [u.format(n=n) for n, u in parts if n][:2]
+    return " ".join(shown) or words["s"].format(n=0)
 
 
 def offset_text(seconds: float) -> str:

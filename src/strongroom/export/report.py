@@ -127,7 +127,7 @@ PICTURE_WORDS: dict[str, dict[str, str]] = {
         "incident": "incident n° {id} : {title} ({start} – {end})",
         "empty": "aucune séquence dans cette fenêtre",
         "more": "{n} autres séquences superposées dans la dernière ligne",
-        "s": "s", "min": "min", "h": "h", "d": "j",
+        "s": "{n} s", "min": "{n} min", "h": "{n} h", "d": "{n} j",
     },
 }
 

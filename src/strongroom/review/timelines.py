@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
 
@@ -24,10 +24,13 @@ from strongroom.review.app import SEARCHERS, _not_stopped, auth
 
 When = Annotated[str | None, Query(alias="from", max_length=40)]
 Until = Annotated[str | None, Query(alias="to", max_length=40)]
+#: A camera or facility id (0: the camera-unknown row); bounded so no database is asked for
+#: an integer it cannot hold.
+Id = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 #: The zoom presets offered under a picture: a window this long about the current centre.
-PRESETS = (("year", timedelta(days=365)), ("month", timedelta(days=30)),
-           ("day", timedelta(days=1)), ("hour", timedelta(hours=1)),
+PRESETS = (("a year", timedelta(days=365)), ("a month", timedelta(days=30)),
+           ("a day", timedelta(days=1)), ("an hour", timedelta(hours=1)),
            ("10 minutes", timedelta(minutes=10)))
 
 
@@ -47,7 +50,7 @@ def words() -> dict[str, str]:
         "incident": _("incident #{id}: {title} ({start} – {end})"),
         "empty": _("no clips in this window"),
         "more": _("{n} more overlapping clips drawn in the last lane"),
-        "s": _("s"), "min": _("min"), "h": _("h"), "d": _("d"),
+        "s": _("{n} s"), "min": _("{n} min"), "h": _("{n} h"), "d": _("{n} d"),
     }
 
 
@@ -102,7 +105,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                 facility = {"id": row.id, "name": row.name, "type": row.type,
                             "region": row.region}
             marks = tl.incident_marks(s, rows)
-            off = tl.off_clock(s)
+            off = [] if standalone else tl.off_clock(s)
         window = tl.window_of(rows, tl.parse_when(start, "from"), tl.parse_when(end, "to"))
         base = f"/timelines/{kind}/{ident}"
         whole = tl.full_window(rows)
@@ -136,14 +139,14 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
 
     @app.get("/timelines/camera/{camera_id}", response_class=HTMLResponse,
              include_in_schema=False)
-    def camera_page(request: Request, camera_id: int,
+    def camera_page(request: Request, camera_id: Id,
                     who: Annotated[Person, auth(*SEARCHERS)], start: When = None,
                     end: Until = None) -> Response:
         return show(request, who, "camera", camera_id, start, end)
 
     @app.get("/timelines/facility/{facility_id}", response_class=HTMLResponse,
              include_in_schema=False)
-    def facility_page(request: Request, facility_id: int,
+    def facility_page(request: Request, facility_id: Id,
                       who: Annotated[Person, auth(*SEARCHERS)], start: When = None,
                       end: Until = None) -> Response:
         return show(request, who, "facility", facility_id, start, end)
@@ -156,7 +159,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                         headers={"Cache-Control": "private, no-store"})
 
     @app.get("/api/timelines/camera/{camera_id}.svg", tags=["timelines"])
-    def api_camera_svg(camera_id: int, who: Annotated[Person, auth(*SEARCHERS)],
+    def api_camera_svg(camera_id: Id, who: Annotated[Person, auth(*SEARCHERS)],
                        start: When = None, end: Until = None) -> Response:
         """The camera's timeline picture (SVG) on the DVR clock, in the window `from`–`to`
         (`YYYY-MM-DDTHH:MM:SS`; either left out: the camera's own span). Camera 0: segments
@@ -164,7 +167,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return svg("camera", camera_id, who, start, end)
 
     @app.get("/api/timelines/facility/{facility_id}.svg", tags=["timelines"])
-    def api_facility_svg(facility_id: int, who: Annotated[Person, auth(*SEARCHERS)],
+    def api_facility_svg(facility_id: Id, who: Annotated[Person, auth(*SEARCHERS)],
                          start: When = None, end: Until = None) -> Response:
         """The facility's timeline picture (SVG): one row per camera."""
         return svg("facility", facility_id, who, start, end)
