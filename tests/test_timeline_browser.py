@@ -2,7 +2,7 @@
 player"): Playwright on Debian's chromium against uvicorn on a real vault. An investigator
 opens a camera's timeline zoomed to a window that starts inside a clip, clicks that clip's
 bar, and lands on the clip page with the blurred preview's player at that offset. The
-screenshot goes to tests/artifacts/timeline.png."""
+screenshots go to tests/artifacts/timeline.png (and timelines.png, the list)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,7 @@ def test_open_the_timeline_and_click_a_segment_into_the_player(
     _sign_in(page, base, "investigator", p.r.secrets["investigator"])
 
     page.goto(f"{base}/timelines")
+    _shot(page, "timelines")
     page.click(f'#cameras a:text-is("{CAM}")')
     page.wait_for_selector("svg.timeline")
     assert page.locator("svg.timeline rect.segment").count() == 3
