@@ -136,8 +136,9 @@ def test_a_hostile_camera_label_is_escaped_in_the_svg_and_the_page(placed: Place
     assert "<script>alert" not in listing and "&lt;script&gt;alert" in listing
     # and a label that holds characters XML cannot carry still gives XML
     e = _entry(0, T0)
+    window = tl.window_of(tl.full_window([tl.Row("x", [e])]), None, None)
     ET.fromstring(tl.render([tl.Row("КАМ\x01\x1b[31m\u202e 9", [e])],  # noqa: S314
-                            tl.window_of([tl.Row("x", [e])], None, None), label="\x00x"))
+                            window, label="\x00x"))
 
 
 def test_clips_without_a_clock_or_camera_are_listed_beside_the_picture(placed: Placed,
@@ -250,7 +251,7 @@ def test_thousands_of_segments_render_quickly_and_small() -> None:
     entries.sort(key=lambda e: e.clock_start)
     flag_entries(entries)
     rows = [tl.Row("КАМ 01", entries)]
-    for window in (tl.window_of(rows, None, None),
+    for window in (tl.window_of(tl.full_window(rows), None, None),
                    tl.Window(datetime(2020, 6, 1), datetime(2020, 7, 1)),
                    tl.Window(datetime(2020, 6, 1, 10), datetime(2020, 6, 1, 12))):
         started = time.perf_counter()
@@ -263,7 +264,7 @@ def test_thousands_of_segments_render_quickly_and_small() -> None:
               f"{elements} elements, {len(svg) / 1024:.0f} KiB")
         assert seconds < 4, seconds  # about 0.5 s on an idle laptop core; the machine is shared
         assert elements < 6000, elements
-    whole = tl.render(rows, tl.window_of(rows, None, None), label="x",
+    whole = tl.render(rows, tl.window_of(tl.full_window(rows), None, None), label="x",
                       zoom_href=lambda w: f"/z?{w.query()}")
     assert 'class="cluster"' in whole, "sub-pixel segments merge into clusters"
 

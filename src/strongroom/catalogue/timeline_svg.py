@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import Camera, Facility, Incident, IncidentOriginal, Segment
@@ -170,15 +170,26 @@ def full_window(rows: Sequence[Row]) -> Window | None:
     starts = [e.clock_start for r in rows for e in r.entries]
     if not starts:
         return None
-    lo, hi = min(starts), max(end_of(e) for r in rows for e in r.entries)
+    return _padded(min(starts), max(end_of(e) for r in rows for e in r.entries))
+
+
+def span_window(infos: Sequence[CameraInfo]) -> Window | None:
+    """The cameras' whole span on the DVR clock, with a little room (None: no segments)."""
+    firsts = [c.first for c in infos if c.first is not None]
+    lasts = [c.last for c in infos if c.last is not None]
+    if not firsts or not lasts:
+        return None
+    return _padded(min(firsts), max(lasts) + timedelta(seconds=1))
+
+
+def _padded(lo: datetime, hi: datetime) -> Window:
     pad = max((hi - lo) * 0.03, timedelta(seconds=5))
     return _bounded(Window(lo - pad, hi + pad))
 
 
-def window_of(rows: Sequence[Row], start: datetime | None, end: datetime | None) -> Window:
-    """The window asked for (either end may be left out: the rows' own), at least a minute
-    and at most 50 years long."""
-    whole = full_window(rows)
+def window_of(whole: Window | None, start: datetime | None, end: datetime | None) -> Window:
+    """The window asked for (either end may be left out: `whole`'s, the rows' own span), at
+    least a minute and at most 50 years long."""
     if start is not None and end is not None and end <= start:
         raise StrongroomError("the window ends before it starts (`to` must come after `from`)")
     if start is None and end is None:
@@ -731,13 +742,13 @@ def cameras(session: Session) -> list[CameraInfo]:
                                                c.facility or "", c.label))
 
 
-def camera_rows(session: Session, camera_id: int) -> tuple[CameraInfo, list[Row]] | None:
-    """The row of one camera (id 0: segments with a clock but no camera label). A camera
-    merged into another answers with that one; None: no such camera."""
-    from strongroom.catalogue.timeline import timelines
-
+def camera_rows(session: Session, camera_id: int, start: datetime | None = None,
+                end: datetime | None = None
+                ) -> tuple[CameraInfo, list[Row], Window] | None:
+    """The row of one camera (id 0: segments with a clock but no camera label) in the
+    window asked for (see `window_of`). A camera merged into another answers with that one;
+    None: no such camera."""
     if camera_id == 0:
-        label = UNKNOWN_CAMERA
         info = CameraInfo(0, UNKNOWN_CAMERA, None, None)
     else:
         cam = session.get(Camera, camera_id)
@@ -749,40 +760,83 @@ def camera_rows(session: Session, camera_id: int) -> tuple[CameraInfo, list[Row]
                 return None
             cam = target
         fac = session.get(Facility, cam.facility_id) if cam.facility_id is not None else None
-        label = cam.label
         info = CameraInfo(cam.id, cam.label, cam.facility_id, fac.name if fac else None)
-    entries = timelines(session, label).get(label, [])
-    _count(info, entries)
-    return info, [Row(label, entries, f"/timelines/camera/{info.id}")]
+    _span(session, info)
+    window = window_of(span_window([info]), start, end)
+    return info, [Row(info.label, _entries(session, info.id, window),
+                      f"/timelines/camera/{info.id}")], window
 
 
-def facility_rows(session: Session, facility_id: int
-                  ) -> tuple[Facility, list[CameraInfo], list[Row]] | None:
+def facility_rows(session: Session, facility_id: int, start: datetime | None = None,
+                  end: datetime | None = None
+                  ) -> tuple[Facility, list[CameraInfo], list[Row], Window] | None:
     """One row per camera of the facility (cameras merged into another show under that
-    one's facility). None: no such facility."""
-    from strongroom.catalogue.timeline import timelines
-
+    one's facility), in the window asked for. None: no such facility."""
     fac = session.get(Facility, facility_id)
     if fac is None:
         return None
-    cams = list(session.scalars(select(Camera).where(Camera.facility_id == facility_id,
-                                                     Camera.merged_into.is_(None))
-                                .order_by(Camera.label)))
-    infos, rows = [], []
-    for cam in cams:
-        entries = timelines(session, cam.label).get(cam.label, [])
-        info = CameraInfo(cam.id, cam.label, fac.id, fac.name)
-        _count(info, entries)
-        infos.append(info)
-        rows.append(Row(cam.label, entries, f"/timelines/camera/{cam.id}"))
-    return fac, infos, rows
+    infos = [CameraInfo(cam.id, cam.label, fac.id, fac.name) for cam in session.scalars(
+        select(Camera).where(Camera.facility_id == facility_id, Camera.merged_into.is_(None))
+        .order_by(Camera.label))]
+    for info in infos:
+        _span(session, info)
+    window = window_of(span_window(infos), start, end)
+    rows = [Row(i.label, _entries(session, i.id, window), f"/timelines/camera/{i.id}")
+            for i in infos]
+    return fac, infos, rows, window
 
 
-def _count(info: CameraInfo, entries: list[Entry]) -> None:
-    info.clips = len({e.original for e in entries})
-    info.segments = len(entries)
-    info.first = min((e.clock_start for e in entries), default=None)
-    info.last = max((e.clock_end for e in entries), default=None)
+def _on_camera(camera_id: int) -> ColumnElement[bool]:
+    """Segments standing under this camera (merged cameras' included); 0: no camera."""
+    if camera_id == 0:
+        return Segment.camera_id.is_(None)
+    return func.coalesce(Camera.merged_into, Camera.id) == camera_id
+
+
+def _span(session: Session, info: CameraInfo) -> None:
+    clips, segs, first, last = session.execute(
+        select(func.count(func.distinct(Segment.original_sha256)), func.count(Segment.id),
+               func.min(Segment.clock_start), func.max(Segment.clock_end))
+        .select_from(Segment).outerjoin(Camera, Segment.camera_id == Camera.id)
+        .where(Segment.clock_start.is_not(None), Segment.clock_end.is_not(None),
+               _on_camera(info.id))).one()
+    info.clips, info.segments, info.first, info.last = clips, segs, first, last
+
+
+#: How far before a window a segment may start and still reach into it (a clip's length
+#: on the clock; a frozen clock makes it longer than its clock range).
+REACH = timedelta(days=1)
+
+
+def _entries(session: Session, camera_id: int, w: Window) -> list[Entry]:
+    """The camera's segments that reach into the window, and the last one before it and the
+    first after it (so a gap the window lies in shows), as plain rows: drawing a window of a
+    camera with 20,000 segments reads only what it draws."""
+    from strongroom.catalogue.queries import partial_clips
+
+    cols = (Segment.id, Segment.original_sha256, Segment.start_s, Segment.end_s,
+            Segment.clock_start, Segment.clock_end, Segment.confidence)
+    base = (select(*cols).select_from(Segment)
+            .outerjoin(Camera, Segment.camera_id == Camera.id)
+            .where(Segment.clock_start.is_not(None), Segment.clock_end.is_not(None),
+                   _on_camera(camera_id)))
+    found = {r[0]: r for r in session.execute(base.where(
+        Segment.clock_start <= w.end, Segment.clock_end >= w.start - REACH))}
+    for extra in (base.where(Segment.clock_start < w.start)
+                  .order_by(Segment.clock_end.desc()).limit(1),
+                  base.where(Segment.clock_start > w.end).order_by(Segment.clock_start)
+                  .limit(1)):
+        for r in session.execute(extra):
+            found.setdefault(r[0], r)
+    entries = sorted((Entry(segment=i, original=sha, start_s=a, end_s=b, clock_start=c0,
+                            clock_end=c1, confidence=conf)
+                      for i, sha, a, b, c0, c1, conf in found.values()
+                      if c0 is not None and c1 is not None),  # the query's; for mypy
+                     key=lambda e: (e.clock_start, e.original))
+    partial = partial_clips(session, {e.original for e in entries})
+    for e in entries:
+        e.partial = partial.get(e.original)
+    return entries
 
 
 def incident_marks(session: Session, rows: Sequence[Row]) -> list[Mark]:

@@ -88,27 +88,27 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         from strongroom.catalogue import timeline_svg as tl
 
         vault = app.state.vault
+        since, until = tl.parse_when(start, "from"), tl.parse_when(end, "to")
         with vault.catalogue.read() as s:
             if kind == "camera":
-                found = tl.camera_rows(s, ident)
+                found = tl.camera_rows(s, ident, since, until)
                 if found is None:
                     raise NotFound("no such camera")
-                info, rows = found
+                info, rows, window = found
                 label, cams = info.label, [info]
                 facility: dict[str, Any] | None = None
             else:
-                fac = tl.facility_rows(s, ident)
+                fac = tl.facility_rows(s, ident, since, until)
                 if fac is None:
                     raise NotFound("no such facility")
-                row, cams, rows = fac
+                row, cams, rows, window = fac
                 label = row.name
                 facility = {"id": row.id, "name": row.name, "type": row.type,
                             "region": row.region}
             marks = tl.incident_marks(s, rows)
             off = [] if standalone else tl.off_clock(s)
-        window = tl.window_of(rows, tl.parse_when(start, "from"), tl.parse_when(end, "to"))
         base = f"/timelines/{kind}/{ident}"
-        whole = tl.full_window(rows)
+        whole = tl.span_window(cams)
         svg = tl.render(rows, window, label=label, marks=marks, words=words(),
                         zoom_href=lambda w: f"{base}?{w.query()}", standalone=standalone)
         zoom = {"in": tl.zoomed(window, 0.5), "out": tl.zoomed(window, 2.0),
