@@ -174,6 +174,11 @@ def test_the_facility_picture_has_a_row_per_camera(placed: Placed, app: Any) -> 
     assert svg.get("data-clips") == "4"
     assert c.get("/timelines/facility/99999").status_code == 404
     assert c.get("/api/timelines/camera/99999.svg").status_code == 404
+    # camera 0: segments with a clock but no camera label (none here), drawn all the same
+    empty = svg_of(c, "/api/timelines/camera/0.svg")
+    assert empty.get("data-clips") == "0"
+    assert [t.text for t in empty.iterfind(".//s:text", NS) if t.get("class") == "empty"] \
+        == ["no clips in this window"]
 
 
 def test_zoom_windows_give_different_ticks(placed: Placed, app: Any) -> None:
