@@ -4,15 +4,18 @@ One row per camera (a facility's picture: one per camera of it). In a row: each 
 bar linking to its clip at that offset, gaps between recordings (hatched), stretches that two
 clips cover at once (an ochre band: the same camera time twice, usually a copy), incidents
 (outlined over the segments they cover), and ticks that follow the zoom (years, months, days,
-hours, minutes). The first child is a text `<title>` with the clip count and the window, for
-screen readers and for whoever opens the file alone.
+hours, minutes, seconds). The first child is a text `<title>` with the clip count and the
+window, for screen readers and for whoever opens the file alone.
 
 Camera labels are OCR text and incident titles are typed by people: both are hostile input.
 The XML is built with ElementTree (every text and attribute escaped) after dropping the
 characters XML cannot hold and those that reorder or hide text. No chart library: the picture
 is a few hundred elements whatever the archive holds, because bars narrower than a few pixels
 that touch are drawn as one cluster (a link that zooms into it), gaps and overlaps narrower
-than a pixel are left out, and a row has at most `MAX_LANES` lanes.
+than a pixel are left out, and a row has at most `MAX_LANES` lanes. The catalogue is read for
+the window only (and one segment either side). Measured on a camera with 20,000 segments over
+two years (a shared 2-core machine): a day's window reads in ~130 ms and draws in ~10 ms; the
+whole two years read in ~1.5 s and draw in ~0.5 s, as 51 elements.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,12 +136,6 @@ class _Group:
     end: datetime
 
 
-@dataclass
-class _Drawing:
-    parts: list[ET.Element] = field(default_factory=list)
-    clips: set[str] = field(default_factory=set)
-
-
 # -- the window and its ticks ------------------------------------------------------------------
 def parse_when(text: str | None, what: str) -> datetime | None:
     """A DVR clock time from a link or a form: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]` (or with
@@ -193,9 +190,8 @@ def window_of(whole: Window | None, start: datetime | None, end: datetime | None
     if start is not None and end is not None and end <= start:
         raise StrongroomError("the window ends before it starts (`to` must come after `from`)")
     if start is None and end is None:
-        if whole is None:
-            now = datetime(2000, 1, 1)
-            return Window(now, now + timedelta(days=1))
+        if whole is None:  # nothing on the clock yet: some day, drawn empty
+            return Window(datetime(2000, 1, 1), datetime(2000, 1, 2))
         return whole
     if start is None:
         base = whole.start if whole is not None and end is not None and whole.start < end \
@@ -340,7 +336,7 @@ def _short(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "…"
 
 
-def _fmt(t: datetime, w: Window) -> str:
+def _fmt(t: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}"
 
 
@@ -418,8 +414,8 @@ def render(rows: Sequence[Row], w: Window, *, label: str, href: Href = clip_href
     plot_h = y - TOP
     total_h = y + AXIS_H
     title = words["title"].format(
-        label=label, clips=words["clips"].format(n=len(clips)), start=_fmt(w.start, w),
-        end=_fmt(w.end, w))
+        label=label, clips=words["clips"].format(n=len(clips)), start=_fmt(w.start),
+        end=_fmt(w.end))
     root = _el("svg", {
         "xmlns": SVG_NS, "viewBox": f"0 0 {_num(WIDTH)} {_num(total_h)}", "width": "100%",
         "class": "timeline", "role": "group", "aria-labelledby": f"{ident}-title",
@@ -537,7 +533,7 @@ def _row(row: Row, visible: list[Entry], lanes: list[list[Entry]], extra: int, y
         if x1 - x0 < 1.0:
             continue
         length = length_text((end - start).total_seconds(), words)
-        tip = words["gap"].format(length=length, start=_fmt(start, w), end=_fmt(end, w))
+        tip = words["gap"].format(length=length, start=_fmt(start), end=_fmt(end))
         gap = _titled("rect", {"x": x0, "y": top, "width": x1 - x0, "height": lanes_h,
                                "fill": f"url(#{ident}-gap)", "class": "gap",
                                "data-seconds": int((end - start).total_seconds())}, tip)
@@ -558,7 +554,7 @@ def _row(row: Row, visible: list[Entry], lanes: list[list[Entry]], extra: int, y
             merged.append((x0, x1, start, end, set(shas)))
     for x0, x1, start, end, shas in merged:
         listed = sorted(shas)
-        tip = words["overlap"].format(n=len(shas), start=_fmt(start, w), end=_fmt(end, w)) \
+        tip = words["overlap"].format(n=len(shas), start=_fmt(start), end=_fmt(end)) \
             + ": " + ", ".join(s[:12] + "…" for s in listed[:6]) \
             + (" …" if len(listed) > 6 else "")
         g.append(_titled("rect", {"x": x0, "y": y, "width": max(x1 - x0, MIN_BAR),
@@ -579,8 +575,8 @@ def _row(row: Row, visible: list[Entry], lanes: list[list[Entry]], extra: int, y
         if m.end < w.start or m.start > w.end:
             continue
         x0, x1 = _clip_x(x_of(m.start)), _clip_x(x_of(m.end))
-        tip = words["incident"].format(id=m.incident, title=m.title, start=_fmt(m.start, w),
-                                       end=_fmt(m.end, w))
+        tip = words["incident"].format(id=m.incident, title=m.title, start=_fmt(m.start),
+                                       end=_fmt(m.end))
         mark = _el("g", {"class": "incident", "data-incident": m.incident}, children=[
             _el("title", text=tip),
             _el("rect", {"x": x0, "y": y, "width": max(x1 - x0, MIN_BAR),
@@ -600,7 +596,7 @@ def _bar(grp: _Group, y: float, w: Window, href: Href,
     if len(grp.entries) == 1:
         e = grp.entries[0]
         offset = offset_at(e, w)
-        tip = words["segment"].format(start=_fmt(e.clock_start, w), end=_fmt(e.clock_end, w),
+        tip = words["segment"].format(start=_fmt(e.clock_start), end=_fmt(e.clock_end),
                                       sha=e.original[:12], offset=offset_text(offset))
         if e.partial:
             tip += " · " + words["partial"].format(why=e.partial)
@@ -612,7 +608,7 @@ def _bar(grp: _Group, y: float, w: Window, href: Href,
             "stroke-dasharray": "3 2" if e.partial else None}, tip)
         return _link(href(e.original, offset), rect, "segment-link")
     tip = words["cluster"].format(n=len({e.original for e in grp.entries}),
-                                  start=_fmt(grp.start, w), end=_fmt(grp.end, w))
+                                  start=_fmt(grp.start), end=_fmt(grp.end))
     rect = _titled("rect", {"x": grp.x0, "y": y, "width": width, "height": LANE_H,
                             "fill": FILL["cluster"], "class": "cluster",
                             "data-segments": len(grp.entries)}, tip)
