@@ -305,6 +305,27 @@ def test_the_export_report_carries_each_cameras_timeline(placed: Placed, tmp_pat
     assert r.returncode == 0, r.stderr
 
 
+def test_a_case_export_draws_its_incidents_on_the_timeline(placed: Placed, tmp_path: Path
+                                                           ) -> None:
+    from strongroom.catalogue.cases import add_case, add_to_case
+    from strongroom.export.bag import ExportOptions, export
+
+    add_case(placed.r.vault, "Саратов, март 2021")
+    add_to_case(placed.r.vault, "Саратов, март 2021", placed.incident)
+    export(placed.r.vault, tmp_path, ExportOptions(case="Саратов, март 2021", pdf=False,
+                                                   workers=1))
+    bag = tmp_path / "bag"
+    (picture,) = (bag / "data/report/timelines").iterdir()
+    svg = ET.fromstring(picture.read_text("utf-8"))  # noqa: S314 - our own output
+    marks = [g for g in svg.iterfind(".//s:g", NS) if g.get("class") == "incident"]
+    assert [m.get("data-incident") for m in marks] == [str(placed.incident)]
+    links = [a.get("href") for a in svg.iterfind(".//s:a", NS)
+             if a.get("class") == "incident-link"]
+    assert links == [f"../../originals/{placed.shas['a.mp4']}.mp4#t=1"]
+    html = (bag / "data/report/report.fr.html").read_text("utf-8")
+    assert "Chronologies selon l" in html and "incident n° " in html
+
+
 def _entry(i: int, start: datetime, seconds: int = 4) -> Entry:
     return Entry(segment=i, original=f"{i:064x}", start_s=0.0, end_s=float(seconds),
                  clock_start=start, clock_end=start + timedelta(seconds=seconds - 1),
