@@ -344,3 +344,21 @@ def test_the_timeline_in_russian(placed: Placed, app: Any) -> None:
     assert "Вне хронологии камер" in page and "крупнее" in page
     assert "часы регистратора" in page and "записей: 3" in page
     assert "пропуск 12 мин 49 с" in page
+
+
+def test_a_merged_camera_shows_under_the_one_it_was_merged_into(placed: Placed,
+                                                                 app: Any) -> None:
+    """(Last in the module: it merges the fixture's two cameras.)"""
+    from strongroom.catalogue.places import merge_cameras
+
+    ids = camera_ids(placed)
+    merge_cameras(placed.r.vault, HOSTILE, CAM)
+    c = client(app, placed.r, "investigator")
+    r = c.get(f"/timelines/camera/{ids[HOSTILE]}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/timelines/camera/{ids[CAM]}"
+    svg = svg_of(c, f"/api/timelines/camera/{ids[CAM]}.svg")
+    assert svg.get("data-clips") == "4"
+    assert f"/clips/{placed.shas['d.mp4']}?t=0" in {a.get("href")
+                                                    for a in svg.iterfind(".//s:a", NS)}
+    listed = [cam["label"] for cam in c.get("/api/timelines").json()["cameras"]]
+    assert listed == [CAM]
