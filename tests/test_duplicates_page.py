@@ -477,3 +477,22 @@ def test_in_chromium_the_copies_stand_side_by_side_blurred_and_a_split_is_one_cl
             browser.close()
     [ev] = annotated(d)
     assert ev.actor.startswith("investigator (investigator")
+
+
+def test_an_incident_page_offers_the_copies_of_its_clips(fresh: tuple[Dupes, Any]) -> None:
+    """Issue 15, "link clips": an incident marked on one copy offers the other copies of the
+    same recording (its near-duplicate group) to link, and not the unrelated clip."""
+    d, app_ = fresh
+    inv = client(app_, d.r, "investigator")
+    res = inv.post(f"/api/clips/{d.sha['forwarded']}/incidents",
+                   json={"start_s": 0.5, "end_s": 2.0, "description": "Удары"})
+    assert res.status_code == 200, res.text
+    n = res.json()["incident"]
+    copies = {c["original"] for c in inv.get(f"/api/incidents/{n}").json()["copies"]}
+    assert copies == {d.sha["original"], d.sha["channel"]}
+    assert inv.post(f"/api/incidents/{n}/clips",
+                    json={"sha256": d.sha["channel"]}).status_code == 200
+    after = inv.get(f"/api/incidents/{n}").json()
+    assert {c["original"] for c in after["copies"]} == {d.sha["original"]}
+    page = inv.get(f"/incidents/{n}").text
+    assert d.sha["original"][:12] in page and d.sha["other"][:12] not in page

@@ -98,9 +98,13 @@ def export_folder(vault: Vault) -> Path:
 def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     """Add the case-building pages and their API to `app`."""
     from strongroom.catalogue import cases, export_requests, people
+    from strongroom.catalogue.dupes import MatchCache, group_of, near_duplicate_groups
 
     vault: Vault = app.state.vault
     read = vault.catalogue.read
+    cache = getattr(app.state, "dupes_cache", None)  # shared with the duplicates pages
+    if cache is None:
+        cache = app.state.dupes_cache = MatchCache()
     with actions.WRITE_LOCK:
         export_requests.fail_interrupted(vault, actor=vault.actor)
 
@@ -146,7 +150,23 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
             except StrongroomError:
                 raise actions.NotFound(f"no incident {incident_id}") from None
             detail["same_time"] = cases.same_time_clips(s, incident_id)
+            detail["copies"] = copies(s, [c["original"] for c in detail["clips"]])
         return detail
+
+    def copies(s: Any, linked: list[str]) -> list[dict[str, Any]]:
+        """Near-duplicates of the clips that show the incident, not linked yet."""
+        groups = near_duplicate_groups(s, cache)
+        out: dict[str, dict[str, Any]] = {}
+        for sha in linked:
+            try:
+                group = group_of(groups, sha)
+            except StrongroomError:
+                continue
+            for m in group.members:
+                if m.original not in linked:
+                    out[m.original] = {"original": m.original, "copy_of": sha,
+                                       "group": group.key}
+        return list(out.values())
 
     @app.get("/incidents/{incident_id}", response_class=HTMLResponse, include_in_schema=False)
     def incident_page(request: Request, incident_id: int,

@@ -51,7 +51,9 @@ class SplitBody(BaseModel):
 def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     """Add this section's routes to `app`; `page(request, template, **context)` renders."""
     vault: Vault = app.state.vault
-    cache = MatchCache()
+    cache = getattr(app.state, "dupes_cache", None)  # shared with the incident pages
+    if cache is None:
+        cache = app.state.dupes_cache = MatchCache()
 
     def groups() -> list[Group]:
         from strongroom.catalogue.dupes import near_duplicate_groups
