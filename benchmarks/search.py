@@ -11,10 +11,17 @@ transcripts. Then:
 - index build: `search_index.rebuild` (normalise every word with pymorphy3 / Snowball, fill
   the FTS5 table), seconds; index size: growth of the catalogue file, MiB;
 - queries through `catalogue.search.search` (what the CLI and the app call: parse, filters,
-  snippets included), one-word and two-word, each without and with filters (facility; region
-  + DVR date range; abuse type; review status): p50/p95 per class for `Fts5Search` and, on
-  the same data in the same run, `LikeSearch` (each word's stem as `LIKE '%stem%'`, the
-  fallback PostgreSQL uses now); ratio = LIKE p95 ÷ FTS p95. Goal: FTS p95 < 50 ms per class.
+  snippets included), one-word and two-word, each without and with filters (in turn:
+  facility; camera; a 90-day DVR date range; abuse type; review status; case; region + DVR
+  date range): p50/p95 per class for `Fts5Search` (and p95 per kind of filter) and, on the
+  same data in the same run, `LikeSearch` (each word's stem as `LIKE '%stem%'`, the fallback
+  PostgreSQL uses now); ratio = LIKE p95 ÷ FTS p95. Goal: FTS p95 < 50 ms per class, wall
+  clock. Each query's CPU time (this process's) is recorded beside it, and the load average
+  after each class: on a machine shared with other work the wall clock includes waiting for a
+  core, the CPU time does not.
+
+The default is the full size the issue names (about 7 minutes on 2 busy cores: 1 to fill,
+10 s to index, the rest querying); `--quick` is the small smoke version.
 
 Writes benchmarks/results/search.json (search.quick.json with --quick: 2,000 clips, 20,000
 segments, 1,000 incidents). Data lives in benchmarks/work/search/ (removed unless --keep).

@@ -12,7 +12,14 @@ inside the encrypted catalogue) and `LikeSearch` (PostgreSQL until a `to_tsvecto
 …)` backend plugs in: each word's Snowball stem as `ILIKE '%stem%'` over the same text, so
 `пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows). Filters
 are SQL over the live rows, shared by both, so a camera mapped to a facility a minute ago
-filters correctly without re-indexing anything.
+filters correctly without re-indexing anything. Each filter is worked out once per search as a
+set (of incidents, clips, cameras, ...) that each hit is looked up in (`_Filter`).
+
+Ranking: FTS5 ranks (bm25) the newest `RANK_WINDOW` matching documents that pass the filters,
+and returns the best of those. A query matching fewer is ranked in full, exactly; one matching
+more (a word in tens of thousands of documents) is not ranked beyond the window — scoring
+costs about a microsecond a document, tens of milliseconds for such a word — and the results
+say there is more, to narrow the search.
 
 A query is words, all of which must match (in any field of one thing), and "quoted phrases".
 Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
