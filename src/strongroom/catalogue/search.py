@@ -258,7 +258,7 @@ class _Place(_Filter):
     def _incidents(self) -> Select[Any]:
         inc = Incident.__table__.alias()
         return self._set("incidents", lambda: select(inc.c.id).where(
-            inc.c.facility_id.in_(self.f)).union(_incidents_of(self._clips())))
+            inc.c.facility_id.in_(self.f)).union_all(_incidents_of(self._clips())))
 
     def incident(self, i: Expr) -> Cond:
         return i.in_(self._incidents())
@@ -312,7 +312,7 @@ class _When(_Filter):
             conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from) >= self.start)
         if self.end is not None:
             conds.append(inc.c.occurred_from <= self.end)
-        return self._set("incidents", lambda: select(inc.c.id).where(*conds).union(
+        return self._set("incidents", lambda: select(inc.c.id).where(*conds).union_all(
             _incidents_of(self._clips())))
 
     def incident(self, i: Expr) -> Cond:
