@@ -19,7 +19,9 @@ Ranking: FTS5 ranks (bm25) the newest `RANK_WINDOW` matching documents that pass
 and returns the best of those. A query matching fewer is ranked in full, exactly; one matching
 more (a word in tens of thousands of documents) is not ranked beyond the window — scoring
 costs about a microsecond a document, tens of milliseconds for such a word — and the results
-say there is more, to narrow the search.
+say there is more, to narrow the search. A search with a filter checked hit by hit (status,
+abuse type: `_Filter.by_hit`) is ranked in full instead, and its hits checked best first
+until enough pass.
 
 A query is words, all of which must match (in any field of one thing), and "quoted phrases".
 Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
@@ -46,6 +48,7 @@ from sqlalchemy import (
     and_,
     cast,
     column,
+    exists,
     false,
     func,
     literal,
@@ -182,13 +185,18 @@ def parse_clock(value: str, *, end: bool = False) -> datetime:
 class _Filter:
     """One filter as predicates on each kind of thing; a kind it does not apply to fails.
 
-    Each predicate is `column IN (a set)`, the set a common table expression that does not
+    Most predicates are `column IN (a set)`, the set a common table expression that does not
     depend on the row (`_set`): the database works each set out once per search, from the
     indexes of migration 0008, however many kinds of thing use it, and then only looks each hit
-    up in it, rather than running a chain of subqueries for each of tens of thousands of hits."""
+    up in it, rather than running a chain of subqueries for each of tens of thousands of hits.
+    Filters that most things pass (`by_hit`) are checked hit by hit instead, in rank order,
+    which stops once enough hits pass (`Fts5Search`)."""
 
     #: names this filter's sets within one statement (`resolve` numbers the filters)
     tag = "f"
+    #: checked hit by hit (a correlated subquery) rather than as a set: for filters that
+    #: most things pass, where a set would be large and few hits need checking
+    by_hit = False
 
     def _set(self, name: str, make: Callable[[], Any]) -> Select[Any]:
         sets: dict[str, Any] = self.__dict__.setdefault("_sets", {})
@@ -332,40 +340,47 @@ def _like_escape(value: str) -> str:
 
 
 class _AbuseType(_Filter):
+    """Checked hit by hit, like `_When` (a common abuse type is a large share of incidents)."""
+
+    by_hit = True
+
     def __init__(self, abuse_type: str) -> None:
         # the JSON list as stored (json.dumps: non-ASCII as \\u escapes), one quoted element
         self.pattern = "%" + _like_escape(json.dumps(abuse_type)) + "%"
 
-    def _incidents(self) -> Select[Any]:
-        inc = Incident.__table__.alias()
-        return self._set("incidents", lambda: select(inc.c.id).where(
-            cast(inc.c.abuse_types, Text).like(self.pattern, escape="!")))
+    def _has(self, inc: Any) -> Cond:
+        return cast(inc.c.abuse_types, Text).like(self.pattern, escape="!")
 
     def incident(self, i: Expr) -> Cond:
-        return i.in_(self._incidents())
+        inc = Incident.__table__.alias()
+        return exists(select(1).select_from(inc).where(inc.c.id == i, self._has(inc)))
 
     def clip(self, sha: Expr) -> Cond:
-        io = IncidentOriginal.__table__.alias()
-        return sha.in_(self._set("clips", lambda: select(io.c.original_sha256).where(
-            io.c.incident_id.in_(self._incidents())).distinct()))
+        io, inc = IncidentOriginal.__table__.alias(), Incident.__table__.alias()
+        return exists(select(1).select_from(io.join(inc, inc.c.id == io.c.incident_id))
+                      .where(io.c.original_sha256 == sha, self._has(inc)))
 
 
 class _Status(_Filter):
+    """Checked hit by hit, like `_When` ("unreviewed" is most clips)."""
+
+    by_hit = True
+
     def __init__(self, status: str) -> None:
         self.status = status
 
     def clip(self, sha: Expr) -> Cond:
         rv = Review.__table__.alias()
         if self.status == "unreviewed":  # no review row yet is unreviewed too
-            return sha.not_in(self._set("reviewed", lambda: select(rv.c.original_sha256)
-                                        .where(rv.c.status != "unreviewed")))
-        return sha.in_(self._set("clips", lambda: select(rv.c.original_sha256)
-                                 .where(rv.c.status == self.status)))
+            return ~exists(select(1).select_from(rv).where(rv.c.original_sha256 == sha,
+                                                           rv.c.status != "unreviewed"))
+        return exists(select(1).select_from(rv).where(rv.c.original_sha256 == sha,
+                                                      rv.c.status == self.status))
 
     def incident(self, i: Expr) -> Cond:
         io = IncidentOriginal.__table__.alias()
-        return i.in_(self._set("incidents", lambda: select(io.c.incident_id).where(
-            self.clip(io.c.original_sha256)).distinct()))
+        return exists(select(1).select_from(io).where(io.c.incident_id == i,
+                                                      self.clip(io.c.original_sha256)))
 
 
 class _Case(_Filter):
@@ -442,6 +457,7 @@ def resolve(session: Session, filters: Filters) -> list[_Filter]:
         if case is None:
             raise StrongroomError(f"no case {filters.case!r}")
         out.append(_Case([case]))
+    out.sort(key=lambda f: f.by_hit)  # sets first: a look-up is cheaper
     for n, f in enumerate(out):
         f.tag = f"filter{n}"
     return out
@@ -466,7 +482,8 @@ class Fts5Search:
 
     One statement: FTS5 walks the matching documents newest first (by rowid, in its own
     order, no sorting), the filters drop what they exclude, the first `RANK_WINDOW` survivors
-    get their bm25 score and the best `limit` of those come back. Within the window that is
+    get their bm25 score and the best `limit` of those come back (with a `by_hit` filter:
+    every match ranked, checked best first until `limit` pass). Within the window that is
     exactly "best first"; beyond it (a very common word, in tens of thousands of documents) the
     older matches are not ranked, which keeps a search fast however much matches (scoring
     costs about a microsecond a document); `Results.more` then says to narrow the search."""
@@ -482,6 +499,19 @@ class Fts5Search:
                  .select_from(fts.join(d, d.c.id == fts.c.rowid))
                  .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()))
                  .order_by(fts.c.rowid.desc()).limit(RANK_WINDOW))
+        if any(f.by_hit for f in filters):
+            # in rank order (FTS5 sorts every match by bm25 itself), each filter checked on
+            # each hit in turn, until `limit` pass: exact ranking, and a filter most things
+            # pass is checked on few hits
+            ranked = table(FTS_TABLE, column("rowid"), column("rank"))
+            q = (select(d.c.kind, d.c.ref, d.c.sha256)
+                 .select_from(ranked.join(d, d.c.id == ranked.c.rowid))
+                 .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()),
+                        or_(*[and_(d.c.kind == k, _kind_conditions(k, d.c.ref, d.c.sha256,
+                                                                     filters))
+                              for k in KINDS]))
+                 .order_by(ranked.c.rank).limit(limit))
+            return [(r[0], r[1], r[2]) for r in session.execute(q)]
         if filters:
             inner = inner.where(or_(*[and_(d.c.kind == k, _kind_conditions(
                 k, d.c.ref, d.c.sha256, filters)) for k in KINDS]))
