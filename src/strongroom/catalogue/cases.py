@@ -392,8 +392,9 @@ def incident_detail(s: Session, incident_id: int) -> dict[str, Any]:
 
 
 def list_incidents(s: Session) -> list[dict[str, Any]]:
-    counts = dict(s.execute(select(IncidentOriginal.incident_id, func.count()).group_by(
-        IncidentOriginal.incident_id)).tuples().all())
+    col = IncidentOriginal.incident_id
+    counts: dict[int, int] = {k: n for k, n in s.execute(
+        select(col, func.count()).group_by(col))}
     return [{"incident": i.id, "title": i.title, "status": i.status or "open",
              "severity": i.severity,
              "abuse_types": i.abuse_types or [], "dvr_from": _fmt(i.occurred_from),
@@ -481,8 +482,9 @@ def remove_from_case(vault: Vault, case_id: int, incident_id: int, *,
 
 
 def list_cases(s: Session) -> list[dict[str, Any]]:
-    counts = dict(s.execute(select(CaseIncident.case_id, func.count()).group_by(
-        CaseIncident.case_id)).tuples().all())
+    col = CaseIncident.case_id
+    counts: dict[int, int] = {k: n for k, n in s.execute(
+        select(col, func.count()).group_by(col))}
     return [{"case": c.id, "name": c.name, "purpose": c.purpose, "recipient": c.recipient,
              "status": c.status or "open", "incidents": counts.get(c.id, 0)}
             for c in s.scalars(select(CaseFile).order_by(CaseFile.name))]

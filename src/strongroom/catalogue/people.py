@@ -139,8 +139,9 @@ def uninvolve(vault: Vault, incident_id: int, person_id: int, *,
 
 def list_people(s: Session) -> list[dict[str, Any]]:
     """Everyone, by pseudonym, with how many incidents; never the identity itself."""
-    counts = dict(s.execute(select(IncidentPerson.person_id, func.count()).group_by(
-        IncidentPerson.person_id)).tuples().all())
+    col = IncidentPerson.person_id
+    counts: dict[int, int] = {k: n for k, n in s.execute(
+        select(col, func.count()).group_by(col))}
     return [{"id": p.id, "pseudonym": p.pseudonym, "role": p.role, "note": p.note,
              "identity_recorded": p.sealed_identity is not None,
              "incidents": counts.get(p.id, 0)}
