@@ -238,3 +238,18 @@ def test_an_export_cut_short_by_a_stopped_server_ends_failed_on_the_next_start(
     assert req["status"] == "failed" and "stopped before the export finished" in req["error"]
     # and it can be asked for again
     assert lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).status_code == 200
+
+
+def test_case_notes_and_recipients_are_searched_and_identities_are_not(
+        reviewed: Reviewed, app: Any) -> None:
+    inv, admin = client(app, reviewed, "investigator"), client(app, reviewed, "admin")
+    case_id = inv.post("/api/cases", json={"name": "Notes case",
+                                           "recipient": "Прокуратура Саратова"}).json()["case"]
+    inv.post(f"/api/cases/{case_id}", json={"notes": "Свидетели избиений готовы говорить"})
+    admin.post("/api/people", json={"pseudonym": "Witness 90", "role": "witness",
+                                    "note": "видел избиение", "identity": "Кузнецов Олег"})
+    kinds = {(h["kind"], h["id"]) for h in admin.get(
+        "/api/search", params={"q": "избиение"}).json()["hits"]}
+    assert ("case", case_id) in kinds and any(k == "person" for k, _ in kinds)
+    assert admin.get("/api/search", params={"q": "прокуратура"}).json()["hits"]
+    assert admin.get("/api/search", params={"q": "Кузнецов"}).json()["hits"] == []

@@ -531,7 +531,8 @@ class LikeSearch:
              limit: int) -> list[Found]:
         postgres = session.get_bind().dialect.name == "postgresql"
         selects = []
-        for kind in KINDS.values():
+        for every in KINDS.values():
+            kind = every.as_of(session.connection())
             ref = kind.ref if kind.ref is not None else literal(None, type_=Text)
             sha = kind.sha if kind.sha is not None else literal(None, type_=Text)
             words = [self._word(w, kind.columns, kind.transcript, postgres)

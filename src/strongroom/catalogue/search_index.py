@@ -85,6 +85,23 @@ class Kind:
         sha = self.sha if self.sha is not None else null()
         return select(ref.label("ref"), sha.label("sha256"), *self.columns).where(*self.where)
 
+    def as_of(self, conn: Connection) -> Kind:
+        """This kind with only the text columns the database has: a migration rebuilding the
+        index at an older revision (0006) reads a schema from before later columns."""
+        from dataclasses import replace
+
+        from sqlalchemy import inspect as inspect_db
+
+        have: dict[str, set[str]] = {}
+        kept = []
+        for col in self.columns:
+            table = col.table.name
+            if table not in have:
+                have[table] = {c["name"] for c in inspect_db(conn).get_columns(table)}
+            if col.name in have[table]:
+                kept.append(col)
+        return self if len(kept) == len(self.columns) else replace(self, columns=tuple(kept))
+
     def text_of(self, values: Sequence[Any]) -> str:
         if self.transcript:
             return transcript_text(values[0])
@@ -107,14 +124,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("incident_note", "incident's clip note", IncidentOriginal.incident_id,
          IncidentOriginal.original_sha256, (IncidentOriginal.note,),
          (IncidentOriginal.note.is_not(None),)),
-    Kind("case", "case", CaseFile.id, None, (CaseFile.name, CaseFile.description)),
+    Kind("case", "case", CaseFile.id, None, (CaseFile.name, CaseFile.description,
+                                              CaseFile.recipient, CaseFile.notes)),
     Kind("review", "clip review note", Review.id, Review.original_sha256, (Review.note,),
          (Review.note.is_not(None),)),
     Kind("camera", "camera", Camera.id, None, (Camera.label, Camera.read_as)),
     Kind("transcript", "transcript", None, StepRun.original_sha256, (StepRun.result,),
          (StepRun.step == TRANSCRIBE_STEP, StepRun.status == "ok"), transcript=True),
     # the pseudonym only: Person.sealed_identity is never selected
-    Kind("person", "person", Person.id, None, (Person.pseudonym,)),
+    Kind("person", "person", Person.id, None, (Person.pseudonym, Person.note)),
     Kind("facility", "facility", Facility.id, None, (Facility.name, Facility.type,
                                                       Facility.region)),
 )}
@@ -217,7 +235,8 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
             docs.clear()
             words.clear()
 
-    for kind in KINDS.values():
+    for every in KINDS.values():
+        kind = every.as_of(conn)
         for ref, sha, body in read_docs(conn, kind):
             if not body:
                 continue
