@@ -140,6 +140,29 @@ def clean_name(value: str | None, limit: int, what: str) -> str | None:
     return clean
 
 
+#: Letters of other scripts that look like Latin ones (after case folding): "Vіctim 12" with
+#: a Cyrillic і is, on a page or in a court bundle, "Victim 12". From Unicode's confusables
+#: (UTS #39), narrowed to the Cyrillic and Greek letters a pseudonym is likely to meet.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "з": "3", "ч": "4", "б": "6",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
+})
+
+
+def skeleton(name: str) -> str:
+    """What a name (a pseudonym, a case) looks like, for telling whether two are the same to
+    the eye: compatibility-normalised (full-width digits, ligatures), case-folded in every
+    script (SQLite's lower() folds ASCII only), spacing collapsed, look-alike letters
+    merged."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(folded.translate(_LOOKALIKES).split())
+
+
 def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) -> dict[str, Any]:
     """Make an incident on one clip; one `annotated` event. Returns what was recorded."""
     original = vault.find_original(new.sha256)
@@ -431,6 +454,11 @@ def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
     with vault.write() as s:
         if s.scalar(select(CaseFile.id).where(CaseFile.name == clean)) is not None:
             raise StrongroomError(f"there is already a case {clean!r}")
+        looks = skeleton(clean)
+        twin = next((n for n in s.scalars(select(CaseFile.name)) if skeleton(n) == looks), None)
+        if twin is not None:  # one picked from a list by eye would be the wrong one
+            raise StrongroomError(f"there is already a case {twin!r}, which {clean!r} looks "
+                                  "like; choose a name that differs to the eye")
         case = CaseFile(name=clean, purpose=purpose, created_at=datetime.now(UTC),
                         description=clean_text(description, MAX_DESCRIPTION, "description"),
                         recipient=clean_name(recipient, MAX_TEXT, "recipient"), status="open")

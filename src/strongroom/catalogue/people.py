@@ -14,35 +14,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.cases import MAX_DESCRIPTION, clean_name, clean_text
+from strongroom.catalogue.cases import MAX_DESCRIPTION, clean_name, clean_text, skeleton
 from strongroom.catalogue.models import PERSON_ROLES, Incident, IncidentPerson, Person
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
 MAX_PSEUDONYM = 80
 MAX_IDENTITY = 500
-
-
-#: Letters of other scripts that look like Latin ones (after case folding): "Vіctim 12" with
-#: a Cyrillic і is, on a page or in a court bundle, "Victim 12". From Unicode's confusables
-#: (UTS #39), narrowed to the Cyrillic and Greek letters a pseudonym is likely to meet.
-_LOOKALIKES = str.maketrans({
-    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "һ": "h",
-    "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "з": "3", "ч": "4", "б": "6",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
-})
-
-
-def skeleton(pseudonym: str) -> str:
-    """What a pseudonym looks like, for telling whether two are the same to the eye:
-    compatibility-normalised (full-width digits, ligatures), case-folded in every script
-    (SQLite's lower() folds ASCII only), spacing collapsed, look-alike letters merged."""
-    import unicodedata
-
-    folded = unicodedata.normalize("NFKC", pseudonym).casefold()
-    return " ".join(folded.translate(_LOOKALIKES).split())
 
 
 def _pseudonym(value: str) -> str:
