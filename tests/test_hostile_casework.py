@@ -879,3 +879,65 @@ def test_a_custom_abuse_type_renders_as_text_everywhere(reviewed: Reviewed, app:
             assert res.status_code == 200, (role, url, res.status_code)
             assert "<script>alert(3)" not in res.text and "<b>bold" not in res.text, url
             assert str(escape(word)) in res.text, (role, url)
+
+
+def test_the_bag_of_a_case_never_carries_the_sealed_identity(
+        reviewed: Reviewed, app: Any, world: dict[str, Any], tmp_path: Path) -> None:
+    """The prosecutor gets the incident and "Victim 90", never who Victim 90 is: not in
+    clear, not as the sealed bytes (which a later key leak would open)."""
+    out = tmp_path / "out"
+    reviewed.vault.settings.export_dir = str(out)
+    inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
+    case_id = inv.post("/api/cases", json={"name": uniq("With a victim")}).json()["case"]
+    assert inv.post(f"/api/cases/{case_id}/incidents/{world['incident']}").status_code == 200
+    rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
+    assert client(app, reviewed, "admin").post(
+        f"/api/export-requests/{rid}/approve").status_code == 200
+    req = wait_done(lawyer, case_id, rid)
+    assert req["status"] == "done", req
+    bag = Path(req["output"].splitlines()[0])
+    assert verify_bag(bag).ok
+    with reviewed.vault.catalogue.read() as s:
+        sealed = s.get(Person, world["person"]).sealed_identity  # type: ignore[union-attr]
+    assert sealed
+    texts = b""
+    for f in bag.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert IDENTITY.encode() not in data and sealed[40:90] not in data, f
+            if f.suffix in (".html", ".json", ".jsonl", ".txt", ".csv", ".md"):
+                texts += data
+    assert "Victim 90".encode() in texts or "Избиение у двери".encode() in texts
+
+
+def test_a_requester_promoted_since_cannot_approve_their_own_request(
+        reviewed: Reviewed, app: Any) -> None:
+    """The request keeps who asked as the custody log names them, "bob (lawyer, review
+    app)"; once bob is an investigator he signs as "bob (investigator, review app)". The
+    rule is about the person, not the role they had: still refused."""
+    from strongroom.catalogue.models import User
+
+    inv = client(app, reviewed, "investigator")
+    bob = new_user(reviewed, "lawyer", "bob")
+    case_id = export_case(inv, reviewed, "Promoted")
+    rid = client(app, reviewed, bob).post(f"/api/cases/{case_id}/export-requests",
+                                          json={}).json()["request"]
+    with reviewed.vault.catalogue.write() as s:  # promoted (there is no page for it yet)
+        s.execute(select(User).where(User.username == bob)).scalar_one().role = "investigator"
+    try:
+        before = events(reviewed)
+        res = client(app, reviewed, bob).post(f"/api/export-requests/{rid}/approve")
+        assert res.status_code == 400, res.text
+        assert events(reviewed) == before
+        c, _tok = cookie_client(app, reviewed, bob)
+        assert f"/export-requests/{rid}/approve" not in c.get(f"/cases/{case_id}").text
+    finally:
+        client(app, reviewed, "admin").post(f"/api/export-requests/{rid}/refuse")
+
+
+def test_zz_verify_is_clean_after_every_attack(reviewed: Reviewed) -> None:
+    """Everything refused above stored nothing, and everything undone was undone: the vault
+    still verifies."""
+    r = cli("verify", reviewed.path, "--json")
+    report = json.loads(r.stdout)
+    assert report["ok"] is True, report.get("problems")

@@ -45,6 +45,15 @@ def request_export(vault: Vault, case_id: int, reason: str | None, *,
         return {"request": row.id, "case": case_id, "status": "requested"}
 
 
+def same_person(requested_by: str | None, actor: str) -> bool:
+    """Whether two custody-log names are one account: the review app names people
+    "bob (lawyer, review app)", so bob promoted since signs differently but is still bob."""
+    def name(who: str) -> str:
+        return who.split(" (", 1)[0].strip().casefold()
+
+    return requested_by is not None and name(requested_by) == name(actor)
+
+
 def decide(vault: Vault, request_id: int, *, approve: bool, actor: str) -> dict[str, Any]:
     """Approve or refuse a request (not one's own); one `annotated` event."""
     with vault.write() as s:
@@ -53,7 +62,7 @@ def decide(vault: Vault, request_id: int, *, approve: bool, actor: str) -> dict[
             raise StrongroomError(f"no export request {request_id}")
         if row.status != "requested":
             raise StrongroomError(f"export request {request_id} is already {row.status}")
-        if row.requested_by == actor:
+        if same_person(row.requested_by, actor):
             raise StrongroomError("someone else must approve or refuse your own request")
         row.status = "approved" if approve else "refused"
         row.decided_by, row.decided_at = actor, datetime.now(UTC)
