@@ -580,12 +580,15 @@ def test_two_approvals_at_once_make_one_export_that_verifies(
     assert steps == ["requested", "approved", "running", "done"]
 
 
-@pytest.mark.parametrize("where", ["vault", "vault-sub", "file", "under-file", "nul"])
+@pytest.mark.parametrize("where", ["vault", "vault-sub", "symlink-into-vault", "file",
+                                   "under-file", "nul"])
 def test_a_bad_export_folder_ends_the_request_failed_not_a_500(
         reviewed: Reviewed, app: Any, tmp_path: Path, where: str) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
+    (tmp_path / "ln").symlink_to(reviewed.path)
     dest = {"vault": reviewed.path, "vault-sub": reviewed.path / "exports",
+            "symlink-into-vault": tmp_path / "ln" / "exports",
             "file": blocker, "under-file": blocker / "exports",
             "nul": tmp_path / "bad\x00name"}[where]
     saved = reviewed.vault.settings.export_dir
