@@ -4,6 +4,7 @@ Screenshots go to tests/artifacts/ (not committed)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from conftest import Template
 from review_fixtures import STEPS, Reviewed, build, client, serving
+from strongroom.export.verifier import verify_bag
 from test_review_browser import CHROMIUM, _new_user, _shot, _sign_in, browser  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -77,4 +79,24 @@ def test_add_a_victim_make_a_case_and_ask_for_its_export_in_chromium(
     # the history shows each step with the person's name
     assert page.locator("#history li").count() >= 2
     assert not errors, errors
+    context.close()
+
+    # an admin (not the asker) approves it in the browser; the bag is written and verifies
+    r.vault.settings.export_dir = str(r.path.parent / "handover")
+    admin_secret = _new_user(r, "case-admin", "admin")
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    _sign_in(page, base, "case-admin", admin_secret)
+    page.goto(f"{base}/cases")
+    page.click("#case-list >> text=Саратов ОТБ-1, 2021")
+    page.click("#export-requests button.approve")
+    deadline = time.monotonic() + 240
+    while "done" not in page.inner_text("#export-requests"):
+        assert "failed" not in page.inner_text("#export-requests"), page.inner_text("#exports")
+        assert time.monotonic() < deadline, "the export never finished"
+        time.sleep(1)
+        page.reload()
+    _shot(page, "case-exported")
+    bag = next((r.path.parent / "handover").iterdir())
+    assert verify_bag(bag).ok
     context.close()

@@ -300,8 +300,10 @@ def test_payloads_in_every_text_field_render_inert(reviewed: Reviewed, app: Any)
     inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
     for k, payload in enumerate(XSS):
         n = mark(inv, reviewed.clips[2], payload)
-        assert inv.post(f"/api/incidents/{n}", json={"title": payload + " t", "abuse_types": [
-            payload, "beating"]}).status_code == 200
+        assert inv.post(f"/api/incidents/{n}", json={"title": payload + " t"}).status_code == 200
+        # an abuse type outside the vocabulary is refused (its labels: the test below)
+        assert inv.post(f"/api/incidents/{n}", json={"abuse_types": [payload]}
+                        ).status_code == 400
         assert inv.post(f"/api/incidents/{n}/clips", json={
             "sha256": reviewed.clips[0], "note": payload[:200]}).status_code == 200
         assert inv.post("/api/people", json={"pseudonym": f"Noted {k} {secrets.token_hex(2)}",
@@ -862,13 +864,17 @@ def test_renaming_a_person_into_a_look_alike_is_refused(reviewed: Reviewed, app:
                                   "%s %d", "{{ 7*7 }}"])
 def test_a_custom_abuse_type_renders_as_text_everywhere(reviewed: Reviewed, app: Any,
                                                         word: str) -> None:
-    """Custom abuse types are allowed ("--type also takes others"), and the pages show them
-    through `_()`, whose result Jinja's i18n extension trusts as HTML and %-formats: a
-    script on the incident, incidents, case and clip pages (the clip page reaches a
-    reviewer), or a 500 for a stray "%"."""
+    """An admin's own abuse type (the vocabulary takes any printable label) is shown on the
+    incident, incidents, case and clip pages (the clip page reaches a reviewer). Before the
+    vocabularies, pages showed stored types through `_()`, whose result Jinja's i18n
+    extension trusts as HTML and %-formats: a script, or a 500 for a stray "%"."""
     inv = client(app, reviewed, "investigator")
     n = mark(inv, reviewed.clips[0])
-    assert inv.post(f"/api/incidents/{n}", json={"abuse_types": [word]}).status_code == 200
+    code = f"custom-{secrets.token_hex(3)}"
+    res = client(app, reviewed, "admin").post("/api/vocabularies/add", json={
+        "kind": "abuse", "code": code, "en": word, "ru": word + " ру"})
+    assert res.status_code == 200, res.text
+    assert inv.post(f"/api/incidents/{n}", json={"abuse_types": [code]}).status_code == 200
     case_id = inv.post("/api/cases", json={"name": uniq("Types")}).json()["case"]
     inv.post(f"/api/cases/{case_id}/incidents/{n}")
     from markupsafe import escape

@@ -460,6 +460,10 @@ def test_a_camera_mapped_to_another_facility_by_hand_is_reported(filled: Vault,
     assert any("camera 'КАМ 03 ПФРСИ'" in p and "facility_id" in p for p in problems(filled))
     sql(vault_path, "UPDATE camera SET facility_id=(SELECT id FROM facility WHERE "
                     "name='ОТБ-1') WHERE id=1")
+    # a facility is a record of its own: one added by hand is named even when no camera uses it
+    assert problems(filled) == ["[catalogue] facility 9: no custody event records it (added "
+                                "by hand)"]
+    sql(vault_path, "DELETE FROM facility WHERE id=9")
     assert problems(filled) == []
     sql(vault_path, "UPDATE facility SET region='Москва' WHERE name='ОТБ-1'")
     assert any("facility 'ОТБ-1'" in p and "region" in p for p in problems(filled))

@@ -711,11 +711,46 @@ def search(
 
 
 @app.command()
-def dupes(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
-          shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
-    """Near-duplicate groups (PDQ per second), each with its best-quality member."""
-    from strongroom.catalogue.dupes import near_duplicate_groups
+def dupes(
+    ctx: typer.Context, vault: VaultArg,
+    confirm: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Confirm the group holding this clip: all its members are "
+                               "copies of one recording (logged).")] = None,
+    best: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Make this clip its group's best copy, the one to cite "
+                               "(logged; with --confirm: confirm with it as best).")] = None,
+    split: Annotated[str | None, typer.Option(
+        metavar="SHA256", help="Split this clip out of its group: not a copy of the others; "
+                               "never grouped with them again (logged).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Near-duplicate groups (PDQ per second), each with its best-quality member and the
+    decisions people made (confirmed, best copy chosen, clips split out). With --confirm,
+    --best or --split: record one decision (clips by at least 8 hex digits of their
+    SHA-256), then print the group as it now stands."""
+    from strongroom.catalogue.dupes import Decision, decide, near_duplicate_groups
 
+    chosen = [x for x in (confirm, best, split) if x is not None]
+    if split is not None and (confirm is not None or best is not None):
+        raise StrongroomError("one decision at a time: --confirm (with --best), --best or "
+                              "--split")
+    if chosen:
+        with _open(ctx, vault, passphrase_file, shares_file) as v:
+            group, *rest = [v.find_original(x).sha256 for x in chosen]
+            what = (Decision(group, "confirmed", best=rest[0] if rest else None, note=note)
+                    if confirm is not None else
+                    Decision(group, "best", best=group, note=note) if best is not None else
+                    Decision(group, "distinct", members=(group,), note=note))
+            data = decide(v, what)
+        shown = data["group"]
+        _emit(as_json, data, f"recorded: {data['decision']['decision']}" + (
+            f"; the group now has {len(shown['members'])} members, best {shown['best']}"
+            if shown else "; no group remains"))
+        return
+    if note is not None:
+        raise StrongroomError("--note goes with --confirm, --best or --split")
     with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v, \
             v.catalogue.read() as s:
         groups = near_duplicate_groups(s)
@@ -789,7 +824,8 @@ def cameras_map(
     facility: Annotated[str, typer.Option(
         help="Map the camera to this facility (created if new).")],
     facility_type: Annotated[str | None, typer.Option(
-        "--type", help="Facility type, e.g. СИЗО, ИК, ОТБ.")] = None,
+        "--type", help="Facility type: a code of `vocabulary list --kind facility`, or its "
+                       "abbreviation, e.g. СИЗО, ИК, ОТБ.")] = None,
     region: Annotated[str | None, typer.Option(help="Facility region.")] = None,
     passphrase_file: PassFileOpt = None,
     shares_file: SharesFileOpt = None,
@@ -837,6 +873,94 @@ def cameras_merge(
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = merge_cameras(v, source, target)
     _emit(as_json, data, f"{', '.join(data['merged'])} → {target}")
+
+
+vocabulary_app = typer.Typer(
+    help="Abuse types and facility types: the shipped terms and this vault's own (each change "
+         "logged).", no_args_is_help=True)
+app.add_typer(vocabulary_app, name="vocabulary")
+KindArg = Annotated[str, typer.Argument(help="abuse or facility.")]
+CodeArg = Annotated[str, typer.Argument(help="The term's code, as `vocabulary list` shows it.")]
+
+
+@vocabulary_app.command("list")
+def vocabulary_list(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: Annotated[str | None, typer.Option(help="abuse or facility (default: both).")
+                    ] = None,
+    retired: Annotated[bool, typer.Option("--retired", help="Show retired terms too.")
+                       ] = False,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The terms offered for new records: code, English and Russian label."""
+    from strongroom.catalogue.vocabulary import listing, terms_text
+
+    with _open(ctx, vault, passphrase_file, shares_file, unseal=False) as v:
+        rows = listing(v, kind, retired=retired)
+    _emit(as_json, rows, terms_text(rows))
+
+
+@vocabulary_app.command("add")
+def vocabulary_add(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: Annotated[str, typer.Argument(help="A new code: lower-case words, e.g. 'mock "
+                                             "execution'.")],
+    en: Annotated[str, typer.Option("--en", help="English label.")],
+    ru: Annotated[str, typer.Option("--ru", help="Russian label.")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a term to a vocabulary (logged)."""
+    from strongroom.catalogue.vocabulary import add
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = add(v, kind, code, en=en, ru=ru)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r}: {data['en']} / {data['ru']}")
+
+
+@vocabulary_app.command("relabel")
+def vocabulary_relabel(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: CodeArg,
+    en: Annotated[str | None, typer.Option("--en", help="New English label.")] = None,
+    ru: Annotated[str | None, typer.Option("--ru", help="New Russian label.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a term new labels (logged); records keep its code."""
+    from strongroom.catalogue.vocabulary import relabel
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = relabel(v, kind, code, en=en, ru=ru)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r}: {data['en']} / {data['ru']}")
+
+
+@vocabulary_app.command("retire")
+def vocabulary_retire(
+    ctx: typer.Context,
+    vault: VaultArg,
+    kind: KindArg,
+    code: CodeArg,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop offering a term (logged); records that have it keep it."""
+    from strongroom.catalogue.vocabulary import retire
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = retire(v, kind, code)
+    _emit(as_json, data, f"{data['kind']} {data['code']!r} retired: no longer offered; "
+                         "records that have it keep it")
 
 
 @app.command("contact-sheet")

@@ -32,6 +32,7 @@ from strongroom.catalogue.models import (
     Segment,
 )
 from strongroom.catalogue.places import MAX_TEXT, canonical
+from strongroom.catalogue.vocabulary import check_many
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
 
@@ -168,12 +169,13 @@ def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) ->
     original = vault.find_original(new.sha256)
     description = clean_text(new.description, MAX_DESCRIPTION, "description")
     title = clean_name(new.title, MAX_TEXT, "title")
-    types = sorted({t.strip() for t in new.abuse_types if t.strip()})
-    if any(len(t) > 64 for t in types):
+    if any(len(t) > 64 for t in new.abuse_types):
         raise StrongroomError("an abuse type is at most 64 characters")
     if new.severity is not None and not 1 <= new.severity <= 5:
         raise StrongroomError("severity is 1 (lowest) to 5 (highest)")
     with vault.write() as s:
+        # the vault's vocabulary (codes, or either label): an unknown type is refused
+        types = check_many(s, "abuse", new.abuse_types)
         segments = list(s.scalars(select(Segment).where(
             Segment.original_sha256 == original.sha256).order_by(Segment.start_s)))
         start, end = _range(s, original.sha256, segments, new)
@@ -262,7 +264,8 @@ def edit_incident(vault: Vault, incident_id: int, *, title: str | None = None,
         for name, value in (("title", clean_name(title, MAX_TEXT, "title")),
                             ("description", clean_text(description, MAX_DESCRIPTION,
                                                        "description")),
-                            ("abuse_types", sorted({t.strip() for t in abuse_types if t.strip()})
+                            ("abuse_types", check_many(s, "abuse", abuse_types,
+                                                       keep=inc.abuse_types or ())
                              if abuse_types is not None else None),
                             ("severity", severity), ("status", status),
                             ("facility_id", facility_id)):

@@ -154,14 +154,48 @@ def review_view(session: Session, review_id: int) -> Any:
             "assigned_to": assignee.username if assignee is not None else None}
 
 
+def facility_view(session: Session, facility_id: int) -> Any:
+    """A facility: its name, type (a code of the facility vocabulary) and region."""
+    from strongroom.catalogue.models import Facility
+
+    f = session.get(Facility, facility_id)
+    if f is None:
+        return None
+    return {"name": f.name, "type": f.type, "region": f.region}
+
+
+def vocabulary_view(session: Session, term_id: int) -> Any:
+    """A vault's own term of a vocabulary (`catalogue/vocabulary.py`), as it now reads."""
+    from strongroom.catalogue.models import VocabularyTerm
+
+    t = session.get(VocabularyTerm, term_id)
+    if t is None:
+        return None
+    return {"kind": t.kind, "code": t.code, "en": t.label_en, "ru": t.label_ru,
+            "retired": bool(t.retired)}
+
+
 def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
     """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
     an `annotated` event, `verify` checks) and its view (what the event's digest covers)."""
-    from strongroom.catalogue.models import CaseFile, ExportRequest, Incident, Person, Review
+    from strongroom.catalogue.dupes import decision_view
+    from strongroom.catalogue.models import (
+        CaseFile,
+        DuplicateDecision,
+        ExportRequest,
+        Facility,
+        Incident,
+        Person,
+        Review,
+        VocabularyTerm,
+    )
 
     return {"case": (CaseFile, case_view), "incident": (Incident, incident_view),
             "review": (Review, review_view), "person": (Person, person_view),
-            "export_request": (ExportRequest, export_request_view)}
+            "export_request": (ExportRequest, export_request_view),
+            "duplicate": (DuplicateDecision, decision_view),
+            "facility": (Facility, facility_view),
+            "vocabulary": (VocabularyTerm, vocabulary_view)}
 
 
 def record_view(session: Session, kind: str, row_id: int) -> Any:

@@ -191,6 +191,22 @@ class Facility(Base):
     region: Mapped[str | None] = mapped_column(Text)
 
 
+class VocabularyTerm(Base):
+    """A term this vault added to a vocabulary (abuse types, facility types), or a shipped
+    term (`catalogue/vocabulary.py`) it relabelled or retired: the shipped list lives in code,
+    this table holds the vault's own changes, each an `annotated` custody event. Records keep
+    the term's `code`; a retired term stays valid on them but is no longer offered."""
+
+    __tablename__ = "vocabulary_term"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # abuse | facility
+    code: Mapped[str] = mapped_column(String(64))
+    label_en: Mapped[str] = mapped_column(Text)
+    label_ru: Mapped[str] = mapped_column(Text)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("kind", "code", name="uq_vocabulary_term_kind_code"),)
+
+
 class Camera(Base):
     """A camera, created by the overlay step from the label it read. People correct it: a
     rename keeps what OCR read in `read_as`; a merge points one camera at another, which then
@@ -319,6 +335,25 @@ CASE_STATUSES = ("open", "ready", "sent", "closed")
 #: Roles of a person in an incident.
 PERSON_ROLES = ("victim", "perpetrator", "witness", "official")
 EXPORT_REQUEST_STATUSES = ("requested", "approved", "refused", "running", "done", "failed")
+
+
+class DuplicateDecision(Base):
+    """A person's judgement on a near-duplicate group, which the grouping then respects
+    (`catalogue/dupes.py`): `confirmed` (these `members` are copies of one recording, `best`
+    the one to cite), `best` (the copy to cite, chosen over the automatic one) or `distinct`
+    (the clips in `members` are not copies of those in `apart`). A split is kept as pairs of
+    SHA-256s, not as a group number, so it holds however the groups are recomputed when new
+    clips arrive. Each row is an `annotated` custody event with the person's name."""
+
+    __tablename__ = "duplicate_decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | best | distinct
+    best_sha256: Mapped[str | None] = mapped_column(ForeignKey("original.sha256"))
+    members: Mapped[list[str]] = mapped_column(JSON)
+    apart: Mapped[list[str] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(128))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # -- people who use the vault (the review app) -------------------------------------------------

@@ -131,29 +131,163 @@ def _state(cam: Camera) -> dict[str, Any]:
 
 
 def map_camera(vault: Vault, label: str, facility: str, *, facility_type: str | None = None,
-               region: str | None = None) -> dict[str, Any]:
-    """Attach a camera to a facility; an analyst's judgement, so it goes on the record."""
+               region: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Attach a camera to a facility (made if new); an analyst's judgement, so it goes on the
+    record. `facility_type` is a term of the facility vocabulary (its code, a label, or the
+    abbreviation in one: "СИЗО")."""
+    from strongroom.catalogue.vocabulary import check
+
     facility = _text(facility, "facility name")
     facility_type = None if facility_type is None else _text(facility_type, "facility type")
     region = None if region is None else _text(region, "region")
     with vault.write() as s:
         cam = _camera(s, label)
         _not_merged(s, cam, "map")
+        code = None if facility_type is None else check(s, "facility", facility_type)
         fac = s.scalar(select(Facility).where(Facility.name == facility))
         if fac is None:
-            fac = Facility(name=facility, type=facility_type, region=region)
+            _name_free(s, facility, None)
+            fac = Facility(name=facility, type=code, region=region)
             s.add(fac)
             s.flush()
-        else:
-            fac.type = facility_type or fac.type
+            vault.annotate(s, "facility", fac.id, "made", actor=actor, details=_fields(fac))
+        elif (code or fac.type, region or fac.region) != (fac.type, fac.region):
+            fac.type = code or fac.type
             fac.region = region or fac.region
-        previous = _state(cam)
-        cam.facility_id = fac.id
-        events.camera_annotated(vault, s, cam, change="mapped", facility=fac, previous=previous)
+            vault.annotate(s, "facility", fac.id, "edited", actor=actor, details=_fields(fac))
+        _map(vault, s, cam, fac, actor)
         return {"camera": label, "facility": facility, "facility_id": fac.id}
 
 
-def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
+def assign_camera(vault: Vault, label: str, facility_id: int, *, actor: str | None = None
+                  ) -> dict[str, Any]:
+    """Attach a camera to an existing facility (logged): the review app's mapping."""
+    with vault.write() as s:
+        cam = _camera(s, label)
+        _not_merged(s, cam, "map")
+        fac = _facility_by_id(s, facility_id)
+        if cam.facility_id == fac.id:
+            raise StrongroomError(f"camera {cam.label!r} is already in {fac.name!r}")
+        _map(vault, s, cam, fac, actor)
+        return {"camera": cam.label, "facility": fac.name, "facility_id": fac.id}
+
+
+def _map(vault: Vault, s: Session, cam: Camera, fac: Facility, actor: str | None) -> None:
+    previous = _state(cam)
+    cam.facility_id = fac.id
+    events.camera_annotated(vault, s, cam, change="mapped", facility=fac, previous=previous,
+                            actor=actor)
+
+
+def _fields(fac: Facility) -> dict[str, Any]:
+    """What a facility's event says of it besides its digest: its name, type and region are
+    not sensitive (a camera's mapping event has always carried them) and `verify` compares
+    the row with the latest word on them."""
+    return {"name": fac.name, "type": fac.type, "region": fac.region}
+
+
+def _facility_by_id(s: Session, facility_id: int) -> Facility:
+    fac = s.get(Facility, facility_id)
+    if fac is None:
+        raise StrongroomError(f"no facility {facility_id}")
+    return fac
+
+
+def _name_free(s: Session, name: str, facility_id: int | None) -> None:
+    """Two facilities whose names differ only in case or spacing are one facility twice."""
+    key = name.casefold().replace(" ", "")
+    for fid, other in s.execute(select(Facility.id, Facility.name)):
+        if fid != facility_id and other.casefold().replace(" ", "") == key:
+            raise StrongroomError(f"there is already a facility {other!r}")
+
+
+def add_facility(vault: Vault, name: str, *, facility_type: str | None = None,
+                 region: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """A new facility (logged): a name no other facility has, a type from the facility
+    vocabulary, a region."""
+    from strongroom.catalogue.vocabulary import check
+
+    name = _text(name, "facility name")
+    facility_type = _text(facility_type, "facility type") if facility_type else None
+    region = _text(region, "region") if region else None
+    with vault.write() as s:
+        _name_free(s, name, None)
+        fac = Facility(name=name, region=region,
+                       type=check(s, "facility", facility_type) if facility_type else None)
+        s.add(fac)
+        s.flush()
+        vault.annotate(s, "facility", fac.id, "made", actor=actor, details=_fields(fac))
+        return {"facility_id": fac.id, **_fields(fac)}
+
+
+def edit_facility(vault: Vault, facility_id: int, *, name: str | None = None,
+                  facility_type: str | None = None, region: str | None = None,
+                  actor: str | None = None) -> dict[str, Any]:
+    """Change a facility's name, type or region (logged; each version kept). An empty
+    region clears it. A type the vocabulary has since retired may stay."""
+    from strongroom.catalogue.vocabulary import check
+
+    with vault.write() as s:
+        fac = _facility_by_id(s, facility_id)
+        new: dict[str, str | None] = {"name": fac.name, "type": fac.type,
+                                      "region": fac.region}
+        if name is not None:
+            new_name = _text(name, "facility name")
+            _name_free(s, new_name, fac.id)
+            new["name"] = new_name
+        if facility_type is not None and facility_type.strip():
+            typed = _text(facility_type, "facility type")
+            new["type"] = check(s, "facility", typed, allow_retired=typed == fac.type)
+        if region is not None:
+            new["region"] = _text(region, "region") if region.strip() else None
+        changed = [k for k, v in new.items() if v != getattr(fac, k)]
+        if not changed:
+            raise StrongroomError(f"facility {fac.name!r} already says that")
+        fac.name, fac.type, fac.region = new["name"] or fac.name, new["type"], new["region"]
+        vault.annotate(s, "facility", fac.id, "+".join(changed), actor=actor,
+                       details=_fields(fac))
+        return {"facility_id": fac.id, **_fields(fac), "changed": changed}
+
+
+def list_facilities(vault: Vault, locale: str = "en") -> dict[str, Any]:
+    """Every facility (name, type and its label in `locale`, region, its cameras, how many
+    clips show it) and the cameras no facility holds yet, with their clips: what the
+    facilities page shows. A camera merged into another counts under that one."""
+    from sqlalchemy import distinct
+
+    from strongroom.catalogue.vocabulary import labels
+
+    with vault.catalogue.read() as s:
+        type_labels = labels(s, "facility", locale)
+        canon, joined = canonical()
+        clips = func.count(distinct(Segment.original_sha256))
+        per_camera: dict[int, int] = {cam_id: n for cam_id, n in s.execute(
+            select(canon.id, clips).select_from(Segment)
+            .join(Camera, Segment.camera_id == Camera.id).join(canon, joined)
+            .group_by(canon.id))}
+        per_facility: dict[int, int] = {fac_id: n for fac_id, n in s.execute(
+            select(canon.facility_id, clips).select_from(Segment)
+            .join(Camera, Segment.camera_id == Camera.id).join(canon, joined)
+            .where(canon.facility_id.is_not(None)).group_by(canon.facility_id))}
+        cameras = list(s.scalars(select(Camera).where(Camera.merged_into.is_(None))
+                                 .order_by(Camera.label)))
+        facilities = []
+        for fac in s.scalars(select(Facility).order_by(Facility.name)):
+            facilities.append({
+                "id": fac.id, "name": fac.name, "type": fac.type,
+                "type_label": type_labels.get(fac.type or "", fac.type),
+                "region": fac.region, "clips": per_facility.get(fac.id, 0),
+                "cameras": [{"label": c.label, "clips": per_camera.get(c.id, 0)}
+                            for c in cameras if c.facility_id == fac.id]})
+        unmapped = [{"label": c.label, "ocr_label": c.ocr_label,
+                     "clips": per_camera.get(c.id, 0)}
+                    for c in cameras if c.facility_id is None]
+        return {"facilities": facilities, "unmapped": unmapped,
+                "cameras": [c.label for c in cameras]}
+
+
+def rename_camera(vault: Vault, old: str, new: str, *, actor: str | None = None
+                  ) -> dict[str, Any]:
     """Give a camera the label a person read (OCR misread it); what OCR read stays on record,
     and clips read later with either label land on this camera."""
     new = _text(new, "new camera label")
@@ -184,7 +318,7 @@ def rename_camera(vault: Vault, old: str, new: str) -> dict[str, Any]:
         cam.label = new
         s.flush()
         events.camera_annotated(vault, s, cam, change="renamed", facility=_facility(s, cam),
-                                previous=previous)
+                                previous=previous, actor=actor)
         return {"camera": new, "was": old, "ocr_label": cam.ocr_label}
 
 

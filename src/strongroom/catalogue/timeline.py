@@ -262,3 +262,9 @@ def _flag(entries: list[Entry]) -> None:
                     o.overlaps.append(e.original)
         open_until.append(e)
         latest_end = e.clock_end if latest_end is None else max(latest_end, e.clock_end)
+
+
+def flag_entries(entries: list[Entry]) -> None:
+    """Flag gaps and overlaps on one camera's entries, in clock order, as `timelines` does
+    (for entries built elsewhere: an export draws only the clips in its bag)."""
+    _flag(entries)

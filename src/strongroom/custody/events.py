@@ -74,7 +74,8 @@ def derived(vault: Vault, s: Session, sha256: str, *, derivative: str, kind: str
 
 def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,
                      facility: Facility | None, merged_into_label: str | None = None,
-                     previous: dict[str, Any] | None = None) -> CustodyEvent:
+                     previous: dict[str, Any] | None = None, actor: str | None = None
+                     ) -> CustodyEvent:
     """A person changed a camera: mapped it to a facility, renamed it, or merged it into
     another. The event holds the camera's whole state after the change (what `verify`
     compares the row with), what OCR read, and what changed."""
@@ -85,7 +86,7 @@ def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,
         "facility_id": cam.facility_id, "facility": facility.name if facility else None,
         "type": facility.type if facility else None,
         "region": facility.region if facility else None,
-        **({"previous": previous} if previous else {})})
+        **({"previous": previous} if previous else {})}, actor=actor)
 
 
 def date_order_set(vault: Vault, s: Session, *, shape: str, order: str | None,

@@ -306,6 +306,9 @@ def _keep(log: LogView, ev: Ev, action: str) -> None:
         log.records[(kind, _int(d.get(kind)))] = ev
         if d.get("version_kept"):
             log.kept.append(ev)
+        if kind == "facility":
+            # its name, type and region, the latest word on them (as a mapping's event was)
+            log.facility[_int(d.get(kind))] = ev
     elif action == "annotated" and ev.subject.startswith("camera:"):
         log.mapped[_int(d.get("camera_id", _camera_id(ev.subject)))] = ev
         if d.get("change", "mapped") == "mapped":
@@ -716,12 +719,19 @@ def _check_cases(s: Session, log: LogView, report: VerifyReport) -> None:
         for row_id in s.scalars(select(table.id).order_by(table.id)):
             ev = log.records.get((kind, row_id))
             subject = f"{kind} {row_id}"
+            if ev is None and kind == "facility" and row_id in log.facility:
+                continue  # made by a camera's mapping before facilities were records
             if ev is None:
                 report.problem("catalogue", subject, "no custody event records it (added by "
                                                      "hand)")
             elif record_digest(s, kind, row_id) != ev.details.get("row_sha256"):
                 report.problem("catalogue", subject, (
                     f"no longer says what custody event {ev.seq} recorded (edited by hand)"))
+        present = set(s.scalars(select(table.id)))
+        for (k, row_id), ev in sorted(log.records.items()):
+            if k == kind and row_id not in present and ev.details.get("row_sha256"):
+                report.problem("catalogue", f"{kind} {row_id}", (
+                    f"custody event {ev.seq} recorded it, but it is gone (deleted by hand)"))
 
 
 def _table_of(step: str) -> str:
@@ -778,14 +788,17 @@ def _check_camera_mappings(s: Session, log: LogView, report: VerifyReport) -> No
             continue
         d = ev.details
         fac = facilities.get(cam.facility_id) if cam.facility_id is not None else None
+        latest = log.facility.get(cam.facility_id) if cam.facility_id is not None else None
+        # the facility's name as last recorded: by this mapping, or by a later edit of it
+        name = latest.details.get("name") if latest is not None and latest.seq > ev.seq \
+            and latest.subject.startswith("facility:") else d.get("facility")
         _differs(report, subject, ev, [
             ("label", cam.label, d.get("camera")),
             ("read_as", cam.read_as, d.get("read_as")),
             ("merged_into", cam.merged_into, d.get("merged_into")),
             ("facility_id", cam.facility_id, d.get("facility_id")),
-            ("facility", fac.name if fac else None, d.get("facility")),
+            ("facility", fac.name if fac else None, name),
         ])
-        latest = log.facility.get(cam.facility_id) if cam.facility_id is not None else None
         if fac is not None and latest is not None:
             # type and region as the latest mapping to this facility (of any camera) left them
             _differs(report, f"facility {fac.name!r}", latest, [

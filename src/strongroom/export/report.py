@@ -63,6 +63,11 @@ STRINGS: dict[str, dict[str, str]] = {
                        "SHA-256 and SHA-512, the Ed25519 signatures of the tag manifests, the "
                        "custody log extract and any RFC 3161 timestamps. "
                        "<code>bagit.py --validate BAG</code> checks the BagIt layer alone.",
+        "timelines": "Timelines on the DVR clock",
+        "timelines_text": "Each camera of these clips, on its recorder's own clock. Only the "
+                          "clips in this bag are drawn: a gap means no clip of this bag covers "
+                          "that time. Each bar opens its original at that time; the pictures "
+                          "are also in data/report/timelines/.",
         "custody": "Chain of custody",
         "custody_text": "data/custody/events.jsonl holds the vault's custody log up to event "
                         "{seq}: {shown} events concern this material and are shown in full; "
@@ -94,11 +99,35 @@ STRINGS: dict[str, dict[str, str]] = {
                        "le SHA-512 de chaque fichier, les signatures Ed25519 des manifestes, "
                        "l'extrait du journal de traçabilité et les horodatages RFC 3161. "
                        "<code>bagit.py --validate PAQUET</code> vérifie la couche BagIt seule.",
+        "timelines": "Chronologies selon l'horloge de l'enregistreur",
+        "timelines_text": "Chaque caméra de ces séquences, selon l'horloge de son enregistreur. "
+                          "Seules les séquences de ce paquet sont dessinées : un vide signifie "
+                          "qu'aucune séquence du paquet ne couvre ce moment. Chaque barre ouvre "
+                          "son original à ce moment ; les images sont aussi dans "
+                          "data/report/timelines/.",
         "custody": "Chaîne de traçabilité",
         "custody_text": "data/custody/events.jsonl contient le journal du coffre jusqu'à "
                         "l'événement {seq} : {shown} événements concernent ces éléments et "
                         "sont complets ; {redacted} autres sont réduits à leur empreinte, leur "
                         "lien et leur signature.",
+    },
+}
+
+#: The timeline pictures' words per language (`catalogue.timeline_svg.WORDS` is English).
+PICTURE_WORDS: dict[str, dict[str, str]] = {
+    "fr": {
+        "title": "{label} : {clips}, {start} – {end} (horloge de l'enregistreur)",
+        "clips": "{n} séquence(s)",
+        "segment": "{start} – {end} (horloge de l'enregistreur) : séquence {sha}… à {offset}",
+        "partial": "séquence partielle : {why}",
+        "cluster": "{n} séquences, {start} – {end}",
+        "gap": "vide de {length} ({start} – {end}) : aucune séquence de ce paquet",
+        "overlap": "{n} séquences couvrent le même moment ({start} – {end}) : sans doute des "
+                   "copies",
+        "incident": "incident n° {id} : {title} ({start} – {end})",
+        "empty": "aucune séquence dans cette fenêtre",
+        "more": "{n} autres séquences superposées dans la dernière ligne",
+        "s": "{n} s", "min": "{n} min", "h": "{n} h", "d": "{n} j",
     },
 }
 
@@ -110,7 +139,8 @@ font-size:.9em}th{background:#eee;width:14em}
 code,.h{font-family:'DejaVu Sans Mono',monospace;font-size:.85em;word-break:break-all}
 .clip{border-top:1px solid #bbb;padding:.4em 0;overflow:hidden;break-inside:avoid}
 .clip img{float:right;max-width:200px;margin-left:1em}.clip .m{font-size:.9em}
-.note{color:#555;font-style:italic}"""
+.note{color:#555;font-style:italic}.timeline{break-inside:avoid}
+.timeline svg{width:100%;height:auto}"""
 
 
 def _e(value: Any) -> str:
@@ -125,6 +155,8 @@ class Reports:
     html: dict[str, str] = field(default_factory=dict)
     printable: dict[str, str] = field(default_factory=dict)
     stills: dict[str, bytes] = field(default_factory=dict)
+    #: data/report/timelines/<name>.svg → the picture (English), one per camera
+    timelines: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_reports(fingerprint: str, sel: Selection, records: list[dict[str, Any]],
@@ -139,17 +171,69 @@ def prepare_reports(fingerprint: str, sel: Selection, records: list[dict[str, An
     links = {sha: f"stills/{sha}.jpg" for sha in out.stills}
     inline = {sha: "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
               for sha, jpeg in out.stills.items()}
+    pictures = {lang: timeline_pictures(sel, PICTURE_WORDS.get(lang, {}), "../")
+                for lang in STRINGS}
+    out.timelines = {f"camera-{n + 1}.svg": svg for n, (_label, svg) in enumerate(
+        timeline_pictures(sel, {}, "../../", standalone=True))}
     for lang in STRINGS:
-        out.html[lang] = render(lang, fingerprint, sel, records, dupes, links, opts, bag_id)
+        out.html[lang] = render(lang, fingerprint, sel, records, dupes, links, opts, bag_id,
+                                pictures[lang])
         if opts.pdf:
             out.printable[lang] = render(lang, fingerprint, sel, records, dupes, inline, opts,
-                                         bag_id)
+                                         bag_id, pictures[lang])
     return out
+
+
+def timeline_pictures(sel: Selection, words: dict[str, str], up: str, *,
+                      standalone: bool = False) -> list[tuple[str, str]]:
+    """(camera label, SVG) for each camera the exported clips were read under, drawing only
+    the clips in the bag, and the case's incidents on them. A bar links to its original in
+    the bag at its time (`#t=`, a media fragment), relative to where the picture lies (`up`:
+    the way from it to data/)."""
+    from strongroom.catalogue.timeline import UNKNOWN_CAMERA, Entry, flag_entries
+    from strongroom.catalogue.timeline_svg import Row, full_window, marks_for, render
+
+    rows: dict[str, list[Entry]] = {}
+    files = {i.original.sha256: i.file for i in sel.items}
+    for item in sel.items:
+        for seg, label, _fac in item.segments:
+            if seg.clock_start is None or seg.clock_end is None:
+                continue
+            rows.setdefault(label or UNKNOWN_CAMERA, []).append(Entry(
+                segment=seg.id, original=seg.original_sha256, start_s=seg.start_s,
+                end_s=seg.end_s, clock_start=seg.clock_start, clock_end=seg.clock_end,
+                confidence=seg.confidence))
+    out = []
+    links = [(inc["id"], inc["title"], c["sha256"], c["start_s"], c["end_s"],
+              _when(inc["occurred_from"]), _when(inc["occurred_to"]))
+             for inc in sel.incidents for c in inc["clips"]]
+
+    def href(sha: str, offset: float) -> str | None:
+        file = files.get(sha)
+        return None if file is None else f"{up}{file.removeprefix('data/')}#t={offset:g}"
+
+    for n, label in enumerate(sorted(rows, key=lambda c: (c == UNKNOWN_CAMERA, c))):
+        entries = sorted(rows[label], key=lambda e: (e.clock_start, e.original))
+        flag_entries(entries)
+        row = [Row(label, entries)]
+        window = full_window(row)
+        if window is None:
+            continue
+        out.append((label, render(row, window, label=label, href=href, words=words,
+                                  marks=marks_for(row, links), ident=f"tl{n + 1}",
+                                  standalone=standalone)))
+    return out
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def write_reports(writer: FileWriter, reports: Reports, pdfs: dict[str, bytes]) -> None:
     for sha, jpeg in reports.stills.items():
         writer.add_bytes(f"data/report/stills/{sha}.jpg", jpeg)
+    for name, svg in reports.timelines.items():
+        writer.add_bytes(f"data/report/timelines/{name}", svg.encode("utf-8"))
     for lang, page in reports.html.items():
         writer.add_bytes(f"data/report/report.{lang}.html", page.encode("utf-8"))
         if lang in pdfs:
@@ -169,7 +253,7 @@ def to_pdf(page: str) -> bytes:
 
 def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, Any]],
            dupes: list[dict[str, Any]], stills: dict[str, str], opts: ReportOptions,
-           bag_id: str) -> str:
+           bag_id: str, pictures: list[tuple[str, str]] | None = None) -> str:
     t = STRINGS[lang]
     by_sha = {r["sha256"]: r for r in records}
     parts = [f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'>"
@@ -211,6 +295,13 @@ def render(lang: str, fingerprint: str, sel: Selection, records: list[dict[str, 
         for cam in sorted(groups, key=lambda c: (c == "", c)):
             parts.append(f"<h3>{_e(cam or t['no_camera'])}</h3>")
             parts.append(_clips(t, sorted(groups[cam], key=_clock_key), stills))
+    if pictures:
+        parts.append(f"<h2>{_e(t['timelines'])}</h2><p class='note'>"
+                     f"{_e(t['timelines_text'])}</p>")
+        for n, (label, svg) in enumerate(pictures):
+            # the SVG is built by ElementTree: every text in it is escaped already
+            parts.append(f"<div class='timeline'><h3>{_e(label)}</h3>{svg}"
+                         f"<p class='note'>data/report/timelines/camera-{n + 1}.svg</p></div>")
     parts.append(_dupes(t, dupes))
     redacted = sum(1 for e in sel.events if e.subject not in sel.shown)
     parts.append(f"<h2>{_e(t['custody'])}</h2><p>" + _e(t["custody_text"].format(

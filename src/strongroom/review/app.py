@@ -188,8 +188,10 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
 
     def page(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
         who: Person | None = getattr(request.state, "who", None)
+        locale = i18n.current_locale.get()
         response: HTMLResponse = templates.TemplateResponse(request, name, {
-            "who": who, "csrf": who.csrf if who else "", "locale": i18n.current_locale.get(),
+            "who": who, "csrf": who.csrf if who else "", "locale": locale,
+            "abuse_labels": abuse_labels(vault, locale) if who else {},
             **context}, status_code=code)
         return response
 
@@ -315,14 +317,12 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
                     day_to: F = None, status: F = None, abuse_type: F = None,
                     case: F = None) -> HTMLResponse:
         _not_stopped(who)
-        from strongroom.catalogue.cases import ABUSE_TYPES
-
         results = find(q, facility, camera, day_from, day_to, status, abuse_type, case) \
             if q and q.strip() else None
         with vault.catalogue.read() as s:
             every = clips.load_clips(s)
         return page(request, "search.html", q=q or "", results=results,
-                    facets=clips.facets(every), abuse_types=ABUSE_TYPES, args={
+                    facets=clips.facets(every), abuse_types=abuse_codes(vault), args={
                         "facility": facility, "camera": camera, "day_from": day_from,
                         "day_to": day_to, "status": status, "abuse_type": abuse_type})
 
@@ -360,10 +360,8 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         _not_stopped(who)
         clip, events, (prev, nxt) = one(who, sha256)
         revealed = actions.grant(vault, who, sha256) is not None
-        from strongroom.catalogue.cases import ABUSE_TYPES
-
         return page(request, "clip.html", clip=clip, events=events, prev=prev, next=nxt,
-                    abuse_types=ABUSE_TYPES,
+                    abuse_types=abuse_codes(vault),
                     revealed=revealed, needs_break=actions.needs_break(vault, who),
                     can_edit=who.role in EDITORS, can_assign=who.role in STAFF,
                     users=[u["username"] for u in actions.list_users(vault)
@@ -701,6 +699,22 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def abuse_labels(vault: Vault, locale: str) -> dict[str, str]:
+    """Every abuse type's label in `locale` (retired ones too: old incidents show theirs)."""
+    from strongroom.catalogue.vocabulary import labels
+
+    with vault.catalogue.read() as s:
+        return labels(s, "abuse", locale)
+
+
+def abuse_codes(vault: Vault) -> list[str]:
+    """The abuse types a form offers: the vault's vocabulary, retired terms left out."""
+    from strongroom.catalogue.vocabulary import terms
+
+    with vault.catalogue.read() as s:
+        return [t.code for t in terms(s, "abuse")]
+
+
 def _field(form: Any, name: str, limit: int) -> str | None:
     value = form.get(name)
     if value is None:

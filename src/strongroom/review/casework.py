@@ -30,7 +30,15 @@ from strongroom.catalogue.models import (
 from strongroom.errors import StrongroomError
 from strongroom.review import actions
 from strongroom.review.actions import Forbidden, Person
-from strongroom.review.app import ADMIN, SEARCHERS, STAFF, _field, _not_stopped, auth
+from strongroom.review.app import (
+    ADMIN,
+    SEARCHERS,
+    STAFF,
+    _field,
+    _not_stopped,
+    abuse_codes,
+    auth,
+)
 from strongroom.vault import Vault
 
 MAX = actions.MAX_NOTE
@@ -94,9 +102,13 @@ def export_folder(vault: Vault) -> Path:
 def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     """Add the case-building pages and their API to `app`."""
     from strongroom.catalogue import cases, export_requests, people
+    from strongroom.catalogue.dupes import MatchCache, group_of, near_duplicate_groups
 
     vault: Vault = app.state.vault
     read = vault.catalogue.read
+    cache = getattr(app.state, "dupes_cache", None)  # shared with the duplicates pages
+    if cache is None:
+        cache = app.state.dupes_cache = MatchCache()
     with actions.WRITE_LOCK:
         export_requests.fail_interrupted(vault, actor=vault.actor)
 
@@ -142,19 +154,33 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
             except StrongroomError:
                 raise actions.NotFound(f"no incident {incident_id}") from None
             detail["same_time"] = cases.same_time_clips(s, incident_id)
+            detail["copies"] = copies(s, [c["original"] for c in detail["clips"]])
         return detail
+
+    def copies(s: Any, linked: list[str]) -> list[dict[str, Any]]:
+        """Near-duplicates of the clips that show the incident, not linked yet."""
+        groups = near_duplicate_groups(s, cache)
+        out: dict[str, dict[str, Any]] = {}
+        for sha in linked:
+            try:
+                group = group_of(groups, sha)
+            except StrongroomError:
+                continue
+            for m in group.members:
+                if m.original not in linked:
+                    out[m.original] = {"original": m.original, "copy_of": sha,
+                                       "group": group.key}
+        return list(out.values())
 
     @app.get("/incidents/{incident_id}", response_class=HTMLResponse, include_in_schema=False)
     def incident_page(request: Request, incident_id: RowId,
                       who: Annotated[Person, auth(*SEARCHERS)]) -> HTMLResponse:
         _not_stopped(who)
-        from strongroom.catalogue.cases import ABUSE_TYPES
-
         detail = incident(incident_id)
         with read() as s:
             every_case = cases.list_cases(s)
         return page(request, "incident.html", inc=detail, history=versions(
-            "incident", incident_id), can_change=can_change(who), abuse_types=ABUSE_TYPES,
+            "incident", incident_id), can_change=can_change(who), abuse_types=abuse_codes(vault),
             statuses=INCIDENT_STATUSES, roles=PERSON_ROLES, facilities=facilities(),
             cases=[c for c in every_case
                    if c["case"] not in {x["case"] for x in detail["cases"]}])

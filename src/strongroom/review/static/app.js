@@ -68,4 +68,14 @@
     }, every * 1000);
   }
   document.addEventListener("DOMContentLoaded", heartbeat);
+
+  // ?t=SECONDS (a timeline bar's link): the player opens at that time of the clip, paused.
+  function seekFromLink() {
+    var v = video();
+    var t = parseFloat(new URLSearchParams(window.location.search).get("t") || "");
+    if (!v || !isFinite(t) || t <= 0) { return; }
+    function go() { v.currentTime = isFinite(v.duration) ? Math.min(t, v.duration) : t; }
+    if (v.readyState >= 1) { go(); } else { v.addEventListener("loadedmetadata", go, { once: true }); }
+  }
+  document.addEventListener("DOMContentLoaded", seekFromLink);
 })();
