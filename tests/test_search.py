@@ -405,3 +405,97 @@ def test_the_like_fallback_finds_by_stem_with_the_same_filters(vault: Vault, wor
     hit = _like(vault, "охранник", Filters()).hits[0]
     assert hit.kind == "review" and "[Охранники]" in hit.snippet()
     assert [h.kind for h in _like(vault, "пожалуйста", Filters()).hits] == ["transcript"]
+
+
+# -- bad input: whatever is typed, a search or one clear message, never an FTS error ----------
+NASTY = ['"', '""', '"пытки', 'пытки"', '"пытки "избиение', "'", "`", "*", "-", ":", "^", "+",
+         "(", ")", "{", "}", "[", "]", "пыт*", "-пытки", "^пытки", "пытки:", ":пытки",
+         "terms:пытки", "search_fts:пытки", "rank:1", "{terms}: пытки", "terms : пытки",
+         "NEAR", "NEAR(пытки избиение)", "NEAR(пытки избиение, 3)", '"пытки" NEAR/3 "избиение"',
+         "пытки AND", "OR пытки", "NOT", "NOT пытки", "AND OR NOT", "пытки + избиение",
+         "\x00", "пытки\x00", "\x00пытки\x00избиение", "пы\x00тки", "%", "_", "%пыт%", "\\",
+         "'; DROP TABLE incident; --", "пытки' OR '1'='1", "…", "«пытки»", "—", "№", "§",
+         "ⅷ", "²", "ǅ", "𝔸𝔹", "İstanbul", "straße", "й", "ё", "пытки\u0301", "\u200bпытки",
+         "\ufeffпытки", "🙂", "日本語", "مرحبا", "a" * 499, "пытки " * 32, "!!! ??? ...",
+         "\t\n\r", " " * 400]
+KNOWN_ERRORS = ("nothing to search for", "the query is too long",
+                "the query has too many words")
+
+
+def _search_or_clear_error(v: Vault, query: str, **filters: object) -> Results | None:
+    try:
+        return find(v, query, **filters)
+    except StrongroomError as exc:
+        assert str(exc).startswith(KNOWN_ERRORS), (query, str(exc))
+        return None
+
+
+def test_any_text_is_a_search_or_one_clear_message(vault: Vault, world: World) -> None:
+    """FTS syntax (quotes, NEAR, *, -, :, ^, column filters), SQL, NUL, odd Unicode, long and
+    punctuation-only queries, and random mixes of them: each is either searched as words or
+    refused with one of the query's own messages, never an FTS or SQL error."""
+    import random
+
+    rng = random.Random(1515)
+    alphabet = list('"\'*-:^+(){}[]<>!?.,;=/\\%_~`|&#@$\x00 \t\nNEARORANDNOTпыткиbeat0123ё́​')
+    queries = [*NASTY, "x" * 501, "пытки " * 33]
+    queries += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+                for _ in range(300)]
+    queries += [" ".join(rng.sample(NASTY[:60], 3)) for _ in range(100)]
+    outcomes = {q: _search_or_clear_error(vault, q) for q in queries}
+    assert outcomes["x" * 501] is None and outcomes["пытки " * 33] is None
+    # operators around a real word still find it, as a word
+    for q in ('"пытки', "* пытки", "-пытки", "^пытки", "пытки:", ":пытки", "+пытки",
+              "(пытки)", "{пытки}", "пытки\x00", "«пытки»", "\ufeffпытки"):
+        found_ = _search_or_clear_error(vault, q)
+        assert found_ is not None, q
+        assert {h.id for h in found_.hits} == {world.incident_saratov, world.incident_perm}, q
+    # an operator or a column name that is a word is searched as a word: nothing here says
+    # "near" or "terms"
+    for q in ("NEAR(пытки избиение)", "terms:пытки"):
+        assert outcomes[q] is not None and outcomes[q].hits == [], q  # type: ignore[union-attr]
+    # and with filters, the same
+    for q in NASTY:
+        _search_or_clear_error(vault, q, facility="ОТБ-1 Саратов",
+                               date_from=datetime(2020, 1, 1))
+
+
+def test_the_cli_reads_search_syntax_as_words(vault_path: Path, template: Template) -> None:
+    with open_vault(vault_path, template.keys) as v:
+        build_world(v)
+    for query in ("(пыток)", ":пыток", '"пыток', "* -пыток ^пыток:"):
+        r = cli("search", vault_path, query, "--json")
+        assert r.returncode == 0, (query, r.stderr)
+        assert json.loads(r.stdout)["hits"], query
+    for query, message in (("x" * 600, "the query is too long"),
+                           ("... ??? !!!", "nothing to search for")):
+        r = cli("search", vault_path, query)
+        assert r.returncode == 2 and r.stderr.startswith("error: " + message), r.stderr
+        assert "Traceback" not in r.stderr and "fts5" not in r.stderr.lower()
+
+
+def test_the_app_never_answers_search_syntax_with_a_500(vault: Vault, world: World) -> None:
+    """The search page and the JSON API, with each of the bad queries: a page of hits, or a
+    400/422 with the query's own message; never a 500, never FTS5's or SQLite's words."""
+    from review_fixtures import PASSWORD, Reviewed, client
+    from strongroom.review import actions
+    from strongroom.review.app import create_app
+
+    r = Reviewed(vault, Path("."), [])
+    r.secrets["investigator"] = actions.add_user(vault, "investigator", "investigator",
+                                                 PASSWORD)
+    c = client(create_app(vault.settings, vault, heartbeat_seconds=1), r, "investigator")
+    for q in [*NASTY, "x" * 501, "пытки " * 33]:
+        for path in ("/search", "/api/search"):
+            for params in ({"q": q}, {"q": q, "facility": "ОТБ-1 Саратов",
+                                      "day_from": "2020-01-01"}):
+                resp = c.get(path, params=params)
+                assert resp.status_code in (200, 400, 422), (path, q, resp.status_code)
+                body = resp.text.lower()
+                assert not any(w in body for w in (
+                    "fts5:", "syntax error", "sqlite", "traceback", "no such column",
+                    "unterminated", "malformed", "internal server error")), (path, q, body[:300])
+    got = c.get("/api/search", params={"q": "(пытки*"}).json()
+    assert got["hits"], got
+    resp = c.get("/search", params={"q": "пытки " * 33})
+    assert resp.status_code == 400 and "too many words" in resp.text

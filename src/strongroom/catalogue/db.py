@@ -60,6 +60,10 @@ def _sqlite_engine(url: str, *, immediate: bool, key: bytes | None = None) -> En
         if key is not None:
             cur.execute(key_pragma(key))  # must come first
             cur.execute("PRAGMA temp_store=MEMORY")  # no plaintext temp files
+            # SQLCipher decrypts and authenticates each page it reads from the file: a page cache
+            # of up to 64 MiB (grown only as pages are read) keeps a search from decrypting the
+            # same index pages again on every query (benchmarks/search.py)
+            cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit survives a killed process; after a power cut the last commits may be
         # lost, which ingest repairs on re-run because blobs are durable before rows commit.

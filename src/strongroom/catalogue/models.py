@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -242,6 +243,13 @@ class Segment(Base):
     #: clock_start + floor(clock_phase + t − start_s) at video time t (None: not measured)
     clock_phase: Mapped[float | None] = mapped_column(Float)
 
+    # what search filters read (catalogue/search.py): a camera's clips and the clips on the DVR
+    # clock in a date range, each from the index alone
+    __table_args__ = (
+        Index("ix_segment_camera_clip", "camera_id", "original_sha256"),
+        Index("ix_segment_clock", "clock_start", "clock_end", "original_sha256"),
+    )
+
 
 # -- case building (review issue) ------------------------------------------------------------
 class Incident(Base):
@@ -249,7 +257,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"), index=True)
     occurred_from: Mapped[datetime | None] = mapped_column(DateTime)
     occurred_to: Mapped[datetime | None] = mapped_column(DateTime)
     abuse_types: Mapped[list[str] | None] = mapped_column(JSON)
@@ -258,11 +266,15 @@ class Incident(Base):
     #: one of INCIDENT_STATUSES; NULL (rows from before 0012) means "open"
     status: Mapped[str | None] = mapped_column(String(32))
 
+    # the search's DVR date filter reads when incidents happened from the index alone
+    __table_args__ = (Index("ix_incident_occurred", "occurred_from", "occurred_to"),)
+
 
 class IncidentOriginal(Base):
     __tablename__ = "incident_original"
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
-    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), primary_key=True,
+                                                 index=True)
     start_s: Mapped[float | None] = mapped_column(Float)
     end_s: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
@@ -282,7 +294,8 @@ class Person(Base):
 class IncidentPerson(Base):
     __tablename__ = "incident_person"
     incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True,
+                                           index=True)
     role: Mapped[str] = mapped_column(String(32))
 
 
@@ -305,7 +318,8 @@ class CaseFile(Base):
 class CaseIncident(Base):
     __tablename__ = "case_incident"
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), primary_key=True,
+                                             index=True)
 
 
 class ExportRequest(Base):
@@ -425,7 +439,7 @@ class Review(Base):
     __tablename__ = "review"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), unique=True)
-    status: Mapped[str] = mapped_column(String(32), default="unreviewed")
+    status: Mapped[str] = mapped_column(String(32), default="unreviewed", index=True)
     note: Mapped[str | None] = mapped_column(Text)
     labels: Mapped[list[str] | None] = mapped_column(JSON)
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)

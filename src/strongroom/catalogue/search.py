@@ -12,7 +12,16 @@ inside the encrypted catalogue) and `LikeSearch` (PostgreSQL until a `to_tsvecto
 …)` backend plugs in: each word's Snowball stem as `ILIKE '%stem%'` over the same text, so
 `пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows). Filters
 are SQL over the live rows, shared by both, so a camera mapped to a facility a minute ago
-filters correctly without re-indexing anything.
+filters correctly without re-indexing anything. Each filter is worked out once per search as a
+set (of incidents, clips, cameras, ...) that each hit is looked up in (`_Filter`).
+
+Ranking: FTS5 ranks (bm25) the newest `RANK_WINDOW` matching documents that pass the filters,
+and returns the best of those. A query matching fewer is ranked in full, exactly; one matching
+more (a word in tens of thousands of documents) is not ranked beyond the window — scoring
+costs about a microsecond a document, tens of milliseconds for such a word — and the results
+say there is more, to narrow the search. A search with a filter checked hit by hit (status,
+abuse type: `_Filter.by_hit`) is ranked in full instead, and its hits checked best first
+until enough pass.
 
 A query is words, all of which must match (in any field of one thing), and "quoted phrases".
 Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
@@ -29,7 +38,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, Protocol
@@ -43,6 +52,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     table,
@@ -51,6 +61,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from strongroom.catalogue.models import (
@@ -66,13 +77,15 @@ from strongroom.catalogue.models import (
     SearchDoc,
     Segment,
 )
-from strongroom.catalogue.search_index import FTS_TABLE, KINDS, has_index, read_docs
+from strongroom.catalogue.search_index import FTS_TABLE, KINDS, has_index
 from strongroom.catalogue.words import WORD, normal, stem
 from strongroom.errors import StrongroomError
 
 MAX_QUERY_CHARS = 500
 MAX_QUERY_WORDS = 32
 DEFAULT_LIMIT = 50
+#: how many of the newest matching documents are ranked (`Fts5Search`)
+RANK_WINDOW = 10_000
 SNIPPET_BEFORE = 60
 SNIPPET_CHARS = 220
 
@@ -170,7 +183,26 @@ def parse_clock(value: str, *, end: bool = False) -> datetime:
 
 
 class _Filter:
-    """One filter as predicates on each kind of thing; a kind it does not apply to fails."""
+    """One filter as predicates on each kind of thing; a kind it does not apply to fails.
+
+    Most predicates are `column IN (a set)`, the set a common table expression that does not
+    depend on the row (`_set`): the database works each set out once per search, from the
+    indexes of migration 0008, however many kinds of thing use it, and then only looks each hit
+    up in it, rather than running a chain of subqueries for each of tens of thousands of hits.
+    Filters that most things pass (`by_hit`) are checked hit by hit instead, in rank order,
+    which stops once enough hits pass (`Fts5Search`)."""
+
+    #: names this filter's sets within one statement (`resolve` numbers the filters)
+    tag = "f"
+    #: checked hit by hit (a correlated subquery) rather than as a set: for filters that
+    #: most things pass, where a set would be large and few hits need checking
+    by_hit = False
+
+    def _set(self, name: str, make: Callable[[], Any]) -> Select[Any]:
+        sets: dict[str, Any] = self.__dict__.setdefault("_sets", {})
+        if name not in sets:
+            sets[name] = make().cte(f"{self.tag}_{name}").prefix_with("MATERIALIZED")
+        return select(*sets[name].c)
 
     def incident(self, i: Expr) -> Cond:
         return false()
@@ -186,13 +218,11 @@ class _Filter:
 
     def case(self, c: Expr) -> Cond:
         ci = CaseIncident.__table__.alias()
-        return exists(select(1).select_from(ci).where(ci.c.case_id == c,
-                                                      self.incident(ci.c.incident_id)))
+        return c.in_(select(ci.c.case_id).where(self.incident(ci.c.incident_id)))
 
     def person(self, p: Expr) -> Cond:
         ip = IncidentPerson.__table__.alias()
-        return exists(select(1).select_from(ip).where(ip.c.person_id == p,
-                                                      self.incident(ip.c.incident_id)))
+        return p.in_(select(ip.c.person_id).where(self.incident(ip.c.incident_id)))
 
     def for_kind(self, kind: str, ref: Expr, sha: Expr) -> Cond:
         if kind == "incident":
@@ -212,17 +242,16 @@ class _Filter:
         return false()
 
 
-def _clip_segments(sha: Expr, *where: Any) -> Cond:
+def _clips_where(*where: Any) -> Select[Any]:
+    """The clips with a segment such that each of `where(segment)`."""
     seg = Segment.__table__.alias()
-    return exists(select(1).select_from(seg).where(seg.c.original_sha256 == sha,
-                                                   *[w(seg) for w in where]))
+    return select(seg.c.original_sha256).where(*[w(seg) for w in where]).distinct()
 
 
-def _incident_segments(i: Expr, *where: Any) -> Cond:
-    io, seg = IncidentOriginal.__table__.alias(), Segment.__table__.alias()
-    return exists(select(1).select_from(io.join(seg, seg.c.original_sha256
-                                                 == io.c.original_sha256))
-                  .where(io.c.incident_id == i, *[w(seg) for w in where]))
+def _incidents_of(clips: Select[Any]) -> Select[Any]:
+    """The incidents linked to any of these clips."""
+    io = IncidentOriginal.__table__.alias()
+    return select(io.c.incident_id).where(io.c.original_sha256.in_(clips))
 
 
 class _Place(_Filter):
@@ -231,14 +260,19 @@ class _Place(_Filter):
     def __init__(self, facilities: list[int], cameras: list[int]) -> None:
         self.f, self.c = facilities, cameras
 
-    def incident(self, i: Expr) -> Cond:
+    def _clips(self) -> Select[Any]:
+        return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
+
+    def _incidents(self) -> Select[Any]:
         inc = Incident.__table__.alias()
-        return or_(exists(select(1).select_from(inc).where(inc.c.id == i,
-                                                           inc.c.facility_id.in_(self.f))),
-                   _incident_segments(i, lambda s: s.c.camera_id.in_(self.c)))
+        return self._set("incidents", lambda: select(inc.c.id).where(
+            inc.c.facility_id.in_(self.f)).union_all(_incidents_of(self._clips())))
+
+    def incident(self, i: Expr) -> Cond:
+        return i.in_(self._incidents())
 
     def clip(self, sha: Expr) -> Cond:
-        return _clip_segments(sha, lambda s: s.c.camera_id.in_(self.c))
+        return sha.in_(self._clips())
 
     def camera(self, c: Expr) -> Cond:
         return c.in_(self.c)
@@ -251,11 +285,14 @@ class _CameraFilter(_Filter):
     def __init__(self, cameras: list[int]) -> None:
         self.c = cameras
 
+    def _clips(self) -> Select[Any]:
+        return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
+
     def incident(self, i: Expr) -> Cond:
-        return _incident_segments(i, lambda s: s.c.camera_id.in_(self.c))
+        return i.in_(self._set("incidents", lambda: _incidents_of(self._clips())))
 
     def clip(self, sha: Expr) -> Cond:
-        return _clip_segments(sha, lambda s: s.c.camera_id.in_(self.c))
+        return sha.in_(self._clips())
 
     def camera(self, c: Expr) -> Cond:
         return c.in_(self.c)
@@ -273,23 +310,29 @@ class _When(_Filter):
             conds.append(s.c.clock_start <= self.end)
         return and_(*conds)
 
-    def incident(self, i: Expr) -> Cond:
+    def _clips(self) -> Select[Any]:
+        return self._set("clips", lambda: _clips_where(self._overlaps))
+
+    def _incidents(self) -> Select[Any]:
         inc = Incident.__table__.alias()
-        conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
+        conds: list[Cond] = [inc.c.occurred_from.is_not(None)]
         if self.start is not None:
             conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from) >= self.start)
         if self.end is not None:
             conds.append(inc.c.occurred_from <= self.end)
-        return or_(exists(select(1).select_from(inc).where(*conds)),
-                   _incident_segments(i, self._overlaps))
+        return self._set("incidents", lambda: select(inc.c.id).where(*conds).union_all(
+            _incidents_of(self._clips())))
+
+    def incident(self, i: Expr) -> Cond:
+        return i.in_(self._incidents())
 
     def clip(self, sha: Expr) -> Cond:
-        return _clip_segments(sha, self._overlaps)
+        return sha.in_(self._clips())
 
     def camera(self, c: Expr) -> Cond:
         seg = Segment.__table__.alias()
-        return exists(select(1).select_from(seg).where(seg.c.camera_id == c,
-                                                       self._overlaps(seg)))
+        return c.in_(self._set("cameras", lambda: select(seg.c.camera_id)
+                               .where(self._overlaps(seg)).distinct()))
 
 
 def _like_escape(value: str) -> str:
@@ -297,6 +340,10 @@ def _like_escape(value: str) -> str:
 
 
 class _AbuseType(_Filter):
+    """Checked hit by hit, like `_When` (a common abuse type is a large share of incidents)."""
+
+    by_hit = True
+
     def __init__(self, abuse_type: str) -> None:
         # the JSON list as stored (json.dumps: non-ASCII as \\u escapes), one quoted element
         self.pattern = "%" + _like_escape(json.dumps(abuse_type)) + "%"
@@ -315,6 +362,10 @@ class _AbuseType(_Filter):
 
 
 class _Status(_Filter):
+    """Checked hit by hit, like `_When` ("unreviewed" is most clips)."""
+
+    by_hit = True
+
     def __init__(self, status: str) -> None:
         self.status = status
 
@@ -336,15 +387,18 @@ class _Case(_Filter):
     def __init__(self, cases: list[int]) -> None:
         self.k = cases
 
-    def incident(self, i: Expr) -> Cond:
+    def _incidents(self) -> Select[Any]:
         ci = CaseIncident.__table__.alias()
-        return exists(select(1).select_from(ci).where(ci.c.incident_id == i,
-                                                      ci.c.case_id.in_(self.k)))
+        return self._set("incidents", lambda: select(ci.c.incident_id)
+                         .where(ci.c.case_id.in_(self.k)))
+
+    def incident(self, i: Expr) -> Cond:
+        return i.in_(self._incidents())
 
     def clip(self, sha: Expr) -> Cond:
-        io, ci = IncidentOriginal.__table__.alias(), CaseIncident.__table__.alias()
-        return exists(select(1).select_from(io.join(ci, ci.c.incident_id == io.c.incident_id))
-                      .where(io.c.original_sha256 == sha, ci.c.case_id.in_(self.k)))
+        io = IncidentOriginal.__table__.alias()
+        return sha.in_(self._set("clips", lambda: select(io.c.original_sha256).where(
+            io.c.incident_id.in_(self._incidents())).distinct()))
 
     def case(self, c: Expr) -> Cond:
         return c.in_(self.k)
@@ -403,6 +457,9 @@ def resolve(session: Session, filters: Filters) -> list[_Filter]:
         if case is None:
             raise StrongroomError(f"no case {filters.case!r}")
         out.append(_Case([case]))
+    out.sort(key=lambda f: f.by_hit)  # sets first: a look-up is cheaper
+    for n, f in enumerate(out):
+        f.tag = f"filter{n}"
     return out
 
 
@@ -421,22 +478,45 @@ class Search(Protocol):
 
 
 class Fts5Search:
-    """SQLite: the FTS5 index inside the catalogue, best match (bm25) first."""
+    """SQLite: the FTS5 index inside the catalogue, best match (bm25) first.
+
+    One statement: FTS5 walks the matching documents newest first (by rowid, in its own
+    order, no sorting), the filters drop what they exclude, the first `RANK_WINDOW` survivors
+    get their bm25 score and the best `limit` of those come back (with a `by_hit` filter:
+    every match ranked, checked best first until `limit` pass). Within the window that is
+    exactly "best first"; beyond it (a very common word, in tens of thousands of documents) the
+    older matches are not ranked, which keeps a search fast however much matches (scoring
+    costs about a microsecond a document); `Results.more` then says to narrow the search."""
 
     name = "fts5"
 
     def find(self, session: Session, query: Query, filters: Sequence[_Filter],
              limit: int) -> list[Found]:
-        fts = table(FTS_TABLE, column("rowid"), column("rank"))
+        fts = table(FTS_TABLE, column("rowid"))
         d = SearchDoc.__table__
-        q = (select(d.c.kind, d.c.ref, d.c.sha256)
-             .select_from(fts.join(d, d.c.id == fts.c.rowid))
-             .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()))
-             .order_by(fts.c.rank).limit(limit))
-        if filters:
-            q = q.where(or_(*[and_(d.c.kind == k, _kind_conditions(k, d.c.ref, d.c.sha256,
-                                                                    filters))
+        inner = (select(d.c.kind, d.c.ref, d.c.sha256, fts.c.rowid.label("doc"),
+                        func.bm25(literal_column(FTS_TABLE)).label("score"))
+                 .select_from(fts.join(d, d.c.id == fts.c.rowid))
+                 .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()))
+                 .order_by(fts.c.rowid.desc()).limit(RANK_WINDOW))
+        if any(f.by_hit for f in filters):
+            # in rank order (FTS5 sorts every match by bm25 itself), each filter checked on
+            # each hit in turn, until `limit` pass: exact ranking, and a filter most things
+            # pass is checked on few hits
+            ranked = table(FTS_TABLE, column("rowid"), column("rank"))
+            q = (select(d.c.kind, d.c.ref, d.c.sha256)
+                 .select_from(ranked.join(d, d.c.id == ranked.c.rowid))
+                 .where(text("search_fts MATCH :fts").bindparams(fts=query.fts()),
+                        or_(*[and_(d.c.kind == k, _kind_conditions(k, d.c.ref, d.c.sha256,
+                                                                     filters))
                               for k in KINDS]))
+                 .order_by(ranked.c.rank).limit(limit))
+            return [(r[0], r[1], r[2]) for r in session.execute(q)]
+        if filters:
+            inner = inner.where(or_(*[and_(d.c.kind == k, _kind_conditions(
+                k, d.c.ref, d.c.sha256, filters)) for k in KINDS]))
+        w = inner.subquery()
+        q = select(w.c.kind, w.c.ref, w.c.sha256).order_by(w.c.score, w.c.doc.desc()).limit(limit)
         return [(r[0], r[1], r[2]) for r in session.execute(q)]
 
 
@@ -577,18 +657,48 @@ def search(session: Session, query: str, filters: Filters | None = None, *,
     predicates = resolve(session, filters)
     engine = backend or backend_for(session)
     found = engine.find(session, parsed, predicates, limit + 1)
+    shown = found[:limit]
+    bodies = _bodies(session, shown)
+    clips_of: dict[int, list[str]] = {}
+    incidents = sorted({ref for kind, ref, _ in shown if kind == "incident" and ref is not None})
+    if incidents:
+        for i, linked in session.execute(
+                select(IncidentOriginal.incident_id, IncidentOriginal.original_sha256)
+                .where(IncidentOriginal.incident_id.in_(incidents))
+                .order_by(IncidentOriginal.original_sha256)):
+            clips_of.setdefault(i, []).append(linked)
     hits = []
-    for kind, ref, sha in found[:limit]:
-        k = KINDS[kind]
-        docs = list(read_docs(session, k, ref=ref, sha=sha))
-        body = docs[0][2] if docs else ""
-        clip = docs[0][1] if docs else sha
-        clips: list[str] = []
-        if kind == "incident" and ref is not None:
-            clips = list(session.scalars(select(IncidentOriginal.original_sha256).where(
-                IncidentOriginal.incident_id == ref).order_by(IncidentOriginal.original_sha256)))
+    for kind, ref, sha in shown:
+        clip, body = bodies.get((kind, ref, sha), (sha, ""))
+        clips = clips_of.get(ref, []) if kind == "incident" and ref is not None else []
         hits.append(Hit(kind=kind, id=ref if ref is not None else (clip or ""), sha256=clip,
                         parts=highlight(body, parsed, stems=engine.name == "like"),
                         clips=clips))
     return Results(query=parsed.text, filters=filters, backend=engine.name, hits=hits,
                    more=len(found) > limit)
+
+
+def _bodies(session: Session, found: Sequence[Found]
+            ) -> dict[Found, tuple[str | None, str]]:
+    """(clip, text) of each found thing, read with one query per kind."""
+    out: dict[Found, tuple[str | None, str]] = {}
+    by_kind: dict[str, list[Found]] = {}
+    for f in found:
+        by_kind.setdefault(f[0], []).append(f)
+    for kind, wanted in by_kind.items():
+        k = KINDS[kind]
+        q = k.select()
+        if k.ref is not None:
+            q = q.where(k.ref.in_(sorted({r for _, r, _ in wanted if r is not None})))
+        elif k.sha is not None:
+            q = q.where(k.sha.in_(sorted({sh for _, _, sh in wanted if sh is not None})))
+        rows: dict[tuple[int | None, str | None], tuple[str | None, str]] = {}
+        for row in session.execute(q):
+            rows.setdefault((row[0], row[1]), (row[1], k.text_of(row[2:])))
+            rows.setdefault((row[0], None), (row[1], k.text_of(row[2:])))
+        for f in wanted:
+            _, ref, sha = f
+            key = (ref if k.ref is not None else None, sha if k.sha is not None else None)
+            if key in rows:
+                out[f] = rows[key]
+    return out
