@@ -107,24 +107,68 @@ class NewIncident:
     severity: int | None = None
 
 
+#: Bidirectional overrides, embeddings and isolates: they make "Victim 21" show as
+#: "Victim 12" (and reorder a description) without a visible trace. Never needed in what is
+#: typed here; the plain marks (U+200E, U+200F) stay allowed in longer text.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean_text(value: str | None, limit: int, what: str) -> str | None:
     """`value` stripped (None when empty), refused when longer than `limit` or holding
-    control characters other than newline and tab."""
+    control characters other than newline and tab (C0, DEL, C1) or bidirectional
+    overrides."""
     if value is None:
         return None
     value = value.strip()
     if len(value) > limit:
         raise StrongroomError(f"the {what} is too long (at most {limit} characters)")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+    if any((ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f
+           or c in BIDI_CONTROLS for c in value):
         raise StrongroomError(f"the {what} holds control characters")
     return value or None
+
+
+def clean_name(value: str | None, limit: int, what: str) -> str | None:
+    """`clean_text` for a name shown on one line (a pseudonym, a case, a recipient, a
+    title): also refuses invisible format characters (zero-width spaces and joiners, soft
+    hyphens, word joiners, byte-order marks, direction marks), which let two names that
+    look the same differ, or one name hide a second."""
+    import unicodedata
+
+    clean = clean_text(value, limit, what)
+    if clean and any(unicodedata.category(c) == "Cf" for c in clean):
+        raise StrongroomError(f"the {what} holds invisible characters")
+    return clean
+
+
+#: Letters of other scripts that look like Latin ones (after case folding): "Vіctim 12" with
+#: a Cyrillic і is, on a page or in a court bundle, "Victim 12". From Unicode's confusables
+#: (UTS #39), narrowed to the Cyrillic and Greek letters a pseudonym is likely to meet.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "з": "3", "ч": "4", "б": "6",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w", "μ": "u",
+})
+
+
+def skeleton(name: str) -> str:
+    """What a name (a pseudonym, a case) looks like, for telling whether two are the same to
+    the eye: compatibility-normalised (full-width digits, ligatures), case-folded in every
+    script (SQLite's lower() folds ASCII only), spacing collapsed, look-alike letters
+    merged."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(folded.translate(_LOOKALIKES).split())
 
 
 def add_incident(vault: Vault, new: NewIncident, *, actor: str | None = None) -> dict[str, Any]:
     """Make an incident on one clip; one `annotated` event. Returns what was recorded."""
     original = vault.find_original(new.sha256)
     description = clean_text(new.description, MAX_DESCRIPTION, "description")
-    title = clean_text(new.title, MAX_TEXT, "title")
+    title = clean_name(new.title, MAX_TEXT, "title")
     if any(len(t) > 64 for t in new.abuse_types):
         raise StrongroomError("an abuse type is at most 64 characters")
     if new.severity is not None and not 1 <= new.severity <= 5:
@@ -217,7 +261,7 @@ def edit_incident(vault: Vault, incident_id: int, *, title: str | None = None,
             if facility_id is None:
                 raise StrongroomError(f"no facility {facility.strip()!r}")
         changed = []
-        for name, value in (("title", clean_text(title, MAX_TEXT, "title")),
+        for name, value in (("title", clean_name(title, MAX_TEXT, "title")),
                             ("description", clean_text(description, MAX_DESCRIPTION,
                                                        "description")),
                             ("abuse_types", check_many(s, "abuse", abuse_types,
@@ -406,7 +450,7 @@ def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
              description: str | None = None, recipient: str | None = None,
              actor: str | None = None) -> dict[str, Any]:
     """A new case (a recipient's bundle of incidents); one `annotated` event."""
-    clean = clean_text(name, MAX_TEXT, "case name")
+    clean = clean_name(name, MAX_TEXT, "case name")
     if not clean:
         raise StrongroomError("name the case")
     if purpose not in PURPOSES:
@@ -414,9 +458,14 @@ def add_case(vault: Vault, name: str, *, purpose: str = "prosecution",
     with vault.write() as s:
         if s.scalar(select(CaseFile.id).where(CaseFile.name == clean)) is not None:
             raise StrongroomError(f"there is already a case {clean!r}")
+        looks = skeleton(clean)
+        twin = next((n for n in s.scalars(select(CaseFile.name)) if skeleton(n) == looks), None)
+        if twin is not None:  # one picked from a list by eye would be the wrong one
+            raise StrongroomError(f"there is already a case {twin!r}, which {clean!r} looks "
+                                  "like; choose a name that differs to the eye")
         case = CaseFile(name=clean, purpose=purpose, created_at=datetime.now(UTC),
                         description=clean_text(description, MAX_DESCRIPTION, "description"),
-                        recipient=clean_text(recipient, MAX_TEXT, "recipient"), status="open")
+                        recipient=clean_name(recipient, MAX_TEXT, "recipient"), status="open")
         s.add(case)
         s.flush()
         vault.annotate(s, "case", case.id, "made", actor=actor)
@@ -454,7 +503,7 @@ def edit_case(vault: Vault, case_id: int, *, recipient: str | None = None,
         if case is None:
             raise StrongroomError(f"no case {case_id}")
         changed = []
-        for name, value in (("recipient", clean_text(recipient, MAX_TEXT, "recipient")),
+        for name, value in (("recipient", clean_name(recipient, MAX_TEXT, "recipient")),
                             ("status", status),
                             ("notes", clean_text(notes, MAX_DESCRIPTION, "notes")),
                             ("description", clean_text(description, MAX_DESCRIPTION,

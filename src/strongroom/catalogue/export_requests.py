@@ -45,6 +45,15 @@ def request_export(vault: Vault, case_id: int, reason: str | None, *,
         return {"request": row.id, "case": case_id, "status": "requested"}
 
 
+def same_person(requested_by: str | None, actor: str) -> bool:
+    """Whether two custody-log names are one account: the review app names people
+    "bob (lawyer, review app)", so bob promoted since signs differently but is still bob."""
+    def name(who: str) -> str:
+        return who.split(" (", 1)[0].strip().casefold()
+
+    return requested_by is not None and name(requested_by) == name(actor)
+
+
 def decide(vault: Vault, request_id: int, *, approve: bool, actor: str) -> dict[str, Any]:
     """Approve or refuse a request (not one's own); one `annotated` event."""
     with vault.write() as s:
@@ -53,7 +62,7 @@ def decide(vault: Vault, request_id: int, *, approve: bool, actor: str) -> dict[
             raise StrongroomError(f"no export request {request_id}")
         if row.status != "requested":
             raise StrongroomError(f"export request {request_id} is already {row.status}")
-        if row.requested_by == actor:
+        if same_person(row.requested_by, actor):
             raise StrongroomError("someone else must approve or refuse your own request")
         row.status = "approved" if approve else "refused"
         row.decided_by, row.decided_at = actor, datetime.now(UTC)
@@ -91,16 +100,28 @@ def run(vault: Vault, request_id: int, case_name: str, dest: Path, *, actor: str
         organisation: str = "") -> dict[str, Any]:
     """Write the bag of a request marked running (`start`) under `dest`; the request ends
     `done` (with the bag's identifier and place) or `failed` (with why)."""
-    from strongroom.export.bag import ExportOptions, export
+    import logging
+
+    from strongroom.export.bag import ExportOptions, _inside, export
 
     try:
+        # refused before anything is made: not even an empty folder inside the vault
+        for folder in (vault.path, vault.settings.resolved_blob_root()):
+            if _inside(dest, folder):
+                raise StrongroomError(f"the export folder {dest} is inside the vault folder "
+                                      f"{folder}; the server's export folder must be outside "
+                                      "it (STRONGROOM_EXPORT_DIR)")
         dest.mkdir(parents=True, exist_ok=True, mode=0o700)
         report = export(vault, dest, ExportOptions(
             case=case_name, name=f"case-{request_id}-{datetime.now(UTC):%Y%m%d-%H%M%S}",
             organisation=organisation))
-    except (StrongroomError, OSError) as exc:
-        _set(vault, request_id, "failed", actor=actor, error=str(exc)[:2000])
-        return {"request": request_id, "status": "failed", "error": str(exc)}
+    except Exception as exc:  # whatever stops the run, the request says so
+        if not isinstance(exc, StrongroomError | OSError):
+            logging.getLogger(__name__).exception("export request %s failed", request_id)
+        error = str(exc) if isinstance(exc, StrongroomError | OSError) else \
+            f"the export stopped on an unexpected error ({type(exc).__name__}); it is logged"
+        _set(vault, request_id, "failed", actor=actor, error=error[:2000])
+        return {"request": request_id, "status": "failed", "error": error}
     _set(vault, request_id, "done", actor=actor, bag_id=report.bag_id,
          output="\n".join(report.output))
     return {"request": request_id, "status": "done", "bag_id": report.bag_id,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.cases import MAX_DESCRIPTION, clean_text
+from strongroom.catalogue.cases import MAX_DESCRIPTION, clean_name, clean_text, skeleton
 from strongroom.catalogue.models import PERSON_ROLES, Incident, IncidentPerson, Person
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
@@ -24,8 +24,11 @@ MAX_IDENTITY = 500
 
 
 def _pseudonym(value: str) -> str:
-    clean = clean_text(value, MAX_PSEUDONYM, "pseudonym")
-    if not clean or "\n" in clean or "\t" in clean:
+    import unicodedata
+
+    clean = clean_name(value, MAX_PSEUDONYM, "pseudonym")
+    if not clean or "\n" in clean or "\t" in clean or any(
+            unicodedata.category(c) in ("Zl", "Zp") for c in clean):
         raise StrongroomError("give a pseudonym on one line (e.g. \"Victim 12\")")
     return " ".join(clean.split())
 
@@ -36,12 +39,20 @@ def _role(role: str) -> str:
     return role
 
 
+def _lookalike(s: Session, pseudonym: str, but: int | None = None) -> Person | None:
+    """Someone else whose pseudonym looks like `pseudonym` (see `skeleton`)."""
+    wanted = skeleton(pseudonym)
+    return next((p for p in s.scalars(select(Person).order_by(Person.id))
+                 if p.id != but and skeleton(p.pseudonym) == wanted), None)
+
+
 def _taken(s: Session, pseudonym: str, but: int | None = None) -> None:
-    q = select(Person.id).where(func.lower(Person.pseudonym) == pseudonym.lower())
-    if but is not None:
-        q = q.where(Person.id != but)
-    if s.scalar(q) is not None:
-        raise StrongroomError(f"the pseudonym {pseudonym!r} is taken; choose another")
+    other = _lookalike(s, pseudonym, but)
+    if other is not None:
+        same = other.pseudonym.casefold() == pseudonym.casefold()
+        raise StrongroomError(f"the pseudonym {pseudonym!r} is taken" + (
+            "" if same else f" (it looks like {other.pseudonym!r}, person {other.id})")
+            + "; choose another")
 
 
 def add_person(vault: Vault, pseudonym: str, role: str, *, identity: str | None = None,
@@ -98,8 +109,15 @@ def edit_person(vault: Vault, person_id: int, *, pseudonym: str | None = None,
 
 
 def find_person(s: Session, pseudonym: str) -> Person | None:
-    return s.scalar(select(Person).where(
-        func.lower(Person.pseudonym) == " ".join(pseudonym.split()).lower()))
+    """The person called `pseudonym`, in any case and spacing (in every script)."""
+    import unicodedata
+
+    def key(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+    wanted = key(pseudonym)
+    return next((p for p in s.scalars(select(Person).order_by(Person.id))
+                 if key(p.pseudonym) == wanted), None)
 
 
 def involve(vault: Vault, incident_id: int, pseudonym: str, role: str, *,
@@ -114,6 +132,7 @@ def involve(vault: Vault, incident_id: int, pseudonym: str, role: str, *,
         person = find_person(s, name)
         made = person is None
         if person is None:
+            _taken(s, name)  # not the same name, but one that looks like it: ambiguous
             person = Person(pseudonym=name, role=role)
             s.add(person)
             s.flush()

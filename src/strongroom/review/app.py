@@ -180,7 +180,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       extensions=["jinja2.ext.i18n"])
-    env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(i18n.page_gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     templates = Jinja2Templates(env=env)
     templates.env.globals.update(STATUSES=REVIEW_STATUSES, LABELS=CONTENT_LABELS,
                                  ROLES=ROLES, heartbeat=heartbeat_seconds)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -41,6 +42,9 @@ from strongroom.review.app import (
 from strongroom.vault import Vault
 
 MAX = actions.MAX_NOTE
+#: A row number in a path: beyond SQLite's 64-bit integers a lookup raised OverflowError (a
+#: 500); now a 422 like any other malformed path.
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 class CaseBody(BaseModel):
@@ -143,7 +147,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         with read() as s:
             return {"incidents": cases.list_incidents(s)}
 
-    def incident(incident_id: int) -> dict[str, Any]:
+    def incident(incident_id: RowId) -> dict[str, Any]:
         with read() as s:
             try:
                 detail = cases.incident_detail(s, incident_id)
@@ -169,7 +173,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return list(out.values())
 
     @app.get("/incidents/{incident_id}", response_class=HTMLResponse, include_in_schema=False)
-    def incident_page(request: Request, incident_id: int,
+    def incident_page(request: Request, incident_id: RowId,
                       who: Annotated[Person, auth(*SEARCHERS)]) -> HTMLResponse:
         _not_stopped(who)
         detail = incident(incident_id)
@@ -182,14 +186,14 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                    if c["case"] not in {x["case"] for x in detail["cases"]}])
 
     @app.get("/api/incidents/{incident_id}", tags=["cases"])
-    def api_incident(incident_id: int, who: Annotated[Person, auth(*SEARCHERS)]
+    def api_incident(incident_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]
                      ) -> dict[str, Any]:
         """One incident: DVR time, facility, cameras, clips, people (by pseudonym), cases,
         clips of other cameras at the same time, and every version it went through."""
         _not_stopped(who)
         return {**incident(incident_id), "history": versions("incident", incident_id)}
 
-    def edit_incident(who: Person, incident_id: int, body: IncidentEdit) -> None:
+    def edit_incident(who: Person, incident_id: RowId, body: IncidentEdit) -> None:
         incident(incident_id)
         written(cases.edit_incident, incident_id, title=body.title,
                 description=body.description, severity=body.severity, status=body.status,
@@ -197,7 +201,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                 else tuple(t[:64] for t in body.abuse_types), actor=who.actor)
 
     @app.post("/incidents/{incident_id}", include_in_schema=False)
-    async def incident_post(request: Request, incident_id: int,
+    async def incident_post(request: Request, incident_id: RowId,
                             who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         severity = _field(form, "severity", 2)
@@ -215,7 +219,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
     @app.post("/api/incidents/{incident_id}", tags=["cases"])
-    def api_incident_edit(incident_id: int, body: IncidentEdit,
+    def api_incident_edit(incident_id: RowId, body: IncidentEdit,
                           who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
         """Change title, description, abuse types, severity, status or facility (by name).
         A custody event with your name; the old version stays in the history."""
@@ -223,7 +227,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return api_incident(incident_id, who)
 
     @app.post("/incidents/{incident_id}/people", include_in_schema=False)
-    async def involve_post(request: Request, incident_id: int,
+    async def involve_post(request: Request, incident_id: RowId,
                            who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         incident(incident_id)
@@ -232,7 +236,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/incidents/{incident_id}#people", status_code=303)
 
     @app.post("/api/incidents/{incident_id}/people", tags=["cases"])
-    def api_involve(incident_id: int, body: Involve, who: Annotated[Person, auth(*STAFF)]
+    def api_involve(incident_id: RowId, body: Involve, who: Annotated[Person, auth(*STAFF)]
                     ) -> dict[str, Any]:
         """Put a person (by pseudonym; made when new) in the incident as victim,
         perpetrator, witness or official."""
@@ -242,12 +246,12 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return result
 
     @app.post("/incidents/{incident_id}/people/{person_id}/remove", include_in_schema=False)
-    def uninvolve_post(incident_id: int, person_id: int,
+    def uninvolve_post(incident_id: RowId, person_id: RowId,
                        who: Annotated[Person, auth(*STAFF)]) -> Response:
         written(people.uninvolve, incident_id, person_id, actor=who.actor)
         return RedirectResponse(f"/incidents/{incident_id}#people", status_code=303)
 
-    def link(who: Person, incident_id: int, body: LinkBody) -> dict[str, Any]:
+    def link(who: Person, incident_id: RowId, body: LinkBody) -> dict[str, Any]:
         incident(incident_id)
         result: dict[str, Any] = written(cases.link_clip, incident_id, body.sha256,
                                          start_s=body.start_s, end_s=body.end_s,
@@ -255,7 +259,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return result
 
     @app.post("/incidents/{incident_id}/clips", include_in_schema=False)
-    async def link_post(request: Request, incident_id: int,
+    async def link_post(request: Request, incident_id: RowId,
                         who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         link(who, incident_id, LinkBody(sha256=(_field(form, "sha256", 64) or "").strip()
@@ -264,14 +268,14 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/incidents/{incident_id}#clips", status_code=303)
 
     @app.post("/api/incidents/{incident_id}/clips", tags=["cases"])
-    def api_link(incident_id: int, body: LinkBody, who: Annotated[Person, auth(*STAFF)]
+    def api_link(incident_id: RowId, body: LinkBody, who: Annotated[Person, auth(*STAFF)]
                  ) -> dict[str, Any]:
         """Link one more clip (another camera at the same time, a copy): by default the
         stretch whose DVR clock covers the incident, else the whole clip."""
         return link(who, incident_id, body)
 
     @app.post("/incidents/{incident_id}/cases", include_in_schema=False)
-    async def to_case_post(request: Request, incident_id: int,
+    async def to_case_post(request: Request, incident_id: RowId,
                            who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         written(cases.add_to_case, _field(form, "case", 200) or "", incident_id,
@@ -318,7 +322,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         """A new person by pseudonym; `identity` (admins only) is sealed to the vault key."""
         return add_person(who, body)
 
-    def person(person_id: int) -> dict[str, Any]:
+    def person(person_id: RowId) -> dict[str, Any]:
         with read() as s:
             try:
                 return people.person_detail(s, person_id)
@@ -326,7 +330,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                 raise actions.NotFound(f"no person {person_id}") from None
 
     @app.get("/people/{person_id}", response_class=HTMLResponse, include_in_schema=False)
-    def person_page(request: Request, person_id: int,
+    def person_page(request: Request, person_id: RowId,
                     who: Annotated[Person, auth(*SEARCHERS)]) -> HTMLResponse:
         _not_stopped(who)
         return page(request, "person.html", person=person(person_id), roles=PERSON_ROLES,
@@ -334,14 +338,14 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                     history=versions("person", person_id), identity=None)
 
     @app.get("/api/people/{person_id}", tags=["people"])
-    def api_person(person_id: int, who: Annotated[Person, auth(*SEARCHERS)]
+    def api_person(person_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]
                    ) -> dict[str, Any]:
         """One person by pseudonym, their incidents, and their history (never the identity)."""
         _not_stopped(who)
         return {**person(person_id), "history": versions("person", person_id)}
 
     @app.post("/people/{person_id}", include_in_schema=False)
-    async def person_post(request: Request, person_id: int,
+    async def person_post(request: Request, person_id: RowId,
                           who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         identity = _field(form, "identity", 500) or None
@@ -356,7 +360,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
 
     @app.post("/people/{person_id}/identity", response_class=HTMLResponse,
               include_in_schema=False)
-    def identity_post(request: Request, person_id: int,
+    def identity_post(request: Request, person_id: RowId,
                       who: Annotated[Person, auth(*ADMIN)]) -> HTMLResponse:
         detail = person(person_id)
         name = vault.open_identity(person_id, actor=who.actor)
@@ -367,7 +371,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return response
 
     @app.post("/api/people/{person_id}/identity", tags=["people"])
-    def api_identity(person_id: int, who: Annotated[Person, auth(*ADMIN)]) -> dict[str, Any]:
+    def api_identity(person_id: RowId, who: Annotated[Person, auth(*ADMIN)]) -> dict[str, Any]:
         """The sealed real identity, for admins: each call is a custody event with your
         name."""
         person(person_id)
@@ -410,7 +414,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         """Make a case (a recipient's bundle of incidents)."""
         return new_case(who, body)
 
-    def case(case_id: int) -> dict[str, Any]:
+    def case(case_id: RowId) -> dict[str, Any]:
         with read() as s:
             try:
                 return cases.case_detail(s, case_id)
@@ -418,7 +422,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                 raise actions.NotFound(f"no case {case_id}") from None
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-    def case_page(request: Request, case_id: int, who: Annotated[Person, auth(*SEARCHERS)]
+    def case_page(request: Request, case_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]
                   ) -> HTMLResponse:
         _not_stopped(who)
         detail = case(case_id)
@@ -431,19 +435,19 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                     export_folder=str(export_folder(vault)) if can_change(who) else None)
 
     @app.get("/api/cases/{case_id}", tags=["cases"])
-    def api_case(case_id: int, who: Annotated[Person, auth(*SEARCHERS)]) -> dict[str, Any]:
+    def api_case(case_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]) -> dict[str, Any]:
         """One case: recipient, status, notes, its incidents with their DVR times, its export
         requests, and every version it went through."""
         _not_stopped(who)
         return {**case(case_id), "history": versions("case", case_id)}
 
-    def edit_case(who: Person, case_id: int, body: CaseEdit) -> None:
+    def edit_case(who: Person, case_id: RowId, body: CaseEdit) -> None:
         case(case_id)
         written(cases.edit_case, case_id, recipient=body.recipient, status=body.status,
                 notes=body.notes, description=body.description, actor=who.actor)
 
     @app.post("/cases/{case_id}", include_in_schema=False)
-    async def case_post(request: Request, case_id: int,
+    async def case_post(request: Request, case_id: RowId,
                         who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         edit_case(who, case_id, CaseEdit(
@@ -452,18 +456,18 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     @app.post("/api/cases/{case_id}", tags=["cases"])
-    def api_case_edit(case_id: int, body: CaseEdit, who: Annotated[Person, auth(*STAFF)]
+    def api_case_edit(case_id: RowId, body: CaseEdit, who: Annotated[Person, auth(*STAFF)]
                       ) -> dict[str, Any]:
         """Change recipient, status, notes or description."""
         edit_case(who, case_id, body)
         return api_case(case_id, who)
 
-    def add_incident(who: Person, case_id: int, incident_id: int) -> None:
+    def add_incident(who: Person, case_id: RowId, incident_id: RowId) -> None:
         name = case(case_id)["name"]
         written(cases.add_to_case, name, incident_id, actor=who.actor)
 
     @app.post("/cases/{case_id}/incidents", include_in_schema=False)
-    async def case_incident_post(request: Request, case_id: int,
+    async def case_incident_post(request: Request, case_id: RowId,
                                  who: Annotated[Person, auth(*STAFF)]) -> Response:
         form = await request.form()
         try:
@@ -474,20 +478,20 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/cases/{case_id}#incidents", status_code=303)
 
     @app.post("/api/cases/{case_id}/incidents/{incident_id}", tags=["cases"])
-    def api_case_incident(case_id: int, incident_id: int,
+    def api_case_incident(case_id: RowId, incident_id: RowId,
                           who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
         """Put an incident in the case."""
         add_incident(who, case_id, incident_id)
         return api_case(case_id, who)
 
     @app.post("/cases/{case_id}/incidents/{incident_id}/remove", include_in_schema=False)
-    def case_incident_remove(case_id: int, incident_id: int,
+    def case_incident_remove(case_id: RowId, incident_id: RowId,
                              who: Annotated[Person, auth(*STAFF)]) -> Response:
         written(cases.remove_from_case, case_id, incident_id, actor=who.actor)
         return RedirectResponse(f"/cases/{case_id}#incidents", status_code=303)
 
     # -- export requests ---------------------------------------------------------------------
-    def ask(who: Person, case_id: int, body: RequestBody) -> dict[str, Any]:
+    def ask(who: Person, case_id: RowId, body: RequestBody) -> dict[str, Any]:
         _not_stopped(who)
         case(case_id)
         result: dict[str, Any] = written(export_requests.request_export, case_id,
@@ -495,20 +499,20 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return result
 
     @app.post("/cases/{case_id}/export-requests", include_in_schema=False)
-    async def ask_post(request: Request, case_id: int,
+    async def ask_post(request: Request, case_id: RowId,
                        who: Annotated[Person, auth(*SEARCHERS)]) -> Response:
         form = await request.form()
         ask(who, case_id, RequestBody(reason=_field(form, "reason", MAX)))
         return RedirectResponse(f"/cases/{case_id}#exports", status_code=303)
 
     @app.post("/api/cases/{case_id}/export-requests", tags=["cases"])
-    def api_ask(case_id: int, body: RequestBody, who: Annotated[Person, auth(*SEARCHERS)]
+    def api_ask(case_id: RowId, body: RequestBody, who: Annotated[Person, auth(*SEARCHERS)]
                 ) -> dict[str, Any]:
         """Ask for the case's export (a BagIt bag with the report and the verifier); an admin
         or investigator other than you approves it."""
         return ask(who, case_id, body)
 
-    def decide(who: Person, request_id: int, approve: bool) -> dict[str, Any]:
+    def decide(who: Person, request_id: RowId, approve: bool) -> dict[str, Any]:
         result: dict[str, Any] = written(export_requests.decide, request_id,
                                          approve=approve, actor=who.actor)
         if approve:
@@ -523,7 +527,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return result
 
     @app.post("/export-requests/{request_id}/{decision}", include_in_schema=False)
-    def decide_post(request_id: int, decision: str, who: Annotated[Person, auth(*STAFF)]
+    def decide_post(request_id: RowId, decision: str, who: Annotated[Person, auth(*STAFF)]
                     ) -> Response:
         if decision not in ("approve", "refuse"):
             raise actions.NotFound("no such decision")
@@ -539,12 +543,12 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return RedirectResponse(f"/cases/{case_id}#exports", status_code=303)
 
     @app.post("/api/export-requests/{request_id}/approve", tags=["cases"])
-    def api_approve(request_id: int, who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
+    def api_approve(request_id: RowId, who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
         """Approve someone else's request; the export then runs into the server's export
         folder (watch the case's `export_requests` for `done` or `failed`)."""
         return decide(who, request_id, True)
 
     @app.post("/api/export-requests/{request_id}/refuse", tags=["cases"])
-    def api_refuse(request_id: int, who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
+    def api_refuse(request_id: RowId, who: Annotated[Person, auth(*STAFF)]) -> dict[str, Any]:
         """Refuse someone else's request."""
         return decide(who, request_id, False)
