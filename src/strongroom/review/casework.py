@@ -437,9 +437,16 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
     @app.get("/api/cases/{case_id}", tags=["cases"])
     def api_case(case_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]) -> dict[str, Any]:
         """One case: recipient, status, notes, its incidents with their DVR times, its export
-        requests, and every version it went through."""
+        requests, and every version it went through. Where a bag was written on the server,
+        and why an export failed, only admins and investigators are told."""
         _not_stopped(who)
-        return {**case(case_id), "history": versions("case", case_id)}
+        detail = case(case_id)
+        if not can_change(who):
+            for r in detail["export_requests"]:
+                r["output"] = None
+                if r["error"]:
+                    r["error"] = "the export failed; an admin or an investigator can see why"
+        return {**detail, "history": versions("case", case_id)}
 
     def edit_case(who: Person, case_id: RowId, body: CaseEdit) -> None:
         case(case_id)
