@@ -436,9 +436,7 @@ def incident_detail(s: Session, incident_id: int) -> dict[str, Any]:
 
 
 def list_incidents(s: Session) -> list[dict[str, Any]]:
-    col = IncidentOriginal.incident_id
-    counts: dict[int, int] = {k: n for k, n in s.execute(
-        select(col, func.count()).group_by(col))}
+    counts = count_by(s, IncidentOriginal.incident_id)
     return [{"incident": i.id, "title": i.title, "status": i.status or "open",
              "severity": i.severity,
              "abuse_types": i.abuse_types or [], "dvr_from": _fmt(i.occurred_from),
@@ -521,19 +519,31 @@ def edit_case(vault: Vault, case_id: int, *, recipient: str | None = None,
 
 def remove_from_case(vault: Vault, case_id: int, incident_id: int, *,
                      actor: str | None = None) -> dict[str, Any]:
+    unlink(vault, CaseIncident, (case_id, incident_id), ("case", case_id),
+           f"incident {incident_id}", f"incident {incident_id} is not in case {case_id}",
+           actor=actor)
+    return {"case": case_id, "incident": incident_id, "removed": True}
+
+
+def unlink(vault: Vault, table: Any, key: tuple[int, int], owner: tuple[str, int],
+           what: str, missing: str, *, actor: str | None = None) -> None:
+    """Delete one link row (`table` by primary `key`) from a record (`owner`: its kind and
+    id), recording "`what` removed" on that record; `missing` when there is no such link."""
     with vault.write() as s:
-        row = s.get(CaseIncident, (case_id, incident_id))
+        row = s.get(table, key)
         if row is None:
-            raise StrongroomError(f"incident {incident_id} is not in case {case_id}")
+            raise StrongroomError(missing)
         s.delete(row)
-        vault.annotate(s, "case", case_id, f"incident {incident_id} removed", actor=actor)
-        return {"case": case_id, "incident": incident_id, "removed": True}
+        vault.annotate(s, owner[0], owner[1], f"{what} removed", actor=actor)
+
+
+def count_by(s: Session, column: Any) -> dict[int, int]:
+    """How many rows share each value of `column`."""
+    return {k: n for k, n in s.execute(select(column, func.count()).group_by(column))}
 
 
 def list_cases(s: Session) -> list[dict[str, Any]]:
-    col = CaseIncident.case_id
-    counts: dict[int, int] = {k: n for k, n in s.execute(
-        select(col, func.count()).group_by(col))}
+    counts = count_by(s, CaseIncident.case_id)
     return [{"case": c.id, "name": c.name, "purpose": c.purpose, "recipient": c.recipient,
              "status": c.status or "open", "incidents": counts.get(c.id, 0)}
             for c in s.scalars(select(CaseFile).order_by(CaseFile.name))]

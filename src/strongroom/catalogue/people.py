@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from strongroom.catalogue.cases import MAX_DESCRIPTION, clean_name, clean_text, skeleton
+from strongroom.catalogue.cases import (
+    MAX_DESCRIPTION,
+    clean_name,
+    clean_text,
+    count_by,
+    skeleton,
+    unlink,
+)
 from strongroom.catalogue.models import PERSON_ROLES, Incident, IncidentPerson, Person
 from strongroom.errors import StrongroomError
 from strongroom.vault import Vault
@@ -147,20 +154,15 @@ def involve(vault: Vault, incident_id: int, pseudonym: str, role: str, *,
 
 def uninvolve(vault: Vault, incident_id: int, person_id: int, *,
               actor: str | None = None) -> dict[str, Any]:
-    with vault.write() as s:
-        link = s.get(IncidentPerson, (incident_id, person_id))
-        if link is None:
-            raise StrongroomError(f"person {person_id} is not in incident {incident_id}")
-        s.delete(link)
-        vault.annotate(s, "incident", incident_id, f"person {person_id} removed", actor=actor)
-        return {"incident": incident_id, "person": person_id, "removed": True}
+    unlink(vault, IncidentPerson, (incident_id, person_id), ("incident", incident_id),
+           f"person {person_id}", f"person {person_id} is not in incident {incident_id}",
+           actor=actor)
+    return {"incident": incident_id, "person": person_id, "removed": True}
 
 
 def list_people(s: Session) -> list[dict[str, Any]]:
     """Everyone, by pseudonym, with how many incidents; never the identity itself."""
-    col = IncidentPerson.person_id
-    counts: dict[int, int] = {k: n for k, n in s.execute(
-        select(col, func.count()).group_by(col))}
+    counts = count_by(s, IncidentPerson.person_id)
     return [{"id": p.id, "pseudonym": p.pseudonym, "role": p.role, "note": p.note,
              "identity_recorded": p.sealed_identity is not None,
              "incidents": counts.get(p.id, 0)}

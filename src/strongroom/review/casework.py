@@ -122,6 +122,15 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         with read() as s:
             return list(s.scalars(select(Facility.name).order_by(Facility.name)))
 
+    def found(detail: Callable[[Any, int], dict[str, Any]], what: str, row_id: int
+              ) -> dict[str, Any]:
+        """`detail(session, row_id)`, or a 404 naming what is missing."""
+        with read() as s:
+            try:
+                return detail(s, row_id)
+            except StrongroomError:
+                raise actions.NotFound(f"no {what} {row_id}") from None
+
     def can_change(who: Person) -> bool:
         return who.role in STAFF
 
@@ -323,11 +332,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return add_person(who, body)
 
     def person(person_id: RowId) -> dict[str, Any]:
-        with read() as s:
-            try:
-                return people.person_detail(s, person_id)
-            except StrongroomError:
-                raise actions.NotFound(f"no person {person_id}") from None
+        return found(people.person_detail, "person", person_id)
 
     @app.get("/people/{person_id}", response_class=HTMLResponse, include_in_schema=False)
     def person_page(request: Request, person_id: RowId,
@@ -415,11 +420,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         return new_case(who, body)
 
     def case(case_id: RowId) -> dict[str, Any]:
-        with read() as s:
-            try:
-                return cases.case_detail(s, case_id)
-            except StrongroomError:
-                raise actions.NotFound(f"no case {case_id}") from None
+        return found(cases.case_detail, "case", case_id)
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     def case_page(request: Request, case_id: RowId, who: Annotated[Person, auth(*SEARCHERS)]
