@@ -40,7 +40,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -77,7 +77,23 @@ from strongroom.catalogue.models import (
     SearchDoc,
     Segment,
 )
-from strongroom.catalogue.search_index import FTS_TABLE, KINDS, has_index
+from strongroom.catalogue.search_facets import (
+    NOTHING,
+    abuse_token,
+    camera_token,
+    case_token,
+    day_token,
+    days_cover,
+    facility_token,
+    status_token,
+)
+from strongroom.catalogue.search_index import (
+    FILTER_TABLE,
+    FTS_TABLE,
+    KINDS,
+    has_filter_index,
+    has_index,
+)
 from strongroom.catalogue.words import WORD, normal, stem
 from strongroom.errors import StrongroomError
 
@@ -204,6 +220,16 @@ class _Filter:
             sets[name] = make().cte(f"{self.tag}_{name}").prefix_with("MATERIALIZED")
         return select(*sets[name].c)
 
+    def facets(self) -> list[str]:
+        """The facet tokens (`search_facets`) of which a passing document holds one: the
+        filter as FTS5 terms (`Fts5Search`)."""
+        raise NotImplementedError
+
+    def recheck(self) -> tuple[list[str], Callable[[str, Expr, Expr], Cond]] | None:
+        """Tokens of `facets()` that only some of their documents pass, and the exact test
+        for those (a date range's edge days); None: the tokens are exact."""
+        return None
+
     def incident(self, i: Expr) -> Cond:
         return false()
 
@@ -260,6 +286,9 @@ class _Place(_Filter):
     def __init__(self, facilities: list[int], cameras: list[int]) -> None:
         self.f, self.c = facilities, cameras
 
+    def facets(self) -> list[str]:
+        return [facility_token(f) for f in self.f]
+
     def _clips(self) -> Select[Any]:
         return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
 
@@ -285,6 +314,10 @@ class _CameraFilter(_Filter):
     def __init__(self, cameras: list[int]) -> None:
         self.c = cameras
 
+    def facets(self) -> list[str]:
+        # a camera's documents carry the tokens of the cameras it is merged into
+        return [camera_token(self.c[0])]
+
     def _clips(self) -> Select[Any]:
         return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
 
@@ -301,6 +334,64 @@ class _CameraFilter(_Filter):
 class _When(_Filter):
     def __init__(self, start: datetime | None, end: datetime | None) -> None:
         self.start, self.end = start, end
+        first = self.start.date() if self.start is not None else None
+        last = self.end.date() if self.end is not None else None
+        self.edges: list[str] = []
+        if self.start is not None and first is not None and self.start.time() != time(0):
+            self.edges.append(day_token(first))  # the first day, only partly in the range
+            first += timedelta(days=1)
+        if self.end is not None and last is not None and self.end.time() != time.max:
+            if day_token(last) not in self.edges:
+                self.edges.append(day_token(last))
+            last -= timedelta(days=1)
+        self.inner = days_cover(first, last) if first is None or last is None or \
+            first <= last else []
+
+    def facets(self) -> list[str]:
+        return self.inner + self.edges
+
+    def recheck(self) -> tuple[list[str], Callable[[str, Expr, Expr], Cond]] | None:
+        return (self.edges, self._exact) if self.edges else None
+
+    def _exact(self, kind: str, ref: Expr, sha: Expr) -> Cond:
+        """The filter on one document, correlated (for the few on an edge day)."""
+        seg, inc = Segment.__table__.alias(), Incident.__table__.alias()
+        io = IncidentOriginal.__table__.alias()
+
+        def clip(s: Expr) -> Cond:
+            return exists(select(1).select_from(seg).where(seg.c.original_sha256 == s,
+                                                           self._overlaps(seg)))
+
+        def incident(i: Expr) -> Cond:
+            conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
+            if self.start is not None:
+                conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from)
+                             >= self.start)
+            if self.end is not None:
+                conds.append(inc.c.occurred_from <= self.end)
+            return or_(exists(select(1).select_from(inc).where(*conds)),
+                       exists(select(1).select_from(io.join(
+                           seg, seg.c.original_sha256 == io.c.original_sha256))
+                           .where(io.c.incident_id == i, self._overlaps(seg))))
+
+        if kind == "incident":
+            return incident(ref)
+        if kind == "incident_note":
+            return or_(incident(ref), clip(sha))
+        if kind in ("review", "transcript"):
+            return clip(sha)
+        if kind == "camera":
+            return exists(select(1).select_from(seg).where(seg.c.camera_id == ref,
+                                                           self._overlaps(seg)))
+        if kind == "case":
+            ci = CaseIncident.__table__.alias()
+            return exists(select(1).select_from(ci).where(ci.c.case_id == ref,
+                                                          incident(ci.c.incident_id)))
+        if kind == "person":
+            ip = IncidentPerson.__table__.alias()
+            return exists(select(1).select_from(ip).where(ip.c.person_id == ref,
+                                                          incident(ip.c.incident_id)))
+        return false()
 
     def _overlaps(self, s: Any) -> Cond:
         conds: list[Cond] = [s.c.clock_start.is_not(None)]
@@ -347,6 +438,10 @@ class _AbuseType(_Filter):
     def __init__(self, abuse_type: str) -> None:
         # the JSON list as stored (json.dumps: non-ASCII as \\u escapes), one quoted element
         self.pattern = "%" + _like_escape(json.dumps(abuse_type)) + "%"
+        self.abuse_type = abuse_type
+
+    def facets(self) -> list[str]:
+        return [abuse_token(self.abuse_type)]
 
     def _has(self, inc: Any) -> Cond:
         return cast(inc.c.abuse_types, Text).like(self.pattern, escape="!")
@@ -369,6 +464,9 @@ class _Status(_Filter):
     def __init__(self, status: str) -> None:
         self.status = status
 
+    def facets(self) -> list[str]:
+        return [status_token(self.status)]
+
     def clip(self, sha: Expr) -> Cond:
         rv = Review.__table__.alias()
         if self.status == "unreviewed":  # no review row yet is unreviewed too
@@ -386,6 +484,9 @@ class _Status(_Filter):
 class _Case(_Filter):
     def __init__(self, cases: list[int]) -> None:
         self.k = cases
+
+    def facets(self) -> list[str]:
+        return [case_token(k) for k in self.k]
 
     def _incidents(self) -> Select[Any]:
         ci = CaseIncident.__table__.alias()
@@ -492,6 +593,8 @@ class Fts5Search:
 
     def find(self, session: Session, query: Query, filters: Sequence[_Filter],
              limit: int) -> list[Found]:
+        if filters and has_filter_index(session.connection()):
+            return self._filtered(session, query, filters, limit)
         fts = table(FTS_TABLE, column("rowid"))
         d = SearchDoc.__table__
         inner = (select(d.c.kind, d.c.ref, d.c.sha256, fts.c.rowid.label("doc"),
@@ -517,6 +620,58 @@ class Fts5Search:
                 k, d.c.ref, d.c.sha256, filters)) for k in KINDS]))
         w = inner.subquery()
         q = select(w.c.kind, w.c.ref, w.c.sha256).order_by(w.c.score, w.c.doc.desc()).limit(limit)
+        return [(r[0], r[1], r[2]) for r in session.execute(q)]
+
+    #: up to this many candidates are scored by looking each up (`_filtered`); more, by
+    #: walking the query's matches from the oldest candidate on
+    LOOKUP_MAX = 400
+
+    def _filtered(self, session: Session, query: Query, filters: Sequence[_Filter],
+                  limit: int) -> list[Found]:
+        """With filters, from the filter index (migration 0013): the user's words in its
+        `terms` column AND, for each filter, one of its facet tokens in `facets` — FTS5
+        intersects the posting lists — newest first, the first `RANK_WINDOW` (exactly the
+        documents the SQL filters pass). Those candidates are then scored by `search_fts`
+        (bm25 over the words alone, as without filters: the facets would change the
+        documents' lengths), and the best `limit` returned."""
+        match = "terms : (" + query.fts() + ")"
+        rechecks = []
+        for f in filters:
+            tokens = f.facets() or [NOTHING]
+            match += " AND facets : (" + " OR ".join(tokens) + ")"
+            if (r := f.recheck()) is not None:
+                rechecks.append(r)
+        ff = table(FILTER_TABLE, column("rowid"), column("facets"))
+        d = SearchDoc.__table__
+        cand = (select(ff.c.rowid).where(text("search_filter_fts MATCH :m").bindparams(m=match))
+                .order_by(ff.c.rowid.desc()).limit(RANK_WINDOW))
+        if rechecks:
+            # a document on a range's edge day only (the day partly in the range) is checked
+            # exactly; the others pass by their tokens
+            cand = cand.join_from(ff, d, d.c.id == ff.c.rowid)
+            for edges, exact in rechecks:
+                padded = literal(" ") + ff.c.facets + literal(" ")
+                on_edge = or_(*[func.instr(padded, f" {t} ") > 0 for t in edges])
+                cand = cand.where(or_(~on_edge, or_(*[and_(d.c.kind == k, exact(
+                    k, d.c.ref, d.c.sha256)) for k in KINDS])))
+        ids = list(session.execute(cand).scalars())
+        if not ids:
+            return []
+        fts = table(FTS_TABLE, column("rowid"))
+        score = func.bm25(literal_column(FTS_TABLE)).label("score")
+        scored = select(fts.c.rowid.label("doc"), score).where(
+            text("search_fts MATCH :fts").bindparams(fts=query.fts()))
+        as_json = json.dumps(ids)
+        wanted: Select[Any] = select(literal_column("value")).select_from(
+            func.json_each(literal(as_json)))
+        if len(ids) <= self.LOOKUP_MAX:
+            scored = scored.where(fts.c.rowid.in_(wanted))
+        else:  # walk the matches from the oldest candidate on, each looked up among them
+            scored = scored.where(fts.c.rowid >= min(ids),
+                                  (literal_column("+search_fts.rowid")).in_(wanted))
+        w = scored.subquery()
+        q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(w.join(d, d.c.id == w.c.doc))
+             .order_by(w.c.score, w.c.doc.desc()).limit(limit))
         return [(r[0], r[1], r[2]) for r in session.execute(q)]
 
 
