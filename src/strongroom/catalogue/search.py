@@ -61,7 +61,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from strongroom.catalogue.models import (
@@ -622,10 +622,6 @@ class Fts5Search:
         q = select(w.c.kind, w.c.ref, w.c.sha256).order_by(w.c.score, w.c.doc.desc()).limit(limit)
         return [(r[0], r[1], r[2]) for r in session.execute(q)]
 
-    #: up to this many candidates are scored by looking each up (`_filtered`); more, by
-    #: walking the query's matches from the oldest candidate on
-    LOOKUP_MAX = 400
-
     def _filtered(self, session: Session, query: Query, filters: Sequence[_Filter],
                   limit: int) -> list[Found]:
         """With filters, from the filter index (migration 0013): the user's words in its
@@ -635,43 +631,47 @@ class Fts5Search:
         (bm25 over the words alone, as without filters: the facets would change the
         documents' lengths), and the best `limit` returned."""
         match = "terms : (" + query.fts() + ")"
-        rechecks = []
+        recheck = None
         for f in filters:
-            tokens = f.facets() or [NOTHING]
-            match += " AND facets : (" + " OR ".join(tokens) + ")"
-            if (r := f.recheck()) is not None:
-                rechecks.append(r)
-        ff = table(FILTER_TABLE, column("rowid"), column("facets"))
+            r = f.recheck() if recheck is None else None
+            if r is not None:
+                recheck = (f, r)
+                continue
+            match += " AND facets : (" + " OR ".join(f.facets() or [NOTHING]) + ")"
+        ff = table(FILTER_TABLE, column("rowid"))
         d = SearchDoc.__table__
-        cand = (select(ff.c.rowid).where(text("search_filter_fts MATCH :m").bindparams(m=match))
-                .order_by(ff.c.rowid.desc()).limit(RANK_WINDOW))
-        if rechecks:
-            # a document on a range's edge day only (the day partly in the range) is checked
-            # exactly; the others pass by their tokens
-            cand = cand.join_from(ff, d, d.c.id == ff.c.rowid)
-            for edges, exact in rechecks:
-                padded = literal(" ") + ff.c.facets + literal(" ")
-                on_edge = or_(*[func.instr(padded, f" {t} ") > 0 for t in edges])
-                cand = cand.where(or_(~on_edge, or_(*[and_(d.c.kind == k, exact(
-                    k, d.c.ref, d.c.sha256)) for k in KINDS])))
-        ids = list(session.execute(cand).scalars())
-        if not ids:
-            return []
+        found: Select[Any] | CompoundSelect[Any] = select(ff.c.rowid.label("id")).where(
+            text("search_filter_fts MATCH :m1").bindparams(m1=match))
+        if recheck is not None:
+            # a date range's edge day lies only partly in the range: a document on it (and on
+            # no day inside) is checked exactly, correlated, after FTS5 has found it
+            f, (edges, exact) = recheck
+            inner = [t for t in f.facets() if t not in edges]
+            on_edge = select(ff.c.rowid.label("id")).where(
+                text("search_filter_fts MATCH :m2").bindparams(
+                    m2=f"{match} AND facets : ({' OR '.join(edges)})"),
+                exists(select(1).select_from(d).where(d.c.id == ff.c.rowid, or_(*[and_(
+                    d.c.kind == k, exact(k, d.c.ref, d.c.sha256)) for k in KINDS]))))
+            found = (select(ff.c.rowid.label("id")).where(
+                text("search_filter_fts MATCH :m1").bindparams(
+                    m1=f"{match} AND facets : ({' OR '.join(inner)})")).union(on_edge)
+                if inner else on_edge)
+        found_q = found.subquery()
+        cand = (select(found_q.c.id).order_by(found_q.c.id.desc()).limit(RANK_WINDOW)
+                .cte("candidate").prefix_with("MATERIALIZED"))
         fts = table(FTS_TABLE, column("rowid"))
-        score = func.bm25(literal_column(FTS_TABLE)).label("score")
-        scored = select(fts.c.rowid.label("doc"), score).where(
-            text("search_fts MATCH :fts").bindparams(fts=query.fts()))
-        as_json = json.dumps(ids)
-        wanted: Select[Any] = select(literal_column("value")).select_from(
-            func.json_each(literal(as_json)))
-        if len(ids) <= self.LOOKUP_MAX:
-            scored = scored.where(fts.c.rowid.in_(wanted))
-        else:  # walk the matches from the oldest candidate on, each looked up among them
-            scored = scored.where(fts.c.rowid >= min(ids),
-                                  (literal_column("+search_fts.rowid")).in_(wanted))
-        w = scored.subquery()
-        q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(w.join(d, d.c.id == w.c.doc))
-             .order_by(w.c.score, w.c.doc.desc()).limit(limit))
+        # FTS5 walks the query's matches between the oldest and the newest candidate, each
+        # looked up among the candidates (`+`: not a rowid look-up per candidate, which costs
+        # FTS5 milliseconds each for a common word); only those get their bm25 score
+        scored = select(fts.c.rowid.label("doc"),
+                        func.bm25(literal_column(FTS_TABLE)).label("score")).where(
+            text("search_fts MATCH :fts").bindparams(fts=query.fts()),
+            fts.c.rowid >= select(func.min(cand.c.id)).scalar_subquery(),
+            fts.c.rowid <= select(func.max(cand.c.id)).scalar_subquery(),
+            literal_column("+search_fts.rowid").in_(select(cand.c.id))).subquery()
+        q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(
+            scored.join(d, d.c.id == scored.c.doc))
+             .order_by(scored.c.score, scored.c.doc.desc()).limit(limit))
         return [(r[0], r[1], r[2]) for r in session.execute(q)]
 
 

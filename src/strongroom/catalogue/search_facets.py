@@ -29,8 +29,9 @@ The user's words are matched in the `terms` column only (`terms : (…)`), so a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -81,19 +82,22 @@ def day_token(day: date) -> str:
     return f"zzd{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
-def _days(start: datetime, end: datetime | None) -> Iterator[str]:
+def _days(start: datetime, end: datetime | None) -> tuple[str, ...]:
     """The day, month and year tokens of every day from `start` to `end`."""
-    d = start.date()
-    last = end.date() if end is not None and end >= start else d
-    seen_months: set[tuple[int, int]] = set()
+    first = start.date()
+    return _day_span(first, end.date() if end is not None and end >= start else first)
+
+
+@lru_cache(maxsize=65_536)
+def _day_span(first: date, last: date) -> tuple[str, ...]:
+    out: list[str] = []
+    d = first
     while True:
-        yield day_token(d)
-        if (d.year, d.month) not in seen_months:
-            seen_months.add((d.year, d.month))
-            yield f"zzm{d.year:04d}{d.month:02d}"
-            yield f"zzy{d.year:04d}"
+        if d == first or d.day == 1:
+            out += [f"zzm{d.year:04d}{d.month:02d}", f"zzy{d.year:04d}"]
+        out.append(day_token(d))
         if d >= last:
-            return
+            return tuple(dict.fromkeys(out))
         d += timedelta(days=1)
 
 
@@ -157,6 +161,7 @@ class Facets:
         self._clip_own: dict[str, frozenset[str]] = {}
         self._clip_inc: dict[str, frozenset[str]] = {}
         self._incident: dict[int, frozenset[str]] = {}
+        self._camera_days: dict[int, set[str]] = {}
         self._all = False
 
     # cameras: each camera's own and merged-into chain's camera and facility tokens
@@ -183,6 +188,8 @@ class Facets:
 
     def camera(self, camera: int) -> frozenset[str]:
         tokens = set(self.chain(camera))
+        if self._all:
+            return frozenset(tokens | self._camera_days.get(camera, set()))
         for start, end in self.conn.execute(select(Segment.clock_start, Segment.clock_end).where(
                 Segment.camera_id == camera, Segment.clock_start.is_not(None))):
             if start is not None:
@@ -198,7 +205,10 @@ class Facets:
             t = own.setdefault(sha, set())
             t.update(self.chain(cam))
             if start is not None:
-                t.update(_days(start, end))
+                days = _days(start, end)
+                t.update(days)
+                if cam is not None:
+                    self._camera_days.setdefault(cam, set()).update(days)
         statuses = dict(self.conn.execute(select(Review.original_sha256, Review.status)).all())
         for sha in set(own) | set(statuses):
             own.setdefault(sha, set())
