@@ -10,18 +10,25 @@ hits itself.
 Backends, behind one `Search` protocol: `Fts5Search` (SQLite; the index of `search_index.py`
 inside the encrypted catalogue) and `LikeSearch` (PostgreSQL until a `to_tsvector('russian',
 …)` backend plugs in: each word's Snowball stem as `ILIKE '%stem%'` over the same text, so
-`пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows). Filters
-are SQL over the live rows, shared by both, so a camera mapped to a facility a minute ago
-filters correctly without re-indexing anything. Each filter is worked out once per search as a
-set (of incidents, clips, cameras, ...) that each hit is looked up in (`_Filter`).
+`пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows).
 
-Ranking: FTS5 ranks (bm25) the newest `RANK_WINDOW` matching documents that pass the filters,
-and returns the best of those. A query matching fewer is ranked in full, exactly; one matching
-more (a word in tens of thousands of documents) is not ranked beyond the window — scoring
-costs about a microsecond a document, tens of milliseconds for such a word — and the results
-say there is more, to narrow the search. A search with a filter checked hit by hit (status,
-abuse type: `_Filter.by_hit`) is ranked in full instead, and its hits checked best first
-until enough pass.
+Filters. `Fts5Search` filters inside FTS5: every document also carries its facets (facility,
+camera, DVR days, review status, abuse types, cases) as reserved tokens in the filter index
+(`search_facets`, migration 0013), so a filter is one more AND-term and FTS5 intersects the
+posting lists; a date range's edge day, only partly inside the range, is checked exactly in
+SQL for the few documents on it. The listener of `search_index` rewrites a document's facets
+when anything they follow from changes (a camera mapped to a facility, a clip's segments or
+review status, a case membership). `LikeSearch` (and `Fts5Search` on a catalogue without the
+filter index) filters with SQL over the live rows (`_Filter`): each filter worked out once per
+search as a set (of incidents, clips, cameras, ...) that each hit is looked up in. Both give
+the same hits (`tests/test_search_filters.py` checks it).
+
+Ranking: FTS5 ranks (bm25 over the words alone) the newest `RANK_WINDOW` matching documents
+that pass the filters, and returns the best of those. A query matching fewer is ranked in
+full, exactly; one matching more (a word in tens of thousands of documents) is not ranked
+beyond the window — scoring costs about a microsecond a document, tens of milliseconds for
+such a word — and the results say there is more, to narrow the search. (Through the SQL
+filters, a status or abuse-type filter, checked hit by hit, is ranked in full instead.)
 
 A query is words, all of which must match (in any field of one thing), and "quoted phrases".
 Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
@@ -581,13 +588,15 @@ class Search(Protocol):
 class Fts5Search:
     """SQLite: the FTS5 index inside the catalogue, best match (bm25) first.
 
-    One statement: FTS5 walks the matching documents newest first (by rowid, in its own
-    order, no sorting), the filters drop what they exclude, the first `RANK_WINDOW` survivors
-    get their bm25 score and the best `limit` of those come back (with a `by_hit` filter:
-    every match ranked, checked best first until `limit` pass). Within the window that is
-    exactly "best first"; beyond it (a very common word, in tens of thousands of documents) the
-    older matches are not ranked, which keeps a search fast however much matches (scoring
-    costs about a microsecond a document); `Results.more` then says to narrow the search."""
+    Without filters, one statement: FTS5 walks the matching documents newest first (by rowid,
+    in its own order, no sorting), the first `RANK_WINDOW` get their bm25 score and the best
+    `limit` of those come back. With filters, the same from the filter index (`_filtered`).
+    Within the window that is exactly "best first"; beyond it (a very common word, in tens of
+    thousands of documents) the older matches are not ranked, which keeps a search fast
+    however much matches (scoring costs about a microsecond a document); `Results.more` then
+    says to narrow the search. On a catalogue without the filter index (before migration
+    0013) filters are the SQL of `_Filter`, and a `by_hit` filter ranks every match, checked
+    best first until `limit` pass."""
 
     name = "fts5"
 

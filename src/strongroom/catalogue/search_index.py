@@ -17,14 +17,25 @@ but needs SQLite 3.43 (older plaintext catalogues open with the system's SQLite)
 `sqlcipher_export` (`migrate-catalogue --encrypt`) fails on it. The words shown in results are
 read from the catalogue rows themselves.
 
+The filter index (migration 0013): `search_filter_fts` (rowid = `search_doc.id` too) holds
+each document's words again, in its `terms` column, and its filter facets as reserved tokens
+in `facets` (`search_facets`), so that a filtered search intersects posting lists inside
+FTS5. Its scores are not used: facets would count towards a document's length, so bm25 is
+still taken from `search_fts`, over the words alone (`search.Fts5Search`).
+
 How it stays in step: a `after_flush` listener on the catalogue's write sessions
 (`install`, called by `Catalogue`) re-reads every document touched by the flush — added,
 changed or deleted ORM rows of the indexed tables — and rewrites its index entry on the same
 connection, so the entry commits or rolls back with the change that caused it. No writer has
 to remember it (the review app's `update_review` writes a `Review` row and is covered as it
-is). Bulk SQL statements bypass the ORM and so the listener; nothing in Strongroom writes the
-indexed tables that way (the overlay step's bulk `DELETE` is of segments, which hold no text),
-and `rebuild` (the migration, the benchmark's bulk load) redoes everything.
+is). A document's facets follow from more rows than its text (`dependents`): a segment, a
+review status or a clip link re-indexes the clip's documents and its incidents' (and their
+cases' and people's); an incident's facility, time, abuse types or case membership its own,
+its clips', its cases' and its people's; a camera mapped to another facility or merged into
+another camera every clip on it (and on the cameras merged into it). Bulk SQL statements
+bypass the ORM and so the listener: the overlay step's bulk `DELETE` of a clip's segments
+is followed by `clips_changed`; nothing else in Strongroom writes the indexed tables that way,
+and `rebuild` (the migrations, the benchmark's bulk load) redoes everything.
 """
 
 from __future__ import annotations
