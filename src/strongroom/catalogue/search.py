@@ -51,8 +51,10 @@ from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    DateTime,
     Text,
     and_,
+    bindparam,
     cast,
     column,
     exists,
@@ -232,9 +234,10 @@ class _Filter:
         filter as FTS5 terms (`Fts5Search`)."""
         raise NotImplementedError
 
-    def recheck(self) -> tuple[list[str], Callable[[str, Expr, Expr], Cond]] | None:
-        """Tokens of `facets()` that only some of their documents pass, and the exact test
-        for those (a date range's edge days); None: the tokens are exact."""
+    def recheck(self) -> tuple[list[str], Cond, dict[str, Any]] | None:
+        """Tokens of `facets()` that only some of their documents pass, the exact test for
+        those (correlated with the filter index's row) and its parameters (a date range's
+        edge days); None: the tokens are exact."""
         return None
 
     def incident(self, i: Expr) -> Cond:
@@ -338,6 +341,61 @@ class _CameraFilter(_Filter):
         return c.in_(self.c)
 
 
+#: the filter index's table, shared by the statements and the cached rechecks that
+#: correlate with it
+_FILTER_FTS = table(FILTER_TABLE, column("rowid"))
+#: `_exact_when` by (has a start, has an end)
+_RECHECKS: dict[tuple[bool, bool], Cond] = {}
+
+
+def _exact_when(has_start: bool, has_end: bool) -> Cond:
+    """The date filter on the filter index's current document, exactly and correlated (for
+    the few on a range's edge day): `:when_start`/`:when_end` as `_When` reads them."""
+    start = bindparam("when_start", type_=DateTime()) if has_start else None
+    end = bindparam("when_end", type_=DateTime()) if has_end else None
+    seg, inc = Segment.__table__.alias(), Incident.__table__.alias()
+    io, d = IncidentOriginal.__table__.alias(), SearchDoc.__table__.alias()
+
+    def overlaps(s: Any) -> Cond:
+        conds: list[Cond] = [s.c.clock_start.is_not(None)]
+        if start is not None:
+            conds.append(s.c.clock_end >= start)
+        if end is not None:
+            conds.append(s.c.clock_start <= end)
+        return and_(*conds)
+
+    def clip(sha: Expr) -> Cond:
+        return exists(select(1).select_from(seg).where(seg.c.original_sha256 == sha,
+                                                       overlaps(seg)))
+
+    def incident(i: Expr) -> Cond:
+        conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
+        if start is not None:
+            conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from) >= start)
+        if end is not None:
+            conds.append(inc.c.occurred_from <= end)
+        return or_(exists(select(1).select_from(inc).where(*conds)),
+                   exists(select(1).select_from(io.join(
+                       seg, seg.c.original_sha256 == io.c.original_sha256))
+                       .where(io.c.incident_id == i, overlaps(seg))))
+
+    ci, ip = CaseIncident.__table__.alias(), IncidentPerson.__table__.alias()
+    by_kind = {
+        "incident": incident(d.c.ref),
+        "incident_note": or_(incident(d.c.ref), clip(d.c.sha256)),
+        "review": clip(d.c.sha256),
+        "transcript": clip(d.c.sha256),
+        "camera": exists(select(1).select_from(seg).where(seg.c.camera_id == d.c.ref,
+                                                          overlaps(seg))),
+        "case": exists(select(1).select_from(ci).where(ci.c.case_id == d.c.ref,
+                                                       incident(ci.c.incident_id))),
+        "person": exists(select(1).select_from(ip).where(ip.c.person_id == d.c.ref,
+                                                         incident(ip.c.incident_id))),
+    }
+    return exists(select(1).select_from(d).where(d.c.id == _FILTER_FTS.c.rowid, or_(
+        *[and_(d.c.kind == k, cond) for k, cond in by_kind.items()])))
+
+
 class _When(_Filter):
     def __init__(self, start: datetime | None, end: datetime | None) -> None:
         self.start, self.end = start, end
@@ -357,48 +415,15 @@ class _When(_Filter):
     def facets(self) -> list[str]:
         return self.inner + self.edges
 
-    def recheck(self) -> tuple[list[str], Callable[[str, Expr, Expr], Cond]] | None:
-        return (self.edges, self._exact) if self.edges else None
-
-    def _exact(self, kind: str, ref: Expr, sha: Expr) -> Cond:
-        """The filter on one document, correlated (for the few on an edge day)."""
-        seg, inc = Segment.__table__.alias(), Incident.__table__.alias()
-        io = IncidentOriginal.__table__.alias()
-
-        def clip(s: Expr) -> Cond:
-            return exists(select(1).select_from(seg).where(seg.c.original_sha256 == s,
-                                                           self._overlaps(seg)))
-
-        def incident(i: Expr) -> Cond:
-            conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
-            if self.start is not None:
-                conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from)
-                             >= self.start)
-            if self.end is not None:
-                conds.append(inc.c.occurred_from <= self.end)
-            return or_(exists(select(1).select_from(inc).where(*conds)),
-                       exists(select(1).select_from(io.join(
-                           seg, seg.c.original_sha256 == io.c.original_sha256))
-                           .where(io.c.incident_id == i, self._overlaps(seg))))
-
-        if kind == "incident":
-            return incident(ref)
-        if kind == "incident_note":
-            return or_(incident(ref), clip(sha))
-        if kind in ("review", "transcript"):
-            return clip(sha)
-        if kind == "camera":
-            return exists(select(1).select_from(seg).where(seg.c.camera_id == ref,
-                                                           self._overlaps(seg)))
-        if kind == "case":
-            ci = CaseIncident.__table__.alias()
-            return exists(select(1).select_from(ci).where(ci.c.case_id == ref,
-                                                          incident(ci.c.incident_id)))
-        if kind == "person":
-            ip = IncidentPerson.__table__.alias()
-            return exists(select(1).select_from(ip).where(ip.c.person_id == ref,
-                                                          incident(ip.c.incident_id)))
-        return false()
+    def recheck(self) -> tuple[list[str], Cond, dict[str, Any]] | None:
+        if not self.edges:
+            return None
+        shape = (self.start is not None, self.end is not None)
+        if shape not in _RECHECKS:  # built once: SQLAlchemy takes milliseconds to build it
+            _RECHECKS[shape] = _exact_when(*shape)
+        params = {name: value for name, value in (("when_start", self.start),
+                                                  ("when_end", self.end)) if value is not None}
+        return self.edges, _RECHECKS[shape], params
 
     def _overlaps(self, s: Any) -> Cond:
         conds: list[Cond] = [s.c.clock_start.is_not(None)]
@@ -647,20 +672,19 @@ class Fts5Search:
                 recheck = (f, r)
                 continue
             match += " AND facets : (" + " OR ".join(f.facets() or [NOTHING]) + ")"
-        ff = table(FILTER_TABLE, column("rowid"))
+        ff = _FILTER_FTS
         d = SearchDoc.__table__
+        params: dict[str, Any] = {}
         found: Select[Any] | CompoundSelect[Any] = select(ff.c.rowid.label("id")).where(
             text("search_filter_fts MATCH :m1").bindparams(m1=match))
         if recheck is not None:
             # a date range's edge day lies only partly in the range: a document on it (and on
             # no day inside) is checked exactly, correlated, after FTS5 has found it
-            f, (edges, exact) = recheck
+            f, (edges, exact, params) = recheck
             inner = [t for t in f.facets() if t not in edges]
             on_edge = select(ff.c.rowid.label("id")).where(
                 text("search_filter_fts MATCH :m2").bindparams(
-                    m2=f"{match} AND facets : ({' OR '.join(edges)})"),
-                exists(select(1).select_from(d).where(d.c.id == ff.c.rowid, or_(*[and_(
-                    d.c.kind == k, exact(k, d.c.ref, d.c.sha256)) for k in KINDS]))))
+                    m2=f"{match} AND facets : ({' OR '.join(edges)})"), exact)
             found = (select(ff.c.rowid.label("id")).where(
                 text("search_filter_fts MATCH :m1").bindparams(
                     m1=f"{match} AND facets : ({' OR '.join(inner)})")).union(on_edge)
@@ -681,7 +705,7 @@ class Fts5Search:
         q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(
             scored.join(d, d.c.id == scored.c.doc))
              .order_by(scored.c.score, scored.c.doc.desc()).limit(limit))
-        return [(r[0], r[1], r[2]) for r in session.execute(q)]
+        return [(r[0], r[1], r[2]) for r in session.execute(q, params)]
 
 
 class LikeSearch:
