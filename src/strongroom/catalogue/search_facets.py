@@ -102,18 +102,20 @@ def _day_span(first: date, last: date) -> tuple[str, ...]:
 
 
 # -- date ranges as tokens --------------------------------------------------------------------
-def _year_prefixes(lo: int, hi: int, prefix: str = "", width: int = 4) -> list[str]:
-    """FTS5 terms (some prefix queries) for the years lo..hi (0 ≤ lo ≤ hi < 10**width)."""
+def _digits(head: str, lo: int, hi: int, width: int, prefix: str = "") -> list[str]:
+    """FTS5 terms for `head` followed by each number lo..hi of `width` digits: whole runs of
+    a last digit as one prefix query (`zzd2021031*`: the 10th to the 19th), so that a range
+    is an OR of few terms."""
     if lo == 0 and hi == 10 ** width - 1:
-        return [f"zzy{prefix}*"] if prefix else ["zzy*"]
+        return [f"{head}{prefix}*"]
     if width == 1:
-        return [f"zzy{prefix}{d}" for d in range(lo, hi + 1)]
+        return [f"{head}{prefix}{d}" for d in range(lo, hi + 1)]
     step = 10 ** (width - 1)
     out: list[str] = []
     for digit in range(lo // step, hi // step + 1):
         a = max(lo, digit * step) - digit * step
         b = min(hi, digit * step + step - 1) - digit * step
-        out += _year_prefixes(a, b, prefix + str(digit), width - 1)
+        out += _digits(head, a, b, width - 1, prefix + str(digit))
     return out
 
 
@@ -124,7 +126,9 @@ def _month_end(d: date) -> date:
 
 def days_cover(first: date | None, last: date | None) -> list[str]:
     """FTS5 terms (OR'ed) that a document holds iff it touches a day in first..last (None:
-    unbounded): whole years, then whole months, then single days."""
+    unbounded): runs of whole years, then of whole months, then of days, each run as few
+    terms as prefix queries allow (day 00, month 00 and days past a month's end never exist,
+    so a run may stretch over them)."""
     first = first or date.min
     last = last or date.max
     out: list[str] = []
@@ -132,21 +136,38 @@ def days_cover(first: date | None, last: date | None) -> list[str]:
     while cur <= last:
         if cur.month == 1 and cur.day == 1 and date(cur.year, 12, 31) <= last:
             end_year = last.year if last.month == 12 and last.day == 31 else last.year - 1
-            out += _year_prefixes(cur.year, end_year)
+            out += _digits("zzy", 0 if cur.year == 1 else cur.year, end_year, 4)
             if end_year >= date.max.year:
                 break
             cur = date(end_year + 1, 1, 1)
         elif cur.day == 1 and _month_end(cur) <= last:
-            out.append(f"zzm{cur.year:04d}{cur.month:02d}")
-            if cur.year == date.max.year and cur.month == 12:
+            end_month = cur.month
+            while end_month < 12 and _month_end(date(cur.year, end_month + 1, 1)) <= last:
+                end_month += 1
+            out += _digits(f"zzm{cur.year:04d}", 0 if cur.month == 1 else cur.month,
+                           19 if end_month == 12 else end_month, 2)
+            if cur.year == date.max.year and end_month == 12:
                 break
-            cur = _month_end(cur) + timedelta(days=1)
+            cur = _month_end(date(cur.year, end_month, 1)) + timedelta(days=1)
         else:
-            out.append(day_token(cur))
-            if cur == date.max:
+            end = min(last, _month_end(cur))
+            out += _digits(f"zzd{cur.year:04d}{cur.month:02d}", 0 if cur.day == 1 else cur.day,
+                           39 if end == _month_end(cur) else end.day, 2)
+            if end == date.max:
                 break
-            cur += timedelta(days=1)
-    return out
+            cur = end + timedelta(days=1)
+    # the stretch over days and months that never exist needs no term of its own
+    return [t for t in out if not _never(t)]
+
+
+def _never(term: str) -> bool:
+    if term.endswith("*"):
+        return False
+    if term.startswith("zzd"):
+        return not 1 <= int(term[-2:]) <= 31
+    if term.startswith("zzm"):
+        return not 1 <= int(term[-2:]) <= 12
+    return term == "zzy0000"
 
 
 # -- what each document belongs to --------------------------------------------------------------
