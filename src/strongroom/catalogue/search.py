@@ -705,7 +705,7 @@ class Fts5Search:
         q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(
             scored.join(d, d.c.id == scored.c.doc))
              .order_by(scored.c.score, scored.c.doc.desc()).limit(limit))
-        return [(r[0], r[1], r[2]) for r in session.execute(q, params)]
+        return [(r[0], r[1], r[2]) for r in session.connection().execute(q, params)]
 
 
 class LikeSearch:
@@ -850,7 +850,7 @@ def search(session: Session, query: str, filters: Filters | None = None, *,
     clips_of: dict[int, list[str]] = {}
     incidents = sorted({ref for kind, ref, _ in shown if kind == "incident" and ref is not None})
     if incidents:
-        for i, linked in session.execute(
+        for i, linked in session.connection().execute(
                 select(IncidentOriginal.incident_id, IncidentOriginal.original_sha256)
                 .where(IncidentOriginal.incident_id.in_(incidents))
                 .order_by(IncidentOriginal.original_sha256)):
@@ -881,7 +881,7 @@ def _bodies(session: Session, found: Sequence[Found]
         elif k.sha is not None:
             q = q.where(k.sha.in_(sorted({sh for _, _, sh in wanted if sh is not None})))
         rows: dict[tuple[int | None, str | None], tuple[str | None, str]] = {}
-        for row in session.execute(q):
+        for row in session.connection().execute(q):
             rows.setdefault((row[0], row[1]), (row[1], k.text_of(row[2:])))
             rows.setdefault((row[0], None), (row[1], k.text_of(row[2:])))
         for f in wanted:
