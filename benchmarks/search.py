@@ -9,7 +9,8 @@ note on a fifth of them, 30,000 review notes, 5,000 pseudonyms, 1,000 cases, 5,0
 transcripts. Then:
 
 - index build: `search_index.rebuild` (normalise every word with pymorphy3 / Snowball, fill
-  the FTS5 table), seconds; index size: growth of the catalogue file, MiB;
+  the FTS5 table and the filter index of migration 0013: the words again, with each
+  document's filter facets), seconds; index size: growth of the catalogue file, MiB;
 - queries through `catalogue.search.search` (what the CLI and the app call: parse, filters,
   snippets included), one-word and two-word, each without and with filters (in turn:
   facility; camera; a 90-day DVR date range; abuse type; review status; case; region + DVR
@@ -21,7 +22,7 @@ transcripts. Then:
   core, the CPU time does not.
 
 The default is the full size the issue names (about 7 minutes on 2 busy cores: 1 to fill,
-10 s to index, the rest querying); `--quick` is the small smoke version.
+about 40 s to index, the rest querying); `--quick` is the small smoke version.
 
 Writes benchmarks/results/search.json (search.quick.json with --quick: 2,000 clips, 20,000
 segments, 1,000 incidents). Data lives in benchmarks/work/search/ (removed unless --keep).

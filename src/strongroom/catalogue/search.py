@@ -10,18 +10,25 @@ hits itself.
 Backends, behind one `Search` protocol: `Fts5Search` (SQLite; the index of `search_index.py`
 inside the encrypted catalogue) and `LikeSearch` (PostgreSQL until a `to_tsvector('russian',
 …)` backend plugs in: each word's Snowball stem as `ILIKE '%stem%'` over the same text, so
-`пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows). Filters
-are SQL over the live rows, shared by both, so a camera mapped to a facility a minute ago
-filters correctly without re-indexing anything. Each filter is worked out once per search as a
-set (of incidents, clips, cameras, ...) that each hit is looked up in (`_Filter`).
+`пытка` still finds `пытки` there, though not `пыток`; slow, as the benchmark shows).
 
-Ranking: FTS5 ranks (bm25) the newest `RANK_WINDOW` matching documents that pass the filters,
-and returns the best of those. A query matching fewer is ranked in full, exactly; one matching
-more (a word in tens of thousands of documents) is not ranked beyond the window — scoring
-costs about a microsecond a document, tens of milliseconds for such a word — and the results
-say there is more, to narrow the search. A search with a filter checked hit by hit (status,
-abuse type: `_Filter.by_hit`) is ranked in full instead, and its hits checked best first
-until enough pass.
+Filters. `Fts5Search` filters inside FTS5: every document also carries its facets (facility,
+camera, DVR days, review status, abuse types, cases) as reserved tokens in the filter index
+(`search_facets`, migration 0013), so a filter is one more AND-term and FTS5 intersects the
+posting lists; a date range's edge day, only partly inside the range, is checked exactly in
+SQL for the few documents on it. The listener of `search_index` rewrites a document's facets
+when anything they follow from changes (a camera mapped to a facility, a clip's segments or
+review status, a case membership). `LikeSearch` (and `Fts5Search` on a catalogue without the
+filter index) filters with SQL over the live rows (`_Filter`): each filter worked out once per
+search as a set (of incidents, clips, cameras, ...) that each hit is looked up in. Both give
+the same hits (`tests/test_search_filters.py` checks it).
+
+Ranking: FTS5 ranks (bm25 over the words alone) the newest `RANK_WINDOW` matching documents
+that pass the filters, and returns the best of those. A query matching fewer is ranked in
+full, exactly; one matching more (a word in tens of thousands of documents) is not ranked
+beyond the window — scoring costs about a microsecond a document, tens of milliseconds for
+such a word — and the results say there is more, to narrow the search. (Through the SQL
+filters, a status or abuse-type filter, checked hit by hit, is ranked in full instead.)
 
 A query is words, all of which must match (in any field of one thing), and "quoted phrases".
 Everything else (FTS operators, stray quotes, brackets, `*`) is read as text: the query
@@ -40,12 +47,14 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    DateTime,
     Text,
     and_,
+    bindparam,
     cast,
     column,
     exists,
@@ -61,7 +70,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from strongroom.catalogue.models import (
@@ -77,7 +86,23 @@ from strongroom.catalogue.models import (
     SearchDoc,
     Segment,
 )
-from strongroom.catalogue.search_index import FTS_TABLE, KINDS, has_index
+from strongroom.catalogue.search_facets import (
+    NOTHING,
+    abuse_token,
+    camera_token,
+    case_token,
+    day_token,
+    days_cover,
+    facility_token,
+    status_token,
+)
+from strongroom.catalogue.search_index import (
+    FILTER_TABLE,
+    FTS_TABLE,
+    KINDS,
+    has_filter_index,
+    has_index,
+)
 from strongroom.catalogue.words import WORD, normal, stem
 from strongroom.errors import StrongroomError
 
@@ -204,6 +229,17 @@ class _Filter:
             sets[name] = make().cte(f"{self.tag}_{name}").prefix_with("MATERIALIZED")
         return select(*sets[name].c)
 
+    def facets(self) -> list[str]:
+        """The facet tokens (`search_facets`) of which a passing document holds one: the
+        filter as FTS5 terms (`Fts5Search`)."""
+        raise NotImplementedError
+
+    def recheck(self) -> tuple[list[str], Cond, dict[str, Any]] | None:
+        """Tokens of `facets()` that only some of their documents pass, the exact test for
+        those (correlated with the filter index's row) and its parameters (a date range's
+        edge days); None: the tokens are exact."""
+        return None
+
     def incident(self, i: Expr) -> Cond:
         return false()
 
@@ -260,6 +296,9 @@ class _Place(_Filter):
     def __init__(self, facilities: list[int], cameras: list[int]) -> None:
         self.f, self.c = facilities, cameras
 
+    def facets(self) -> list[str]:
+        return [facility_token(f) for f in self.f]
+
     def _clips(self) -> Select[Any]:
         return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
 
@@ -285,6 +324,10 @@ class _CameraFilter(_Filter):
     def __init__(self, cameras: list[int]) -> None:
         self.c = cameras
 
+    def facets(self) -> list[str]:
+        # a camera's documents carry the tokens of the cameras it is merged into
+        return [camera_token(self.c[0])]
+
     def _clips(self) -> Select[Any]:
         return self._set("clips", lambda: _clips_where(lambda s: s.c.camera_id.in_(self.c)))
 
@@ -298,9 +341,89 @@ class _CameraFilter(_Filter):
         return c.in_(self.c)
 
 
+#: the filter index's table, shared by the statements and the cached rechecks that
+#: correlate with it
+_FILTER_FTS = table(FILTER_TABLE, column("rowid"))
+#: `_exact_when` by (has a start, has an end)
+_RECHECKS: dict[tuple[bool, bool], Cond] = {}
+
+
+def _exact_when(has_start: bool, has_end: bool) -> Cond:
+    """The date filter on the filter index's current document, exactly and correlated (for
+    the few on a range's edge day): `:when_start`/`:when_end` as `_When` reads them."""
+    start = bindparam("when_start", type_=DateTime()) if has_start else None
+    end = bindparam("when_end", type_=DateTime()) if has_end else None
+    seg, inc = Segment.__table__.alias(), Incident.__table__.alias()
+    io, d = IncidentOriginal.__table__.alias(), SearchDoc.__table__.alias()
+
+    def overlaps(s: Any) -> Cond:
+        conds: list[Cond] = [s.c.clock_start.is_not(None)]
+        if start is not None:
+            conds.append(s.c.clock_end >= start)
+        if end is not None:
+            conds.append(s.c.clock_start <= end)
+        return and_(*conds)
+
+    def clip(sha: Expr) -> Cond:
+        return exists(select(1).select_from(seg).where(seg.c.original_sha256 == sha,
+                                                       overlaps(seg)))
+
+    def incident(i: Expr) -> Cond:
+        conds: list[Cond] = [inc.c.id == i, inc.c.occurred_from.is_not(None)]
+        if start is not None:
+            conds.append(func.coalesce(inc.c.occurred_to, inc.c.occurred_from) >= start)
+        if end is not None:
+            conds.append(inc.c.occurred_from <= end)
+        return or_(exists(select(1).select_from(inc).where(*conds)),
+                   exists(select(1).select_from(io.join(
+                       seg, seg.c.original_sha256 == io.c.original_sha256))
+                       .where(io.c.incident_id == i, overlaps(seg))))
+
+    ci, ip = CaseIncident.__table__.alias(), IncidentPerson.__table__.alias()
+    by_kind = {
+        "incident": incident(d.c.ref),
+        "incident_note": or_(incident(d.c.ref), clip(d.c.sha256)),
+        "review": clip(d.c.sha256),
+        "transcript": clip(d.c.sha256),
+        "camera": exists(select(1).select_from(seg).where(seg.c.camera_id == d.c.ref,
+                                                          overlaps(seg))),
+        "case": exists(select(1).select_from(ci).where(ci.c.case_id == d.c.ref,
+                                                       incident(ci.c.incident_id))),
+        "person": exists(select(1).select_from(ip).where(ip.c.person_id == d.c.ref,
+                                                         incident(ip.c.incident_id))),
+    }
+    return exists(select(1).select_from(d).where(d.c.id == _FILTER_FTS.c.rowid, or_(
+        *[and_(d.c.kind == k, cond) for k, cond in by_kind.items()])))
+
+
 class _When(_Filter):
     def __init__(self, start: datetime | None, end: datetime | None) -> None:
         self.start, self.end = start, end
+        first = self.start.date() if self.start is not None else None
+        last = self.end.date() if self.end is not None else None
+        self.edges: list[str] = []
+        if self.start is not None and first is not None and self.start.time() != time(0):
+            self.edges.append(day_token(first))  # the first day, only partly in the range
+            first += timedelta(days=1)
+        if self.end is not None and last is not None and self.end.time() != time.max:
+            if day_token(last) not in self.edges:
+                self.edges.append(day_token(last))
+            last -= timedelta(days=1)
+        self.inner = days_cover(first, last) if first is None or last is None or \
+            first <= last else []
+
+    def facets(self) -> list[str]:
+        return self.inner + self.edges
+
+    def recheck(self) -> tuple[list[str], Cond, dict[str, Any]] | None:
+        if not self.edges:
+            return None
+        shape = (self.start is not None, self.end is not None)
+        if shape not in _RECHECKS:  # built once: SQLAlchemy takes milliseconds to build it
+            _RECHECKS[shape] = _exact_when(*shape)
+        params = {name: value for name, value in (("when_start", self.start),
+                                                  ("when_end", self.end)) if value is not None}
+        return self.edges, _RECHECKS[shape], params
 
     def _overlaps(self, s: Any) -> Cond:
         conds: list[Cond] = [s.c.clock_start.is_not(None)]
@@ -347,6 +470,10 @@ class _AbuseType(_Filter):
     def __init__(self, abuse_type: str) -> None:
         # the JSON list as stored (json.dumps: non-ASCII as \\u escapes), one quoted element
         self.pattern = "%" + _like_escape(json.dumps(abuse_type)) + "%"
+        self.abuse_type = abuse_type
+
+    def facets(self) -> list[str]:
+        return [abuse_token(self.abuse_type)]
 
     def _has(self, inc: Any) -> Cond:
         return cast(inc.c.abuse_types, Text).like(self.pattern, escape="!")
@@ -369,6 +496,9 @@ class _Status(_Filter):
     def __init__(self, status: str) -> None:
         self.status = status
 
+    def facets(self) -> list[str]:
+        return [status_token(self.status)]
+
     def clip(self, sha: Expr) -> Cond:
         rv = Review.__table__.alias()
         if self.status == "unreviewed":  # no review row yet is unreviewed too
@@ -386,6 +516,9 @@ class _Status(_Filter):
 class _Case(_Filter):
     def __init__(self, cases: list[int]) -> None:
         self.k = cases
+
+    def facets(self) -> list[str]:
+        return [case_token(k) for k in self.k]
 
     def _incidents(self) -> Select[Any]:
         ci = CaseIncident.__table__.alias()
@@ -480,18 +613,22 @@ class Search(Protocol):
 class Fts5Search:
     """SQLite: the FTS5 index inside the catalogue, best match (bm25) first.
 
-    One statement: FTS5 walks the matching documents newest first (by rowid, in its own
-    order, no sorting), the filters drop what they exclude, the first `RANK_WINDOW` survivors
-    get their bm25 score and the best `limit` of those come back (with a `by_hit` filter:
-    every match ranked, checked best first until `limit` pass). Within the window that is
-    exactly "best first"; beyond it (a very common word, in tens of thousands of documents) the
-    older matches are not ranked, which keeps a search fast however much matches (scoring
-    costs about a microsecond a document); `Results.more` then says to narrow the search."""
+    Without filters, one statement: FTS5 walks the matching documents newest first (by rowid,
+    in its own order, no sorting), the first `RANK_WINDOW` get their bm25 score and the best
+    `limit` of those come back. With filters, the same from the filter index (`_filtered`).
+    Within the window that is exactly "best first"; beyond it (a very common word, in tens of
+    thousands of documents) the older matches are not ranked, which keeps a search fast
+    however much matches (scoring costs about a microsecond a document); `Results.more` then
+    says to narrow the search. On a catalogue without the filter index (before migration
+    0013) filters are the SQL of `_Filter`, and a `by_hit` filter ranks every match, checked
+    best first until `limit` pass."""
 
     name = "fts5"
 
     def find(self, session: Session, query: Query, filters: Sequence[_Filter],
              limit: int) -> list[Found]:
+        if filters and has_filter_index(session.connection()):
+            return self._filtered(session, query, filters, limit)
         fts = table(FTS_TABLE, column("rowid"))
         d = SearchDoc.__table__
         inner = (select(d.c.kind, d.c.ref, d.c.sha256, fts.c.rowid.label("doc"),
@@ -518,6 +655,57 @@ class Fts5Search:
         w = inner.subquery()
         q = select(w.c.kind, w.c.ref, w.c.sha256).order_by(w.c.score, w.c.doc.desc()).limit(limit)
         return [(r[0], r[1], r[2]) for r in session.execute(q)]
+
+    def _filtered(self, session: Session, query: Query, filters: Sequence[_Filter],
+                  limit: int) -> list[Found]:
+        """With filters, from the filter index (migration 0013): the user's words in its
+        `terms` column AND, for each filter, one of its facet tokens in `facets` — FTS5
+        intersects the posting lists — newest first, the first `RANK_WINDOW` (exactly the
+        documents the SQL filters pass). Those candidates are then scored by `search_fts`
+        (bm25 over the words alone, as without filters: the facets would change the
+        documents' lengths), and the best `limit` returned."""
+        match = "terms : (" + query.fts() + ")"
+        recheck = None
+        for f in filters:
+            r = f.recheck() if recheck is None else None
+            if r is not None:
+                recheck = (f, r)
+                continue
+            match += " AND facets : (" + " OR ".join(f.facets() or [NOTHING]) + ")"
+        ff = _FILTER_FTS
+        d = SearchDoc.__table__
+        params: dict[str, Any] = {}
+        found: Select[Any] | CompoundSelect[Any] = select(ff.c.rowid.label("id")).where(
+            text("search_filter_fts MATCH :m1").bindparams(m1=match))
+        if recheck is not None:
+            # a date range's edge day lies only partly in the range: a document on it (and on
+            # no day inside) is checked exactly, correlated, after FTS5 has found it
+            f, (edges, exact, params) = recheck
+            inner = [t for t in f.facets() if t not in edges]
+            on_edge = select(ff.c.rowid.label("id")).where(
+                text("search_filter_fts MATCH :m2").bindparams(
+                    m2=f"{match} AND facets : ({' OR '.join(edges)})"), exact)
+            found = (select(ff.c.rowid.label("id")).where(
+                text("search_filter_fts MATCH :m1").bindparams(
+                    m1=f"{match} AND facets : ({' OR '.join(inner)})")).union(on_edge)
+                if inner else on_edge)
+        found_q = found.subquery()
+        cand = (select(found_q.c.id).order_by(found_q.c.id.desc()).limit(RANK_WINDOW)
+                .cte("candidate").prefix_with("MATERIALIZED"))
+        fts = table(FTS_TABLE, column("rowid"))
+        # FTS5 walks the query's matches between the oldest and the newest candidate, each
+        # looked up among the candidates (`+`: not a rowid look-up per candidate, which costs
+        # FTS5 milliseconds each for a common word); only those get their bm25 score
+        scored = select(fts.c.rowid.label("doc"),
+                        func.bm25(literal_column(FTS_TABLE)).label("score")).where(
+            text("search_fts MATCH :fts").bindparams(fts=query.fts()),
+            fts.c.rowid >= select(func.min(cand.c.id)).scalar_subquery(),
+            fts.c.rowid <= select(func.max(cand.c.id)).scalar_subquery(),
+            literal_column("+search_fts.rowid").in_(select(cand.c.id))).subquery()
+        q = (select(d.c.kind, d.c.ref, d.c.sha256).select_from(
+            scored.join(d, d.c.id == scored.c.doc))
+             .order_by(scored.c.score, scored.c.doc.desc()).limit(limit))
+        return [(r[0], r[1], r[2]) for r in session.connection().execute(q, params)]
 
 
 class LikeSearch:
@@ -663,7 +851,7 @@ def search(session: Session, query: str, filters: Filters | None = None, *,
     clips_of: dict[int, list[str]] = {}
     incidents = sorted({ref for kind, ref, _ in shown if kind == "incident" and ref is not None})
     if incidents:
-        for i, linked in session.execute(
+        for i, linked in session.connection().execute(
                 select(IncidentOriginal.incident_id, IncidentOriginal.original_sha256)
                 .where(IncidentOriginal.incident_id.in_(incidents))
                 .order_by(IncidentOriginal.original_sha256)):
@@ -694,7 +882,7 @@ def _bodies(session: Session, found: Sequence[Found]
         elif k.sha is not None:
             q = q.where(k.sha.in_(sorted({sh for _, _, sh in wanted if sh is not None})))
         rows: dict[tuple[int | None, str | None], tuple[str | None, str]] = {}
-        for row in session.execute(q):
+        for row in session.connection().execute(q):
             rows.setdefault((row[0], row[1]), (row[1], k.text_of(row[2:])))
             rows.setdefault((row[0], None), (row[1], k.text_of(row[2:])))
         for f in wanted:

@@ -17,14 +17,25 @@ but needs SQLite 3.43 (older plaintext catalogues open with the system's SQLite)
 `sqlcipher_export` (`migrate-catalogue --encrypt`) fails on it. The words shown in results are
 read from the catalogue rows themselves.
 
+The filter index (migration 0013): `search_filter_fts` (rowid = `search_doc.id` too) holds
+each document's words again, in its `terms` column, and its filter facets as reserved tokens
+in `facets` (`search_facets`), so that a filtered search intersects posting lists inside
+FTS5. Its scores are not used: facets would count towards a document's length, so bm25 is
+still taken from `search_fts`, over the words alone (`search.Fts5Search`).
+
 How it stays in step: a `after_flush` listener on the catalogue's write sessions
 (`install`, called by `Catalogue`) re-reads every document touched by the flush — added,
 changed or deleted ORM rows of the indexed tables — and rewrites its index entry on the same
 connection, so the entry commits or rolls back with the change that caused it. No writer has
 to remember it (the review app's `update_review` writes a `Review` row and is covered as it
-is). Bulk SQL statements bypass the ORM and so the listener; nothing in Strongroom writes the
-indexed tables that way (the overlay step's bulk `DELETE` is of segments, which hold no text),
-and `rebuild` (the migration, the benchmark's bulk load) redoes everything.
+is). A document's facets follow from more rows than its text (`dependents`): a segment, a
+review status or a clip link re-indexes the clip's documents and its incidents' (and their
+cases' and people's); an incident's facility, time, abuse types or case membership its own,
+its clips', its cases' and its people's; a camera mapped to another facility or merged into
+another camera every clip on it (and on the cameras merged into it). Bulk SQL statements
+bypass the ORM and so the listener: the overlay step's bulk `DELETE` of a clip's segments
+is followed by `clips_changed`; nothing else in Strongroom writes the indexed tables that way,
+and `rebuild` (the migrations, the benchmark's bulk load) redoes everything.
 """
 
 from __future__ import annotations
@@ -35,21 +46,37 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, event, insert, null, select, text, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    delete,
+    event,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from strongroom.catalogue.models import (
     Camera,
     CaseFile,
+    CaseIncident,
     Facility,
     Incident,
     IncidentOriginal,
+    IncidentPerson,
     Person,
     Review,
     SearchDoc,
+    Segment,
     StepRun,
 )
+from strongroom.catalogue.search_facets import Facets
+from strongroom.catalogue.search_facets import text_of as facets_text
 from strongroom.catalogue.words import terms
 
 FTS_TABLE = "search_fts"
@@ -59,12 +86,22 @@ FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(terms, "
 _INSERT = "INSERT INTO search_fts(rowid, terms) VALUES (:id, :terms)"
 _DROP = "DELETE FROM search_fts WHERE rowid = :id"
 _DROP_ALL = "DELETE FROM search_fts"
+#: the filter index (migration 0013): the same words, and each document's facets
+#: (`search_facets`), for filtered searches; scores still come from `search_fts`
+FILTER_TABLE = "search_filter_fts"
+FILTER_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS search_filter_fts USING fts5(terms, facets, "
+              "tokenize='unicode61')")
+_FILTER_INSERT = ("INSERT INTO search_filter_fts(rowid, terms, facets) "
+                  "VALUES (:id, :terms, :facets)")
+_FILTER_DROP = "DELETE FROM search_filter_fts WHERE rowid = :id"
+_FILTER_DROP_ALL = "DELETE FROM search_filter_fts"
 TRANSCRIBE_STEP = "transcribe"
 
 
 def is_index_table(name: str) -> bool:
     """The index's own tables (derived data: never compared, never exported)."""
-    return name == "search_doc" or name == FTS_TABLE or name.startswith(FTS_TABLE + "_")
+    return name == "search_doc" or any(name == t or name.startswith(t + "_")
+                                       for t in (FTS_TABLE, FILTER_TABLE))
 
 
 @dataclass(frozen=True)
@@ -182,6 +219,14 @@ def has_index(conn: Connection) -> bool:
                         {"n": FTS_TABLE}).first() is not None
 
 
+def has_filter_index(conn: Connection) -> bool:
+    """Whether this catalogue has the filter index (SQLite at revision 0013 or later)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"),
+                        {"n": FILTER_TABLE}).first() is not None
+
+
 def read_docs(conn: Connection | Session, kind: Kind, *, ref: int | None = None,
               sha: str | None = None) -> Iterator[tuple[int | None, str | None, str]]:
     """(id, clip, text) of the documents of `kind` (only the one with `ref`/`sha` if given)."""
@@ -198,6 +243,7 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
     """Rewrite the index entries of these documents from the rows as they now are."""
     fts = text(_INSERT)
     drop = text(_DROP)
+    facets = Facets(conn) if has_filter_index(conn) else None
     for key in keys:
         kind, ref, sha = key
         name = doc_key(key)
@@ -205,6 +251,8 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
         existing = conn.execute(select(SearchDoc.id).where(SearchDoc.key == name)).scalar()
         if existing is not None:
             conn.execute(drop, {"id": existing})
+            if facets is not None:
+                conn.execute(text(_FILTER_DROP), {"id": existing})
         if not found:
             if existing is not None:
                 conn.execute(delete(SearchDoc).where(SearchDoc.id == existing))
@@ -216,13 +264,21 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
         else:
             conn.execute(update(SearchDoc).where(SearchDoc.id == existing)
                          .values(sha256=clip))
-        conn.execute(fts, {"id": existing, "terms": terms(body)})
+        words = terms(body)
+        conn.execute(fts, {"id": existing, "terms": words})
+        if facets is not None:
+            conn.execute(text(_FILTER_INSERT), {"id": existing, "terms": words, "facets":
+                                                facets_text(facets.of(kind, ref, clip))})
 
 
 def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     """Index every document afresh (the migration; a bulk load); returns how many."""
     conn.execute(text(_DROP_ALL))
     conn.execute(delete(SearchDoc))
+    facets = Facets(conn) if has_filter_index(conn) else None
+    if facets is not None:
+        conn.execute(text(_FILTER_DROP_ALL))
+        facets.load_all()
     next_id = 1
     docs: list[dict[str, Any]] = []
     words: list[dict[str, Any]] = []
@@ -230,8 +286,9 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     def flush() -> None:
         if docs:
             conn.execute(insert(SearchDoc), docs)
-            conn.execute(text(_INSERT),
-                         words)
+            conn.execute(text(_INSERT), [{"id": w["id"], "terms": w["terms"]} for w in words])
+            if facets is not None:
+                conn.execute(text(_FILTER_INSERT), words)
             docs.clear()
             words.clear()
 
@@ -244,7 +301,8 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
             key_sha = sha if kind.name in ("incident_note", "transcript") else None
             docs.append({"id": next_id, "key": doc_key((kind.name, key_ref, key_sha)),
                          "kind": kind.name, "ref": key_ref, "sha256": sha})
-            words.append({"id": next_id, "terms": terms(body)})
+            words.append({"id": next_id, "terms": terms(body), "facets": facets_text(
+                facets.of(kind.name, key_ref, sha)) if facets is not None else ""})
             next_id += 1
             if len(docs) >= batch:
                 flush()
@@ -252,14 +310,109 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     return next_id - 1
 
 
+def _values(obj: object, name: str) -> list[Any]:
+    """An attribute's current value and, for a changed row, the value it had."""
+    state = sa_inspect(obj, raiseerr=False)
+    out = [getattr(obj, name, None)]
+    if state is not None and name in state.attrs:
+        out += list(state.attrs[name].history.deleted or ())
+    return [v for v in out if v is not None]
+
+
+def _changed(obj: object, *names: str) -> bool:
+    state = sa_inspect(obj, raiseerr=False)
+    return state is not None and any(state.attrs[n].history.has_changes() for n in names)
+
+
+def dependents(conn: Connection, keys: set[DocKey], *, clips: Iterable[str] = (),
+               incidents: Iterable[int] = (), cameras: Iterable[int] = (),
+               remapped: Iterable[int] = ()) -> set[DocKey]:
+    """`keys` and every document whose facets (`search_facets`) follow from these clips
+    (segments, review status), incidents (facility, dates, abuse types, clips, cases),
+    cameras (segments' days) and remapped cameras (facility, merge)."""
+    out = set(keys)
+    clips, incidents = set(clips), set(incidents)
+    frontier = set(remapped)
+    chained: set[int] = set()
+    while frontier:  # a remapped camera and every camera merged into it
+        chained |= frontier
+        frontier = set(conn.execute(select(Camera.id).where(
+            Camera.merged_into.in_(sorted(frontier)))).scalars()) - chained
+    out |= {("camera", c, None) for c in set(cameras) | chained}
+    if chained:
+        clips |= set(conn.execute(select(Segment.original_sha256).where(
+            Segment.camera_id.in_(sorted(chained))).distinct()).scalars())
+    # a clip's own facets reach its incidents; an incident's abuse types and cases its clips
+    incidents |= set(conn.execute(select(IncidentOriginal.incident_id).where(
+        IncidentOriginal.original_sha256.in_(sorted(clips)))).scalars())
+    clips |= set(conn.execute(select(IncidentOriginal.original_sha256).where(
+        IncidentOriginal.incident_id.in_(sorted(incidents)))).scalars())
+    ids = sorted(incidents)
+    out |= {("incident", i, None) for i in incidents}
+    out |= {("case", k, None) for k in conn.execute(select(CaseIncident.case_id).where(
+        CaseIncident.incident_id.in_(ids))).scalars()}
+    out |= {("person", p, None) for p in conn.execute(select(IncidentPerson.person_id).where(
+        IncidentPerson.incident_id.in_(ids))).scalars()}
+    shas = sorted(clips)
+    out |= {("incident_note", i, sha) for i, sha in conn.execute(select(
+        IncidentOriginal.incident_id, IncidentOriginal.original_sha256).where(or_(
+            IncidentOriginal.incident_id.in_(ids), IncidentOriginal.original_sha256.in_(shas))))}
+    out |= {("review", r, None) for r in conn.execute(select(Review.id).where(
+        Review.original_sha256.in_(shas))).scalars()}
+    out |= {("transcript", None, sha) for sha in clips}
+    return out
+
+
 def _after_flush(session: Session, _context: object) -> None:
-    keys = {k for obj in chain(session.new, session.dirty, session.deleted)
-            if (k := _key_of(obj)) is not None}
-    if not keys:
+    keys: set[DocKey] = set()
+    clips: set[str] = set(session.info.pop(_CHANGED_CLIPS, ()))
+    incidents: set[int] = set()
+    cameras: set[int] = set()
+    remapped: set[int] = set()
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if (k := _key_of(obj)) is not None:
+            keys.add(k)
+        if isinstance(obj, Segment):
+            clips.update(_values(obj, "original_sha256"))
+            cameras.update(_values(obj, "camera_id"))
+        elif isinstance(obj, Review):
+            clips.update(_values(obj, "original_sha256"))
+        elif isinstance(obj, Incident):
+            incidents.update(_values(obj, "id"))
+        elif isinstance(obj, IncidentOriginal):
+            incidents.update(_values(obj, "incident_id"))
+            clips.update(_values(obj, "original_sha256"))
+        elif isinstance(obj, CaseIncident):
+            keys.update(("case", k, None) for k in _values(obj, "case_id"))
+            incidents.update(_values(obj, "incident_id"))
+        elif isinstance(obj, IncidentPerson):
+            keys.update(("person", p, None) for p in _values(obj, "person_id"))
+        elif isinstance(obj, Camera) and obj not in session.new and (
+                obj in session.deleted or _changed(obj, "facility_id", "merged_into")):
+            remapped.update(_values(obj, "id"))
+    if not (keys or clips or incidents or cameras or remapped):
         return
     conn = session.connection()
     if has_index(conn):
+        if has_filter_index(conn):
+            keys = dependents(conn, keys, clips=clips, incidents=incidents, cameras=cameras,
+                              remapped=remapped)
         refresh(conn, sorted(keys, key=doc_key))
+
+
+_CHANGED_CLIPS = "search_index.changed_clips"
+
+
+def clips_changed(session: Session, clips: Iterable[str]) -> None:
+    """Bulk SQL changed these clips' segments (bypassing the ORM): re-index what follows
+    from them at the next flush (now)."""
+    session.info.setdefault(_CHANGED_CLIPS, set()).update(clips)
+    session.flush()
+    pending = session.info.pop(_CHANGED_CLIPS, None)
+    if pending:  # the flush had nothing else to write, so no listener ran
+        conn = session.connection()
+        if has_filter_index(conn):
+            refresh(conn, sorted(dependents(conn, set(), clips=pending), key=doc_key))
 
 
 def install(sessions: sessionmaker[Session]) -> None:
@@ -268,5 +421,6 @@ def install(sessions: sessionmaker[Session]) -> None:
         event.listen(sessions, "after_flush", _after_flush)
 
 
-__all__ = ["FTS_DDL", "FTS_TABLE", "KINDS", "DocKey", "Kind", "doc_key", "has_index",
+__all__ = ["FILTER_DDL", "FILTER_TABLE", "FTS_DDL", "FTS_TABLE", "KINDS", "DocKey", "Kind",
+           "clips_changed", "dependents", "doc_key", "has_filter_index", "has_index",
            "install", "is_index_table", "read_docs", "rebuild", "refresh"]

@@ -161,6 +161,7 @@ class OverlayOcrStep(Step):
     def persist(self, session: Session, sha256: str, result: StepResult) -> None:
         from sqlalchemy import delete, func, select
 
+        from strongroom.catalogue import search_index
         from strongroom.catalogue.models import Camera, Segment
 
         session.execute(delete(Segment).where(Segment.original_sha256 == sha256))
@@ -189,3 +190,6 @@ class OverlayOcrStep(Step):
             session.add(Segment(original_sha256=sha256, start_s=0.0,
                                 end_s=float(result.data.get("duration") or 0.0),
                                 camera_id=camera_id, confidence=None))
+        # the bulk DELETE above bypasses the search index's listener: the clip's documents
+        # (and its incidents') carry its cameras and days as filter facets
+        search_index.clips_changed(session, [sha256])
