@@ -66,14 +66,15 @@ def _sign_in(page: Any, base: str, name: str, secret: str) -> None:
         raise
 
 
-def _until(page: Any, check: str, timeout: float = 20) -> None:
-    """Poll `check` on #video (wait_for_function evaluates a string, which the app's CSP
-    forbids, as it should)."""
+def _until(page: Any, check: str, timeout: float = 20) -> Any:
+    """Poll `check` on #video until it holds (wait_for_function evaluates a string, which
+    the app's CSP forbids, as it should); returns its last value."""
     deadline = time.monotonic() + timeout
-    while not page.eval_on_selector("#video", check):
+    while not (value := page.eval_on_selector("#video", check)):
         if time.monotonic() > deadline:
             raise AssertionError(f"#video never satisfied {check}")
         time.sleep(0.1)
+    return value
 
 
 def _shot(page: Any, name: str) -> None:

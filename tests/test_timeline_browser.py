@@ -6,8 +6,6 @@ screenshots go to tests/artifacts/timeline.png (and timelines.png, the list)."""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,9 @@ from typing import Any
 import pytest
 
 from conftest import Template
-from review_fixtures import PASSWORD, serving
-from strongroom.review import security
+from review_fixtures import serving
+from test_review_browser import CHROMIUM, _shot, _sign_in, _until, browser  # noqa: F401
 from timeline_fixtures import CAM, Placed, build_timelines
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (make test installs it)")
@@ -33,37 +28,6 @@ def served(template: Template, tmp_path_factory: pytest.TempPathFactory
     with serving(p.r.vault) as base:
         yield p, base
     p.r.vault.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield b
-        b.close()
-
-
-def _sign_in(page: Any, base: str, name: str, secret: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', name)
-    page.fill('input[name="password"]', PASSWORD)
-    page.fill('input[name="totp"]', security.current_totp(secret))
-    page.click('button[type="submit"]')
-    page.wait_for_url(f"{base}/", timeout=15000)
-
-
-def _until(page: Any, check: str, timeout: float = 20) -> Any:
-    """Poll `check` on #video until it holds (wait_for_function evaluates a string, which
-    the app's CSP forbids, as it should); returns its last value."""
-    deadline = time.monotonic() + timeout
-    while not (value := page.eval_on_selector("#video", check)):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"#video never satisfied {check}")
-        time.sleep(0.1)
-    return value
 
 
 def test_open_the_timeline_and_click_a_segment_into_the_player(
@@ -120,8 +84,3 @@ def test_open_the_timeline_and_click_a_segment_into_the_player(
 def _camera_id(page: Any) -> str:
     href = page.locator("svg.timeline a.camera-link").first.get_attribute("href") or ""
     return href.rsplit("/", 1)[-1]
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
