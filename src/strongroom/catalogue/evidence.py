@@ -10,6 +10,7 @@ same before and after a round trip through SQLite or PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -175,6 +176,7 @@ def vocabulary_view(session: Session, term_id: int) -> Any:
             "retired": bool(t.retired)}
 
 
+@cache
 def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
     """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
     an `annotated` event, `verify` checks) and its view (what the event's digest covers)."""

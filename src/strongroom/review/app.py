@@ -191,7 +191,7 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
         locale = i18n.current_locale.get()
         response: HTMLResponse = templates.TemplateResponse(request, name, {
             "who": who, "csrf": who.csrf if who else "", "locale": locale,
-            "abuse_labels": abuse_labels(vault, locale) if who else {},
+            "abuse_labels": Labels(lambda: abuse_labels(vault, locale)) if who else {},
             **context}, status_code=code)
         return response
 
@@ -699,6 +699,20 @@ def create_app(settings: Settings, vault: Vault, *, heartbeat_seconds: float = 1
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+class Labels:
+    """A vocabulary's code → label, read on the first `get` only: most pages show none, and
+    a page that does reads it once."""
+
+    def __init__(self, load: Callable[[], dict[str, str]]) -> None:
+        self._load = load
+        self._labels: dict[str, str] | None = None
+
+    def get(self, code: str, default: str | None = None) -> str | None:
+        if self._labels is None:
+            self._labels = self._load()
+        return self._labels.get(code, default)
+
+
 def abuse_labels(vault: Vault, locale: str) -> dict[str, str]:
     """Every abuse type's label in `locale` (retired ones too: old incidents show theirs)."""
     from strongroom.catalogue.vocabulary import labels
