@@ -29,28 +29,33 @@ from overlay import GENERATORS, N_FULL, SEED, WORK, corpus_dir, score_corpus
 
 
 def frames(corpus: Path, name: str) -> tuple[list[tuple[float, Any]], list[tuple[float, Any]]]:
-    """The clip's (regular, dense) greyscale frames as the overlay_ocr step takes them."""
+    """The clip's (regular, dense) greyscale frames as the overlay_ocr step takes them (its
+    own job on a decode pass: keyframes nearest the reading times in clips of
+    `SPARSE_MIN_S` and more)."""
     import numpy as np
 
-    cache = WORK / f"frames-{corpus.name}" / f"{name}.npz"
+    from strongroom.pipeline.steps.overlay import SPARSE_MIN_S
+
+    cache = WORK / f"frames-{corpus.name}-v8-{SPARSE_MIN_S:g}" / f"{name}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return (list(zip(z["regular_t"].tolist(), z["regular"], strict=True)),
                     list(zip(z["dense_t"].tolist(), z["dense"], strict=True)))
-    import av
-
+    from strongroom.media.frames import decode_pass
+    from strongroom.media.probe import probe
+    from strongroom.pipeline.step import Context
+    from strongroom.pipeline.steps import registry
     from strongroom.pipeline.steps.overlay import DENSE_S, reading_times
 
-    with av.open(str(corpus / name)) as c:
-        stream = c.streams.video[0]
-        want = reading_times(float(c.duration or 0) / 1e6)
-        every = []
-        for f in c.decode(stream):
-            if f.time is None:
-                continue
-            t = float(f.time)
-            if t <= DENSE_S or any(abs(t - w) < 0.2 for w in want):
-                every.append((t, f.to_ndarray(format="gray")))
+    facts, _ = probe(corpus / name)
+    ctx = Context(sha256="0" * 64, path=corpus / name, workdir=WORK, facts=facts)
+    job = registry()["overlay_ocr"].start(ctx)
+    if job.consumer is None:
+        raise RuntimeError("the overlay_ocr job consumes no frames")
+    ctx.decoded_duration = decode_pass(corpus / name, [job.consumer],
+                                       facts.duration or 0.0).decoded_s
+    every = job.pixels()
+    want = reading_times(ctx.duration())
     nearest = sorted({min(range(len(every)), key=lambda i: abs(every[i][0] - w)) for w in want})
     regular, dense = [every[i] for i in nearest], [f for f in every if f[0] <= DENSE_S]
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -72,9 +72,14 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
     The stream's own frame size is checked against `max_pixels` before the first frame is
     decoded, and every frame's after (a stream may change size midway). Running out of memory
     (the sandbox's rlimit) is this file's `MediaError`. The pipeline calls this only inside the
-    decode sandbox (`pipeline/decode.py`): never in a process that holds a key."""
+    decode sandbox (`pipeline/decode.py`): never in a process that holds a key.
+
+    A sparse pass (`Sparse`: when every consumer says it wants, after a head, only codec
+    keyframes and a few times with no keyframe near them) hands the decoder only keyframes
+    after the head; the packets skipped since the last one decoded are decoded after all when
+    a wanted time has no keyframe near it, and at the end (where decoding really ends). Every
+    consumer receives the same frames as in a pass that decodes every frame."""
     import av
-    import numpy as np
 
     info = PassInfo()
     try:
@@ -91,40 +96,13 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
         stream = container.streams.video[0]
         check_frame_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
         stream.thread_type = "AUTO"
-        origin = (float(stream.start_time * stream.time_base)
-                  if stream.start_time and stream.time_base else 0.0)
-        fps = float(stream.average_rate or 25)
-        half = 0.5 / fps
-        info.frame_s = 1 / fps
-        queues = [deque(c.wanted_times(duration)) for c in consumers]
-        movers = [c for c in consumers if c.wants_motion]
-        prev: npt.NDArray[np.int16] | None = None
-        last_frame: Any = None
+        feed = _Feed(info, stream, consumers, duration, max_pixels)
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                check_frame_size(frame.width, frame.height, max_pixels)
-                t = max(0.0, float(frame.time) - origin)
-                info.frames += 1
-                info.last_t = t
-                last_frame = frame
-                for consumer, q in zip(consumers, queues, strict=True):
-                    if q and q[0] <= t + half:
-                        while q and q[0] <= t + half:
-                            q.popleft()
-                        consumer.take(t, frame)
-                if movers:
-                    cur = _tiny_luma(frame).astype(np.int16)
-                    change = (float(np.abs(cur - prev).mean())
-                              if prev is not None and prev.shape == cur.shape else None)
-                    prev = cur
-                    key = bool(frame.key_frame)
-                    for consumer in movers:
-                        if consumer.motion(t, change, key):
-                            consumer.take(t, frame)
+            for packet in container.demux(stream):
+                feed.packet(packet)
+            feed.end()
         except MemoryError:  # before FFmpegError: av.error.MemoryError is both
-            last_frame = None
+            feed.last_frame = None
             raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the decode "
                              "sandbox's limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
@@ -133,14 +111,152 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
             info.error = (f"decoding stopped at {info.last_t:.1f} s: a new stream appears in "
                           "the file there, which the decoder library cannot follow")
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.
-        if last_frame is not None:
-            for consumer, q in zip(consumers, queues, strict=True):
+        if feed.last_frame is not None:
+            for consumer, q in zip(consumers, feed.queues, strict=True):
                 if q:
                     q.clear()
-                    consumer.take(info.last_t, last_frame)
+                    consumer.take(info.last_t, feed.last_frame)
     if info.frames == 0:
         raise MediaError(info.error or "no video frames could be decoded")
     return info
+
+
+#: The most frames a decoder may hold back to show them in order (H.264's largest DPB).
+REORDER_FRAMES = 16
+
+
+@dataclass
+class Sparse:
+    """What a consumer that can do with keyframes wants (`FrameConsumer.sparse`): every frame
+    until `head` seconds, then each codec keyframe (`take_key`), and for each time of `near`
+    ((time, tolerance) pairs) with no keyframe within its tolerance, the frame at that time
+    (`take`, as for its other wanted times)."""
+
+    head: float
+    near: list[tuple[float, float]]
+
+
+class _Feed:
+    """The decoder fed packet by packet: every packet in a full pass; in a sparse one, every
+    packet of the head, then keyframes only, the skipped packets kept until a wanted time needs
+    them decoded (`_catch_up`)."""
+
+    def __init__(self, info: PassInfo, stream: Any, consumers: list[FrameConsumer],
+                 duration: float, max_pixels: int) -> None:
+        self.info, self.stream, self.consumers = info, stream, consumers
+        self.max_pixels = max_pixels
+        self.origin = (float(stream.start_time * stream.time_base)
+                       if stream.start_time and stream.time_base else 0.0)
+        fps = float(stream.average_rate or 25)
+        self.half = 0.5 / fps
+        info.frame_s = 1 / fps
+        self.queues = [deque(c.wanted_times(duration)) for c in consumers]
+        self.movers = [c for c in consumers if c.wants_motion]
+        self.wants = wants = [_sparse_of(c, duration) for c in consumers]
+        self.keyed = [(c, w.head) for c, w in zip(consumers, wants, strict=True)
+                      if w is not None]
+        sparse = bool(consumers) and not self.movers and all(w is not None for w in wants)
+        # packets come in decoding order: a frame shown at t may come up to this much later
+        # (the most frames H.264 reorders), so a wanted time is passed only this much after
+        self.late = REORDER_FRAMES / fps
+        self.head = max((w.head for w in wants if w is not None), default=0.0)
+        #: times wanted near a keyframe, not yet satisfied: (time, tolerance)
+        self.near = sorted({n for w in wants if w is not None for n in w.near}) if sparse \
+            else []
+        self.sparse = sparse
+        self.past_head = False
+        self.skipped: list[Any] = []  # packets not decoded since the last one decoded
+        self.prev: Any = None
+        self.last_frame: Any = None
+
+    def packet(self, packet: Any) -> None:
+        t = (float(packet.pts * packet.time_base) - self.origin
+             if packet.pts is not None and packet.time_base else None)
+        if self.sparse and (t is None or packet.size == 0):
+            # the end (the decoder is drained: what was skipped must be decoded before), or
+            # a packet with no time: every packet is decoded from here on
+            self._catch_up()
+            self.sparse = packet.size == 0
+        if not self.sparse or t is None or (not self.past_head and t <= self.head + self.late):
+            self._decode(packet)  # (packets come in decoding order: once one is skipped, a
+            return                # later one shown earlier may need it, and waits too)
+        self.past_head = True
+        # a wanted time passed with no keyframe near it: what was skipped holds its frame (a
+        # keyframe starts anew, so everything shown before it came before it)
+        while self.near and t > self.near[0][0] + self.near[0][1] + (
+                0.0 if packet.is_keyframe else self.late):
+            self._catch_up()
+            self.near.pop(0)
+        if packet.is_keyframe:
+            self.skipped = []  # the decoder needs none of them for this one
+            self.near = [n for n in self.near if abs(n[0] - t) > n[1]]
+            self._drop_satisfied(t)
+            self._decode(packet)
+        else:
+            self.skipped.append(packet)
+
+    def end(self) -> None:
+        """After the last packet: what was skipped since the last keyframe is decoded too (so
+        that the pass ends where decoding really ends)."""
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        skipped, self.skipped = self.skipped, []
+        for packet in skipped:
+            self._decode(packet)
+
+    def _drop_satisfied(self, t: float) -> None:
+        """A keyframe at `t` stands for the wanted times within their tolerance of it: they
+        come off the queues (the frame at them is not wanted then)."""
+        for want, q in zip(self.wants, self.queues, strict=True):
+            done = {n[0] for n in (want.near if want is not None else [])
+                    if abs(n[0] - t) <= n[1]}
+            if done and q:
+                kept = [x for x in q if x not in done]
+                q.clear()
+                q.extend(kept)
+
+    def _decode(self, packet: Any) -> None:
+        for frame in packet.decode():
+            self._frame(frame)
+
+    def _frame(self, frame: Any) -> None:
+        import numpy as np
+
+        if frame.time is None:
+            return
+        info = self.info
+        check_frame_size(frame.width, frame.height, self.max_pixels)
+        t = max(0.0, float(frame.time) - self.origin)
+        info.frames += 1
+        info.last_t = t
+        self.last_frame = frame
+        for consumer, q in zip(self.consumers, self.queues, strict=True):
+            if q and q[0] <= t + self.half:
+                while q and q[0] <= t + self.half:
+                    q.popleft()
+                consumer.take(t, frame)
+        if frame.key_frame:
+            for consumer, head in self.keyed:
+                if t > head + self.half:
+                    consumer.take_key(t, frame)  # type: ignore[attr-defined]
+        if self.movers:
+            cur = _tiny_luma(frame).astype(np.int16)
+            prev = self.prev
+            change = (float(np.abs(cur - prev).mean())
+                      if prev is not None and prev.shape == cur.shape else None)
+            self.prev = cur
+            key = bool(frame.key_frame)
+            for consumer in self.movers:
+                if consumer.motion(t, change, key):
+                    consumer.take(t, frame)
+
+
+def _sparse_of(consumer: FrameConsumer, duration: float) -> Sparse | None:
+    """What `consumer` wants of a sparse pass (None: every frame, the default)."""
+    ask = getattr(consumer, "sparse", None)
+    got = ask(duration) if callable(ask) else None
+    return got if isinstance(got, Sparse) else None
 
 
 def _tiny_luma(frame: Any) -> npt.NDArray[np.uint8]:

@@ -23,9 +23,17 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from sqlalchemy.orm import Session
 
+    from strongroom.media.frames import Sparse
+
 MAX_READINGS = 12
 EVERY = 2.0  # seconds between readings in short clips; long clips spread MAX_READINGS
 DENSE_S = 1.2  # every frame of the first second and a bit: where the clock ticks
+#: Clips at least this long are read on codec keyframes: each reading time after the first
+#: second takes the keyframe nearest it, when one is nearer than half the readings' spacing
+#: (else the frame at that time), so that a pass that decodes nothing else decodes only
+#: keyframes after the first second (`media.frames.Sparse`): a DVR's keyframes come every
+#: second or two, and a long clip is then read for a fraction of its decoding.
+SPARSE_MIN_S = 60.0
 
 
 def reading_times(duration: float) -> list[float]:
@@ -41,16 +49,40 @@ class _OverlayJob(Job):
         self.consumer = self
         self.ctx = ctx
         self.frames: list[tuple[float, npt.NDArray[np.uint8]]] = []
+        #: reading time → (distance, time, pixels) of the keyframe read for it (`sparse`)
+        self.keys: dict[float, tuple[float, float, npt.NDArray[np.uint8]]] = {}
+        self.wants: Sparse | None = None
 
     def wanted_times(self, duration: float) -> list[float]:
         # and every frame of the first DENSE_S seconds, to pin the clock's tick to a frame
         dense = [round(i / 25, 3) for i in range(1, int(DENSE_S * 25))]
         return sorted(set(reading_times(duration)) | {t for t in dense if t < duration})
 
+    def sparse(self, duration: float) -> Sparse | None:
+        """What this job wants of a pass that may decode keyframes only (`SPARSE_MIN_S`)."""
+        from strongroom.media.frames import Sparse
+
+        times = reading_times(duration)
+        self.wants = None
+        if duration >= SPARSE_MIN_S and len(times) >= 2:
+            # strictly nearer than half the spacing: a keyframe stands for one time only
+            tolerance = (times[1] - times[0]) / 2 - 1e-3
+            self.wants = Sparse(head=DENSE_S,
+                                near=[(t, tolerance) for t in times if t > DENSE_S])
+        return self.wants
+
     def take(self, t: float, frame: Any) -> None:
-        if self.frames and abs(self.frames[-1][0] - t) < 1e-3:
-            return  # the same (last) frame handed over twice
+        if any(abs(f[0] - t) < 1e-3 for f in self.frames[-2:]):
+            return  # the same frame handed over twice
         self.frames.append((t, frame.to_ndarray(format="gray")))
+
+    def take_key(self, t: float, frame: Any) -> None:
+        """A codec keyframe after the first second: kept when it is the nearest yet to a
+        reading time within that time's tolerance (`sparse`)."""
+        for when, tolerance in self.wants.near if self.wants is not None else []:
+            d = abs(t - when)
+            if d <= tolerance and (when not in self.keys or d < self.keys[when][0]):
+                self.keys[when] = (d, t, frame.to_ndarray(format="gray"))
 
     def motion(self, t: float, change: float | None, key: bool) -> None:  # pragma: no cover
         pass  # not wanted
@@ -60,7 +92,16 @@ class _OverlayJob(Job):
     finishes_in_worker = True
 
     def pixels(self) -> list[tuple[float, npt.NDArray[np.uint8]]]:
-        return self.frames
+        """The frames read: those of the first second and a bit, and one per reading time:
+        its keyframe (`take_key`), else the frame at it. A pass that decodes every frame and
+        one that decodes only keyframes after the first second hand over the same."""
+        if not self.keys or self.wants is None:
+            return self.frames
+        tolerance = self.wants.near[0][1]
+        kept = [f for f in self.frames  # not the frame at a time a keyframe stands for
+                if f[0] <= DENSE_S or not any(abs(f[0] - when) <= tolerance
+                                              for when in self.keys)]
+        return sorted(kept + [(t, g) for _d, t, g in self.keys.values()], key=lambda f: f[0])
 
     def receive_pixels(self, frames: list[tuple[float, npt.NDArray[np.uint8]]]) -> None:
         self.frames = frames
@@ -152,8 +193,9 @@ class OverlayOcrStep(Step):
     # stepped by a second splits, labels' lost numbers (clips read by 5 are read again);
     # 7: a label beside a clock that did not parse, a prison word read as Latin look-alikes
     # ("WV30": ШИЗО, uncertain), the time of day read alone once the date is settled, small
-    # clocks confirmed, a clip showing OCR confuse digits its clock holds placed nowhere
-    version: ClassVar[str] = "7"
+    # clocks confirmed, a clip showing OCR confuse digits its clock holds placed nowhere;
+    # 8: clips of `SPARSE_MIN_S` and more read on the keyframes nearest the reading times
+    version: ClassVar[str] = "8"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
