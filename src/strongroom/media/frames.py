@@ -1,10 +1,12 @@
 """One decode pass per original, shared by every step that looks at pictures.
 
-Decoding is the expensive part of video analysis, so it happens once (PyAV, codec threads on):
-each consumer says which video times it wants as full frames (OCR a few points, PDQ once a
-second, thumbnails), and consumers that want motion get, for *every* frame, how much it differs
-from the previous one — computed once, on a tiny luma thumbnail cut straight from the decoded Y
-plane (no colour conversion, no scaling filter).
+Decoding is the expensive part of video analysis, so it happens once (PyAV; codec threads
+on unless a worker per core runs): each consumer says which video times it wants as full
+frames (OCR a few points, PDQ once a second, thumbnails), and consumers that want motion get,
+for *every* frame, how much it differs from the previous one — computed once, on a tiny luma
+thumbnail cut straight from the decoded Y plane (no colour conversion, no scaling filter).
+A consumer that can do with keyframes after a head says so (`Sparse`), and a pass whose
+consumers all can decodes little more than keyframes.
 """
 
 from __future__ import annotations
@@ -66,13 +68,14 @@ def check_frame_size(width: int | None, height: int | None, max_pixels: int) -> 
 
 
 def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
-                max_pixels: int = 0) -> PassInfo:
+                max_pixels: int = 0, threads: int = 0) -> PassInfo:
     """Decode the first video stream of `path` once, feeding every consumer.
 
     The stream's own frame size is checked against `max_pixels` before the first frame is
     decoded, and every frame's after (a stream may change size midway). Running out of memory
     (the sandbox's rlimit) is this file's `MediaError`. The pipeline calls this only inside the
-    decode sandbox (`pipeline/decode.py`): never in a process that holds a key.
+    decode sandbox (`pipeline/decode.py`): never in a process that holds a key. `threads`:
+    the codec's own threads (0: its choice).
 
     A sparse pass (`Sparse`: when every consumer says it wants, after a head, only codec
     keyframes and a few times with no keyframe near them) hands the decoder only keyframes
@@ -95,7 +98,10 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
             raise MediaError("no video stream")
         stream = container.streams.video[0]
         check_frame_size(stream.codec_context.width, stream.codec_context.height, max_pixels)
-        stream.thread_type = "AUTO"
+        # the codec's threads (0: as many as it likes; 1: none, when a worker per core runs)
+        stream.thread_type = "NONE" if threads == 1 else "AUTO"
+        if threads > 1:
+            stream.thread_count = threads
         feed = _Feed(info, stream, consumers, duration, max_pixels)
         try:
             for packet in container.demux(stream):

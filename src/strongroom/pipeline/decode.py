@@ -84,7 +84,8 @@ def _in_sandbox(box: Path, path: str, ctx: Context, jobs: dict[str, Job], durati
     ctx.workdir = box  # what the steps make goes into the sandbox's own dir
     consumers = [j.consumer for j in jobs.values() if j.consumer is not None]
     try:
-        info = decode_pass(Path(path), consumers, duration, max_pixels=max_pixels)
+        info = decode_pass(Path(path), consumers, duration, max_pixels=max_pixels,
+                           threads=int(ctx.options.get("decode_threads") or 0))
     except MediaError as exc:
         hint = "" if "out of memory" in str(exc) else _memory_hint(ctx, memory)
         raise MediaError(f"{exc}{hint}") from None
