@@ -97,3 +97,16 @@ def test_a_stream_cut_short_ends_where_decoding_ends_in_both_passes(tmp_path: Pa
     assert sparse_info.decoded_s == full_info.decoded_s < SPARSE_MIN_S + 10
     assert [t for t, _ in sparse] == [t for t, _ in full]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sparse, full, strict=True))
+
+
+@pytest.mark.parametrize("name", ["gop2-bframes.mp4", "one-keyframe.mp4"])
+def test_packets_kept_past_the_cap_are_decoded_and_change_nothing(
+        tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from strongroom.media import frames
+
+    path = _clip(tmp_path, name, SPARSE_MIN_S + 4, *STREAMS[name])
+    full, _ = _read(path, tmp_path, full=True)
+    monkeypatch.setattr(frames, "MAX_SKIPPED", 7)
+    capped, _ = _read(path, tmp_path, full=False)
+    assert [t for t, _ in capped] == [t for t, _ in full]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(capped, full, strict=True))

@@ -127,6 +127,9 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
     return info
 
 
+#: Packets a sparse pass keeps undecoded at most (a stream whose keyframes never come, or
+#: whose times never reach a wanted one, is decoded in full, not kept in memory).
+MAX_SKIPPED = 4096
 #: The most frames a decoder may hold back to show them in order (H.264's largest DPB).
 REORDER_FRAMES = 16
 
@@ -200,6 +203,8 @@ class _Feed:
             self._decode(packet)
         else:
             self.skipped.append(packet)
+            if len(self.skipped) > MAX_SKIPPED:
+                self._catch_up()  # (what a consumer receives is the same either way)
 
     def end(self) -> None:
         """After the last packet: what was skipped since the last keyframe is decoded too (so
