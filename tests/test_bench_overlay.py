@@ -176,3 +176,16 @@ def test_generator_2_keeps_its_cached_corpus_name(overlay: ModuleType) -> None:
     assert overlay.corpus_path(7, 200, 2).name == "corpus-7-200"
     assert overlay.corpus_path(7, 200, 3).name == "corpus-v3-7-200"
     assert overlay.corpus_path(7, 200, 2).parent == overlay.WORK
+
+
+def test_the_order_a_person_says_is_the_corpus_s_one_slashed_order(overlay: ModuleType) -> None:
+    def clip(*formats: str) -> dict[str, Any]:
+        return {"overlays": [{"role": "clock", "clock_format": f} for f in formats]
+                + [{"role": "label", "clock_format": None}]}
+
+    us = "MM/DD/YYYY hh:mm:ss AM/PM"
+    assert overlay.persons_order([clip(us), clip("DD.MM.YYYY HH:MM:SS"), clip()]) == "MM/DD"
+    assert overlay.persons_order([clip("DD/MM/YYYY HH:MM:SS")]) == "DD/MM"
+    assert overlay.persons_order([clip("YYYY/MM/DD HH:MM:SS"), clip("DD-MM-YYYY")]) is None
+    # a vault holding recorders of both orders: no one word for the vault
+    assert overlay.persons_order([clip(us), clip("DD/MM/YYYY HH:MM:SS")]) is None
