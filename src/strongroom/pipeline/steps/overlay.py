@@ -50,7 +50,7 @@ class _OverlayJob(Job):
         self.ctx = ctx
         self.frames: list[tuple[float, npt.NDArray[np.uint8]]] = []
         #: reading time → (distance, time, pixels) of the keyframe read for it (`sparse`)
-        self.keys: dict[float, tuple[float, float, npt.NDArray[np.uint8]]] = {}
+        self.keyframe_for: dict[float, tuple[float, float, npt.NDArray[np.uint8]]] = {}
         self.wants: Sparse | None = None
 
     def wanted_times(self, duration: float) -> list[float]:
@@ -81,8 +81,9 @@ class _OverlayJob(Job):
         reading time within that time's tolerance (`sparse`)."""
         for when, tolerance in self.wants.near if self.wants is not None else []:
             d = abs(t - when)
-            if d <= tolerance and (when not in self.keys or d < self.keys[when][0]):
-                self.keys[when] = (d, t, frame.to_ndarray(format="gray"))
+            best = self.keyframe_for.get(when)
+            if d <= tolerance and (best is None or d < best[0]):
+                self.keyframe_for[when] = (d, t, frame.to_ndarray(format="gray"))
 
     def motion(self, t: float, change: float | None, key: bool) -> None:  # pragma: no cover
         pass  # not wanted
@@ -95,13 +96,14 @@ class _OverlayJob(Job):
         """The frames read: those of the first second and a bit, and one per reading time:
         its keyframe (`take_key`), else the frame at it. A pass that decodes every frame and
         one that decodes only keyframes after the first second hand over the same."""
-        if not self.keys or self.wants is None:
+        if not self.keyframe_for or self.wants is None:
             return self.frames
         tolerance = self.wants.near[0][1]
         kept = [f for f in self.frames  # not the frame at a time a keyframe stands for
                 if f[0] <= DENSE_S or not any(abs(f[0] - when) <= tolerance
-                                              for when in self.keys)]
-        return sorted(kept + [(t, g) for _d, t, g in self.keys.values()], key=lambda f: f[0])
+                                              for when in self.keyframe_for)]
+        keyed = [(t, g) for _d, t, g in self.keyframe_for.values()]
+        return sorted(kept + keyed, key=lambda f: f[0])
 
     def receive_pixels(self, frames: list[tuple[float, npt.NDArray[np.uint8]]]) -> None:
         self.frames = frames
