@@ -257,3 +257,21 @@ def test_a_month_s_first_letter_read_as_a_digit_is_not_the_day() -> None:
     tesseract = ["ПРА ЯНВ 2019) ОВ: BSF 12", "lif) Za) янв 2919 990:", "ПН 2a) янв) 2019) 98:89:15",
                  "ПВ Za) янв’ 7019 99:09:18", "fly 20 ane 2014 99:9: WD"]
     assert spelt_date(recognised, tesseract) in (None, "21 янв 2019")
+
+
+def test_the_clocks_weekday_decides_a_month_the_engines_do_not_agree_on() -> None:
+    """Clip 21 of the corpus (DejaVuSerif): the recogniser reads "июл" as "m0n" once (and
+    "non"), tesseract as "Hida" and "HOK" (ноя one letter off): no rule of agreement holds,
+    but tesseract read the weekday "Чт" twice, and of July and November only 30 July 2020 is
+    a Thursday."""
+    rec = ["Hr 30 m0n 2020 03:45:16", "Hr 30 non 2020 03:45:17", "Hr 30 n0n 2020 03:45:18",
+           "Hr 30 non 2020 03:45:20"]
+    tess = ["Чт.30 вол 2020 0845-16", "Чт'30 Hida 2020 08:45:16", "Ur 30-HOK 2020 08:45:20"]
+    assert spelt_date(rec, tess) == "30 июл 2020"
+    # the weekday read once only, or two weekdays read, or a weekday no month read gives
+    assert spelt_date(rec, tess[1:]) is None
+    assert spelt_date(rec, [*tess, "Вт 30 июл 2020"]) is None
+    assert spelt_date(rec, [t.replace("Чт", "Сб") for t in tess]) is None
+    # a weekday that fits the month only tesseract read (ноя: 30 Nov 2020 is a Monday) is
+    # not enough: the recogniser's look-alikes must read that month too
+    assert spelt_date(rec, [t.replace("Чт", "Пн") for t in tess]) is None

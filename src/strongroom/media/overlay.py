@@ -292,12 +292,44 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     (month, best), *rest = support.most_common()
     if (by_tesseract[month] < 1 or (by_recogniser[month] < 2 and by_tesseract[month] < 3)
             or any(3 * other > best for _, other in rest)):
-        return None
+        # the weekday the clock shows may still tell: of the months read, the one whose day
+        # falls on it, when the recogniser's look-alikes read that month
+        on_it = [m for m in support if _weekday_confirms(tesseract, day, m, year)]
+        if len(on_it) != 1 or by_recogniser[on_it[0]] < 1:
+            return None
+        month = on_it[0]
     try:
         datetime(year, month, day)
     except ValueError:
         return None
     return f"{day:02d} {_RUSSIAN_MONTHS[month - 1]} {year}"
+
+
+_WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+#: A weekday as tesseract reads it before the day ("Чт 30", "Чт.30", "Чт'30").
+_WEEKDAY_BEFORE_DAY = re.compile(r"(?<![^\W\d_])([^\W\d_]{2})[.',]?\s*\d{1,2}(?!\d)")
+
+
+def _weekday_confirms(tesseract: list[str], day: int, month: int, year: int) -> bool:
+    """Whether the weekday the clock shows confirms a month the engines do not agree on
+    (tesseract reads "Hida" and "HOK" for "июл" in a serif font, the recogniser "m0n"):
+    tesseract read one weekday, the same, twice at least and no other (in Cyrillic, as the
+    clock writes it), and it is the weekday of that day of that month. A month misread as
+    another could pass only if both months put that day on the same weekday, and the pairs
+    that do (апр/июл, сен/дек, янв/окт, фев/мар/ноя) look nothing alike."""
+    import datetime as dt
+    from collections import Counter
+
+    read = Counter(_WEEKDAYS.index(w) for text in tesseract
+                   for m in _WEEKDAY_BEFORE_DAY.finditer(text)
+                   if (w := m.group(1).lower()) in _WEEKDAYS)
+    if len(read) != 1:
+        return False
+    ((weekday, times),) = read.items()
+    try:
+        return times >= 2 and dt.date(year, month, day).weekday() == weekday
+    except ValueError:
+        return False
 
 
 def with_half(text: str, half: str) -> str:
