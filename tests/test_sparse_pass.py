@@ -110,3 +110,36 @@ def test_packets_kept_past_the_cap_are_decoded_and_change_nothing(
     capped, _ = _read(path, tmp_path, full=False)
     assert [t for t, _ in capped] == [t for t, _ in full]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(capped, full, strict=True))
+
+
+def test_a_header_declaring_hours_for_a_minute_of_video(tmp_path: Path) -> None:
+    """Reading times spread over the declared three hours all lie past the last frame: a
+    sparse pass decodes the skipped packets at the end, and every one of them gets the last
+    frame, as in a full pass."""
+    path = _clip(tmp_path, "minute.mp4", SPARSE_MIN_S + 4, *STREAMS["gop2-bframes.mp4"])
+    facts, _ = probe(path)
+    got = {}
+    for full in (True, False):
+        ctx = Context(sha256="0" * 64, path=path, workdir=tmp_path, facts=facts)
+        job = registry()["overlay_ocr"].start(ctx)
+        assert job.consumer is not None
+        consumers = [job.consumer, _EveryFrame()] if full else [job.consumer]
+        info = decode_pass(path, consumers, 3 * 3600.0)  # what a lying header declares
+        got[full] = (job.pixels(), info.decoded_s)
+    (full_px, full_end), (sparse_px, sparse_end) = got[True], got[False]
+    assert full_end == sparse_end < SPARSE_MIN_S + 5
+    assert [t for t, _ in sparse_px] == [t for t, _ in full_px]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(sparse_px, full_px, strict=True))
+
+
+def test_a_stream_whose_clock_restarts_midway_is_decoded_without_error(tmp_path: Path) -> None:
+    """Two MPEG-TS recordings joined byte for byte: the second's timestamps start again at
+    zero. Which frames are read may differ from a full pass there; the pass ends, and gives
+    the reader the first second and frames after it."""
+    a = _clip(tmp_path, "a.ts", SPARSE_MIN_S + 4, "-c:v", "libx264", "-preset", "superfast",
+              "-g", "50", "-f", "mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() * 2)
+    sparse, info = _read(joined, tmp_path, full=False)
+    assert info.frames > 0 and info.error is None
+    assert len([t for t, _ in sparse if t <= 1.2]) >= 25
