@@ -283,6 +283,18 @@ def test_a_first_frame_that_misreads_leaves_the_first_second_to_its_other_frames
     assert found.clocks and found.clocks[0][0] < 1.0, (found.vetoed, found.clocks)
 
 
+def test_a_spelt_date_is_looked_for_on_the_lines_of_either_frame(tmp_path: Path) -> None:
+    """Clip 21 of the v3 corpus («Чт 30 июл 2020 03:45:16», 20 px DejaVuSerif, yellow with an
+    outline): neither engine reads the month alike, and on the second frame's lines (the
+    detector boxed the clock a pixel otherwise) neither reading settles the date. On the
+    first frame's lines the clock's weekday does: the clip is placed, every second right."""
+    spec = cctv.corpus_specs(SEED, 200, version=3)[21]
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = read_overlay(*sampled_and_dense(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert len(found.clocks) >= 3, (found.engine, found.flags)
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
 def test_the_recogniser_runs_with_onnxruntimes_memory_arena_and_leaves_rapidocr_as_it_was() -> None:
     """RapidOCR turns the arena off; ours has it on (the detector ~25 % faster, outputs the
     same), and RapidOCR's own session options are put back for anyone else."""

@@ -11,6 +11,7 @@ consumers all can decodes little more than keyframes.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,27 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
     after the head; the packets skipped since the last one decoded are decoded after all when
     a wanted time has no keyframe near it, and at the end (where decoding really ends). Every
     consumer receives the same frames as in a pass that decodes every frame."""
+    info = _one_pass(path, consumers, duration, max_pixels, threads, sparse=True)
+    if info is None:
+        # the stream did what a sparse pass cannot follow (keyframes the container marks and
+        # the decoder does not, keyframes it never shows, frames out of time order, an
+        # error): every frame, from the start
+        for consumer in consumers:
+            consumer.restart()  # type: ignore[attr-defined]
+        info = _one_pass(path, consumers, duration, max_pixels, threads, sparse=False)
+    if info is None or info.frames == 0:
+        raise MediaError(info.error if info and info.error else
+                         "no video frames could be decoded")
+    return info
+
+
+class _Doubt(Exception):
+    """A sparse pass cannot vouch for the frames it gave (`_Feed.doubt`)."""
+
+
+def _one_pass(path: Path, consumers: list[FrameConsumer], duration: float, max_pixels: int,
+              threads: int, *, sparse: bool) -> PassInfo | None:
+    """One pass over the file; None when it was sparse and in doubt (nothing of it counts)."""
     import av
 
     info = PassInfo()
@@ -102,18 +124,24 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
         stream.thread_type = "NONE" if threads == 1 else "AUTO"
         if threads > 1:
             stream.thread_count = threads
-        feed = _Feed(info, stream, consumers, duration, max_pixels)
+        feed = _Feed(info, stream, consumers, duration, max_pixels, sparse=sparse)
         try:
             for packet in container.demux(stream):
                 feed.packet(packet)
             feed.end()
+        except _Doubt:
+            return None
         except MemoryError:  # before FFmpegError: av.error.MemoryError is both
             feed.last_frame = None
             raise MediaError(f"out of memory decoding at {info.last_t:.1f} s (the decode "
                              "sandbox's limit is STRONGROOM_WORKER_MEMORY)") from None
         except av.FFmpegError as exc:
+            if feed.skipping:
+                return None  # (a full pass says where decoding really stops)
             info.error = f"decoding stopped at {info.last_t:.1f} s: {exc}"
         except IndexError:  # PyAV 18 does not follow a stream that appears midway (MPEG-TS)
+            if feed.skipping:
+                return None
             info.error = (f"decoding stopped at {info.last_t:.1f} s: a new stream appears in "
                           "the file there, which the decoder library cannot follow")
         # Times past the last frame (duration rounding, a clip cut short) get the last frame.
@@ -122,8 +150,6 @@ def decode_pass(path: Path, consumers: list[FrameConsumer], duration: float, *,
                 if q:
                     q.clear()
                     consumer.take(info.last_t, feed.last_frame)
-    if info.frames == 0:
-        raise MediaError(info.error or "no video frames could be decoded")
     return info
 
 
@@ -136,10 +162,11 @@ REORDER_FRAMES = 16
 
 @dataclass
 class Sparse:
-    """What a consumer that can do with keyframes wants (`FrameConsumer.sparse`): every frame
+    """What a consumer that can do with keyframes wants (its `sparse(duration)`): every frame
     until `head` seconds, then each codec keyframe (`take_key`), and for each time of `near`
     ((time, tolerance) pairs) with no keyframe within its tolerance, the frame at that time
-    (`take`, as for its other wanted times)."""
+    (`take`, as for its other wanted times). Such a consumer also has `restart()`: a sparse
+    pass in doubt (a stream it cannot follow) is made again in full, from the start."""
 
     head: float
     near: list[tuple[float, float]]
@@ -151,7 +178,7 @@ class _Feed:
     them decoded (`_catch_up`)."""
 
     def __init__(self, info: PassInfo, stream: Any, consumers: list[FrameConsumer],
-                 duration: float, max_pixels: int) -> None:
+                 duration: float, max_pixels: int, *, sparse: bool) -> None:
         self.info, self.stream, self.consumers = info, stream, consumers
         self.max_pixels = max_pixels
         self.origin = (float(stream.start_time * stream.time_base)
@@ -164,7 +191,8 @@ class _Feed:
         self.wants = wants = [_sparse_of(c, duration) for c in consumers]
         self.keyed = [(c, w.head) for c, w in zip(consumers, wants, strict=True)
                       if w is not None]
-        sparse = bool(consumers) and not self.movers and all(w is not None for w in wants)
+        sparse = (sparse and bool(consumers) and not self.movers
+                  and all(w is not None for w in wants))
         # packets come in decoding order: a frame shown at t may come up to this much later
         # (the most frames H.264 reorders), so a wanted time is passed only this much after
         self.late = REORDER_FRAMES / fps
@@ -174,6 +202,11 @@ class _Feed:
             else []
         self.sparse = sparse
         self.past_head = False
+        #: keyframe packets decoded after the head, and keyframes the decoder showed from the
+        #: first of them on: the same in a stream a sparse pass can follow
+        self.keys_fed = self.keys_shown = 0
+        self.first_key: float | None = None
+        self.shown_t = -math.inf  # the time of the last frame shown after the head
         self.skipped: list[Any] = []  # packets not decoded since the last one decoded
         self.prev: Any = None
         self.last_frame: Any = None
@@ -197,6 +230,8 @@ class _Feed:
             self._catch_up()
             self.near.pop(0)
         if packet.is_keyframe:
+            self.keys_fed += 1
+            self.first_key = t if self.first_key is None else self.first_key
             self.skipped = []  # the decoder needs none of them for this one
             self.near = [n for n in self.near if abs(n[0] - t) > n[1]]
             self._drop_satisfied(t)
@@ -206,10 +241,18 @@ class _Feed:
             if len(self.skipped) > MAX_SKIPPED:
                 self._catch_up()  # (what a consumer receives is the same either way)
 
+    @property
+    def skipping(self) -> bool:
+        """Whether packets were left undecoded (the pass is sparse and past its head)."""
+        return self.sparse and self.past_head
+
     def end(self) -> None:
         """After the last packet: what was skipped since the last keyframe is decoded too (so
-        that the pass ends where decoding really ends)."""
+        that the pass ends where decoding really ends); a sparse pass whose keyframes the
+        decoder did not all show as keyframes is in doubt."""
         self._catch_up()
+        if self.past_head and self.keys_shown != self.keys_fed:
+            raise _Doubt
 
     def _catch_up(self) -> None:
         skipped, self.skipped = self.skipped, []
@@ -239,6 +282,14 @@ class _Feed:
         info = self.info
         check_frame_size(frame.width, frame.height, self.max_pixels)
         t = max(0.0, float(frame.time) - self.origin)
+        if self.past_head:  # (a sparse pass, past its head)
+            if t < self.shown_t - 1e-6 or getattr(frame, "is_corrupt", False):
+                # frames shown out of time order, or a damaged frame the decoder patched
+                # with what it decoded before (not the same before in a sparse pass)
+                raise _Doubt
+            self.shown_t = t
+            if frame.key_frame and self.first_key is not None and t >= self.first_key - 1e-6:
+                self.keys_shown += 1
         info.frames += 1
         info.last_t = t
         self.last_frame = frame

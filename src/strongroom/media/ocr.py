@@ -788,6 +788,7 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     if not frames:
         return found
     lines: list[Box] = []
+    tried: list[list[Box]] = []  # each frame's lines, when it showed no clock
     clock: tuple[Box, ...] | None = None
     for _t, g in frames[:2]:  # the second frame only when the first shows no clock
         # the bands at 2× first (where overlays are); the whole frame only when they show none
@@ -807,6 +808,7 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
                     _overlap(b, c) for cl, _ in clocks for c in cl)], clock, found)
                 return found
             break
+        tried.append(lines)
     reader: Callable[[Gray], tuple[datetime, str] | None] | None = None
     others: list[Box] = []
     if clock is not None:
@@ -814,7 +816,9 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
         reader = _rapid_reader(clock, others)
         found.engine = "rapidocr"
     else:
-        hybrid = _find_clock_hybrid(frames, lines)
+        # the lines of either frame: a box a pixel wider or narrower reads otherwise
+        hybrid = next((h for found_lines in reversed(tried) if (
+            h := _find_clock_hybrid(frames, found_lines)) is not None), None)
         if hybrid is not None:
             date, clock = hybrid
             reader = _hybrid_reader(date, clock, [b for b in lines if b not in clock])

@@ -71,6 +71,10 @@ class _OverlayJob(Job):
                                 near=[(t, tolerance) for t in times if t > DENSE_S])
         return self.wants
 
+    def restart(self) -> None:
+        """Forget what a pass gave: a sparse pass in doubt is made again, every frame."""
+        self.frames, self.keyframe_for = [], {}
+
     def take(self, t: float, frame: Any) -> None:
         if any(abs(f[0] - t) < 1e-3 for f in self.frames[-2:]):
             return  # the same frame handed over twice
