@@ -15,36 +15,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from strongroom.media.frames import PassInfo, decode_pass
-from strongroom.media.probe import probe
-from strongroom.pipeline.step import Context
-from strongroom.pipeline.steps import registry
+from strongroom.media.frames import PassInfo
 from strongroom.pipeline.steps.overlay import SPARSE_MIN_S
+from test_sparse_pass import _read
 
 SECONDS = SPARSE_MIN_S + 4
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-threads", "1"]  # the same bytes every run
-Frames = list[tuple[float, npt.NDArray[np.uint8]]]
-
-
-class _EveryFrame:
-    """Wants no frame and is not sparse: a pass with it decodes every frame."""
-
-    wants_motion = False
-
-    def wanted_times(self, duration: float) -> list[float]:
-        return []
-
-    def take(self, t: float, frame: Any) -> None:
-        pass
-
-    def motion(self, t: float, change: float | None, key: bool) -> bool | None:
-        return None
 
 
 def _clip(tmp_path: Path, name: str, seconds: float, *codec: str, vf: str | None = None) -> Path:
@@ -56,17 +36,6 @@ def _clip(tmp_path: Path, name: str, seconds: float, *codec: str, vf: str | None
         cmd += ["-vf", vf]
     subprocess.run([*cmd, *codec, str(out)], check=True)
     return out
-
-
-def _read(path: Path, tmp_path: Path, *, full: bool) -> tuple[Frames, PassInfo]:
-    facts, _ = probe(path)
-    ctx = Context(sha256="0" * 64, path=path, workdir=tmp_path, facts=facts)
-    job: Any = registry()["overlay_ocr"].start(ctx)
-    assert job.consumer is not None
-    consumers = [job.consumer, _EveryFrame()] if full else [job.consumer]
-    info = decode_pass(path, consumers, facts.duration or 0.0)
-    pixels: Frames = job.pixels()
-    return pixels, info
 
 
 def _assert_same(path: Path, tmp_path: Path) -> tuple[PassInfo, PassInfo]:
