@@ -5,10 +5,12 @@ in-process through httpx; no mocks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -551,6 +553,23 @@ def test_two_requests_at_once_make_one(reviewed: Reviewed, app: Any) -> None:
             ExportRequest.case_id == case_id)) == 1
 
 
+def _at_once(clients: list[Any], call: Callable[[Any], Any]) -> list[int]:
+    """`call` made by every client at the same moment (threads behind a barrier): the
+    status codes, in the order they came back."""
+    barrier, codes = threading.Barrier(len(clients)), []
+
+    def one(c: Any) -> None:
+        barrier.wait()
+        codes.append(call(c).status_code)
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
 def test_two_approvals_at_once_make_one_export_that_verifies(
         reviewed: Reviewed, app: Any, tmp_path: Path) -> None:
     reviewed.vault.settings.export_dir = str(tmp_path / "out")
@@ -559,17 +578,7 @@ def test_two_approvals_at_once_make_one_export_that_verifies(
     rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
     approvers = [client(app, reviewed, "admin"), client(app, reviewed, "investigator"),
                  client(app, reviewed, "admin")]
-    barrier, codes = threading.Barrier(len(approvers)), []
-
-    def approve(c: Any) -> None:
-        barrier.wait()
-        codes.append(c.post(f"/api/export-requests/{rid}/approve").status_code)
-
-    threads = [threading.Thread(target=approve, args=(c,)) for c in approvers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = _at_once(approvers, lambda c: c.post(f"/api/export-requests/{rid}/approve"))
     assert sorted(codes) == [200, 400, 400], codes
     req = wait_done(lawyer, case_id, rid)
     assert req["status"] == "done", req
@@ -580,6 +589,28 @@ def test_two_approvals_at_once_make_one_export_that_verifies(
         steps = [json.loads(d)["change"] for d in s.scalars(select(CustodyEvent.details).where(
             CustodyEvent.subject == f"export_request:{rid}").order_by(CustodyEvent.seq))]
     assert steps == ["requested", "approved", "running", "done"]
+
+
+@contextlib.contextmanager
+def _exporting_to(reviewed: Reviewed, dest: Path) -> Iterator[None]:
+    """The vault's export folder set to `dest` for the block, and put back after it."""
+    saved = reviewed.vault.settings.export_dir
+    reviewed.vault.settings.export_dir = str(dest)
+    try:
+        yield
+    finally:
+        reviewed.vault.settings.export_dir = saved
+
+
+def _asked_and_approved(app: Any, reviewed: Reviewed, title: str
+                        ) -> tuple[TestClient, TestClient, int, int, Any]:
+    """An investigator makes a case of `title`, a lawyer asks for its export, an admin
+    approves it: (investigator, lawyer, case id, request id, the approval's response)."""
+    inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
+    case_id = export_case(inv, reviewed, title)
+    rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
+    res = client(app, reviewed, "admin").post(f"/api/export-requests/{rid}/approve")
+    return inv, lawyer, case_id, rid, res
 
 
 @pytest.mark.parametrize("where", ["vault", "vault-sub", "symlink-into-vault", "file",
@@ -593,14 +624,9 @@ def test_a_bad_export_folder_ends_the_request_failed_not_a_500(
             "symlink-into-vault": tmp_path / "ln" / "exports",
             "file": blocker, "under-file": blocker / "exports",
             "nul": tmp_path / "bad\x00name"}[where]
-    saved = reviewed.vault.settings.export_dir
-    reviewed.vault.settings.export_dir = str(dest)
     inside = set(reviewed.path.iterdir())
-    try:
-        inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
-        case_id = export_case(inv, reviewed, f"Bad dest {where}")
-        rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
-        res = client(app, reviewed, "admin").post(f"/api/export-requests/{rid}/approve")
+    with _exporting_to(reviewed, dest):
+        _inv, lawyer, case_id, rid, res = _asked_and_approved(app, reviewed, f"Bad dest {where}")
         assert res.status_code in (200, 400), res.text
         req = wait_done(lawyer, case_id, rid, seconds=60)
         assert req["status"] == "failed" and req["error"], req
@@ -608,46 +634,20 @@ def test_a_bad_export_folder_ends_the_request_failed_not_a_500(
         assert set(reviewed.path.iterdir()) == inside
         # and the case can be asked for again
         assert lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).status_code == 200
-    finally:
-        reviewed.vault.settings.export_dir = saved
 
 
 def test_a_failed_export_tells_a_lawyer_no_server_paths(
         reviewed: Reviewed, app: Any, tmp_path: Path) -> None:
-    """The case page hides the export folder from a lawyer (`export_folder` only for
-    staff); a failed run must not give it away in its error either."""
+    """The case page and the case API hide the export folder from a lawyer (`export_folder`
+    only for staff); a failed run must not give it away in its error either."""
     secret_dir = tmp_path / "hidden-handover-folder"
     secret_dir.write_text("a file, so the export fails")
-    saved = reviewed.vault.settings.export_dir
-    reviewed.vault.settings.export_dir = str(secret_dir)
-    try:
-        inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
-        case_id = export_case(inv, reviewed, "Paths")
-        rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
-        client(app, reviewed, "admin").post(f"/api/export-requests/{rid}/approve")
+    with _exporting_to(reviewed, secret_dir):
+        inv, lawyer, case_id, rid, _res = _asked_and_approved(app, reviewed, "Paths")
         assert wait_done(lawyer, case_id, rid, 60)["status"] == "failed"
         assert "hidden-handover-folder" not in lawyer.get(f"/cases/{case_id}").text
+        assert "hidden-handover-folder" not in lawyer.get(f"/api/cases/{case_id}").text
         assert "hidden-handover-folder" in inv.get(f"/cases/{case_id}").text  # staff see why
-    finally:
-        reviewed.vault.settings.export_dir = saved
-
-
-def test_the_case_api_tells_a_lawyer_no_server_paths(reviewed: Reviewed, app: Any,
-                                                     world: dict[str, Any],
-                                                     tmp_path: Path) -> None:
-    secret_dir = tmp_path / "hidden-api-folder"
-    secret_dir.write_text("a file, so the export fails")
-    saved = reviewed.vault.settings.export_dir
-    reviewed.vault.settings.export_dir = str(secret_dir)
-    try:
-        inv, lawyer = client(app, reviewed, "investigator"), client(app, reviewed, "lawyer")
-        case_id = export_case(inv, reviewed, "API paths")
-        rid = lawyer.post(f"/api/cases/{case_id}/export-requests", json={}).json()["request"]
-        client(app, reviewed, "admin").post(f"/api/export-requests/{rid}/approve")
-        assert wait_done(lawyer, case_id, rid, 60)["status"] == "failed"
-        assert "hidden-api-folder" not in lawyer.get(f"/api/cases/{case_id}").text
-    finally:
-        reviewed.vault.settings.export_dir = saved
 
 
 def test_an_export_whose_case_was_emptied_after_approval_fails_cleanly(
@@ -727,18 +727,8 @@ def test_the_same_new_pseudonym_twice_at_once_makes_one_person(reviewed: Reviewe
     name = uniq("Racer")
     clients = [client(app, reviewed, "investigator"), client(app, reviewed, "admin"),
                client(app, reviewed, "investigator")]
-    barrier, codes = threading.Barrier(len(clients)), []
-
-    def add(c: Any) -> None:
-        barrier.wait()
-        codes.append(c.post("/api/people", json={"pseudonym": name,
-                                                 "role": "witness"}).status_code)
-
-    threads = [threading.Thread(target=add, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = _at_once(clients, lambda c: c.post("/api/people", json={"pseudonym": name,
+                                                                    "role": "witness"}))
     assert sorted(codes) == [200, 400, 400], codes
 
 
