@@ -315,3 +315,39 @@ def test_the_recogniser_runs_with_onnxruntimes_memory_arena_and_leaves_rapidocr_
         assert session.get_session_options().enable_cpu_mem_arena
     assert infer_engine.OrtInferSession.__dict__["_init_sess_opts"] is before
     assert not infer_engine.OrtInferSession._init_sess_opts({}).enable_cpu_mem_arena
+
+
+def test_a_spelt_date_found_on_the_first_frames_bands_costs_no_further_detection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Russian month (clip 93: the recogniser reads the time, not the date whole): its
+    band lines show a time of day, so the spelt date is looked for there at once, with no
+    pass of the detector over the whole frame nor over the second frame; and after the first
+    reading, each frame's time is read in the time's own box, narrower than the clock's line,
+    with every reading right."""
+    from strongroom.media import ocr
+
+    passes: list[tuple[int, str]] = []
+    widths: list[int] = []
+    detect_pass, recognise = ocr._detect_pass, ocr.recognise
+
+    def counted_pass(g: object, where: str, scale: float) -> list[ocr.Box]:
+        passes.append((id(g), where))
+        return detect_pass(g, where, scale)  # type: ignore[arg-type]
+
+    def measured(g: object, boxes: list[ocr.Box]) -> list[tuple[str, float]]:
+        widths.extend(b[2] - b[0] for b in boxes)
+        return recognise(g, boxes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ocr, "_detect_pass", counted_pass)
+    monkeypatch.setattr(ocr, "recognise", measured)
+    spec = cctv.random_spec(SEED, 93)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    frames, dense = sampled_and_dense(tmp_path / spec.name)
+    found = read_overlay(frames, dense)  # type: ignore[arg-type]
+    assert found.engine == "tesseract date + rapidocr time", truth.clock_format
+    assert len(found.clocks) >= len(frames), found.clocks
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+    assert passes == [(id(frames[0][1]), "bands")], passes
+    assert found.clock_box is not None
+    line = found.clock_box[2] - found.clock_box[0]
+    assert sum(w < 0.7 * line for w in widths) >= len(frames) - 1, (line, widths)

@@ -618,12 +618,16 @@ _TIME_SPAN = re.compile(r"\d{1,2}\s*:\s*\d{2}\s*:\s*\d{2}(?:\s*[AaPp]\.?\s?[Mm])
 TIME_BOX_TRIES = 2
 
 
-def _time_box(g: Gray, crop: Box, parsed: tuple[datetime, str]) -> Box | None:
+def _time_box(g: Gray, crop: Box, parsed: tuple[datetime, str],
+              parse: Callable[[str | None], tuple[datetime, str] | None] | None = None
+              ) -> Box | None:
     """The part of the clock's (last) crop that holds the time of day, where the recogniser
     puts its characters (`_char_positions`), a character and a half wider each side; None
-    unless that box alone reads the time `parsed` holds on this frame. Once two whole
-    readings agree on the date, the clip's other frames read only this box (`_time_only`):
-    a third to half of the clock's width, and the recogniser's time grows with the width."""
+    unless that box alone reads the time `parsed` holds on this frame (`parse`: how a time
+    of day read alone is put on the clock's date; `_time_only` unless given). Once two whole
+    readings agree on the date, the clip's other frames read only this box (`_time_only`;
+    the hybrid reader's date is read once, so from its first reading on): a third to half
+    of the clock's width, and the recogniser's time grows with the width."""
     text, xs = _char_positions(g, crop)
     m = next(reversed(list(_TIME_SPAN.finditer(text))), None)
     if m is None or m.end() - m.start() < 6:
@@ -633,7 +637,12 @@ def _time_box(g: Gray, crop: Box, parsed: tuple[datetime, str]) -> Box | None:
     x0 = max(crop[0], int(xs[first] - 1.5 * pitch))
     x1 = crop[2] if not text[m.end():].strip() else min(crop[2], int(xs[last] + 1.5 * pitch))
     box = (x0, crop[1], x1, crop[3])
-    again = _time_only(g, parsed[0], parsed[1], box)
+    if parse is not None:  # a time of day `parse` puts on the clip's date
+        from strongroom.media.overlay import time_of_day
+
+        again = parse(time_of_day(recognise(g, [box])[0][0]))
+    else:
+        again = _time_only(g, parsed[0], parsed[1], box)
     return box if again is not None and again[0] == parsed[0] else None
 
 
@@ -730,19 +739,47 @@ def _find_clock_hybrid(frames: list[tuple[float, Gray]], lines: list[Box]
     return None
 
 
+def _shows_time(g: Gray, lines: list[Box]) -> bool:
+    """Whether the recogniser reads a time of day on one of `lines` (read already)."""
+    from strongroom.media.overlay import time_of_day
+
+    return any(time_of_day(text) is not None for text, _ in recognise(g, lines))
+
+
 def _hybrid_reader(date: str, clock: tuple[Box, ...], others: list[Box]
                    ) -> Callable[[Gray], tuple[datetime, str] | None]:
     """The clip's date (read once) with the time of day the recogniser reads on a frame; a
-    time more than 12 hours before the first one read is the next day (midnight passed)."""
+    time more than 12 hours before the first one read is the next day (midnight passed).
+    After the first reading, only the time's own box is read (`_time_box`), while what it
+    reads is as far from that reading as the video's time (`TIME_ONLY_DRIFT_S`); else the
+    line whole."""
     from strongroom.media.overlay import time_of_day
 
     first: list[datetime] = []
     time_box = clock[-1]
+    # the time's own box, once a frame read: (box, that reading, its video time)
+    narrow: list[tuple[Box, datetime, float]] = []
+
+    def parsed_at(tod: str | None) -> tuple[datetime, str] | None:
+        return parse_clock_text(f"{date} {tod}") if tod is not None else None
 
     def read(g: Gray) -> tuple[datetime, str] | None:
-        crops = _clock_crops(g, (time_box,), others)
-        tod = time_of_day(" ".join(text for text, _ in recognise(g, crops)))
-        parsed = parse_clock_text(f"{date} {tod}") if tod is not None else None
+        t = (_SEEN.times or {}).get(id(g))
+        parsed = None
+        if narrow and t is not None:
+            box, when0, t0 = narrow[0]
+            parsed = parsed_at(time_of_day(recognise(g, [box])[0][0]))
+            # only a time as far from the first one as the video is (else the line whole)
+            if parsed is not None and abs(
+                    (parsed[0] - when0).total_seconds() - (t - t0)) > TIME_ONLY_DRIFT_S:
+                parsed = None
+        if parsed is None:
+            crops = _clock_crops(g, (time_box,), others)
+            parsed = parsed_at(time_of_day(" ".join(text for text, _ in recognise(g, crops))))
+            if parsed is not None and not narrow and t is not None:
+                box = _time_box(g, crops[-1], parsed, parse=parsed_at)
+                if box is not None:
+                    narrow.append((box, parsed[0], t))
         if parsed is None:
             return None
         when, fmt = parsed
@@ -790,10 +827,18 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     lines: list[Box] = []
     tried: list[list[Box]] = []  # each frame's lines, when it showed no clock
     clock: tuple[Box, ...] | None = None
+    hybrid: tuple[str, tuple[Box, ...]] | None = None
     for _t, g in frames[:2]:  # the second frame only when the first shows no clock
         # the bands at 2× first (where overlays are); the whole frame only when they show none
         lines = detect_lines(g, DETECT_PASSES[1:])
         clocks = _clocks_rapid(g, lines)
+        if not clocks and _shows_time(g, lines):
+            # a time of day on a line of the bands: the clock is there, with a date the
+            # recogniser cannot read whole (a Russian month); neither the whole frame nor
+            # the next frame is looked at when these lines read as a clock with tesseract
+            hybrid = _find_clock_hybrid(frames, lines)
+            if hybrid is not None:
+                break
         if not clocks:
             lines = detect_lines(g)
             clocks = _clocks_rapid(g, lines)
@@ -817,7 +862,7 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
         found.engine = "rapidocr"
     else:
         # the lines of either frame: a box a pixel wider or narrower reads otherwise
-        hybrid = next((h for found_lines in reversed(tried) if (
+        hybrid = hybrid or next((h for found_lines in reversed(tried) if (
             h := _find_clock_hybrid(frames, found_lines)) is not None), None)
         if hybrid is not None:
             date, clock = hybrid
