@@ -777,9 +777,9 @@ def _hybrid_reader(date: str, clock: tuple[Box, ...], others: list[Box]
             crops = _clock_crops(g, (time_box,), others)
             parsed = parsed_at(time_of_day(" ".join(text for text, _ in recognise(g, crops))))
             if parsed is not None and not narrow and t is not None:
-                box = _time_box(g, crops[-1], parsed, parse=parsed_at)
-                if box is not None:
-                    narrow.append((box, parsed[0], t))
+                own = _time_box(g, crops[-1], parsed, parse=parsed_at)
+                if own is not None:
+                    narrow.append((own, parsed[0], t))
         if parsed is None:
             return None
         when, fmt = parsed
