@@ -275,3 +275,73 @@ def test_the_clocks_weekday_decides_a_month_the_engines_do_not_agree_on() -> Non
     # a weekday that fits the month only tesseract read (ноя: 30 Nov 2020 is a Monday) is
     # not enough: the recogniser's look-alikes must read that month too
     assert spelt_date(rec, [t.replace("Чт", "Пн") for t in tess]) is None
+
+
+def _month_first_clip(path: Path, start: datetime) -> None:
+    """A 4 s clip whose clock reads MM-DD-YYYY Ddd HH:MM:SS, as many recorders print it out of
+    the box (dashes, the month first, an English weekday), and a camera label."""
+    epoch = int(start.replace(tzinfo=UTC).timestamp())
+    clock = f"%{{pts\\:gmtime\\:{epoch}\\:%m-%d-%Y %a %H\\\\\\:%M\\\\\\:%S}}"
+    draw = (f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
+            f"x=12:y=12:text='{clock}',"
+            f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
+            f"x=12:y=540:text='CAM 3'")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t", "-t", "4",
+                    "-vf", draw, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True, timeout=60)
+
+
+def test_a_month_first_dashed_date_is_read_month_first_or_its_weekday_stops_it() -> None:
+    """`03-14-2021` allows one reading only (no month 14); `03-05-2021 Fri` read day first
+    is the 3rd of May, a Monday: the clock's weekday says that reading is wrong, so it is
+    marked, never placed. A weekday that agrees, or none, leaves a reading as it was."""
+    from strongroom.media.overlay import WEEKDAY_DISAGREES, parse_clock_text
+
+    assert parse_clock_text("03-14-2021 Sun 09:30:00") == (datetime(2021, 3, 14, 9, 30),
+                                                            "MM-DD-YYYY")
+    assert parse_clock_text("14.03.2021 09:30:00") == (datetime(2021, 3, 14, 9, 30),
+                                                       "DD.MM.YYYY")
+    _when, fmt = parse_clock_text("03-05-2021 Fri 09:30:00") or (None, "")
+    assert WEEKDAY_DISAGREES in fmt, fmt
+    assert parse_clock_text("05-03-2021 Пт 09:30:00") == (datetime(2021, 3, 5, 9, 30),
+                                                          "DD-MM-YYYY")
+    assert parse_clock_text("05-03-2021 Fri 09:30:00 PM") == (datetime(2021, 3, 5, 21, 30),
+                                                             "DD-MM-YYYY 12h")
+    # a slashed date either way round: a weekday that neither way falls on marks it
+    assert WEEKDAY_DISAGREES not in (parse_clock_text("03/05/2021 Fri 09:30:00") or ("", ""))[1]
+    assert WEEKDAY_DISAGREES in (parse_clock_text("03/05/2021 Sat 09:30:00") or ("", ""))[1]
+    # a spelt month and an ISO date too; two weekdays on one line tell nothing
+    assert WEEKDAY_DISAGREES in (parse_clock_text("Fri 13 Oct 2022 00:15:53") or ("", ""))[1]
+    assert WEEKDAY_DISAGREES in (parse_clock_text("2021-03-05 Сб 09:30:00") or ("", ""))[1]
+    assert parse_clock_text("2021-03-05 Сб Пт 09:30:00") == (datetime(2021, 3, 5, 9, 30),
+                                                             "YYYY-MM-DD")
+
+
+def test_a_month_first_recorder_read_day_first_places_nothing_at_a_wrong_time(
+        tmp_path: Path) -> None:
+    """The clip a recorder set to MM-DD-YYYY writes on the 5th of March (`03-05-2021 Fri`):
+    before, every frame read as the 3rd of May, two months off, and the clip was placed
+    there. Now the weekday stops each reading: nothing placed, the clip flagged. On the
+    14th (`03-14-2021 Sun`) the same recorder's clock is read, month first, to the second."""
+    from strongroom.media.ocr import read_overlay
+    from strongroom.media.overlay import ClockReading, fit_segments
+    from strongroom.pipeline.steps.overlay import _status
+    from test_ocr_fixed_camera import sampled_and_dense
+
+    for start, placed in ((datetime(2021, 3, 5, 9, 30, 0), False),
+                          (datetime(2021, 3, 14, 9, 30, 0), True)):
+        path = tmp_path / f"{start:%d}.mp4"
+        _month_first_clip(path, start)
+        frames, dense = sampled_and_dense(path)
+        found = read_overlay(frames, dense)  # type: ignore[arg-type]
+        segments, _ = fit_segments([ClockReading(*c) for c in found.clocks], 4.0,
+                                   read_at=[t for t, _ in frames], read_otherwise=found.vetoed)
+        if placed:
+            assert _status(found, segments) == "placed", found.flags
+            assert all(c == start.replace(second=int(t)) for t, c, _ in found.clocks), \
+                found.clocks
+        else:
+            assert not found.clocks and not segments, found.clocks
+            assert "weekday_disagrees" in found.flags
+            assert _status(found, segments) == "clock_unconfirmed"

@@ -933,6 +933,7 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
         found.clock_box = _union(clock_lines)
     _read_label(frames, [b for b in lines if not any(_overlap(b, c) for c in clock_lines)],
                 clock_lines, found)
+    _drop_weekday_disagreements(found)
     # the order other clips showed is taken only from clips of this camera label
     shapes = Counter(date_shape(c[2]) for c in found.clocks if AMBIGUOUS in c[2])
     found.date_shape = shapes.most_common(1)[0][0] if shapes else None
@@ -943,6 +944,19 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
     found.clocks, found.date_ambiguous, found.date_order = resolve_date_order(
         found.clocks, date_orders, found.label)
     return found
+
+
+def _drop_weekday_disagreements(found: OverlayFound) -> None:
+    """Readings whose clock names a weekday its date does not fall on (`WEEKDAY_DISAGREES`:
+    a recorder that writes the month first, read day first, or a digit misread) are placed
+    nowhere: dropped, their frames vetoed, the clip flagged `weekday_disagrees`."""
+    from strongroom.media.overlay import WEEKDAY_DISAGREES
+
+    marked = [c for c in found.clocks if WEEKDAY_DISAGREES in c[2]]
+    if marked:
+        found.clocks = [c for c in found.clocks if WEEKDAY_DISAGREES not in c[2]]
+        found.vetoed += sorted(c[0] for c in marked)
+        found.flags.append("weekday_disagrees")
 
 
 #: A time of day whose AM/PM did not read is put in the half of the day that places it

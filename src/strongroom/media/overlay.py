@@ -90,6 +90,43 @@ def _month_near(word: str) -> int | None:
 
 #: Marks a format whose day and month could be either way round (both ≤ 12, slashes).
 AMBIGUOUS = " day/month?"
+#: Marks a reading whose clock shows a weekday that its date does not fall on (`03-05-2019
+#: Thu` read as the 3rd of May, a Friday: a recorder that writes MM-DD-YYYY, or a digit
+#: misread). It is never placed: `ocr.read_overlay` drops it and flags the clip.
+WEEKDAY_DISAGREES = " weekday?"
+#: Weekdays as DVRs write them: English and Russian, short and whole.
+_WEEKDAY_WORDS = {
+    **{w: i for i, w in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
+    **{w: i for i, w in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
+                                   "saturday", "sunday"))},
+    **{w: i for i, w in enumerate(("пн", "вт", "ср", "чт", "пт", "сб", "вс"))},
+    **{w: i for i, w in enumerate(("пнд", "втр", "срд", "чтв", "птн", "суб", "вск"))},
+    **{w: i for i, w in enumerate(("понедельник", "вторник", "среда", "четверг", "пятница",
+                                   "суббота", "воскресенье"))},
+}
+
+
+def weekday_read(text: str) -> int | None:
+    """The weekday (0 = Monday) a clock's text names as a word of its own, when it names one
+    (and not two); None otherwise. Only whole words spelt right count: a weekday OCR garbled
+    tells nothing."""
+    days = {_WEEKDAY_WORDS[w] for w in re.findall(r"[^\W\d_]+", text.lower().replace(".", " "))
+            if w in _WEEKDAY_WORDS}
+    return days.pop() if len(days) == 1 else None
+
+
+def _weekday_disagrees(text: str, when: datetime, either_way: bool) -> bool:
+    """Whether `text` names a weekday that `when` does not fall on (nor, `either_way`, the
+    date with its day and month swapped)."""
+    day = weekday_read(text)
+    if day is None or when.weekday() == day:
+        return False
+    if either_way:
+        try:
+            return when.replace(month=when.day, day=when.month).weekday() != day
+        except ValueError:
+            return True
+    return True
 #: Letters next to digits (`24Aug2018`, `07:24:38PM`): RapidOCR's recogniser drops spaces.
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 #: Short tokens with a letter between the date and the time: a weekday read as junk ("Чт" →
@@ -473,7 +510,9 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
         else:
             d, s1, mo, s2, y, hh, mm, ss = m.groups()
             fmt = f"DD{s1}MM{s2}YYYY"
-            if int(mo) > 12 >= int(d) and s1 == "/":
+            if int(mo) > 12 >= int(d):
+                # no month 13: the recorder writes the month first (MM/DD/YYYY, or a
+                # recorder's MM-DD-YYYY: a common factory setting)
                 d, mo, fmt = mo, d, f"MM{s1}DD{s2}YYYY"
             elif s1 == "/" and int(d) <= 12 and int(mo) <= 12 and d != mo:
                 # 06/12/2021: the 6th of December, or June the 12th? Slashes are the US
@@ -492,8 +531,17 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
             continue
         if not 1990 <= when.year <= 2100:
             continue
-        return when, fmt
+        return when, _with_weekday_check(fmt, fixed, when, either_way=AMBIGUOUS in fmt)
     return None
+
+
+def _with_weekday_check(fmt: str, text: str, when: datetime, *, either_way: bool) -> str:
+    """`fmt`, marked `WEEKDAY_DISAGREES` (before any " 12h") when the text's weekday is not
+    the date's."""
+    if not _weekday_disagrees(text, when, either_way):
+        return fmt
+    base, twelve = (fmt.removesuffix(" 12h"), " 12h") if fmt.endswith(" 12h") else (fmt, "")
+    return base + WEEKDAY_DISAGREES + twelve
 
 
 def _parse_named(fixed: str) -> tuple[datetime, str] | None:
@@ -519,7 +567,7 @@ def _parse_named(fixed: str) -> tuple[datetime, str] | None:
             except ValueError:
                 continue
             if 1990 <= when.year <= 2100:
-                return when, fmt
+                return when, _with_weekday_check(fmt, fixed, when, either_way=False)
     return None
 
 

@@ -177,7 +177,8 @@ def _status(found: Any, segments: list[Any]) -> str:
     """One word for what the clip's overlay gave: `placed` (segments with a DVR clock),
     `multiple_clocks` (two clocks that disagree: none is chosen),
     `date_ambiguous` (a clock whose day and month could be either way round, and nothing in
-    the clip to tell), `clock_unconfirmed` (readings that never agreed with each other),
+    the clip to tell), `clock_unconfirmed` (readings that never agreed with each other, or
+    whose weekday their date does not fall on),
     `label_only`, or `no_overlay`."""
     if segments:
         return "placed"
@@ -185,7 +186,8 @@ def _status(found: Any, segments: list[Any]) -> str:
         return "multiple_clocks"
     if found.date_ambiguous:
         return "date_ambiguous"
-    if found.clocks or {"small_clock_unconfirmed", "digits_disagree"} & set(found.flags):
+    if found.clocks or {"small_clock_unconfirmed", "digits_disagree",
+                        "weekday_disagrees"} & set(found.flags):
         return "clock_unconfirmed"
     return "label_only" if found.label else "no_overlay"
 
@@ -200,8 +202,10 @@ class OverlayOcrStep(Step):
     # 7: a label beside a clock that did not parse, a prison word read as Latin look-alikes
     # ("WV30": ШИЗО, uncertain), the time of day read alone once the date is settled, small
     # clocks confirmed, a clip showing OCR confuse digits its clock holds placed nowhere;
-    # 8: clips of `SPARSE_MIN_S` and more read on the keyframes nearest the reading times
-    version: ClassVar[str] = "8"
+    # 8: clips of `SPARSE_MIN_S` and more read on the keyframes nearest the reading times;
+    # 9: a month-first date no day-first reading allows (03-14-2019) read as such, and a
+    # reading whose weekday its date does not fall on placed nowhere (`weekday_disagrees`)
+    version: ClassVar[str] = "9"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
