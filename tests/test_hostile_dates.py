@@ -34,19 +34,27 @@ def _us_clip(folder: Path, name: str, start: datetime, label: str = "CAM 1") -> 
                                  label=label, size=(704, 576), figures=()), folder / name)
 
 
-def _day_first_clip(path: Path, start: datetime, label: str) -> None:
-    """A 4 s clip whose ticking clock reads DD/MM/YYYY HH:MM:SS (24-hour), as a European
-    recorder prints it, and a camera label at the bottom."""
+def drawn_clock_clip(path: Path, start: datetime, pattern: str, label: str,
+                     seconds: int = 4) -> None:
+    """A clip whose ticking clock ffmpeg's drawtext writes in the strftime `pattern` (shapes
+    cctv does not draw), from `start` on, over a noisy still background, and a camera label
+    at the bottom."""
     epoch = int(start.replace(tzinfo=UTC).timestamp())
-    clock = f"%{{pts\\:gmtime\\:{epoch}\\:%d/%m/%Y %H\\\\\\:%M\\\\\\:%S}}"
+    clock = f"%{{pts\\:gmtime\\:{epoch}\\:{pattern.replace(':', chr(92) * 3 + ':')}}}"
     draw = (f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
             f"x=12:y=12:text='{clock}',"
             f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
             f"x=12:y=540:text='{label}'")
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t", "-t", "4",
-                    "-vf", draw, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, timeout=60)
+                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t",
+                    "-t", str(seconds), "-vf", draw, "-c:v", "libx264", "-threads", "1",
+                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=60)
+
+
+def _day_first_clip(path: Path, start: datetime, label: str) -> None:
+    """A 4 s clip whose ticking clock reads DD/MM/YYYY HH:MM:SS (24-hour), as a European
+    recorder prints it."""
+    drawn_clock_clip(path, start, "%d/%m/%Y %H:%M:%S", label)
 
 
 def test_a_recorder_of_the_other_order_never_takes_the_order_of_another_cameras_clips(
@@ -279,17 +287,8 @@ def test_the_clocks_weekday_decides_a_month_the_engines_do_not_agree_on() -> Non
 
 def _month_first_clip(path: Path, start: datetime) -> None:
     """A 4 s clip whose clock reads MM-DD-YYYY Ddd HH:MM:SS, as many recorders print it out of
-    the box (dashes, the month first, an English weekday), and a camera label."""
-    epoch = int(start.replace(tzinfo=UTC).timestamp())
-    clock = f"%{{pts\\:gmtime\\:{epoch}\\:%m-%d-%Y %a %H\\\\\\:%M\\\\\\:%S}}"
-    draw = (f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
-            f"x=12:y=12:text='{clock}',"
-            f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
-            f"x=12:y=540:text='CAM 3'")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t", "-t", "4",
-                    "-vf", draw, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, timeout=60)
+    the box (dashes, the month first, an English weekday)."""
+    drawn_clock_clip(path, start, "%m-%d-%Y %a %H:%M:%S", "CAM 3")
 
 
 def test_a_month_first_dashed_date_is_read_month_first_or_its_weekday_stops_it() -> None:

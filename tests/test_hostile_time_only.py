@@ -7,8 +7,7 @@ must equal what the clip's clock shows at that video time. Real ffmpeg clips
 
 from __future__ import annotations
 
-import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from strongroom import cctv
 from strongroom.media import ocr
+from test_hostile_dates import drawn_clock_clip
 from test_ocr_fixed_camera import sampled_and_dense
 from test_time_only_reads import _read, _truth_at
 
@@ -95,16 +95,7 @@ def test_a_24_hour_clock_passing_midnight_is_never_read_at_another_time(
 
 def _time_first_clip(path: Path, start: datetime, seconds: int = 8) -> None:
     """A clock drawn as "HH:MM:SS DD-MM-YYYY" (the time first), which cctv does not draw."""
-    epoch = int(start.replace(tzinfo=UTC).timestamp())
-    clock = f"%{{pts\\:gmtime\\:{epoch}\\:%H\\\\\\:%M\\\\\\:%S %d-%m-%Y}}"
-    draw = (f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
-            f"x=12:y=12:text='{clock}',"
-            f"drawtext=fontfile={FONT}:fontsize=24:fontcolor=white:box=1:boxcolor=black:"
-            f"x=12:y=540:text='CAM 9'")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t",
-                    "-t", str(seconds), "-vf", draw, "-c:v", "libx264", "-threads", "1",
-                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=60)
+    drawn_clock_clip(path, start, "%H:%M:%S %d-%m-%Y", "CAM 9", seconds)
 
 
 def test_a_clock_with_the_time_before_the_date_is_never_read_at_another_time(
