@@ -649,11 +649,12 @@ def _time_box(g: Gray, crop: Box, parsed: tuple[datetime, str],
 def _time_only(g: Gray, when: datetime, fmt: str, box: Box) -> tuple[datetime, str] | None:
     """The time of day in `box` on the date of `when` (a settled whole reading of format
     `fmt`), the day before or after when that is nearer (midnight passed); None when the
-    time does not read, or its AM/PM does not match the format's (the whole clock is read
-    then)."""
-    from strongroom.media.overlay import time_of_day
+    time does not read, its AM/PM does not match the format's, or the box shows a weekday
+    that date does not fall on (the whole clock is read then)."""
+    from strongroom.media.overlay import time_of_day, weekday_read
 
-    tod = time_of_day(recognise(g, [box])[0][0])
+    text = recognise(g, [box])[0][0]
+    tod = time_of_day(text)
     if tod is None or fmt.endswith("12h") != tod.endswith(("AM", "PM")):
         return None
     if fmt.endswith("12h") and not 1 <= int(tod[:2]) <= 12:
@@ -665,6 +666,9 @@ def _time_only(g: Gray, when: datetime, fmt: str, box: Box) -> tuple[datetime, s
         got += timedelta(days=1)
     elif (got - when).total_seconds() > 12 * 3600:
         got -= timedelta(days=1)
+    weekday = weekday_read(text)
+    if weekday is not None and weekday != got.weekday():
+        return None  # a weekday in the time's box that the date does not fall on: read whole
     return got, fmt
 
 
@@ -949,13 +953,16 @@ def _read_overlay(frames: list[tuple[float, Gray]], dense: list[tuple[float, Gra
 def _drop_weekday_disagreements(found: OverlayFound) -> None:
     """Readings whose clock names a weekday its date does not fall on (`WEEKDAY_DISAGREES`:
     a recorder that writes the month first, read day first, or a digit misread) are placed
-    nowhere: dropped, their frames vetoed, the clip flagged `weekday_disagrees`."""
+    nowhere, and neither is any reading of the same date (frames whose weekday was hidden,
+    or misread, or not read at all once the date was settled: the clip showed that date
+    wrong): dropped, their frames vetoed, the clip flagged `weekday_disagrees`."""
     from strongroom.media.overlay import WEEKDAY_DISAGREES
 
-    marked = [c for c in found.clocks if WEEKDAY_DISAGREES in c[2]]
-    if marked:
-        found.clocks = [c for c in found.clocks if WEEKDAY_DISAGREES not in c[2]]
-        found.vetoed += sorted(c[0] for c in marked)
+    wrong = {c[1].date() for c in found.clocks if WEEKDAY_DISAGREES in c[2]}
+    if wrong:
+        dropped = [c for c in found.clocks if c[1].date() in wrong]
+        found.clocks = [c for c in found.clocks if c[1].date() not in wrong]
+        found.vetoed += sorted(c[0] for c in dropped)
         found.flags.append("weekday_disagrees")
 
 

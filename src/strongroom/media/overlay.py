@@ -106,27 +106,30 @@ _WEEKDAY_WORDS = {
 }
 
 
+#: Marks a reading whose day and month could be either way round (`AMBIGUOUS`) and whose
+#: weekday falls on one way only: an order taken from other clips or a person never
+#: overrides it (`resolve_date_order`).
+WEEKDAY_SAYS = " weekday says "
+_WEEKDAY_SAYS = re.compile(re.escape(WEEKDAY_SAYS) + r"(DD|MM)(.)(DD|MM)")
+
+
 def weekday_read(text: str) -> int | None:
     """The weekday (0 = Monday) a clock's text names as a word of its own, when it names one
     (and not two); None otherwise. Only whole words spelt right count: a weekday OCR garbled
-    tells nothing."""
-    days = {_WEEKDAY_WORDS[w] for w in re.findall(r"[^\W\d_]+", text.lower().replace(".", " "))
+    tells nothing, but an l read for an i ("Frl"). Letters glued to digits count as a word
+    (`2021Fri`, `00Thu`)."""
+    words = re.findall(r"[^\W\d_]+", _LETTER_DIGIT.sub(" ", text).lower().replace(".", " "))
+    # an l for an i, as the recogniser reads "Fri" ("Frl"): no weekday has an l
+    days = {_WEEKDAY_WORDS[w] for w in (*words, *(w.replace("l", "i") for w in words))
             if w in _WEEKDAY_WORDS}
     return days.pop() if len(days) == 1 else None
 
 
-def _weekday_disagrees(text: str, when: datetime, either_way: bool) -> bool:
-    """Whether `text` names a weekday that `when` does not fall on (nor, `either_way`, the
-    date with its day and month swapped)."""
-    day = weekday_read(text)
-    if day is None or when.weekday() == day:
-        return False
-    if either_way:
-        try:
-            return when.replace(month=when.day, day=when.month).weekday() != day
-        except ValueError:
-            return True
-    return True
+def _swapped(when: datetime) -> datetime | None:
+    try:
+        return when.replace(month=when.day, day=when.month)
+    except ValueError:
+        return None
 #: Letters next to digits (`24Aug2018`, `07:24:38PM`): RapidOCR's recogniser drops spaces.
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 #: Short tokens with a letter between the date and the time: a weekday read as junk ("Чт" →
@@ -146,6 +149,9 @@ _NO_FIRST_COLON = re.compile(r"(?<![\d:])(\d{2})(\d{2}):(\d{2})(?![\d:])")
 
 
 _GLUED_AMPM = re.compile(r"(?<=\d)(?=[AaPpАаРр]\.?\s?[MmМм](?![^\W\d_]))")
+#: A weekday glued after an AM/PM ("09:30:00PMThu"): the AM/PM would not be read as one.
+_AMPM_THEN_WEEKDAY = re.compile(
+    r"(?<=\d)\s?([AaPpАаРр]\.?\s?[MmМм])(?=(?i:mon|tue|wed|thu|fri|sat|sun|пн|вт|ср|чт|пт|сб|вс))")
 
 
 def colons_restored(text: str) -> str:
@@ -161,7 +167,7 @@ def parse_clock_text(text: str) -> tuple[datetime, str] | None:
     raw = colons_restored(unicodedata.normalize("NFKC", text))
     # "12:30:00AM": an AM glued to the seconds would become "4M" with the digits' look-alikes
     # fixed, and 12:30 AM be read as noon
-    raw = _GLUED_AMPM.sub(" ", raw)
+    raw = _GLUED_AMPM.sub(" ", _AMPM_THEN_WEEKDAY.sub(r" \1 ", raw))
     split = _LETTER_DIGIT.sub(" ", re.sub(r"(?<![^\W\d_])0(?=ct)", "O", raw))
     for variant in (raw, split, _BETWEEN.sub(" ", raw), _BETWEEN.sub(" ", split),
                     _GLUED.sub(" ", raw)):
@@ -454,8 +460,11 @@ def resolve_date_order(readings: list[tuple[float, datetime, str]],
     `orders_shown`); with none, the order `orders` gives for their shape on the clip's camera
     label (`order_key`: what the vault's other clips of that camera and shape all show); with
     neither, or with readings that show both orders or an order only once, they are dropped —
-    a date a month off is worse than none. Returns the readings kept, whether some were
-    dropped as ambiguous, and the order taken from `orders`, if any."""
+    a date a month off is worse than none. The clock's weekday, where it falls on one way
+    round only (`WEEKDAY_SAYS`), is the clip's own evidence too: two readings it decides
+    settle the order, and one that says the other order leaves the clip unplaced, whatever
+    other clips or a person said. Returns the readings kept, whether some were dropped as
+    ambiguous, and the order taken from `orders`, if any."""
     from collections import Counter
 
     ambiguous = [r for r in readings if AMBIGUOUS in r[2]]
@@ -467,17 +476,26 @@ def resolve_date_order(readings: list[tuple[float, datetime, str]],
     # the clip's camera's order, else the order a person said for every camera
     vault_order = ((orders or {}).get(key) if key else None) or (orders or {}).get(shape or "")
     from_vault = None
+    # what the clock's weekday says, reading by reading (`WEEKDAY_SAYS`)
+    said = Counter(m.group(1) + "/" + m.group(3) for r in ambiguous
+                   if (m := _WEEKDAY_SAYS.search(r[2])) is not None)
     if len(shown) == 1 and confirmed == shown:
         sure = shown
+    elif len(said) == 1 and max(said.values()) >= 2 and shown <= set(said):
+        sure = set(said)  # two readings' weekdays, and no day above 12 against them
     elif len(shown) <= 1 and vault_order in ("DD/MM", "MM/DD") and shown <= {vault_order}:
         sure, from_vault = {vault_order}, vault_order
     else:
+        return [r for r in readings if AMBIGUOUS not in r[2]], True, None
+    if set(said) - sure:
+        # the clock's own weekday says the other order on some frame: nothing from the
+        # other readings, clips or a person overrides what the clip itself shows
         return [r for r in readings if AMBIGUOUS not in r[2]], True, None
     us = sure == {"MM/DD"}
     out = []
     for t, when, fmt in readings:
         if AMBIGUOUS in fmt:
-            fmt = fmt.replace(AMBIGUOUS, "")
+            fmt = _WEEKDAY_SAYS.sub("", fmt.replace(AMBIGUOUS, ""))
             if us:
                 when = when.replace(month=when.day, day=when.month)
                 fmt = "MM" + fmt[2:3] + "DD" + fmt[5:]
@@ -494,10 +512,12 @@ class ClockReading:
 
 def parse_clock(text: str) -> tuple[datetime, str] | None:
     """The date-time in `text` and its format name, or None."""
-    # Look-alikes are fixed only in tokens that hold digits, so weekday names survive.
+    # Look-alikes are fixed only in tokens that hold digits, so weekday names survive; the
+    # weekday is looked for before (a weekday glued to the digits, "2021Fri", would be "Fr1")
+    weekday = weekday_read(text)
     fixed = " ".join(tok.translate(_DIGIT_FIXES) if any(c.isdigit() for c in tok) else tok
                      for tok in text.split())
-    named = _parse_named(fixed)
+    named = _parse_named(fixed, weekday)
     if named is not None:
         return named
     for order, pattern in _PATTERNS:
@@ -510,9 +530,12 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
         else:
             d, s1, mo, s2, y, hh, mm, ss = m.groups()
             fmt = f"DD{s1}MM{s2}YYYY"
-            if int(mo) > 12 >= int(d):
-                # no month 13: the recorder writes the month first (MM/DD/YYYY, or a
-                # recorder's MM-DD-YYYY: a common factory setting)
+            if int(mo) > 12 >= int(d) and (
+                    s1 == "/" or (weekday is not None and _weekday_of(y, mo, d) == weekday)):
+                # no month 13: the recorder writes the month first. Slashes: the American
+                # order. Dashes (a recorders' factory setting, MM-DD-YYYY Ddd) only when the
+                # clock's weekday falls on that date: a day-first clock whose month misreads
+                # alike on every frame (05-10 read 05-18, a bitmap 0 for an 8) reads so too
                 d, mo, fmt = mo, d, f"MM{s1}DD{s2}YYYY"
             elif s1 == "/" and int(d) <= 12 and int(mo) <= 12 and d != mo:
                 # 06/12/2021: the 6th of December, or June the 12th? Slashes are the US
@@ -531,20 +554,39 @@ def parse_clock(text: str) -> tuple[datetime, str] | None:
             continue
         if not 1990 <= when.year <= 2100:
             continue
-        return when, _with_weekday_check(fmt, fixed, when, either_way=AMBIGUOUS in fmt)
+        return when, _with_weekday_check(fmt, weekday, when)
     return None
 
 
-def _with_weekday_check(fmt: str, text: str, when: datetime, *, either_way: bool) -> str:
-    """`fmt`, marked `WEEKDAY_DISAGREES` (before any " 12h") when the text's weekday is not
-    the date's."""
-    if not _weekday_disagrees(text, when, either_way):
+def _weekday_of(y: str, d: str, mo: str) -> int | None:
+    try:
+        return datetime(int(y), int(mo), int(d)).weekday()
+    except ValueError:
+        return None
+
+
+def _with_weekday_check(fmt: str, weekday: int | None, when: datetime) -> str:
+    """`fmt` with what the clock's weekday says of the reading (before any " 12h"): marked
+    `WEEKDAY_DISAGREES` when the date does not fall on it (an `AMBIGUOUS` date: neither way
+    round); an ambiguous date that falls on it one way round only says which
+    (`WEEKDAY_SAYS`)."""
+    if weekday is None:
         return fmt
     base, twelve = (fmt.removesuffix(" 12h"), " 12h") if fmt.endswith(" 12h") else (fmt, "")
-    return base + WEEKDAY_DISAGREES + twelve
+    swapped = _swapped(when) if AMBIGUOUS in fmt else None
+    as_read = when.weekday() == weekday
+    other = swapped is not None and swapped.weekday() == weekday
+    if not as_read and not other:
+        return base + WEEKDAY_DISAGREES + twelve
+    if AMBIGUOUS in fmt and as_read != other:
+        day_first = fmt.startswith("DD") == as_read
+        sep = fmt[2]
+        return base + WEEKDAY_SAYS + ("DD" + sep + "MM" if day_first else "MM" + sep + "DD") \
+            + twelve
+    return fmt
 
 
-def _parse_named(fixed: str) -> tuple[datetime, str] | None:
+def _parse_named(fixed: str, weekday: int | None = None) -> tuple[datetime, str] | None:
     """A date with the month spelled out (`14 мар 2020`, `Sat Mar 14 2020`)."""
     for order, pattern in _NAMED:
         for m in pattern.finditer(fixed):
@@ -567,7 +609,7 @@ def _parse_named(fixed: str) -> tuple[datetime, str] | None:
             except ValueError:
                 continue
             if 1990 <= when.year <= 2100:
-                return when, _with_weekday_check(fmt, fixed, when, either_way=False)
+                return when, _with_weekday_check(fmt, weekday, when)
     return None
 
 
