@@ -90,9 +90,10 @@ def _month_near(word: str) -> int | None:
 
 #: Marks a format whose day and month could be either way round (both ≤ 12, slashes).
 AMBIGUOUS = " day/month?"
-#: Marks a reading whose clock shows a weekday that its date does not fall on (`03-05-2019
-#: Thu` read as the 3rd of May, a Friday: a recorder that writes MM-DD-YYYY, or a digit
-#: misread). It is never placed: `ocr.read_overlay` drops it and flags the clip.
+#: Marks a reading whose clock shows a weekday that its date does not fall on (`03-05-2021
+#: Fri` read as the 3rd of May, a Monday: a recorder that writes MM-DD-YYYY, or a digit
+#: misread). It is never placed: `ocr.read_overlay` drops it, with every reading of that
+#: date, and flags the clip.
 WEEKDAY_DISAGREES = " weekday?"
 #: Weekdays as DVRs write them: English and Russian, short and whole.
 _WEEKDAY_WORDS = {
