@@ -95,12 +95,14 @@ AMBIGUOUS = " day/month?"
 #: misread). It is never placed: `ocr.read_overlay` drops it, with every reading of that
 #: date, and flags the clip.
 WEEKDAY_DISAGREES = " weekday?"
+#: Russian weekdays as a clock writes them, Monday first.
+_WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 #: Weekdays as DVRs write them: English and Russian, short and whole.
 _WEEKDAY_WORDS = {
     **{w: i for i, w in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
     **{w: i for i, w in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday",
                                    "saturday", "sunday"))},
-    **{w: i for i, w in enumerate(("пн", "вт", "ср", "чт", "пт", "сб", "вс"))},
+    **{w: i for i, w in enumerate(_WEEKDAYS)},
     **{w: i for i, w in enumerate(("пнд", "втр", "срд", "чтв", "птн", "суб", "вск"))},
     **{w: i for i, w in enumerate(("понедельник", "вторник", "среда", "четверг", "пятница",
                                    "суббота", "воскресенье"))},
@@ -349,7 +351,6 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     return f"{day:02d} {_RUSSIAN_MONTHS[month - 1]} {year}"
 
 
-_WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 #: A weekday as tesseract reads it before the day ("Чт 30", "Чт.30", "Чт'30").
 _WEEKDAY_BEFORE_DAY = re.compile(r"(?<![^\W\d_])([^\W\d_]{2})[.',]?\s*\d{1,2}(?!\d)")
 
