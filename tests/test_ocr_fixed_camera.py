@@ -351,3 +351,58 @@ def test_a_spelt_date_found_on_the_first_frames_bands_costs_no_further_detection
     assert found.clock_box is not None
     line = found.clock_box[2] - found.clock_box[0]
     assert sum(w < 0.7 * line for w in widths) >= len(frames) - 1, (line, widths)
+
+
+def test_a_spelt_date_is_asked_of_tesseract_on_two_frames_when_they_settle_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tesseract's reads of a spelt-out date are the slow part of such a clip (six per frame:
+    three preparations, with and without a margin). Clip 93's first two frames settle its
+    date: the other two are not read, and the clip is read as right as with all four."""
+    from strongroom.media import overlay
+
+    asked: list[int] = []
+    spelt_date = overlay.spelt_date
+
+    def counted(recognised: list[str], tesseract: list[str]) -> str | None:
+        asked.append(len(tesseract))
+        return spelt_date(recognised, tesseract)
+
+    monkeypatch.setattr(overlay, "spelt_date", counted)
+    spec = cctv.random_spec(SEED, 93)
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = read_overlay(*sampled_and_dense(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert found.engine == "tesseract date + rapidocr time"
+    assert len(found.clocks) >= 3
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+    assert asked == [12], asked
+
+
+@pytest.mark.parametrize("recognised", [
+    ["CAM 29 JOKAIbHbIN", "CAM 29 J0KAIbHbIN", "CAM 29 JOKAIbHbIN", "CAM 29 JOKAIbHbIN"],
+    ["311:04:18", "311:04:19", "311:04:20", "311:04:21"],
+    ["Apr 2018 07:52:25", " Apr 2018 07:52:27", "Apr 2018 07:52:28", "Apr 2018 07:52:29"],
+    ["23 0kr 2022 10:00:01", "", "", ""],  # one read only: no two agree
+])
+def test_lines_that_cannot_give_a_spelt_date_cost_no_tesseract_read(
+        recognised: list[str]) -> None:
+    """A label above a clock's time, or a time alone, is no spelt date whatever tesseract
+    reads: `may_be_spelt_date` says so from the recogniser's reads, and `spelt_date` agrees
+    even given tesseract reads that name a date whole."""
+    from strongroom.media.overlay import may_be_spelt_date, spelt_date
+
+    assert not may_be_spelt_date(recognised)
+    assert spelt_date(recognised, ["23 окт 2022 10:00:01"] * 12) is None
+    assert may_be_spelt_date(["23 0kr 2022 10:00:01", "23 0kr 2022 10:00:02"])
+
+
+def test_a_two_line_clock_the_whole_frame_pass_boxes_loosely_is_read(tmp_path: Path) -> None:
+    """Clip 147 of the v3 corpus (8 px DejaVu Sans Mono, date above time, at CIF, night): the
+    bands' pass misreads the hour (28:05:32), the whole frame's boxes the two lines 20 px tall
+    for 8 px of text, so their centres are less than half a box apart. They are still the
+    date above its time (`_below`): the clip is read, every second right."""
+    spec = cctv.corpus_specs(SEED, 200, version=3)[147]
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    found = read_overlay(*sampled_and_dense(tmp_path / spec.name))  # type: ignore[arg-type]
+    assert found.engine == "rapidocr", (found.engine, found.flags)
+    assert len(found.clocks) >= 3, found.clocks
+    assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks

@@ -252,6 +252,17 @@ _DAY_WORD_YEAR_TESSERACT = re.compile(
     r"(?<!\d)(\d{1,2})\s*([^\W\d_]{3,9})\.?\s*((?:19|20)\d\d)(?!\d)")
 
 
+def may_be_spelt_date(recognised: list[str]) -> bool:
+    """Whether `spelt_date` can find a date in what the recogniser read, whatever tesseract
+    reads: a day, a word and a year on two of its reads at least (else tesseract's slow reads
+    are not worth asking for)."""
+    import unicodedata
+
+    return sum(1 for text in recognised if any(
+        p.search(unicodedata.normalize("NFKC", text)) is not None
+        for p in (_DAY_WORD_YEAR_STRICT, _DAY_WORD_YEAR))) >= 2
+
+
 def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     """The date of a clock whose month is a Russian word (`23 окт 2022`), from what the
     recogniser read on a few frames (digits right, the month in Latin look-alikes) and what

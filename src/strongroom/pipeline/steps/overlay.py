@@ -205,7 +205,7 @@ class OverlayOcrStep(Step):
     # 8: clips of `SPARSE_MIN_S` and more read on the keyframes nearest the reading times;
     # 9: a month-first date no day-first reading allows (03-14-2019) read as such, and a
     # reading whose weekday its date does not fall on placed nowhere (`weekday_disagrees`)
-    version: ClassVar[str] = "9"
+    version: ClassVar[str] = "10"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
