@@ -252,15 +252,21 @@ _DAY_WORD_YEAR_TESSERACT = re.compile(
     r"(?<!\d)(\d{1,2})\s*([^\W\d_]{3,9})\.?\s*((?:19|20)\d\d)(?!\d)")
 
 
+def _days_words_years(recognised: str) -> list[re.Match[str]]:
+    """The (day, word, year) a recogniser's read may hold: the strict pattern's, then the
+    loose one's."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", recognised)
+    return [m for m in (_DAY_WORD_YEAR_STRICT.search(text), _DAY_WORD_YEAR.search(text))
+            if m is not None]
+
+
 def may_be_spelt_date(recognised: list[str]) -> bool:
     """Whether `spelt_date` can find a date in what the recogniser read, whatever tesseract
     reads: a day, a word and a year on two of its reads at least (else tesseract's slow reads
     are not worth asking for)."""
-    import unicodedata
-
-    return sum(1 for text in recognised if any(
-        p.search(unicodedata.normalize("NFKC", text)) is not None
-        for p in (_DAY_WORD_YEAR_STRICT, _DAY_WORD_YEAR))) >= 2
+    return sum(1 for text in recognised if _days_words_years(text)) >= 2
 
 
 def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
@@ -276,7 +282,6 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
       frames or by tesseract three times, with any other month read a third as often at most.
 
     A date a month or a year off would place the whole clip there: rather none."""
-    import unicodedata
     from collections import Counter
 
     days_years: Counter[tuple[int, int]] = Counter()
@@ -289,9 +294,7 @@ def spelt_date(recognised: list[str], tesseract: list[str]) -> str | None:
     tesseract_days = {int(x) for text in tesseract
                       for x in re.findall(r"(?<![\d:])\d{1,2}(?![\d:])", text)}
     for text in recognised:
-        text = unicodedata.normalize("NFKC", text)
-        found = [m for m in (_DAY_WORD_YEAR_STRICT.search(text), _DAY_WORD_YEAR.search(text))
-                 if m is not None]
+        found = _days_words_years(text)
         days = {int(m.group(1)) for m in found}
         named = [m for m in found if lookalike_month(m.group(2)) is not None]
         read = [m for m in found if int(m.group(1)) in tesseract_days]

@@ -33,8 +33,8 @@ DENSE_S = 1.2  # every frame of the first second and a bit: where the clock tick
 #: (else the frame at that time), so that a pass that decodes nothing else decodes only
 #: keyframes after the first second (`media.frames.Sparse`): a DVR's keyframes come every
 #: second or two, and a long clip is then read for a fraction of its decoding. From 10 s on:
-#: on the benchmark's corpus (v3, 63 clips of 10–60 s) this halves those clips' decoding
-#: (24 s → 9 s) and every clip reads the same, but one, whose keyframes show a serif 8 the
+#: on the benchmark's corpus (v3, 63 clips of 10–60 s) those clips decode in 9 s instead of
+#: 24 s, and every clip reads the same, but one, whose keyframes show a serif 8 the
 #: recogniser reads as a 6 where the frames between did not (6 s of it unplaced, none wrong).
 SPARSE_MIN_S = 10.0
 
