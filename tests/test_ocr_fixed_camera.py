@@ -9,7 +9,7 @@ is as still as the overlay, so no clock line or no label came out.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -406,3 +406,46 @@ def test_a_two_line_clock_the_whole_frame_pass_boxes_loosely_is_read(tmp_path: P
     assert found.engine == "rapidocr", (found.engine, found.flags)
     assert len(found.clocks) >= 3, found.clocks
     assert all(c == true_clock(truth, t) for t, c, _ in found.clocks), found.clocks
+
+
+def keyframe_frames(path: Path, tmp_path: Path) -> tuple[list[tuple[float, object]],
+                                                          list[tuple[float, object]]]:
+    """The frames the overlay_ocr step reads, from the decode pass it makes (a clip of
+    `SPARSE_MIN_S` and more: the keyframes nearest its reading times), as the benchmark's
+    direct loop splits them: the frame nearest each reading time, and the first `DENSE_S`."""
+    from strongroom.media.frames import decode_pass
+    from strongroom.media.probe import probe
+    from strongroom.pipeline.step import Context
+    from strongroom.pipeline.steps import registry
+    from strongroom.pipeline.steps.overlay import DENSE_S
+
+    facts, _ = probe(path)
+    ctx = Context(sha256="0" * 64, path=path, workdir=tmp_path, facts=facts)
+    job = registry()["overlay_ocr"].start(ctx)
+    assert job.consumer is not None
+    ctx.decoded_duration = decode_pass(path, [job.consumer], facts.duration or 0.0).decoded_s
+    every = job.pixels()
+    nearest = sorted({min(range(len(every)), key=lambda i: abs(every[i][0] - w))
+                      for w in reading_times(ctx.duration())})
+    return [every[i] for i in nearest], [f for f in every if f[0] <= DENSE_S]
+
+
+def test_readings_back_on_the_clocks_offset_after_a_misread_stand(tmp_path: Path) -> None:
+    """Clip 82 of the v3 corpus (24 s, 13 px DejaVuSerif, yellow with a shadow), read on its
+    keyframes: on those at 10 s and 20 s both engines read the seconds' 8 as a 6 ("20:47:16"
+    for 20:47:18), so one reading leaves the clock's offset each time. The readings after
+    each are back on it: they stand as the main ones do, without tesseract's word (which reads
+    nothing on the last two). The clip is placed to its end, every second right."""
+    from strongroom.media.overlay import ClockReading, fit_segments
+
+    spec = cctv.corpus_specs(SEED, 200, version=3)[82]
+    truth = cctv.make_clip(spec, tmp_path / spec.name)
+    frames, dense = keyframe_frames(tmp_path / spec.name, tmp_path)
+    found = read_overlay(frames, dense)  # type: ignore[arg-type]
+    segments, _ = fit_segments([ClockReading(*c) for c in found.clocks], truth.duration,
+                               read_at=[t for t, _ in frames], read_otherwise=found.vetoed)
+    assert segments and segments[-1].end_s >= truth.duration - 1, segments
+    for s in segments:
+        for t in (s.start_s + 0.01, (s.start_s + s.end_s) / 2, s.end_s - 0.01):
+            shown = s.clock_start + timedelta(seconds=int(s.phase + t - s.start_s))
+            assert shown == true_clock(truth, t), (t, s)

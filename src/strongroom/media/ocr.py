@@ -387,17 +387,24 @@ def _confirm_jumps(frames: list[tuple[float, Gray]], clock: tuple[Box, ...],
     """Readings that put the clock on another offset than most of the clip's (a recorder
     set back, or one digit misread the same way on several frames: "03:28:31" for
     "03:26:31") stand only if tesseract reads the same on one of their frames; otherwise
-    they are dropped and the clip flagged `jump_unconfirmed`."""
-    from strongroom.media.overlay import ClockReading, offset_groups
+    they are dropped and the clip flagged `jump_unconfirmed`. Readings back on the main
+    readings' offset, after some that left it, are the main clock again: they stand as
+    those do (tesseract may read nothing there, or misread a frame alike: "20:47:16" for
+    20:47:18 on a keyframe, in both engines)."""
+    import statistics
+
+    from strongroom.media.overlay import SAME_CLOCK_S, ClockReading, offset_groups, offset_of
 
     groups = offset_groups([ClockReading(*c) for c in found.clocks])
     if len(groups) < 2:
         return
     main = max(groups, key=len)
+    at = statistics.median(offset_of(r) for r in main)
     engines = _engines()
     by_t = dict(frames)
     for group in groups:
-        if group is main:
+        if group is main or abs(
+                statistics.median(offset_of(r) for r in group) - at) <= SAME_CLOCK_S:
             continue
         probe = next((r for r in group if r.t in by_t), None)
         seen = read_clock(engines, by_t[probe.t], clock) if probe is not None else None

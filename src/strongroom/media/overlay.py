@@ -653,8 +653,8 @@ def offset_groups(readings: list[ClockReading], tolerance: float = 1.5
     more than `tolerance` (the groups `fit_segments` starts from)."""
     groups: list[list[ClockReading]] = []
     for r in sorted(readings, key=lambda r: r.t):
-        off = _offset(r)
-        if groups and abs(off - statistics.median(_offset(x) for x in groups[-1])) <= tolerance:
+        off = offset_of(r)
+        if groups and abs(off - statistics.median(offset_of(x) for x in groups[-1])) <= tolerance:
             groups[-1].append(r)
         else:
             groups.append([r])
@@ -677,8 +677,8 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
     kept = [g for g in groups if len(g) >= 2]
     merged: list[list[ClockReading]] = []
     for g in kept:
-        if merged and abs(statistics.median(map(_offset, merged[-1]))
-                          - statistics.median(map(_offset, g))) <= tolerance:
+        if merged and abs(statistics.median(map(offset_of, merged[-1]))
+                          - statistics.median(map(offset_of, g))) <= tolerance:
             merged[-1].extend(g)
         else:
             merged.append(g)
@@ -710,13 +710,13 @@ def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: fl
         # tick is put on the first frame that shows the new second, as a viewer sees it.
         # Readings far apart can narrow it as much (a segment after a jump, read every 3 s):
         # then no frame pair shows where the tick is, and the middle is nearest the truth.
-        lo = max(_offset(r) for r in g)
-        hi = min(_offset(r) + 1 for r in g)
+        lo = max(offset_of(r) for r in g)
+        hi = min(offset_of(r) + 1 for r in g)
         # Only at a whole number of frames a second does the tick fall on the same frame of
         # every second (at 12.5 fps it alternates: the middle is right then too).
         pinned = hi - lo <= FRAME_EXACT and any(
             0 < abs(a.t - b.t) <= FRAME_EXACT and _whole_rate(abs(a.t - b.t))
-            for a in g if _offset(a) >= lo - 1e-9 for b in g if _offset(b) + 1 <= hi + 1e-9)
+            for a in g if offset_of(a) >= lo - 1e-9 for b in g if offset_of(b) + 1 <= hi + 1e-9)
         c0 = lo + 1e-6 if pinned else (lo + hi) / 2
         fmt = statistics.mode(r.fmt for r in g)
         covered = sum(1 for r in rs if start <= r.t <= end)
@@ -753,8 +753,8 @@ def _split_at_step(group: list[ClockReading]) -> list[list[ClockReading]]:
         before, after = group[:k], group[k:]
         if len(_consistent(before)) == k and len(_consistent(after)) == len(after):
             # a step, not two readings a hair either side of a tick (frame times rounded)
-            lo_b, hi_b = max(map(_offset, before)), min(_offset(r) + 1 for r in before)
-            lo_a, hi_a = max(map(_offset, after)), min(_offset(r) + 1 for r in after)
+            lo_b, hi_b = max(map(offset_of, before)), min(offset_of(r) + 1 for r in before)
+            lo_a, hi_a = max(map(offset_of, after)), min(offset_of(r) + 1 for r in after)
             if max(lo_b - hi_a, lo_a - hi_b) >= STEP_MIN_S:
                 return [before, after]
     return [group]
@@ -769,8 +769,8 @@ def _consistent(group: list[ClockReading]) -> list[ClockReading]:
     windows for c0 share a point (a second misread by one is dropped, not averaged in)."""
     best: list[ClockReading] = []
     for r in group:  # the shared point, if any, is one of the windows' left ends
-        c0 = _offset(r)
-        fits = [x for x in group if _offset(x) <= c0 + 1e-9 < _offset(x) + 1]
+        c0 = offset_of(r)
+        fits = [x for x in group if offset_of(x) <= c0 + 1e-9 < offset_of(x) + 1]
         if len(fits) > len(best):
             best = fits
     return best
@@ -779,7 +779,8 @@ def _consistent(group: list[ClockReading]) -> list[ClockReading]:
 _EPOCH = datetime(1970, 1, 1)
 
 
-def _offset(r: ClockReading) -> float:
+def offset_of(r: ClockReading) -> float:
+    """The clock's offset from video time at a reading (seconds)."""
     return (r.clock - _EPOCH).total_seconds() - r.t
 
 
