@@ -209,8 +209,9 @@ class OverlayOcrStep(Step):
     # 9: a month-first date no day-first reading allows (03-14-2019) read as such, and a
     # reading whose weekday its date does not fall on placed nowhere (`weekday_disagrees`);
     # 10: a two-line clock boxed loosely is a date above its time; 11: clips of 10 s and
-    # more read on keyframes (`SPARSE_MIN_S` was 60 s)
-    version: ClassVar[str] = "11"
+    # more read on keyframes (`SPARSE_MIN_S` was 60 s); 12: readings back on the main
+    # readings' offset after some that left it stand as those do
+    version: ClassVar[str] = "12"
 
     def start(self, ctx: Context) -> Job:
         return _OverlayJob(ctx)
