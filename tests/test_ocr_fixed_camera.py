@@ -411,22 +411,15 @@ def test_a_two_line_clock_the_whole_frame_pass_boxes_loosely_is_read(tmp_path: P
 def keyframe_frames(path: Path, tmp_path: Path) -> tuple[list[tuple[float, object]],
                                                           list[tuple[float, object]]]:
     """The frames the overlay_ocr step reads, from the decode pass it makes (a clip of
-    `SPARSE_MIN_S` and more: the keyframes nearest its reading times), as the benchmark's
-    direct loop splits them: the frame nearest each reading time, and the first `DENSE_S`."""
-    from strongroom.media.frames import decode_pass
-    from strongroom.media.probe import probe
-    from strongroom.pipeline.step import Context
-    from strongroom.pipeline.steps import registry
+    `SPARSE_MIN_S` and more: the keyframes nearest its reading times; `test_sparse_pass`'s
+    `_read`), as the benchmark's direct loop splits them: the frame nearest each reading time
+    (of the clip as decoded), and the first `DENSE_S`."""
     from strongroom.pipeline.steps.overlay import DENSE_S
+    from test_sparse_pass import _read
 
-    facts, _ = probe(path)
-    ctx = Context(sha256="0" * 64, path=path, workdir=tmp_path, facts=facts)
-    job = registry()["overlay_ocr"].start(ctx)
-    assert job.consumer is not None
-    ctx.decoded_duration = decode_pass(path, [job.consumer], facts.duration or 0.0).decoded_s
-    every = job.pixels()
+    every, info = _read(path, tmp_path, full=False)
     nearest = sorted({min(range(len(every)), key=lambda i: abs(every[i][0] - w))
-                      for w in reading_times(ctx.duration())})
+                      for w in reading_times(info.decoded_s)})
     return [every[i] for i in nearest], [f for f in every if f[0] <= DENSE_S]
 
 
