@@ -647,7 +647,7 @@ class FittedSegment:
     phase: float = 0.0
 
 
-def offset_groups(readings: list[ClockReading], tolerance: float = 1.5
+def offset_groups(readings: list[ClockReading], tolerance: float = SAME_CLOCK_S
                   ) -> list[list[ClockReading]]:
     """Readings in video-time order, cut where the clock's offset from video time moves by
     more than `tolerance` (the groups `fit_segments` starts from)."""
@@ -661,7 +661,7 @@ def offset_groups(readings: list[ClockReading], tolerance: float = 1.5
     return groups
 
 
-def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: float = 1.5,
+def fit_segments(readings: list[ClockReading], duration: float, *, tolerance: float = SAME_CLOCK_S,
                  read_at: list[float] | None = None, read_otherwise: list[float] | None = None
                  ) -> tuple[list[FittedSegment], int]:
     """Segments of constant clock offset, and how many readings were rejected as outliers.
