@@ -119,7 +119,7 @@ def test_pixels_inside_faces_change_and_the_rest_does_not(
         inside.append(diff[mask].mean())
         far = ~mask
         for t in tracks_of(redacted[1]):
-            for b in t.keys.values():  # what the margins may touch is neither
+            for b in t.boxes.values():  # what the margins may touch is neither
                 y0, x0 = max(0, int(b[1]) - 80), max(0, int(b[0]) - 80)
                 far[y0:int(b[3]) + 80, x0:int(b[2]) + 80] = False
         outside.append(diff[far].mean())
@@ -203,7 +203,7 @@ def test_two_faces_crossing_keep_their_own_tracks() -> None:
     tracks = link(found, max_gap=6)
     assert len(tracks) == 2
     for t in tracks:
-        xs = [t.keys[f][0] for f in sorted(t.keys)]
+        xs = [t.boxes[f][0] for f in sorted(t.boxes)]
         assert xs == sorted(xs) or xs == sorted(xs, reverse=True), xs
 
 

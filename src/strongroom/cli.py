@@ -1420,6 +1420,234 @@ def person_list(
         or "(nobody yet)")
 
 
+publish_app = typer.Typer(
+    help="Redacted publication: draft a part of a clip with every face hidden, have a second "
+         "person approve it, then write it out signed with its provenance (C2PA).",
+    no_args_is_help=True)
+app.add_typer(publish_app, name="publish")
+PubArg = Annotated[int, typer.Argument(help="The publication's number (`publish list`).")]
+
+
+def _publication_text(d: dict[str, Any]) -> str:
+    text = (f"Publication {d['publication']}: {d['status']}, spec version {d['spec_version']}; "
+            f"draft {str(d.get('draft') or '')[:16]}…")
+    if "faces_found" in d:
+        text += (f"; {d['faces_found']} face detection(s) in {d['tracks']} track(s) over "
+                 f"{d['frames']} frames; sound {d['audio']}")
+    if d.get("warning"):
+        text += f"\nwarning: {d['warning']}"
+    return text + ("\nNext: a second person (investigator or admin) runs `strongroom publish "
+                   f"approve VAULT {d['publication']} --user NAME`."
+                   if d["status"] == "drafted" else "")
+
+
+@publish_app.command("draft")
+def publish_draft(
+    ctx: typer.Context,
+    vault: VaultArg,
+    sha256: Annotated[str, typer.Argument(help="The clip (at least 8 hex digits of its "
+                                               "SHA-256).")],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Start in the clip: HH:MM:SS, MM:SS or seconds.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="End in the clip.")] = None,
+    hide: Annotated[str, typer.Option(help="blur (strong) or fill (solid).")] = "blur",
+    mask_voice: Annotated[bool, typer.Option("--mask-voice", help="Shift the voices' pitch "
+                                                                 "and formants.")] = False,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Leave the sound out.")] = False,
+    scale: Annotated[float, typer.Option(help="Enlarge frames for the face detector (small "
+                                              "faces: 1.5 or 2).")] = 1.0,
+    note: Annotated[str | None, typer.Option(help="Why this is published.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Redact a range of a clip into a draft kept in the vault (faces found, tracked and
+    hidden on every frame); nothing is written outside the vault."""
+    from strongroom.catalogue.cases import parse_offset
+    from strongroom.publish.drafts import draft
+    from strongroom.publish.render import Options
+
+    options = Options(start=parse_offset(start) if start is not None else 0.0,
+                      end=parse_offset(end) if end is not None else None, hide=hide,
+                      scale=scale, mask_voice=mask_voice, keep_audio=not no_audio).check()
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = draft(v, sha256, options, note=note)
+    _emit(as_json, data, _publication_text(data))
+
+
+@publish_app.command("list")
+def publish_list(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
+                 shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
+    """Every publication: its clip, range, status and who asked and decided."""
+    from strongroom.publish.drafts import listing
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        rows = listing(v)
+    _emit(as_json, {"publications": rows}, "\n".join(
+        f"{r['publication']:>4}  {r['status']:<9}  {r['original'][:12]}  "
+        f"{r['start']:.1f}–{'end' if r['end'] is None else format(r['end'], '.1f')} s  "
+        f"spec v{r['spec_version']}  asked by {r['requested_by']}"
+        + (f", decided by {r['decided_by']}" if r["decided_by"] else "") for r in rows)
+        or "(no publications yet)")
+
+
+@publish_app.command("spec")
+def publish_spec(
+    ctx: typer.Context, vault: VaultArg, publication: PubArg,
+    version: Annotated[int | None, typer.Option(help="A version (default: the current).")
+                       ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write it to this new "
+                                                                      "file.")] = None,
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The redaction spec (JSON: tracks of boxes by frame) to read or correct; hand a
+    corrected one back with `publish revise`. It is JSON with or without --json."""
+    from strongroom.publish.drafts import spec_of
+
+    if output is not None:
+        _check_output_file(output)
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        spec = spec_of(v, publication, version)
+    text = json.dumps(spec, ensure_ascii=False, indent=1)
+    if output is None:
+        typer.echo(text)
+        return
+    from strongroom.fsio import new_private_file
+
+    with new_private_file(output) as f:
+        f.write(text.encode("utf-8"))
+
+
+@publish_app.command("revise")
+def publish_revise(
+    ctx: typer.Context, vault: VaultArg, publication: PubArg,
+    spec_file: Annotated[Path, typer.Argument(help="A corrected redaction spec (JSON).")],
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a new draft from a corrected spec (a new version; any approval is void)."""
+    from strongroom.publish.drafts import revise
+    from strongroom.smallfiles import read_small
+
+    text = read_small(spec_file, "redaction spec", 64 * 1024 * 1024).decode("utf-8", "replace")
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = revise(v, publication, text)
+    _emit(as_json, data, _publication_text(data))
+
+
+def _sign_in(user: str, user_password_file: Path | None, totp: str | None) -> tuple[str, str]:
+    if user_password_file is not None:
+        from strongroom.smallfiles import read_small
+
+        lines = read_small(user_password_file, "password file", 64 * 1024).decode(
+            "utf-8", "replace").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = typer.prompt(f"Password for {user}", hide_input=True)
+    code = totp if totp is not None else typer.prompt(f"TOTP code for {user}")
+    return password, code
+
+
+def _decide(ctx: typer.Context, vault: Path, publication: int, approve: bool, user: str,
+            user_password_file: Path | None, totp: str | None, passphrase_file: Path | None,
+            shares_file: Path | None, as_json: bool) -> None:
+    from strongroom.publish.drafts import decide
+
+    password, code = _sign_in(user, user_password_file, totp)
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        data = decide(v, publication, approve=approve, username=user, password=password,
+                      code=code)
+    _emit(as_json, data, f"Publication {publication} {data['status']} by {data['by']} "
+                         f"(spec version {data['spec_version']}, draft {data['draft'][:16]}…)")
+
+
+UserOpt = Annotated[str, typer.Option("--user", help="The deciding review-app user (an "
+                                                     "investigator or admin).")]
+UserPassOpt = Annotated[Path | None, typer.Option(
+    "--user-password-file", help="Read that user's password from this file's first line.")]
+TotpOpt = Annotated[str | None, typer.Option("--totp", help="That user's current TOTP code.")]
+
+
+@publish_app.command("approve")
+def publish_approve(ctx: typer.Context, vault: VaultArg, publication: PubArg, user: UserOpt,
+                    user_password_file: UserPassOpt = None, totp: TotpOpt = None,
+                    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+                    as_json: JsonOpt = False) -> None:
+    """Approve the current draft, as a second person (signed in with password and TOTP)."""
+    _decide(ctx, vault, publication, True, user, user_password_file, totp, passphrase_file,
+            shares_file, as_json)
+
+
+@publish_app.command("refuse")
+def publish_refuse(ctx: typer.Context, vault: VaultArg, publication: PubArg, user: UserOpt,
+                   user_password_file: UserPassOpt = None, totp: TotpOpt = None,
+                   passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+                   as_json: JsonOpt = False) -> None:
+    """Refuse the current draft (a corrected spec can make a new one)."""
+    _decide(ctx, vault, publication, False, user, user_password_file, totp, passphrase_file,
+            shares_file, as_json)
+
+
+@publish_app.command("out")
+def publish_out(
+    ctx: typer.Context, vault: VaultArg, publication: PubArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The new file to write.")],
+    no_faces_ok: Annotated[bool, typer.Option(
+        "--no-faces-ok", help="Publish a clip in which no face was found or marked.")] = False,
+    organisation: Annotated[str | None, typer.Option(
+        help="Who signs (default: STRONGROOM_ORGANISATION).")] = None,
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write an approved draft out, signed with the organisation's C2PA credentials
+    (STRONGROOM_C2PA_CERT, STRONGROOM_C2PA_KEY); logged as `published` on the original."""
+    from strongroom.publish.drafts import publish
+    from strongroom.publish.provenance import Signing
+
+    settings = _settings(ctx, vault)
+    if settings.c2pa_cert is None or settings.c2pa_key is None:
+        raise StrongroomError("no signing credentials: set STRONGROOM_C2PA_CERT (the "
+                              "organisation's certificate chain, PEM) and STRONGROOM_C2PA_KEY "
+                              "(its private key)")
+    signing = Signing(cert_chain=settings.c2pa_cert, key=settings.c2pa_key,
+                      tsa_url=settings.c2pa_tsa_url or None)
+    _check_output_file(output)
+    with _open(ctx, vault, passphrase_file, shares_file) as v, _unwind_on_termination():
+        data = publish(v, publication, output, signing=signing,
+                       organisation=organisation or settings.organisation or "",
+                       no_faces_ok=no_faces_ok)
+    _emit(as_json, data, f"Published {output} (SHA-256 {data['sha256']}), from original "
+                         f"{data['original'][:16]}…, spec version {data['spec_version']}, "
+                         f"approved by {data['approved_by']}")
+
+
+@app.command()
+def provenance(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A published file.")],
+    vault: Annotated[Path | None, typer.Option(
+        "--vault", help="Also confirm, inside this vault, the link to the original.")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        help="Trust anchors (PEM): the organisation's root certificate.")] = None,
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read a published file's C2PA manifest: is it signed and intact, which original and
+    redaction spec it comes from; with --vault, whether the vault holds that original and
+    recorded publishing exactly this file."""
+    from strongroom.publish.check import check_file, text
+
+    if vault is None:
+        data = check_file(file, trust_anchors=trust)
+    else:
+        with _open(ctx, vault, passphrase_file, shares_file) as v:
+            data = check_file(file, trust_anchors=trust, vault=v)
+    _emit(as_json, data, text(data))
+    if not data.get("ok"):
+        raise typer.Exit(1)
+
+
 user_app = typer.Typer(help="Accounts of the review app.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 

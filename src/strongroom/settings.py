@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     organisation: str = ""
     contact_name: str = ""
     contact_email: str = ""
+    #: The organisation's C2PA signing credentials for published clips: its certificate chain
+    #: (PEM, leaf first) and private key (PKCS#8 PEM, ES256). Unset: nothing can be published.
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+    #: An RFC 3161 time-stamp authority for those signatures (optional).
+    c2pa_tsa_url: str = ""
     #: Where the review app writes the bags of approved export requests; empty means a folder
     #: `<vault name>-exports` beside the vault (never inside it).
     export_dir: str = ""

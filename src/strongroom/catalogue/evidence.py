@@ -176,6 +176,27 @@ def vocabulary_view(session: Session, term_id: int) -> Any:
             "retired": bool(t.retired)}
 
 
+def publication_view(session: Session, publication_id: int) -> Any:
+    """A publication: its range, status, people, draft and published file, and every version
+    of its redaction spec by the digest of what it now holds (a spec edited in place, or one
+    added without an event, no longer matches the last event's digest)."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Publication, RedactionSpec
+    from strongroom.publish.spec import digest
+
+    p = session.get(Publication, publication_id)
+    if p is None:
+        return None
+    specs = session.scalars(select(RedactionSpec).where(
+        RedactionSpec.publication_id == publication_id).order_by(RedactionSpec.version))
+    return {"original": p.original_sha256, "start": p.start_s, "end": p.end_s,
+            "status": p.status, "spec_version": p.spec_version, "draft": p.draft_sha256,
+            "requested_by": p.requested_by, "decided_by": p.decided_by,
+            "published": p.published_sha256, "note": p.note,
+            "specs": [[r.version, digest(r.spec), r.made_by] for r in specs]}
+
+
 @cache
 def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
     """Every kind of record `Vault.annotate` keeps on the record: its table (each row must have
@@ -188,6 +209,7 @@ def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
         Facility,
         Incident,
         Person,
+        Publication,
         Review,
         VocabularyTerm,
     )
@@ -197,7 +219,8 @@ def annotated_kinds() -> dict[str, tuple[Any, Callable[[Session, int], Any]]]:
             "export_request": (ExportRequest, export_request_view),
             "duplicate": (DuplicateDecision, decision_view),
             "facility": (Facility, facility_view),
-            "vocabulary": (VocabularyTerm, vocabulary_view)}
+            "vocabulary": (VocabularyTerm, vocabulary_view),
+            "publication": (Publication, publication_view)}
 
 
 def record_view(session: Session, kind: str, row_id: int) -> Any:

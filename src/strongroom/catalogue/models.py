@@ -342,6 +342,49 @@ class ExportRequest(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class Publication(Base):
+    """A redacted part of a clip on its way out: drafted (rendered into the vault from a
+    redaction spec), approved or refused by a second person (an investigator or admin), then
+    published (written out signed, with its provenance). Each step is an `annotated` event on
+    `publication:<id>`, and the file written out a `published` event on the original."""
+
+    __tablename__ = "publication"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("original.sha256"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    #: one of PUBLICATION_STATUSES
+    status: Mapped[str] = mapped_column(String(32), default="drafted")
+    #: the spec version the current draft was rendered from
+    spec_version: Mapped[int] = mapped_column(Integer)
+    draft_sha256: Mapped[str | None] = mapped_column(SHA256)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the file as written out (signed), once published
+    published_sha256: Mapped[str | None] = mapped_column(SHA256)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RedactionSpec(Base):
+    """What a publication hides where, one version per change (detection, then each person's
+    correction): the tracks of boxes by frame, how they are hidden, whether the voice is
+    masked. Versions are never changed, only added."""
+
+    __tablename__ = "redaction_spec"
+    __table_args__ = (UniqueConstraint("publication_id", "version",
+                                       name="uq_redaction_spec_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publication.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, object]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(SHA256)
+    made_by: Mapped[str] = mapped_column(String(128))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 #: Where an incident's documentation stands.
 INCIDENT_STATUSES = ("open", "verified", "disputed", "closed")
 #: Where a case stands.
@@ -349,6 +392,7 @@ CASE_STATUSES = ("open", "ready", "sent", "closed")
 #: Roles of a person in an incident.
 PERSON_ROLES = ("victim", "perpetrator", "witness", "official")
 EXPORT_REQUEST_STATUSES = ("requested", "approved", "refused", "running", "done", "failed")
+PUBLICATION_STATUSES = ("drafted", "approved", "refused", "published")
 
 
 class DuplicateDecision(Base):

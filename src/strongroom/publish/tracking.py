@@ -59,23 +59,23 @@ class Track:
     """One face over time: its boxes on the frames it was found on (or placed by a person)."""
 
     id: int
-    keys: dict[int, Box] = field(default_factory=dict)
+    boxes: dict[int, Box] = field(default_factory=dict)  # by frame: where it was found
 
     @property
     def first(self) -> int:
-        return min(self.keys)
+        return min(self.boxes)
 
     @property
     def last(self) -> int:
-        return max(self.keys)
+        return max(self.boxes)
 
     def predicted(self, frame: int) -> Box:
         """Where the face would be on `frame` (after its last key) at its last velocity."""
-        frames = sorted(self.keys)
-        last = self.keys[frames[-1]]
+        frames = sorted(self.boxes)
+        last = self.boxes[frames[-1]]
         if len(frames) < 2:
             return last
-        before = self.keys[frames[-2]]
+        before = self.boxes[frames[-2]]
         steps = (frame - frames[-1]) / (frames[-1] - frames[-2])
         ahead: Box = (2 * last[0] - before[0], 2 * last[1] - before[1],
                       2 * last[2] - before[2], 2 * last[3] - before[3])
@@ -83,7 +83,7 @@ class Track:
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "keys": {str(f): [round(v, 1) for v in b]
-                                        for f, b in sorted(self.keys.items())}}
+                                        for f, b in sorted(self.boxes.items())}}
 
 
 def link(found: Mapping[int, Iterable[Box]], *, max_gap: int) -> list[Track]:
@@ -113,7 +113,7 @@ def link(found: Mapping[int, Iterable[Box]], *, max_gap: int) -> list[Track]:
         for _score, ti, bi in sorted(pairs):
             if ti in used_t or bi in used_b:
                 continue
-            live[ti].keys[frame] = boxes[bi]
+            live[ti].boxes[frame] = boxes[bi]
             used_t.add(ti)
             used_b.add(bi)
         for bi, b in enumerate(boxes):
@@ -126,7 +126,7 @@ def box_at(track: Track, frame: int, *, hold: int) -> tuple[Box, int] | None:
     """The track's box on `frame` and how many frames that is from its nearest key: between
     two keys, interpolated; up to `hold` frames before its first or after its last key, moved
     on at its last velocity (held still if it has one key); otherwise None."""
-    keys = track.keys
+    keys = track.boxes
     if frame in keys:
         return keys[frame], 0
     frames = sorted(keys)

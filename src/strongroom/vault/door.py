@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from strongroom.vault.chunks import ChunkRef
 
 #: Why plaintext leaves the vault; each is the custody action recorded for it.
-PURPOSES = ("downloaded", "viewed", "revealed", "exported")
+PURPOSES = ("downloaded", "viewed", "revealed", "exported", "published")
 
 Sink = Callable[[bytes], object]
 Decrypt = Callable[..., Digests]
