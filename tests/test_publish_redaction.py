@@ -101,10 +101,15 @@ def test_every_face_is_inside_a_hidden_box_on_every_frame(
     record = redacted[1]
     tracks = tracks_of(record)
     assert record["detected_on"] < record["frames"] / 2, "the detector must skip frames"
+    in_view = 0
     for i, truth in enumerate(clip.truth):
         boxes = cover(tracks, i, hold=record["max_gap"], size=clip.size)
-        for t in truth:
+        for t, behind in zip(truth, clip.occluded[i], strict=True):
+            if behind:  # another head in front: its visible part is checked by pixels
+                continue
+            in_view += 1
             assert any(contains(b, t) for b in boxes), f"frame {i}: face {t} slips out"
+    assert in_view > len(clip.truth)  # most faces are in full view on most frames
 
 
 def test_pixels_inside_faces_change_and_the_rest_does_not(

@@ -33,6 +33,11 @@ class FacesClip:
     fps: int
     size: tuple[int, int]
     truth: list[list[Box]]  # per frame, every face on it
+    #: per frame and face: whether a head pasted later (in front) overlaps it, so that part
+    #: of its box shows the other head, not this face
+    occluded: list[list[bool]]
+    #: per frame, each pasted head's square (in paste order: a later one is in front)
+    heads: list[list[Box]]
 
 
 def _head() -> NDArray[np.uint8]:
@@ -84,6 +89,8 @@ def faces_clip(dest: Path, *, seed: int = 1, seconds: float = 4.0, fps: int = 25
         paths.append((x_from, x_to, y_from, y_to, a, b, k % 2 == 1))
     noise = np.random.default_rng(seed)
     truth: list[list[Box]] = []
+    occluded: list[list[bool]] = []
+    all_heads: list[list[Box]] = []
     hx0, hy0, hx1, hy1 = HEAD
     fx0, fy0, fx1, fy1 = FACE
     video = dest.with_suffix(".video.mp4") if audio else dest
@@ -98,6 +105,7 @@ def faces_clip(dest: Path, *, seed: int = 1, seconds: float = 4.0, fps: int = 25
             u = i / max(1, n - 1)
             frame = scene.copy()
             boxes: list[Box] = []
+            heads: list[Box] = []
             for x_from, x_to, y_from, y_to, a, b, mirror in paths:
                 face_w = a + (b - a) * u
                 s = face_w / (fx1 - fx0)
@@ -119,9 +127,14 @@ def faces_clip(dest: Path, *, seed: int = 1, seconds: float = 4.0, fps: int = 25
                 ax0 = (hx1 - fx1 if mirror else fx0 - hx0) * s
                 ax1 = (hx1 - fx0 if mirror else fx1 - hx0) * s
                 boxes.append((px + ax0, py + (fy0 - hy0) * s, px + ax1, py + (fy1 - hy0) * s))
+                heads.append((px, py, px + pw, py + ph))
             grain = noise.normal(0, 6, frame.shape)
             frame = np.clip(frame.astype(np.float32) + grain, 0, 255).astype(np.uint8)
             truth.append(boxes)
+            all_heads.append(heads)
+            occluded.append([any(min(b[2], h[2]) > max(b[0], h[0])
+                                 and min(b[3], h[3]) > max(b[1], h[1]) for h in heads[k + 1:])
+                             for k, b in enumerate(boxes)])
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
             picture.pts = i
             for packet in stream.encode(picture):
@@ -136,4 +149,4 @@ def faces_clip(dest: Path, *, seed: int = 1, seconds: float = 4.0, fps: int = 25
                   "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(dest)],
                  timeout=120, what="adding a tone")
         video.unlink()
-    return FacesClip(dest, fps, size, truth)
+    return FacesClip(dest, fps, size, truth, occluded, all_heads)
