@@ -340,8 +340,9 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
     assert data["verify"]["ok"] and data["process"]["errors"] == 0
     assert set(data["process"]["timelines"]["cameras"]) == {
         "КАМ 03 ПФРСИ", "КАМ 07 ОТБ-1 САРАТОВ", "КАМ 11 ИК-10", "КАМ 13 КОРИДОР 2"}
-    # the fixed camera is read too; the one clip without an overlay is listed, not placed
-    assert [u["camera"] for u in data["process"]["timelines"]["no_clock"]] == [None]
+    # the fixed camera is read too; the clips without an overlay (the DVR-less one, and the
+    # clip of two people made to be published) are listed, not placed
+    assert [u["camera"] for u in data["process"]["timelines"]["no_clock"]] == [None, None]
     assert len(data["process"]["dupes"]) == 1
     assert data["stats"]["derivatives"] > 0 and data["stats"]["segments"] == 6
     # sealing: reopened with 2 of its 3 shares, a scheduled fixity run, nothing in clear
@@ -349,6 +350,10 @@ def test_demo_builds_analyses_and_verifies_a_vault(tmp_path: Path) -> None:
     assert sealing["opened_with_shares"] and sealing["scheduled_verify"]["ok"]
     assert sealing["scheduled_verify"]["scheduled"]["cycle_days"] == 7
     assert sealing["catalogue_text_in_clear"] is False
+    # publication: every face hidden, approved by the investigator, signed and checked
+    published = data["publication"]
+    assert published["faces_found"] > 0 and published["provenance_ok"] is True
+    assert published["approved_by"].startswith("investigator")
 
 
 def test_named_steps_only_and_optional_transcribe_says_why_it_is_off(

@@ -37,8 +37,8 @@ _DEMO_WRITES = [
     {"vault.json", "vault.json.tmp", "keys.age", "keys.age.tmp", "catalogue.db",
      "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs",
      "keys-shares.age", "keys-shares.age.tmp"},
-    {"usb1", "usb2", "shares.txt"},
-    {"bag", ".bag.incomplete"},
+    {"usb1", "usb2", "usb3", "shares.txt", "logins.txt", "c2pa"},
+    {"bag", ".bag.incomplete", "published.mp4"},
 ]
 
 
@@ -118,6 +118,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
     _mark(media)
     sticks = demo_set(media)
     sticks["usb1"].append(_fixed_camera_clip(media / "usb1" / "DVR"))
+    sticks["usb3"] = [_faces_clip(media / "usb3")]
     from strongroom.vault.shares import Scheme, split
 
     console.print(f"[bold]Creating vault[/] {root} (passphrase: {DEMO_PASSPHRASE!r}; and "
@@ -149,6 +150,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         result["casework"] = _casework(vault, console)
         result["export"] = _handover(vault, root, console, show_progress)
         result["review"] = _review_accounts(vault, media, console)
+        result["publication"] = _publication(vault, root, result["review"], console)
         result["stats"] = vault_stats(vault)
     result["sealing"] = _sealing(settings, shares.mnemonics[1:], console)
     for folder in demo_folders(root):
@@ -165,6 +167,9 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         f"  strongroom verify-export {result['export']['output'][0]}\n"
         f"  strongroom unseal {root} --shares-file {media / 'shares.txt'}\n"
         f"  strongroom verify {root} --schedule 7\n"
+        f"  strongroom publish list {root}\n"
+        f"  strongroom provenance {demo_folders(root)[2] / 'published.mp4'} --vault {root} "
+        f"--trust {media / 'c2pa' / 'root.pem'}\n"
         f"  (cd {result['export']['output'][0]} && python3 verify.py .)")
     return result
 
@@ -246,6 +251,53 @@ def _handover(vault: Any, root: Path, console: Console, show_progress: bool) -> 
     console.print("[bold]Checking the bag[/] as its recipient would (no vault needed):")
     _show(console, checked.to_text())
     return {**report.to_json(), "verified": checked.ok}
+
+
+def _faces_clip(folder: Path) -> Path:
+    """A clip to publish: two people (scikit-image's astronaut portrait, and its mirror
+    image) crossing a fixed camera's view, with a tone for a voice."""
+    from strongroom.testfaces import faces_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return faces_clip(folder / "corridor-two-people.mp4", seed=4, seconds=4, audio=True).path
+
+
+def _publication(vault: Any, root: Path, review: dict[str, Any], console: Console
+                 ) -> dict[str, Any]:
+    """Publish the two-people clip as an NGO would: a draft with every face hidden and the
+    voice masked, approved by the investigator (password + TOTP), written out signed with a
+    throwaway certificate (a real organisation signs with its own), and checked."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Sighting
+    from strongroom.publish.check import check_file, text
+    from strongroom.publish.drafts import decide, draft, publish
+    from strongroom.publish.provenance import Signing
+    from strongroom.publish.render import Options
+    from strongroom.review.security import current_totp
+    from strongroom.vault.credentials import throwaway_chain
+
+    with vault.catalogue.read() as s:
+        sha = s.scalar(select(Sighting.original_sha256).where(
+            Sighting.rel_path.like("%corridor-two-people.mp4")).limit(1))
+    console.print("[bold]Publishing[/] the clip with two people: every face hidden on every "
+                  "frame, the voice masked …")
+    made = draft(vault, sha, Options(mask_voice=True), actor="demo")
+    who = review["investigator"]
+    decided = decide(vault, made["publication"], approve=True, username="investigator",
+                     password=who["password"], code=current_totp(who["totp_secret"]))
+    media, handover = demo_folders(root)[1], demo_folders(root)[2]
+    chain = throwaway_chain(media / "c2pa", "Strongroom demo NGO")
+    out = handover / "published.mp4"
+    done = publish(vault, made["publication"], out,
+                   signing=Signing(chain.chain, chain.key),
+                   organisation="Strongroom demo NGO", actor="demo")
+    checked = check_file(out, trust_anchors=chain.root, vault=vault)
+    _show(console, f"publication {made['publication']}: {made['faces_found']} face "
+                   f"detections in {made['tracks']} tracks hidden; approved by "
+                   f"{decided['by']}; written to {out}\n" + text(checked))
+    return {**done, "faces_found": made["faces_found"], "tracks": made["tracks"],
+            "provenance_ok": checked["ok"]}
 
 
 #: The demo's two facilities (name, type, region) and its case.
