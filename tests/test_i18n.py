@@ -12,7 +12,8 @@ REVIEW = Path(__file__).parents[1] / "src" / "strongroom" / "review"
 #: values shown through `_(value)` that are not literals in a template (statuses, roles, ...)
 VALUES = ("open", "verified", "disputed", "closed", "ready", "sent", "requested", "approved",
           "refused", "running", "done", "failed", "victim", "perpetrator", "witness",
-          "official", "prosecution", "publication", "internal")
+          "official", "prosecution", "publication", "internal", "drafted", "published",
+          "masked", "kept", "none")
 
 
 def shown() -> set[str]:

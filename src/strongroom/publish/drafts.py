@@ -199,10 +199,8 @@ def revise(vault: Vault, publication_id: int, text: str, *, actor: str | None = 
 
 def decide(vault: Vault, publication_id: int, *, approve: bool, username: str, password: str,
            code: str) -> dict[str, Any]:
-    """A second person approves (or refuses) the current draft: signed in as a review-app
-    user with an approver's role, not the person who asked. One `annotated` event, naming the
-    draft's SHA-256 and the spec version approved."""
-    from strongroom.catalogue.export_requests import same_person
+    """`decide_as` for a review-app user who signs in here with password and TOTP code (the
+    command line); the session ends with the decision."""
     from strongroom.review import actions
 
     token = actions.login(vault, username, password, code)
@@ -210,28 +208,35 @@ def decide(vault: Vault, publication_id: int, *, approve: bool, username: str, p
     if who is None:
         raise StrongroomError("the sign-in did not hold")
     try:
-        if who.role not in APPROVER_ROLES:
-            raise StrongroomError(f"{who.username} is a {who.role}: only an investigator or "
-                                  "an admin may approve or refuse a publication")
-        actor = f"{who.username} ({who.role})"
-        with vault.write() as s:
-            row = _row(s, publication_id)
-            if row.status != "drafted":
-                raise StrongroomError(f"publication {publication_id} is {row.status}, not a "
-                                      "draft waiting for a decision")
-            if same_person(row.requested_by, who.username) or same_person(
-                    row.requested_by, actor):
-                raise StrongroomError("someone else must approve or refuse your own "
-                                      "publication")
-            row.status = "approved" if approve else "refused"
-            row.decided_by, row.decided_at = actor, _now()
-            vault.annotate(s, "publication", row.id, row.status, actor=actor,
-                           details={"spec_version": row.spec_version,
-                                    "draft": row.draft_sha256})
-            return {"publication": publication_id, "status": row.status, "by": actor,
-                    "spec_version": row.spec_version, "draft": row.draft_sha256}
+        return decide_as(vault, publication_id, approve=approve, username=who.username,
+                         role=who.role, actor=who.actor)
     finally:
         actions.logout(vault, who)
+
+
+def decide_as(vault: Vault, publication_id: int, *, approve: bool, username: str, role: str,
+              actor: str) -> dict[str, Any]:
+    """A second person — signed in, with an approver's role, not the one who asked —
+    approves (or refuses) the current draft. One `annotated` event, naming the draft's
+    SHA-256 and the spec version decided on."""
+    from strongroom.catalogue.export_requests import same_person
+
+    if role not in APPROVER_ROLES:
+        raise StrongroomError(f"{username} is a {role}: only an investigator or an admin may "
+                              "approve or refuse a publication")
+    with vault.write() as s:
+        row = _row(s, publication_id)
+        if row.status != "drafted":
+            raise StrongroomError(f"publication {publication_id} is {row.status}, not a draft "
+                                  "waiting for a decision")
+        if same_person(row.requested_by, username):
+            raise StrongroomError("someone else must approve or refuse your own publication")
+        row.status = "approved" if approve else "refused"
+        row.decided_by, row.decided_at = actor, _now()
+        vault.annotate(s, "publication", row.id, row.status, actor=actor,
+                       details={"spec_version": row.spec_version, "draft": row.draft_sha256})
+        return {"publication": publication_id, "status": row.status, "by": actor,
+                "spec_version": row.spec_version, "draft": row.draft_sha256}
 
 
 def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing,
@@ -303,6 +308,47 @@ def _place(src: Path, output: Path) -> None:
     with new_private_file(output) as f, open(src, "rb") as r:
         while chunk := r.read(1 << 20):
             f.write(chunk)
+
+
+def draft_of(vault: Vault, publication_id: int) -> Derivative:
+    """The current draft's derivative row (detached), to show it."""
+    with vault.catalogue.read() as s:
+        row = _row(s, publication_id)
+        found: Derivative | None = s.scalar(select(Derivative).where(
+            Derivative.original_sha256 == row.original_sha256, Derivative.kind == KIND,
+            Derivative.sha256 == row.draft_sha256).limit(1))
+        if found is None:
+            raise StrongroomError(f"publication {publication_id} has no draft")
+        s.expunge(found)
+    return found
+
+
+def _count(items: object) -> int:
+    return len(items) if isinstance(items, list) else 0
+
+
+def detail(vault: Vault, publication_id: int) -> dict[str, Any]:
+    """One publication as its page shows it: the record, its spec versions and the draft's
+    facts."""
+    with vault.catalogue.read() as s:
+        row = _row(s, publication_id)
+        versions = [{"version": r.version, "sha256": r.sha256, "made_by": r.made_by,
+                     "made_at": r.made_at.isoformat(timespec="seconds"),
+                     "tracks": _count(r.spec.get("tracks"))}
+                    for r in s.scalars(select(RedactionSpec).where(
+                        RedactionSpec.publication_id == publication_id).order_by(
+                        RedactionSpec.version))]
+        meta: dict[str, Any] = {}
+        if row.draft_sha256:
+            d = s.scalar(select(Derivative.meta).where(
+                Derivative.kind == KIND, Derivative.sha256 == row.draft_sha256).limit(1))
+            meta = dict(d or {})
+        return {"publication": row.id, "original": row.original_sha256, "start": row.start_s,
+                "end": row.end_s, "status": row.status, "spec_version": row.spec_version,
+                "draft": row.draft_sha256, "requested_by": row.requested_by,
+                "decided_by": row.decided_by, "published_sha256": row.published_sha256,
+                "note": row.note, "versions": versions,
+                "faces_found": meta.get("faces_found"), "audio": meta.get("audio")}
 
 
 def listing(vault: Vault) -> list[dict[str, Any]]:
