@@ -1550,14 +1550,14 @@ def _sign_in(user: str, user_password_file: Path | None, totp: str | None) -> tu
 
 
 def _decide(ctx: typer.Context, vault: Path, publication: int, approve: bool, user: str,
-            user_password_file: Path | None, totp: str | None, passphrase_file: Path | None,
-            shares_file: Path | None, as_json: bool) -> None:
+            user_password_file: Path | None, totp: str | None, version: int | None,
+            passphrase_file: Path | None, shares_file: Path | None, as_json: bool) -> None:
     from strongroom.publish.drafts import decide
 
     password, code = _sign_in(user, user_password_file, totp)
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         data = decide(v, publication, approve=approve, username=user, password=password,
-                      code=code)
+                      code=code, version=version)
     _emit(as_json, data, f"Publication {publication} {data['status']} by {data['by']} "
                          f"(spec version {data['spec_version']}, draft {data['draft'][:16]}…)")
 
@@ -1567,26 +1567,49 @@ UserOpt = Annotated[str, typer.Option("--user", help="The deciding review-app us
 UserPassOpt = Annotated[Path | None, typer.Option(
     "--user-password-file", help="Read that user's password from this file's first line.")]
 TotpOpt = Annotated[str | None, typer.Option("--totp", help="That user's current TOTP code.")]
+SeenOpt = Annotated[int | None, typer.Option(
+    "--version", help="The spec version you looked at (`publish show`): refused if the draft "
+                      "changed since.")]
 
 
 @publish_app.command("approve")
 def publish_approve(ctx: typer.Context, vault: VaultArg, publication: PubArg, user: UserOpt,
                     user_password_file: UserPassOpt = None, totp: TotpOpt = None,
-                    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
-                    as_json: JsonOpt = False) -> None:
+                    version: SeenOpt = None, passphrase_file: PassFileOpt = None,
+                    shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Approve the current draft, as a second person (signed in with password and TOTP)."""
-    _decide(ctx, vault, publication, True, user, user_password_file, totp, passphrase_file,
-            shares_file, as_json)
+    _decide(ctx, vault, publication, True, user, user_password_file, totp, version,
+            passphrase_file, shares_file, as_json)
 
 
 @publish_app.command("refuse")
 def publish_refuse(ctx: typer.Context, vault: VaultArg, publication: PubArg, user: UserOpt,
                    user_password_file: UserPassOpt = None, totp: TotpOpt = None,
-                   passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
-                   as_json: JsonOpt = False) -> None:
+                   version: SeenOpt = None, passphrase_file: PassFileOpt = None,
+                   shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Refuse the current draft (a corrected spec can make a new one)."""
-    _decide(ctx, vault, publication, False, user, user_password_file, totp, passphrase_file,
-            shares_file, as_json)
+    _decide(ctx, vault, publication, False, user, user_password_file, totp, version,
+            passphrase_file, shares_file, as_json)
+
+
+@publish_app.command("show")
+def publish_show(
+    ctx: typer.Context, vault: VaultArg, publication: PubArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The new file to write the "
+                                                                "draft to.")],
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the current draft (redacted, not signed) to a new file to look at before
+    deciding; logged as viewed. It says which spec version it is: approve with --version."""
+    from strongroom.publish.drafts import show
+
+    _check_output_file(output)
+    with _open(ctx, vault, passphrase_file, shares_file) as v, _unwind_on_termination():
+        data = show(v, publication, output)
+    _emit(as_json, data, f"Draft of publication {publication}, spec version "
+                         f"{data['spec_version']}, written to {output}; approve it with "
+                         f"--version {data['spec_version']}")
 
 
 @publish_app.command("out")
@@ -1671,7 +1694,10 @@ def user_add(
     from strongroom.review.security import check_password_rules, totp_uri
 
     if user_password_file is not None:
-        lines = user_password_file.read_text("utf-8").splitlines()
+        from strongroom.smallfiles import read_small
+
+        lines = read_small(user_password_file, "password file", 64 * 1024).decode(
+            "utf-8", "replace").splitlines()
         password = lines[0] if lines else ""
     else:
         password = typer.prompt(f"Password for {name}", hide_input=True,

@@ -72,6 +72,14 @@ def derived(vault: Vault, s: Session, sha256: str, *, derivative: str, kind: str
         **({"chunks": chunks} if chunks is not None else {})})
 
 
+def published(vault: Vault, s: Session, sha256: str, *, actor: str, details: dict[str, Any]
+              ) -> CustodyEvent:
+    """A redacted, signed copy of part of the original left the vault for the public (the
+    output's SHA-256, the spec and the approver in `details`), recorded in the transaction
+    that marks its publication published, before the file takes its name."""
+    return vault.record(s, "published", f"original:{sha256}", details, actor=actor)
+
+
 def camera_annotated(vault: Vault, s: Session, cam: Camera, *, change: str,
                      facility: Facility | None, merged_into_label: str | None = None,
                      previous: dict[str, Any] | None = None, actor: str | None = None

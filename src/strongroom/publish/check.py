@@ -84,8 +84,9 @@ def text(data: dict[str, Any]) -> str:
                "stripped)"
     lines = [f"{data['file']} (SHA-256 {data['sha256']})",
              f"  signature: {'valid' if data.get('valid') else 'INVALID'}"
-             + ("" if data.get("trusted") is None else
-                f", {'trusted' if data['trusted'] else 'NOT trusted'} signer")
+             + (", signer not checked (anyone can sign under any name: give the "
+                "organisation's root certificate with --trust)" if data.get("trusted") is None
+                else f", {'trusted' if data['trusted'] else 'NOT trusted'} signer")
              + (f" ({data['signer']})" if data.get("signer") else ""),
              f"  original: SHA-256 {data.get('original_sha256')}",
              f"  redaction spec: version {data.get('spec_version')}, SHA-256 "

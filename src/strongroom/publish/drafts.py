@@ -66,16 +66,18 @@ def _render_and_seal(vault: Vault, sha256: str, options: Options,
                      given: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
     """Decrypt the original into a private work dir, redact, seal the draft (staged, not yet
     committed): (the render's record, the staged blob)."""
-    from strongroom.pipeline.worker import private_workdir
+    from strongroom.pipeline.worker import cleanup_workdirs, private_workdir
     from strongroom.publish.render import render
 
     original = vault.find_original(sha256)
     keys = vault.worker_keys()
+    cleanup_workdirs(vault.settings.work_dir)  # what a killed earlier run left
     with private_workdir(vault.settings.work_dir, original.sha256) as workdir:
         plain = workdir / "original"
         keys.decrypt_original(original.blob_name, original.sha256, plain)
         out = workdir / "draft.mp4"
-        record = render(plain, out, options, workdir=workdir, given=given)
+        with _scrubbed(workdir):
+            record = render(plain, out, options, workdir=workdir, given=given)
         with open(out, "rb") as f:
             stored = vault.store(f, size=out.stat().st_size, what="the publication draft")
     return record, stored
@@ -127,7 +129,8 @@ def draft(vault: Vault, sha256_prefix: str, options: Options, *, actor: str | No
     actor = actor or vault.actor
     record, stored = _render_and_seal(vault, original.sha256, options, None)
     spec = specs.make(original.sha256, record, start=options.start, end=options.end,
-                      hide=options.hide, mask_voice=options.mask_voice)
+                      hide=options.hide, mask_voice=options.mask_voice,
+                      keep_audio=options.keep_audio)
     vault.commit([stored])
     with vault.write() as s:
         row = Publication(original_sha256=original.sha256, start_s=options.start,
@@ -153,8 +156,8 @@ def spec_of(vault: Vault, publication_id: int, version: int | None = None) -> di
     """A publication's redaction spec (its current version unless `version`)."""
     with vault.catalogue.read() as s:
         row = _row(s, publication_id)
-        spec: dict[str, Any] = dict(_spec_row(s, publication_id,
-                                              version or row.spec_version).spec)
+        spec: dict[str, Any] = dict(_spec_row(
+            s, publication_id, row.spec_version if version is None else version).spec)
     return spec
 
 
@@ -177,12 +180,15 @@ def revise(vault: Vault, publication_id: int, text: str, *, actor: str | None = 
         raise StrongroomError(f"the redaction spec is not JSON: {exc}") from None
     width = int(old.get("width") or (info.width if info else 0) or 0)
     height = int(old.get("height") or (info.height if info else 0) or 0)
-    spec = specs.check(given, original=sha256, width=width, height=height)
+    spec = specs.check(given, original=sha256, width=width, height=height,
+                       start=old["start"], end=old["end"], frames=old.get("frames"))
     options = Options(start=float(old["start"]), end=old["end"], hide=spec["hide"],
-                      mask_voice=spec["mask_voice"])
+                      mask_voice=spec["mask_voice"],
+                      keep_audio=bool(old.get("keep_audio", True)))
     record, stored = _render_and_seal(vault, sha256, options,
                                       {"tracks": spec["tracks"], "max_gap": spec["max_gap"]})
-    spec = {**spec, "start": old["start"], "end": old["end"], "fps": record["fps"]}
+    spec = {**spec, "start": old["start"], "end": old["end"], "fps": record["fps"],
+            "frames": record["frames"], "keep_audio": options.keep_audio}
     vault.commit([stored])
     with vault.write() as s:
         row = _row(s, publication_id)
@@ -198,7 +204,7 @@ def revise(vault: Vault, publication_id: int, text: str, *, actor: str | None = 
 
 
 def decide(vault: Vault, publication_id: int, *, approve: bool, username: str, password: str,
-           code: str) -> dict[str, Any]:
+           code: str, version: int | None = None) -> dict[str, Any]:
     """`decide_as` for a review-app user who signs in here with password and TOTP code (the
     command line); the session ends with the decision."""
     from strongroom.review import actions
@@ -209,18 +215,28 @@ def decide(vault: Vault, publication_id: int, *, approve: bool, username: str, p
         raise StrongroomError("the sign-in did not hold")
     try:
         return decide_as(vault, publication_id, approve=approve, username=who.username,
-                         role=who.role, actor=who.actor)
+                         role=who.role, actor=who.actor, version=version)
     finally:
         actions.logout(vault, who)
 
 
-def decide_as(vault: Vault, publication_id: int, *, approve: bool, username: str, role: str,
-              actor: str) -> dict[str, Any]:
-    """A second person — signed in, with an approver's role, not the one who asked —
-    approves (or refuses) the current draft. One `annotated` event, naming the draft's
-    SHA-256 and the spec version decided on."""
-    from strongroom.catalogue.export_requests import same_person
+def _name(who: str | None) -> str:
+    """The person a custody-log name stands for: "ivan (investigator, review app)", " IVAN "
+    and "ivan@laptop" (the command line's default actor) are all ivan."""
+    return (who or "").split(" (", 1)[0].strip().split("@", 1)[0].strip().casefold()
 
+
+def same_name(who: str, *others: str | None) -> bool:
+    """Whether `who` is one of `others` (custody-log names, `_name`)."""
+    return _name(who) in {_name(o) for o in others if o}
+
+
+def decide_as(vault: Vault, publication_id: int, *, approve: bool, username: str, role: str,
+              actor: str, version: int | None = None) -> dict[str, Any]:
+    """A second person — signed in, with an approver's role, neither the one who asked nor
+    the one who made the spec version at hand — approves (or refuses) the current draft, the
+    one `version` names if given (a revision made while they looked is not what they saw).
+    One `annotated` event, naming the draft's SHA-256 and the spec version decided on."""
     if role not in APPROVER_ROLES:
         raise StrongroomError(f"{username} is a {role}: only an investigator or an admin may "
                               "approve or refuse a publication")
@@ -229,8 +245,14 @@ def decide_as(vault: Vault, publication_id: int, *, approve: bool, username: str
         if row.status != "drafted":
             raise StrongroomError(f"publication {publication_id} is {row.status}, not a draft "
                                   "waiting for a decision")
-        if same_person(row.requested_by, username):
-            raise StrongroomError("someone else must approve or refuse your own publication")
+        if version is not None and version != row.spec_version:
+            raise StrongroomError(f"publication {publication_id} is at spec version "
+                                  f"{row.spec_version} now, not the version {version} you "
+                                  "looked at: look at the current draft first")
+        made_by = _spec_row(s, publication_id, row.spec_version).made_by
+        if same_name(username, row.requested_by, made_by):
+            raise StrongroomError("someone else must approve or refuse a publication you "
+                                  "asked for or whose redaction you made")
         row.status = "approved" if approve else "refused"
         row.decided_by, row.decided_at = actor, _now()
         vault.annotate(s, "publication", row.id, row.status, actor=actor,
@@ -242,14 +264,21 @@ def decide_as(vault: Vault, publication_id: int, *, approve: bool, username: str
 def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing,
             organisation: str, no_faces_ok: bool = False, actor: str | None = None
             ) -> dict[str, Any]:
-    """Write the approved draft to `output`, signed (C2PA) with its provenance; the door
-    records `published` on the original before the file appears under its name."""
-    import tempfile
+    """Write the approved draft to `output`, signed (C2PA) with its provenance.
 
+    The draft is decrypted into a private work dir (as a pipeline worker decrypts), signed
+    there, and copied beside `output` under a temporary name; then one transaction checks
+    that the publication is still approved, at the same version and draft (a second `publish
+    out`, or a revision, may have come first), marks it published and records `published` on
+    the original with the output's SHA-256; only after it commits is the file renamed into
+    place. A failure before that commit leaves nothing: no file, no event."""
+    from strongroom.custody import events
     from strongroom.fsio import check_new_output
+    from strongroom.pipeline.worker import cleanup_workdirs, private_workdir
     from strongroom.publish import provenance
 
     check_new_output(output)
+    _outside_the_vault(vault, output)
     provenance.ready(signing, organisation=organisation)
     actor = actor or vault.actor
     with vault.catalogue.read() as s:
@@ -257,8 +286,7 @@ def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing
         if row.status != "approved":
             raise StrongroomError(f"publication {publication_id} is {row.status}: only an "
                                   "approved draft is published (`strongroom publish approve`)")
-        spec_row = _spec_row(s, publication_id, row.spec_version)
-        spec: dict[str, Any] = dict(spec_row.spec)
+        spec: dict[str, Any] = dict(_spec_row(s, publication_id, row.spec_version).spec)
         draft_row = s.scalar(select(Derivative).where(
             Derivative.original_sha256 == row.original_sha256, Derivative.kind == KIND,
             Derivative.sha256 == row.draft_sha256).limit(1))
@@ -267,33 +295,141 @@ def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing
         meta: dict[str, Any] = dict(draft_row.meta or {})
         faces = int(meta.get("faces_found") or 0)
         approved_by, version, sha256 = row.decided_by, row.spec_version, row.original_sha256
+        draft_sha, blob = draft_row.sha256, draft_row.blob_name
     if not spec["tracks"] and not faces and not no_faces_ok:
         raise StrongroomError("no face was found or marked in this clip: if that is right, "
                               "publish it with --no-faces-ok")
-    details: dict[str, Any] = {"publication": publication_id, "spec_version": version,
-                               "spec_sha256": specs.digest(spec), "approved_by": approved_by}
-    with tempfile.TemporaryDirectory(prefix="strongroom-publish-",
-                                     dir=vault.settings.work_dir or None) as tmp:
-        plain, signed = Path(tmp) / "draft.mp4", Path(tmp) / "signed.mp4"
-        with vault.open_derivative(draft_row, purpose="published", to=str(output),
-                                   details=details) as opened, open(plain, "wb") as f:
-            opened.copy_to(f.write)
-            f.flush()
+    cleanup_workdirs(vault.settings.work_dir)  # what a killed earlier run left
+    with private_workdir(vault.settings.work_dir) as workdir:
+        plain, signed = workdir / "draft.mp4", workdir / "signed.mp4"
+        vault.worker_keys().decrypt_original(blob, draft_sha, plain)
+        with _scrubbed(workdir):
             made = provenance.sign(
                 plain, signed, signing=signing, original_sha256=sha256,
                 spec_sha256=specs.digest(spec), spec_version=version,
                 publication=publication_id, organisation=organisation,
-                description=_description(spec), title=output.name)
-            details.update({"output_sha256": made["sha256"], "output_size": made["size"],
-                            "manifest": made.get("manifest_label")})
-        _place(signed, output)
-    with vault.write() as s:
-        row = _row(s, publication_id)
-        row.status, row.published_sha256, row.published_at = "published", made["sha256"], _now()
-        vault.annotate(s, "publication", row.id, "published", actor=actor,
-                       details={"output_sha256": made["sha256"]})
+                description=_description(spec), title=f"publication {publication_id}")
+        with _beside(output) as partial, _reserved(output) as place:
+            _copy(signed, partial)
+            with vault.write() as s:
+                row = _row(s, publication_id)
+                if (row.status, row.spec_version, row.draft_sha256) != (
+                        "approved", version, draft_sha):
+                    raise StrongroomError(
+                        f"publication {publication_id} changed while it was being signed (it "
+                        f"is {row.status}, spec version {row.spec_version}): nothing was "
+                        "published")
+                events.published(vault, s, sha256, actor=actor, details={
+                    "publication": publication_id, "spec_version": version,
+                    "spec_sha256": specs.digest(spec), "draft": draft_sha,
+                    "approved_by": approved_by, "to": str(output),
+                    "output_sha256": made["sha256"], "output_size": made["size"],
+                    "manifest": made.get("manifest_label")})
+                row.status, row.published_sha256 = "published", made["sha256"]
+                row.published_at = _now()
+                vault.annotate(s, "publication", row.id, "published", actor=actor,
+                               details={"output_sha256": made["sha256"]})
+            place(partial)
     return {"publication": publication_id, "output": str(output), "sha256": made["sha256"],
             "original": sha256, "spec_version": version, "approved_by": approved_by}
+
+
+def _scrubbed(workdir: Path) -> Any:
+    """Errors raised inside name no plaintext path: the private work dir and the decrypted
+    file in it become "{work dir}" and "{original}" (an error text is shown and logged)."""
+    import contextlib
+
+    from strongroom.errors import MediaError
+
+    @contextlib.contextmanager
+    def scrubbing() -> Any:
+        try:
+            yield
+        except StrongroomError as exc:
+            text = str(exc)
+            for path, name in ((workdir / "original", "{original}"),
+                               (workdir / "draft.mp4", "{draft}"), (workdir, "{work dir}")):
+                text = text.replace(str(path), name)
+            if text == str(exc):
+                raise
+            raise (MediaError(text) if isinstance(exc, MediaError)
+                   else StrongroomError(text)) from None
+    return scrubbing()
+
+
+def _outside_the_vault(vault: Vault, output: Path) -> None:
+    """A published file is for the public: never inside the vault's folders."""
+    out = output.absolute().resolve()
+    for folder in (vault.path, vault.settings.resolved_blob_root()):
+        root = Path(folder).absolute().resolve()
+        if out == root or root in out.parents:
+            raise StrongroomError(f"{output} is inside the vault folder {folder}: write the "
+                                  "published file elsewhere")
+
+
+def _beside(output: Path) -> Any:
+    """A new, empty, 0600 temporary file beside `output` (so the final rename cannot cross
+    file systems), removed unless renamed into place."""
+    import contextlib
+    import os
+    import tempfile
+
+    @contextlib.contextmanager
+    def made() -> Any:
+        try:
+            fd, name = tempfile.mkstemp(prefix=".publish.", suffix=".partial",
+                                        dir=output.parent)
+        except OSError as exc:
+            raise StrongroomError(f"cannot write {output}: {exc.strerror}") from None
+        os.close(fd)
+        partial = Path(name)
+        try:
+            yield partial
+        finally:
+            partial.unlink(missing_ok=True)
+    return made()
+
+
+def _copy(src: Path, dest: Path) -> None:
+    import os
+
+    with open(src, "rb") as r, open(dest, "wb") as w:
+        while chunk := r.read(1 << 20):
+            w.write(chunk)
+        w.flush()
+        os.fsync(w.fileno())
+
+
+def _reserved(output: Path) -> Any:
+    """`output` made now, empty and new (so a name that cannot be made — too long, taken,
+    not writable — fails before anything is recorded); the block gets `place(partial)`,
+    which moves the finished file onto it. Removed if the block fails before that."""
+    import contextlib
+    import os
+
+    from strongroom.fsio import fsync_dir
+
+    @contextlib.contextmanager
+    def reserving() -> Any:
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            raise StrongroomError(f"{output} exists; nothing is overwritten") from None
+        except OSError as exc:
+            raise StrongroomError(f"cannot write {output}: {exc.strerror}") from None
+        os.close(fd)
+        placed: list[bool] = []
+
+        def place(partial: Path) -> None:
+            os.replace(partial, output)
+            placed.append(True)
+            fsync_dir(output.parent)
+        try:
+            yield place
+        finally:
+            if not placed:
+                output.unlink(missing_ok=True)
+    return reserving()
 
 
 def _description(spec: dict[str, Any]) -> str:
@@ -302,12 +438,21 @@ def _description(spec: dict[str, Any]) -> str:
     return f"every face {how} on every frame ({len(spec['tracks'])} tracked){voice}"
 
 
-def _place(src: Path, output: Path) -> None:
+def show(vault: Vault, publication_id: int, output: Path) -> dict[str, Any]:
+    """The current draft into the new file `output`, through the vault's door (`viewed`)."""
     from strongroom.fsio import new_private_file
 
-    with new_private_file(output) as f, open(src, "rb") as r:
-        while chunk := r.read(1 << 20):
-            f.write(chunk)
+    row = draft_of(vault, publication_id)
+    _outside_the_vault(vault, output)
+    with vault.catalogue.read() as s:
+        version = _row(s, publication_id).spec_version
+    with new_private_file(output) as f, vault.open_derivative(
+            row, purpose="viewed", to=str(output),
+            details={"what": "publication draft", "publication": publication_id,
+                     "spec_version": version}) as opened:
+        opened.copy_to(f.write)
+    return {"publication": publication_id, "spec_version": version, "draft": row.sha256,
+            "output": str(output)}
 
 
 def draft_of(vault: Vault, publication_id: int) -> Derivative:

@@ -44,6 +44,8 @@ BLUR_CELLS = 6
 #: ffmpeg's filter for a masked voice: pitch down a fourth, formants shifted with it.
 VOICE_FILTER = "rubberband=pitch=0.75:formant=shifted"
 HIDES = ("blur", "fill")
+#: The smallest picture side published (and the encoder needs an even size of 2 at least).
+MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,10 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
         max_gap, tracks = int(given["max_gap"]), tracks_from_json(given["tracks"])
     out_path = box / "video.mp4"
     hidden = 0
+    # each frame keeps its own time (a DVR's variable frame rate too), in 1/90000 s
+    clock = Fraction(1, 90000)
+    first: float | None = None
+    last_pts = -1
     with av.open(str(out_path), "w", format="mp4",
                  options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream("libx264", rate=rate)
@@ -170,6 +176,7 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"}
         stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        stream.codec_context.time_base = clock
         for i, frame in _frames(path, opts.start, opts.end):
             img = frame.to_ndarray(format="rgb24")
             boxes = cover(tracks, i, hold=max_gap, size=size)
@@ -178,8 +185,10 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
             hidden += len(boxes)
             picture = av.VideoFrame.from_ndarray(img[:stream.height, :stream.width],
                                                  format="rgb24")
-            picture.pts = i
-            picture.time_base = 1 / rate
+            t = float(frame.time or 0.0)
+            first = t if first is None else first
+            pts = max(last_pts + 1, round((t - first) / clock))
+            picture.pts, picture.time_base, last_pts = pts, clock, pts
             for packet in stream.encode(picture):
                 out.mux(packet)
         for packet in stream.encode():
@@ -203,6 +212,11 @@ def render(plain: Path, out: Path, options: Options, *, workdir: Path,
 
     options.check()
     facts, _ = probe(plain)
+    if not facts.width or not facts.height:
+        raise StrongroomError("the clip has no picture to publish (no video stream)")
+    if min(facts.width, facts.height) < MIN_SIDE:
+        raise StrongroomError(f"the clip's picture is {facts.width}×{facts.height}: too small "
+                              f"to publish (under {MIN_SIDE} px a side)")
     duration = facts.duration or 0.0
     if options.start >= duration > 0:
         raise StrongroomError(f"the range starts at {options.start:g} s, after the clip's end "
@@ -227,7 +241,10 @@ def render(plain: Path, out: Path, options: Options, *, workdir: Path,
                 argv += ["-af", VOICE_FILTER]
         else:
             argv += ["-map", "0:v:0", "-an"]
-        argv += ["-c:v", "copy", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
+        # "-bsf:v filter_units=remove_types=6": no SEI, so no x264 version and settings
+        # (and the rendering machine's thread count) in the stream
+        argv += ["-c:v", "copy", "-bsf:v", "filter_units=remove_types=6", "-sn", "-dn",
+                 "-map_metadata", "-1", "-map_chapters", "-1",
                  "-fflags", "+bitexact", "-flags:a", "+bitexact", "-shortest",
                  "-movflags", "+faststart", "-f", "mp4", str(out)]
         run_tool(argv, timeout=120 + 2 * span, what="muxing the redacted clip", isolate=True,

@@ -3,8 +3,9 @@ hand back (`strongroom publish spec`, then `publish revise`), and the catalogue 
 version.
 
     {"schema": "strongroom.redaction/1", "original": SHA-256, "start": s, "end": s | null,
-     "hide": "blur" | "fill", "mask_voice": bool, "fps": f, "width": w, "height": h,
-     "max_gap": frames, "tracks": [{"id": n, "keys": {"FRAME": [x0, y0, x1, y1], ...}}, ...]}
+     "hide": "blur" | "fill", "mask_voice": bool, "keep_audio": bool, "fps": f,
+     "frames": n, "width": w, "height": h, "max_gap": frames,
+     "tracks": [{"id": n, "keys": {"FRAME": [x0, y0, x1, y1], ...}}, ...]}
 
 Frames count from the range's start. Between two keys of a track its box is interpolated, and
 it is held on for `max_gap` frames before its first key and after its last
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 from strongroom.errors import StrongroomError
@@ -45,14 +47,33 @@ def _bad(why: str) -> StrongroomError:
     return StrongroomError(f"the redaction spec is malformed: {why}")
 
 
-def check(spec: object, *, original: str, width: int, height: int) -> dict[str, Any]:
-    """The spec if it is whole and fits the clip (`width` × `height`); else one clear error."""
+_FRAME = re.compile(r"[0-9]{1,8}")
+
+
+def _number(v: object) -> bool:
+    """A finite JSON number, not a boolean, within what any frame's pixels need."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    return -1e7 < v < 1e7 and (isinstance(v, int) or math.isfinite(v))
+
+
+def check(spec: object, *, original: str, width: int, height: int,
+          start: object = None, end: object = None, frames: object = None
+          ) -> dict[str, Any]:
+    """The spec if it is whole and fits the clip (`width` × `height`) and the publication's
+    range (`start`, `end`: a spec made for another range would put its boxes on other
+    frames; `frames`: the range's frame count, when known); else one clear error."""
     if not isinstance(spec, dict):
         raise _bad("it is not a JSON object")
     if spec.get("schema") != SCHEMA:
-        raise _bad(f"its schema is {spec.get('schema')!r}, not {SCHEMA!r}")
+        raise _bad(f"its schema is {spec.get('schema')!r:.80}, not {SCHEMA!r}")
     if spec.get("original") != original:
         raise _bad("it is for another original")
+    if (spec.get("start"), spec.get("end")) != (start, end):
+        raise _bad(f"it is for the range {spec.get('start')!r:.40}–{spec.get('end')!r:.40} s, "
+                   f"not this publication's {start}–{end} s")
+    if not isinstance(spec.get("keep_audio", True), bool):
+        raise _bad("keep_audio must be true or false")
     if spec.get("hide") not in ("blur", "fill"):
         raise _bad("hide must be blur or fill")
     if not isinstance(spec.get("mask_voice"), bool):
@@ -69,16 +90,19 @@ def check(spec: object, *, original: str, width: int, height: int) -> dict[str, 
         if not isinstance(t, dict) or not isinstance(t.get("keys"), dict) or not t["keys"]:
             raise _bad(f"track {n + 1} has no keys")
         tid = t.get("id")
-        if not isinstance(tid, int) or isinstance(tid, bool) or tid in ids:
+        if (not isinstance(tid, int) or isinstance(tid, bool) or tid in ids
+                or not 0 <= tid < 10**9):
             raise _bad(f"track {n + 1} has no id of its own")
         ids.add(tid)
         for frame, box in t["keys"].items():
             keys += 1
-            if not (isinstance(frame, str) and frame.isdigit() and int(frame) <= MAX_FRAME):
-                raise _bad(f"track {tid}: {frame!r} is not a frame number")
-            if (not isinstance(box, list) or len(box) != 4
-                    or not all(isinstance(v, int | float) and not isinstance(v, bool)
-                               and math.isfinite(v) for v in box)):
+            if not (isinstance(frame, str) and _FRAME.fullmatch(frame)
+                    and int(frame) <= MAX_FRAME):
+                raise _bad(f"track {tid}: {frame!r:.40} is not a frame number")
+            if isinstance(frames, int) and int(frame) >= frames:
+                raise _bad(f"track {tid}: frame {frame} is past the range's last frame "
+                           f"({frames - 1})")
+            if not isinstance(box, list) or len(box) != 4 or not all(map(_number, box)):
                 raise _bad(f"track {tid}, frame {frame}: a box is four numbers")
             x0, y0, x1, y1 = box
             if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
@@ -90,9 +114,10 @@ def check(spec: object, *, original: str, width: int, height: int) -> dict[str, 
 
 
 def make(original: str, record: dict[str, Any], *, start: float, end: float | None,
-         hide: str, mask_voice: bool) -> dict[str, Any]:
+         hide: str, mask_voice: bool, keep_audio: bool = True) -> dict[str, Any]:
     """The spec of a render (`publish.render`'s record)."""
     return {"schema": SCHEMA, "original": original, "start": start, "end": end,
-            "hide": hide, "mask_voice": mask_voice, "fps": record["fps"],
-            "width": record["width"], "height": record["height"],
-            "max_gap": record["max_gap"], "tracks": record["tracks"]}
+            "hide": hide, "mask_voice": mask_voice, "keep_audio": keep_audio,
+            "fps": record["fps"], "frames": record["frames"], "width": record["width"],
+            "height": record["height"], "max_gap": record["max_gap"],
+            "tracks": record["tracks"]}

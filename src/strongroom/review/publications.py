@@ -93,15 +93,15 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         _not_stopped(who)
         detail = one(publication_id)
         spec = drafts.spec_of(vault, publication_id)
-        from strongroom.catalogue.export_requests import same_person
-
         out = published_path(vault, publication_id)
+        made_by = next((v["made_by"] for v in detail["versions"]
+                        if v["version"] == detail["spec_version"]), None)
+        mine = drafts.same_name(who.username, detail["requested_by"], made_by)
         return page(request, "publication.html", pub=detail,
                     spec_json=json.dumps(spec, ensure_ascii=False),
                     tracks=_tracks(spec), can_change=who.role in STAFF,
                     can_decide=(who.role in drafts.APPROVER_ROLES
-                                and detail["status"] == "drafted"
-                                and not same_person(detail["requested_by"], who.username)),
+                                and detail["status"] == "drafted" and not mine),
                     published_file=out.name if out.is_file() else None)
 
     @app.get("/publications/{publication_id}/draft.mp4", include_in_schema=False)
@@ -149,18 +149,25 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         written(drafts.revise, publication_id, text, actor=who.actor)
         return RedirectResponse(f"/publications/{publication_id}", status_code=303)
 
-    def decide(publication_id: int, who: Person, approve: bool) -> Response:
+    async def decide(request: Request, publication_id: int, who: Person, approve: bool
+                     ) -> Response:
+        """The form names the spec version the page showed: a revision made meanwhile is
+        not what this person looked at."""
+        seen = _field(await request.form(), "version", 12)
         written(drafts.decide_as, publication_id, approve=approve, username=who.username,
-                role=who.role, actor=who.actor)
+                role=who.role, actor=who.actor,
+                version=int(seen) if seen and seen.isdigit() else None)
         return RedirectResponse(f"/publications/{publication_id}", status_code=303)
 
     @app.post("/publications/{publication_id}/approve", include_in_schema=False)
-    def approve(publication_id: RowId, who: Annotated[Person, auth(*STAFF)]) -> Response:
-        return decide(publication_id, who, True)
+    async def approve(request: Request, publication_id: RowId,
+                      who: Annotated[Person, auth(*STAFF)]) -> Response:
+        return await decide(request, publication_id, who, True)
 
     @app.post("/publications/{publication_id}/refuse", include_in_schema=False)
-    def refuse(publication_id: RowId, who: Annotated[Person, auth(*STAFF)]) -> Response:
-        return decide(publication_id, who, False)
+    async def refuse(request: Request, publication_id: RowId,
+                     who: Annotated[Person, auth(*STAFF)]) -> Response:
+        return await decide(request, publication_id, who, False)
 
     @app.post("/publications/{publication_id}/publish", include_in_schema=False)
     async def publish(request: Request, publication_id: RowId,
