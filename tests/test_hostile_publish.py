@@ -328,9 +328,6 @@ def test_a_variable_frame_rate_clip_keeps_each_frame_at_its_own_time(
     assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="BREAK: a clip stored on its side with a display "
-                   "matrix (a phone's) is published on its side: the draft is 576×768 with "
-                   "no rotation, where the original plays 768×576 upright")
 def test_a_rotated_clip_is_published_the_way_up_it_plays(prepared: Prepared,
                                                           box: Box) -> None:
     d = draft(box.path, box.work, prepared.sha["rotated.mp4"], "--to", "0.5")

@@ -117,6 +117,16 @@ def _frames(path: str, start: float, end: float | None) -> Any:
             i += 1
 
 
+def _upright(frame: Any) -> Any:
+    """The frame's RGB pixels the way up it plays: a phone's clip is stored on its side with
+    a display matrix (`frame.rotation`, degrees counter-clockwise), which a player applies."""
+    import numpy as np
+
+    img = frame.to_ndarray(format="rgb24")
+    turns = round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(img, turns)) if turns else img
+
+
 def _rate(path: str) -> Fraction:
     import av
 
@@ -145,17 +155,17 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
     last = -1
     last_frame = None
     for i, frame in _frames(path, opts.start, opts.end):
-        size = size or (frame.width, frame.height)
+        if size is None:
+            first_img = _upright(frame)
+            size = (first_img.shape[1], first_img.shape[0])
         if given is None and i % DETECT_EVERY == 0:
-            found[i] = [f.box for f in detect(frame.to_ndarray(format="rgb24"),
-                                              scale=opts.scale)]
+            found[i] = [f.box for f in detect(_upright(frame), scale=opts.scale)]
         last, last_frame = i, frame
     if size is None or last_frame is None:
         raise MediaError(f"no frame of the clip lies between {opts.start:g} s and "
                          f"{'its end' if opts.end is None else f'{opts.end:g} s'}")
     if given is None and last not in found:
-        found[last] = [f.box for f in detect(last_frame.to_ndarray(format="rgb24"),
-                                             scale=opts.scale)]
+        found[last] = [f.box for f in detect(_upright(last_frame), scale=opts.scale)]
     from strongroom.publish.spec import tracks_from_json
 
     if given is None:
@@ -178,7 +188,11 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
         stream.codec_context.flags |= av.codec.context.Flags.bitexact
         stream.codec_context.time_base = clock
         for i, frame in _frames(path, opts.start, opts.end):
-            img = frame.to_ndarray(format="rgb24")
+            img = _upright(frame)
+            if (img.shape[1], img.shape[0]) != size:  # a recorder that changed its size
+                import cv2
+
+                img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
             boxes = cover(tracks, i, hold=max_gap, size=size)
             for b in boxes:
                 hide_box(img, b, opts.hide)
