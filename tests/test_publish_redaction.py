@@ -15,7 +15,7 @@ import pytest
 
 from strongroom.errors import MediaError, StrongroomError
 from strongroom.publish import tracking
-from strongroom.publish.render import Options, hide_box, render
+from strongroom.publish.render import DETECT_EVERY, Options, hide_box, render
 from strongroom.publish.tracking import Track, box_at, cover, link
 from strongroom.testfaces import FacesClip, faces_clip
 
@@ -185,6 +185,23 @@ def test_a_truncated_clip_fails_with_one_clear_error(clip: FacesClip, tmp_path: 
     with pytest.raises(MediaError):
         render(cut, tmp_path / "out.mp4", Options(), workdir=tmp_path)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_box_a_person_draws_once_is_followed_through_the_clip(tmp_path: Path) -> None:
+    """A face too small for the detector (or a body, a tattoo): a person draws one box on
+    the first frame and asks to follow it; the render follows it by itself."""
+    clip = faces_clip(tmp_path / "one.mp4", seed=9, seconds=3, faces=1, face_px=(14, 14))
+    x0, y0, x1, y1 = clip.truth[0][0]
+    drawn = [x0 - 6, y0 - 10, x1 + 6, y1 + 4]
+    given = {"tracks": [{"id": 1, "keys": {"0": drawn}, "follow": True}], "max_gap": 3}
+    record = render(clip.path, tmp_path / "out.mp4", Options(), workdir=tmp_path, given=given)
+    (track,) = record["tracks"]
+    assert track.get("followed") and "follow" not in track
+    assert len(track["keys"]) > len(clip.truth) // DETECT_EVERY // 2
+    tracks = tracks_of(record)
+    covered = sum(any(contains(b, clip.truth[i][0], slack=3) for b in cover(
+        tracks, i, hold=3, size=clip.size)) for i in range(len(clip.truth)))
+    assert covered >= 0.95 * len(clip.truth), f"followed on {covered} of {len(clip.truth)}"
 
 
 # -- tracking, on numbers -------------------------------------------------------------------------

@@ -187,8 +187,10 @@ def revise(vault: Vault, publication_id: int, text: str, *, actor: str | None = 
                       keep_audio=bool(old.get("keep_audio", True)))
     record, stored = _render_and_seal(vault, sha256, options,
                                       {"tracks": spec["tracks"], "max_gap": spec["max_gap"]})
+    # the tracks as rendered: a box a person asked to follow now has its keys
     spec = {**spec, "start": old["start"], "end": old["end"], "fps": record["fps"],
-            "frames": record["frames"], "keep_audio": options.keep_audio}
+            "frames": record["frames"], "keep_audio": options.keep_audio,
+            "tracks": record["tracks"]}
     vault.commit([stored])
     with vault.write() as s:
         row = _row(s, publication_id)

@@ -127,6 +127,81 @@ def _upright(frame: Any) -> Any:
     return np.ascontiguousarray(np.rot90(img, turns)) if turns else img
 
 
+#: Following a box a person drew (`follow` in the spec): the smallest match score that still
+#: counts as the same thing (normalised cross-correlation), how many frames are kept for it
+#: (small grey copies, ~40 KB each), and the width they are kept at.
+FOLLOW_MIN_SCORE = 0.55
+FOLLOW_MAX_FRAMES = 9000
+FOLLOW_WIDTH = 384
+
+
+def follow(tracks: list[dict[str, Any]], greys: list[Any], scale: float, size: tuple[int, int],
+           every: int = DETECT_EVERY) -> list[dict[str, Any]]:
+    """Tracks marked `follow` (a box a person drew on a frame or two: a face too small for the
+    detector, a body, a tattoo) extended over the range by template matching on `greys` (the
+    range's frames, grey, shrunk by `scale`): from each key forward and back, a key every
+    `every` frames, until the match falls below `FOLLOW_MIN_SCORE` (the thing left the picture
+    or changed beyond recognition; the hold and margins cover the rest). The person's own keys
+    stay as they are; the result says `followed` instead of `follow`."""
+    out = []
+    for t in tracks:
+        if not t.get("follow"):
+            out.append(t)
+            continue
+        keys = {int(f): [float(v) for v in b] for f, b in t["keys"].items()}
+        found: dict[int, list[float]] = {}
+        for k in sorted(keys):
+            if k >= len(greys):
+                continue
+            for step in (1, -1):
+                found.update(_follow_from(greys, k, keys[k], step, scale, size, keys, every))
+        merged = {**found, **keys}
+        out.append({"id": t["id"], "keys": {str(f): [round(v, 1) for v in b]
+                                            for f, b in sorted(merged.items())},
+                    "followed": True})
+    return out
+
+
+def _follow_from(greys: list[Any], start: int, box: list[float], step: int, scale: float,
+                 size: tuple[int, int], keys: dict[int, list[float]], every: int
+                 ) -> dict[int, list[float]]:
+    import cv2
+
+    def small(b: list[float]) -> tuple[int, int, int, int]:
+        return (round(b[0] * scale), round(b[1] * scale), round(b[2] * scale),
+                round(b[3] * scale))
+
+    x0, y0, x1, y1 = small(box)
+    template = greys[start][y0:y1, x0:x1]
+    if template.shape[0] < 4 or template.shape[1] < 4:
+        return {}
+    w, h = x1 - x0, y1 - y0
+    gh, gw = greys[start].shape
+    out: dict[int, list[float]] = {}
+    f = start
+    while 0 <= f + step < len(greys) and (f + step) not in keys:
+        f += step
+        pad = max(w, h)
+        sx0, sy0 = max(0, x0 - pad), max(0, y0 - pad)
+        sx1, sy1 = min(gw, x1 + pad), min(gh, y1 + pad)
+        region = greys[f][sy0:sy1, sx0:sx1]
+        if region.shape[0] < h or region.shape[1] < w:
+            break
+        scores = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+        _low, best, _at, (bx, by) = cv2.minMaxLoc(scores)
+        if best < FOLLOW_MIN_SCORE:
+            break
+        x0, y0, x1, y1 = sx0 + bx, sy0 + by, sx0 + bx + w, sy0 + by + h
+        if abs(f - start) % every == 0:
+            out[f] = [min(max(0.0, v / scale), lim) for v, lim in
+                      zip((x0, y0, x1, y1), (size[0], size[1]) * 2, strict=True)]
+            template = greys[f][y0:y1, x0:x1]  # the thing as it looks now
+    if f != start and f not in out:
+        out[f] = [min(max(0.0, v / scale), lim) for v, lim in
+                  zip((x0, y0, x1, y1), (size[0], size[1]) * 2, strict=True)]
+    return out
+
+
 def _rate(path: str) -> Fraction:
     import av
 
@@ -154,10 +229,24 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
     size: tuple[int, int] | None = None
     last = -1
     last_frame = None
+    following = given is not None and any(t.get("follow") for t in given["tracks"])
+    greys: list[Any] = []
+    shrink = 1.0
     for i, frame in _frames(path, opts.start, opts.end):
         if size is None:
             first_img = _upright(frame)
             size = (first_img.shape[1], first_img.shape[0])
+            shrink = min(1.0, FOLLOW_WIDTH / size[0])
+        if following:
+            if len(greys) >= FOLLOW_MAX_FRAMES:
+                raise MediaError(f"a box is followed over {FOLLOW_MAX_FRAMES} frames at "
+                                 "most: publish a shorter range")
+            import cv2
+
+            grey = cv2.cvtColor(_upright(frame), cv2.COLOR_RGB2GRAY)
+            greys.append(cv2.resize(grey, (max(1, round(grey.shape[1] * shrink)),
+                                           max(1, round(grey.shape[0] * shrink))),
+                                    interpolation=cv2.INTER_AREA))
         if given is None and i % DETECT_EVERY == 0:
             found[i] = [f.box for f in detect(_upright(frame), scale=opts.scale)]
         last, last_frame = i, frame
@@ -172,7 +261,10 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
         max_gap = max(DETECT_EVERY, round(MAX_GAP_S * fps))
         tracks = link(found, max_gap=max_gap)
     else:
-        max_gap, tracks = int(given["max_gap"]), tracks_from_json(given["tracks"])
+        given_tracks = list(given["tracks"])
+        if following:
+            given_tracks = follow(given_tracks, greys, shrink, size)
+        max_gap, tracks = int(given["max_gap"]), tracks_from_json(given_tracks)
     out_path = box / "video.mp4"
     hidden = 0
     # each frame keeps its own time (a DVR's variable frame rate too), in 1/90000 s
@@ -211,7 +303,8 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
             "width": size[0], "height": size[1], "detect_every": DETECT_EVERY,
             "max_gap": max_gap, "detected_on": len(found),
             "faces_found": sum(len(v) for v in found.values()), "boxes_hidden": hidden,
-            "tracks": [t.as_json() for t in tracks], "options": asdict(opts)}
+            "tracks": (given_tracks if given is not None else [t.as_json() for t in tracks]),
+            "options": asdict(opts)}
 
 
 def render(plain: Path, out: Path, options: Options, *, workdir: Path,

@@ -7,7 +7,10 @@ version.
      "frames": n, "width": w, "height": h, "max_gap": frames,
      "tracks": [{"id": n, "keys": {"FRAME": [x0, y0, x1, y1], ...}}, ...]}
 
-Frames count from the range's start. Between two keys of a track its box is interpolated, and
+A track may say `"follow": true` (a box a person drew around a face too small to detect, a
+body, a tattoo): the next render follows it across the range by template matching and adds its
+keys (`publish.render.follow`). Frames count from the range's start. Between two keys of a
+track its box is interpolated, and
 it is held on for `max_gap` frames before its first key and after its last
 (`publish.tracking`). A spec handed back is checked whole before anything is rendered: one
 clear error for a malformed one (`check`), never a render that silently hides less.
@@ -89,6 +92,8 @@ def check(spec: object, *, original: str, width: int, height: int,
     for n, t in enumerate(tracks):
         if not isinstance(t, dict) or not isinstance(t.get("keys"), dict) or not t["keys"]:
             raise _bad(f"track {n + 1} has no keys")
+        if not isinstance(t.get("follow", False), bool):
+            raise _bad(f"track {n + 1}: follow must be true or false")
         tid = t.get("id")
         if (not isinstance(tid, int) or isinstance(tid, bool) or tid in ids
                 or not 0 <= tid < 10**9):

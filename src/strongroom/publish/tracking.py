@@ -70,16 +70,18 @@ class Track:
         return max(self.boxes)
 
     def predicted(self, frame: int) -> Box:
-        """Where the face would be on `frame` (after its last key) at its last velocity."""
+        """Where the face would be on `frame` (after its last key): its last box, moved on at
+        the velocity of its centre between its last two keys (its size kept: extrapolating a
+        shrinking box's corners would turn it inside out)."""
         frames = sorted(self.boxes)
         last = self.boxes[frames[-1]]
         if len(frames) < 2:
             return last
         before = self.boxes[frames[-2]]
         steps = (frame - frames[-1]) / (frames[-1] - frames[-2])
-        ahead: Box = (2 * last[0] - before[0], 2 * last[1] - before[1],
-                      2 * last[2] - before[2], 2 * last[3] - before[3])
-        return _lerp(last, ahead, steps)
+        (lx, ly), (bx, by) = _centre(last), _centre(before)
+        dx, dy = (lx - bx) * steps, (ly - by) * steps
+        return (last[0] + dx, last[1] + dy, last[2] + dx, last[3] + dy)
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "keys": {str(f): [round(v, 1) for v in b]

@@ -34,9 +34,11 @@
     if (f > last) {
       if (f - last > spec.max_gap) return null;
       if (ks.length < 2) return t.keys[last];
+      // moved on at its centre's velocity, its size kept (as publish/tracking.py does)
       var prev = ks[ks.length - 2], a = t.keys[prev], b = t.keys[last];
-      var ahead = b.map(function (v, i) { return 2 * v - a[i]; });
-      return lerp(b, ahead, (f - last) / (last - prev));
+      var w = (f - last) / (last - prev);
+      var dx = ((b[0] + b[2]) - (a[0] + a[2])) / 2 * w, dy = ((b[1] + b[3]) - (a[1] + a[3])) / 2 * w;
+      return [b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy];
     }
     var before = ks.filter(function (k) { return k < f; }).pop();
     var after = ks.filter(function (k) { return k > f; })[0];
@@ -114,7 +116,10 @@
           var id = spec.tracks.reduce(function (m, t) { return Math.max(m, t.id); }, 0) + 1;
           var keys = {};
           keys[String(frame())] = clamp([d.x0 / s, d.y0 / s, d.x1 / s, d.y1 / s]);
-          spec.tracks.push({id: id, keys: keys});
+          var track = {id: id, keys: keys};
+          var follow = document.getElementById("follow-new");
+          if (follow && follow.checked) track.follow = true;  // the server follows it
+          spec.tracks.push(track);
           selected = id;
           touched();
           return;
