@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 #: The detector runs on every this-many-th frame (and the range's last); tracks fill the rest.
-DETECT_EVERY = 3
+DETECT_EVERY = 4
 #: A track not found again within this many seconds ends (a face turned away for a moment
 #: keeps its track, and the frames between are interpolated).
 MAX_GAP_S = 1.0
