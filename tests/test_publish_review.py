@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +24,8 @@ from strongroom.ingest import ingest
 from strongroom.review import actions, security
 from strongroom.testfaces import faces_clip
 from strongroom.vault import Vault
+from test_review_browser import ARTIFACTS, browser  # noqa: F401 - the Chromium fixture
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 ROLES = ("admin", "investigator", "lawyer", "reviewer")
 
 
@@ -153,17 +151,6 @@ def test_a_corrected_spec_from_the_page_makes_a_new_version(served: Served) -> N
         "spec.json", json.dumps(spec).encode(), "application/json")}, follow_redirects=False)
     assert r.status_code == 303
     assert inv.get(f"/api/publications/{pub}/spec").json()["tracks"] == spec["tracks"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield b
-        b.close()
 
 
 def _sign_in(page: Any, base: str, name: str, password: str, secret: str,

@@ -75,14 +75,16 @@ def _agent() -> dict[str, str]:
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise StrongroomError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise StrongroomError(f"{what} {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise StrongroomError(f"cannot read {what} {path}: {exc.strerror}") from None
+    """A certificate, key or trust anchors file: at most 1 MiB (`read_small`: /dev/zero or a
+    pipe is one clear error, not a full memory or a wait)."""
+    from strongroom.smallfiles import read_small
+
+    path = Path(path)
+    if path.is_dir():
+        raise StrongroomError(f"{what} {path} is a folder, not a file")
+    if not path.exists():
+        raise StrongroomError(f"{what} {path} does not exist")
+    return read_small(path, what)
 
 
 def _credentials(signing: Signing) -> tuple[bytes, bytes]:

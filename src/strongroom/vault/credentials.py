@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from strongroom.errors import StrongroomError
 
@@ -19,18 +20,25 @@ class Chain:
     root: Path  # the CA certificate alone (a trust anchor)
 
 
-def certificates_pem(pem: bytes, *, what: str) -> str:
-    """The PEM certificates in `pem`, re-serialised; an error if there are none."""
+def _certificates(pem: bytes, what: str) -> list[Any]:
+    """The PEM certificates in `pem`; an error naming `what` if there are none."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     try:
         certs = x509.load_pem_x509_certificates(pem)
     except ValueError:
         certs = []
     if not certs:
-        raise StrongroomError(f"{what} hold no PEM certificate")
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode()
+        raise StrongroomError(f"{what} holds no PEM certificate")
+    return certs
+
+
+def certificates_pem(pem: bytes, *, what: str) -> str:
+    """The PEM certificates in `pem`, re-serialised; an error if there are none."""
+    from cryptography.hazmat.primitives import serialization
+
+    return b"".join(c.public_bytes(serialization.Encoding.PEM)
+                    for c in _certificates(pem, what)).decode()
 
 
 def signing_credentials(chain_pem: bytes, key_pem: bytes, *, chain_name: str, key_name: str
@@ -40,17 +48,11 @@ def signing_credentials(chain_pem: bytes, key_pem: bytes, *, chain_name: str, ke
     first certificate, and that this certificate is valid now."""
     import datetime as dt
 
-    from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    try:
-        certs = x509.load_pem_x509_certificates(chain_pem)
-    except ValueError:
-        certs = []
-    if not certs:
-        raise StrongroomError(f"certificate chain {chain_name} holds no PEM certificate")
+    certs = _certificates(chain_pem, f"certificate chain {chain_name}")
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:
