@@ -262,3 +262,47 @@ def test_a_changed_published_file_fails_its_provenance_check(
     assert r.returncode != 0 and json.loads(r.stdout)["ok"] is False
     r = cli("provenance", changed, "--vault", vault, "--json")
     assert r.returncode != 0 and json.loads(r.stdout)["vault"]["ok"] is False
+
+
+def test_the_camera_label_can_be_hidden_and_the_dvr_clock_stays(
+        template: Template, tmp_path: Path) -> None:
+    """`--hide-label`: the label OCR read is hidden on every frame (a cell or ward name can
+    say too much); the DVR clock stays, it is evidence of time."""
+    import av
+    import numpy as np
+
+    from review_fixtures import make_clips
+    from strongroom.pipeline.runner import process
+
+    path = tmp_path / "vault"
+    shutil.copytree(template.path, path)
+    with open_vault(path, template.keys) as v:
+        ingest(v, make_clips(tmp_path / "usb", n=1), "test")
+        process(v, steps=["probe", "overlay_ocr"], workers=1)
+        with v.catalogue.read() as s:
+            sha = s.scalar(select(Sighting.original_sha256))
+    d = js("publish", "draft", path, str(sha)[:12], "--to", "1", "--hide-label", "--no-audio")
+    spec = js("publish", "spec", path, str(d["publication"]))
+    (label,) = [t for t in spec["tracks"] if len(t["keys"]) == 2 and "0" in t["keys"]]
+    x0, y0, x1, y1 = (int(v) for v in label["keys"]["0"])
+    out = tmp_path / "draft.mp4"
+    assert cli("publish", "show", path, str(d["publication"]), "-o", out).returncode == 0
+    with av.open(str(out)) as c:
+        after = next(c.decode(video=0)).to_ndarray(format="gray").astype(int)
+    with open_vault(path, template.keys) as v:
+        plain = tmp_path / "original.mp4"
+        with v.open_original(str(sha), to="test") as opened, open(plain, "wb") as f:
+            opened.copy_to(f.write)
+    with av.open(str(plain)) as c:
+        before = next(c.decode(video=0)).to_ndarray(format="gray").astype(int)
+    changed = np.abs(after - before)
+    assert changed[y0:y1, x0:x1].mean() > 15  # the label is gone
+    rest = changed.copy()
+    rest[max(0, y0 - 8):y1 + 8, max(0, x0 - 8):x1 + 8] = 0
+    assert rest.mean() < 4  # the clock and the scene are as they were
+
+
+
+def test_hiding_a_label_never_read_is_one_clear_error(prepared: Prepared, vault: Path) -> None:
+    r = cli("publish", "draft", vault, prepared.faces[:12], "--hide-label")
+    assert r.returncode != 0 and "no camera label was read" in r.stderr

@@ -1454,6 +1454,9 @@ def publish_draft(
     mask_voice: Annotated[bool, typer.Option("--mask-voice", help="Shift the voices' pitch "
                                                                  "and formants.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Leave the sound out.")] = False,
+    hide_label: Annotated[bool, typer.Option(
+        "--hide-label", help="Hide the camera label too (as OCR read it); the DVR clock "
+                             "stays: it is evidence of time.")] = False,
     scale: Annotated[float, typer.Option(help="Enlarge frames for the face detector (small "
                                               "faces: 1.5 or 2).")] = 1.0,
     note: Annotated[str | None, typer.Option(help="Why this is published.")] = None,
@@ -1471,7 +1474,7 @@ def publish_draft(
                       end=parse_offset(end) if end is not None else None, hide=hide,
                       scale=scale, mask_voice=mask_voice, keep_audio=not no_audio).check()
     with _open(ctx, vault, passphrase_file, shares_file) as v:
-        data = draft(v, sha256, options, note=note)
+        data = draft(v, sha256, options, note=note, hide_label=hide_label)
     _emit(as_json, data, _publication_text(data))
 
 

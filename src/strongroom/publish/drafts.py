@@ -120,12 +120,35 @@ def _check_range(vault: Vault, sha256: str, options: Options) -> None:
                               f"({duration:g} s)")
 
 
+def label_box(vault: Vault, sha256: str) -> tuple[float, float, float, float]:
+    """Where the clip's camera label is (what `overlay_ocr` read), with a margin: to hide it
+    in a publication when the label itself would say too much (a cell, a ward)."""
+    from strongroom.catalogue.models import StepRun
+
+    with vault.catalogue.read() as s:
+        result = s.scalar(select(StepRun.result).where(
+            StepRun.original_sha256 == sha256, StepRun.step == "overlay_ocr",
+            StepRun.status == "ok"))
+    box: Any = (result or {}).get("label_box")
+    if not isinstance(box, list) or len(box) != 4:
+        raise StrongroomError("no camera label was read on this clip (`strongroom process` "
+                              "reads it); draw a box over it in the draft instead")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    pad = 0.25 * (y1 - y0)
+    return (max(0.0, x0 - pad), max(0.0, y0 - pad), x1 + pad, y1 + pad)
+
+
 def draft(vault: Vault, sha256_prefix: str, options: Options, *, actor: str | None = None,
-          note: str | None = None) -> dict[str, Any]:
-    """Redact a range of an original into a new publication's first draft."""
+          note: str | None = None, hide_label: bool = False) -> dict[str, Any]:
+    """Redact a range of an original into a new publication's first draft (`hide_label`:
+    the camera label too, on every frame)."""
+    from dataclasses import replace
+
     options.check()
     original = vault.find_original(sha256_prefix)
     _check_range(vault, original.sha256, options)
+    if hide_label:
+        options = replace(options, static_boxes=(label_box(vault, original.sha256),))
     actor = actor or vault.actor
     record, stored = _render_and_seal(vault, original.sha256, options, None)
     spec = specs.make(original.sha256, record, start=options.start, end=options.end,

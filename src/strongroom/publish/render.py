@@ -58,6 +58,8 @@ class Options:
     scale: float = 1.0
     mask_voice: bool = False
     keep_audio: bool = True
+    #: boxes hidden on every frame, whatever moves (the camera label, when asked)
+    static_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     def check(self) -> Options:
         if self.hide not in HIDES:
@@ -220,9 +222,10 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
     import av
 
     from strongroom.media.faces import detect
-    from strongroom.publish.tracking import cover, link
+    from strongroom.publish.tracking import Track, cover, link
 
-    opts = Options(**options)
+    opts = Options(**{**options, "static_boxes": tuple(
+        tuple(b) for b in options.get("static_boxes") or ())})
     rate = _rate(path)
     fps = float(rate)
     found: dict[int, list[tuple[float, float, float, float]]] = {}
@@ -260,6 +263,9 @@ def redact_video(box: Path, path: str, options: dict[str, Any],
     if given is None:
         max_gap = max(DETECT_EVERY, round(MAX_GAP_S * fps))
         tracks = link(found, max_gap=max_gap)
+        for b in opts.static_boxes:
+            box_ = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+            tracks.append(Track(len(tracks) + 1, {0: box_, last: box_}))
     else:
         given_tracks = list(given["tracks"])
         if following:

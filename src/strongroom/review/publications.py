@@ -83,7 +83,8 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
                           mask_voice=bool(form.get("mask_voice")),
                           keep_audio=not form.get("no_audio")).check()
         made = written(drafts.draft, (_field(form, "sha256", 64) or "").strip(), options,
-                       actor=who.actor, note=_field(form, "note", 2000))
+                       actor=who.actor, note=_field(form, "note", 2000),
+                       hide_label=bool(form.get("hide_label")))
         return RedirectResponse(f"/publications/{made['publication']}", status_code=303)
 
     @app.get("/publications/{publication_id}", response_class=HTMLResponse,
