@@ -361,22 +361,22 @@ def craft(spec: dict[str, Any], how: str) -> str:
     s = json.loads(json.dumps(spec))
     w, h = s["width"], s["height"]
     if how == "a million tracks":
-        s["tracks"] = [{"id": i, "keys": {"0": [0, 0, 10, 10]}} for i in range(10**6)]
+        s["tracks"] = [{"id": i, "boxes": {"0": [0, 0, 10, 10]}} for i in range(10**6)]
     elif how == "a boolean id":
-        s["tracks"] = [{"id": True, "keys": {"0": [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": True, "boxes": {"0": [0, 0, 10, 10]}}]
     elif how == "a duplicated id":
-        s["tracks"] = [{"id": 4, "keys": {"0": [0, 0, 10, 10]}},
-                       {"id": 4, "keys": {"3": [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": 4, "boxes": {"0": [0, 0, 10, 10]}},
+                       {"id": 4, "boxes": {"3": [0, 0, 10, 10]}}]
     elif how == "a negative frame":
-        s["tracks"] = [{"id": 1, "keys": {"-3": [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"-3": [0, 0, 10, 10]}}]
     elif how == "a box past the edge":
-        s["tracks"] = [{"id": 1, "keys": {"0": [w - 10, h - 10, w + 1, h]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"0": [w - 10, h - 10, w + 1, h]}}]
     elif how == "a huge box":
-        s["tracks"] = [{"id": 1, "keys": {"0": [0, 0, 1e300, 10]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"0": [0, 0, 1e300, 10]}}]
     elif how == "a NaN box":
-        return json.dumps({**s, "tracks": [{"id": 1, "keys": {"0": [0, 0, float("nan"), 9]}}]})
+        return json.dumps({**s, "tracks": [{"id": 1, "boxes": {"0": [0, 0, float("nan"), 9]}}]})
     elif how == "a string box":
-        s["tracks"] = [{"id": 1, "keys": {"0": ["0", "0", "10", "10"]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"0": ["0", "0", "10", "10"]}}]
     elif how == "another original":
         s["original"] = "0" * 64
     elif how == "a huge gap":
@@ -384,15 +384,15 @@ def craft(spec: dict[str, Any], how: str) -> str:
     elif how == "deep nesting":
         return "[" * 200_000 + "]" * 200_000
     elif how == "a deep box":
-        s["tracks"] = [{"id": 1, "keys": {"0": json.loads("[" * 500 + "]" * 500)}}]
+        s["tracks"] = [{"id": 1, "boxes": {"0": json.loads("[" * 500 + "]" * 500)}}]
     elif how == "superscript frame":
-        s["tracks"] = [{"id": 1, "keys": {"²": [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"²": [0, 0, 10, 10]}}]
     elif how == "a 10^400 box":
-        return json.dumps({**s, "tracks": [{"id": 1, "keys": {"0": [0, 0, 10**400, 10]}}]})
+        return json.dumps({**s, "tracks": [{"id": 1, "boxes": {"0": [0, 0, 10**400, 10]}}]})
     elif how == "a 5000-digit frame":
-        s["tracks"] = [{"id": 1, "keys": {"1" + "0" * 5000: [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"1" + "0" * 5000: [0, 0, 10, 10]}}]
     elif how == "a frame far past the range":
-        s["tracks"] = [{"id": 1, "keys": {"9999999": [0, 0, 10, 10]}}]
+        s["tracks"] = [{"id": 1, "boxes": {"9999999": [0, 0, 10, 10]}}]
     else:  # pragma: no cover
         raise AssertionError(how)
     return json.dumps(s)
@@ -580,7 +580,7 @@ def revised(prepared: Prepared, tmp_path_factory: pytest.TempPathFactory) -> Rev
     assert decide(prepared, path, work, pub, "ada", at=time.time() - 30).returncode == 0
     spec = ok_json(cli("publish", "spec", path, str(pub), "--json"))
     w, h = spec["width"], spec["height"]
-    spec["tracks"].append({"id": 500, "keys": {"0": [w - 40, h - 40, w, h]}})
+    spec["tracks"].append({"id": 500, "boxes": {"0": [w - 40, h - 40, w, h]}})
     f = root / "v2.json"
     f.write_text(json.dumps(spec))
     ok_json(cli("publish", "revise", path, str(pub), f, "--json",

@@ -59,7 +59,7 @@ def contains(outer: Box, inner: Box, slack: float = 1.0) -> bool:
 
 
 def tracks_of(record: dict[str, Any]) -> list[Track]:
-    return [Track(t["id"], {int(f): tuple(b) for f, b in t["keys"].items()})  # type: ignore[misc]
+    return [Track(t["id"], {int(f): tuple(b) for f, b in t["boxes"].items()})  # type: ignore[misc]
             for t in record["tracks"]]
 
 
@@ -193,11 +193,11 @@ def test_a_box_a_person_draws_once_is_followed_through_the_clip(tmp_path: Path) 
     clip = faces_clip(tmp_path / "one.mp4", seed=9, seconds=3, faces=1, face_px=(14, 14))
     x0, y0, x1, y1 = clip.truth[0][0]
     drawn = [x0 - 6, y0 - 10, x1 + 6, y1 + 4]
-    given = {"tracks": [{"id": 1, "keys": {"0": drawn}, "follow": True}], "max_gap": 3}
+    given = {"tracks": [{"id": 1, "boxes": {"0": drawn}, "follow": True}], "max_gap": 3}
     record = render(clip.path, tmp_path / "out.mp4", Options(), workdir=tmp_path, given=given)
     (track,) = record["tracks"]
     assert track.get("followed") and "follow" not in track
-    assert len(track["keys"]) > len(clip.truth) // DETECT_EVERY // 2
+    assert len(track["boxes"]) > len(clip.truth) // DETECT_EVERY // 2
     tracks = tracks_of(record)
     covered = sum(any(contains(b, clip.truth[i][0], slack=3) for b in cover(
         tracks, i, hold=3, size=clip.size)) for i in range(len(clip.truth)))

@@ -135,7 +135,7 @@ def test_a_corrected_spec_from_the_page_makes_a_new_version(served: Served) -> N
     pub = draft_through_the_app(served)
     inv = as_user(served, "investigator")
     spec = inv.get(f"/api/publications/{pub}/spec").json()
-    spec["tracks"].append({"id": 500, "keys": {"0": [5, 5, 60, 60], "10": [20, 5, 75, 60]}})
+    spec["tracks"].append({"id": 500, "boxes": {"0": [5, 5, 60, 60], "10": [20, 5, 75, 60]}})
     r = inv.post(f"/api/publications/{pub}/spec", content=json.dumps(spec),
                  headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text

@@ -169,7 +169,7 @@ def test_a_corrected_spec_makes_a_new_version_and_voids_the_approval(
     spec = json.loads(spec_file.read_text())
     assert spec["schema"] == "strongroom.redaction/1" and spec["original"] == prepared.faces
     # a person marks one more region (a tattoo, say) on frames 0 to 20
-    spec["tracks"].append({"id": 999, "keys": {"0": [10, 10, 60, 60], "20": [30, 10, 80, 60]}})
+    spec["tracks"].append({"id": 999, "boxes": {"0": [10, 10, 60, 60], "20": [30, 10, 80, 60]}})
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(spec))
     r = js("publish", "revise", vault, str(pub), fixed)
@@ -196,13 +196,13 @@ def test_a_corrupt_spec_is_refused_whole_and_nothing_changes(
     before = js("publish", "spec", vault, str(d["publication"]))
     spec = json.loads(json.dumps(before))
     if bad == "BOX_OUTSIDE":
-        spec["tracks"] = [{"id": 1, "keys": {"0": [700, 500, 900, 700]}}]
+        spec["tracks"] = [{"id": 1, "boxes": {"0": [700, 500, 900, 700]}}]
         bad = json.dumps(spec)
     elif bad == "NAN_BOX":
-        spec["tracks"] = [{"id": 77, "keys": {"0": [float("nan"), 1, 2, 3]}}]
+        spec["tracks"] = [{"id": 77, "boxes": {"0": [float("nan"), 1, 2, 3]}}]
         bad = json.dumps(spec)
     elif bad == "NO_KEYS":
-        spec["tracks"] = [{"id": 1, "keys": {}}]
+        spec["tracks"] = [{"id": 1, "boxes": {}}]
         bad = json.dumps(spec)
     f = tmp_path / "bad.json"
     f.write_text(bad)
@@ -283,8 +283,8 @@ def test_the_camera_label_can_be_hidden_and_the_dvr_clock_stays(
             sha = s.scalar(select(Sighting.original_sha256))
     d = js("publish", "draft", path, str(sha)[:12], "--to", "1", "--hide-label", "--no-audio")
     spec = js("publish", "spec", path, str(d["publication"]))
-    (label,) = [t for t in spec["tracks"] if len(t["keys"]) == 2 and "0" in t["keys"]]
-    x0, y0, x1, y1 = (int(v) for v in label["keys"]["0"])
+    (label,) = [t for t in spec["tracks"] if len(t["boxes"]) == 2 and "0" in t["boxes"]]
+    x0, y0, x1, y1 = (int(v) for v in label["boxes"]["0"])
     out = tmp_path / "draft.mp4"
     assert cli("publish", "show", path, str(d["publication"]), "-o", out).returncode == 0
     with av.open(str(out)) as c:

@@ -150,7 +150,7 @@ def follow(tracks: list[dict[str, Any]], greys: list[Any], scale: float, size: t
         if not t.get("follow"):
             out.append(t)
             continue
-        keys = {int(f): [float(v) for v in b] for f, b in t["keys"].items()}
+        keys = {int(f): [float(v) for v in b] for f, b in t["boxes"].items()}
         found: dict[int, list[float]] = {}
         for k in sorted(keys):
             if k >= len(greys):
@@ -158,7 +158,7 @@ def follow(tracks: list[dict[str, Any]], greys: list[Any], scale: float, size: t
             for step in (1, -1):
                 found.update(_follow_from(greys, k, keys[k], step, scale, size, keys, every))
         merged = {**found, **keys}
-        out.append({"id": t["id"], "keys": {str(f): [round(v, 1) for v in b]
+        out.append({"id": t["id"], "boxes": {str(f): [round(v, 1) for v in b]
                                             for f, b in sorted(merged.items())},
                     "followed": True})
     return out

@@ -5,7 +5,7 @@ version.
     {"schema": "strongroom.redaction/1", "original": SHA-256, "start": s, "end": s | null,
      "hide": "blur" | "fill", "mask_voice": bool, "keep_audio": bool, "fps": f,
      "frames": n, "width": w, "height": h, "max_gap": frames,
-     "tracks": [{"id": n, "keys": {"FRAME": [x0, y0, x1, y1], ...}}, ...]}
+     "tracks": [{"id": n, "boxes": {"FRAME": [x0, y0, x1, y1], ...}}, ...]}
 
 A track may say `"follow": true` (a box a person drew around a face too small to detect, a
 body, a tattoo): the next render follows it across the range by template matching and adds its
@@ -43,7 +43,7 @@ def digest(spec: dict[str, Any]) -> str:
 
 def tracks_from_json(tracks: list[dict[str, Any]]) -> list[Track]:
     return [Track(int(t["id"]), {int(f): (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
-                                 for f, b in t["keys"].items()}) for t in tracks]
+                                 for f, b in t["boxes"].items()}) for t in tracks]
 
 
 def _bad(why: str) -> StrongroomError:
@@ -90,8 +90,8 @@ def check(spec: object, *, original: str, width: int, height: int,
     ids: set[int] = set()
     keys = 0
     for n, t in enumerate(tracks):
-        if not isinstance(t, dict) or not isinstance(t.get("keys"), dict) or not t["keys"]:
-            raise _bad(f"track {n + 1} has no keys")
+        if not isinstance(t, dict) or not isinstance(t.get("boxes"), dict) or not t["boxes"]:
+            raise _bad(f"track {n + 1} has no boxes")
         if not isinstance(t.get("follow", False), bool):
             raise _bad(f"track {n + 1}: follow must be true or false")
         tid = t.get("id")
@@ -99,7 +99,7 @@ def check(spec: object, *, original: str, width: int, height: int,
                 or not 0 <= tid < 10**9):
             raise _bad(f"track {n + 1} has no id of its own")
         ids.add(tid)
-        for frame, box in t["keys"].items():
+        for frame, box in t["boxes"].items():
             keys += 1
             if not (isinstance(frame, str) and _FRAME.fullmatch(frame)
                     and int(frame) <= MAX_FRAME):

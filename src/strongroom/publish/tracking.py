@@ -84,7 +84,7 @@ class Track:
         return (last[0] + dx, last[1] + dy, last[2] + dx, last[3] + dy)
 
     def as_json(self) -> dict[str, object]:
-        return {"id": self.id, "keys": {str(f): [round(v, 1) for v in b]
+        return {"id": self.id, "boxes": {str(f): [round(v, 1) for v in b]
                                         for f, b in sorted(self.boxes.items())}}
 
 

@@ -210,7 +210,7 @@ def _tracks(spec: dict[str, Any]) -> list[dict[str, Any]]:
     fps = float(spec.get("fps") or 25.0)
     out = []
     for t in spec.get("tracks") or []:
-        frames = sorted(int(f) for f in t["keys"])
+        frames = sorted(int(f) for f in t["boxes"])
         out.append({"id": t["id"], "count": len(frames), "from_s": round(frames[0] / fps, 2),
                     "to_s": round(frames[-1] / fps, 2)})
     return out

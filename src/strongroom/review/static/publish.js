@@ -22,27 +22,27 @@
 
   function frame() { return Math.round(video.currentTime * fps); }
   function keysOf(t) {
-    return Object.keys(t.keys).map(Number).sort(function (a, b) { return a - b; });
+    return Object.keys(t.boxes).map(Number).sort(function (a, b) { return a - b; });
   }
   function lerp(a, b, w) { return a.map(function (v, i) { return v + (b[i] - v) * w; }); }
   function boxAt(t, f) {
     var ks = keysOf(t);
     if (!ks.length) return null;
-    if (t.keys[f]) return t.keys[f];
-    if (f < ks[0]) return ks[0] - f <= spec.max_gap ? t.keys[ks[0]] : null;
+    if (t.boxes[f]) return t.boxes[f];
+    if (f < ks[0]) return ks[0] - f <= spec.max_gap ? t.boxes[ks[0]] : null;
     var last = ks[ks.length - 1];
     if (f > last) {
       if (f - last > spec.max_gap) return null;
-      if (ks.length < 2) return t.keys[last];
+      if (ks.length < 2) return t.boxes[last];
       // moved on at its centre's velocity, its size kept (as publish/tracking.py does)
-      var prev = ks[ks.length - 2], a = t.keys[prev], b = t.keys[last];
+      var prev = ks[ks.length - 2], a = t.boxes[prev], b = t.boxes[last];
       var w = (f - last) / (last - prev);
       var dx = ((b[0] + b[2]) - (a[0] + a[2])) / 2 * w, dy = ((b[1] + b[3]) - (a[1] + a[3])) / 2 * w;
       return [b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy];
     }
     var before = ks.filter(function (k) { return k < f; }).pop();
     var after = ks.filter(function (k) { return k > f; })[0];
-    return lerp(t.keys[before], t.keys[after], (f - before) / (after - before));
+    return lerp(t.boxes[before], t.boxes[after], (f - before) / (after - before));
   }
   function scale() { return canvas.width / spec.width; }
   function draw() {
@@ -102,7 +102,7 @@
       var p = at(e);
       if (drag.kind === "new") { drag.x1 = p[0]; drag.y1 = p[1]; draw(); return; }
       var s = scale(), dx = (p[0] - drag.from[0]) / s, dy = (p[1] - drag.from[1]) / s, b = drag.box;
-      drag.track.keys[String(frame())] = clamp([b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy]);
+      drag.track.boxes[String(frame())] = clamp([b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy]);
       drag.moved = true;
       draw();
     });
@@ -116,7 +116,7 @@
           var id = spec.tracks.reduce(function (m, t) { return Math.max(m, t.id); }, 0) + 1;
           var keys = {};
           keys[String(frame())] = clamp([d.x0 / s, d.y0 / s, d.x1 / s, d.y1 / s]);
-          var track = {id: id, keys: keys};
+          var track = {id: id, boxes: keys};
           var follow = document.getElementById("follow-new");
           if (follow && follow.checked) track.follow = true;  // the server follows it
           spec.tracks.push(track);
@@ -138,12 +138,12 @@
     hold.addEventListener("click", function () {
       var t = spec.tracks.filter(function (x) { return x.id === selected; })[0];
       if (!t) return;
-      var b = boxAt(t, frame()) || t.keys[keysOf(t)[0]];
+      var b = boxAt(t, frame()) || t.boxes[keysOf(t)[0]];
       var last = Math.max(0, Math.round(video.duration * fps) - 1);
       var keys = {};
       keys["0"] = clamp(b);
       keys[String(last)] = clamp(b);
-      t.keys = keys;
+      t.boxes = keys;
       touched();
     });
     save.addEventListener("click", function () {
