@@ -20,7 +20,6 @@ unless the person publishing confirms it (it may be a clip whose faces the detec
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,7 +170,7 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
     faces = int(record.get("faces_found") or 0)
     return {"frames": record.get("frames"), "faces_found": faces,
             "tracks": len(record.get("tracks") or []), "audio": record.get("audio"),
-            "warning": None if faces or record.get("given") else
+            "warning": None if faces else
             "no face was found: look at the draft before anyone publishes it"}
 
 
@@ -221,8 +220,7 @@ def revise(vault: Vault, publication_id: int, text: str, *, actor: str | None = 
             raise StrongroomError(f"publication {publication_id} was published meanwhile")
         row.spec_version += 1
         row.status, row.decided_by, row.decided_at = "drafted", None, None
-        _record_draft(vault, s, row, stored, spec, {**record, "given": True}, actor=actor,
-                      change="revised")
+        _record_draft(vault, s, row, stored, spec, record, actor=actor, change="revised")
         version = row.spec_version
     return {"publication": publication_id, "status": "drafted", "spec_version": version,
             "draft": stored.digests.sha256, "tracks": len(spec["tracks"])}
@@ -297,8 +295,11 @@ def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing
     out`, or a revision, may have come first), marks it published and records `published` on
     the original with the output's SHA-256; only after it commits is the file renamed into
     place. A failure before that commit leaves nothing: no file, no event."""
+    import os
+    import shutil
+
     from strongroom.custody import events
-    from strongroom.fsio import check_new_output
+    from strongroom.fsio import check_new_output, new_private_file
     from strongroom.pipeline.worker import cleanup_workdirs, private_workdir
     from strongroom.publish import provenance
 
@@ -334,8 +335,12 @@ def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing
                 spec_sha256=specs.digest(spec), spec_version=version,
                 publication=publication_id, organisation=organisation,
                 description=_description(spec), title=f"publication {publication_id}")
-        with _beside(output) as partial, _reserved(output) as place:
-            _copy(signed, partial)
+        # beside `output` under a temporary name, made first (a name that cannot be made fails
+        # before anything is recorded); given its name only after the record commits
+        with new_private_file(output) as f, open(signed, "rb") as r:
+            shutil.copyfileobj(r, f, 1 << 20)
+            f.flush()
+            os.fsync(f.fileno())
             with vault.write() as s:
                 row = _row(s, publication_id)
                 if (row.status, row.spec_version, row.draft_sha256) != (
@@ -354,7 +359,6 @@ def publish(vault: Vault, publication_id: int, output: Path, *, signing: Signing
                 row.published_at = _now()
                 vault.annotate(s, "publication", row.id, "published", actor=actor,
                                details={"output_sha256": made["sha256"]})
-            place(partial)
     return {"publication": publication_id, "output": str(output), "sha256": made["sha256"],
             "original": sha256, "spec_version": version, "approved_by": approved_by}
 
@@ -383,78 +387,14 @@ def _scrubbed(workdir: Path) -> Any:
 
 
 def _outside_the_vault(vault: Vault, output: Path) -> None:
-    """A published file is for the public: never inside the vault's folders."""
-    out = output.absolute().resolve()
+    """A published file is for the public: never inside the vault's folders (`export`'s own
+    test of "inside": resolved paths, and the device and inode of every ancestor)."""
+    from strongroom.export.bag import _inside
+
     for folder in (vault.path, vault.settings.resolved_blob_root()):
-        root = Path(folder).absolute().resolve()
-        if out == root or root in out.parents:
+        if _inside(output.absolute(), Path(folder)):
             raise StrongroomError(f"{output} is inside the vault folder {folder}: write the "
                                   "published file elsewhere")
-
-
-def _beside(output: Path) -> Any:
-    """A new, empty, 0600 temporary file beside `output` (so the final rename cannot cross
-    file systems), removed unless renamed into place."""
-    import contextlib
-    import os
-    import tempfile
-
-    @contextlib.contextmanager
-    def made() -> Any:
-        try:
-            fd, name = tempfile.mkstemp(prefix=".publish.", suffix=".partial",
-                                        dir=output.parent)
-        except OSError as exc:
-            raise StrongroomError(f"cannot write {output}: {exc.strerror}") from None
-        os.close(fd)
-        partial = Path(name)
-        try:
-            yield partial
-        finally:
-            partial.unlink(missing_ok=True)
-    return made()
-
-
-def _copy(src: Path, dest: Path) -> None:
-    import os
-
-    with open(src, "rb") as r, open(dest, "wb") as w:
-        while chunk := r.read(1 << 20):
-            w.write(chunk)
-        w.flush()
-        os.fsync(w.fileno())
-
-
-def _reserved(output: Path) -> Any:
-    """`output` made now, empty and new (so a name that cannot be made — too long, taken,
-    not writable — fails before anything is recorded); the block gets `place(partial)`,
-    which moves the finished file onto it. Removed if the block fails before that."""
-    import contextlib
-    import os
-
-    from strongroom.fsio import fsync_dir
-
-    @contextlib.contextmanager
-    def reserving() -> Any:
-        try:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            raise StrongroomError(f"{output} exists; nothing is overwritten") from None
-        except OSError as exc:
-            raise StrongroomError(f"cannot write {output}: {exc.strerror}") from None
-        os.close(fd)
-        placed: list[bool] = []
-
-        def place(partial: Path) -> None:
-            os.replace(partial, output)
-            placed.append(True)
-            fsync_dir(output.parent)
-        try:
-            yield place
-        finally:
-            if not placed:
-                output.unlink(missing_ok=True)
-    return reserving()
 
 
 def _description(spec: dict[str, Any]) -> str:
@@ -528,7 +468,3 @@ def listing(vault: Vault) -> list[dict[str, Any]]:
                  "end": r.end_s, "status": r.status, "spec_version": r.spec_version,
                  "requested_by": r.requested_by, "decided_by": r.decided_by,
                  "published_sha256": r.published_sha256} for r in rows]
-
-
-def options_json(options: Options) -> str:
-    return json.dumps(asdict(options))
