@@ -24,8 +24,10 @@ from strongroom.vault import Vault
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "strongroom"
 #: Crypto may be imported here only; the bag's standalone verifier and the RFC 3161 client
-#: carry their own (they must run without Strongroom).
-CRYPTO_HOME = ("vault/",)
+#: carry their own (they must run without Strongroom), and so does the intake: a separate app
+#: on its own host that holds only the vault's public key and never imports the vault
+#: (`test_the_intake_never_imports_the_vault`).
+CRYPTO_HOME = ("vault/", "intake/")
 CRYPTO_EXCEPTIONS = {"export/timestamp.py", "export/verifier.py"}
 CRYPTO_MODULES = ("pyrage", "cryptography", "hmac")
 
@@ -305,3 +307,16 @@ def test_a_sealed_vault_opens_no_door(filled: Vault, vault_path: Path) -> None:
             sealed.sign(b"x")
         with pytest.raises(VaultSealed):
             sealed.worker_keys()
+
+
+def test_the_intake_never_imports_the_vault() -> None:
+    """The intake runs where a seizure or a break-in is likeliest: it must not be able to
+    reach the vault's keys, catalogue or custody code even by accident."""
+    offenders = []
+    for rel, tree in _modules():
+        if not rel.startswith("intake/"):
+            continue
+        for name in _imported(tree):
+            if name.startswith("strongroom.") and not name.startswith("strongroom.intake"):
+                offenders.append(f"{rel} imports {name}")
+    assert offenders == []

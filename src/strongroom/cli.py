@@ -1182,6 +1182,177 @@ def serve(
                   port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, hours=hours)
 
 
+@app.command("intake-serve")
+def intake_serve(
+    data: Annotated[Path, typer.Option("--data", help="The intake's own data folder (made on "
+                                                      "first use).")],
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="The vault's age public key (age1...): what arrives is encrypted "
+                             "to it. Needed the first time only.")] = None,
+    vault: Annotated[Path | None, typer.Option(
+        "--vault", help="Take the public key from this vault's folder instead (nothing is "
+                        "unsealed).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (an onion service points "
+                                           "here).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8780,
+    max_file_gb: Annotated[float, typer.Option("--max-file-gb", min=0.000001,
+                                               help="Largest file accepted, GB.")] = 100.0,
+    quota_gb: Annotated[float, typer.Option("--quota-gb", min=0.000001,
+                                            help="All uploads not yet imported, GB.")] = 2000.0,
+    source_quota_gb: Annotated[float, typer.Option(
+        "--source-quota-gb", min=0.000001, help="One codename's uploads not yet imported, GB."
+    )] = 300.0,
+    expire_days: Annotated[int, typer.Option(
+        "--expire-days", min=1, max=365, help="Drop an unfinished upload untouched this "
+                                              "long.")] = 7,
+) -> None:
+    """Serve the intake for sources: tus uploads and messages, encrypted on arrival to the
+    vault's public key. Holds no private key; runs on its own host."""
+    import uvicorn
+
+    from strongroom.intake.app import IntakeSettings, create_app
+    from strongroom.intake.store import IntakeError, Limits
+    from strongroom.review.serve import uvicorn_config
+
+    if vault is not None:
+        from strongroom.vault.opening import read_marker
+
+        if public_key is not None:
+            raise StrongroomError("give --public-key or --vault, not both")
+        public_key = read_marker(vault).age_recipient
+    gb = 10**9
+    limits = Limits(max_file=int(max_file_gb * gb), quota_total=int(quota_gb * gb),
+                    quota_source=int(source_quota_gb * gb), expire_days=expire_days)
+    try:
+        application = create_app(IntakeSettings(data, public_key, limits))
+    except (IntakeError, ValueError) as exc:
+        raise StrongroomError(str(exc)) from None
+    config = uvicorn_config(application, host, port)
+    config.access_log = False  # addresses and exact times stay out of every log
+    print(f"Serving the intake on http://{host}:{port}/ from {data} (Ctrl-C stops it).",
+          flush=True)
+    uvicorn.Server(config).run()
+
+
+@app.command("import-intake")
+def import_intake(
+    ctx: typer.Context,
+    vault: VaultArg,
+    data: Annotated[Path, typer.Argument(help="The intake's data folder (or a copy of it).")],
+    purge_imported: Annotated[bool, typer.Option(
+        "--purge-imported", help="Then delete the intake's copies of what is now in the "
+                                 "vault.")] = False,
+    received_by: Annotated[str | None, typer.Option(help="Who imported it.")] = None,
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take what sources sent through the intake into the vault (one acquisition per source),
+    and leave each source a receipt in the intake folder. Safe to re-run."""
+    with _open(ctx, vault, passphrase_file, shares_file) as v, transfer_bar(not as_json) as bar:
+        from strongroom.ingest.intake import import_intake as run_import
+
+        report = run_import(v, data, purge=purge_imported, received_by=received_by,
+                            progress=IngestBar(bar, "import"))
+    _emit(as_json, report.to_json(), report.to_text())
+    if report.mismatches or report.to_json()["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command("intake-messages")
+def intake_messages(
+    ctx: typer.Context,
+    vault: VaultArg,
+    data: Annotated[Path, typer.Argument(help="The intake's data folder (or a copy of it).")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read the sources' messages (and the replies and receipts sent to them)."""
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        from strongroom.ingest.intake import read_messages
+
+        found = read_messages(v, data)
+    lines = []
+    for src in found:
+        lines.append(f"source {src['source']}:")
+        lines += [f"  #{m['seq']} {m['from']}: {m['text']}" for m in src["messages"]]
+    _emit(as_json, found, "\n".join(lines) or "no messages")
+
+
+@app.command("intake-reply")
+def intake_reply(
+    ctx: typer.Context,
+    vault: VaultArg,
+    data: Annotated[Path, typer.Argument(help="The intake's data folder.")],
+    source: Annotated[str, typer.Argument(help="The source (the start of its id, as "
+                                               "`intake-messages` shows it).")],
+    text: Annotated[str, typer.Argument(help="The reply.")],
+    passphrase_file: PassFileOpt = None,
+    shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a source: the reply is encrypted to that source and to the vault."""
+    with _open(ctx, vault, passphrase_file, shares_file) as v:
+        from strongroom.ingest.intake import reply
+
+        data_out = reply(v, data, source, text)
+    _emit(as_json, data_out, f"reply #{data_out['seq']} left for source {data_out['source']}")
+
+
+@app.command()
+def send(
+    url: Annotated[str, typer.Argument(help="The intake's address (an .onion address through "
+                                            "torsocks, or http://127.0.0.1:8780).")],
+    files: Annotated[list[Path], typer.Argument(help="The files to send.")],
+    codename: Annotated[str | None, typer.Option(
+        "--codename", help="Your codename (seven words), to resume or add to earlier "
+                           "uploads. Without it you get a new one.")] = None,
+    lang: Annotated[str, typer.Option(help="Words of a new codename: ru or en.")] = "ru",
+    chunk_mb: Annotated[int, typer.Option("--chunk-mb", min=1, max=512,
+                                          help="Bytes per request, MB.")] = 8,
+    give_up_after: Annotated[float, typer.Option(
+        "--give-up-after", min=1, help="Stop after the intake is unreachable this many "
+                                       "seconds (run again to resume).")] = 300.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send files to an organisation's intake, resumably: run the same command again (with
+    --codename) after an interruption and it goes on where it stopped."""
+    from strongroom.intake.client import SendError
+    from strongroom.intake.client import send as run_send
+
+    if lang not in ("ru", "en"):
+        raise StrongroomError("--lang is ru or en")
+    said: dict[str, str] = {}
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def remember(text: str) -> None:
+        if text.startswith("your codename"):
+            said["codename"] = text.split(": ", 1)[1]
+        say(text)
+
+    with transfer_bar(not as_json) as bar:
+        def progress(label: str, total: int, done: int) -> Any:
+            task = bar.add_task(label, total=total, files="", completed=done)
+            return lambda n: bar.advance(task, n)
+
+        try:
+            report = run_send(url, files, codename=codename, lang=lang,
+                              chunk=chunk_mb * 2**20, give_up_after=give_up_after, say=remember,
+                              progress=progress)
+        except SendError as exc:
+            name = codename or said.get("codename")
+            again = f" Run it again with --codename '{name}' to resume." if name else ""
+            raise StrongroomError(f"{exc}.{again}") from None
+    lines = [f"{f.name}: {f.size} bytes, SHA-256 {f.sha256}"
+             + (f" (resumed at {f.resumed_from})" if f.resumed_from else "")
+             for f in report.files]
+    lines.append(f"codename: {report.codename}")
+    _emit(as_json, report.to_json(), "\n".join(lines))
+
+
 incident_app = typer.Typer(help="Incidents: what happened, when on the DVR clock, in which "
                                 "clip.", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")

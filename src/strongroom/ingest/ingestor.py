@@ -106,7 +106,9 @@ def ingest(
     avoid = refuse_vault_as_source(vault, source)
     entries = list(walk(source, avoid=avoid))
     report = IngestReport(source=str(source))
-    acquisition = _acquisition(vault, source, description, received_by, received_at, entries)
+    medium = "disk_image" if len(entries) == 1 and entries[0].kind == "disk_image" else "folder"
+    acquisition = acquisition_for(vault, str(source.resolve()), medium, description,
+                                  received_by, received_at)
     report.acquisition_id = acquisition
     vault.cleanup_staging()
 
@@ -294,17 +296,15 @@ def _drop_running(
                 vault.discard(res.stored)
 
 
-def _acquisition(
+def acquisition_for(
     vault: Vault,
-    source: Path,
+    source_path: str,
+    medium: str,
     description: str,
     received_by: str | None,
     received_at: str | None,
-    entries: list[Entry],
 ) -> int:
     """The acquisition for (description, source), created once: a re-run resumes it."""
-    source_path = str(source.resolve())
-    medium = "disk_image" if len(entries) == 1 and entries[0].kind == "disk_image" else "folder"
     with vault.write() as s:
         acq = s.scalar(select(Acquisition).where(
             Acquisition.description == description, Acquisition.source_path == source_path))

@@ -922,6 +922,22 @@ class Vault:
             cipher = f.read()
         return decrypt_bytes(cipher, self.keys.age_identity, what=what)
 
+    # -- intake ---------------------------------------------------------------------------
+    def intake_reader(self, pieces: Sequence[tuple[Path, int]], *, what: str) -> Readable:
+        """The plaintext of one intake upload, for `store` only: its pieces (age files the
+        intake encrypted to this vault's public key on arrival, with their plaintext lengths)
+        decrypted one at a time in memory. The ingest that stores it records it."""
+        return _IntakeReader(self, list(pieces), what)
+
+    def open_intake_small(self, ciphertext: bytes, *, what: str) -> bytes:
+        """Something small the intake encrypted to this vault: an upload's metadata (file name,
+        the hash `send` computed) or a source's message. In memory; it holds no evidence."""
+        from strongroom.vault.encryption import decrypt_bytes
+
+        if len(ciphertext) > 64 * 1024:
+            raise IntegrityError(f"{what}: metadata larger than the intake writes")
+        return decrypt_bytes(ciphertext, self.keys.age_identity, what=what)
+
     # -- signing, verifying, workers ------------------------------------------------------
     def sign(self, data: bytes) -> bytes:
         """An Ed25519 signature by the vault's signing key (bags' tag manifests)."""
@@ -1018,6 +1034,32 @@ class _WritebackReader:
                 self._blob.start_writeback()
                 self._unsynced = 0
         return data or b""
+
+
+class _IntakeReader:
+    """Reads an intake upload's pieces in order, each decrypted in memory and checked against
+    the length its name announces (a piece cut short or swapped is an error, not a shorter
+    original)."""
+
+    def __init__(self, vault: Vault, pieces: list[tuple[Path, int]], what: str) -> None:
+        self._vault, self._pieces, self._what = vault, pieces, what
+        self._buffer = b""
+
+    def read(self, n: int = -1) -> bytes:
+        from strongroom.vault.encryption import decrypt_bytes
+
+        while not self._buffer and self._pieces:
+            path, length = self._pieces.pop(0)
+            plain = decrypt_bytes(path.read_bytes(), self._vault.keys.age_identity,
+                                  what=f"{self._what} ({path.name})")
+            if len(plain) != length:
+                raise IntegrityError(f"{self._what}: {path.name} holds {len(plain)} bytes, "
+                                     f"not {length}")
+            self._buffer = plain
+        if n < 0:
+            n = len(self._buffer)
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
 
 
 def event_time(event: CustodyEvent) -> datetime:
