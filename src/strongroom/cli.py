@@ -1328,10 +1328,8 @@ def send(
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    def remember(text: str) -> None:
-        if text.startswith("your codename"):
-            said["codename"] = text.split(": ", 1)[1]
-        say(text)
+    def remember(name: str) -> None:
+        said["codename"] = name
 
     with transfer_bar(not as_json) as bar:
         def progress(label: str, total: int, done: int) -> Any:
@@ -1340,8 +1338,8 @@ def send(
 
         try:
             report = run_send(url, files, codename=codename, lang=lang,
-                              chunk=chunk_mb * 2**20, give_up_after=give_up_after, say=remember,
-                              progress=progress)
+                              chunk=chunk_mb * 2**20, give_up_after=give_up_after, say=say,
+                              on_codename=remember, progress=progress)
         except SendError as exc:
             name = codename or said.get("codename")
             again = f" Run it again with --codename '{name}' to resume." if name else ""

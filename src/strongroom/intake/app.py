@@ -23,9 +23,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -53,6 +53,7 @@ PUBLIC = {("GET", "/"), ("POST", "/new"), ("POST", "/login"), ("POST", "/api/sou
           ("POST", "/api/login"), ("OPTIONS", "/files"), ("GET", "/openapi.json"),
           ("GET", "/static")}
 SMALL_BODY = 128 * 1024
+TusVersionHeader = Annotated[str | None, Header(alias="Tus-Resumable")]
 HERE = Path(__file__).parent
 
 
@@ -266,7 +267,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return RedirectResponse("/home", 303)
 
     # -- JSON for `strongroom send` -------------------------------------------------------
-    @app.post("/api/sources")
+    @app.post("/api/sources", openapi_extra=_json_body({"lang": {"enum": ["ru", "en"]}}))
     async def api_new_source(request: Request) -> dict[str, str]:
         """A new codename, and a session for it."""
         body = await _small_json(request)
@@ -275,8 +276,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         log("a new source")
         return {"codename": codename, "token": token_for(session)}
 
-    @app.post("/api/login")
+    @app.post("/api/login", openapi_extra=_json_body({"codename": {"type": "string"}}))
     async def api_login(request: Request) -> dict[str, str]:
+        """A session for a codename (seven words)."""
         body = await _small_json(request)
         session = await unlock(str(body.get("codename", "")))
         return {"token": token_for(session)}
@@ -299,8 +301,14 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             "Tus-Extension": TUS_EXTENSIONS, "Tus-Max-Size": str(settings.limits.max_file),
             "Tus-Checksum-Algorithm": ",".join(CHECKSUMS)})
 
-    @app.post("/files")
-    async def tus_create(request: Request) -> Response:
+    @app.post("/files", status_code=201)
+    async def tus_create(
+        request: Request,
+        tus_resumable: TusVersionHeader = None,
+        upload_length: Annotated[str | None, Header(alias="Upload-Length")] = None,
+        upload_metadata: Annotated[str | None, Header(alias="Upload-Metadata")] = None,
+    ) -> Response:
+        """tus creation: a new upload of Upload-Length bytes."""
         _tus_version(request)
         session = session_of(request)
         if request.headers.get("upload-defer-length"):
@@ -314,7 +322,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             "Location": f"/files/{up.id}", **_expires(store, up)})
 
     @app.head("/files/{uid}")
-    async def tus_head(uid: str, request: Request) -> Response:
+    async def tus_head(uid: str, request: Request, tus_resumable: TusVersionHeader = None
+                       ) -> Response:
+        """tus: how many bytes of this upload the intake holds (Upload-Offset)."""
         _tus_version(request)
         session = session_of(request)
         up = store.upload(uid, session.source_id)
@@ -324,8 +334,17 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             "Upload-Offset": str(up.offset), "Upload-Length": str(up.length),
             **_expires(store, up)})
 
-    @app.patch("/files/{uid}")
-    async def tus_patch(uid: str, request: Request) -> Response:
+    @app.patch("/files/{uid}", status_code=204, openapi_extra={"requestBody": {
+        "content": {"application/offset+octet-stream": {"schema": {"type": "string",
+                                                                   "format": "binary"}}}}})
+    async def tus_patch(
+        uid: str,
+        request: Request,
+        tus_resumable: TusVersionHeader = None,
+        upload_offset: Annotated[str | None, Header(alias="Upload-Offset")] = None,
+        upload_checksum: Annotated[str | None, Header(alias="Upload-Checksum")] = None,
+    ) -> Response:
+        """tus: the next bytes of this upload, from Upload-Offset on."""
         _tus_version(request)
         session = session_of(request)
         if request.headers.get("content-type", "").split(";")[0].strip() \
@@ -358,8 +377,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return Response(status_code=204, headers={"Upload-Offset": str(up.offset),
                                                   **_expires(store, up)})
 
-    @app.delete("/files/{uid}")
-    async def tus_delete(uid: str, request: Request) -> Response:
+    @app.delete("/files/{uid}", status_code=204)
+    async def tus_delete(uid: str, request: Request, tus_resumable: TusVersionHeader = None
+                         ) -> Response:
+        """tus termination: drop this upload."""
         _tus_version(request)
         session = session_of(request)
         await run_in_threadpool(store.terminate, uid, session.source_id)
@@ -369,6 +390,12 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _json_body(properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a small JSON route (read by `_small_json`, size-capped)."""
+    return {"requestBody": {"content": {"application/json": {"schema": {
+        "type": "object", "properties": {k: {**v} for k, v in properties.items()}}}}}}
+
+
 def _page(pages: Any, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     return HTMLResponse(pages.get_template(name).render(**context), status)
 

@@ -180,6 +180,7 @@ def fingerprint_key(codename: str) -> bytes:
 def send(url: str, files: list[Path], *, codename: str | None = None, lang: str = "ru",
          chunk: int = CHUNK, give_up_after: float = 300.0,
          say: Callable[[str], None] = lambda _: None,
+         on_codename: Callable[[str], None] = lambda _: None,
          progress: Callable[[str, int, int], Callable[[int], None]] | None = None) -> Report:
     for f in files:
         if not f.is_file():
@@ -191,7 +192,9 @@ def send(url: str, files: list[Path], *, codename: str | None = None, lang: str 
         name, new = client.sign_in(codename, lang)
         report = Report(name, new)
         if new:
-            say(f"your codename (write it down: it resumes this and reads replies): {name}")
+            on_codename(name)
+            say(f"Your new codename, to resume this and to read replies (write it down): "
+                f"{name}")
         key = fingerprint_key(name)
         for f in files:
             size = f.stat().st_size

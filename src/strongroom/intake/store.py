@@ -169,6 +169,7 @@ class Store:
             _write_new(folder / "source.json", json.dumps({
                 "public": key.public, "wrapped": seal.wrap(derived.wrap_key, key.identity),
                 "day": day_text(today())}).encode())
+            _settle(folder / "messages")
             _settle(folder)
             return codename, Session(derived.source_id, key.identity)
         raise IntakeError("could not make a new codename; try again", 503)
@@ -266,6 +267,7 @@ class Store:
         self._save(new, up)
         os.rename(new, self.root / "uploads" / uid)
         _fsync_dir(self.root / "uploads")
+        _settle(self.root / "uploads" / uid)
         return up
 
     def upload(self, uid: str, source_id: str | None = None) -> Upload:
@@ -461,6 +463,7 @@ def _replace(path: Path, data: bytes) -> None:
     _write_new(tmp, data)
     os.rename(tmp, path)
     _fsync_dir(path.parent)
+    _settle(path)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -472,10 +475,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _settle(path: Path) -> None:
-    """Only the day survives in a file's times (a seized disk should not date an upload to
-    the second, to be matched with traffic logs)."""
-    with contextlib.suppress(OSError):
-        os.utime(path, (today(), today()), follow_symlinks=False)
+    """Only the day survives in the times of a file and of its folder (a seized disk should
+    not date an upload to the second, to be matched with traffic logs). The inode change time
+    cannot be set: mount the data folder on an encrypted volume."""
+    for p in (path, path.parent):
+        with contextlib.suppress(OSError):
+            os.utime(p, (today(), today()), follow_symlinks=False)
 
 
 def _remove_upload(folder: Path) -> None:
@@ -485,6 +490,7 @@ def _remove_upload(folder: Path) -> None:
     (folder / ".lock").unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
+    _settle(folder)
 
 
 @contextlib.contextmanager
@@ -493,6 +499,7 @@ def _locked(path: Path, *, wait: bool = True) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except FileNotFoundError:
         raise IntakeError("no such upload", 404) from None
+    _settle(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
