@@ -37,7 +37,7 @@ _DEMO_WRITES = [
     {"vault.json", "vault.json.tmp", "keys.age", "keys.age.tmp", "catalogue.db",
      "catalogue.db-wal", "catalogue.db-shm", "custody-checkpoints.jsonl", "blobs",
      "keys-shares.age", "keys-shares.age.tmp"},
-    {"usb1", "usb2", "usb3", "shares.txt", "logins.txt", "c2pa"},
+    {"usb1", "usb2", "usb3", "shares.txt", "logins.txt", "c2pa", "intake", "intake-codename.txt"},
     {"bag", ".bag.incomplete", "published.mp4"},
 ]
 
@@ -139,6 +139,8 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
                 )
             result["ingest"][stick] = report.to_json()
             _show(console, f"{stick}: {report.to_text()}")
+        clip = next(p for p in sticks["usb2"] if p.suffix.lower() != ".txt")
+        result["intake"] = _intake(vault, media, clip, console, show_progress)
         result["process"] = _analyse(vault, console, show_progress)
         with transfer_bar(show_progress) as bar:
             task = bar.add_task("verify", total=vault_stats(vault)["original_bytes"], files="")
@@ -167,6 +169,7 @@ def run_demo(settings: Settings, *, show_progress: bool = True,
         f"  strongroom verify-export {result['export']['output'][0]}\n"
         f"  strongroom unseal {root} --shares-file {media / 'shares.txt'}\n"
         f"  strongroom verify {root} --schedule 7\n"
+        f"  strongroom intake-messages {root} {media / 'intake'}\n"
         f"  strongroom publish list {root}\n"
         f"  strongroom provenance {demo_folders(root)[2] / 'published.mp4'} --vault {root} "
         f"--trust {media / 'c2pa' / 'root.pem'}\n"
@@ -204,6 +207,56 @@ def _review_accounts(vault: Any, media: Path, console: Console) -> dict[str, Any
     console.print(f"[bold]Review app accounts[/]: one per role, in {media / 'logins.txt'}; "
                   f"the reviewer has {len(shas)} clips assigned.")
     return accounts
+
+
+def _intake(vault: Any, media: Path, clip: Path, console: Console,
+            show_progress: bool) -> dict[str, Any]:
+    """A source sends a clip through the intake (a real server on 127.0.0.1, in a thread) with
+    `strongroom send`'s client and writes a message; the vault imports it (one more sighting
+    of a clip it has) and leaves the source a receipt and a reply."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from strongroom.ingest.intake import import_intake, read_messages, reply
+    from strongroom.intake.app import IntakeSettings, create_app
+    from strongroom.intake.client import send
+
+    data = media / "intake"
+    app = create_app(IntakeSettings(data, vault.public.age_recipient))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise StrongroomError("the demo's intake server did not start")
+            threading.Event().wait(0.05)
+        console.print(f"[bold]Intake[/]: a source sends {clip.name} to {url} (tus, encrypted "
+                      "on arrival to the vault's public key) and writes a message")
+        sent = send(url, [clip], lang="en")
+        token = httpx.post(url + "/api/login", json={"codename": sent.codename}).json()["token"]
+        httpx.post(url + "/message", data={"text": "This clip is from the second floor."},
+                   cookies={"intake_session": token})
+        with transfer_bar(show_progress) as bar:
+            imported = import_intake(vault, data, progress=IngestBar(bar, "import-intake"))
+        _show(console, imported.to_text())
+        source = read_messages(vault, data)[0]["source"]
+        reply(vault, data, source, "Received, thank you. Compare the receipt with sha256sum.")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    (media / "intake-codename.txt").write_text(sent.codename + "\n", "utf-8")
+    console.print(f"  the source's codename (to read the receipt and reply at the intake): "
+                  f"{sent.codename}")
+    return {"codename": sent.codename, "import": imported.to_json()}
 
 
 def _sealing(settings: Any, two_shares: list[str], console: Console) -> dict[str, Any]:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     c2pa_key: Path | None = None
     #: An RFC 3161 time-stamp authority for those signatures (optional).
     c2pa_tsa_url: str = ""
+    #: The intake's data folder (or a copy of it), for the review app's Intake page: sources'
+    #: messages to read and answer. Unset: the page says how to set it.
+    intake_data: Path | None = None
     #: Where the review app writes the bags of approved export requests; empty means a folder
     #: `<vault name>-exports` beside the vault (never inside it).
     export_dir: str = ""

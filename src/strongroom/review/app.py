@@ -65,7 +65,7 @@ SEARCHERS = ("admin", "investigator", "lawyer")
 MAX_FORM = 64 * 1024
 #: Modules that add pages to the app, each through `register(app, page)`: people and cases,
 #: timeline pictures, duplicate groups, facilities.
-SECTIONS = ("casework", "timelines", "duplicates", "facilities", "publications")
+SECTIONS = ("casework", "timelines", "duplicates", "facilities", "publications", "intake")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
