@@ -1947,6 +1947,11 @@ def demo(
                  f"{Path(data['vault']).parent / (Path(data['vault']).name + '-media')}"
                  "/logins.txt)")
     typer.echo("\n".join(lines), err=True)
+    if settings.intake_data is None:  # the Intake page shows what the demo's source wrote
+        from strongroom.demo import demo_folders
+
+        settings = settings.model_copy(
+            update={"intake_data": demo_folders(settings.vault)[1] / "intake"})
     with Vault.open(settings, DEMO_PASSPHRASE, actor="demo") as v:
         serve_app(v, host="127.0.0.1", port=port, certfile=None, keyfile=None, hours=12)
 
