@@ -430,6 +430,10 @@ def test_import_is_idempotent_leaves_a_receipt_the_source_reads_and_purges(
     got = {f["name"]: f for f in receipts[0]["files"]}
     assert got["a.mp4"]["sha256"] == hashlib.sha256(a).hexdigest()
     assert got["b.txt"]["size"] == len(b) and got["b.txt"]["status"] == "received"
+    inbox = cli("send", server.url, "--codename", codename, "--read")
+    assert inbox.returncode == 0, inbox.stderr
+    assert f"{hashlib.sha256(a).hexdigest()}  a.mp4" in inbox.stdout  # as sha256sum prints it
+    assert cli("send", server.url, "--read").returncode != 0
     ups = {u["id"]: u for u in httpx.get(server.url + "/api/uploads",
                                          headers=bearer(token)).json()}
     assert all(ups[u]["imported"] for u in uids) and not ups[pending]["imported"]

@@ -1304,7 +1304,7 @@ def intake_reply(
 def send(
     url: Annotated[str, typer.Argument(help="The intake's address (an .onion address through "
                                             "torsocks, or http://127.0.0.1:8780).")],
-    files: Annotated[list[Path], typer.Argument(help="The files to send.")],
+    files: Annotated[list[Path] | None, typer.Argument(help="The files to send.")] = None,
     codename: Annotated[str | None, typer.Option(
         "--codename", help="Your codename (seven words), to resume or add to earlier "
                            "uploads. Without it you get a new one.")] = None,
@@ -1314,15 +1314,31 @@ def send(
     give_up_after: Annotated[float, typer.Option(
         "--give-up-after", min=1, help="Stop after the intake is unreachable this many "
                                        "seconds (run again to resume).")] = 300.0,
+    read: Annotated[bool, typer.Option(
+        "--read", help="Show the replies and receipts for --codename (no files needed).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send files to an organisation's intake, resumably: run the same command again (with
     --codename) after an interruption and it goes on where it stopped."""
     from strongroom.intake.client import SendError
+    from strongroom.intake.client import read as read_messages
     from strongroom.intake.client import send as run_send
 
     if lang not in ("ru", "en"):
         raise StrongroomError("--lang is ru or en")
+    if read:
+        if not codename:
+            raise StrongroomError("--read needs --codename")
+        try:
+            found = read_messages(url, codename, give_up_after=give_up_after)
+        except SendError as exc:
+            raise StrongroomError(str(exc)) from None
+        _emit(as_json, found, _inbox_text(found))
+        if not files:
+            return
+    if not files:
+        raise StrongroomError("name the files to send (or --read with --codename)")
     said: dict[str, str] = {}
 
     def say(text: str) -> None:
@@ -1349,6 +1365,19 @@ def send(
              for f in report.files]
     lines.append(f"codename: {report.codename}")
     _emit(as_json, report.to_json(), "\n".join(lines))
+
+
+def _inbox_text(found: list[dict[str, Any]]) -> str:
+    lines = []
+    for m in found:
+        if m.get("receipt"):
+            lines.append(f"#{m['seq']} receipt (compare with sha256sum):")
+            lines += [f"  {f['sha256']}  {f['name']}  ({f['size']} bytes, {f['status']})"
+                      for f in m["receipt"].get("files", [])]
+        else:
+            who = "you" if m["from"] == "source" else "the organisation"
+            lines.append(f"#{m['seq']} {who}: {m.get('text', '')}")
+    return "\n".join(lines) or "no messages yet"
 
 
 incident_app = typer.Typer(help="Incidents: what happened, when on the DVR clock, in which "

@@ -205,3 +205,16 @@ def send(url: str, files: list[Path], *, codename: str | None = None, lang: str 
         return report
     finally:
         client.close()
+
+
+def read(url: str, codename: str, *, give_up_after: float = 60.0) -> list[dict[str, Any]]:
+    """The source's messages, replies and receipts, as the intake shows them."""
+    client = Client(url, give_up_after=give_up_after)
+    try:
+        client.sign_in(codename, "ru")
+        r = client._call("GET", "/api/messages", headers=client._auth())
+        _ok(r, "read the messages")
+        found: list[dict[str, Any]] = r.json()
+        return found
+    finally:
+        client.close()
