@@ -550,3 +550,21 @@ def test_the_intake_never_needs_the_passphrase(server: Server) -> None:
     assert server.proc is not None
     environ = Path(f"/proc/{server.proc.pid}/environ").read_bytes()
     assert b"STRONGROOM_PASSPHRASE" not in environ and PASSPHRASE.encode() not in environ
+
+
+def test_the_intake_reader_is_no_back_door_to_the_vaults_blobs(
+        vault_dir: Path, template: Template, tmp_path: Path) -> None:
+    """`intake_reader` decrypts without a custody event (the ingest that stores its output
+    records it): it must refuse the vault's own blobs, which would come out unrecorded."""
+    from conftest import open_vault
+    from strongroom.errors import StrongroomError
+    from strongroom.ingest import ingest
+
+    (tmp_path / "stick").mkdir()
+    (tmp_path / "stick" / "a.bin").write_bytes(b"evidence")
+    with open_vault(vault_dir, template.keys) as v:
+        ingest(v, tmp_path / "stick", "a stick")
+        blobs = [p for p in (vault_dir / "blobs").rglob("*") if p.is_file()]
+        assert blobs
+        with pytest.raises(StrongroomError, match="inside the vault"):
+            v.intake_reader([(blobs[0], 1)], what="x")

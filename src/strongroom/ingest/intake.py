@@ -142,10 +142,16 @@ def _import_source(vault: Vault, store: Any, sid: str, ready: list[Any], report:
         body = json.dumps({"files": receipt}, ensure_ascii=False).encode("utf-8")
         store.add_message(sid, "receipt", body)
         report.receipts += 1
+    from strongroom.intake.store import IntakeError
+
     for up in imported:
         store.mark_imported(up.id)
         if purge:
-            store.purge(up.id)
+            try:
+                store.purge(up.id)
+            except IntakeError as exc:  # e.g. the intake is answering a request about it
+                report.errors.append({"path": up.id, "error": f"not purged: {exc}"})
+                continue
             report.purged += 1
 
 

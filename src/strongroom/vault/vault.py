@@ -927,6 +927,12 @@ class Vault:
         """The plaintext of one intake upload, for `store` only: its pieces (age files the
         intake encrypted to this vault's public key on arrival, with their plaintext lengths)
         decrypted one at a time in memory. The ingest that stores it records it."""
+        inside = (self.settings.vault.resolve(), self.settings.resolved_blob_root().resolve())
+        for path, _ in pieces:
+            where = path.resolve()
+            if any(where == root or root in where.parents for root in inside):
+                raise StrongroomError(f"{what}: {path} is inside the vault, not an intake "
+                                      "upload")
         return _IntakeReader(self, list(pieces), what)
 
     def open_intake_small(self, ciphertext: bytes, *, what: str) -> bytes:
