@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strongroom.fsio import fsync_dir
 from strongroom.intake import codenames, seal
 
 FORMAT = "strongroom.intake/1"
@@ -266,7 +267,7 @@ class Store:
         up = Upload(uid, source_id, length, 0, length == 0, False, today(), fingerprint, meta)
         self._save(new, up)
         os.rename(new, self.root / "uploads" / uid)
-        _fsync_dir(self.root / "uploads")
+        fsync_dir(self.root / "uploads")
         _settle(self.root / "uploads" / uid)
         return up
 
@@ -427,7 +428,7 @@ class Receiver:
             self.up.length = self.up.offset + sum(n for _, n, _ in self.parts)
         for start, n, path in self.parts:
             os.rename(path, self.folder / f"{start:016d}-{n:012d}.age")
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         self.up.offset += sum(n for _, n, _ in self.parts)
         self.parts.clear()
         self.up.done = self.up.offset == self.up.length
@@ -462,16 +463,8 @@ def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".part-{secrets.token_hex(8)}")
     _write_new(tmp, data)
     os.rename(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     _settle(path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _settle(path: Path) -> None:
