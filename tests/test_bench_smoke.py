@@ -58,8 +58,9 @@ def test_the_runner_lists_every_benchmark_with_its_scenarios() -> None:
     out = subprocess.run([sys.executable, str(BENCH / "run.py"), "--list"], check=True,
                          capture_output=True, text=True).stdout
     listed = dict(line.split(": ", 1) for line in out.splitlines())
-    assert set(listed) == {"crash", "export", "fuzz", "ingest", "overlay", "pipeline", "redact",
-                           "search", "seek", "vault_open"}
+    assert set(listed) == {"crash", "export", "fuzz", "ingest", "intake", "overlay", "pipeline",
+                           "redact", "search", "seek", "vault_open"}
+    assert listed["intake"] == "resume"
     assert listed["redact"] == "faces"
     assert listed["search"] == "search"
     assert listed["seek"] == "seek, chunk_size"

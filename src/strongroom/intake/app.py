@@ -352,7 +352,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             raise IntakeError("Content-Type must be application/offset+octet-stream", 415)
         offset = _whole(request.headers.get("upload-offset"), "Upload-Offset")
         check = _checksum(request.headers.get("upload-checksum"))
-        with store.receiving(uid, session.source_id, offset) as rx:
+        with store.receiving(uid, session.source_id, offset, eager=check is None) as rx:
             declared = request.headers.get("content-length")
             if declared is not None and _whole(declared, "Content-Length") > rx.room:
                 raise IntakeError("more bytes than the Upload-Length announced", 413)

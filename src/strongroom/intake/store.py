@@ -334,9 +334,12 @@ class Store:
         _settle(folder)
 
     @contextlib.contextmanager
-    def receiving(self, uid: str, source_id: str, offset: int) -> Iterator[Receiver]:
+    def receiving(self, uid: str, source_id: str, offset: int, *,
+                  eager: bool = False) -> Iterator[Receiver]:
         """One PATCH: the upload locked against any other request, the offset checked, the
-        receiver's pieces committed by `Receiver.commit` (or dropped)."""
+        receiver's pieces committed by `Receiver.commit` (or dropped). `eager`: each piece
+        joins the upload as soon as it is on disk (a PATCH without a checksum: a kill then
+        costs the source at most one piece, not the whole request)."""
         folder = self._upload_dir(uid)
         with _locked(folder / ".lock", wait=False):
             up = self.upload(uid, source_id)
@@ -347,7 +350,7 @@ class Store:
             if offset != up.offset:
                 raise IntakeError(f"Upload-Offset {offset} does not match the {up.offset} "
                                   "bytes received so far", 409)
-            receiver = Receiver(self, folder, up)
+            receiver = Receiver(self, folder, up, eager)
             try:
                 yield receiver
             finally:
@@ -389,12 +392,13 @@ class Store:
 
 class Receiver:
     """The body of one PATCH, encrypted a piece at a time into `.part-*` files (ciphertext
-    only), renamed into the upload by `commit`."""
+    only), renamed into the upload as each is written (`eager`) or all at once by `commit`."""
 
-    def __init__(self, store: Store, folder: Path, up: Upload) -> None:
-        self.store, self.folder, self.up = store, folder, up
+    def __init__(self, store: Store, folder: Path, up: Upload, eager: bool = False) -> None:
+        self.store, self.folder, self.up, self.eager = store, folder, up, eager
         self.buffer = bytearray()
         self.received = 0
+        self.kept = 0  # bytes of this request already part of the upload (eager)
         self.parts: list[tuple[int, int, Path]] = []
 
     @property
@@ -414,22 +418,29 @@ class Receiver:
         while len(self.buffer) >= seg or (final and self.buffer):
             piece = bytes(self.buffer[:seg])
             del self.buffer[:seg]
-            start = self.up.offset + sum(n for _, n, _ in self.parts)
+            start = self.up.offset + self.kept + sum(n for _, n, _ in self.parts)
             path = self.folder / f".part-{secrets.token_hex(8)}"
             _write_new(path, seal.encrypt(piece, [self.store.recipient]), sync=True)
-            self.parts.append((start, len(piece), path))
+            if self.eager:
+                os.rename(path, self.folder / f"{start:016d}-{len(piece):012d}.age")
+                fsync_dir(self.folder)
+                self.kept += len(piece)
+            else:
+                self.parts.append((start, len(piece), path))
 
     def commit(self, *, final_length: bool = False) -> Upload:
         """Everything received becomes part of the upload: renamed in order, so a kill
         between two renames leaves a shorter upload, never a gap. `final_length`: the upload
         (a form's file, whose size was not known) ends here."""
         self.flush(final=True)
+        held = self.kept + sum(n for _, n, _ in self.parts)
         if final_length:
-            self.up.length = self.up.offset + sum(n for _, n, _ in self.parts)
+            self.up.length = self.up.offset + held
         for start, n, path in self.parts:
             os.rename(path, self.folder / f"{start:016d}-{n:012d}.age")
         fsync_dir(self.folder)
-        self.up.offset += sum(n for _, n, _ in self.parts)
+        self.up.offset += held
+        self.kept = 0
         self.parts.clear()
         self.up.done = self.up.offset == self.up.length
         if self.up.touched != today() or self.up.done or final_length:
