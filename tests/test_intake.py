@@ -285,13 +285,24 @@ def test_quotas_per_file_per_codename_and_in_all(public_key: str, tmp_path: Path
                ("--max-file-gb", "0.002", "--source-quota-gb", "0.003", "--quota-gb", "0.005"))
     s.start()
     try:
-        (_, a), (_, b), (_, c) = (new_source(s.url) for _ in range(3))
+        (_, a), (_, b), (_, c), (_, d) = (new_source(s.url) for _ in range(4))
         assert create(s.url, a, 2_000_001)[0].status_code == 413
         assert create(s.url, a, 2_000_000)[0].status_code == 201
         r = create(s.url, a, 1_500_000)[0]
         assert r.status_code == 413 and "codename" in r.json()["error"]
-        assert create(s.url, b, 2_000_000)[0].status_code == 201
-        assert create(s.url, c, 1_500_000)[0].status_code == 507  # 5.5 MB in all
+        r, uid = create(s.url, b, 2_000_000)
+        assert r.status_code == 201
+        assert create(s.url, c, 1_500_000)[0].status_code == 201  # announced only: 3.5 MB
+        assert patch(s.url, b, uid, 0, b"b" * 2_000_000).status_code == 204
+        first = create(s.url, a, 0)  # a's 2 MB is announced, never sent: not counted in all
+        assert first[0].status_code == 201
+        _, ua = create(s.url, c, 1_000_000)
+        assert patch(s.url, c, ua, 0, b"c" * 1_000_000).status_code == 204  # 3 MB arrived
+        assert create(s.url, c, 2_000_001)[0].status_code == 413  # c: 1.5 + 1 + 2 > 3 MB
+        assert create(s.url, a, 900_000)[0].status_code == 201  # 3 + 0.9 ≤ 5
+        r, ub = create(s.url, b, 900_000)
+        assert patch(s.url, b, ub, 0, b"b" * 900_000).status_code == 204  # 3.9 MB arrived
+        assert create(s.url, d, 1_200_000)[0].status_code == 507  # 3.9 + 1.2 > 5
     finally:
         s.kill()
 
@@ -366,7 +377,7 @@ def test_pages_carry_a_strict_policy_and_no_third_party_asset(server: Server) ->
     r = httpx.get(server.url + "/")
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
-    assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "same-origin"
     assert "server" not in r.headers
     _, token = new_source(server.url)
     home = httpx.get(server.url + "/home", cookies={"intake_session": token})

@@ -1205,15 +1205,33 @@ def intake_serve(
     expire_days: Annotated[int, typer.Option(
         "--expire-days", min=1, max=365, help="Drop an unfinished upload untouched this "
                                               "long.")] = 7,
+    public: Annotated[bool, typer.Option(
+        "--public", help="Allow an address other than loopback (sources' addresses are then "
+                         "seen on the network: serve behind an onion service instead).")
+    ] = False,
 ) -> None:
     """Serve the intake for sources: tus uploads and messages, encrypted on arrival to the
     vault's public key. Holds no private key; runs on its own host."""
+    import ipaddress
+
     import uvicorn
 
     from strongroom.intake.app import IntakeSettings, create_app
     from strongroom.intake.store import IntakeError, Limits
     from strongroom.review.serve import uvicorn_config
 
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not public:
+        raise StrongroomError(f"the intake listens on loopback only (an onion service points "
+                              f"there); {host} would show sources' addresses to the network: "
+                              "add --public if that is really meant")
+    for folder in (data.absolute(), *data.absolute().parents):
+        if (folder / "vault.json").exists():
+            raise StrongroomError(f"{data} is inside the vault {folder}: the intake runs on its "
+                                  "own host, with its own folder")
     if vault is not None:
         from strongroom.vault.opening import read_marker
 
@@ -1273,10 +1291,12 @@ def intake_messages(
         from strongroom.ingest.intake import read_messages
 
         found = read_messages(v, data)
+    from strongroom.ingest.source import shown  # a source's words: no terminal escapes
+
     lines = []
     for src in found:
         lines.append(f"source {src['source']}:")
-        lines += [f"  #{m['seq']} {m['from']}: {m['text']}" for m in src["messages"]]
+        lines += [f"  #{m['seq']} {m['from']}: {shown(m['text'])}" for m in src["messages"]]
     _emit(as_json, found, "\n".join(lines) or "no messages")
 
 
@@ -1368,15 +1388,19 @@ def send(
 
 
 def _inbox_text(found: list[dict[str, Any]]) -> str:
+    """What `send --read` prints; every text from the intake shown escaped (a hacked intake
+    must not write control codes into the source's terminal)."""
+    from strongroom.ingest.source import shown
+
     lines = []
     for m in found:
         if m.get("receipt"):
             lines.append(f"#{m['seq']} receipt (compare with sha256sum):")
-            lines += [f"  {f['sha256']}  {f['name']}  ({f['size']} bytes, {f['status']})"
+            lines += [shown(f"  {f['sha256']}  {f['name']}  ({f['size']} bytes, {f['status']})")
                       for f in m["receipt"].get("files", [])]
         else:
             who = "you" if m["from"] == "source" else "the organisation"
-            lines.append(f"#{m['seq']} {who}: {m.get('text', '')}")
+            lines.append(f"#{m['seq']} {who}: {shown(str(m.get('text', '')))}")
     return "\n".join(lines) or "no messages yet"
 
 

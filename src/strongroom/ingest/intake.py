@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,11 @@ class ImportReport:
                  f"{d['new_originals']} new original(s), {d['duplicates']} duplicate(s), "
                  f"{d['already_imported']} imported before, {d['incomplete']} still arriving; "
                  f"{d['receipts']} receipt(s) written, {d['purged']} purged"]
-        lines += [f"  MISMATCH {m['upload']}: {m['name']}: sent as {m['claimed']}, "
-                  f"arrived as {m['sha256']}" for m in self.mismatches]
-        lines += [f"  error: {e['path']}: {e['error']}" for e in d["errors"]]
+        from strongroom.ingest.source import shown  # names come from sources: no escapes
+
+        lines += [shown(f"  MISMATCH {m['upload']}: {m['name']}: sent as {m['claimed']}, "
+                        f"arrived as {m['sha256']}") for m in self.mismatches]
+        lines += [shown(f"  error: {e['path']}: {e['error']}") for e in d["errors"]]
         return "\n".join(lines)
 
 
@@ -97,8 +100,25 @@ def import_intake(vault: Vault, folder: Path, *, purge: bool = False,
     return report
 
 
+def _receipted(vault: Vault, store: Any, sid: str) -> set[str]:
+    """The uploads an earlier receipt to this source already listed (a run killed between the
+    receipt and the marks must not send a second one)."""
+    done: set[str] = set()
+    for m in store.messages(sid):
+        if m.sender != "receipt":
+            continue
+        try:
+            data = json.loads(vault.open_intake_small(m.ciphertext, what="a receipt"))
+            done.update(str(f["upload"]) for f in data.get("files", []) if "upload" in f)
+        except (IntegrityError, ValueError, TypeError, AttributeError):
+            continue
+    return done
+
+
 def _import_source(vault: Vault, store: Any, sid: str, ready: list[Any], report: ImportReport,
                    received_by: str | None, progress: Progress, purge: bool) -> None:
+    from strongroom.intake.store import IntakeError
+
     label = sid[:16]
     acq = acquisition_for(vault, f"intake:{label}", "intake", f"intake submission {label}",
                           received_by, None)
@@ -107,10 +127,14 @@ def _import_source(vault: Vault, store: Any, sid: str, ready: list[Any], report:
             select(Sighting).where(Sighting.acquisition_id == acq))}
     receipt = []
     imported = []
+    receipted = _receipted(vault, store, sid)
     for up in ready:
         report.uploads += 1
         try:
             meta = _metadata(vault, up)
+            if meta.get("_source", sid) != sid:
+                raise IntegrityError(f"upload {up.id} was made by another source than the one "
+                                     "the intake's folder now files it under: not taken")
         except IntegrityError as exc:
             report.errors.append({"path": up.id, "error": str(exc)})
             continue
@@ -135,15 +159,17 @@ def _import_source(vault: Vault, store: Any, sid: str, ready: list[Any], report:
             status = "differs from the SHA-256 computed before sending"
             report.mismatches.append({"upload": up.id, "name": name, "claimed": claimed,
                                       "sha256": sha})
-        if not up.imported:
-            receipt.append({"name": name, "size": up.length, "sha256": sha, "status": status})
+        if up.id not in receipted:
+            receipt.append({"upload": up.id, "name": name, "size": up.length, "sha256": sha,
+                            "status": status})
         imported.append(up)
     if receipt:
         body = json.dumps({"files": receipt}, ensure_ascii=False).encode("utf-8")
-        store.add_message(sid, "receipt", body)
-        report.receipts += 1
-    from strongroom.intake.store import IntakeError
-
+        try:
+            store.add_message(sid, "receipt", body)
+            report.receipts += 1
+        except IntakeError as exc:
+            report.errors.append({"path": f"source {label}", "error": f"no receipt: {exc}"})
     for up in imported:
         store.mark_imported(up.id)
         if purge:
@@ -162,7 +188,10 @@ def _store_one(vault: Vault, store: Any, acq: int, up: Any, rel: str, meta: dict
         raise IntegrityError(f"{rel}: its pieces hold {sum(n for _, n in pieces)} of "
                              f"{up.length} bytes")
     for path, _ in pieces:
-        if path.stat().st_size > MAX_PIECE:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise IntegrityError(f"{rel}: {path.name} is not a plain file")
+        if st.st_size > MAX_PIECE:
             raise IntegrityError(f"{rel}: a piece is larger than the intake ever writes")
     reader = vault.intake_reader(pieces, what=rel)
     stored = vault.store(_Counted(reader, progress), size=up.length, what=rel)
@@ -209,8 +238,11 @@ def _metadata(vault: Vault, up: Any) -> dict[str, str]:
 
 def _safe_name(name: str) -> str:
     """A file name is metadata, never a path: the last component, no control characters."""
+    import unicodedata
+
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "_", name).strip()
+    # no control or format characters (C0, C1, bidi overrides): a name must look like itself
+    name = "".join("_" if unicodedata.category(c) in ("Cc", "Cf") else c for c in name).strip()
     if name in ("", ".", ".."):
         return "unnamed"
     return name[:200]

@@ -12,9 +12,11 @@ test walks the app to prove every other one refuses without it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import collections
+import contextlib
 import hashlib
 import json
 import re
@@ -52,7 +54,11 @@ COOKIE = "intake_session"
 PUBLIC = {("GET", "/"), ("POST", "/new"), ("POST", "/login"), ("POST", "/api/sources"),
           ("POST", "/api/login"), ("OPTIONS", "/files"), ("GET", "/openapi.json"),
           ("GET", "/static")}
-SMALL_BODY = 128 * 1024
+SMALL_BODY = 256 * 1024  # a 20,000-letter Cyrillic message, URL-encoded, fits
+#: A request body that sends nothing for this long is cut off (its upload keeps what came);
+#: a small body must arrive whole within SMALL_BODY_SECONDS.
+IDLE_SECONDS = 60.0
+SMALL_BODY_SECONDS = 30.0
 TusVersionHeader = Annotated[str | None, Header(alias="Tus-Resumable")]
 HERE = Path(__file__).parent
 
@@ -70,7 +76,9 @@ class IntakeSettings:
 
 class Failures:
     """A cap on wrong codenames per minute, for everyone at once (behind Tor there is no
-    address to tell sources apart, and none is kept)."""
+    address to tell sources apart, and none is kept). A check takes its place in the count
+    *before* the Argon2id work and gives it back if the codename was right, so codenames
+    sent all at once cannot slip past the cap."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -81,14 +89,19 @@ class Failures:
         while self._times and self._times[0] < time.monotonic() - 60:
             self._times.popleft()
 
-    def blocked(self) -> bool:
+    def take(self) -> float | None:
+        """A place in the count (its time), or None when the cap is reached."""
         with self._lock:
             self._trim()
-            return len(self._times) >= self.per_minute
+            if len(self._times) >= self.per_minute:
+                return None
+            now = time.monotonic()
+            self._times.append(now)
+            return now
 
-    def add(self) -> None:
-        with self._lock:
-            self._times.append(time.monotonic())
+    def give_back(self, taken: float) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._times.remove(taken)
 
 
 def log(message: str) -> None:
@@ -109,7 +122,12 @@ class Headers:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        override = dict(scope.get("headers", [])).get(b"x-http-method-override", b"").upper()
+        if scope["method"] == "POST" and override in (b"PATCH", b"DELETE", b"HEAD"):
+            scope = {**scope, "method": override.decode()}  # tus 1.0 core: honoured
         tus = scope["path"].startswith("/files") and scope["method"] != "OPTIONS"
+        streamed = (scope["method"] == "PATCH" and tus) or scope["path"] == "/upload"
+        receive = _deadline(receive, None if streamed else SMALL_BODY_SECONDS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -119,7 +137,9 @@ class Headers:
                     (b"content-security-policy", self.CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
+                    # same-origin: a form post still says where it comes from (Origin), and
+                    # nothing of this address reaches another site
+                    (b"referrer-policy", b"same-origin"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"cross-origin-resource-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
@@ -131,6 +151,25 @@ class Headers:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _deadline(receive: Receive, total: float | None) -> Receive:
+    """`receive`, cut off (as if the client had gone) when a body sends nothing for
+    IDLE_SECONDS, or has not arrived whole after `total` seconds: a visitor trickling bytes
+    cannot hold a connection, or an upload's lock, for ever."""
+    started = time.monotonic()
+
+    async def receive_in_time() -> Message:
+        wait = IDLE_SECONDS
+        if total is not None:
+            wait = min(wait, total - (time.monotonic() - started))
+        try:
+            message: Message = await asyncio.wait_for(receive(), timeout=max(wait, 0.01))
+        except TimeoutError:
+            return {"type": "http.disconnect"}
+        return message
+
+    return receive_in_time
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
@@ -150,13 +189,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     @app.exception_handler(IntakeError)
     async def refused(request: Request, exc: IntakeError) -> Response:
         if _wants_html(request):
-            return _page(pages, "message.html", {"text": str(exc), "back": "/home"},
+            resp = _page(pages, "message.html", {"text": str(exc), "back": "/home"},
                          exc.status)
-        return JSONResponse({"error": str(exc)}, exc.status)
+            resp.headers.update(exc.headers)
+            return resp
+        return JSONResponse({"error": str(exc)}, exc.status, headers=exc.headers)
 
     # -- sessions -------------------------------------------------------------------------
     def token_for(session: Session) -> str:
-        return seal.make_token(store.server_key, {"s": session.source_id, "i": session.identity})
+        return seal.make_token(store.server_key, {"s": session.source_id, "i": session.identity,
+                                                  "e": store.epoch(session.source_id)})
 
     def session_of(request: Request) -> Session:
         token = request.cookies.get(COOKIE)
@@ -165,18 +207,24 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             token = auth[7:].strip()
         if not token:
             raise IntakeError("sign in with your codename first", 401)
+        ended = IntakeError("your session ended: sign in with your codename again", 401)
         try:
             claims = seal.read_token(store.server_key, token, ttl)
             session = Session(str(claims["s"]), str(claims["i"]))
-        except (seal.BadToken, KeyError):
-            raise IntakeError("your session ended: sign in with your codename again",
-                              401) from None
-        store.source_public(session.source_id)  # a source removed since: 404
+            epoch = int(claims["e"])
+        except (seal.BadToken, KeyError, TypeError, ValueError):
+            raise ended from None
+        try:
+            current = store.epoch(session.source_id)
+        except IntakeError:  # a source removed since
+            raise ended from None
+        if epoch != current:  # signed out since
+            raise ended
         return session
 
     def same_origin(request: Request) -> None:
         origin = request.headers.get("origin")
-        if origin and origin != "null":
+        if origin is not None:  # "null" too: a sandboxed frame or a redirect from elsewhere
             host = re.sub(r"^[a-z]+://", "", origin)
             if host != request.headers.get("host"):
                 raise IntakeError("a form from another site cannot post here", 403)
@@ -198,12 +246,13 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         return {k: v[0] for k, v in pairs.items()}
 
     async def unlock(codename: str) -> Session:
-        if failures.blocked():
+        taken = failures.take()
+        if taken is None:
             raise IntakeError("too many wrong codenames just now: wait a minute", 429)
         session = await run_in_threadpool(store.unlock, codename)
         if session is None:
-            failures.add()
             raise IntakeError("no such codename (check the words and their order)", 403)
+        failures.give_back(taken)
         return session
 
     # -- pages ----------------------------------------------------------------------------
@@ -232,7 +281,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        session_of(request)
+        same_origin(request)
+        session = session_of(request)
+        await run_in_threadpool(store.end_sessions, session.source_id)
         resp = RedirectResponse("/", 303)
         resp.delete_cookie(COOKIE, path="/")
         return resp
@@ -410,10 +461,13 @@ async def _small_body(request: Request) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > SMALL_BODY:
         raise IntakeError("request too large", 413)
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > SMALL_BODY:
-            raise IntakeError("request too large", 413)
+    try:
+        async for piece in request.stream():
+            body += piece
+            if len(body) > SMALL_BODY:
+                raise IntakeError("request too large", 413)
+    except ClientDisconnect:
+        raise IntakeError("the request did not arrive in time", 408) from None
     return bytes(body)
 
 
@@ -423,8 +477,8 @@ async def _small_json(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except ValueError:
-        raise IntakeError("the body is not JSON") from None
+    except (ValueError, RecursionError):
+        raise IntakeError("the body is not JSON (or nested too deep)") from None
     if not isinstance(data, dict):
         raise IntakeError("the body must be a JSON object")
     return data
@@ -432,7 +486,8 @@ async def _small_json(request: Request) -> dict[str, Any]:
 
 def _tus_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
-        raise IntakeError(f"this server speaks tus {TUS_VERSION} (send Tus-Resumable)", 412)
+        raise IntakeError(f"this server speaks tus {TUS_VERSION} (send Tus-Resumable)", 412,
+                          {"Tus-Version": TUS_VERSION})
 
 
 def _whole(value: str | None, name: str) -> int:
@@ -572,7 +627,7 @@ class _FormFiles:
             self.current = None
             return
         meta = {"filename": filename[-255:], "source": b"form"}
-        up = self.store.create_upload(self.session.source_id, self.bound, meta)
+        up = self.store.create_upload(self.session.source_id, self.bound, meta, form=True)
         self.context = self.store.receiving(up.id, self.session.source_id, 0)
         self.current = self.context.__enter__()
 

@@ -118,12 +118,18 @@ class Client:
         size = path.stat().st_size
         item = Sent(path.name, size, sha256)
         fp = seal.fingerprint(key, sha256, size)
+        before = path.stat()
         r = self._call("GET", "/api/uploads", headers=self._auth())
         _ok(r, "list uploads")
-        found = [u for u in r.json() if u.get("fingerprint") == fp and u["length"] == size]
-        if found:
-            item.upload = found[0]["id"]
-        else:
+        found = [u for u in r.json() if u.get("fingerprint") == fp and u["length"] == size
+                 and not u.get("imported")]
+        for candidate in found:
+            probe = self._call("HEAD", f"/files/{candidate['id']}",
+                               headers={**TUS, **self._auth()})
+            if probe.status_code == 200:  # an expired one (410) is started again
+                item.upload = candidate["id"]
+                break
+        if not item.upload:
             meta = {"filename": path.name.encode("utf-8", "surrogateescape"),
                     "sha256": sha256.encode(), "size": str(size).encode(),
                     "mtime": str(int(path.stat().st_mtime)).encode(),
@@ -137,6 +143,7 @@ class Client:
         item.resumed_from = offset
         if advance:
             advance(offset)
+        refused = 0  # PATCHes in a row that moved nothing
         with path.open("rb") as f:
             while offset < size:
                 f.seek(offset)
@@ -147,20 +154,45 @@ class Client:
                     "Content-Type": "application/offset+octet-stream",
                     "Upload-Checksum": f"sha256 {digest}"})
                 if r.status_code in (409, 400, 460):
+                    refused += 1
+                    if refused > 5:
+                        raise SendError(f"the intake keeps refusing {path.name} at byte "
+                                        f"{offset} (HTTP {r.status_code})")
                     offset = self._offset(item.upload)  # ask where the server really is
                     continue
                 _ok(r, f"send {path.name}", 204)
-                new = int(r.headers["upload-offset"])
+                new = _offset_header(r, size)
+                if new <= offset:
+                    refused += 1
+                    if refused > 5:
+                        raise SendError(f"the intake takes {path.name}'s bytes but its offset "
+                                        f"does not move from {offset}")
+                    continue
+                if new > offset + len(data):
+                    raise SendError(f"the intake says it holds {new} bytes of {path.name} "
+                                    f"after {offset + len(data)} were sent: it makes no sense")
+                refused = 0
                 item.sent_bytes += new - offset
                 if advance:
                     advance(new - offset)
                 offset = new
+        after = path.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise SendError(f"{path.name} changed while it was being sent: its SHA-256 is no "
+                            "longer the one sent; send it again when it is stable")
         return item
 
     def _offset(self, upload: str) -> int:
         r = self._call("HEAD", f"/files/{upload}", headers={**TUS, **self._auth()})
         _ok(r, "ask the offset", 200)
-        return int(r.headers["upload-offset"])
+        return _offset_header(r, None)
+
+
+def _offset_header(r: Any, size: int | None) -> int:
+    value = r.headers.get("upload-offset", "")
+    if not value.isascii() or not value.isdigit() or (size is not None and int(value) > size):
+        raise SendError(f"the intake answered a nonsensical Upload-Offset {value[:30]!r}")
+    return int(value)
 
 
 def _ok(r: Any, what: str, status: int = 200) -> None:
@@ -174,7 +206,10 @@ def _ok(r: Any, what: str, status: int = 200) -> None:
 
 
 def fingerprint_key(codename: str) -> bytes:
-    return hashlib.sha256(b"strongroom send:" + codenames.normalise(codename).encode()).digest()
+    """The key of the upload fingerprints: Argon2id of the codename (a fixed salt: the
+    fingerprint must be the same on every run), so that a fingerprint on a seized disk tests a
+    guessed codename no faster than the codename's own folder name does."""
+    return codenames.derive(codename, b"strongroom send\x00", codenames.Cost()).wrap_key
 
 
 def send(url: str, files: list[Path], *, codename: str | None = None, lang: str = "ru",

@@ -24,7 +24,9 @@ def check_recipient(recipient: str) -> str:
     try:
         x25519.Recipient.from_str(recipient)
     except Exception:  # pyrage raises its own error types
-        raise ValueError(f"not an age public key: {recipient[:40]!r}") from None
+        # never echoed: a private key pasted by mistake must not reach a terminal or a log
+        raise ValueError("--public-key is not an age public key (age1…); the vault's is "
+                         "printed by `strongroom init`") from None
     return recipient
 
 

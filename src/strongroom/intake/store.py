@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -47,9 +49,11 @@ FINGERPRINT = re.compile(r"[0-9a-f]{32}")
 class IntakeError(Exception):
     """Refused, with a message a source or an operator can act on. `status` is the HTTP code."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 class Busy(IntakeError):
@@ -94,6 +98,7 @@ class Upload:
     touched: int
     fingerprint: str | None
     meta: bytes  # the tus metadata as JSON, encrypted to the vault
+    form: bool = False  # sent by the plain form: cannot resume
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "length": self.length, "offset": self.offset, "done": self.done,
@@ -121,6 +126,10 @@ class Store:
         """At a server's start: drop creations a kill interrupted, and what `sweep` drops."""
         for new in (self.root / "uploads").glob(".new-*"):
             _remove_upload(new)
+        for up in self.uploads():  # a form cut off by the kill cannot resume: it only holds quota
+            if up.form and not up.done:
+                with contextlib.suppress(IntakeError):
+                    self.purge(up.id)
         self.sweep()
 
     # -- the folder -----------------------------------------------------------------------
@@ -189,6 +198,21 @@ class Store:
         identity = seal.unwrap(derived.wrap_key, wrapped)
         return Session(derived.source_id, identity) if identity else None
 
+    def epoch(self, source_id: str) -> int:
+        """The source's sign-out count: a session token names the one it was made in."""
+        try:
+            return int((self._source_dir(source_id) / "epoch").read_text("ascii") or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError:
+            return -1  # damaged: no token matches
+
+    def end_sessions(self, source_id: str) -> None:
+        """Sign the source out everywhere: every token made before now stops working."""
+        folder = self._source_dir(source_id)
+        with _locked(folder / ".lock"):
+            _replace(folder / "epoch", str(self.epoch(source_id) + 1).encode())
+
     def _derive(self, codename: str) -> codenames.Derived:
         with self._argon:
             return codenames.derive(codename, self.salt, self.cost)
@@ -205,7 +229,7 @@ class Store:
         if not _SOURCE_ID.fullmatch(source_id):
             raise IntakeError("no such source", 404)
         folder = self.root / "sources" / source_id
-        if not folder.is_dir():
+        if not _real_dir(folder):
             raise IntakeError("no such source", 404)
         return folder
 
@@ -216,40 +240,56 @@ class Store:
         if len(body) > self.limits.message_bytes and sender != "receipt":
             raise IntakeError(f"a message holds at most {self.limits.message_bytes} bytes", 413)
         folder = self._source_dir(source_id) / "messages"
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)  # a kill during the source's creation left none
+        if not _real_dir(folder):
+            raise IntakeError("this source's messages folder is not a folder", 500)
         sealed = seal.encrypt(body, [self.recipient, self.source_public(source_id)])
         with _locked(folder / ".lock"):
-            seqs = [int(m.group(1)) for p in folder.iterdir()
-                    if (m := _MESSAGE.fullmatch(p.name))]
-            if len(seqs) >= self.limits.messages_per_source:
+            found = [m for p in folder.iterdir() if (m := _MESSAGE.fullmatch(p.name))]
+            # only what the source writes is capped: a receipt or a reply always gets through
+            if sender == "source" and sum(1 for m in found if m.group(2) == "source") \
+                    >= self.limits.messages_per_source:
                 raise IntakeError("too many messages; wait for an answer", 429)
-            seq = max(seqs, default=0) + 1
+            seq = max((int(m.group(1)) for m in found), default=0) + 1
             _write_new(folder / f"{seq:06d}-{sender}.age", sealed)
         _settle(folder)
         return seq
 
     def messages(self, source_id: str) -> list[Message]:
         folder = self._source_dir(source_id) / "messages"
+        if not _real_dir(folder):
+            return []
         found = []
         for p in folder.iterdir():
             m = _MESSAGE.fullmatch(p.name)
-            if m:
+            if m and p.is_file() and not p.is_symlink():
                 found.append(Message(int(m.group(1)), m.group(2), p.read_bytes()))
         return sorted(found, key=lambda x: x.seq)
 
     # -- uploads --------------------------------------------------------------------------
-    def create_upload(self, source_id: str, length: int, metadata: dict[str, bytes]) -> Upload:
+    def create_upload(self, source_id: str, length: int, metadata: dict[str, bytes], *,
+                      form: bool = False) -> Upload:
         self._source_dir(source_id)
         if length < 0:
             raise IntakeError("Upload-Length must be a whole number of bytes")
         if length > self.limits.max_file:
             raise IntakeError(f"a file may hold at most {self.limits.max_file} bytes", 413)
         self.sweep()
+        with _locked(self.root / "uploads" / ".create.lock"):  # quota checks and creation
+            return self._create(source_id, length, metadata, form)
+
+    def _create(self, source_id: str, length: int, metadata: dict[str, bytes],
+                form: bool) -> Upload:
         uploads = self.uploads()
         mine = sum(u.length for u in uploads if u.source == source_id and not u.imported)
         if mine + length > self.limits.quota_source:
             raise IntakeError("this codename's space is used up until the organisation takes "
                               "what was sent", 413)
-        if sum(u.length for u in uploads if not u.imported) + length > self.limits.quota_total:
+        # What arrived counts in all, not what was announced: empty creations by new
+        # codenames cannot reserve the whole intake.
+        held = sum(u.offset for u in uploads if not u.imported)
+        if held + length > self.limits.quota_total:
             raise IntakeError("the intake is full; try again later", 507)
         free = shutil.disk_usage(self.root).free
         if length + self.limits.segment * 2 > free:
@@ -258,13 +298,16 @@ class Store:
         fingerprint = fp if FINGERPRINT.fullmatch(fp) else None
         kept = {k: base64.b64encode(v).decode() for k, v in metadata.items()
                 if k != "fingerprint"}
+        # bound to its source inside what only the vault reads: `import-intake` checks it
+        kept["_source"] = base64.b64encode(source_id.encode()).decode()
         meta = seal.encrypt(json.dumps(kept, sort_keys=True).encode(), [self.recipient])
         uid = secrets.token_hex(16)
         # Made complete under another name, then renamed: no request ever sees an upload
         # folder without its info.
         new = self.root / "uploads" / f".new-{uid}"
         new.mkdir(mode=0o700)
-        up = Upload(uid, source_id, length, 0, length == 0, False, today(), fingerprint, meta)
+        up = Upload(uid, source_id, length, 0, length == 0, False, today(), fingerprint, meta,
+                    form)
         self._save(new, up)
         os.rename(new, self.root / "uploads" / uid)
         fsync_dir(self.root / "uploads")
@@ -275,17 +318,23 @@ class Store:
         """The upload, if it exists and (when `source_id` is given) belongs to that source;
         another source's upload is as absent as one that never existed."""
         folder = self._upload_dir(uid)
+        if not _real_dir(folder):
+            raise IntakeError("no such upload", 404)
         try:
             info = json.loads((folder / "info.json").read_text("utf-8"))
-        except (OSError, ValueError):
+            owner, length = str(info["source"]), int(info["length"])
+            touched, meta = int(info["touched"]), base64.b64decode(info["meta"])
+            fp = info.get("fingerprint")
+        except (OSError, ValueError, KeyError, TypeError):  # damaged: as good as absent
             raise IntakeError("no such upload", 404) from None
-        if source_id is not None and info["source"] != source_id:
+        if source_id is not None and owner != source_id:
             raise IntakeError("no such upload", 404)
         pieces = self._pieces(folder)
         offset = pieces[-1][0] + pieces[-1][1] if pieces else 0
-        return Upload(uid, info["source"], info["length"], offset, bool(info["done"]),
-                      (folder / "imported").exists(), int(info["touched"]),
-                      info.get("fingerprint"), base64.b64decode(info["meta"]))
+        # complete when its pieces reach its length (not a flag a kill could leave behind)
+        return Upload(uid, owner, length, offset, offset == length,
+                      (folder / "imported").exists(), touched,
+                      fp if isinstance(fp, str) else None, meta, bool(info.get("form")))
 
     def uploads(self, source_id: str | None = None) -> list[Upload]:
         found = []
@@ -329,7 +378,7 @@ class Store:
     def _save(self, folder: Path, up: Upload) -> None:
         info = {"source": up.source, "length": up.length, "done": up.done,
                 "touched": up.touched, "fingerprint": up.fingerprint,
-                "meta": base64.b64encode(up.meta).decode()}
+                "meta": base64.b64encode(up.meta).decode(), "form": up.form}
         _replace(folder / "info.json", json.dumps(info).encode())
         _settle(folder)
 
@@ -453,6 +502,8 @@ class Receiver:
         self.buffer.clear()
         for _, _, path in self.parts:
             path.unlink(missing_ok=True)
+        if self.parts:
+            _settle(self.folder)
         self.parts.clear()
 
 
@@ -465,9 +516,24 @@ def _write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
             view = view[os.write(fd, view):]
         if sync:
             os.fsync(fd)
-    finally:
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise IntakeError("the intake is full; try again later", 507) from None
+        raise
+    else:
         os.close(fd)
     _settle(path)
+
+
+def _real_dir(path: Path) -> bool:
+    """A folder, not a symlink to one (a doctored data folder must not send writes or reads
+    elsewhere)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _replace(path: Path, data: bytes) -> None:
