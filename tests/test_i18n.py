@@ -13,7 +13,7 @@ REVIEW = Path(__file__).parents[1] / "src" / "strongroom" / "review"
 VALUES = ("open", "verified", "disputed", "closed", "ready", "sent", "requested", "approved",
           "refused", "running", "done", "failed", "victim", "perpetrator", "witness",
           "official", "prosecution", "publication", "internal", "drafted", "published",
-          "masked", "kept", "none", "source", "org", "receipt")
+          "masked", "kept", "none", "source", "org", "receipt", "warning")
 
 
 def shown() -> set[str]:

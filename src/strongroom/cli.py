@@ -1237,6 +1237,9 @@ def intake_serve(
 
         if public_key is not None:
             raise StrongroomError("give --public-key or --vault, not both")
+        if data.absolute() in (vault.absolute(), *vault.absolute().parents):
+            raise StrongroomError(f"{data} holds the vault {vault}: the intake runs on its own "
+                                  "host, with its own folder")
         public_key = read_marker(vault).age_recipient
     gb = 10**9
     limits = Limits(max_file=int(max_file_gb * gb), quota_total=int(quota_gb * gb),

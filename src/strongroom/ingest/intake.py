@@ -87,7 +87,12 @@ def import_intake(vault: Vault, folder: Path, *, purge: bool = False,
     todo = []
     for sid in store.source_ids():
         ups = store.uploads(sid)
-        report.incomplete += sum(1 for u in ups if not u.done)
+        for u in ups:
+            if u.offset > u.length:  # its record was edited: pieces beyond its length
+                report.errors.append({"path": u.id, "error": (
+                    f"its pieces hold {u.offset} bytes, its record says {u.length}: damaged "
+                    "or tampered with on the intake; not taken")})
+        report.incomplete += sum(1 for u in ups if u.offset < u.length)
         ready = [u for u in ups if u.done and (not u.imported or purge)]
         if ready:
             todo.append((sid, ready))
@@ -98,6 +103,43 @@ def import_intake(vault: Vault, folder: Path, *, purge: bool = False,
     with vault.write(checkpoint=True):
         pass
     return report
+
+
+def source_key(vault: Vault, store: Any, sid: str) -> str:
+    """The source's public key as the vault first saw it. The first time, the vault signs it
+    into the source's folder (`pin.json`); afterwards a key changed on the intake's disk (to
+    have replies and receipts encrypted to someone else) is refused."""
+    import base64
+
+    from strongroom.intake.store import IntakeError
+
+    try:
+        public = store.source_public(sid)
+        pinned = store.pin(sid)
+    except (IntakeError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise StrongroomError(f"source {sid[:16]}: its folder on the intake is damaged: "
+                              f"{exc}") from None
+    statement = f"strongroom intake source key\n{sid}\n{public}\n".encode()
+    if pinned is None:
+        signature = base64.b64encode(vault.sign(statement)).decode()
+        store.write_pin(sid, json.dumps({"public": public, "signature": signature}).encode())
+        return str(public)
+    try:
+        data = json.loads(pinned)
+        first = str(data["public"])
+        signature_ok = vault.public.verify(base64.b64decode(data["signature"]),
+                                           f"strongroom intake source key\n{sid}\n{first}\n"
+                                           .encode())
+    except (ValueError, KeyError, TypeError):
+        signature_ok, first = False, ""
+    if not signature_ok:
+        raise StrongroomError(f"source {sid[:16]}: the vault's record of its key was forged or "
+                              "damaged on the intake: nothing is sent to it")
+    if first != public:
+        raise StrongroomError(f"source {sid[:16]}: its key changed on the intake since the vault "
+                              "first saw it (someone edited the intake's disk): nothing is sent "
+                              "to it")
+    return first
 
 
 def _receipted(vault: Vault, store: Any, sid: str) -> set[str]:
@@ -166,9 +208,9 @@ def _import_source(vault: Vault, store: Any, sid: str, ready: list[Any], report:
     if receipt:
         body = json.dumps({"files": receipt}, ensure_ascii=False).encode("utf-8")
         try:
-            store.add_message(sid, "receipt", body)
+            store.add_message(sid, "receipt", body, source_key(vault, store, sid))
             report.receipts += 1
-        except IntakeError as exc:
+        except (IntakeError, StrongroomError) as exc:
             report.errors.append({"path": f"source {label}", "error": f"no receipt: {exc}"})
     for up in imported:
         store.mark_imported(up.id)
@@ -277,6 +319,10 @@ def read_messages(vault: Vault, folder: Path) -> list[dict[str, Any]]:
                 text = f"(unreadable: {exc})"
             shown.append({"seq": m.seq, "from": m.sender, "text": text})
         if shown:
+            try:
+                source_key(vault, store, sid)  # first contact: the vault pins the source's key
+            except StrongroomError as exc:
+                shown.append({"seq": 0, "from": "warning", "text": str(exc)})
             found.append({"source": sid[:16], "messages": shown})
     return found
 
@@ -292,5 +338,6 @@ def reply(vault: Vault, folder: Path, source: str, text: str) -> dict[str, Any]:
         raise StrongroomError(f"{len(matches)} sources start with {source}")
     if not text.strip():
         raise StrongroomError("the reply is empty")
-    seq = store.add_message(matches[0], "org", text.encode("utf-8"))
+    seq = store.add_message(matches[0], "org", text.encode("utf-8"),
+                            source_key(vault, store, matches[0]))
     return {"source": matches[0][:16], "seq": seq}

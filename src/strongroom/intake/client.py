@@ -113,12 +113,11 @@ class Client:
         self.token = data["token"]
         return str(data["codename"]), True
 
-    def send_file(self, path: Path, sha256: str, key: bytes,
+    def send_file(self, path: Path, sha256: str, key: bytes, before: os.stat_result,
                   advance: Callable[[int], None] | None = None) -> Sent:
-        size = path.stat().st_size
+        size = before.st_size
         item = Sent(path.name, size, sha256)
         fp = seal.fingerprint(key, sha256, size)
-        before = path.stat()
         r = self._call("GET", "/api/uploads", headers=self._auth())
         _ok(r, "list uploads")
         found = [u for u in r.json() if u.get("fingerprint") == fp and u["length"] == size
@@ -177,7 +176,8 @@ class Client:
                     advance(new - offset)
                 offset = new
         after = path.stat()
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        if (after.st_size, after.st_mtime_ns, after.st_ino) != \
+                (before.st_size, before.st_mtime_ns, before.st_ino):
             raise SendError(f"{path.name} changed while it was being sent: its SHA-256 is no "
                             "longer the one sent; send it again when it is stable")
         return item
@@ -232,9 +232,10 @@ def send(url: str, files: list[Path], *, codename: str | None = None, lang: str 
                 f"{name}")
         key = fingerprint_key(name)
         for f in files:
-            size = f.stat().st_size
+            before = f.stat()  # the file must stay as it is from its hash to its last byte
+            size = before.st_size
             sha = sha256_file(f, progress(f"hashing {f.name}", size, 0) if progress else None)
-            item = client.send_file(f, sha, key,
+            item = client.send_file(f, sha, key, before,
                                     progress(f"sending {f.name}", size, 0) if progress else None)
             report.files.append(item)
         return report

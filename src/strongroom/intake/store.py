@@ -136,7 +136,7 @@ class Store:
     def _open(self, recipient: str | None) -> tuple[str, bytes]:
         marker = self.root / "intake.json"
         if marker.exists():
-            data = json.loads(marker.read_text("utf-8"))
+            data = json.loads(read_small(marker))
             if data.get("format") != FORMAT:
                 raise IntakeError(f"{marker}: not a Strongroom intake folder")
             if recipient is not None and recipient != data["recipient"]:
@@ -159,7 +159,7 @@ class Store:
         path = self.root / "server.key"
         with contextlib.suppress(FileExistsError):
             _write_new(path, secrets.token_bytes(32))
-        key = path.read_bytes()
+        key = read_small(path)
         if len(key) != 32:
             raise IntakeError(f"{path} is damaged: remove it (sources sign in again)")
         return key
@@ -192,8 +192,8 @@ class Store:
         derived = self._derive(codename)
         path = self.root / "sources" / derived.source_id / "source.json"
         try:
-            wrapped = json.loads(path.read_text("utf-8"))["wrapped"]
-        except (OSError, ValueError, KeyError):
+            wrapped = json.loads(read_small(path))["wrapped"]
+        except (OSError, ValueError, KeyError, TypeError, IntakeError):
             wrapped = seal.wrap(secrets.token_bytes(32), "x")  # same work as a real check
         identity = seal.unwrap(derived.wrap_key, wrapped)
         return Session(derived.source_id, identity) if identity else None
@@ -201,7 +201,7 @@ class Store:
     def epoch(self, source_id: str) -> int:
         """The source's sign-out count: a session token names the one it was made in."""
         try:
-            return int((self._source_dir(source_id) / "epoch").read_text("ascii") or 0)
+            return int(read_small(self._source_dir(source_id) / "epoch") or 0)
         except FileNotFoundError:
             return 0
         except ValueError:
@@ -218,7 +218,7 @@ class Store:
             return codenames.derive(codename, self.salt, self.cost)
 
     def source_public(self, source_id: str) -> str:
-        data = json.loads(self._source_dir(source_id).joinpath("source.json").read_text("utf-8"))
+        data = json.loads(read_small(self._source_dir(source_id) / "source.json"))
         return str(data["public"])
 
     def source_ids(self) -> list[str]:
@@ -234,7 +234,22 @@ class Store:
         return folder
 
     # -- messages -------------------------------------------------------------------------
-    def add_message(self, source_id: str, sender: str, body: bytes) -> int:
+    def pin(self, source_id: str) -> bytes | None:
+        """The vault's signed record of this source's public key (`import-intake` and
+        `intake-reply` write it the first time they see the source), or None."""
+        try:
+            return read_small(self._source_dir(source_id) / "pin.json")
+        except FileNotFoundError:
+            return None
+
+    def write_pin(self, source_id: str, data: bytes) -> None:
+        with contextlib.suppress(FileExistsError):
+            _write_new(self._source_dir(source_id) / "pin.json", data)
+
+    def add_message(self, source_id: str, sender: str, body: bytes,
+                    public: str | None = None) -> int:
+        """`public`: the source key to encrypt to (the vault's pinned one, for replies and
+        receipts); by default the one in the source's folder."""
         if sender not in ("source", "org", "receipt"):
             raise ValueError(sender)
         if len(body) > self.limits.message_bytes and sender != "receipt":
@@ -244,7 +259,7 @@ class Store:
             folder.mkdir(mode=0o700)  # a kill during the source's creation left none
         if not _real_dir(folder):
             raise IntakeError("this source's messages folder is not a folder", 500)
-        sealed = seal.encrypt(body, [self.recipient, self.source_public(source_id)])
+        sealed = seal.encrypt(body, [self.recipient, public or self.source_public(source_id)])
         with _locked(folder / ".lock"):
             found = [m for p in folder.iterdir() if (m := _MESSAGE.fullmatch(p.name))]
             # only what the source writes is capped: a receipt or a reply always gets through
@@ -263,8 +278,10 @@ class Store:
         found = []
         for p in folder.iterdir():
             m = _MESSAGE.fullmatch(p.name)
-            if m and p.is_file() and not p.is_symlink():
-                found.append(Message(int(m.group(1)), m.group(2), p.read_bytes()))
+            if m:
+                with contextlib.suppress(OSError, IntakeError):
+                    found.append(Message(int(m.group(1)), m.group(2),
+                                         read_small(p, MESSAGE_FILE_MAX)))
         return sorted(found, key=lambda x: x.seq)
 
     # -- uploads --------------------------------------------------------------------------
@@ -321,11 +338,11 @@ class Store:
         if not _real_dir(folder):
             raise IntakeError("no such upload", 404)
         try:
-            info = json.loads((folder / "info.json").read_text("utf-8"))
+            info = json.loads(read_small(folder / "info.json"))
             owner, length = str(info["source"]), int(info["length"])
             touched, meta = int(info["touched"]), base64.b64decode(info["meta"])
             fp = info.get("fingerprint")
-        except (OSError, ValueError, KeyError, TypeError):  # damaged: as good as absent
+        except (OSError, ValueError, KeyError, TypeError, IntakeError):  # damaged: absent
             raise IntakeError("no such upload", 404) from None
         if source_id is not None and owner != source_id:
             raise IntakeError("no such upload", 404)
@@ -502,7 +519,7 @@ class Receiver:
         self.buffer.clear()
         for _, _, path in self.parts:
             path.unlink(missing_ok=True)
-        if self.parts:
+        if self.parts or self.kept:
             _settle(self.folder)
         self.parts.clear()
 
@@ -525,6 +542,33 @@ def _write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
     else:
         os.close(fd)
     _settle(path)
+
+
+#: The largest message, reply or receipt file read back (a receipt lists many files).
+MESSAGE_FILE_MAX = 16 * 1024 * 1024
+
+
+def read_small(path: Path, cap: int = 1024 * 1024) -> bytes:
+    """A small file of the data folder, read without following a symlink, without blocking on
+    a FIFO or a device put in its place, without moving its access time, and at most `cap`
+    bytes: a doctored folder must not hang, flood or redirect the intake or the import."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:  # O_NOATIME needs the file's owner
+        fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
+            raise IntakeError(f"{path.name}: not a plain file of at most {cap} bytes", 500)
+        data = b""
+        while len(data) <= cap and (block := os.read(fd, 1 << 20)):
+            data += block
+        if len(data) > cap:
+            raise IntakeError(f"{path.name}: larger than {cap} bytes", 500)
+        return data
+    finally:
+        os.close(fd)
 
 
 def _real_dir(path: Path) -> bool:

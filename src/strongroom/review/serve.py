@@ -49,21 +49,34 @@ def uvicorn_config(app: Any, host: str, port: int, certfile: Path | None = None,
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class HeaderDeadline(H11Protocol):
+        """Each request's line and headers must arrive within HEADER_TIMEOUT of the
+        connection opening or of the previous response ending (a keep-alive connection
+        that trickles a second request's headers is closed like a first one)."""
+
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._waiting_since = self.cycle  # a new cycle means the headers arrived
             self._deadline = self.loop.call_later(HEADER_TIMEOUT, self._too_slow)
 
         def handle_events(self) -> None:
             super().handle_events()
-            if self.cycle is not None:
+            if self.cycle is not self._waiting_since:
                 self._deadline.cancel()  # a whole request line and headers arrived
+
+        def on_response_complete(self) -> None:
+            self._deadline.cancel()
+            self._arm()
+            super().on_response_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._deadline.cancel()
             super().connection_lost(exc)
 
         def _too_slow(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():
+            if self.cycle is self._waiting_since and not self.transport.is_closing():
                 self.transport.close()
 
     return uvicorn.Config(app, host=host, port=port, log_level="warning", http=HeaderDeadline,
