@@ -309,7 +309,9 @@ def test_quotas_per_file_per_codename_and_in_all(public_key: str, tmp_path: Path
 
 # -- codenames, sessions, logs --------------------------------------------------------------
 def test_codenames_are_seven_listed_words_stored_only_as_argon2id_and_rate_limited(
-        server: Server) -> None:
+        fresh: Server) -> None:
+    """On a server of its own: the cap it reaches shuts sign-in for a minute for everyone."""
+    server = fresh.start()
     from strongroom.intake import codenames
 
     ru, _ = new_source(server.url, "ru")
