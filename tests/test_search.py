@@ -499,3 +499,24 @@ def test_the_app_never_answers_search_syntax_with_a_500(vault: Vault, world: Wor
     assert got["hits"], got
     resp = c.get("/search", params={"q": "пытки " * 33})
     assert resp.status_code == 400 and "too many words" in resp.text
+
+
+def test_every_catalogue_keeps_its_index_however_many_came_before(vault: Vault) -> None:
+    # The listener was once bound per sessionmaker after `event.contains`, which answers by
+    # the sessionmaker's id(): a catalogue made where a freed one had lived (CPython reuses
+    # addresses) was told it was listening, and wrote a whole vault with no index: the search
+    # tests failed now and then on an empty index. It is bound to the session class now.
+    import gc
+
+    from strongroom.catalogue.db import Catalogue
+    from strongroom.catalogue.search_index import IndexedSession
+
+    for _ in range(5):
+        c = Catalogue(vault.catalogue.url, vault.keys.catalogue_key)
+        with c.write() as s:
+            assert isinstance(s, IndexedSession)
+            s.add(Incident(title="Пытки", created_at=NOW))
+        c.dispose()
+        del c, s
+        gc.collect()
+    assert len(find(vault, "пытка").hits) == 5

@@ -92,10 +92,11 @@ class Catalogue:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
-        from strongroom.catalogue.search_index import install
+        from strongroom.catalogue.search_index import IndexedSession
 
-        install(self._write)  # the search index follows every write, in its transaction
+        # the search index follows every write, in its transaction
+        self._write = sessionmaker(self._write_engine, class_=IndexedSession,
+                                   expire_on_commit=False)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""

@@ -23,8 +23,8 @@ in `facets` (`search_facets`), so that a filtered search intersects posting list
 FTS5. Its scores are not used: facets would count towards a document's length, so bm25 is
 still taken from `search_fts`, over the words alone (`search.Fts5Search`).
 
-How it stays in step: a `after_flush` listener on the catalogue's write sessions
-(`install`, called by `Catalogue`) re-reads every document touched by the flush — added,
+How it stays in step: an `after_flush` listener on the catalogue's write sessions (bound
+to their class, `IndexedSession`) re-reads every document touched by the flush — added,
 changed or deleted ORM rows of the indexed tables — and rewrites its index entry on the same
 connection, so the entry commits or rolls back with the change that caused it. No writer has
 to remember it (the review app's `update_review` writes a `Review` row and is covered as it
@@ -59,7 +59,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from strongroom.catalogue.models import (
     Camera,
@@ -415,12 +415,19 @@ def clips_changed(session: Session, clips: Iterable[str]) -> None:
             refresh(conn, sorted(dependents(conn, set(), clips=pending), key=doc_key))
 
 
-def install(sessions: sessionmaker[Session]) -> None:
-    """Keep the index in step with every write made through these sessions."""
-    if not event.contains(sessions, "after_flush", _after_flush):
-        event.listen(sessions, "after_flush", _after_flush)
+class IndexedSession(Session):
+    """The catalogue's write sessions: every flush keeps the index in step (`_after_flush`).
+
+    The listener is bound to this class once, at import. (It was bound to each catalogue's
+    `sessionmaker` after asking `event.contains`, which answers by the `id()` of the
+    sessionmaker: a catalogue made after another was freed could get its address, be told the
+    listener was there, and write a whole vault with no index: the search tests failed now and
+    then on an empty index.)"""
 
 
-__all__ = ["FILTER_DDL", "FILTER_TABLE", "FTS_DDL", "FTS_TABLE", "KINDS", "DocKey", "Kind",
-           "clips_changed", "dependents", "doc_key", "has_filter_index", "has_index",
-           "install", "is_index_table", "read_docs", "rebuild", "refresh"]
+event.listen(IndexedSession, "after_flush", _after_flush)
+
+
+__all__ = ["FILTER_DDL", "FILTER_TABLE", "FTS_DDL", "FTS_TABLE", "KINDS", "DocKey",
+           "IndexedSession", "Kind", "clips_changed", "dependents", "doc_key",
+           "has_filter_index", "has_index", "is_index_table", "read_docs", "rebuild", "refresh"]
