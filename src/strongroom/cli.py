@@ -609,6 +609,28 @@ def _check_output_file(output: Path) -> None:
 
 
 @app.command()
+def doctor(ctx: typer.Context,
+           vault: Annotated[Path | None, typer.Argument(
+               help="A vault folder to check too (its marker, where its blobs are).")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Check the database, blob store, executor and tools these settings use (no passphrase
+    needed; nothing is written). Exit 1 if any check fails."""
+    from strongroom.doctor import as_json as checks_json
+    from strongroom.doctor import diagnose
+
+    base: Settings = ctx.obj
+    settings = base.model_copy(update={"vault": vault}) if vault is not None else base
+    checks = diagnose(settings, vault=vault is not None)
+    width = max(len(c.name) for c in checks)
+    human = "\n".join(f"{'ok ' if c.ok else 'BAD'} {c.name:<{width}}  {c.found}"
+                      + (f"  [{c.setting}]" if not c.ok and c.setting else "")
+                      for c in checks)
+    _emit(as_json, checks_json(checks), human)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
 def stats(ctx: typer.Context, vault: VaultArg, passphrase_file: PassFileOpt = None,
           shares_file: SharesFileOpt = None, as_json: JsonOpt = False) -> None:
     """Counts and sizes."""

@@ -32,8 +32,13 @@ class Settings(BaseSettings):
     vault: Path = Path("vault")
     #: SQLAlchemy URL; empty means `sqlite:///<vault>/catalogue.db`.
     database_url: str = ""
-    #: Blob store root; empty means `<vault>/blobs`. (S3 URLs arrive with the scale-out issue.)
+    #: Where the blobs (age ciphertext) live: empty means `<vault>/blobs`; a folder (or
+    #: `file:///folder`); or `s3://bucket/prefix` of an S3-compatible service
+    #: (`vault/s3blobs.py`), whose credentials come from the standard `AWS_*` variables.
     blob_store: str = ""
+    #: The S3 endpoint of a service that is not AWS (MinIO, Ceph, Garage, moto):
+    #: `http://127.0.0.1:9000`. Empty: AWS's own.
+    s3_endpoint_url: str = ""
     #: Also compute SHA-512 of every original at ingest (slower; some courts ask for it).
     sha512: bool = False
     #: Files at least this large are encrypted by the `age` binary; smaller ones by pyrage in
@@ -49,8 +54,9 @@ class Settings(BaseSettings):
     #: Where the pipeline puts the plaintext ffmpeg needs (a private 0700 dir per original,
     #: removed when done); empty means the system temp dir. Prefer an encrypted or RAM disk.
     work_dir: str = ""
-    #: Pipeline executor: "process" (local process pool) or "inline" (in this process, for
-    #: debugging). A Dask scheduler address arrives with the scale-out issue.
+    #: Pipeline executor: "process" (local process pool; "local" says the same) or "inline"
+    #: (in this process, for debugging). A Dask scheduler address arrives with the scale-out
+    #: issue's Dask part; `doctor` reports what it is given.
     executor: str = "process"
     #: Pipeline worker processes (0: as many as CPUs).
     workers: int = Field(default=0, ge=0)
@@ -119,6 +125,25 @@ class Settings(BaseSettings):
                 from None
         return value
 
+    @field_validator("blob_store")
+    @classmethod
+    def _blob_store_is_a_folder_or_s3(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError("a folder, file:///folder or s3://bucket/prefix")
+        if value.startswith("s3://"):
+            from strongroom.vault.s3blobs import parse_s3_url
+
+            try:
+                parse_s3_url(value)
+            except StrongroomError as exc:
+                raise ValueError(str(exc).partition(": ")[2]) from None
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _local_is_the_process_pool(cls, value: str) -> str:
+        return "process" if value.strip() == "local" else value.strip()
+
     @field_validator("actor")
     @classmethod
     def _actor_is_one_short_line(cls, value: str) -> str:
@@ -142,8 +167,26 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.vault.resolve() / 'catalogue.db'}"
 
-    def resolved_blob_root(self) -> Path:
+    def blob_location(self) -> str:
+        """The blob store: a local folder's path, or an `s3://` URL."""
+        if self.blob_store.startswith("s3://"):
+            return self.blob_store
+        root = self.resolved_blob_root()
+        return str(root)
+
+    def resolved_blob_root(self) -> Path | None:
+        """The local blob folder (None: the blobs are in S3)."""
+        if self.blob_store.startswith("s3://"):
+            return None
+        if self.blob_store.startswith("file://"):
+            return Path(self.blob_store[len("file://"):])
         return Path(self.blob_store) if self.blob_store else self.vault / "blobs"
+
+    def vault_folders(self) -> list[Path]:
+        """The local folders that hold the vault: nothing made for the outside (an export, a
+        published file) may go inside them, nor may an ingest read from them."""
+        root = self.resolved_blob_root()
+        return [self.vault] if root is None else [self.vault, root]
 
 
 def load_settings() -> Settings:

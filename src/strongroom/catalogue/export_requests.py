@@ -106,7 +106,7 @@ def run(vault: Vault, request_id: int, case_name: str, dest: Path, *, actor: str
 
     try:
         # refused before anything is made: not even an empty folder inside the vault
-        for folder in (vault.path, vault.settings.resolved_blob_root()):
+        for folder in vault.settings.vault_folders():
             if _inside(dest, folder):
                 raise StrongroomError(f"the export folder {dest} is inside the vault folder "
                                       f"{folder}; the server's export folder must be outside "

@@ -163,7 +163,7 @@ def check_destination(vault: Vault, dest: Path, name: str) -> None:
     there would sit beside the ciphertext it was meant to protect, on the very disk a seizure
     takes, and outside every rule the vault keeps (encryption, custody)."""
     outputs = [dest / name, dest / f".{name}.incomplete", dest / f"{name}.tar.age"]
-    for folder in (vault.path, vault.settings.resolved_blob_root()):
+    for folder in vault.settings.vault_folders():
         if any(_inside(out, folder) for out in outputs):
             raise StrongroomError(f"--to {dest} would put the export inside the vault folder "
                                   f"{folder}; choose a place outside it")

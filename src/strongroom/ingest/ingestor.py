@@ -235,7 +235,7 @@ def refuse_vault_as_source(vault: Vault, source: Path) -> frozenset[tuple[int, i
     """
     from strongroom.catalogue.db import sqlite_path
 
-    places = [vault.path, vault.settings.resolved_blob_root()]
+    places = vault.settings.vault_folders()
     db = sqlite_path(vault.catalogue.url)
     if db is not None:
         places.append(db.parent)

@@ -391,7 +391,7 @@ def _outside_the_vault(vault: Vault, output: Path) -> None:
     test of "inside": resolved paths, and the device and inode of every ancestor)."""
     from strongroom.export.bag import _inside
 
-    for folder in (vault.path, vault.settings.resolved_blob_root()):
+    for folder in vault.settings.vault_folders():
         if _inside(output.absolute(), Path(folder)):
             raise StrongroomError(f"{output} is inside the vault folder {folder}: write the "
                                   "published file elsewhere")

@@ -55,6 +55,7 @@ class BlobStore(Protocol):
     def size(self, name: str) -> int: ...
     def names(self) -> Iterator[str]: ...
     def cleanup_stale(self) -> int: ...
+    def staging_files(self) -> list[Path]: ...
     def close(self) -> None: ...
 
 
@@ -106,6 +107,10 @@ class LocalBlobStore:
         if not isinstance(staged, _LocalStaged):
             raise TypeError(f"{type(staged).__name__} was not staged by a LocalBlobStore")
         return staged
+
+    def staged_path(self, staged: StagedBlob) -> Path:
+        """Where a staged blob's bytes are (the S3 store uploads them from there)."""
+        return self._own(staged).path
 
     def discard(self, staged: StagedBlob) -> None:
         blob = self._own(staged)
@@ -208,3 +213,16 @@ class LocalBlobStore:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
             self._session = self._lock_fd = None
+
+
+def open_blob_store(location: str, *, endpoint_url: str = "",
+                    staging: Path | None = None) -> BlobStore:
+    """The store at `location`: a folder (or `file:///folder`), or `s3://bucket/prefix`
+    (staging its uploads in `staging`; without it, the store can only be read)."""
+    if location.startswith("s3://"):
+        from strongroom.vault.s3blobs import S3BlobStore
+
+        return S3BlobStore(location, endpoint_url=endpoint_url, staging=staging)
+    if location.startswith("file://"):
+        location = location[len("file://"):]
+    return LocalBlobStore(Path(location))

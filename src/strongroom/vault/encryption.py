@@ -125,16 +125,22 @@ def decrypt_stream(
     # The identity reaches `age` through a pipe, so the secret key never touches a disk; it is
     # written only once age runs under its limits (no core dump can hold it).
     r, w = os.pipe()
+    feed = _Feed(src) if not _has_fd(src) else None  # an S3 object: fed through a pipe
     try:
-        with stream_tool([binary, "-d", "-i", f"/dev/fd/{r}"], stdin=src, stdout=PIPE,
+        with stream_tool([binary, "-d", "-i", f"/dev/fd/{r}"],
+                         stdin=feed.read_end if feed is not None else src, stdout=PIPE,
                          pass_fds=(r,), memory=None, what=what, check=False) as age:
             os.close(r)
             r = -1
+            if feed is not None:
+                feed.start()
             with contextlib.suppress(BrokenPipeError):  # age stopped first: its stderr says why
                 _write_all(w, identity_text.encode() + b"\n")
             os.close(w)
             w = -1
             fan_out(age.stdout.read, consumers)
+            if feed is not None:
+                feed.finish()  # an error reading the store is the error, not age's
             if age.wait() != 0:
                 raise IntegrityError(
                     f"{what}: cannot be decrypted (ciphertext damaged or not for this vault): "
@@ -144,6 +150,59 @@ def decrypt_stream(
         for fd in (r, w):
             if fd != -1:
                 os.close(fd)
+        if feed is not None:
+            feed.close()
+
+
+def _has_fd(src: BinaryIO) -> bool:
+    try:
+        src.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+    return True
+
+
+class _Feed:
+    """A file object with no descriptor (an S3 object) copied into a pipe by a thread, for a
+    child process to read as its stdin; what went wrong reading it is raised by `finish`."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        import threading
+
+        self.src = src
+        self.read_end, self._write_end = os.pipe()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="feed-age", daemon=True)
+
+    def start(self) -> None:
+        os.close(self.read_end)  # the child has its copy
+        self.read_end = -1
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while chunk := self.src.read(CHUNK):
+                _write_all(self._write_end, chunk)
+        except BrokenPipeError:
+            pass  # the child stopped reading: its own error says why
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            os.close(self._write_end)
+            self._write_end = -1
+
+    def finish(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join(60)
+        for fd in (self.read_end, self._write_end):
+            if fd != -1:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -21,6 +21,8 @@ SEALED_KEYS = "keys.age"
 #: The same key bundle, sealed for k of n SLIP-39 shares (see `vault/shares.py`).
 SHARES_KEYS = "keys-shares.age"
 CHECKPOINTS = "custody-checkpoints.jsonl"
+#: Where an S3 blob store stages blobs before it uploads them (ciphertext, per process).
+S3_STAGING = ".s3-staging"
 
 
 @dataclass(frozen=True)

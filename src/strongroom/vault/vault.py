@@ -39,13 +39,14 @@ from strongroom.errors import (
 )
 from strongroom.fsio import fsync_dir
 from strongroom.settings import Settings
-from strongroom.vault.blobs import LocalBlobStore, StagedBlob
+from strongroom.vault.blobs import BlobStore, StagedBlob, open_blob_store
 from strongroom.vault.door import Access, Opened, Stored, check_purpose
 from strongroom.vault.hashing import Digests, MultiHash
 from strongroom.vault.keys import PublicKeys, VaultKeys
 from strongroom.vault.opening import (
     CHECKPOINTS,
     MARKER,
+    S3_STAGING,
     SEALED_KEYS,
     SHARES_KEYS,
     VAULT_FORMAT,
@@ -87,8 +88,12 @@ class Vault:
     ) -> None:
         from strongroom.custody.log import CustodyLog
 
+        settings = blob_store_of(settings)
         self.settings = settings
         self.path = settings.vault
+        # An S3 store is asked first whether its bucket answers: an unreachable endpoint or a
+        # refused credential is one message naming the setting, before anything is opened.
+        self.blobs: BlobStore = _blob_store(settings)
         self.public = public
         self._keys = keys
         self.actor = actor
@@ -97,7 +102,6 @@ class Vault:
         self._lock = lock if lock is not None else _hold_vault_lock(self.path)
         self.catalogue = Catalogue(settings.resolved_database_url(),
                                    key=_catalogue_key(settings, keys))
-        self.blobs = LocalBlobStore(settings.resolved_blob_root())
         self.checkpoint_file = self.path / CHECKPOINTS
         self._custody = CustodyLog(keys, self.checkpoint_file) if keys is not None else None
         #: events appended by this object since its last checkpoint (see `close`)
@@ -119,6 +123,7 @@ class Vault:
             raise StrongroomError("a vault needs a passphrase, shares, or both")
         path = settings.vault
         _check_new_vault_folder(path)
+        _blob_store(settings).close()  # an S3 bucket that does not answer: nothing is made
         created: list[Path] = []
         lock = None
         try:
@@ -141,7 +146,7 @@ class Vault:
                 _write_private(path / SHARES_KEYS, _seal_for_shares(keys, shares))
                 created.append(path / SHARES_KEYS)
             blob_root = settings.resolved_blob_root()
-            if not blob_root.exists():
+            if blob_root is not None and not blob_root.exists():
                 _make_dirs(blob_root, created)
             # the folder's lock passes to the vault (shared once it exists)
             vault = cls(settings, keys.public, keys, actor or default_actor(settings),
@@ -170,6 +175,8 @@ class Vault:
                 }
                 if vault.catalogue.encrypted:
                     marker["catalogue"] = CATALOGUE_CIPHER
+                if settings.resolved_blob_root() is None:  # the vault's blobs are in S3
+                    marker["blob_store"] = settings.blob_location()
                 if shares is not None:
                     marker["shares"] = asdict(shares.share_set)
                 if announce is not None:
@@ -927,7 +934,7 @@ class Vault:
         """The plaintext of one intake upload, for `store` only: its pieces (age files the
         intake encrypted to this vault's public key on arrival, with their plaintext lengths)
         decrypted one at a time in memory. The ingest that stores it records it."""
-        inside = (self.settings.vault.resolve(), self.settings.resolved_blob_root().resolve())
+        inside = [f.resolve() for f in self.settings.vault_folders()]
         for path, _ in pieces:
             where = path.resolve()
             if any(where == root or root in where.parents for root in inside):
@@ -955,7 +962,8 @@ class Vault:
 
         keys = self.keys
         return WorkerKeys(identity=keys.identity_text(), recipient=keys.public.age_recipient,
-                          blob_root=str(self.settings.resolved_blob_root().resolve()))
+                          blob_root=_resolved(self.settings.blob_location()),
+                          s3_endpoint=self.settings.s3_endpoint_url)
 
     def verify(self, *, fixity: bool = True, checkpoints_copy: Path | None = None,
                advance: Callable[[int], None] | None = None,
@@ -1085,6 +1093,39 @@ def _unlock_details(passphrase: bool, split: Split | None) -> dict[str, Any]:
     if split is not None:
         details["shares"] = {"scheme": str(split.scheme), "share_set": split.identifier}
     return details
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    """The vault's blob store; an S3 one checked to answer (`S3BlobStore.check`)."""
+    location = settings.blob_location()
+    store = open_blob_store(location, endpoint_url=settings.s3_endpoint_url,
+                            staging=settings.vault / S3_STAGING)
+    check = getattr(store, "check", None)
+    if check is not None:
+        try:
+            check()
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+def blob_store_of(settings: Settings) -> Settings:
+    """`settings` with the S3 store vault.json names, where the environment names none; a
+    different one named by both is refused (its blobs are not there)."""
+    recorded = read_marker_json(settings.vault).get("blob_store")
+    if not isinstance(recorded, str) or not recorded:
+        return settings
+    if not settings.blob_store:
+        return settings.model_copy(update={"blob_store": recorded})
+    if settings.blob_store.rstrip("/") != recorded.rstrip("/"):
+        raise StrongroomError(f"this vault's blobs are in {recorded} ({MARKER}), not in "
+                              f"{settings.blob_store} (STRONGROOM_BLOB_STORE)")
+    return settings
+
+
+def _resolved(location: str) -> str:
+    return location if location.startswith("s3://") else str(Path(location).resolve())
 
 
 def _hold_vault_lock(path: Path) -> int | None:

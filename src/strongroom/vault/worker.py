@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongroom.errors import IntegrityError, StrongroomError
-from strongroom.vault.blobs import LocalBlobStore
+from strongroom.vault.blobs import open_blob_store
 from strongroom.vault.chunks import CHUNK_SIZE, SealedChunks, seal_chunks
 from strongroom.vault.encryption import decrypt_stream
 from strongroom.vault.hashing import MultiHash
@@ -33,7 +33,9 @@ class Sealed:
 class WorkerKeys:
     identity: str
     recipient: str
+    #: the blob store: a folder, or an `s3://` URL (credentials: the worker's AWS_* variables)
     blob_root: str
+    s3_endpoint: str = ""
 
     def __repr__(self) -> str:  # never print the identity
         return f"WorkerKeys(recipient={self.recipient!r}, blob_root={self.blob_root!r})"
@@ -41,7 +43,7 @@ class WorkerKeys:
     def decrypt_original(self, blob_name: str, sha256: str, dest: Path) -> None:
         """Decrypt an original into `dest` (created 0600, must not exist) and check that the
         plaintext still has its SHA-256."""
-        store = LocalBlobStore(Path(self.blob_root))
+        store = open_blob_store(self.blob_root, endpoint_url=self.s3_endpoint)
         hasher = MultiHash(md5=False)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out, store.open(blob_name) as src:
