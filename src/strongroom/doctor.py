@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from strongroom.errors import StrongroomError
 from strongroom.settings import Settings
@@ -111,8 +112,29 @@ def check_executor(settings: Settings) -> Check:
                      "CPU(s)")
     if kind == "inline":
         return Check("executor", True, "inline (in the command's own process; for debugging)")
-    return Check("executor", False, f"{kind!r}: not an executor this version runs (use "
-                 "'process' or 'inline')", "STRONGROOM_EXECUTOR")
+    from strongroom.pipeline.cluster import is_dask, scheduler_address
+
+    if not is_dask(kind):
+        return Check("executor", False, f"{kind!r}: not an executor this version runs (use "
+                     "'process', 'inline' or dask://scheduler:8786)", "STRONGROOM_EXECUTOR")
+    import distributed
+
+    address = scheduler_address(kind)
+    client_class: Any = distributed.Client
+    try:
+        client = client_class(address, timeout=5, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        return Check("executor", False, f"Dask scheduler {address}: cannot connect "
+                     f"({type(exc).__name__})", "STRONGROOM_EXECUTOR")
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    finally:
+        client.close()
+    threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+    return Check("executor", bool(workers), f"Dask scheduler {address}: {len(workers)} "
+                 f"worker(s), {threads} thread(s)" + ("" if workers else " — start some with "
+                                                       f"`dask worker {address}`"),
+                 "" if workers else "STRONGROOM_EXECUTOR")
 
 
 def _version(argv: list[str]) -> str | None:

@@ -210,6 +210,10 @@ def worker_env(vault: Vault) -> WorkerEnv:
 
 
 def make_executor(kind: str, workers: int, env: WorkerEnv) -> Executor:
+    from strongroom.pipeline.cluster import DaskExecutor, is_dask
+
+    if is_dask(kind):
+        return DaskExecutor(kind, env)
     if kind == "inline":
         init_worker_inline(env)
         return InlineExecutor()
@@ -223,7 +227,8 @@ def make_executor(kind: str, workers: int, env: WorkerEnv) -> Executor:
         # gone.
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=init_worker, initargs=(env, os.getpid()))
-    raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
+    raise StrongroomError(f"unknown executor {kind!r} (use 'process', 'inline' or "
+                          "dask://scheduler:8786)")
 
 
 def init_worker_inline(env: WorkerEnv) -> None:
@@ -254,9 +259,18 @@ def process(
         raise StrongroomError(f"workers must be at least 1 (0: one per CPU), not {n}")
     n = n or os.cpu_count() or 1
     kind = executor or settings.executor
-    if kind not in ("process", "inline"):
-        raise StrongroomError(f"unknown executor {kind!r} (use 'process' or 'inline')")
+    from strongroom.pipeline.cluster import DaskExecutor, is_dask
+
+    if kind not in ("process", "inline") and not is_dask(kind):
+        raise StrongroomError(f"unknown executor {kind!r} (use 'process', 'inline' or "
+                              "dask://scheduler:8786)")
     env = worker_env(vault)
+    if is_dask(kind):  # the cluster's threads, not this machine's cores, fill the window
+        probe = DaskExecutor(kind, env)
+        try:
+            n = workers or probe.capacity()
+        finally:
+            probe.shutdown()
     # a worker per core keeps the cores busy: a decoder's own threads on top only add their
     # cost (~20 % more CPU per clip for H.264 at these sizes)
     env.options["decode_threads"] = 1 if n >= (os.cpu_count() or 1) else 0
