@@ -1,12 +1,12 @@
 """Shared fixtures: real vaults on disk, real files, the real CLI in-process.
 
-Sealing keys costs ~2 s of scrypt, so one vault per test worker is created and copied for each
-test; in-process tests reuse its unsealed keys. `cli()` runs the real command line through
-`strongroom.cli.main` in this process (a subprocess paid ~0.5 s of start-up and ~0.7 s of scrypt,
-60+ times a run), and a session-wide cache around `VaultKeys.unseal` unseals each sealed bundle
-once per passphrase; tests marked `real_unseal` bypass it. `cli_subprocess()` is for the tests
-where the process itself matters: kills, concurrent processes, start-up output.
-"""
+Sealing keys costs ~2 s of scrypt, so one vault per test run is created (shared by the xdist
+workers, see `built_once`) and copied for each test; in-process tests reuse its unsealed keys.
+`cli()` runs the real command line through `strongroom.cli.main` in this process (a
+subprocess paid ~0.5 s of start-up and ~0.7 s of scrypt, 60+ times a run), and a
+session-wide cache around `VaultKeys.unseal` unseals each sealed bundle once per passphrase;
+tests marked `real_unseal` bypass it. `cli_subprocess()` is for the tests where the process
+itself matters: kills, concurrent processes, start-up output."""
 
 from __future__ import annotations
 
@@ -81,6 +81,31 @@ def _real_unseal_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
         _unseal_cache_on = True
 
 
+# --- Accounts of the fixtures, with light password hashes -------------------------------------
+
+@contextmanager
+def light_password_hashes() -> Iterator[None]:
+    """Accounts made inside store an Argon2id hash of light cost (1 pass over 1 MiB, where
+    argon2-cffi's default is 3 passes over 64 MiB: ~0.2 s a sign-in). For the role accounts
+    the fixtures make once and tests sign in with hundreds of times a run: each sign-in
+    still checks the password with the real `verify_password`, which reads the cost from the
+    stored hash. Accounts a test makes for itself (back-off, lock-out, simultaneous guesses,
+    `user add`) keep the default cost."""
+    from argon2 import PasswordHasher
+
+    from strongroom.review import security
+
+    light = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+    def hash_password(password: str) -> str:
+        security.check_password_rules(password)
+        return light.hash(password)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(security, "hash_password", hash_password)
+        yield
+
+
 # --- Waiting without fixed sleeps ----------------------------------------------------------
 
 def poll(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.01,
@@ -97,6 +122,37 @@ def poll(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0
         time.sleep(interval)
 
 
+# --- Built once per test run, shared by the xdist workers ----------------------------------
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], object]) -> Path:
+    """A folder that `build(folder)` filled, built once per test run however many modules
+    and xdist workers ask for it: the first to ask builds it under a lock, the others wait for
+    it and get the same folder. It is never changed after: tests copy what they will change
+    (`shutil.copytree`). A build that fails leaves no folder; the next to ask tries again."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's own folder, shared by its workers
+    folder = root / f"built-{name}"
+    with open(root / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / f"built-{name}.done").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                try:
+                    build(folder)
+                except BaseException:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise
+                (root / f"built-{name}.done").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
 @dataclass
 class Template:
     path: Path
@@ -105,9 +161,16 @@ class Template:
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    path = tmp_path_factory.mktemp("template") / "vault"
-    with Vault.create(Settings(vault=path), PASSPHRASE, actor="tester") as v:
-        keys = v.keys
+    """An empty vault sealed under PASSPHRASE, made once per run (`built_once`: the xdist
+    workers share it, so vaults built from it can be shared too). Tests copy it."""
+    made: list[VaultKeys] = []
+
+    def create(folder: Path) -> None:
+        with Vault.create(Settings(vault=folder / "vault"), PASSPHRASE, actor="tester") as v:
+            made.append(v.keys)
+
+    path = built_once(tmp_path_factory, "template", create) / "vault"
+    keys = made[0] if made else VaultKeys.unseal((path / "keys.age").read_bytes(), PASSPHRASE)
     return Template(path, keys)
 
 

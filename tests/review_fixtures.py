@@ -3,6 +3,7 @@ one signed-in account per role (shared by the review tests, in-process and in Ch
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Template, open_vault
+from conftest import Template, built_once, light_password_hashes, open_vault
 from strongroom.ingest import ingest
 from strongroom.review import actions, security
 from strongroom.testmedia import ClipSpec, generate_clip
@@ -48,27 +49,40 @@ def make_clips(folder: Path, n: int = 3) -> Path:
     return folder
 
 
-def build(template: Template, root: Path, steps: str) -> Reviewed:
-    """A vault with three processed clips and one user per role (a reviewer with one clip
-    assigned)."""
+def build(template: Template, tmp_path_factory: pytest.TempPathFactory, name: str,
+          steps: str) -> Reviewed:
+    """A vault with three processed clips and one user per role, in a folder of its own
+    (`name`) for the calling module to change as it likes.
+
+    Generating, ingesting and processing the clips takes ~10 s, the same for every module
+    that asks for the same `steps`: that is done once per test run (`built_once`, shared by
+    the xdist workers), and each module gets a copy of the result."""
+    from sqlalchemy import select
+
+    from strongroom.catalogue.models import Original
     from strongroom.pipeline.runner import process
 
-    path = root / "vault"
-    shutil.copytree(template.path, path)
-    clips = make_clips(root / "usb")
+    def make(folder: Path) -> None:
+        path = folder / "vault"
+        shutil.copytree(template.path, path)
+        clips = make_clips(folder / "usb")
+        v = open_vault(path, template.keys)
+        try:
+            ingest(v, clips, "USB stick from a source (test)")
+            process(v, steps=steps.split(","), workers=1)
+            with light_password_hashes():
+                secrets = {role: actions.add_user(v, role, role, PASSWORD) for role in ROLES}
+        finally:
+            v.close()
+        (folder / "secrets.json").write_text(json.dumps(secrets))
+
+    built = built_once(tmp_path_factory, "reviewed-" + steps.replace(",", "+"), make)
+    path = tmp_path_factory.mktemp(name) / "vault"
+    shutil.copytree(built / "vault", path)
     v = open_vault(path, template.keys)
-    ingest(v, clips, "USB stick from a source (test)")
-    process(v, steps=steps.split(","), workers=1)
     with v.catalogue.read() as s:
-        from sqlalchemy import select
-
-        from strongroom.catalogue.models import Original
-
         shas = list(s.scalars(select(Original.sha256).order_by(Original.sha256)))
-    r = Reviewed(v, path, shas)
-    for role in ROLES:
-        r.secrets[role] = actions.add_user(v, role, role, PASSWORD)
-    return r
+    return Reviewed(v, path, shas, json.loads((built / "secrets.json").read_text()))
 
 
 def session_for(r: Reviewed, username: str) -> str:
@@ -100,7 +114,7 @@ def person(r: Reviewed, username: str) -> actions.Person:
 @pytest.fixture(scope="module")
 def reviewed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
     """Three processed clips, one user per role; the reviewer has the first clip only."""
-    r = build(template, tmp_path_factory.mktemp("review"), STEPS)
+    r = build(template, tmp_path_factory, "review", STEPS)
     actions.update_review(r.vault, person(r, "admin"), r.clips[0], assign_to="reviewer")
     yield r
     r.vault.close()

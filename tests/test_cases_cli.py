@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from conftest import Template, cli, open_vault
-from review_fixtures import make_clips
-from strongroom.catalogue.models import CustodyEvent, Incident, Original
+from review_fixtures import build
+from strongroom.catalogue.models import CustodyEvent, Incident
 from strongroom.export.verifier import verify_bag
-from strongroom.ingest import ingest
 
 
 @dataclass
@@ -29,18 +28,11 @@ class Clips:
 
 @pytest.fixture(scope="module")
 def clips(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Clips:
-    """Three clips; clip N's DVR clock starts at 2021-03-14 02:1(6+N):05 (review_fixtures)."""
-    from strongroom.pipeline.runner import process
-
-    root = tmp_path_factory.mktemp("cases")
-    path = root / "vault"
-    shutil.copytree(template.path, path)
-    with open_vault(path, template.keys) as v:
-        ingest(v, make_clips(root / "usb"), "test clips")
-        process(v, steps=["probe", "overlay_ocr"], workers=1)
-        with v.catalogue.read() as s:
-            shas = list(s.scalars(select(Original.sha256).order_by(Original.sha256)))
-    return Clips(path, template, shas)
+    """Three clips read by the overlay step; clip N's DVR clock starts at
+    2021-03-14 02:1(6+N):05 (review_fixtures: the vault test_facilities.py starts from)."""
+    r = build(template, tmp_path_factory, "cases", "probe,overlay_ocr")
+    r.vault.close()
+    return Clips(r.path, template, r.clips)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 @pytest.fixture(scope="module")
 def served(template: Template, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Reviewed, str]]:
-    r = build(template, tmp_path_factory.mktemp("casework-browser"), STEPS)
+    r = build(template, tmp_path_factory, "casework-browser", STEPS)
     with serving(r.vault) as base:
         yield r, base
     r.vault.close()

@@ -6,6 +6,7 @@ by hand; bad input is refused and stores nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from conftest import Template, cli, open_vault
+from conftest import Template, built_once, cli, light_password_hashes, open_vault
 from review_fixtures import PASSWORD, ROLES, Reviewed, client
 from strongroom.catalogue.dupes import near_duplicate_groups
 from strongroom.catalogue.models import CustodyEvent, Derivative, DuplicateDecision
@@ -57,30 +58,43 @@ def _process(v: Any) -> None:
 
 @pytest.fixture(scope="module")
 def dupes(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dupes]:
-    root = tmp_path_factory.mktemp("dupes")
-    usb = root / "usb"
-    usb.mkdir()
-    original = generate_clip(ClipSpec(
-        name="cam05.mp4", duration=4, size=(640, 480), camera_label="КАМ 05 ПФРСИ",
-        clock_start=datetime(2021, 3, 14, 2, 40, 0)), usb)
-    files = {
-        "original": original,
-        "forwarded": reencode_copy(original, usb / "cam05_forwarded.mp4", width=480, crf=30),
-        "channel": reencode_copy(original, usb / "cam05_channel.mp4", width=320, crf=35,
-                                 watermark="@channel"),
-        "other": generate_clip(ClipSpec(
+    """The clips and the processed vault are made once per test run (`built_once`); this
+    module works on its own copy of the vault."""
+
+    def make(root: Path) -> None:
+        usb = root / "usb"
+        usb.mkdir()
+        original = generate_clip(ClipSpec(
+            name="cam05.mp4", duration=4, size=(640, 480), camera_label="КАМ 05 ПФРСИ",
+            clock_start=datetime(2021, 3, 14, 2, 40, 0)), usb)
+        reencode_copy(original, usb / "cam05_forwarded.mp4", width=480, crf=30)
+        reencode_copy(original, usb / "cam05_channel.mp4", width=320, crf=35,
+                      watermark="@channel")
+        generate_clip(ClipSpec(
             name="cam06.mp4", duration=4, size=(640, 480), camera_label="КАМ 06 ПФРСИ",
-            clock_start=datetime(2021, 3, 14, 2, 41, 0), source="mandelbrot"), usb),
-    }
-    path = root / "vault"
-    shutil.copytree(template.path, path)
+            clock_start=datetime(2021, 3, 14, 2, 41, 0), source="mandelbrot"), usb)
+        path = root / "vault"
+        shutil.copytree(template.path, path)
+        v = open_vault(path, template.keys)
+        try:
+            ingest(v, usb, "USB stick from a source (test)")
+            _process(v)
+            with light_password_hashes():
+                secrets = {role: actions.add_user(v, role, role, PASSWORD) for role in ROLES}
+        finally:
+            v.close()
+        (root / "secrets.json").write_text(json.dumps(secrets))
+
+    built = built_once(tmp_path_factory, "dupes", make)
+    usb = built / "usb"
+    files = {"original": usb / "cam05.mp4", "forwarded": usb / "cam05_forwarded.mp4",
+             "channel": usb / "cam05_channel.mp4", "other": usb / "cam06.mp4"}
+    path = tmp_path_factory.mktemp("dupes") / "vault"
+    shutil.copytree(built / "vault", path)
     v = open_vault(path, template.keys)
-    ingest(v, usb, "USB stick from a source (test)")
-    _process(v)
-    r = Reviewed(v, path, sorted(_shas(v, files).values()))
-    for role in ROLES:
-        r.secrets[role] = actions.add_user(v, role, role, PASSWORD)
-    yield Dupes(r, template, files, _shas(v, files))
+    sha = _shas(v, files)
+    r = Reviewed(v, path, sorted(sha.values()), json.loads((built / "secrets.json").read_text()))
+    yield Dupes(r, template, files, sha)
     v.close()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from conftest import Template, sql
+from conftest import Template, light_password_hashes, sql
 from review_fixtures import PASSWORD, Reviewed, build, client
 from strongroom.catalogue.cases import history
 from strongroom.catalogue.models import CustodyEvent, Facility
@@ -29,9 +29,10 @@ CAMERAS = ["КАМ 01 ПФРСИ", "КАМ 02 ПФРСИ", "КАМ 03 ПФРСИ
 def reviewed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
     """Three clips read by the overlay step (one camera each), one user per role and a
     Russian-speaking lawyer."""
-    r = build(template, tmp_path_factory.mktemp("facilities"), "probe,overlay_ocr")
-    r.secrets["ru-lawyer"] = actions.add_user(r.vault, "ru-lawyer", "lawyer", PASSWORD,
-                                              locale="ru")
+    r = build(template, tmp_path_factory, "facilities", "probe,overlay_ocr")
+    with light_password_hashes():
+        r.secrets["ru-lawyer"] = actions.add_user(r.vault, "ru-lawyer", "lawyer", PASSWORD,
+                                                  locale="ru")
     yield r
     r.vault.close()
 

@@ -48,7 +48,8 @@ def drawn_clock_clip(path: Path, start: datetime, pattern: str, label: str,
             f"x=12:y=540:text='{label}'{extra}")
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "color=c=0x506070:size=704x576:rate=10,noise=alls=12:allf=t",
-                    "-t", str(seconds), "-vf", draw, "-c:v", "libx264", "-threads", "1",
+                    "-t", str(seconds), "-vf", draw, "-c:v", "libx264", "-preset", "veryfast",
+                    "-threads", "1",
                     "-pix_fmt", "yuv420p", str(path)], check=True, timeout=60)
 
 

@@ -26,7 +26,17 @@ import pytest
 from sqlalchemy import func, select
 
 from c2pa_fixtures import Chain, make_chain
-from conftest import CLI, CliResult, Template, cli, cli_env, open_vault, poll
+from conftest import (
+    CLI,
+    CliResult,
+    Template,
+    built_once,
+    cli,
+    cli_env,
+    light_password_hashes,
+    open_vault,
+    poll,
+)
 from strongroom.catalogue.models import CustodyEvent, Derivative, Publication, Sighting
 from strongroom.ingest import ingest
 from strongroom.testfaces import faces_clip
@@ -144,36 +154,50 @@ def draft(vault: Path, work: Path, sha: str, *args: str, **extra: str) -> dict[s
 
 @pytest.fixture(scope="module")
 def prepared(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """Made once per test run (`built_once`: the xdist workers share it) and never changed
+    after: tests copy the vault (`box`, `shared`) before they touch it."""
     from strongroom.review.actions import add_user, list_users, set_disabled
+    from strongroom.vault.credentials import Chain
 
-    root = tmp_path_factory.mktemp("hostile-publish")
-    usb = root / "usb"
-    usb.mkdir()
-    make_clips(usb, root / "making")
-    path = root / "vault"
-    shutil.copytree(template.path, path)
-    secrets = {}
-    with open_vault(path, template.keys) as v:
-        ingest(v, usb, "hostile clips")
-        with v.catalogue.read() as s:
-            sha = {Path(r.rel_path).name: r.original_sha256 for r in s.scalars(select(Sighting))}
-        for name, role in USERS:
-            secrets[name] = add_user(v, name, role, PASSWORD)
-        dora = next(u["id"] for u in list_users(v) if u["username"] == "dora")
-        set_disabled(v, dora, True)
-    chain = make_chain(root / "certs")
-    work = root / "work"
-    work.mkdir()
-    p = Prepared(path, template, sha, secrets, chain, work, usb, 0, root / "published.mp4", 0)
-    pub = draft(path, work, sha["cam.mp4"], "--to", "1", "--mask-voice")["publication"]
-    # carl signs in twice: with the previous step's code, then with the current one
-    assert decide(p, path, work, pub, "carl", at=early_in_step() - 30).returncode == 0
-    ok_json(cli("publish", "out", path, str(pub), "-o", p.published_file, "--json",
-                env=signing(chain, work)))
-    p.published = pub
-    p.approved = draft(path, work, sha["cam.mp4"], "--to", "0.5", "--no-audio")["publication"]
-    assert decide(p, path, work, p.approved, "carl").returncode == 0
-    return p
+    def make(root: Path) -> None:
+        usb = root / "usb"
+        usb.mkdir()
+        make_clips(usb, root / "making")
+        path = root / "vault"
+        shutil.copytree(template.path, path)
+        secrets = {}
+        with open_vault(path, template.keys) as v:
+            ingest(v, usb, "hostile clips")
+            with v.catalogue.read() as s:
+                sha = {Path(r.rel_path).name: r.original_sha256
+                       for r in s.scalars(select(Sighting))}
+            with light_password_hashes():
+                for name, role in USERS:
+                    secrets[name] = add_user(v, name, role, PASSWORD)
+            dora = next(u["id"] for u in list_users(v) if u["username"] == "dora")
+            set_disabled(v, dora, True)
+        chain = make_chain(root / "certs")
+        work = root / "work"
+        work.mkdir()
+        p = Prepared(path, template, sha, secrets, chain, work, usb, 0, root / "published.mp4",
+                     0)
+        pub = draft(path, work, sha["cam.mp4"], "--to", "1", "--mask-voice")["publication"]
+        # carl signs in twice: with the previous step's code, then with the current one
+        assert decide(p, path, work, pub, "carl", at=early_in_step() - 30).returncode == 0
+        ok_json(cli("publish", "out", path, str(pub), "-o", p.published_file, "--json",
+                    env=signing(chain, work)))
+        approved = draft(path, work, sha["cam.mp4"], "--to", "0.5", "--no-audio")["publication"]
+        assert decide(p, path, work, approved, "carl").returncode == 0
+        (root / "prepared.json").write_text(json.dumps(
+            {"sha": sha, "secrets": secrets, "published": pub, "approved": approved}))
+
+    root = built_once(tmp_path_factory, "hostile-publish", make)
+    made = json.loads((root / "prepared.json").read_text())
+    certs = root / "certs"
+    return Prepared(root / "vault", template, made["sha"], made["secrets"],
+                    Chain(certs / "chain.pem", certs / "key.pem", certs / "root.pem"),
+                    root / "work", root / "usb", made["published"], root / "published.mp4",
+                    made["approved"])
 
 
 @dataclass
@@ -371,7 +395,12 @@ def craft(spec: dict[str, Any], how: str) -> str:
     s = json.loads(json.dumps(spec))
     w, h = s["width"], s["height"]
     if how == "a million tracks":
-        s["tracks"] = [{"id": i, "boxes": {"0": [0, 0, 10, 10]}} for i in range(10**6)]
+        # the text json.dumps gives for a million {"id": i, "boxes": {"0": [0, 0, 10, 10]}},
+        # written out directly (building and dumping the million dicts took ~7 s)
+        s["tracks"] = []
+        head, tail = json.dumps(s).split('"tracks": []')
+        return head + '"tracks": [' + ", ".join(
+            f'{{"id": {i}, "boxes": {{"0": [0, 0, 10, 10]}}}}' for i in range(10**6)) + "]" + tail
     elif how == "a boolean id":
         s["tracks"] = [{"id": True, "boxes": {"0": [0, 0, 10, 10]}}]
     elif how == "a duplicated id":

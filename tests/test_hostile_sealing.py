@@ -243,11 +243,37 @@ def _with_shares(vault_path: Path, template: Template) -> list[str]:
     return made.mnemonics
 
 
+def _writer_lock_taken(vault_path: Path, template: Template) -> bool:
+    """Whether some connection holds the catalogue's writer lock (`BEGIN IMMEDIATE`) now: a
+    connection of our own that asks for it without waiting is refused."""
+    from strongroom.catalogue.db import cipher_module, key_pragma
+
+    module = cipher_module()
+    con = module.connect(str(vault_path / "catalogue.db"), timeout=0, isolation_level=None)
+    try:
+        con.execute(key_pragma(template.keys.catalogue_key))
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except module.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return True
+            raise
+        con.execute("ROLLBACK")
+        return False
+    finally:
+        con.close()
+
+
 def _race(vault_path: Path, template: Template, *calls: dict[str, Any]) -> list[Any]:
     """Run `Vault.rekey(**call)` for each call in its own thread on its own open vault, as
     separate `rekey` commands at two terminals would, in this interleaving: every one of them
     looks at the vault (which of keys.age / keys-shares.age exist) before the first changes
-    anything; then they run one after the other, each to its end."""
+    anything; then they run one after the other, each to its end.
+
+    A rekey that looks while holding the catalogue's writer lock makes that interleaving
+    impossible (no other rekey can look until it has finished): it is let go on at once, and
+    the others wait for the lock, then look at what it left. (The test once waited 60 s for a
+    barrier the locked-out rekey could never reach, then failed both rekeys.)"""
     import strongroom.vault.vault as vault_module
 
     vaults = [open_vault(vault_path, template.keys) for _ in calls]
@@ -255,9 +281,14 @@ def _race(vault_path: Path, template: Template, *calls: dict[str, Any]) -> list[
     looked = threading.Barrier(len(calls))
     done = [threading.Event() for _ in calls]
     turn = threading.local()
+    probing = threading.Lock()  # two probes at once would each see the other's lock
 
     def spy(path: Path) -> tuple[bool, bool]:
         got = real_unlocks(path)
+        with probing:
+            locked = _writer_lock_taken(path, template)
+        if locked:
+            return got
         looked.wait(60)
         for earlier in done[:turn.i]:
             earlier.wait(60)
@@ -519,9 +550,23 @@ def test_a_passphrase_file_given_as_shares_file_is_not_echoed(tmp_path: Path) ->
 # 5. what an attacker does to the vault folder
 # =============================================================================================
 
+@pytest.fixture(scope="module")
+def template_with_shares(template: Template, tmp_path_factory: pytest.TempPathFactory
+                         ) -> tuple[Path, list[str]]:
+    """The template vault given a 2-of-3 share set too (`_with_shares`), once for the module:
+    never changed (tests get a copy)."""
+    path = tmp_path_factory.mktemp("with-shares") / "vault"
+    shutil.copytree(template.path, path)
+    return path, _with_shares(path, template)
+
+
 @pytest.fixture
-def with_shares(vault_path: Path, template: Template) -> list[str]:
-    return _with_shares(vault_path, template)
+def with_shares(vault_path: Path, template_with_shares: tuple[Path, list[str]]) -> list[str]:
+    """`vault_path` is a copy of the template with a 2-of-3 share set too; its shares."""
+    made, mnemonics = template_with_shares
+    shutil.rmtree(vault_path)
+    shutil.copytree(made, vault_path)
+    return mnemonics
 
 
 def test_vault_json_share_entry_removed_or_changed(

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from conftest import CLI, Template, cli, cli_env, open_vault, poll
+from conftest import CLI, Template, built_once, cli, cli_env, open_vault, poll
 from strongroom.catalogue.models import Derivative, MediaInfo, Segment, StepRun
 from strongroom.ingest import ingest
 from strongroom.pipeline.runner import process
@@ -34,10 +34,13 @@ CLOCK = datetime(2020, 3, 14, 2, 17, 0)
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every clip the tests pick from, made once."""
-    root = tmp_path_factory.mktemp("media")
-    for i in range(4):  # long enough that a worker is caught mid-task
-        generate_clip(ClipSpec(name=f"long{i}.mp4", duration=12, camera_label="КАМ 05",
+    """Every clip the tests pick from, made once per test run (`built_once`; read only)."""
+    return built_once(tmp_path_factory, "hardening-media", _make_media)
+
+
+def _make_media(root: Path) -> None:
+    for i in range(4):  # long enough that a worker is caught mid-task (each task takes ~5 s)
+        generate_clip(ClipSpec(name=f"long{i}.mp4", duration=6, camera_label="КАМ 05",
                                clock_start=CLOCK.replace(hour=3 + i), source="life",
                                seed=i + 1), root)
     generate_clip(ClipSpec(name="whole.mp4", duration=6, camera_label="КАМ 03 ПФРСИ",
@@ -47,13 +50,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # moov last, then cut: ffprobe refuses it ("moov atom not found")
     truncate_copy(root / "whole.mp4", root / "no_index.mp4", 0.4)
     still_clip(root / "one_frame.mp4", 320, 240)
-    return root
 
 
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """~750 KB of MP4 that decodes to one 16000×16000 frame (1.5 GB as RGB)."""
-    return still_clip(tmp_path_factory.mktemp("bomb") / "bomb.mp4", 16000, 16000)
+    """~750 KB of MP4 that decodes to one 16000×16000 frame (1.5 GB as RGB); made once per
+    test run (read only)."""
+    return built_once(tmp_path_factory, "bomb",
+                      lambda root: still_clip(root / "bomb.mp4", 16000, 16000)) / "bomb.mp4"
 
 
 def vault_with(vault_path: Path, template: Template, tmp_path: Path, *files: Path) -> Path:

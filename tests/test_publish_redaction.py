@@ -84,12 +84,15 @@ def test_no_face_survives_redaction_by_a_detector_we_did_not_write(
 
     before, after = frames_of(clip.path), frames_of(redacted[0])
     assert len(after) == len(before) == len(clip.truth)
-    # the cascade is slow (~0.5 s a frame): every 6th frame; our own detector on every one
+    # the cascade is slow (~1 s a frame): every 6th frame of the output; our own detector on
+    # every one
     some = range(0, len(before), 6)
-    # the independent check can see these faces at all: on most frames of the input
-    seen = sum(1 for i in some
+    # the independent check can see these faces at all: on most frames of the input (every
+    # 12th frame: a sample across the whole crossing, both faces at every size)
+    sample = some[::2]
+    seen = sum(1 for i in sample
                if any(is_face(f, t) for f in lbp_faces(before[i]) for t in clip.truth[i]))
-    assert seen >= len(some) // 2, f"the cascade found the faces on only {seen} input frames"
+    assert seen >= len(sample) // 2, f"the cascade found the faces on only {seen} input frames"
     for i in some:
         assert not [f for f in lbp_faces(after[i]) if any(is_face(f, t) for t in clip.truth[i])], i
     for i, (img, truth) in enumerate(zip(after, clip.truth, strict=True)):

@@ -1,7 +1,7 @@
 """Publication in the review app (issue 16): staff draft a redacted part of a clip, look at it
 with its boxes and correct them, a second person approves it, staff publish it signed; lawyers
-may look, reviewers may not. In process through the app's API, and once in Chromium on the
-vault `make demo` builds."""
+may look, reviewers may not. In process through the app's API (the same flow in Chromium on
+the vault `make demo` builds is in test_demo_vault.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from c2pa_fixtures import Chain, make_chain
-from conftest import Template, open_vault
+from conftest import Template, light_password_hashes, open_vault
 from review_fixtures import PASSWORD, client
 from strongroom.catalogue.models import CustodyEvent, Sighting
 from strongroom.ingest import ingest
 from strongroom.review import actions, security
 from strongroom.testfaces import faces_clip
 from strongroom.vault import Vault
-from test_review_browser import ARTIFACTS, browser  # noqa: F401 - the Chromium fixture
 
 ROLES = ("admin", "investigator", "lawyer", "reviewer")
 
@@ -73,7 +72,8 @@ def served(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iter
     ingest(v, usb, "test")
     with v.catalogue.read() as r:
         sha = r.scalar(select(Sighting.original_sha256))
-    secrets = {role: actions.add_user(v, role, role, PASSWORD) for role in ROLES}
+    with light_password_hashes():
+        secrets = {role: actions.add_user(v, role, role, PASSWORD) for role in ROLES}
     app = create_app(v.settings, v, heartbeat_seconds=1)
     yield Served(v, app, str(sha), secrets, chain)
     v.close()
@@ -151,97 +151,3 @@ def test_a_corrected_spec_from_the_page_makes_a_new_version(served: Served) -> N
         "spec.json", json.dumps(spec).encode(), "application/json")}, follow_redirects=False)
     assert r.status_code == 303
     assert inv.get(f"/api/publications/{pub}/spec").json()["tracks"] == spec["tracks"]
-
-
-def _sign_in(page: Any, base: str, name: str, password: str, secret: str,
-             at: float | None = None) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', name)
-    page.fill('input[name="password"]', password)
-    page.fill('input[name="totp"]', security.current_totp(secret, at))
-    page.click('button[type="submit"]')
-    page.wait_for_url(f"{base}/", timeout=15000)
-
-
-def _loaded(page: Any, timeout: float = 30) -> None:
-    """Wait until the draft video can show a frame (polled: the CSP forbids evaluated
-    strings in wait_for_function, as it should)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while page.eval_on_selector("#draft", "v => v.readyState") < 2:
-        if time.monotonic() > deadline:
-            raise AssertionError("the draft never loaded")
-        time.sleep(0.1)
-
-
-def test_a_clip_of_the_demo_vault_is_published_through_the_browser(
-        tmp_path: Path, browser: Any) -> None:
-    """On what `make demo` builds: the investigator drafts the two-people clip in the
-    browser, adds a box on a frame and saves a new version; the admin approves and
-    publishes; the file signed with the demo's certificate checks out against the vault."""
-    from review_fixtures import serving
-    from strongroom.demo import DEMO_PASSPHRASE, run_demo
-    from strongroom.publish.check import check_file
-    from strongroom.publish.drafts import spec_of
-    from strongroom.settings import Settings
-
-    settings = Settings(vault=tmp_path / "demo-vault")
-    data = run_demo(settings, show_progress=False)
-    media = tmp_path / "demo-vault-media"
-    sha = data["publication"]["original"]
-    settings = Settings(vault=tmp_path / "demo-vault", c2pa_cert=media / "c2pa" / "chain.pem",
-                        c2pa_key=media / "c2pa" / "key.pem", organisation="Demo NGO",
-                        export_dir=str(tmp_path / "exports"))
-    logins = data["review"]
-    with Vault.open(settings, DEMO_PASSPHRASE, actor="demo") as v, serving(v) as base:
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        page = context.new_page()
-        inv = logins["investigator"]
-        _sign_in(page, base, "investigator", inv["password"], inv["totp_secret"])
-        page.goto(f"{base}/publications?sha={sha}")
-        page.fill("#draft-end", "2")
-        page.click("#make-draft")
-        page.wait_for_selector("#publication-facts", timeout=60000)
-        pub = int(page.url.rsplit("/", 1)[1])
-        # draw a box on a frame of the draft, then save it as version 2
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        _loaded(page)
-        page.click("#frame-on")
-        page.locator("#boxes").scroll_into_view_if_needed()
-        box = page.locator("#boxes").bounding_box()
-        assert box is not None and box["width"] > 100
-        page.mouse.move(box["x"] + 20, box["y"] + 20)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 90, box["y"] + 80, steps=5)
-        page.mouse.up()
-        page.wait_for_selector("#save-spec:not([disabled])", timeout=10000)
-        assert not errors, errors
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "publication-editor.png"))
-        page.click("#save-spec")
-        page.wait_for_selector("#publication-facts >> text=version 2", timeout=60000)
-        context.close()
-        # the admin approves and publishes
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        page = context.new_page()
-        admin = logins["admin"]
-        _sign_in(page, base, "admin", admin["password"], admin["totp_secret"])
-        page.goto(f"{base}/publications/{pub}")
-        page.click("#approve")
-        page.wait_for_selector("#publication-status >> text=approved")
-        page.click("#publish")
-        page.wait_for_selector("#published-link")
-        with page.expect_download() as got:
-            page.click("#published-link")
-        saved = tmp_path / "downloaded.mp4"
-        got.value.save_as(saved)
-        context.close()
-        checked = check_file(saved, trust_anchors=media / "c2pa" / "root.pem", vault=v)
-        assert checked["ok"], checked
-        assert checked["spec_version"] == 2 and checked["original_sha256"] == sha
-        # the box drawn in the browser is a track of its own in version 2
-        before, after = spec_of(v, pub, 1), spec_of(v, pub, 2)
-        assert len(after["tracks"]) == len(before["tracks"]) + 1
-        assert v.verify(fixity=False).ok

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from c2pa_fixtures import Chain, make_chain
-from conftest import Template, cli, open_vault
+from conftest import Template, built_once, cli, light_password_hashes, open_vault
 from strongroom.catalogue.models import CustodyEvent, Derivative, Publication, Sighting
 from strongroom.ingest import ingest
 from strongroom.testfaces import faces_clip
@@ -36,25 +36,36 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def prepared(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """Made once per test run (`built_once`: the xdist workers share it) and never changed
+    after: tests copy the vault."""
     from strongroom.review.actions import add_user
 
-    root = tmp_path_factory.mktemp("publish")
-    usb = root / "usb"
-    usb.mkdir()
-    faces_clip(usb / "faces.mp4", seed=5, seconds=3, audio=True)
-    faces_clip(usb / "empty.mp4", seed=6, seconds=2, faces=0)
-    path = root / "vault"
-    shutil.copytree(template.path, path)
-    secrets = {}
-    with open_vault(path, template.keys) as v:
-        ingest(v, usb, "test clips")
-        with v.catalogue.read() as s:
-            by_name = {Path(r.rel_path).name: r.original_sha256
-                       for r in s.scalars(select(Sighting))}
-        for name, role in (("ivan", "investigator"), ("lara", "lawyer"), ("ada", "admin")):
-            secrets[name] = add_user(v, name, role, PASSWORD)
-    return Prepared(path, template, by_name["faces.mp4"], by_name["empty.mp4"], secrets,
-                    make_chain(root / "certs"))
+    def make(root: Path) -> None:
+        usb = root / "usb"
+        usb.mkdir()
+        faces_clip(usb / "faces.mp4", seed=5, seconds=3, audio=True)
+        faces_clip(usb / "empty.mp4", seed=6, seconds=2, faces=0)
+        path = root / "vault"
+        shutil.copytree(template.path, path)
+        secrets = {}
+        with open_vault(path, template.keys) as v:
+            ingest(v, usb, "test clips")
+            with v.catalogue.read() as s:
+                by_name = {Path(r.rel_path).name: r.original_sha256
+                           for r in s.scalars(select(Sighting))}
+            with light_password_hashes():
+                for name, role in (("ivan", "investigator"), ("lara", "lawyer"),
+                                   ("ada", "admin")):
+                    secrets[name] = add_user(v, name, role, PASSWORD)
+        make_chain(root / "certs")
+        (root / "prepared.json").write_text(json.dumps(
+            {"faces": by_name["faces.mp4"], "empty": by_name["empty.mp4"], "secrets": secrets}))
+
+    root = built_once(tmp_path_factory, "publish-workflow", make)
+    made = json.loads((root / "prepared.json").read_text())
+    certs = root / "certs"
+    return Prepared(root / "vault", template, made["faces"], made["empty"], made["secrets"],
+                    Chain(certs / "chain.pem", certs / "key.pem", certs / "root.pem"))
 
 
 @pytest.fixture
@@ -187,12 +198,24 @@ def test_a_corrected_spec_makes_a_new_version_and_voids_the_approval(
     assert cli("verify", vault).returncode == 0
 
 
+@pytest.fixture(scope="module")
+def drafted(prepared: Prepared, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The prepared vault with one draft of the faces clip (its first half second), and the
+    draft's number: made once for the module and never changed (tests copy the vault)."""
+    path = tmp_path_factory.mktemp("drafted") / "vault"
+    shutil.copytree(prepared.path, path)
+    return path, int(js("publish", "draft", path, prepared.faces[:12], "--to", "0.5")[
+        "publication"])
+
+
 @pytest.mark.parametrize("bad", [
     "{not json", json.dumps({"schema": "other"}), json.dumps([1, 2]),
     "BOX_OUTSIDE", "NAN_BOX", "NO_KEYS"])
 def test_a_corrupt_spec_is_refused_whole_and_nothing_changes(
-        prepared: Prepared, vault: Path, tmp_path: Path, bad: str) -> None:
-    d = js("publish", "draft", vault, prepared.faces[:12], "--to", "0.5")
+        drafted: tuple[Path, int], tmp_path: Path, bad: str) -> None:
+    vault = tmp_path / "vault"
+    shutil.copytree(drafted[0], vault)
+    d = {"publication": drafted[1]}
     before = js("publish", "spec", vault, str(d["publication"]))
     spec = json.loads(json.dumps(before))
     if bad == "BOX_OUTSIDE":

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 @pytest.fixture(scope="module")
 def served(template: Template, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Reviewed, str]]:
-    r = build(template, tmp_path_factory.mktemp("browser"), STEPS)
+    r = build(template, tmp_path_factory, "browser", STEPS)
     actions.update_review(r.vault, person(r, "admin"), r.clips[0],
                           labels=["violence"], assign_to="reviewer")
     with serving(r.vault) as base:
@@ -231,43 +231,3 @@ def test_a_reviewer_in_the_browser_meets_only_their_clip(served: tuple[Reviewed,
     assert response is not None and response.status == 403
     assert "Not for this account" in page.content()
     context.close()
-
-
-def test_the_demo_vault_in_chromium(tmp_path: Path, browser: Any) -> None:
-    """The flows on what `make demo` builds: its investigator signs in with the printed
-    password and secret, sees every demo clip (blurred thumbnails; the clip without a clock
-    and the truncated one listed too), opens one, reveals it and sets its status."""
-    from strongroom.demo import DEMO_PASSPHRASE, run_demo
-    from strongroom.settings import Settings
-    from strongroom.vault import Vault
-
-    settings = Settings(vault=tmp_path / "demo-vault")
-    data = run_demo(settings, show_progress=False)
-    login = data["review"]["investigator"]
-    with Vault.open(settings, DEMO_PASSPHRASE, actor="demo") as v, serving(v) as base:
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        page = context.new_page()
-        page.goto(f"{base}/login")
-        page.fill('input[name="username"]', "investigator")
-        page.fill('input[name="password"]', login["password"])
-        page.fill('input[name="totp"]', security.current_totp(login["totp_secret"]))
-        page.click('button[type="submit"]')
-        page.wait_for_url(f"{base}/")
-        rows = page.locator("table.clips tbody tr")
-        assert rows.count() == data["stats"]["originals"]
-        assert page.locator("img.thumb").count() >= rows.count() - 1
-        text = page.locator("table.clips").inner_text()
-        assert "КАМ 03 ПФРСИ" in text and "no clock read" in text
-        _shot(page, "demo-queue")
-        page.locator("table.clips tbody tr a").first.click()
-        page.wait_for_selector('#video[data-revealed="0"]')
-        assert "/safe.mp4" in (page.locator("#video").get_attribute("src") or "")
-        page.click("#reveal")
-        page.wait_for_selector('#video[data-revealed="1"]')
-        page.select_option("#status", "needs second look")
-        page.click("#save-review")
-        page.wait_for_selector("#review >> text=Saved")
-        _shot(page, "demo-clip-revealed")
-        context.close()
-        report = v.verify(fixity=False)
-    assert report.ok, report.to_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,14 +230,37 @@ def init_with_shares(tmp_path: Path, scheme: str, *extra: str) -> tuple[Path, li
     return path, out["shares"]["mnemonics"]
 
 
+@pytest.fixture(scope="module")
+def made_2_of_3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """What `init --shares 2-of-3` made (a passphrase opens it too) and the shares it printed:
+    made once for the module and never changed (tests that use the vault get a copy)."""
+    return init_with_shares(tmp_path_factory.mktemp("two-of-three"), "2-of-3")
+
+
+@pytest.fixture(scope="module")
+def other_2_of_3(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The shares of another vault's 2-of-3 set."""
+    return init_with_shares(tmp_path_factory.mktemp("other"), "2-of-3")[1]
+
+
+@pytest.fixture
+def two_of_three(made_2_of_3: tuple[Path, list[str]], tmp_path: Path
+                 ) -> tuple[Path, list[str]]:
+    """A copy of `made_2_of_3` for one test to use (and change)."""
+    path = tmp_path / "vault"
+    shutil.copytree(made_2_of_3[0], path)
+    return path, made_2_of_3[1]
+
+
 def shares_file(tmp_path: Path, mnemonics: list[str], name: str = "shares.txt") -> Path:
     f = tmp_path / name
     f.write_text("# shares typed from paper\n" + "\n".join(mnemonics) + "\n")
     return f
 
 
-def test_any_k_shares_open_the_vault_and_k_minus_1_do_not(tmp_path: Path) -> None:
-    path, mnemonics = init_with_shares(tmp_path, "2-of-3")
+def test_any_k_shares_open_the_vault_and_k_minus_1_do_not(
+        two_of_three: tuple[Path, list[str]], tmp_path: Path) -> None:
+    path, mnemonics = two_of_three
     assert len(mnemonics) == 3
     for pair in itertools.combinations(mnemonics, 2):
         r = cli("stats", path, "--shares-file", shares_file(tmp_path, list(pair)), "--json",
@@ -248,13 +272,14 @@ def test_any_k_shares_open_the_vault_and_k_minus_1_do_not(tmp_path: Path) -> Non
     assert cli("stats", path).returncode == 0
 
 
-def test_a_wrong_share_is_named(tmp_path: Path) -> None:
-    path, mnemonics = init_with_shares(tmp_path, "2-of-3")
+def test_a_wrong_share_is_named(two_of_three: tuple[Path, list[str]], other_2_of_3: list[str],
+                                tmp_path: Path) -> None:
+    path, mnemonics = two_of_three
     words = mnemonics[1].split()
     words[5] = "zzzzz"
     r = cli("unseal", path, "--shares-file", shares_file(tmp_path, [mnemonics[0], " ".join(words)]))
     assert r.returncode == 2 and "share 2: word 6" in r.stderr and "zzzzz" not in r.stderr
-    _, other = init_with_shares(tmp_path / "other", "2-of-3")
+    other = other_2_of_3
     r = cli("unseal", path, "--shares-file", shares_file(tmp_path, [other[0], other[1]]))
     assert r.returncode == 2 and "share set" in r.stderr, r.stderr
     r = cli("unseal", path, "--shares-file",
@@ -278,8 +303,8 @@ def test_a_vault_of_shares_only_refuses_a_passphrase(tmp_path: Path) -> None:
 
 
 def test_rekey_replaces_the_share_set_without_touching_the_blobs(
-        tmp_path: Path, source: Path) -> None:
-    path, old = init_with_shares(tmp_path, "2-of-3")
+        two_of_three: tuple[Path, list[str]], tmp_path: Path, source: Path) -> None:
+    path, old = two_of_three
     assert cli("ingest", path, source, "-a", "USB stick 1").returncode == 0
     blobs = {p.name: p.read_bytes() for p in (path / "blobs").rglob("*") if p.is_file()}
     r = cli("rekey", path, "--shares", "3-of-4", "--json")
@@ -318,8 +343,9 @@ def open_vault_by_passphrase(path: Path, passphrase: str):  # type: ignore[no-un
     return Vault.open(Settings(vault=path), passphrase)
 
 
-def test_init_shares_are_printed_once_and_never_stored(tmp_path: Path) -> None:
-    path, mnemonics = init_with_shares(tmp_path, "2-of-3")
+def test_init_shares_are_printed_once_and_never_stored(
+        made_2_of_3: tuple[Path, list[str]]) -> None:
+    path, mnemonics = made_2_of_3
     for f in path.rglob("*"):
         if f.is_file():
             data = f.read_bytes()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 @pytest.fixture(scope="module")
 def served(template: Template, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Placed, str]]:
-    p = build_timelines(template, tmp_path_factory.mktemp("timeline-browser"))
+    p = build_timelines(template, tmp_path_factory, "timeline-browser")
     with serving(p.r.vault) as base:
         yield p, base
     p.r.vault.close()

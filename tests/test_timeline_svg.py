@@ -24,7 +24,7 @@ NS = {"s": "http://www.w3.org/2000/svg"}
 
 @pytest.fixture(scope="module")
 def placed(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Placed]:
-    p = build_timelines(template, tmp_path_factory.mktemp("timelines"))
+    p = build_timelines(template, tmp_path_factory, "timelines")
     yield p
     p.r.vault.close()
 

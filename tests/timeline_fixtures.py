@@ -5,12 +5,15 @@ incident on the first clip and the first camera mapped to a facility."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from conftest import Template, open_vault
+import pytest
+
+from conftest import Template, built_once, light_password_hashes, open_vault
 from review_fixtures import PASSWORD, ROLES, STEPS, Reviewed
 from strongroom.ingest import ingest
 from strongroom.review import actions
@@ -45,7 +48,11 @@ class Placed:
     incident: int
 
 
-def build_timelines(template: Template, root: Path) -> Placed:
+def build_timelines(template: Template, tmp_path_factory: pytest.TempPathFactory,
+                    name: str) -> Placed:
+    """The timeline vault, in a folder of its own (`name`) for the calling module. Built
+    (clips generated, ingested, processed, placed) once per test run and copied: see
+    `review_fixtures.build`."""
     from sqlalchemy import select
 
     from strongroom.catalogue.cases import NewIncident, add_incident
@@ -53,23 +60,36 @@ def build_timelines(template: Template, root: Path) -> Placed:
     from strongroom.catalogue.places import map_camera, rename_camera
     from strongroom.pipeline.runner import process
 
-    path = root / "vault"
-    shutil.copytree(template.path, path)
-    usb = root / "usb"
-    usb.mkdir()
-    for spec in CLIPS:
-        generate_clip(spec, usb)
-    v = open_vault(path, template.keys)
-    ingest(v, usb, "USB stick (timeline test)")
-    process(v, steps=STEPS.split(","), workers=2)
-    with v.catalogue.read() as s:
-        shas = {Path(x.rel_path).name: x.original_sha256 or ""
-                for x in s.scalars(select(Sighting))}
-    r = Reviewed(v, path, sorted(shas.values()))
-    for role in ROLES:
-        r.secrets[role] = actions.add_user(v, role, role, PASSWORD)
-    rename_camera(v, OTHER, HOSTILE)
-    map_camera(v, CAM, FACILITY, region="Саратовская область")
-    made = add_incident(v, NewIncident(sha256=shas["a.mp4"], start_s=1.0, end_s=3.0,
-                                       description="Удары дубинкой", abuse_types=("beating",)))
-    return Placed(r, shas, made["incident"])
+    def make(folder: Path) -> None:
+        path = folder / "vault"
+        shutil.copytree(template.path, path)
+        usb = folder / "usb"
+        usb.mkdir()
+        for spec in CLIPS:
+            generate_clip(spec, usb)
+        v = open_vault(path, template.keys)
+        try:
+            ingest(v, usb, "USB stick (timeline test)")
+            process(v, steps=STEPS.split(","), workers=2)
+            with v.catalogue.read() as s:
+                shas = {Path(x.rel_path).name: x.original_sha256 or ""
+                        for x in s.scalars(select(Sighting))}
+            with light_password_hashes():
+                secrets = {role: actions.add_user(v, role, role, PASSWORD) for role in ROLES}
+            rename_camera(v, OTHER, HOSTILE)
+            map_camera(v, CAM, FACILITY, region="Саратовская область")
+            made = add_incident(v, NewIncident(
+                sha256=shas["a.mp4"], start_s=1.0, end_s=3.0, description="Удары дубинкой",
+                abuse_types=("beating",)))
+        finally:
+            v.close()
+        (folder / "placed.json").write_text(json.dumps(
+            {"shas": shas, "secrets": secrets, "incident": made["incident"]}))
+
+    built = built_once(tmp_path_factory, "timelines", make)
+    placed = json.loads((built / "placed.json").read_text())
+    path = tmp_path_factory.mktemp(name) / "vault"
+    shutil.copytree(built / "vault", path)
+    shas: dict[str, str] = placed["shas"]
+    r = Reviewed(open_vault(path, template.keys), path, sorted(shas.values()), placed["secrets"])
+    return Placed(r, shas, placed["incident"])
