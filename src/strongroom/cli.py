@@ -494,6 +494,9 @@ def verify(
         "--schedule", metavar="DAYS", min=1, max=3650,
         help="Re-hash only today's share of the blobs, so that a daily run checks them all "
              "every DAYS days (for cron / a systemd timer).")] = None,
+    replicas: Annotated[bool, typer.Option(
+        "--replicas", help="Also compare every blob with its copies in the vault's replicas "
+        "(`replicate`), and put a good copy back where one is damaged or missing.")] = False,
     passphrase_file: PassFileOpt = None,
     shares_file: SharesFileOpt = None,
     as_json: JsonOpt = False,
@@ -502,21 +505,92 @@ def verify(
     if quick and schedule is not None:
         raise StrongroomError("--quick re-hashes no blob and --schedule re-hashes today's "
                               "share: choose one")
+    copies = None
     with _open(ctx, vault, passphrase_file, shares_file) as v:
         from strongroom.catalogue.queries import vault_stats  # after the unseal has started
 
         total = vault_stats(v)["original_bytes"]
+        if replicas:
+            from strongroom.vault.replicas import check_replicas
+
+            copies = check_replicas(v)
         with transfer_bar(not as_json) as bar:
             task = bar.add_task("fixity", total=0 if quick or schedule else total, files="")
             report = v.verify(fixity=not quick, checkpoints_copy=checkpoints,
                               advance=lambda n: bar.advance(task, n), schedule=schedule)
+    if copies is not None:
+        for entry in copies.diverged:
+            fixed = entry.get("repaired")
+            report.warnings.append(
+                f"blob {entry['blob']}: copies differed; " + (
+                    f"the good one (in {entry['good']}) was put back in {', '.join(fixed)}"
+                    if fixed else "no copy decrypts to what the catalogue says"))
+        for name in copies.unrepairable:
+            from strongroom.custody.verify import Problem
+
+            report.problems.append(Problem("replicas", f"blob:{name}",
+                                           "no good copy in the vault or any replica"))
     if not report.ok:
         # the alert: stderr (cron mails it), the exit code, and the signed `verified` event
         # with its problem count that the review app shows as a banner
         print(f"ALERT: strongroom verify found {len(report.problems)} problem(s) in {vault}",
               file=sys.stderr)
-    _emit(as_json, report.to_json(), report.to_text())
+    data = report.to_json()
+    if copies is not None:
+        data["replicas"] = copies.as_dict()
+    _emit(as_json, data, report.to_text())
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _copy_report(report: Any) -> str:
+    lines = [f"{report.blobs} blob(s) at {report.target}: {report.copied} copied "
+             f"({report.bytes_copied / 1024**2:.1f} MiB), {report.already_there} already "
+             "there and checked"]
+    lines += [f"  problem: {p}" for p in report.problems]
+    return "\n".join(lines)
+
+
+@app.command("migrate-store")
+def migrate_store(
+    ctx: typer.Context, vault: VaultArg,
+    target: Annotated[str, typer.Argument(help="The new blob store: s3://bucket/prefix or a "
+                                          "folder.")],
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the vault's blobs to another store (the laptop shape to the server shape): each
+    copied as ciphertext and checked there, then the vault uses the new store (vault.json,
+    custody event `migrated`). The old store is left for you to remove."""
+    from dataclasses import asdict
+
+    from strongroom.vault import replicas
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v, count_bar(not as_json) as bar:
+        task = bar.add_task("copying blobs", total=None, files="")
+        report = replicas.migrate_store(v, target, advance=lambda n: bar.advance(task, n))
+    _emit(as_json, asdict(report), _copy_report(report) + "\nthe vault now uses " + target)
+
+
+@app.command()
+def replicate(
+    ctx: typer.Context, vault: VaultArg,
+    target: Annotated[str, typer.Argument(help="The replica: a folder (another disk) or "
+                                          "s3://bucket/prefix.")],
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Keep an encrypted replica of the vault's blobs at TARGET: copy what it lacks, check
+    what it has; `verify --replicas` compares and repairs the copies. Exit 1 on a problem."""
+    from dataclasses import asdict
+
+    from strongroom.vault import replicas
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v, count_bar(not as_json) as bar:
+        task = bar.add_task("replicating", total=None, files="")
+        report = replicas.replicate(v, target, advance=lambda n: bar.advance(task, n))
+    _emit(as_json, asdict(report), _copy_report(report))
+    if report.problems:
         raise typer.Exit(1)
 
 

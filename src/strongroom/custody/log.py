@@ -33,7 +33,7 @@ ACTIONS = frozenset(
         "vault_created", "acquired", "ingested", "sighted", "analysed", "derived", "fixity_checked",
         "verified", "viewed", "revealed", "downloaded", "annotated", "exported", "handed_over",
         "received", "published", "keys_rewrapped", "catalogue_encrypted", "unsealed",
-        "sealed",
+        "sealed", "migrated", "replicated", "repaired",
     }
 )
 

@@ -54,6 +54,9 @@ class BlobStore(Protocol):
     def open(self, name: str) -> BinaryIO: ...
     def size(self, name: str) -> int: ...
     def names(self) -> Iterator[str]: ...
+    def replace(self, staged: StagedBlob, name: str) -> None:
+        """Put a staged blob under `name` even if one is there: only to repair a damaged copy
+        with a good one (`replicas.check_replicas`)."""
     def cleanup_stale(self) -> int: ...
     def staging_files(self) -> list[Path]: ...
     def close(self) -> None: ...
@@ -154,6 +157,23 @@ class LocalBlobStore:
             for blob, _ in items:
                 self.discard(blob)
         return created
+
+    def replace(self, staged: StagedBlob, name: str) -> None:
+        """Durably put a staged blob under `name`, over what is there (a repair)."""
+        blob = self._own(staged)
+        try:
+            blob.file.flush()
+            os.fsync(blob.file.fileno())
+            final = self._path(name)
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            os.replace(blob.path, final)
+            fsync_dir(final.parent)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise StorageFull(f"blob store is full ({self.root}): {exc.strerror}") from exc
+            raise
+        finally:
+            self.discard(blob)
 
     # -- reading ------------------------------------------------------------------------
     def _path(self, name: str) -> Path:

@@ -169,6 +169,20 @@ class S3BlobStore:
                 local.discard(blob)
         return created
 
+    def replace(self, staged: StagedBlob, name: str) -> None:
+        """Upload a staged blob under `name` over what is there (a repair)."""
+        local = self._local()
+        try:
+            staged.file.flush()
+            self.fs.put_file(str(local.staged_path(staged)), self._key(name),
+                             chunksize=PART_SIZE, max_concurrency=UPLOAD_CONCURRENCY)
+        except StrongroomError:
+            raise
+        except Exception as exc:
+            self._fail(exc, f"repairing blob {name}")
+        finally:
+            local.discard(staged)
+
     # -- reading -------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         key = self._key(name)

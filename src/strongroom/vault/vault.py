@@ -713,6 +713,11 @@ class Vault:
         """The ciphertext's size on disk (recorded at ingest; `verify --quick` checks it)."""
         return self.blobs.size(name)
 
+    def write_marker(self, marker: dict[str, Any]) -> None:
+        """Replace vault.json (atomically, 0600) by `marker`: where its blobs are, its
+        replicas (`replicas.py`)."""
+        _write_private(self.path / MARKER, json.dumps(marker, indent=2).encode() + b"\n")
+
     def blob_names(self) -> Iterator[str]:
         return self.blobs.names()
 
