@@ -572,6 +572,27 @@ def migrate_store(
     _emit(as_json, asdict(report), _copy_report(report) + "\nthe vault now uses " + target)
 
 
+@app.command("migrate-db")
+def migrate_db(
+    ctx: typer.Context, vault: VaultArg,
+    target: Annotated[str, typer.Argument(
+        help="The new catalogue database, empty: postgresql+psycopg://user@host/db (the "
+             "password from PGPASSWORD or ~/.pgpass, or in the URL).")],
+    passphrase_file: PassFileOpt = None, shares_file: SharesFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the vault's catalogue to PostgreSQL: every row copied and counted, the custody
+    chain checked there, custody event `migrated`; then the vault uses it (vault.json names
+    it, without its password). The old catalogue file is left for you to remove."""
+    from strongroom.vault import replicas
+
+    with _open(ctx, vault, passphrase_file, shares_file) as v, count_bar(not as_json) as bar:
+        task = bar.add_task("copying rows", total=None, files="")
+        data = replicas.migrate_db(v, target, advance=lambda n: bar.advance(task, n))
+    _emit(as_json, data, f"{sum(data['rows'].values())} rows in {len(data['rows'])} tables "
+          f"moved to {data['to']}; custody chain checked there. The vault now uses it.")
+
+
 @app.command()
 def replicate(
     ctx: typer.Context, vault: VaultArg,

@@ -46,7 +46,9 @@ def vault_stats(vault: Vault) -> dict[str, Any]:
     with vault.catalogue.read() as s:
         return {
             "originals": s.scalar(select(func.count()).select_from(Original)),
-            "original_bytes": s.scalar(select(func.coalesce(func.sum(Original.size), 0))),
+            # int(): PostgreSQL sums a bigint column as numeric (a Decimal)
+            "original_bytes": int(s.scalar(select(func.coalesce(func.sum(Original.size), 0)))
+                                  or 0),
             "acquisitions": s.scalar(select(func.count()).select_from(Acquisition)),
             "sightings": s.scalar(select(func.count()).select_from(Sighting)),
             "ingest_errors": s.scalar(select(func.count()).select_from(IngestError)),

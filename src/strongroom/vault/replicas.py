@@ -327,5 +327,43 @@ def _decrypts(vault: Any, store: BlobStore, name: str) -> bool:
     return True
 
 
-__all__ = ["CopyReport", "ReplicaReport", "check_replicas", "copy_blob", "migrate_store",
-           "replicate", "store_at"]
+def migrate_db(vault: Any, target_url: str,
+               advance: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Move the catalogue to the (empty) database at `target_url`: every row copied and
+    counted (`catalogue.transfer`), the custody chain and catalogue checked there
+    (`verify --quick`), a `migrated` event recorded there, then vault.json names it
+    (without its password). The old catalogue file is left as it was."""
+    from strongroom.catalogue.transfer import copy_catalogue, without_password
+    from strongroom.vault.opening import read_marker_json
+    from strongroom.vault.vault import Vault
+
+    if target_url.startswith("sqlite"):
+        raise StrongroomError("migrate-db moves a catalogue to PostgreSQL "
+                              "(postgresql+psycopg://user@host/db)")
+    if vault.settings.resolved_database_url() == target_url:
+        raise StrongroomError("that is the vault's own database")
+    rows = copy_catalogue(vault.catalogue.engine, target_url, advance=advance)
+    shown = without_password(target_url)
+    moved = Vault(vault.settings.model_copy(update={"database_url": target_url}),
+                  vault.public, vault.keys, vault.actor)
+    try:
+        report = moved.verify(fixity=False)
+        if not report.ok:
+            raise IntegrityError(f"the copy in {shown} does not check: "
+                                 f"{report.problems[0]}; the vault still uses its old "
+                                 "catalogue")
+        with moved.write() as s:
+            moved.record(s, "migrated", f"vault:{vault.public.fingerprint}", {
+                "what": "catalogue", "from": without_password(
+                    vault.settings.resolved_database_url()), "to": shown,
+                "rows": sum(rows.values()), "tables": rows})
+    finally:
+        moved.close()
+    marker = read_marker_json(vault.path)
+    marker["database"] = shown
+    vault.write_marker(marker)
+    return {"to": shown, "rows": rows, "verify": report.to_json()}
+
+
+__all__ = ["CopyReport", "ReplicaReport", "check_replicas", "copy_blob", "migrate_db",
+           "migrate_store", "replicate", "store_at"]

@@ -88,7 +88,7 @@ class Vault:
     ) -> None:
         from strongroom.custody.log import CustodyLog
 
-        settings = blob_store_of(settings)
+        settings = database_of(blob_store_of(settings))
         self.settings = settings
         self.path = settings.vault
         # An S3 store is asked first whether its bucket answers: an unreachable endpoint or a
@@ -1126,6 +1126,23 @@ def blob_store_of(settings: Settings) -> Settings:
     if settings.blob_store.rstrip("/") != recorded.rstrip("/"):
         raise StrongroomError(f"this vault's blobs are in {recorded} ({MARKER}), not in "
                               f"{settings.blob_store} (STRONGROOM_BLOB_STORE)")
+    return settings
+
+
+def database_of(settings: Settings) -> Settings:
+    """`settings` with the database vault.json names (`migrate-db`; written without its
+    password, which comes from STRONGROOM_DATABASE_URL, PGPASSWORD or ~/.pgpass), where the
+    environment names none; a different one named by both is refused."""
+    recorded = read_marker_json(settings.vault).get("database")
+    if not isinstance(recorded, str) or not recorded:
+        return settings
+    if not settings.database_url:
+        return settings.model_copy(update={"database_url": recorded})
+    from strongroom.catalogue.transfer import without_password
+
+    if without_password(settings.database_url) != recorded:
+        raise StrongroomError(f"this vault's catalogue is in {recorded} ({MARKER}), not in "
+                              "the database STRONGROOM_DATABASE_URL names")
     return settings
 
 
