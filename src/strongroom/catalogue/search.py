@@ -748,9 +748,44 @@ class LikeSearch:
         return or_(*conds)
 
 
+class PgSearch:
+    """PostgreSQL (migration 0015): the normalised words of each document as a `tsvector`
+    (`search_doc.terms`, GIN-indexed) matched by a `tsquery` of the normal forms asked — the
+    same lemmas and stems as FTS5 on SQLite, so both find the same documents — best
+    `ts_rank` first. Filters are the exact SQL of `_Filter`."""
+
+    name = "postgresql"
+
+    def find(self, session: Session, query: Query, filters: Sequence[_Filter],
+             limit: int) -> list[Found]:
+        d = SearchDoc.__table__
+        tsq = func.to_tsquery("simple", _tsquery(query))
+        vector: ColumnElement[Any] = literal_column("search_doc.terms")
+        q = select(d.c.kind, d.c.ref, d.c.sha256).where(vector.op("@@")(tsq))
+        if filters:
+            q = q.where(or_(*[and_(d.c.kind == k, _kind_conditions(k, d.c.ref, d.c.sha256,
+                                                                     filters))
+                              for k in KINDS]))
+        q = q.order_by(func.ts_rank(vector, tsq).desc(), d.c.id.desc()).limit(limit)
+        return [(r[0], r[1], r[2]) for r in session.execute(q)]
+
+
+def _tsquery(query: Query) -> str:
+    """The tsquery text: each group's normal forms in order (`<->`), groups ANDed; every
+    lexeme quoted, so no operator of the user's reaches PostgreSQL."""
+    def lexeme(word: str) -> str:
+        return "'" + normal(word).replace("'", "''").replace("\\", "\\\\") + "'"
+
+    return " & ".join("(" + " <-> ".join(lexeme(w) for w in g) + ")" for g in query.groups)
+
+
 def backend_for(session: Session) -> Search:
-    """FTS5 where the catalogue has the index (SQLite), else the LIKE fallback."""
-    return Fts5Search() if has_index(session.connection()) else LikeSearch()
+    """FTS5 where the catalogue has the index (SQLite), a tsvector on PostgreSQL, else the
+    LIKE fallback."""
+    conn = session.connection()
+    if not has_index(conn):
+        return LikeSearch()
+    return PgSearch() if conn.dialect.name == "postgresql" else Fts5Search()
 
 
 # -- results ---------------------------------------------------------------------------------

@@ -212,11 +212,23 @@ def _key_of(obj: object) -> DocKey | None:
 
 
 def has_index(conn: Connection) -> bool:
-    """Whether this catalogue has the index (SQLite at revision 0006 or later)."""
+    """Whether this catalogue has the index (SQLite at revision 0006 or later, PostgreSQL at
+    0015 or later)."""
+    if conn.dialect.name == "postgresql":
+        return conn.execute(text(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'search_doc' AND column_name = 'terms'")).first() is not None
     if conn.dialect.name != "sqlite":
         return False
     return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = :n"),
                         {"n": FTS_TABLE}).first() is not None
+
+
+#: PostgreSQL (migration 0015): a document's normalised words as a tsvector, beside its row;
+#: the 'simple' configuration only splits them (they are lemmas and stems already)
+_PG_TERMS = "UPDATE search_doc SET terms = to_tsvector('simple', :terms) WHERE id = :id"
+_PG_INSERT = ("INSERT INTO search_doc (id, key, kind, ref, sha256, terms) VALUES "
+              "(:id, :key, :kind, :ref, :sha256, to_tsvector('simple', :terms))")
 
 
 def has_filter_index(conn: Connection) -> bool:
@@ -243,13 +255,14 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
     """Rewrite the index entries of these documents from the rows as they now are."""
     fts = text(_INSERT)
     drop = text(_DROP)
+    pg = conn.dialect.name == "postgresql"
     facets = Facets(conn) if has_filter_index(conn) else None
     for key in keys:
         kind, ref, sha = key
         name = doc_key(key)
         found = [d for d in read_docs(conn, KINDS[kind], ref=ref, sha=sha) if d[2]]
         existing = conn.execute(select(SearchDoc.id).where(SearchDoc.key == name)).scalar()
-        if existing is not None:
+        if existing is not None and not pg:
             conn.execute(drop, {"id": existing})
             if facets is not None:
                 conn.execute(text(_FILTER_DROP), {"id": existing})
@@ -265,6 +278,9 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
             conn.execute(update(SearchDoc).where(SearchDoc.id == existing)
                          .values(sha256=clip))
         words = terms(body)
+        if pg:
+            conn.execute(text(_PG_TERMS), {"id": existing, "terms": words})
+            continue
         conn.execute(fts, {"id": existing, "terms": words})
         if facets is not None:
             conn.execute(text(_FILTER_INSERT), {"id": existing, "terms": words, "facets":
@@ -273,6 +289,8 @@ def refresh(conn: Connection, keys: Iterable[DocKey]) -> None:
 
 def rebuild(conn: Connection, *, batch: int = 5000) -> int:
     """Index every document afresh (the migration; a bulk load); returns how many."""
+    if conn.dialect.name == "postgresql":
+        return _rebuild_pg(conn, batch)
     conn.execute(text(_DROP_ALL))
     conn.execute(delete(SearchDoc))
     facets = Facets(conn) if has_filter_index(conn) else None
@@ -308,6 +326,32 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
                 flush()
     flush()
     return next_id - 1
+
+
+def _rebuild_pg(conn: Connection, batch: int) -> int:
+    conn.execute(delete(SearchDoc))
+    rows: list[dict[str, Any]] = []
+    count = 0
+    for every in KINDS.values():
+        kind = every.as_of(conn)
+        for ref, sha, body in read_docs(conn, kind):
+            if not body:
+                continue
+            key_ref = ref if kind.ref is not None else None
+            key_sha = sha if kind.name in ("incident_note", "transcript") else None
+            count += 1
+            rows.append({"id": count, "key": doc_key((kind.name, key_ref, key_sha)),
+                         "kind": kind.name, "ref": key_ref, "sha256": sha,
+                         "terms": terms(body)})
+            if len(rows) >= batch:
+                conn.execute(text(_PG_INSERT), rows)
+                rows.clear()
+    if rows:
+        conn.execute(text(_PG_INSERT), rows)
+    # the rows took their ids: the sequence goes on after them
+    conn.execute(text("SELECT setval(pg_get_serial_sequence('search_doc', 'id'), :n, false)"),
+                 {"n": count + 1})
+    return count
 
 
 def _values(obj: object, name: str) -> list[Any]:

@@ -75,6 +75,10 @@ def copy_catalogue(source: Engine, target_url: str, *,
                         advance(len(batch))
                 counts[table.name] = n
                 _reset_sequence(dst, table)
+            from strongroom.catalogue.search_index import has_index, rebuild
+
+            if has_index(dst):  # the index is derived: made afresh from the rows carried
+                rebuild(dst)
         with source.connect() as src, target.connect() as dst:
             for table in tables:
                 a = src.execute(select(func.count()).select_from(table)).scalar()
