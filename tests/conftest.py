@@ -159,11 +159,49 @@ class Template:
     keys: VaultKeys
 
 
+#: `STRONGROOM_TEST_DATABASE=postgresql make test`: the vaults of `vault_path` (and `vault`)
+#: keep their catalogue in Debian's PostgreSQL (a database of their own, made from a template
+#: database, named in their vault.json) instead of SQLCipher. Tests that are about SQLite
+#: itself (its file, its encryption) are marked `sqlite_only` and skipped then.
+TEST_DATABASE = os.environ.get("STRONGROOM_TEST_DATABASE", "sqlite")
+PG_TEMPLATE_DB = "strongroom_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite catalogue itself "
+                            "(skipped with STRONGROOM_TEST_DATABASE=postgresql)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DATABASE != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite catalogue itself")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+def template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+             ) -> Template:
     """An empty vault sealed under PASSPHRASE, made once per run (`built_once`: the xdist
-    workers share it, so vaults built from it can be shared too). Tests copy it."""
+    workers share it, so vaults built from it can be shared too). Tests copy it. (On
+    PostgreSQL, once per worker: its catalogue is the template database of the worker's
+    server.)"""
     made: list[VaultKeys] = []
+    if TEST_DATABASE == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        server = request.getfixturevalue("postgres_server")
+        admin = create_engine(server + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {PG_TEMPLATE_DB}"))
+        admin.dispose()
+        path = tmp_path_factory.mktemp("template-pg") / "vault"
+        with Vault.create(Settings(vault=path, database_url=server + PG_TEMPLATE_DB),
+                          PASSPHRASE, actor="tester") as v:
+            made.append(v.keys)
+        return Template(path, made[0])
 
     def create(folder: Path) -> None:
         with Vault.create(Settings(vault=folder / "vault"), PASSPHRASE, actor="tester") as v:
@@ -182,9 +220,23 @@ def open_vault(path: Path, keys: VaultKeys, **settings: object) -> Vault:
 
 
 @pytest.fixture
-def vault_path(template: Template, tmp_path: Path) -> Path:
+def vault_path(template: Template, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "vault"
     shutil.copytree(template.path, path)
+    if TEST_DATABASE == "postgresql":
+        import uuid
+
+        from sqlalchemy import create_engine, text
+
+        server = request.getfixturevalue("postgres_server")
+        name = "v" + uuid.uuid4().hex[:16]
+        admin = create_engine(server + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE_DB}"))
+        admin.dispose()
+        marker = json.loads((path / "vault.json").read_text())
+        marker["database"] = server + name
+        (path / "vault.json").write_text(json.dumps(marker, indent=2) + "\n")
     return path
 
 

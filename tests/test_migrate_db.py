@@ -39,7 +39,10 @@ def test_a_laptop_catalogue_moves_to_postgresql(tmp_path: Path, postgres_url: st
         moved = conn.execute(text("SELECT details FROM custody_event WHERE action = "
                                   "'migrated'")).scalars().all()
     assert len(moved) == 1 and json.loads(moved[0])["what"] == "catalogue"
-    # the vault works from PostgreSQL now, no setting needed
+    # the vault works from PostgreSQL now, no setting needed, even once the old catalogue
+    # file is gone
+    for leftover in vault.glob("catalogue.db*"):
+        leftover.unlink()
     r = cli("verify", vault, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["ok"] is True, r.stdout
     usb2 = tmp_path / "usb2"

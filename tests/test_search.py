@@ -237,6 +237,7 @@ def test_a_query_with_no_words_is_a_clear_error(vault: Vault, world: World) -> N
             find(vault, query)
 
 
+@pytest.mark.sqlite_only
 def test_a_sealed_identity_is_never_searchable(vault: Vault, world: World) -> None:
     for word in SEALED_NAME.split():
         assert find(vault, word).hits == []
@@ -251,6 +252,7 @@ def test_a_sealed_identity_is_never_searchable(vault: Vault, world: World) -> No
                              "snippet": "[Потерпевший] [12]"}
 
 
+@pytest.mark.sqlite_only
 def test_the_index_changes_in_the_same_transaction_as_the_rows(vault: Vault, world: World
                                                               ) -> None:
     with pytest.raises(RuntimeError), vault.write() as s:
@@ -307,6 +309,7 @@ def test_search_is_not_a_custody_event(vault: Vault, world: World) -> None:
         assert s.execute(text("SELECT count(*) FROM custody_event")).scalar() == before
 
 
+@pytest.mark.sqlite_only
 def test_the_index_words_are_never_plaintext_on_disk(vault_path: Path, template: Template,
                                                      source: Path) -> None:
     from test_sealing import SECRETS, fill_with_secrets, leaked, strings_output
@@ -327,6 +330,7 @@ def test_the_index_words_are_never_plaintext_on_disk(vault_path: Path, template:
             assert word not in seen, word
 
 
+@pytest.mark.sqlite_only
 def test_the_migration_indexes_an_existing_vault(vault_path: Path, template: Template) -> None:
     with open_vault(vault_path, template.keys) as v:
         downgrade(v.catalogue._write_engine, "0005")

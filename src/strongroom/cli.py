@@ -211,8 +211,9 @@ def _ask_shares(vault: Path) -> list[str]:
 
 def _catalogue_needs_keys(settings: Settings) -> bool:
     from strongroom.catalogue import is_plain_sqlite
+    from strongroom.vault.vault import database_of
 
-    url = settings.resolved_database_url()
+    url = database_of(settings).resolved_database_url()
     if not url.startswith("sqlite:///"):
         return False
     db = Path(url.removeprefix("sqlite:///"))

@@ -52,6 +52,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     DateTime,
+    Integer,
     Text,
     and_,
     bindparam,
@@ -721,7 +722,7 @@ class LikeSearch:
         selects = []
         for every in KINDS.values():
             kind = every.as_of(session.connection())
-            ref = kind.ref if kind.ref is not None else literal(None, type_=Text)
+            ref = kind.ref if kind.ref is not None else literal(None, type_=Integer)
             sha = kind.sha if kind.sha is not None else literal(None, type_=Text)
             words = [self._word(w, kind.columns, kind.transcript, postgres)
                      for w in query.words]

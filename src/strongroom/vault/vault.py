@@ -202,6 +202,9 @@ class Vault:
         """Open a vault; with `passphrase` (or an `unsealing` already started with
         `start_unseal`, as the CLI does before its heavy imports) its keys are unsealed."""
         public = cls.read_marker(settings.vault)
+        # the database and bucket vault.json names (`migrate-db`, `migrate-store`), before
+        # the catalogue is looked for: the old catalogue file may be gone
+        settings = database_of(blob_store_of(settings))
         path = settings.vault
         # Before looking at the catalogue: a `migrate-catalogue` running now replaces it.
         lock = _hold_vault_lock(path)
