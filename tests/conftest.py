@@ -201,6 +201,9 @@ def template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
         with Vault.create(Settings(vault=path, database_url=server + PG_TEMPLATE_DB),
                           PASSPHRASE, actor="tester") as v:
             made.append(v.keys)
+        marker = json.loads((path / "vault.json").read_text())
+        del marker["database"]  # each copy gets a database of its own (`vault_path`)
+        (path / "vault.json").write_text(json.dumps(marker, indent=2) + "\n")
         return Template(path, made[0])
 
     def create(folder: Path) -> None:

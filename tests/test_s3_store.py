@@ -219,5 +219,8 @@ def test_local_blob_store_settings_still_work(tmp_path: Path) -> None:
     blobs = tmp_path / "elsewhere"
     r = cli("init", tmp_path / "vault", env={"STRONGROOM_BLOB_STORE": f"file://{blobs}"})
     assert r.returncode == 0, r.stderr
-    assert "blob_store" not in json.loads((tmp_path / "vault" / "vault.json").read_text())
+    # recorded, absolute: the vault opens from anywhere without the setting
+    assert json.loads((tmp_path / "vault" / "vault.json").read_text())["blob_store"] == str(
+        blobs)
     poll(lambda: blobs.is_dir())
+    assert cli("stats", tmp_path / "vault").returncode == 0

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from strongroom.errors import StrongroomError
 from strongroom.settings import Settings
@@ -32,7 +31,12 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        u = make_url(url)
+        if any(k.lower() in ("password", "passfile", "sslpassword") for k in u.query):
+            u = u.set(query={k: ("***" if k.lower() in ("password", "passfile",
+                                                          "sslpassword") else v)
+                             for k, v in u.query.items()})
+        return u.render_as_string(hide_password=True)
     except Exception:  # a malformed URL: say nothing of what it holds
         return "(unreadable URL)"
 
@@ -83,7 +87,10 @@ def check_blob_store(settings: Settings) -> Check:
     if location.startswith("s3://"):
         from strongroom.vault.s3blobs import S3BlobStore
 
-        store = S3BlobStore(location, endpoint_url=settings.s3_endpoint_url)
+        try:
+            store = S3BlobStore(location, endpoint_url=settings.s3_endpoint_url)
+        except StrongroomError as exc:
+            return Check("blob store", False, str(exc), "STRONGROOM_BLOB_STORE")
         try:
             return Check("blob store", True, f"{location}: {store.check()}")
         except StrongroomError as exc:
@@ -117,15 +124,13 @@ def check_executor(settings: Settings) -> Check:
     if not is_dask(kind):
         return Check("executor", False, f"{kind!r}: not an executor this version runs (use "
                      "'process', 'inline' or dask://scheduler:8786)", "STRONGROOM_EXECUTOR")
-    import distributed
+    from strongroom.pipeline.cluster import connect
 
     address = scheduler_address(kind)
-    client_class: Any = distributed.Client
     try:
-        client = client_class(address, timeout=5, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        return Check("executor", False, f"Dask scheduler {address}: cannot connect "
-                     f"({type(exc).__name__})", "STRONGROOM_EXECUTOR")
+        client = connect(address, timeout=10)
+    except StrongroomError as exc:
+        return Check("executor", False, str(exc), "STRONGROOM_EXECUTOR")
     try:
         workers = client.scheduler_info().get("workers", {})
     finally:

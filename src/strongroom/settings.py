@@ -128,16 +128,10 @@ class Settings(BaseSettings):
     @field_validator("blob_store")
     @classmethod
     def _blob_store_is_a_folder_or_s3(cls, value: str) -> str:
-        if "://" in value and not value.startswith(("s3://", "file://")):
-            raise ValueError("a folder, file:///folder or s3://bucket/prefix")
-        if value.startswith("s3://"):
-            from strongroom.vault.s3blobs import parse_s3_url
-
-            try:
-                parse_s3_url(value)
-            except StrongroomError as exc:
-                raise ValueError(str(exc).partition(": ")[2]) from None
-        return value
+        try:
+            return check_blob_location(value)
+        except StrongroomError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("executor")
     @classmethod
@@ -187,6 +181,27 @@ class Settings(BaseSettings):
         published file) may go inside them, nor may an ingest read from them."""
         root = self.resolved_blob_root()
         return [self.vault] if root is None else [self.vault, root]
+
+
+def check_blob_location(value: str) -> str:
+    """A blob store's location as a person writes it: a folder, `file:///folder` or
+    `s3://bucket/prefix`; a near miss (`s3:/bucket`, `file://host/folder`, another scheme)
+    is refused rather than read as a folder relative to where the command runs."""
+    if value.startswith("s3:") and not value.startswith("s3://"):
+        raise StrongroomError("an S3 store is s3://bucket/prefix")
+    if "://" in value and not value.startswith(("s3://", "file://")):
+        raise StrongroomError("a folder, file:///folder or s3://bucket/prefix")
+    if value.startswith("file://") and not value[len("file://"):].startswith("/"):
+        raise StrongroomError("a file URL names a folder of this machine: file:///folder "
+                              "(three slashes, no host)")
+    if value.startswith("s3://"):
+        from strongroom.vault.s3blobs import parse_s3_url
+
+        try:
+            parse_s3_url(value)
+        except StrongroomError as exc:
+            raise StrongroomError(str(exc).partition(": ")[2]) from None
+    return value
 
 
 def load_settings() -> Settings:

@@ -50,23 +50,18 @@ class DaskExecutor(Executor):
     """`submit` runs `fn(*args)` on a worker of the cluster with `env` set (`run_with_env`)."""
 
     def __init__(self, executor: str, env: WorkerEnv) -> None:
-        import distributed
-
-        client_class: Any = distributed.Client
         self.address = scheduler_address(executor)
-        try:
-            self._client: Any = client_class(self.address, timeout=CONNECT_TIMEOUT,
-                                  set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise StrongroomError(f"cannot reach the Dask scheduler at {self.address} "
-                                  f"({type(exc).__name__}: {exc}); check STRONGROOM_EXECUTOR"
-                                  ) from None
+        self._client: Any = connect(self.address, timeout=CONNECT_TIMEOUT)
         self._env = env
         self._pool: Any = self._client.get_executor(pure=False)
 
     def capacity(self) -> int:
-        """Threads across the cluster's workers now (at least 1)."""
+        """Threads across the cluster's workers now; a cluster with none is refused (its
+        tasks would wait for ever)."""
         workers = self._client.scheduler_info().get("workers", {})
+        if not workers:
+            raise StrongroomError(f"the Dask scheduler at {self.address} has no workers: "
+                                  f"start some (`dask worker {self.address}`)")
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -83,10 +78,61 @@ class DaskExecutor(Executor):
             self._client.close()
 
 
+def connect(address: str, *, timeout: float) -> Any:
+    """A `distributed.Client` of the scheduler at `address`, within `timeout` seconds whatever
+    is at that address: one that accepts and never answers, or answers garbage, is
+    "cannot reach", not a hang or a crash (the client is made on a thread that is left
+    behind if it does not finish; the command ends soon after)."""
+    import asyncio
+    import threading
+
+    import distributed
+
+    client_class: Any = distributed.Client
+    got: list[Any] = []
+    failed: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            # first a bare identity request, with no Client object: a Client whose start
+            # failed still tries to close itself when collected (20 s, and a traceback)
+            asyncio.run(_identity(address, timeout))
+            got.append(client_class(address, timeout=timeout, set_as_default=False))
+        except BaseException as exc:  # MemoryError from a garbage handshake, too
+            failed.append(exc)
+
+    worker = threading.Thread(target=make, name="dask-connect", daemon=True)
+    worker.start()
+    worker.join(timeout + 5)
+    if got:
+        return got[0]
+    why = (f"{type(failed[0]).__name__}" if failed else f"no answer within {timeout:g} s")
+    raise StrongroomError(f"cannot reach the Dask scheduler at {address} ({why}); check "
+                          "STRONGROOM_EXECUTOR")
+
+
+async def _identity(address: str, timeout: float) -> object:
+    import asyncio
+
+    from distributed import core
+
+    make_rpc: Any = core.rpc
+    remote: Any = make_rpc(address, timeout=timeout)
+    try:
+        return await asyncio.wait_for(remote.identity(), timeout)
+    finally:
+        await remote.close_rpc()
+
+
 def run_with_env(fn: Callable[..., Any], env: WorkerEnv, *args: Any, **kwargs: Any) -> Any:
     """On a Dask worker: `fn(*args)` with `env` as this process's worker env, dropped after."""
+    import resource
+
     from strongroom.pipeline import worker
 
+    # no core dump of this worker may hold the identity or plaintext frames (the decoders
+    # run in their own sandboxed children with their own limits, as with the process pool)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     worker._ENV = env
     try:
         return fn(*args, **kwargs)
@@ -94,4 +140,4 @@ def run_with_env(fn: Callable[..., Any], env: WorkerEnv, *args: Any, **kwargs: A
         worker._ENV = None
 
 
-__all__ = ["DaskExecutor", "is_dask", "run_with_env", "scheduler_address"]
+__all__ = ["DaskExecutor", "connect", "is_dask", "run_with_env", "scheduler_address"]

@@ -268,7 +268,8 @@ def process(
     if is_dask(kind):  # the cluster's threads, not this machine's cores, fill the window
         probe = DaskExecutor(kind, env)
         try:
-            n = workers or probe.capacity()
+            capacity = probe.capacity()  # none: refused, not a wait for ever
+            n = workers or capacity
         finally:
             probe.shutdown()
     # a worker per core keeps the cores busy: a decoder's own threads on top only add their

@@ -162,8 +162,11 @@ def migrate_store(vault: Any, target: str, *,
         vault.record(s, "migrated", f"vault:{vault.public.fingerprint}", {
             "what": "blob store", "from": before, "to": location, "blobs": report.blobs,
             "copied": report.copied, "listing_sha256": report.listing_sha256})
+    from strongroom.vault.vault import recorded_store
+
     marker = read_marker_json(vault.path)
-    marker["blob_store"] = location
+    marker.pop("s3_endpoint_url", None)
+    marker.update(recorded_store(vault.settings.model_copy(update={"blob_store": location})))
     vault.write_marker(marker)
     return report
 

@@ -43,6 +43,13 @@ UPLOAD_CONCURRENCY = 4
 READ_BLOCK = 4 * 1024 * 1024
 #: an unfinished multipart upload older than this is a dead process's, and aborted
 STALE_UPLOAD_S = 24 * 3600
+#: S3 allows at most 10,000 parts: a blob larger than PART_SIZE × this gets larger parts
+MAX_PARTS = 9_000
+#: how long one request may wait for an answer, and how often a failed one is tried again
+#: (botocore's attempts × s3fs's retries): a silent endpoint costs at most a few minutes of
+#: a data operation, and `check` (every command's first request) at most ~10 s
+READ_TIMEOUT_S, ATTEMPTS, RETRIES = 30, 2, 2
+CHECK_TIMEOUT_S = 5
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _KEY = re.compile(r"(?:.*/)?([0-9a-f]{2})/([0-9a-f]{64})")
@@ -51,9 +58,12 @@ _KEY = re.compile(r"(?:.*/)?([0-9a-f]{2})/([0-9a-f]{64})")
 def parse_s3_url(url: str) -> tuple[str, str]:
     """`s3://bucket/some/prefix` → (bucket, "some/prefix"); a clear error for anything else."""
     if not url.startswith("s3://"):
-        raise StrongroomError(f"STRONGROOM_BLOB_STORE: not an S3 URL: {url!r} "
-                              "(use s3://bucket/prefix)")
+        raise StrongroomError("STRONGROOM_BLOB_STORE: not an S3 URL (use s3://bucket/prefix)")
     bucket, _, prefix = url[len("s3://"):].partition("/")
+    if "@" in bucket or ":" in bucket:  # never echoed: it may hold a key and its secret
+        raise StrongroomError("STRONGROOM_BLOB_STORE: the bucket part holds '@' or ':'; "
+                              "credentials go in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                              "never in the URL")
     if not _BUCKET.fullmatch(bucket):
         raise StrongroomError(f"STRONGROOM_BLOB_STORE: {bucket!r} is not an S3 bucket name "
                               "(3–63 of a-z, 0-9, '.', '-')")
@@ -79,17 +89,22 @@ class S3BlobStore:
         return f"S3BlobStore({self.url!r}, endpoint_url={self.endpoint_url!r})"
 
     # -- the connection ------------------------------------------------------------------
+    def _connect(self, timeout: float, attempts: int, retries: int) -> Any:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(
+            endpoint_url=self.endpoint_url or None, use_listings_cache=False,
+            skip_instance_cache=True, max_concurrency=UPLOAD_CONCURRENCY,
+            default_block_size=READ_BLOCK,
+            config_kwargs={"connect_timeout": min(timeout, 10), "read_timeout": timeout,
+                           "retries": {"max_attempts": attempts, "mode": "standard"}})
+        fs.retries = retries  # s3fs's own retries, around botocore's attempts
+        return fs
+
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            import s3fs
-
-            self._fs = s3fs.S3FileSystem(
-                endpoint_url=self.endpoint_url or None, use_listings_cache=False,
-                skip_instance_cache=True, max_concurrency=UPLOAD_CONCURRENCY,
-                default_block_size=READ_BLOCK,
-                config_kwargs={"connect_timeout": 10, "read_timeout": 60,
-                               "retries": {"max_attempts": 3, "mode": "standard"}})
+            self._fs = self._connect(READ_TIMEOUT_S, ATTEMPTS, RETRIES)
         return self._fs
 
     def _key(self, name: str) -> str:
@@ -108,6 +123,10 @@ class S3BlobStore:
             raise StrongroomError(f"blob store {self._where()}: {doing}: access refused "
                                   f"({text}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
                                   ) from None
+        if "ReadTimeout" in name or "Read timeout" in text:
+            raise StrongroomError(f"blob store {self._where()}: {doing}: cannot reach the "
+                                  f"endpoint (it does not answer: {text}); check "
+                                  "STRONGROOM_S3_ENDPOINT_URL") from None
         if "EndpointConnectionError" in name or "Could not connect" in text or \
                 "ConnectTimeout" in name or ("connect" in text.lower() and "endpoint" in \
                 text.lower()):
@@ -123,14 +142,19 @@ class S3BlobStore:
 
     def check(self) -> str:
         """That the bucket answers to these credentials (start-up, `doctor`): what was found."""
+        quick = self._connect(CHECK_TIMEOUT_S, 1, 1)
         try:
-            self.fs.call_s3("head_bucket", Bucket=self.bucket)
+            quick.call_s3("head_bucket", Bucket=self.bucket)
         except FileNotFoundError:
             raise StrongroomError(f"blob store {self._where()}: no bucket {self.bucket!r}; "
                                   "check STRONGROOM_BLOB_STORE") from None
         except Exception as exc:  # botocore's and aiohttp's errors, whatever they are
             self._fail(exc, "checking the bucket")
         return f"bucket {self.bucket!r} reachable at {self.endpoint_url or 'AWS'}"
+
+    def is_empty(self) -> bool:
+        """Whether no blob is stored under this prefix (a new vault must not share one)."""
+        return next(iter(self.names()), None) is None
 
     # -- staging (a private local file) -----------------------------------------------
     def _local(self) -> LocalBlobStore:
@@ -156,7 +180,8 @@ class S3BlobStore:
                 blob.file.flush()
                 try:
                     self.fs.put_file(str(path), self._key(name), mode="create",
-                                     chunksize=PART_SIZE, max_concurrency=UPLOAD_CONCURRENCY)
+                                     chunksize=part_size(blob.size),
+                                     max_concurrency=UPLOAD_CONCURRENCY)
                     created.append(True)
                 except FileExistsError:
                     created.append(False)
@@ -175,7 +200,8 @@ class S3BlobStore:
         try:
             staged.file.flush()
             self.fs.put_file(str(local.staged_path(staged)), self._key(name),
-                             chunksize=PART_SIZE, max_concurrency=UPLOAD_CONCURRENCY)
+                             chunksize=part_size(staged.size),
+                             max_concurrency=UPLOAD_CONCURRENCY)
         except StrongroomError:
             raise
         except Exception as exc:
@@ -185,21 +211,28 @@ class S3BlobStore:
 
     # -- reading -------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
+        """An object under exactly this key (a 'directory' of keys below it is not one)."""
         key = self._key(name)
         try:
-            return bool(self.fs.exists(key))
+            return bool(self.fs.info(key).get("type") == "file")
+        except FileNotFoundError:
+            return False
         except Exception as exc:
             self._fail(exc, f"looking for blob {name}")
 
     def open(self, name: str) -> BinaryIO:
         key = self._key(name)
         try:
-            return cast(BinaryIO, self.fs.open(key, "rb", block_size=READ_BLOCK,
-                                               cache_type="readahead"))
+            if not self.exists(name):
+                raise FileNotFoundError(key)
+            raw = self.fs.open(key, "rb", block_size=READ_BLOCK, cache_type="readahead")
         except FileNotFoundError:
             raise BlobMissing(f"blob {name} is missing from {self.url}") from None
+        except StrongroomError:
+            raise
         except Exception as exc:
             self._fail(exc, f"reading blob {name}")
+        return cast(BinaryIO, _Reader(raw, self, name))
 
     def size(self, name: str) -> int:
         key = self._key(name)
@@ -274,4 +307,62 @@ class S3BlobStore:
             self._fs = None
 
 
-__all__ = ["PART_SIZE", "S3BlobStore", "parse_s3_url"]
+def part_size(size: int) -> int:
+    """The multipart part size for a blob of `size` bytes: PART_SIZE, or larger (whole MiB)
+    so that it takes at most MAX_PARTS parts."""
+    need = -(-size // MAX_PARTS)
+    mib = 1024 * 1024
+    return max(PART_SIZE, -(-need // mib) * mib)
+
+
+class _Reader:
+    """An object being read: what goes wrong reading it (the object deleted or replaced
+    under us, the endpoint gone) is a `BlobMissing` or one clear `StrongroomError`, as with a
+    local file, never a bare exception of s3fs or botocore."""
+
+    def __init__(self, raw: Any, store: S3BlobStore, name: str) -> None:
+        self._raw, self._store, self._name = raw, store, name
+
+    def _call(self, what: str, *args: Any) -> Any:
+        try:
+            return getattr(self._raw, what)(*args)
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {self._name} is missing from {self._store.url} (it went "
+                              "while being read)") from None
+        except StrongroomError:
+            raise
+        except Exception as exc:
+            self._store._fail(exc, f"reading blob {self._name}")
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._call("read", size))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._call("seek", offset, whence))
+
+    def tell(self) -> int:
+        return int(self._raw.tell())
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["PART_SIZE", "S3BlobStore", "parse_s3_url", "part_size"]

@@ -123,7 +123,13 @@ class Vault:
             raise StrongroomError("a vault needs a passphrase, shares, or both")
         path = settings.vault
         _check_new_vault_folder(path)
-        _blob_store(settings).close()  # an S3 bucket that does not answer: nothing is made
+        store = _blob_store(settings)  # an S3 bucket that does not answer: nothing is made
+        try:
+            if settings.resolved_blob_root() is None and next(iter(store.names()), None):
+                raise StrongroomError(f"{settings.blob_location()} already holds blobs (another "
+                                      "vault's?): give this vault a prefix of its own")
+        finally:
+            store.close()
         created: list[Path] = []
         lock = None
         try:
@@ -175,8 +181,11 @@ class Vault:
                 }
                 if vault.catalogue.encrypted:
                     marker["catalogue"] = CATALOGUE_CIPHER
-                if settings.resolved_blob_root() is None:  # the vault's blobs are in S3
-                    marker["blob_store"] = settings.blob_location()
+                marker.update(recorded_store(settings))
+                if settings.database_url:  # a later command needs no setting to find it
+                    from strongroom.catalogue.transfer import without_password
+
+                    marker["database"] = without_password(settings.database_url)
                 if shares is not None:
                     marker["shares"] = asdict(shares.share_set)
                 if announce is not None:
@@ -1118,18 +1127,64 @@ def _blob_store(settings: Settings) -> BlobStore:
     return store
 
 
-def blob_store_of(settings: Settings) -> Settings:
-    """`settings` with the S3 store vault.json names, where the environment names none; a
-    different one named by both is refused (its blobs are not there)."""
-    recorded = read_marker_json(settings.vault).get("blob_store")
-    if not isinstance(recorded, str) or not recorded:
-        return settings
+def recorded_store(settings: Settings) -> dict[str, str]:
+    """What vault.json says of a blob store named by a setting (nothing for the default, the
+    vault's own `blobs` folder): its absolute location, and an S3 store's endpoint."""
     if not settings.blob_store:
-        return settings.model_copy(update={"blob_store": recorded})
-    if settings.blob_store.rstrip("/") != recorded.rstrip("/"):
+        return {}
+    location = settings.blob_location()
+    if settings.resolved_blob_root() is not None:
+        return {"blob_store": str(Path(location).absolute())}
+    return {"blob_store": location, "s3_endpoint_url": settings.s3_endpoint_url}
+
+
+def _same_store(a: str, b: str) -> bool:
+    if a.startswith("s3://") or b.startswith("s3://"):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a.removeprefix("file://")).absolute() == Path(b.removeprefix("file://")
+                                                               ).absolute()
+
+
+def blob_store_of(settings: Settings) -> Settings:
+    """`settings` with the blob store vault.json names (and an S3 store's endpoint), where
+    the environment names none. A store the environment names that is not the vault's — an
+    S3 bucket for a vault whose blobs are in its folder, another bucket or endpoint — is
+    refused: evidence would go where the rest of it is not."""
+    from strongroom.settings import check_blob_location
+
+    marker = read_marker_json(settings.vault)
+    if not marker:  # a vault being made (its vault.json is written last), or none at all
+        return settings
+    recorded = marker.get("blob_store")
+    if recorded is None or recorded == "":
+        default = settings.vault / "blobs"
+        if settings.blob_store and not _same_store(settings.blob_location(), str(default)):
+            raise StrongroomError(
+                f"this vault keeps its blobs in {default}; STRONGROOM_BLOB_STORE names "
+                f"{settings.blob_location()} (`migrate-store` moves them there)")
+        return settings
+    try:
+        if not isinstance(recorded, str):
+            raise StrongroomError("not a string")
+        check_blob_location(recorded)
+        if not recorded.startswith(("s3://", "/", "file:///")):
+            raise StrongroomError("not an absolute folder or an s3:// URL")
+    except StrongroomError as exc:
+        raise StrongroomError(f"{settings.vault}/{MARKER}: its blob_store is not valid "
+                              f"({exc}); restore vault.json from a backup") from None
+    if settings.blob_store and not _same_store(settings.blob_store, recorded):
         raise StrongroomError(f"this vault's blobs are in {recorded} ({MARKER}), not in "
                               f"{settings.blob_store} (STRONGROOM_BLOB_STORE)")
-    return settings
+    update: dict[str, str] = {"blob_store": recorded}
+    endpoint = marker.get("s3_endpoint_url")
+    if recorded.startswith("s3://") and isinstance(endpoint, str):
+        if not settings.s3_endpoint_url:
+            update["s3_endpoint_url"] = endpoint
+        elif settings.s3_endpoint_url.rstrip("/") != endpoint.rstrip("/"):
+            raise StrongroomError(
+                f"this vault's blobs are in {recorded} at {endpoint or 'AWS'} ({MARKER}), not "
+                f"at {settings.s3_endpoint_url} (STRONGROOM_S3_ENDPOINT_URL)")
+    return settings.model_copy(update=update)
 
 
 def database_of(settings: Settings) -> Settings:
