@@ -59,7 +59,8 @@ def test_the_runner_lists_every_benchmark_with_its_scenarios() -> None:
                          capture_output=True, text=True).stdout
     listed = dict(line.split(": ", 1) for line in out.splitlines())
     assert set(listed) == {"crash", "export", "fuzz", "ingest", "intake", "overlay", "pipeline",
-                           "redact", "search", "seek", "vault_open"}
+                           "redact", "scaleout", "search", "seek", "vault_open"}
+    assert listed["scaleout"] == "dask, s3, pg"
     assert listed["intake"] == "resume"
     assert listed["redact"] == "faces"
     assert listed["search"] == "search"
