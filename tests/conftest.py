@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite catalogue itself "
+                            "(skipped with STRONGROOM_TEST_DATABASE=postgresql)")
     config.addinivalue_line(
         "markers", "real_unseal: unseal keys.age for real every time (no session-wide cache)")
 
@@ -165,11 +167,6 @@ class Template:
 #: itself (its file, its encryption) are marked `sqlite_only` and skipped then.
 TEST_DATABASE = os.environ.get("STRONGROOM_TEST_DATABASE", "sqlite")
 PG_TEMPLATE_DB = "strongroom_template"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: about the SQLite catalogue itself "
-                            "(skipped with STRONGROOM_TEST_DATABASE=postgresql)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

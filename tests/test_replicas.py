@@ -53,7 +53,7 @@ def test_a_laptop_vault_moves_to_a_bucket_and_back(laptop: Path, s3: S3, tmp_pat
     r = cli("migrate-store", laptop, target, "--json", env=env)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert report["blobs"] == 3 and report["copied"] == 3 and report["problems"] == []
+    assert report["total"] == 3 and report["copied"] == 3 and report["problems"] == []
     assert json.loads((laptop / "vault.json").read_text())["blob_store"] == target
     assert len(s3.keys(bucket)) == 3
     # the vault now reads from the bucket: the local folder can go

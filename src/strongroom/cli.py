@@ -520,17 +520,8 @@ def verify(
             report = v.verify(fixity=not quick, checkpoints_copy=checkpoints,
                               advance=lambda n: bar.advance(task, n), schedule=schedule)
     if copies is not None:
-        for entry in copies.diverged:
-            fixed = entry.get("repaired")
-            report.warnings.append(
-                f"blob {entry['blob']}: copies differed; " + (
-                    f"the good one (in {entry['good']}) was put back in {', '.join(fixed)}"
-                    if fixed else "no copy decrypts to what the catalogue says"))
-        for name in copies.unrepairable:
-            from strongroom.custody.verify import Problem
-
-            report.problems.append(Problem("replicas", f"blob:{name}",
-                                           "no good copy in the vault or any replica"))
+        report.warnings.extend(copies.warnings())
+        report.problems.extend(copies.problems())
     if not report.ok:
         # the alert: stderr (cron mails it), the exit code, and the signed `verified` event
         # with its problem count that the review app shows as a banner
@@ -545,7 +536,7 @@ def verify(
 
 
 def _copy_report(report: Any) -> str:
-    lines = [f"{report.blobs} blob(s) at {report.target}: {report.copied} copied "
+    lines = [f"{report.total} blob(s) at {report.target}: {report.copied} copied "
              f"({report.bytes_copied / 1024**2:.1f} MiB), {report.already_there} already "
              "there and checked"]
     lines += [f"  problem: {p}" for p in report.problems]

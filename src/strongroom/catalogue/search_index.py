@@ -310,42 +310,40 @@ def rebuild(conn: Connection, *, batch: int = 5000) -> int:
             docs.clear()
             words.clear()
 
+    for kind, key_ref, key_sha, sha, body in _every_doc(conn):
+        docs.append({"id": next_id, "key": doc_key((kind, key_ref, key_sha)),
+                     "kind": kind, "ref": key_ref, "sha256": sha})
+        words.append({"id": next_id, "terms": terms(body), "facets": facets_text(
+            facets.of(kind, key_ref, sha)) if facets is not None else ""})
+        next_id += 1
+        if len(docs) >= batch:
+            flush()
+    flush()
+    return next_id - 1
+
+
+def _every_doc(conn: Connection) -> Iterator[tuple[str, int | None, str | None, str | None,
+                                                  str]]:
+    """(kind, the key's id, the key's clip, the clip, text) of every document with text."""
     for every in KINDS.values():
         kind = every.as_of(conn)
         for ref, sha, body in read_docs(conn, kind):
-            if not body:
-                continue
-            key_ref = ref if kind.ref is not None else None
-            key_sha = sha if kind.name in ("incident_note", "transcript") else None
-            docs.append({"id": next_id, "key": doc_key((kind.name, key_ref, key_sha)),
-                         "kind": kind.name, "ref": key_ref, "sha256": sha})
-            words.append({"id": next_id, "terms": terms(body), "facets": facets_text(
-                facets.of(kind.name, key_ref, sha)) if facets is not None else ""})
-            next_id += 1
-            if len(docs) >= batch:
-                flush()
-    flush()
-    return next_id - 1
+            if body:
+                yield (kind.name, ref if kind.ref is not None else None,
+                       sha if kind.name in ("incident_note", "transcript") else None, sha, body)
 
 
 def _rebuild_pg(conn: Connection, batch: int) -> int:
     conn.execute(delete(SearchDoc))
     rows: list[dict[str, Any]] = []
     count = 0
-    for every in KINDS.values():
-        kind = every.as_of(conn)
-        for ref, sha, body in read_docs(conn, kind):
-            if not body:
-                continue
-            key_ref = ref if kind.ref is not None else None
-            key_sha = sha if kind.name in ("incident_note", "transcript") else None
-            count += 1
-            rows.append({"id": count, "key": doc_key((kind.name, key_ref, key_sha)),
-                         "kind": kind.name, "ref": key_ref, "sha256": sha,
-                         "terms": terms(body)})
-            if len(rows) >= batch:
-                conn.execute(text(_PG_INSERT), rows)
-                rows.clear()
+    for kind, key_ref, key_sha, sha, body in _every_doc(conn):
+        count += 1
+        rows.append({"id": count, "key": doc_key((kind, key_ref, key_sha)), "kind": kind,
+                     "ref": key_ref, "sha256": sha, "terms": terms(body)})
+        if len(rows) >= batch:
+            conn.execute(text(_PG_INSERT), rows)
+            rows.clear()
     if rows:
         conn.execute(text(_PG_INSERT), rows)
     # the rows took their ids: the sequence goes on after them

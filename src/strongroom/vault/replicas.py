@@ -108,7 +108,7 @@ def _listing_digest(pairs: list[tuple[str, str]]) -> str:
 @dataclass
 class CopyReport:
     target: str
-    blobs: int = 0
+    total: int = 0
     copied: int = 0
     already_there: int = 0
     bytes_copied: int = 0
@@ -128,7 +128,7 @@ def _copy_all(vault: Any, dst: BlobStore, target: str,
             report.problems.append(str(exc))
             continue
         pairs.append((name, digest))
-        report.blobs += 1
+        report.total += 1
         if had:
             report.already_there += 1
         else:
@@ -160,7 +160,7 @@ def migrate_store(vault: Any, target: str, *,
     before = vault.settings.blob_location()
     with vault.write() as s:
         vault.record(s, "migrated", f"vault:{vault.public.fingerprint}", {
-            "what": "blob store", "from": before, "to": location, "blobs": report.blobs,
+            "what": "blob store", "from": before, "to": location, "blobs": report.total,
             "copied": report.copied, "listing_sha256": report.listing_sha256})
     from strongroom.vault.vault import recorded_store
 
@@ -186,7 +186,7 @@ def replicate(vault: Any, target: str, *,
         Path(target.removeprefix("file://")).absolute())
     with vault.write() as s:
         vault.record(s, "replicated", f"vault:{vault.public.fingerprint}", {
-            "to": location, "blobs": report.blobs, "copied": report.copied,
+            "to": location, "blobs": report.total, "copied": report.copied,
             "checked": report.already_there, "problems": len(report.problems),
             "listing_sha256": report.listing_sha256})
     marker = read_marker_json(vault.path)
@@ -212,6 +212,23 @@ class ReplicaReport:
     def as_dict(self) -> dict[str, Any]:
         return {"replicas": self.replicas, "blobs": self.blobs, "diverged": self.diverged,
                 "repaired": self.repaired, "unrepairable": self.unrepairable, "ok": self.ok}
+
+    def warnings(self) -> list[str]:
+        """What `verify --replicas` adds to its report's warnings: each divergence."""
+        out = []
+        for entry in self.diverged:
+            fixed = entry.get("repaired")
+            out.append(f"blob {entry['blob']}: copies differed; " + (
+                f"the good one (in {entry['good']}) was put back in {', '.join(fixed)}"
+                if fixed else "no copy decrypts to what the catalogue says"))
+        return out
+
+    def problems(self) -> list[Any]:
+        """What it adds to its problems: each blob with no good copy anywhere."""
+        from strongroom.custody.verify import Problem
+
+        return [Problem("replicas", f"blob:{name}", "no good copy in the vault or any "
+                        "replica") for name in self.unrepairable]
 
 
 def _plain_ok(vault: Any, store: BlobStore, name: str, sha256: str) -> bool:
