@@ -56,31 +56,36 @@ class S3:
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
-    """moto_server on a free port for the module; its log in the module's temp folder."""
+def start_moto(env: dict[str, str], log: Path | None = None
+               ) -> tuple[subprocess.Popen[bytes], str]:
+    """moto_server on a free port of 127.0.0.1 with `env` added to ours, once it accepts
+    connections: the process and its endpoint URL (its output in `log`, if given)."""
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists():
         found = shutil.which("moto_server")
         assert found, "moto_server is not installed (make test installs moto[s3] and flask)"
         exe = Path(found)
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
+    with log.open("wb") if log is not None else open(os.devnull, "wb") as out:
         proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **CREDENTIALS})
-    endpoint = f"http://127.0.0.1:{port}"
+                                stderr=subprocess.STDOUT, env={**os.environ, **env})
     deadline = time.monotonic() + 60
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
+                return proc, f"http://127.0.0.1:{port}"
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"moto_server did not start: {log.read_text()[-2000:]}") \
-                    from None
+                said = log.read_text()[-2000:] if log is not None else ""
+                raise RuntimeError(f"moto_server did not start: {said}") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
+    """moto_server on a free port for the module; its log in the module's temp folder."""
+    proc, endpoint = start_moto(CREDENTIALS, tmp_path_factory.mktemp("moto") / "moto.log")
     yield S3(endpoint, proc)
     proc.terminate()
     try:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from conftest import CLI, PASSPHRASE, cli, cli_env
-from s3_fixtures import CREDENTIALS, S3, free_port, s3  # noqa: F401 - fixture
+from s3_fixtures import CREDENTIALS, S3, free_port, s3, start_moto  # noqa: F401 - fixture
 from strongroom.errors import BlobMissing, StrongroomError
 from strongroom.vault.s3blobs import S3BlobStore, parse_s3_url
 
@@ -456,21 +456,9 @@ def _checks(out: str) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def second_s3(tmp_path: Path) -> Iterator[str]:
     """A second, unrelated S3 service (another moto_server)."""
-    exe = Path(sys.executable).with_name("moto_server")
-    port = free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **CREDENTIALS})
+    proc, endpoint = start_moto(CREDENTIALS)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield endpoint
     finally:
         proc.terminate()
         proc.wait(10)
@@ -567,21 +555,8 @@ def auth_s3() -> Iterator[tuple[str, dict[str, str]]]:
     requests make an IAM user and its key), with a bucket that user may use."""
     import boto3
 
-    exe = Path(sys.executable).with_name("moto_server")
-    port = free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"})
-    endpoint = f"http://127.0.0.1:{port}"
+    proc, endpoint = start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "4"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
         try:
             iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                                aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
